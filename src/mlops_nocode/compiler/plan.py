@@ -1,0 +1,106 @@
+"""The Plan: a compiled, flattened DAG of concrete steps with namespaced ids. Immutable and JSON-able."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PLAN_FORMAT = "mlops-nocode/plan/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """An output of a plan step (`step` is a plan step id) or, when `step` is empty, a value."""
+
+    step: str
+    output: str
+    type: str = "any"
+
+    def to_json(self) -> dict[str, str]:
+        return {"step": self.step, "output": self.output, "type": self.type}
+
+
+@dataclass(frozen=True, slots=True)
+class PlanStep:
+    """One concrete step: a pinned playbook, its bound parameters and wired inputs, placed on a target."""
+
+    id: str
+    playbook: str
+    digest: str
+    runtime: str
+    params: dict[str, Any]
+    inputs: dict[str, Binding]
+    outputs: dict[str, str]
+    needs: tuple[str, ...]
+    entrypoint: str | None = None
+    command: dict[str, Any] | None = None
+    resources: dict[str, Any] = field(default_factory=dict)
+    retries: int = 0
+    timeout: float | None = None
+    cache: bool = True
+    secrets: tuple[str, ...] = ()
+    target: dict[str, Any] = field(default_factory=lambda: {"provider": "local", "options": {}})
+    source: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "playbook": self.playbook, "digest": self.digest, "runtime": self.runtime,
+            "entrypoint": self.entrypoint, "command": self.command, "params": self.params,
+            "inputs": {k: b.to_json() for k, b in self.inputs.items()}, "outputs": self.outputs,
+            "needs": list(self.needs), "resources": self.resources, "retries": self.retries,
+            "timeout": self.timeout, "cache": self.cache, "secrets": list(self.secrets),
+            "target": self.target, "source": self.source,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> PlanStep:
+        return cls(
+            id=d["id"], playbook=d["playbook"], digest=d["digest"], runtime=d["runtime"],
+            entrypoint=d.get("entrypoint"), command=d.get("command"), params=d.get("params", {}),
+            inputs={k: Binding(**b) for k, b in d.get("inputs", {}).items()}, outputs=d.get("outputs", {}),
+            needs=tuple(d.get("needs", ())), resources=d.get("resources", {}), retries=d.get("retries", 0),
+            timeout=d.get("timeout"), cache=d.get("cache", True), secrets=tuple(d.get("secrets", ())),
+            target=d.get("target", {"provider": "local", "options": {}}), source=d.get("source", ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The whole compiled run: steps in a topological order, and the pipeline's outputs."""
+
+    root: str
+    parameters: dict[str, Any]
+    steps: tuple[PlanStep, ...]
+    outputs: dict[str, Binding]
+
+    def step(self, step_id: str) -> PlanStep:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": PLAN_FORMAT, "root": self.root, "parameters": self.parameters,
+            "steps": [s.to_json() for s in self.steps],
+            "outputs": {k: b.to_json() for k, b in self.outputs.items()},
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Plan:
+        if d.get("format") != PLAN_FORMAT:
+            raise ValueError(f"not a plan file: format is {d.get('format')!r}, expected {PLAN_FORMAT!r}")
+        return cls(
+            root=d["root"], parameters=d.get("parameters", {}),
+            steps=tuple(PlanStep.from_json(s) for s in d["steps"]),
+            outputs={k: Binding(**b) for k, b in d.get("outputs", {}).items()},
+        )
+
+    def dump(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Plan:
+        return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))

@@ -1,0 +1,227 @@
+"""One attempt of one step: prepare its folder and payload, launch it, and turn its result into outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops_nocode.compiler.plan import PlanStep
+from mlops_nocode.runtime.store import ArtifactStore
+
+VALUE_TYPES = frozenset({"metrics", "text", "json", "endpoint", "infra", "any"})
+_SECRET_RE = re.compile(r"\$\{\{ secrets\.([A-Za-z_][A-Za-z0-9_-]*) \}\}")
+_EXPR_RE = re.compile(r"\$\{\{\s*(params|inputs|outputs)\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}")
+
+
+class StepFailure(Exception):
+    """Why an attempt failed, in words for the user."""
+
+
+@dataclass
+class Attempt:
+    """Files and state of one attempt of one step."""
+
+    step: PlanStep
+    number: int
+    dir: Path
+    inputs: dict[str, dict[str, Any]]
+    secrets: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+    timed_out: bool = False
+    cancelled: bool = False
+
+    @property
+    def job(self) -> str:
+        return f"{self.step.id}#{self.number}"
+
+    @property
+    def out_dir(self) -> Path:
+        return self.dir / "out"
+
+    @property
+    def log(self) -> Path:
+        return self.dir / "log.txt"
+
+    @property
+    def result(self) -> Path:
+        return self.dir / "result.json"
+
+    @property
+    def events(self) -> Path:
+        return self.dir / "events.jsonl"
+
+    def prepare(self) -> None:
+        if self.dir.exists():
+            shutil.rmtree(self.dir)
+        self.out_dir.mkdir(parents=True)
+
+
+def resolve_secrets(step: PlanStep, environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+    """The values of the secrets a step needs, from the environment; a missing one is a clear failure."""
+    values = {}
+    for name in step.secrets:
+        if name not in environ:
+            raise StepFailure(
+                f"secret {name!r} is not set: export {name}=... before running (secrets are read from the "
+                "environment of the runner and never stored in the plan)"
+            )
+        values[name] = environ[name]
+    return values
+
+
+def _fill_secrets(value: Any, secrets: dict[str, str]) -> Any:
+    if isinstance(value, str) and "${{ secrets." in value:
+        return _SECRET_RE.sub(lambda m: secrets[m[1]], value)
+    if isinstance(value, dict):
+        return {k: _fill_secrets(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill_secrets(v, secrets) for v in value]
+    return value
+
+
+def python_payload(a: Attempt, run_id: str) -> dict[str, Any]:
+    """What the fork server's child needs to run a Python step."""
+    kwargs = _fill_secrets(a.step.params, a.secrets) if a.secrets else dict(a.step.params)
+    kwargs.update({name: rec["path"] for name, rec in a.inputs.items()})
+    return {
+        "step": a.step.id, "run_id": run_id, "attempt": a.number, "entrypoint": a.step.entrypoint,
+        "kwargs": kwargs, "output_dir": str(a.out_dir), "log": str(a.log), "result": str(a.result),
+        "events": str(a.events), "cwd": str(a.dir),
+        "env": {**a.secrets, "MLOPS_RUN_ID": run_id, "MLOPS_STEP_ID": a.step.id},
+    }
+
+
+def command_argv(a: Attempt) -> tuple[list[str], dict[str, str]]:
+    """The argv and extra environment of a command step, with expressions substituted."""
+    cmd = a.step.command or {}
+    params = _fill_secrets(a.step.params, a.secrets) if a.secrets else a.step.params
+    outputs = cmd.get("outputs", {})
+
+    def sub(m: re.Match[str]) -> str:
+        ns, name = m[1], m[2]
+        if ns == "params":
+            v = params.get(name, "")
+            return v if isinstance(v, str) else json.dumps(v)
+        if ns == "inputs":
+            return str(a.inputs[name]["path"]) if name in a.inputs else ""
+        return str(a.out_dir / outputs.get(name, name))
+
+    argv = [_EXPR_RE.sub(sub, _fill_secrets(arg, a.secrets)) for arg in cmd.get("argv", [])]
+    env = {k: _EXPR_RE.sub(sub, _fill_secrets(v, a.secrets)) for k, v in cmd.get("env", {}).items()}
+    return argv, {**env, **a.secrets}
+
+
+def start_command(a: Attempt, run_id: str) -> subprocess.Popen[bytes]:
+    argv, env = command_argv(a)
+    if not shutil.which(argv[0]):
+        raise StepFailure(f"command not found: {argv[0]!r}: install it or fix the playbook's command.argv")
+    with open(a.log, "ab") as log:
+        return subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=a.dir,
+            env={**os.environ, **env, "MLOPS_RUN_ID": run_id, "MLOPS_STEP_ID": a.step.id},
+            start_new_session=True,
+        )
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def raw_outputs(a: Attempt, code: int) -> dict[str, Any]:
+    """The outputs an attempt produced, or StepFailure saying why there are none."""
+    if a.step.runtime == "python":
+        try:
+            result = json.loads(a.result.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise StepFailure(f"step process {describe_exit(code)} without a result") from None
+        if "error" in result:
+            raise StepFailure(result["error"])
+        if code != 0:
+            raise StepFailure(f"step process {describe_exit(code)}")
+        return dict(result["outputs"])
+    if code != 0:
+        raise StepFailure(f"command {describe_exit(code)}")
+    out: dict[str, Any] = {}
+    for name, rel in (a.step.command or {}).get("outputs", {}).items():
+        path = a.out_dir / rel
+        if not path.exists():
+            continue
+        kind = a.step.outputs.get(name, "any")
+        if kind in VALUE_TYPES:
+            text = path.read_text(encoding="utf-8")
+            try:
+                out[name] = json.loads(text) if kind != "text" else text
+            except ValueError:
+                raise StepFailure(f"output {name!r}: {rel} does not hold valid JSON") from None
+        else:
+            out[name] = str(path)
+    return out
+
+
+def ingest(a: Attempt, raw: dict[str, Any], store: ArtifactStore) -> dict[str, dict[str, Any]]:
+    """Check returned outputs against the declared ports and move them into the artifact store."""
+    declared = a.step.outputs
+    extra = [k for k in raw if k not in declared]
+    if extra:
+        raise StepFailure(f"returned undeclared outputs {extra}; declared: {sorted(declared)}")
+    records: dict[str, dict[str, Any]] = {}
+    for name, kind in declared.items():
+        if name not in raw:
+            raise StepFailure(f"did not return its output {name!r} ({kind})")
+        value = raw[name]
+        if isinstance(value, dict) and set(value) == {"__path__"}:
+            value = value["__path__"]
+        if kind in VALUE_TYPES:
+            if kind == "metrics" and not (
+                isinstance(value, dict) and all(isinstance(v, int | float) for v in value.values())
+            ):
+                raise StepFailure(f"output {name!r} (metrics) must be a mapping of names to numbers")
+            if kind == "text" and not isinstance(value, str):
+                raise StepFailure(f"output {name!r} (text) must be a string")
+            digest, path = store.put_value(value, name)
+            records[name] = {"type": kind, "digest": digest, "path": str(path), "value": value}
+            continue
+        if not isinstance(value, str | os.PathLike):
+            raise StepFailure(f"output {name!r} ({kind}) must be a path, got {type(value).__name__}")
+        path = Path(value)
+        if not path.is_absolute():
+            path = a.out_dir / path
+        if not path.exists():
+            raise StepFailure(f"output {name!r} ({kind}): {path} does not exist")
+        if kind == "directory" and not path.is_dir():
+            raise StepFailure(f"output {name!r} is a directory output but {path} is a file")
+        if not path.resolve().is_relative_to(a.out_dir.resolve()):
+            copy = a.out_dir / f".copy-{name}" / path.name
+            copy.parent.mkdir()
+            (shutil.copytree if path.is_dir() else shutil.copy2)(path, copy)
+            path = copy
+        digest, stored = store.put(path)
+        records[name] = {"type": kind, "digest": digest, "path": str(stored)}
+    return records
+
+
+def redact(text: str, secrets: dict[str, str]) -> str:
+    for value in secrets.values():
+        if value:
+            text = text.replace(value, "***")
+    return text
+
+
+def tail(path: Path, lines: int) -> list[str]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read().splitlines()[-lines:]
+    except OSError:
+        return []

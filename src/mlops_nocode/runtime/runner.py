@@ -1,0 +1,371 @@
+"""The Runner: executes a Plan's steps on this machine, in parallel where the DAG allows."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import secrets as _random
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from mlops_nocode.compiler.plan import Plan, PlanStep
+from mlops_nocode.runtime import attempt as att
+from mlops_nocode.runtime.events import Event, JsonLines, Sink
+from mlops_nocode.runtime.forkserver import ForkServer, ForkServerError
+from mlops_nocode.runtime.home import mlops_home
+from mlops_nocode.runtime.store import ArtifactStore, CacheIndex
+
+LOCAL_RUNTIMES = frozenset({"python", "command"})
+LOG_EVENT_LINES = 200
+
+
+class Throttle(Protocol):
+    def wait(self, label: str = "") -> Any: ...
+
+
+class Cancelled(Exception):
+    """The run was asked to stop (Ctrl-C, SIGTERM or `cancel()`)."""
+
+
+@dataclass
+class StepState:
+    step: PlanStep
+    status: str = "pending"
+    attempts: int = 0
+    started: float | None = None
+    duration: float = 0.0
+    error: str | None = None
+    cached: bool = False
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cache_key: str | None = None
+    not_before: float = 0.0
+    deadline: float | None = None
+    current: att.Attempt | None = None
+
+    def summary(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"status": self.status, "duration": round(self.duration, 4), "attempts": self.attempts,
+                             "cached": self.cached}
+        if self.error:
+            d["error"] = self.error
+        return d
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str
+    root: str
+    duration: float
+    steps: dict[str, StepState]
+    outputs: dict[str, Any]
+    run_dir: Path
+
+    def summary(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "status": self.status, "pipeline": self.root,
+                "duration": round(self.duration, 4), "run_dir": str(self.run_dir),
+                "steps": {k: s.summary() for k, s in self.steps.items()}, "outputs": self.outputs}
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + _random.token_hex(3)
+
+
+class Runner:
+    """Runs one Plan. Events go to `sink` (and to `run_dir/events.jsonl`); `run()` returns the result."""
+
+    def __init__(self, plan: Plan, *, sink: Sink | None = None, home: Path | None = None,
+                 use_cache: bool = True, max_parallel: int | None = None, throttle: Throttle | None = None,
+                 run_id: str | None = None, environ: dict[str, str] | None = None) -> None:
+        unsupported = sorted({s.runtime for s in plan.steps} - LOCAL_RUNTIMES)
+        if unsupported:
+            raise ValueError(f"the local runner cannot run runtimes {unsupported}; it runs python and command")
+        self.plan = plan
+        self.home = home or mlops_home()
+        self.run_id = run_id or new_run_id()
+        self.run_dir = self.home / "runs" / self.run_id
+        self.store = ArtifactStore(self.home / "artifacts")
+        self.cache = CacheIndex(self.home / "cache")
+        self.use_cache = use_cache
+        self.max_parallel = max(1, max_parallel or os.cpu_count() or 2)
+        self.throttle = throttle
+        self.environ = environ if environ is not None else dict(os.environ)
+        self.sink = sink
+        self.states = {s.id: StepState(s) for s in plan.steps}
+        self._q: queue.Queue[tuple[str, int]] = queue.Queue()
+        self._cancel = threading.Event()
+        self._jobs: dict[str, StepState] = {}
+        self._secrets: dict[str, str] = {}
+        self._server: ForkServer | None = None
+        self._events: Sink = lambda event: None
+
+    def cancel(self) -> None:
+        """Ask the run to stop; safe from any thread."""
+        self._cancel.set()
+        self._q.put(("", 0))
+
+    def emit(self, type_: str, step: str | None = None, **data: Any) -> None:
+        if self._secrets:
+            data = json.loads(att.redact(json.dumps(data, default=str), self._secrets))
+        event = Event(type_, self.run_id, step, data)
+        self._events(event)
+        if self.sink is not None:
+            self.sink(event)
+
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def on_term(signum: int, frame: object) -> None:
+            raise Cancelled
+
+        old = signal.signal(signal.SIGTERM, on_term)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, old)
+
+    def run(self) -> RunResult:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.plan.dump(self.run_dir / "plan.json")
+        started = time.monotonic()
+        status = "failed"
+        with open(self.run_dir / "events.jsonl", "a", encoding="utf-8") as events_file:
+            self._events = JsonLines(events_file)
+            self.emit("run.started", pipeline=self.plan.root, steps=len(self.plan.steps),
+                      parameters=self.plan.parameters, run_dir=str(self.run_dir))
+            try:
+                with self._signals():
+                    self._loop()
+                ok = all(s.status == "succeeded" for s in self.states.values())
+                status = "succeeded" if ok else "failed"
+            except (KeyboardInterrupt, Cancelled):
+                self._stop_all()
+                status = "cancelled"
+            finally:
+                if self._server is not None:
+                    self._server.close()
+            duration = time.monotonic() - started
+            outputs = self._outputs()
+            self.emit("run.finished", status=status, duration=round(duration, 4),
+                      outputs={k: v for k, v in outputs.items() if not isinstance(v, str)})
+        result = RunResult(self.run_id, status, self.plan.root, duration, self.states, outputs, self.run_dir)
+        (self.run_dir / "summary.json").write_text(json.dumps(result.summary(), indent=2, default=str))
+        return result
+
+    def _outputs(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, b in self.plan.outputs.items():
+            rec = self.states[b.step].outputs.get(b.output)
+            if rec is not None:
+                out[name] = rec["value"] if "value" in rec else rec["path"]
+        return out
+
+    def _loop(self) -> None:
+        waiting = {sid: set(s.needs) for sid, s in ((s.id, s) for s in self.plan.steps)}
+        children: dict[str, list[str]] = {s.id: [] for s in self.plan.steps}
+        for s in self.plan.steps:
+            for n in s.needs:
+                children[n].append(s.id)
+        ready = [sid for sid, deps in waiting.items() if not deps]
+        running = 0
+        remaining = len(self.states)
+        while remaining:
+            if self._cancel.is_set():
+                raise Cancelled
+            while running < self.max_parallel:
+                now = time.monotonic()
+                sid = next((r for r in ready if self.states[r].not_before <= now), None)
+                if sid is None:
+                    break
+                ready.remove(sid)
+                if self.throttle is not None:
+                    res = self.throttle.wait(sid)
+                    if getattr(res, "throttled", False):
+                        self.emit("throttle", sid, waited=res.waited, reason=res.reason, timed_out=res.timed_out)
+                if self._start(self.states[sid]):
+                    running += 1
+                else:
+                    remaining -= self._settle(self.states[sid], children, waiting, ready)
+            if not remaining:
+                break
+            try:
+                job, code = self._q.get(timeout=self._next_wake(ready))
+            except queue.Empty:
+                self._check_deadlines()
+                continue
+            if not job:
+                continue
+            state = self._jobs.pop(job)
+            running -= 1
+            if self._finish(state, code):
+                remaining -= self._settle(state, children, waiting, ready)
+            else:
+                ready.append(state.step.id)
+
+    def _next_wake(self, ready: list[str]) -> float:
+        now = time.monotonic()
+        times = [s.deadline for s in self._jobs.values() if s.deadline is not None]
+        times += [self.states[r].not_before for r in ready if self.states[r].not_before > now]
+        return max(0.005, min([0.5, *(t - now for t in times)]))
+
+    def _check_deadlines(self) -> None:
+        now = time.monotonic()
+        for state in self._jobs.values():
+            if state.deadline is not None and now >= state.deadline and state.current is not None:
+                state.current.timed_out = True
+                self._kill(state.current, signal.SIGKILL)
+
+    def _settle(self, state: StepState, children: dict[str, list[str]], waiting: dict[str, set[str]],
+                ready: list[str]) -> int:
+        """Release or skip the dependants of a finished step; return how many steps reached an end."""
+        ended = 1
+        if state.status == "succeeded":
+            for c in children[state.step.id]:
+                waiting[c].discard(state.step.id)
+                if not waiting[c] and self.states[c].status == "pending":
+                    ready.append(c)
+            return ended
+        stack = list(children[state.step.id])
+        while stack:
+            c = stack.pop()
+            cs = self.states[c]
+            if cs.status == "pending":
+                cs.status = "skipped"
+                cs.error = f"upstream step {state.step.id} {state.status}"
+                self.emit("step.skipped", c, reason=cs.error)
+                ended += 1
+                stack.extend(children[c])
+        return ended
+
+    def _inputs(self, step: PlanStep) -> dict[str, dict[str, Any]]:
+        return {name: self.states[b.step].outputs[b.output] for name, b in step.inputs.items()}
+
+    def _start(self, state: StepState) -> bool:
+        """Launch the next attempt, or finish at once from cache or a setup failure (then return False)."""
+        step = state.step
+        inputs = self._inputs(step)
+        if state.attempts == 0 and self.use_cache and step.cache:
+            state.cache_key = CacheIndex.key(step.playbook, step.digest, step.params,
+                                             {k: v["digest"] for k, v in inputs.items()})
+            hit = self.cache.get(state.cache_key)
+            if hit is not None:
+                state.status, state.cached, state.outputs = "succeeded", True, hit
+                self.emit("step.finished", step.id, status="succeeded", cached=True, duration=0.0,
+                          metrics=_metrics(hit))
+                return False
+        state.attempts += 1
+        a = att.Attempt(step, state.attempts, self.run_dir / "steps" / step.id.replace("/", "__") /
+                        f"attempt-{state.attempts}", inputs)
+        state.current = a
+        state.status = "running"
+        state.started = time.monotonic()
+        self.emit("step.started", step.id, attempt=a.number, playbook=step.playbook)
+        try:
+            a.secrets = att.resolve_secrets(step, self.environ)
+            self._secrets.update(a.secrets)
+            a.prepare()
+            if step.runtime == "python":
+                if self._server is None:
+                    preload = sorted({s.entrypoint.split(":")[0] for s in self.plan.steps if s.entrypoint})
+                    self._server = ForkServer(self._exited, ["mlops_nocode.runtime.context", *preload],
+                                              self.run_dir / "forkserver.log")
+                self._server.submit(a.job, att.python_payload(a, self.run_id))
+            else:
+                proc = att.start_command(a, self.run_id)
+                a.proc = proc
+                threading.Thread(target=lambda: self._exited(a.job, proc.wait()), daemon=True).start()
+        except (att.StepFailure, ForkServerError, OSError) as e:
+            state.status, state.error = "failed", str(e)
+            state.duration = time.monotonic() - state.started
+            self.emit("step.failed", step.id, attempt=a.number, error=state.error, final=True)
+            return False
+        state.deadline = state.started + step.timeout if step.timeout else None
+        self._jobs[a.job] = state
+        return True
+
+    def _exited(self, job: str, code: int) -> None:
+        self._q.put((job, code))
+
+    def _finish(self, state: StepState, code: int) -> bool:
+        """Record an attempt's end; return False when the step goes back to the queue for a retry."""
+        a = state.current
+        assert a is not None
+        state.duration = time.monotonic() - (state.started or time.monotonic())
+        state.deadline = None
+        self._emit_step_events(a)
+        try:
+            if a.timed_out:
+                raise att.StepFailure(f"timed out after {a.step.timeout:g}s")
+            state.outputs = att.ingest(a, att.raw_outputs(a, code), self.store)
+        except att.StepFailure as e:
+            error = att.redact(str(e), self._secrets)
+            final = state.attempts > state.step.retries
+            self.emit("step.failed", state.step.id, attempt=a.number, error=error, final=final,
+                      duration=round(state.duration, 4))
+            if not final:
+                delay = min(0.1 * 2 ** (state.attempts - 1), 5.0)
+                state.not_before = time.monotonic() + delay
+                self.emit("step.retrying", state.step.id, attempt=a.number + 1, delay=delay)
+                return False
+            state.status, state.error = "failed", error
+            return True
+        state.status = "succeeded"
+        if state.cache_key is not None:
+            self.cache.put(state.cache_key, state.outputs)
+        self.emit("step.finished", state.step.id, status="succeeded", cached=False, attempt=a.number,
+                  duration=round(state.duration, 4), metrics=_metrics(state.outputs))
+        return True
+
+    def _emit_step_events(self, a: att.Attempt) -> None:
+        lines = att.tail(a.log, LOG_EVENT_LINES)
+        if self._secrets and lines:
+            text = a.log.read_text(encoding="utf-8", errors="replace")
+            a.log.write_text(att.redact(text, self._secrets), encoding="utf-8")
+        for line in lines:
+            self.emit("log", a.step.id, line=line, attempt=a.number)
+        for line in att.tail(a.events, 10_000):
+            with contextlib.suppress(ValueError, KeyError):
+                ev = json.loads(line)
+                self.emit("metric", a.step.id, name=ev["name"], value=ev["value"], labels=ev.get("labels", {}))
+
+    def _kill(self, a: att.Attempt, sig: int) -> None:
+        if a.proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(a.proc.pid, sig)
+        elif self._server is not None:
+            self._server.kill(a.job, sig)
+
+    def _stop_all(self) -> None:
+        """Cancel: terminate every running step's process group, wait briefly, then kill what is left."""
+        for state in self._jobs.values():
+            if state.current is not None:
+                state.current.cancelled = True
+                self._kill(state.current, signal.SIGTERM)
+        deadline = time.monotonic() + 3.0
+        while self._jobs and time.monotonic() < deadline:
+            try:
+                job, _ = self._q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            self._jobs.pop(job, None)
+        for state in self._jobs.values():
+            if state.current is not None:
+                self._kill(state.current, signal.SIGKILL)
+        for state in self.states.values():
+            if state.status in ("pending", "running"):
+                state.status = "cancelled"
+                self.emit("step.cancelled", state.step.id)
+        self._jobs.clear()
+
+
+def _metrics(outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {k: v["value"] for k, v in outputs.items() if v.get("type") == "metrics"}

@@ -1,0 +1,120 @@
+"""Content-addressed artifact store and the step cache index, under MLOPS_HOME."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+_CHUNK = 1 << 20
+
+
+def hash_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def hash_path(path: Path) -> str:
+    """sha256 of a file's bytes, or of a directory's sorted (relative path, file hash) list."""
+    if path.is_file():
+        return hash_file(path)
+    h = hashlib.sha256(b"dir\0")
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f"{f.relative_to(path).as_posix()}\0{hash_file(f)}\n".encode())
+    return h.hexdigest()
+
+
+class ArtifactStore:
+    """Artifacts stored once by content: `root/ab/<sha256>/<original name>`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def put(self, path: Path) -> tuple[str, Path]:
+        """Move `path` (file or directory) into the store; return its digest and stored path."""
+        digest = hash_path(path)
+        dest_dir = self.root / digest[:2] / digest
+        dest = dest_dir / path.name
+        if dest.exists():
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            return digest, dest
+        tmp = self.root / digest[:2] / f".tmp-{uuid.uuid4().hex}"
+        tmp.mkdir(parents=True)
+        try:
+            os.replace(path, tmp / path.name) if _same_fs(path, tmp) else shutil.move(path, tmp / path.name)
+            try:
+                os.rename(tmp, dest_dir)
+            except OSError:
+                if not dest.exists():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return digest, dest
+
+    def put_value(self, value: Any, name: str) -> tuple[str, Path]:
+        """Store a JSON value as `<name>.json`."""
+        data = json.dumps(value, sort_keys=True).encode()
+        digest = hashlib.sha256(data).hexdigest()
+        dest = self.root / digest[:2] / digest / f"{name}.json"
+        if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_suffix(f".{uuid.uuid4().hex}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, dest)
+        return digest, dest
+
+
+def _same_fs(a: Path, b: Path) -> bool:
+    try:
+        return a.stat().st_dev == b.stat().st_dev
+    except OSError:
+        return False
+
+
+class CacheIndex:
+    """Step cache: key (playbook version + parameters + input digests) -> the outputs it produced."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def key(playbook: str, digest: str, params: dict[str, Any], inputs: dict[str, str]) -> str:
+        text = json.dumps([playbook, digest, params, inputs], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The recorded outputs, or None when absent or when a recorded artifact has disappeared."""
+        try:
+            record: dict[str, Any] = json.loads((self.root / f"{key}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        for out in record.values():
+            if not Path(out["path"]).exists():
+                return None
+        return record
+
+    def put(self, key: str, outputs: dict[str, Any]) -> None:
+        tmp = self.root / f".{key}.{uuid.uuid4().hex}.tmp"
+        tmp.write_text(json.dumps(outputs), encoding="utf-8")
+        os.replace(tmp, self.root / f"{key}.json")
+
+    def clear(self) -> int:
+        n = 0
+        for f in self.root.glob("*.json"):
+            with contextlib.suppress(OSError):
+                f.unlink()
+                n += 1
+        return n

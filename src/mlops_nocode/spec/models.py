@@ -1,0 +1,246 @@
+"""Pydantic models of the spec: Playbook, Pipeline and MetaPipeline documents (apiVersion mlops-nocode/v1)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mlops_nocode.spec.refs import Ref, RefError, check_name, check_version
+
+API_VERSION = "mlops-nocode/v1"
+
+PortType = Literal["dataset", "model", "metrics", "text", "json", "file", "directory", "endpoint", "infra", "any"]
+ARTIFACT_TYPES: frozenset[str] = frozenset({"dataset", "model", "file", "directory"})
+Runtime = Literal["python", "command", "container", "terraform", "ansible", "http", "litellm"]
+ProviderName = Literal["local", "k3s", "exoscale", "vastai", "runpod", "auto"]
+
+_DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_CONNECTION_RE = re.compile(r"^(inputs|[a-z0-9]([-a-z0-9]*[a-z0-9])?)\.[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def parse_duration(value: str | float | int) -> float:
+    """Seconds from `90`, `1.5`, `500ms`, `30s`, `10m` or `2h`."""
+    if isinstance(value, int | float):
+        return float(value)
+    m = _DURATION_RE.match(value.strip())
+    if not m:
+        raise ValueError(f"invalid duration {value!r}: use seconds or a number with ms, s, m or h (e.g. 10m)")
+    return float(m[1]) * _DURATION_UNITS[m[2]]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Metadata(_Strict):
+    """Identity of a document: a DNS-1123 name, a semver version, free text and labels."""
+
+    name: str
+    version: str = "0.1.0"
+    description: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        problem = check_name(v)
+        if problem:
+            raise ValueError(problem)
+        return v
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        problem = check_version(v)
+        if problem:
+            raise ValueError(problem)
+        return v
+
+
+class Port(_Strict):
+    """A typed input or output of a playbook or pipeline."""
+
+    type: PortType = "any"
+    description: str = ""
+    optional: bool = False
+
+
+class Resources(_Strict):
+    """What one step needs: CPU cores, memory (e.g. 512Mi, 2Gi) and GPUs."""
+
+    cpu: float = 1.0
+    memory: str = "512Mi"
+    gpu: int = 0
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, v: str) -> str:
+        if not re.match(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$", v):
+            raise ValueError(f"invalid memory {v!r}: use a number with Ki, Mi, Gi or Ti (e.g. 512Mi, 2Gi)")
+        return v
+
+
+class PythonRuntime(_Strict):
+    """`runtime: python`: a function named `module:function`, run in its own process."""
+
+    entrypoint: str
+
+    @field_validator("entrypoint")
+    @classmethod
+    def _entrypoint(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", v):
+            raise ValueError(f"invalid entrypoint {v!r}: write 'package.module:function'")
+        return v
+
+
+class CommandRuntime(_Strict):
+    """`runtime: command`: a shell-free argv; `${{ params.X }}`, `${{ inputs.X }}`, `${{ outputs.X }}` substituted.
+
+    Each output is a path relative to the step's output directory, or a file the command writes its
+    JSON value to (for json, text and metrics outputs).
+    """
+
+    argv: list[str] = Field(min_length=1)
+    env: dict[str, str] = Field(default_factory=dict)
+    outputs: dict[str, str] = Field(default_factory=dict)
+
+
+class PlaybookSpec(_Strict):
+    """A reusable step: runtime, typed ports, parameter schema, resources, retries, timeout, secrets."""
+
+    runtime: Runtime
+    python: PythonRuntime | None = None
+    command: CommandRuntime | None = None
+    inputs: dict[str, Port] = Field(default_factory=dict)
+    outputs: dict[str, Port] = Field(default_factory=dict)
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    resources: Resources = Field(default_factory=Resources)
+    retries: int = Field(default=0, ge=0, le=20)
+    timeout: str | float | None = None
+    cache: bool = True
+    secrets: list[str] = Field(default_factory=list)
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, v: str | float | None) -> str | float | None:
+        if v is not None and parse_duration(v) <= 0:
+            raise ValueError("timeout must be positive")
+        return v
+
+    @model_validator(mode="after")
+    def _runtime_section(self) -> PlaybookSpec:
+        if self.runtime == "python" and self.python is None:
+            raise ValueError("runtime 'python' needs a 'python: {entrypoint: module:function}' section")
+        if self.runtime == "command" and self.command is None:
+            raise ValueError("runtime 'command' needs a 'command: {argv: [...]}' section")
+        return self
+
+
+class Target(_Strict):
+    """Where steps run; `options` are provider-specific (region, instance type, kubeconfig...)."""
+
+    provider: ProviderName = "local"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Step(_Strict):
+    """One node of a pipeline: `uses` a playbook or another (meta)pipeline."""
+
+    id: str
+    uses: str
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    inputs: dict[str, str] = Field(default_factory=dict)
+    depends_on: list[str] = Field(default_factory=list)
+    target: Target | None = None
+    retries: int | None = Field(default=None, ge=0, le=20)
+    timeout: str | float | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        problem = check_name(v)
+        if problem:
+            raise ValueError(problem.replace("name", "step id", 1))
+        return v
+
+    @field_validator("uses")
+    @classmethod
+    def _uses(cls, v: str) -> str:
+        try:
+            Ref.parse(v)
+        except RefError as e:
+            raise ValueError(str(e)) from None
+        return v
+
+    @field_validator("inputs")
+    @classmethod
+    def _inputs(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, source in v.items():
+            if not isinstance(source, str) or not _CONNECTION_RE.match(source):
+                raise ValueError(
+                    f"input {name!r}: invalid connection {source!r}: write STEP_ID.OUTPUT (e.g. load.dataset) "
+                    "or inputs.NAME for an input of the enclosing pipeline"
+                )
+        return v
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, v: str | float | None) -> str | float | None:
+        if v is not None:
+            parse_duration(v)
+        return v
+
+    @property
+    def ref(self) -> Ref:
+        return Ref.parse(self.uses)
+
+
+class PipelineSpec(_Strict):
+    """A DAG of steps with its own parameters, inputs and outputs."""
+
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    target: Target | None = None
+    inputs: dict[str, Port] = Field(default_factory=dict)
+    steps: list[Step] = Field(min_length=1)
+    outputs: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> PipelineSpec:
+        seen: set[str] = set()
+        for i, step in enumerate(self.steps):
+            if step.id in seen:
+                raise ValueError(f"steps[{i}]: duplicate step id {step.id!r}: step ids must be unique")
+            seen.add(step.id)
+        return self
+
+
+class _Document(_Strict):
+    api_version: Literal["mlops-nocode/v1"] = Field(alias="apiVersion")
+    metadata: Metadata
+
+    @property
+    def ref(self) -> Ref:
+        return Ref(KIND_BY_CLASS[type(self).__name__], self.metadata.name, self.metadata.version)
+
+
+class Playbook(_Document):
+    kind: Literal["Playbook"]
+    spec: PlaybookSpec
+
+
+class Pipeline(_Document):
+    kind: Literal["Pipeline"]
+    spec: PipelineSpec
+
+
+class MetaPipeline(_Document):
+    kind: Literal["MetaPipeline"]
+    spec: PipelineSpec
+
+
+KIND_BY_CLASS = {"Playbook": "playbook", "Pipeline": "pipeline", "MetaPipeline": "metapipeline"}
+Document = Annotated[Playbook | Pipeline | MetaPipeline, Field(discriminator="kind")]
+Graph = Pipeline | MetaPipeline
