@@ -73,9 +73,7 @@ ESTIMATORS: dict[str, EstimatorKind] = {
             random_state=h.random_state,
         ),
     ),
-    "svm": EstimatorKind(
-        "classification", True, lambda h: SVC(C=h.C, probability=True, random_state=h.random_state)
-    ),
+    "svm": EstimatorKind("classification", True, lambda h: SVC(C=h.C, random_state=h.random_state)),
     "knn": EstimatorKind("classification", True, lambda h: KNeighborsClassifier(n_neighbors=h.n_neighbors)),
     "decision_tree": EstimatorKind(
         "classification",

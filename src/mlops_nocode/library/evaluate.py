@@ -58,9 +58,11 @@ def evaluate_classifier(*, model: str, dataset: str, target: str = "", ctx: Step
         "n_samples": len(y),
     }
     classes = list(getattr(estimator, "classes_", np.unique(np.concatenate([np.asarray(y), predicted]))))
-    if len(classes) == 2 and y.nunique() == 2 and hasattr(estimator, "predict_proba"):
-        positive = estimator.predict_proba(x)[:, 1]
-        values["roc_auc"] = skm.roc_auc_score(y == classes[1], positive)
+    if len(classes) == 2 and y.nunique() == 2:
+        if hasattr(estimator, "predict_proba"):
+            values["roc_auc"] = skm.roc_auc_score(y == classes[1], estimator.predict_proba(x)[:, 1])
+        elif hasattr(estimator, "decision_function"):
+            values["roc_auc"] = skm.roc_auc_score(y == classes[1], estimator.decision_function(x))
     matrix = skm.confusion_matrix(y, predicted, labels=classes)
     report = {
         "task": "classification",

@@ -1,0 +1,1 @@
+"""Providers: one module per target behind a small common interface; placement."""

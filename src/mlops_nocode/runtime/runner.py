@@ -144,6 +144,8 @@ class Runner:
                       parameters=self.plan.parameters, run_dir=str(self.run_dir))
             try:
                 with self._signals():
+                    if any(s.runtime == "python" for s in self.plan.steps):
+                        self._fork_server()
                     self._loop()
                 ok = all(s.status == "succeeded" for s in self.states.values())
                 status = "succeeded" if ok else "failed"
@@ -253,7 +255,7 @@ class Runner:
         """Launch the next attempt, or finish at once from cache or a setup failure (then return False)."""
         step = state.step
         inputs = self._inputs(step)
-        if state.attempts == 0 and self.use_cache and step.cache:
+        if state.attempts == 0 and self.use_cache and step.cache and not step.secrets:
             state.cache_key = CacheIndex.key(step.playbook, step.digest, step.params,
                                              {k: v["digest"] for k, v in inputs.items()})
             hit = self.cache.get(state.cache_key)
@@ -274,11 +276,7 @@ class Runner:
             self._secrets.update(a.secrets)
             a.prepare()
             if step.runtime == "python":
-                if self._server is None:
-                    preload = sorted({s.entrypoint.split(":")[0] for s in self.plan.steps if s.entrypoint})
-                    self._server = ForkServer(self._exited, ["mlops_nocode.runtime.context", *preload],
-                                              self.run_dir / "forkserver.log")
-                self._server.submit(a.job, att.python_payload(a, self.run_id))
+                self._fork_server().submit(a.job, att.python_payload(a, self.run_id))
             else:
                 proc = att.start_command(a, self.run_id)
                 a.proc = proc
@@ -291,6 +289,15 @@ class Runner:
         state.deadline = state.started + step.timeout if step.timeout else None
         self._jobs[a.job] = state
         return True
+
+    def _fork_server(self) -> ForkServer:
+        """The warm fork server, started on first use with every step module of the plan preloaded."""
+        if self._server is None:
+            preload = sorted({s.entrypoint.split(":")[0] for s in self.plan.steps if s.entrypoint})
+            self._server = ForkServer(self._exited, ["mlops_nocode.runtime.zygote", *preload],
+                                      self.run_dir / "forkserver.log")
+            self._server.wait_ready()
+        return self._server
 
     def _exited(self, job: str, code: int) -> None:
         self._q.put((job, code))

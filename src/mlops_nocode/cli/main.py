@@ -1,0 +1,201 @@
+"""The `mlops` command: validate, plan, run and execute pipelines; export the spec's JSON Schema."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from mlops_nocode import __version__
+from mlops_nocode.cli import throttle as throttle_cli
+from mlops_nocode.spec import Problem, SpecError
+
+app = typer.Typer(name="mlops", help="MLOps No-Code Platform: describe ML pipelines once, run them anywhere.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app.add_typer(throttle_cli.app, name="throttle")
+err = Console(stderr=True)
+out = Console()
+
+TargetArg = Annotated[str, typer.Argument(help="A spec file or folder (YAML/JSON), or a ref such as pipeline/iris-classifier")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Parameter override NAME=VALUE (repeatable)")]
+CatOpt = Annotated[list[str] | None, typer.Option("--catalogue", "-c", help="Extra catalogue file or folder (repeatable)")]
+PipeOpt = Annotated[str | None, typer.Option("--pipeline", "-p", help="Which Pipeline/MetaPipeline of the file")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout")]
+TargetOpt = Annotated[str | None, typer.Option("--target", "-t", help="Override the target provider (local, auto, ...)")]
+
+
+def fail(problems: list[Problem], as_json: bool) -> NoReturn:
+    """Report spec problems and exit 2; nothing has been written."""
+    if as_json:
+        print(json.dumps({"status": "invalid", "problems": SpecError(problems).to_json()}, indent=2))
+    err.print(f"[red bold]✗ {len(problems)} problem(s)[/]")
+    for p in problems:
+        err.print(f"[red]•[/] [bold]{p.where or '(spec)'}[/]\n  {p.what}", highlight=False, markup=True)
+        if p.fix:
+            err.print(f"  [cyan]fix:[/] {p.fix}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _compile(target: str, sets: list[str] | None, catalogues: list[str] | None, pipeline: str | None,
+             provider: str | None, as_json: bool) -> Any:
+    from mlops_nocode.cli.source import add_python_path, load_source, parse_sets, validate_all
+    from mlops_nocode.compiler import compile_plan
+    from mlops_nocode.providers.registry import check_placement
+
+    try:
+        params = parse_sets(sets or [])
+        src = load_source(target, catalogues or [], pipeline)
+        if src.docs:
+            validate_all(src, params)
+        launch = {"provider": provider, "options": {}} if provider else None
+        plan = compile_plan(src.root, src.catalogue, params, launch)
+        problems = check_placement(plan)
+        if problems:
+            raise SpecError(problems)
+    except SpecError as e:
+        fail(e.problems, as_json)
+    add_python_path(src.spec_dirs)
+    return plan
+
+
+@app.command()
+def validate(target: TargetArg, catalogue: CatOpt = None, set_: SetOpt = None, as_json: JsonOpt = False) -> None:
+    """Validate every document of a file (or a ref): schema, refs, parameters, types, cycles."""
+    from mlops_nocode.cli.source import load_source, parse_sets, validate_all
+    from mlops_nocode.spec import Playbook
+
+    try:
+        params = parse_sets(set_ or [])
+        src = load_source(target, catalogue or [])
+        plans = validate_all(src, params)
+    except SpecError as e:
+        fail(e.problems, as_json)
+    docs = src.docs or [src.root]
+    n_pb = sum(isinstance(d, Playbook) for d in docs)
+    if as_json:
+        print(json.dumps({"status": "valid", "documents": [str(d.ref) for d in docs],
+                          "steps": sum(len(p.steps) for p in plans)}))
+        return
+    err.print(f"[green]✓[/] {len(docs)} document(s) valid ({n_pb} playbook(s), {len(plans)} pipeline(s) "
+              f"compiling to {sum(len(p.steps) for p in plans)} step(s))")
+
+
+@app.command()
+def plan(target: TargetArg, set_: SetOpt = None, catalogue: CatOpt = None, pipeline: PipeOpt = None,
+         provider: TargetOpt = None,
+         out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write the plan JSON here")] = None,
+         as_json: JsonOpt = False) -> None:
+    """Compile to a flattened plan and show it, without running anything."""
+    from rich.table import Table
+
+    compiled = _compile(target, set_, catalogue, pipeline, provider, as_json)
+    if out_file is not None:
+        compiled.dump(out_file)
+        err.print(f"[green]✓[/] plan written to {out_file}")
+    if as_json:
+        print(json.dumps(compiled.to_json(), indent=2))
+        return
+    t = Table(title=f"plan {compiled.root}: {len(compiled.steps)} steps")
+    for col in ("step", "playbook", "needs", "target", "parameters"):
+        t.add_column(col, overflow="fold")
+    for s in compiled.steps:
+        params = ", ".join(f"{k}={json.dumps(v)}" for k, v in s.params.items())
+        t.add_row(s.id, s.playbook, ", ".join(s.needs), s.target.get("provider", "local"), params)
+    out.print(t)
+    if compiled.outputs:
+        out.print("outputs: " + ", ".join(f"{k} <- {b.step}.{b.output}" for k, b in compiled.outputs.items()))
+
+
+def _execute(compiled: Any, as_json: bool, no_cache: bool, parallel: int | None, events: str | None,
+             verbose: bool) -> None:
+    from mlops_nocode.cli.progress import ConsoleProgress, outputs_table, summary_table
+    from mlops_nocode.runtime.events import Fanout, JsonLines, Sink
+    from mlops_nocode.runtime.runner import Runner
+    from mlops_nocode.runtime.throttle import Throttler
+
+    sinks: list[Sink] = []
+    events_file = None
+    if events == "-":
+        sinks.append(JsonLines(sys.stdout))
+    elif events:
+        events_file = open(events, "a", encoding="utf-8")  # noqa: SIM115 - closed below
+        sinks.append(JsonLines(events_file))
+    runner = Runner(compiled, use_cache=not no_cache, max_parallel=parallel, throttle=Throttler.from_env())
+    try:
+        with ConsoleProgress(err, len(compiled.steps), verbose) as progress:
+            runner.sink = Fanout(progress, *sinks)
+            result = runner.run()
+    finally:
+        if events_file is not None:
+            events_file.close()
+    summary = result.summary()
+    if as_json:
+        print(json.dumps(summary, indent=2, default=str))
+    elif events != "-":
+        out.print(summary_table(summary))
+        out.print(outputs_table(summary["outputs"]))
+    code = {"succeeded": 0, "failed": 1, "cancelled": 130}[result.status]
+    if code:
+        err.print(f"[red]run {result.run_id} {result.status}[/] (logs: {result.run_dir}/steps)")
+    raise typer.Exit(code)
+
+
+NoCache = Annotated[bool, typer.Option("--no-cache", help="Run every step even when a cached result exists")]
+Parallel = Annotated[int | None, typer.Option("--parallel", "-j", help="Steps run at once (default: CPU count)")]
+Events = Annotated[str | None, typer.Option("--events", help="Also write events as JSON lines to FILE ('-' = stdout)")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show step logs")]
+
+
+@app.command()
+def run(target: TargetArg, set_: SetOpt = None, catalogue: CatOpt = None, pipeline: PipeOpt = None,
+        provider: TargetOpt = None, as_json: JsonOpt = False, no_cache: NoCache = False, parallel: Parallel = None,
+        events: Events = None, verbose: Verbose = False) -> None:
+    """Compile and run a pipeline on this machine; progress on stderr, `--json` summary on stdout."""
+    compiled = _compile(target, set_, catalogue, pipeline, provider, as_json)
+    _execute(compiled, as_json, no_cache, parallel, events, verbose)
+
+
+@app.command()
+def execute(plan_file: Annotated[Path, typer.Argument(help="A plan JSON written by `mlops plan --out`")],
+            as_json: JsonOpt = False, no_cache: NoCache = False, parallel: Parallel = None, events: Events = None,
+            verbose: Verbose = False) -> None:
+    """Run a compiled plan file (what remote targets run)."""
+    from mlops_nocode.compiler import Plan
+
+    try:
+        compiled = Plan.load(plan_file)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        fail([Problem(f"cannot read plan: {e}", str(plan_file), "write one with `mlops plan FILE --out PLAN.json`")],
+             as_json)
+    _execute(compiled, as_json, no_cache, parallel, events, verbose)
+
+
+@app.command()
+def schema(out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file")] = None) -> None:
+    """Write the JSON Schema of the spec (for editors such as VSCode's YAML extension)."""
+    from mlops_nocode.spec.schema import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if out_file is None:
+        sys.stdout.write(text)
+    else:
+        out_file.write_text(text, encoding="utf-8")
+        err.print(f"[green]✓[/] JSON Schema written to {out_file}")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    print(__version__)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

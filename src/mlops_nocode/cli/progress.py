@@ -1,0 +1,107 @@
+"""Rich rendering of run events on the terminal (stderr), and the final summary table."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mlops_nocode.runtime.events import Event
+
+_MARK = {"succeeded": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[yellow]↷[/]", "cancelled": "[yellow]■[/]"}
+
+
+def _fmt_metrics(metrics: dict[str, Any]) -> str:
+    parts = []
+    for out, values in metrics.items():
+        if isinstance(values, dict):
+            shown = list(values.items())[:4]
+            parts.append(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown))
+        else:
+            parts.append(f"{out}={values}")
+    return "  ".join(parts)
+
+
+class ConsoleProgress:
+    """A sink that draws a progress bar and one line per finished step. Use as a context manager."""
+
+    def __init__(self, console: Console, total: int, verbose: bool = False) -> None:
+        self.console = console
+        self.verbose = verbose
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True)
+        self.task = self.progress.add_task("starting", total=total)
+        self.running: set[str] = set()
+
+    def __enter__(self) -> ConsoleProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def _describe(self) -> None:
+        names = sorted(self.running)
+        desc = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+        self.progress.update(self.task, description=f"running {desc}" if names else "waiting")
+
+    def __call__(self, e: Event) -> None:
+        p, step, d = self.progress, e.step or "", e.data
+        if e.type == "run.started":
+            p.console.print(f"[bold]run {e.run_id}[/] {d.get('pipeline')} ({d.get('steps')} steps)")
+        elif e.type == "step.started":
+            self.running.add(step)
+            self._describe()
+        elif e.type == "step.finished":
+            self.running.discard(step)
+            p.advance(self.task)
+            tag = " [dim](cached)[/]" if d.get("cached") else ""
+            p.console.print(f"{_MARK['succeeded']} {step} [dim]{d.get('duration', 0):.2f}s[/]{tag} "
+                            f"{_fmt_metrics(d.get('metrics') or {})}")
+            self._describe()
+        elif e.type == "step.failed":
+            self.running.discard(step)
+            if d.get("final"):
+                p.advance(self.task)
+            retry = "" if d.get("final") else " [yellow](will retry)[/]"
+            p.console.print(f"{_MARK['failed']} {step} attempt {d.get('attempt')}: {d.get('error')}{retry}")
+            self._describe()
+        elif e.type in ("step.skipped", "step.cancelled"):
+            p.advance(self.task)
+            mark = _MARK["skipped" if e.type == "step.skipped" else "cancelled"]
+            p.console.print(f"{mark} {step} {d.get('reason', e.type.split('.')[1])}")
+        elif e.type == "throttle":
+            p.console.print(f"[yellow]⏸[/] throttled {d.get('waited', 0):.2f}s before {step}: {d.get('reason')}")
+        elif e.type == "log" and self.verbose:
+            p.console.print(f"[dim]{step} | {d.get('line')}[/]", markup=False, highlight=False)
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    """The steps of a finished run with status, duration and attempts."""
+    t = Table(title=f"run {summary['run_id']}: {summary['status']}", show_lines=False)
+    for col in ("step", "status", "duration", "attempts"):
+        t.add_column(col)
+    for sid, s in summary["steps"].items():
+        status = s["status"] + (" (cached)" if s.get("cached") else "")
+        t.add_row(sid, status, f"{s['duration']:.2f}s", str(s["attempts"]))
+    return t
+
+
+def outputs_table(outputs: dict[str, Any], width: int = 160) -> Table:
+    """The pipeline's outputs: values (metrics shown one per line) or artifact paths."""
+    t = Table(title="outputs", show_header=True)
+    t.add_column("output", style="bold")
+    t.add_column("value", overflow="fold")
+    for name, value in outputs.items():
+        if isinstance(value, dict) and all(isinstance(v, int | float) for v in value.values()):
+            text = "\n".join(f"{k} = {v:.4f}" if isinstance(v, float) else f"{k} = {v}" for k, v in value.items())
+        elif isinstance(value, str):
+            text = value
+        else:
+            text = json.dumps(value)
+            text = text if len(text) <= width else text[: width - 1] + "…"
+        t.add_row(name, text)
+    return t

@@ -1,0 +1,110 @@
+"""Turning a command line's FILE|REF and --set options into documents, a catalogue and parameters."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlops_nocode.catalogue import Chain, Doc, catalogue_for, load_folder
+from mlops_nocode.compiler import Plan, compile_plan
+from mlops_nocode.spec import MetaPipeline, Pipeline, Problem, Ref, RefError, SpecError
+
+
+@dataclass
+class Source:
+    """What a command acts on: the extra documents it brought, the catalogue, and the root to compile."""
+
+    docs: list[Doc]
+    catalogue: Chain
+    root: Doc
+    spec_dirs: list[Path]
+
+
+def parse_sets(sets: list[str]) -> dict[str, Any]:
+    """`--set k=v` (value read as YAML: numbers, booleans, lists) and `--set a.b=v` for nested objects."""
+    out: dict[str, Any] = {}
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise SpecError(Problem(f"invalid --set {item!r}", "--set", "write --set NAME=VALUE, e.g. --set n_estimators=50"))
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise SpecError(Problem(f"--set {key}: {part} is already a value", "--set", "set it once"))
+        node[parts[-1]] = value
+    return out
+
+
+def load_source(target: str, catalogues: list[str], pipeline: str | None = None) -> Source:
+    """Load FILE|FOLDER|REF: files join the catalogue and are all validated; refs resolve through it."""
+    path = Path(target)
+    extra_paths = [Path(c) for c in catalogues]
+    for c in extra_paths:
+        if not c.exists():
+            raise SpecError(Problem(f"catalogue path {c} does not exist", "--catalogue", "check the path"))
+    docs: list[Doc] = load_folder(extra_paths) if extra_paths else []
+    spec_dirs = [p if p.is_dir() else p.parent for p in extra_paths]
+    own: list[Doc] = []
+    if path.exists():
+        own = load_folder([path])
+        if not own:
+            raise SpecError(Problem("no spec document found", str(path), "give a YAML or JSON spec file"))
+        docs.extend(own)
+        spec_dirs.append(path if path.is_dir() else path.parent)
+    catalogue = catalogue_for(docs)
+    if own:
+        graphs = [d for d in own if isinstance(d, Pipeline | MetaPipeline)]
+        if pipeline:
+            graphs = [d for d in graphs if d.metadata.name == pipeline]
+            if not graphs:
+                raise SpecError(Problem(f"no Pipeline or MetaPipeline named {pipeline!r} in {path}", "--pipeline",
+                                        "name one of the pipelines in the file"))
+        root: Doc = graphs[-1] if graphs else own[-1]
+    else:
+        if pipeline:
+            target = f"pipeline/{pipeline}" if "/" not in pipeline else pipeline
+        try:
+            ref = Ref.parse(target)
+        except RefError as e:
+            raise SpecError(Problem(f"{target!r} is neither a file nor a ref ({e})", target,
+                                    "give a spec file path, or a ref such as pipeline/iris-classifier")) from None
+        root = catalogue.resolve(ref)
+    return Source(docs, catalogue, root, spec_dirs)
+
+
+def validate_all(src: Source, params: dict[str, Any]) -> list[Plan]:
+    """Compile every Pipeline/MetaPipeline the user brought (the root with `params`); raise on any problem."""
+    plans: list[Plan] = []
+    problems: list[Problem] = []
+    graphs = [d for d in src.docs if isinstance(d, Pipeline | MetaPipeline)]
+    if isinstance(src.root, Pipeline | MetaPipeline) and src.root not in graphs:
+        graphs.append(src.root)
+    for doc in graphs:
+        try:
+            plans.append(compile_plan(doc, src.catalogue, params if doc is src.root else None))
+        except SpecError as e:
+            problems.extend(e.problems)
+    if problems:
+        raise SpecError(list(dict.fromkeys(problems)))
+    return plans
+
+
+def add_python_path(dirs: list[Path]) -> None:
+    """Let Python steps import modules that sit beside the spec files (inherited by step processes)."""
+    new = [str(d.resolve()) for d in dirs]
+    for d in reversed(new):
+        if d not in sys.path:
+            sys.path.insert(0, d)
+    current = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([*new, *current]))

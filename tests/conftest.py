@@ -1,0 +1,102 @@
+"""Shared fixtures: an isolated MLOPS_HOME, a spec writer, and the `mlops` CLI run as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    h = tmp_path / "mlops-home"
+    monkeypatch.setenv("MLOPS_HOME", str(h))
+    monkeypatch.setenv("THROTTLE_DISABLE", "true")
+    return h
+
+
+@pytest.fixture
+def write_spec(tmp_path: Path) -> Callable[[str, str], Path]:
+    def write(text: str, name: str = "spec.yaml") -> Path:
+        p = tmp_path / name
+        p.write_text(textwrap.dedent(text), encoding="utf-8")
+        return p
+
+    return write
+
+
+class CliResult:
+    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
+        self.code = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    def __repr__(self) -> str:
+        return f"exit {self.code}\n--- stdout\n{self.stdout[-3000:]}\n--- stderr\n{self.stderr[-3000:]}"
+
+
+@pytest.fixture
+def mlops(home: Path) -> Callable[..., CliResult]:
+    """Run `mlops ARGS` in a real process (env inherits MLOPS_HOME; fixture steps importable)."""
+
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 600, cwd: Path | None = None) -> CliResult:
+        full_env = {**os.environ, "PYTHONPATH": str(FIXTURES), "COLUMNS": "200", **(env or {})}
+        proc = subprocess.run([sys.executable, "-m", "mlops_nocode.cli.main", *args], capture_output=True,
+                              text=True, env=full_env, timeout=timeout, cwd=cwd)
+        return CliResult(proc)
+
+    return run
+
+
+PLAYBOOKS = """
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {name: add, version: 1.0.0}
+spec:
+  runtime: python
+  python: {entrypoint: "steps:add"}
+  inputs: {x: {type: json, optional: true}}
+  outputs: {y: {type: json}}
+  parameters:
+    type: object
+    additionalProperties: false
+    properties: {n: {type: integer, default: 1, minimum: 0}}
+---
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {name: call, version: 1.0.0}
+spec:
+  runtime: python
+  python: {entrypoint: "steps:call"}
+  outputs: {y: {type: json, optional: true}}
+  parameters:
+    type: object
+    properties:
+      action: {type: string}
+      arg: {}
+"""
+
+
+@pytest.fixture
+def playbooks(tmp_path: Path) -> Path:
+    p = tmp_path / "playbooks.yaml"
+    p.write_text(PLAYBOOKS, encoding="utf-8")
+    return p
+
+
+@pytest.fixture(autouse=True)
+def fixtures_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(FIXTURES), os.environ.get("PYTHONPATH")])))
