@@ -51,10 +51,18 @@ class CliResult:
 def mlops(home: Path) -> Callable[..., CliResult]:
     """Run `mlops ARGS` in a real process (env inherits MLOPS_HOME; fixture steps importable)."""
 
-    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 600, cwd: Path | None = None) -> CliResult:
+    def run(
+        *args: str, env: dict[str, str] | None = None, timeout: float = 600, cwd: Path | None = None
+    ) -> CliResult:
         full_env = {**os.environ, "PYTHONPATH": str(FIXTURES), "COLUMNS": "200", **(env or {})}
-        proc = subprocess.run([sys.executable, "-m", "mlops_nocode.cli.main", *args], capture_output=True,
-                              text=True, env=full_env, timeout=timeout, cwd=cwd)
+        proc = subprocess.run(
+            [sys.executable, "-m", "mlops_nocode.cli.main", *args],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            timeout=timeout,
+            cwd=cwd,
+        )
         return CliResult(proc)
 
     return run
@@ -99,4 +107,6 @@ def playbooks(tmp_path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def fixtures_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(FIXTURES))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(FIXTURES), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(FIXTURES), os.environ.get("PYTHONPATH")]))
+    )

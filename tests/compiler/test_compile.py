@@ -62,25 +62,34 @@ spec:
 """
 
 
-INNER = pipeline("inner", """
+INNER = pipeline(
+    "inner",
+    """
 - {id: a, uses: playbook/add, with: {n: "${{ params.n }}"}, inputs: {x: inputs.x}}
 - {id: b, uses: playbook/add@1.0.0, inputs: {x: a.y}}
-""", """
+""",
+    """
 parameters: {type: object, properties: {n: {type: integer, default: 2}}}
 inputs: {x: {type: json}}
 outputs: {y: b.y}
-""")
+""",
+)
 
 
 def test_flattens_nesting_with_namespaced_ids_and_passes_params_down() -> None:
-    outer = pipeline("outer", """
+    outer = pipeline(
+        "outer",
+        """
 - {id: first, uses: playbook/add}
 - {id: mid, uses: pipeline/inner, with: {n: "${{ params.k }}"}, inputs: {x: first.y}}
 - {id: last, uses: pipeline/inner, inputs: {x: mid.y}}
-""", """
+""",
+        """
 parameters: {type: object, properties: {k: {type: integer, default: 5}}}
 outputs: {result: last.y}
-""", kind="MetaPipeline").replace("playbook/add}", "pipeline/seed}")
+""",
+        kind="MetaPipeline",
+    ).replace("playbook/add}", "pipeline/seed}")
     seed = pipeline("seed", "- {id: s, uses: playbook/add}", "outputs: {y: s.y}")
     plan = compile_plan("metapipeline/outer", catalogue(INNER, outer, seed), {"k": 9})
     ids = [s.id for s in plan.steps]
@@ -97,18 +106,24 @@ outputs: {result: last.y}
 
 
 def test_set_overrides_default_and_type_is_kept() -> None:
-    p = pipeline("p", "- {id: a, uses: playbook/add, with: {n: \"${{ params.n }}\"}}",
-                 "parameters: {type: object, properties: {n: {type: integer, default: 3}}}")
+    p = pipeline(
+        "p",
+        '- {id: a, uses: playbook/add, with: {n: "${{ params.n }}"}}',
+        "parameters: {type: object, properties: {n: {type: integer, default: 3}}}",
+    )
     assert compile_plan("pipeline/p", catalogue(p)).steps[0].params == {"n": 3}
     assert compile_plan("pipeline/p", catalogue(p), {"n": 42}).steps[0].params == {"n": 42}
 
 
 def test_step_graph_cycle_is_rejected() -> None:
-    p = pipeline("loop", """
+    p = pipeline(
+        "loop",
+        """
 - {id: a, uses: playbook/add, inputs: {x: c.y}}
 - {id: b, uses: playbook/add, inputs: {x: a.y}}
 - {id: c, uses: playbook/add, inputs: {x: b.y}}
-""")
+""",
+    )
     msg = problems("pipeline/loop", p)
     assert "steps form a cycle" in msg and "a -> " in msg and "pipeline/loop" in msg
 
@@ -118,7 +133,10 @@ def test_ref_cycle_at_depth_is_rejected() -> None:
     b = pipeline("pb", "- {id: s, uses: pipeline/pc}")
     c = pipeline("pc", "- {id: s, uses: pipeline/pa}")
     msg = problems("pipeline/pa", a, b, c)
-    assert "reference cycle: pipeline/pa@1.0.0 -> pipeline/pb@1.0.0 -> pipeline/pc@1.0.0 -> pipeline/pa@1.0.0" in msg
+    assert (
+        "reference cycle: pipeline/pa@1.0.0 -> pipeline/pb@1.0.0 -> pipeline/pc@1.0.0 -> pipeline/pa@1.0.0"
+        in msg
+    )
 
 
 def test_dangling_input_unknown_step() -> None:
@@ -167,8 +185,11 @@ def test_unknown_parameter_is_rejected() -> None:
 
 
 def test_root_parameter_override_is_validated() -> None:
-    p = pipeline("p", "- {id: a, uses: playbook/add, with: {n: \"${{ params.n }}\"}}",
-                 "parameters: {type: object, properties: {n: {type: integer, default: 1}}}")
+    p = pipeline(
+        "p",
+        '- {id: a, uses: playbook/add, with: {n: "${{ params.n }}"}}',
+        "parameters: {type: object, properties: {n: {type: integer, default: 1}}}",
+    )
     msg = problems("pipeline/p", p, n="many")
     assert "pipeline/p > parameters.n" in msg and "'many' is not of type 'integer'" in msg
 
@@ -185,9 +206,9 @@ def test_required_input_not_connected() -> None:
 
 
 def test_unknown_expression_and_parameter() -> None:
-    msg = problems("pipeline/p", pipeline("p", "- {id: a, uses: playbook/add, with: {n: \"${{ env.HOME }}\"}}"))
+    msg = problems("pipeline/p", pipeline("p", '- {id: a, uses: playbook/add, with: {n: "${{ env.HOME }}"}}'))
     assert "unsupported expression" in msg
-    msg = problems("pipeline/p", pipeline("p", "- {id: a, uses: playbook/add, with: {n: \"${{ params.q }}\"}}"))
+    msg = problems("pipeline/p", pipeline("p", '- {id: a, uses: playbook/add, with: {n: "${{ params.q }}"}}'))
     assert "unknown parameter 'q'" in msg
 
 
@@ -198,18 +219,21 @@ def test_metapipeline_cannot_use_playbook() -> None:
 
 def test_secrets_stay_placeholders() -> None:
     pb = ADD.replace("VERSION", "3.0.0").replace("type: integer, default: 1, minimum: 0", "type: string")
-    p = pipeline("p", "- {id: a, uses: playbook/add@3.0.0, with: {n: \"${{ secrets.TOKEN }}\"}}")
+    p = pipeline("p", '- {id: a, uses: playbook/add@3.0.0, with: {n: "${{ secrets.TOKEN }}"}}')
     plan = compile_plan("pipeline/p", catalogue(pb, p))
     assert plan.steps[0].params == {"n": "${{ secrets.TOKEN }}"}
     assert plan.steps[0].secrets == ("TOKEN",)
 
 
 def test_depends_on_a_subpipeline_waits_for_all_its_leaves() -> None:
-    outer = pipeline("outer", """
+    outer = pipeline(
+        "outer",
+        """
 - {id: seed, uses: playbook/add}
 - {id: sub, uses: pipeline/inner, inputs: {x: seed.y}}
 - {id: after, uses: playbook/add, depends_on: [sub]}
-""")
+""",
+    )
     plan = compile_plan("pipeline/outer", catalogue(INNER, outer))
     assert set(plan.step("after").needs) == {"sub/a", "sub/b"}
 

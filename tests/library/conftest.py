@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,6 @@ from mlops_nocode.library.datasets import load_sklearn_dataset
 from mlops_nocode.runtime.context import StepContext
 
 from .support import MakeCtx
-
-
 
 
 @pytest.fixture

@@ -51,7 +51,9 @@ def table() -> pd.DataFrame:
 def test_load_csv(table: pd.DataFrame, tmp_path: Path, make_ctx: MakeCtx, fmt: str) -> None:
     source = tmp_path / "data.csv"
     table.to_csv(source, index=False)
-    loaded = pd.read_parquet(load_table(path=str(source), format=fmt, target="label", ctx=make_ctx())["dataset"])
+    loaded = pd.read_parquet(
+        load_table(path=str(source), format=fmt, target="label", ctx=make_ctx())["dataset"]
+    )
     pd.testing.assert_frame_equal(loaded, table)
 
 

@@ -36,7 +36,9 @@ def test_time_ordered_split(make_ctx: MakeCtx) -> None:
     ctx = make_ctx()
     source = ctx.output_dir / "in.parquet"
     frame.to_parquet(source)
-    out = train_test_split(dataset=str(source), shuffle=False, time_column="date", test_size=0.2, ctx=make_ctx())
+    out = train_test_split(
+        dataset=str(source), shuffle=False, time_column="date", test_size=0.2, ctx=make_ctx()
+    )
     train, test = pd.read_parquet(out["train"]), pd.read_parquet(out["test"])
     assert (len(train), len(test)) == (40, 10)
     assert train["date"].max() < test["date"].min()

@@ -47,9 +47,9 @@ def test_binary_evaluation_has_roc_auc(make_ctx: MakeCtx) -> None:
     split = _split(make_ctx, "breast_cancer", stratify=True)
     for estimator in ("logistic_regression", "svm"):
         trained = train(dataset=str(split["train"]), estimator=estimator, ctx=make_ctx())
-        metrics = evaluate_classifier(model=str(trained["model"]), dataset=str(split["test"]), ctx=make_ctx())[
-            "metrics"
-        ]
+        metrics = evaluate_classifier(
+            model=str(trained["model"]), dataset=str(split["test"]), ctx=make_ctx()
+        )["metrics"]
         assert metrics["roc_auc"] > 0.95
         assert metrics["accuracy"] > 0.9
 
@@ -58,9 +58,16 @@ def test_binary_evaluation_has_roc_auc(make_ctx: MakeCtx) -> None:
 def test_diabetes_regressors_beat_the_mean(estimator: str, make_ctx: MakeCtx) -> None:
     split = _split(make_ctx, "diabetes", stratify=False)
     trained = train(
-        dataset=str(split["train"]), estimator=estimator, n_estimators=50, max_depth=4, alpha=0.1, ctx=make_ctx()
+        dataset=str(split["train"]),
+        estimator=estimator,
+        n_estimators=50,
+        max_depth=4,
+        alpha=0.1,
+        ctx=make_ctx(),
     )
-    metrics = evaluate_regressor(model=str(trained["model"]), dataset=str(split["test"]), ctx=make_ctx())["metrics"]
+    metrics = evaluate_regressor(model=str(trained["model"]), dataset=str(split["test"]), ctx=make_ctx())[
+        "metrics"
+    ]
     assert metrics["r2"] > 0.25
     test = pd.read_parquet(split["test"])
     model = joblib.load(trained["model"])
@@ -72,8 +79,12 @@ def test_diabetes_regressors_beat_the_mean(estimator: str, make_ctx: MakeCtx) ->
 
 
 def test_training_is_deterministic_and_records_metadata(iris_path: str, make_ctx: MakeCtx) -> None:
-    first = train(dataset=iris_path, estimator="gradient_boosting", n_estimators=20, random_state=3, ctx=make_ctx())
-    second = train(dataset=iris_path, estimator="gradient_boosting", n_estimators=20, random_state=3, ctx=make_ctx())
+    first = train(
+        dataset=iris_path, estimator="gradient_boosting", n_estimators=20, random_state=3, ctx=make_ctx()
+    )
+    second = train(
+        dataset=iris_path, estimator="gradient_boosting", n_estimators=20, random_state=3, ctx=make_ctx()
+    )
     model_a, meta = load_model(first["model"])
     model_b, _ = load_model(second["model"])
     frame = pd.read_parquet(iris_path).drop(columns="target")
@@ -98,7 +109,9 @@ def test_training_uses_named_features_and_target(make_ctx: MakeCtx) -> None:
 
 
 def test_cross_validation(iris_path: str, make_ctx: MakeCtx) -> None:
-    named = cross_validate(dataset=iris_path, estimator="logistic_regression", folds=4, ctx=make_ctx())["metrics"]
+    named = cross_validate(dataset=iris_path, estimator="logistic_regression", folds=4, ctx=make_ctx())[
+        "metrics"
+    ]
     assert named["folds"] == 4
     assert named["accuracy_mean"] > 0.9
     assert 0 <= named["accuracy_std"] < 0.1

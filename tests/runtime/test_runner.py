@@ -9,16 +9,18 @@ from typing import Any
 
 import psutil
 import pytest
+from tests.conftest import PLAYBOOKS
 
 from mlops_nocode.catalogue import Index
 from mlops_nocode.compiler import compile_plan
 from mlops_nocode.runtime.events import Event
-from mlops_nocode.runtime.runner import RunResult, Runner
+from mlops_nocode.runtime.runner import Runner, RunResult
 from mlops_nocode.spec import load_text
-from tests.conftest import PLAYBOOKS
 
 
-def run_steps(steps: str, *, retries: int | None = None, extra: str = "", **kw: Any) -> tuple[RunResult, list[Event]]:
+def run_steps(
+    steps: str, *, retries: int | None = None, extra: str = "", **kw: Any
+) -> tuple[RunResult, list[Event]]:
     spec = f"""
 apiVersion: mlops-nocode/v1
 kind: Pipeline
@@ -36,10 +38,13 @@ spec:
 
 
 def test_chain_passes_values_and_reports_metrics_and_logs() -> None:
-    r, events = run_steps("""
+    r, events = run_steps(
+        """
 - {id: a, uses: playbook/add, with: {n: 2}}
 - {id: b, uses: playbook/add, with: {n: 3}, inputs: {x: a.y}}
-""", extra="outputs: {total: b.y}")
+""",
+        extra="outputs: {total: b.y}",
+    )
     assert r.status == "succeeded"
     assert r.outputs == {"total": 5}
     types = [e.type for e in events]
@@ -50,10 +55,15 @@ def test_chain_passes_values_and_reports_metrics_and_logs() -> None:
 
 
 def test_independent_steps_run_in_parallel() -> None:
-    r, _ = run_steps("""
+    r, _ = run_steps(
+        """
 - {id: a, uses: playbook/call, with: {action: stamp}}
 - {id: b, uses: playbook/call, with: {action: stamp}}
-""", extra="outputs: {a: a.y, b: b.y}", max_parallel=2, use_cache=False)
+""",
+        extra="outputs: {a: a.y, b: b.y}",
+        max_parallel=2,
+        use_cache=False,
+    )
     (a0, a1), (b0, b1) = r.outputs["a"], r.outputs["b"]
     assert a0 < b1 and b0 < a1, "the two steps' run intervals should overlap"
 
@@ -83,10 +93,17 @@ def test_a_crashing_step_fails_alone(action: str, arg: Any, error: str) -> None:
 
 def test_retries_then_succeeds(tmp_path: Path) -> None:
     counter = tmp_path / "count"
-    r, events = run_steps(f"- {{id: f, uses: playbook/call, with: {{action: flaky, arg: '{counter}'}}, retries: 2}}")
+    r, events = run_steps(
+        f"- {{id: f, uses: playbook/call, with: {{action: flaky, arg: '{counter}'}}, retries: 2}}"
+    )
     assert r.status == "succeeded" and r.steps["f"].attempts == 2
     assert [e.type for e in events if e.step == "f" and e.type.startswith("step.")] == [
-        "step.started", "step.failed", "step.retrying", "step.started", "step.finished"]
+        "step.started",
+        "step.failed",
+        "step.retrying",
+        "step.started",
+        "step.finished",
+    ]
 
 
 def test_retries_exhausted(tmp_path: Path) -> None:
@@ -96,8 +113,9 @@ def test_retries_exhausted(tmp_path: Path) -> None:
 
 def test_timeout_kills_the_step_and_its_children(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
-    r, _ = run_steps(f"- {{id: s, uses: playbook/call, with: {{action: spawn_child_sleep, arg: '{pids}'}}, "
-                     "timeout: 1.5s}")
+    r, _ = run_steps(
+        f"- {{id: s, uses: playbook/call, with: {{action: spawn_child_sleep, arg: '{pids}'}}, timeout: 1.5s}}"
+    )
     assert r.status == "failed" and "timed out after 1.5s" in (r.steps["s"].error or "")
     for pid in map(int, pids.read_text().split()):
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -109,7 +127,7 @@ def test_cache_reuses_outputs_and_no_cache_forces(tmp_path: Path) -> None:
 - {{id: c, uses: playbook/call, with: {{action: count, arg: '{counter}'}}}}
 - {{id: d, uses: playbook/add, inputs: {{x: c.y}}}}
 """
-    r1, _ = run_steps(steps)
+    run_steps(steps)
     r2, events = run_steps(steps)
     assert counter.read_text() == "x"
     assert r2.steps["c"].cached and r2.steps["d"].cached and r2.status == "succeeded"

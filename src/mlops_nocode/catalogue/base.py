@@ -58,8 +58,13 @@ class Index:
         if not versions:
             names = sorted({n for (k, n) in self._docs if k == ref.kind})
             close = difflib.get_close_matches(ref.name, names, n=3)
-            hint = f"did you mean {', '.join(f'{ref.kind}/{c}' for c in close)}?" if close else (
-                f"known {ref.kind}s: {', '.join(names[:12]) or 'none'}" + (" ..." if len(names) > 12 else "")
+            hint = (
+                f"did you mean {', '.join(f'{ref.kind}/{c}' for c in close)}?"
+                if close
+                else (
+                    f"known {ref.kind}s: {', '.join(names[:12]) or 'none'}"
+                    + (" ..." if len(names) > 12 else "")
+                )
             )
             raise SpecError(Problem(f"unknown {ref.kind} {ref.name!r}", str(ref), hint))
         best = ref.range.best(list(versions))

@@ -14,18 +14,33 @@ from mlops_nocode import __version__
 from mlops_nocode.cli import throttle as throttle_cli
 from mlops_nocode.spec import Problem, SpecError
 
-app = typer.Typer(name="mlops", help="MLOps No-Code Platform: describe ML pipelines once, run them anywhere.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    name="mlops",
+    help="MLOps No-Code Platform: describe ML pipelines once, run them anywhere.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 app.add_typer(throttle_cli.app, name="throttle")
 err = Console(stderr=True)
 out = Console()
 
-TargetArg = Annotated[str, typer.Argument(help="A spec file or folder (YAML/JSON), or a ref such as pipeline/iris-classifier")]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Parameter override NAME=VALUE (repeatable)")]
-CatOpt = Annotated[list[str] | None, typer.Option("--catalogue", "-c", help="Extra catalogue file or folder (repeatable)")]
-PipeOpt = Annotated[str | None, typer.Option("--pipeline", "-p", help="Which Pipeline/MetaPipeline of the file")]
+TargetArg = Annotated[
+    str, typer.Argument(help="A spec file or folder (YAML/JSON), or a ref such as pipeline/iris-classifier")
+]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", "-s", help="Parameter override NAME=VALUE (repeatable)")
+]
+CatOpt = Annotated[
+    list[str] | None, typer.Option("--catalogue", "-c", help="Extra catalogue file or folder (repeatable)")
+]
+PipeOpt = Annotated[
+    str | None, typer.Option("--pipeline", "-p", help="Which Pipeline/MetaPipeline of the file")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout")]
-TargetOpt = Annotated[str | None, typer.Option("--target", "-t", help="Override the target provider (local, auto, ...)")]
+TargetOpt = Annotated[
+    str | None, typer.Option("--target", "-t", help="Override the target provider (local, auto, ...)")
+]
 
 
 def fail(problems: list[Problem], as_json: bool) -> NoReturn:
@@ -40,8 +55,14 @@ def fail(problems: list[Problem], as_json: bool) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _compile(target: str, sets: list[str] | None, catalogues: list[str] | None, pipeline: str | None,
-             provider: str | None, as_json: bool) -> Any:
+def _compile(
+    target: str,
+    sets: list[str] | None,
+    catalogues: list[str] | None,
+    pipeline: str | None,
+    provider: str | None,
+    as_json: bool,
+) -> Any:
     from mlops_nocode.cli.source import add_python_path, load_source, parse_sets, validate_all
     from mlops_nocode.compiler import compile_plan
     from mlops_nocode.providers.registry import check_placement
@@ -63,7 +84,9 @@ def _compile(target: str, sets: list[str] | None, catalogues: list[str] | None, 
 
 
 @app.command()
-def validate(target: TargetArg, catalogue: CatOpt = None, set_: SetOpt = None, as_json: JsonOpt = False) -> None:
+def validate(
+    target: TargetArg, catalogue: CatOpt = None, set_: SetOpt = None, as_json: JsonOpt = False
+) -> None:
     """Validate every document of a file (or a ref): schema, refs, parameters, types, cycles."""
     from mlops_nocode.cli.source import load_source, parse_sets, validate_all
     from mlops_nocode.spec import Playbook
@@ -77,18 +100,32 @@ def validate(target: TargetArg, catalogue: CatOpt = None, set_: SetOpt = None, a
     docs = src.docs or [src.root]
     n_pb = sum(isinstance(d, Playbook) for d in docs)
     if as_json:
-        print(json.dumps({"status": "valid", "documents": [str(d.ref) for d in docs],
-                          "steps": sum(len(p.steps) for p in plans)}))
+        print(
+            json.dumps(
+                {
+                    "status": "valid",
+                    "documents": [str(d.ref) for d in docs],
+                    "steps": sum(len(p.steps) for p in plans),
+                }
+            )
+        )
         return
-    err.print(f"[green]✓[/] {len(docs)} document(s) valid ({n_pb} playbook(s), {len(plans)} pipeline(s) "
-              f"compiling to {sum(len(p.steps) for p in plans)} step(s))")
+    err.print(
+        f"[green]✓[/] {len(docs)} document(s) valid ({n_pb} playbook(s), {len(plans)} pipeline(s) "
+        f"compiling to {sum(len(p.steps) for p in plans)} step(s))"
+    )
 
 
 @app.command()
-def plan(target: TargetArg, set_: SetOpt = None, catalogue: CatOpt = None, pipeline: PipeOpt = None,
-         provider: TargetOpt = None,
-         out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write the plan JSON here")] = None,
-         as_json: JsonOpt = False) -> None:
+def plan(
+    target: TargetArg,
+    set_: SetOpt = None,
+    catalogue: CatOpt = None,
+    pipeline: PipeOpt = None,
+    provider: TargetOpt = None,
+    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write the plan JSON here")] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Compile to a flattened plan and show it, without running anything."""
     from rich.table import Table
 
@@ -110,8 +147,9 @@ def plan(target: TargetArg, set_: SetOpt = None, catalogue: CatOpt = None, pipel
         out.print("outputs: " + ", ".join(f"{k} <- {b.step}.{b.output}" for k, b in compiled.outputs.items()))
 
 
-def _execute(compiled: Any, as_json: bool, no_cache: bool, parallel: int | None, events: str | None,
-             verbose: bool) -> None:
+def _execute(
+    compiled: Any, as_json: bool, no_cache: bool, parallel: int | None, events: str | None, verbose: bool
+) -> None:
     from mlops_nocode.cli.progress import ConsoleProgress, outputs_table, summary_table
     from mlops_nocode.runtime.events import Fanout, JsonLines, Sink
     from mlops_nocode.runtime.runner import Runner
@@ -145,37 +183,65 @@ def _execute(compiled: Any, as_json: bool, no_cache: bool, parallel: int | None,
 
 
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Run every step even when a cached result exists")]
-Parallel = Annotated[int | None, typer.Option("--parallel", "-j", help="Steps run at once (default: CPU count)")]
-Events = Annotated[str | None, typer.Option("--events", help="Also write events as JSON lines to FILE ('-' = stdout)")]
+Parallel = Annotated[
+    int | None, typer.Option("--parallel", "-j", help="Steps run at once (default: CPU count)")
+]
+Events = Annotated[
+    str | None, typer.Option("--events", help="Also write events as JSON lines to FILE ('-' = stdout)")
+]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show step logs")]
 
 
 @app.command()
-def run(target: TargetArg, set_: SetOpt = None, catalogue: CatOpt = None, pipeline: PipeOpt = None,
-        provider: TargetOpt = None, as_json: JsonOpt = False, no_cache: NoCache = False, parallel: Parallel = None,
-        events: Events = None, verbose: Verbose = False) -> None:
+def run(
+    target: TargetArg,
+    set_: SetOpt = None,
+    catalogue: CatOpt = None,
+    pipeline: PipeOpt = None,
+    provider: TargetOpt = None,
+    as_json: JsonOpt = False,
+    no_cache: NoCache = False,
+    parallel: Parallel = None,
+    events: Events = None,
+    verbose: Verbose = False,
+) -> None:
     """Compile and run a pipeline on this machine; progress on stderr, `--json` summary on stdout."""
     compiled = _compile(target, set_, catalogue, pipeline, provider, as_json)
     _execute(compiled, as_json, no_cache, parallel, events, verbose)
 
 
 @app.command()
-def execute(plan_file: Annotated[Path, typer.Argument(help="A plan JSON written by `mlops plan --out`")],
-            as_json: JsonOpt = False, no_cache: NoCache = False, parallel: Parallel = None, events: Events = None,
-            verbose: Verbose = False) -> None:
+def execute(
+    plan_file: Annotated[Path, typer.Argument(help="A plan JSON written by `mlops plan --out`")],
+    as_json: JsonOpt = False,
+    no_cache: NoCache = False,
+    parallel: Parallel = None,
+    events: Events = None,
+    verbose: Verbose = False,
+) -> None:
     """Run a compiled plan file (what remote targets run)."""
     from mlops_nocode.compiler import Plan
 
     try:
         compiled = Plan.load(plan_file)
     except (OSError, ValueError, KeyError, TypeError) as e:
-        fail([Problem(f"cannot read plan: {e}", str(plan_file), "write one with `mlops plan FILE --out PLAN.json`")],
-             as_json)
+        fail(
+            [
+                Problem(
+                    f"cannot read plan: {e}",
+                    str(plan_file),
+                    "write one with `mlops plan FILE --out PLAN.json`",
+                )
+            ],
+            as_json,
+        )
     _execute(compiled, as_json, no_cache, parallel, events, verbose)
 
 
 @app.command()
-def schema(out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file")] = None) -> None:
+def schema(
+    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file")] = None,
+) -> None:
     """Write the JSON Schema of the spec (for editors such as VSCode's YAML extension)."""
     from mlops_nocode.spec.schema import json_schema
 

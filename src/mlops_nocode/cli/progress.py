@@ -6,12 +6,24 @@ import json
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from mlops_nocode.runtime.events import Event
 
-_MARK = {"succeeded": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[yellow]↷[/]", "cancelled": "[yellow]■[/]"}
+_MARK = {
+    "succeeded": "[green]✓[/]",
+    "failed": "[red]✗[/]",
+    "skipped": "[yellow]↷[/]",
+    "cancelled": "[yellow]■[/]",
+}
 
 
 def _fmt_metrics(metrics: dict[str, Any]) -> str:
@@ -31,8 +43,15 @@ class ConsoleProgress:
     def __init__(self, console: Console, total: int, verbose: bool = False) -> None:
         self.console = console
         self.verbose = verbose
-        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                                 MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True)
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
         self.task = self.progress.add_task("starting", total=total)
         self.running: set[str] = set()
 
@@ -59,8 +78,10 @@ class ConsoleProgress:
             self.running.discard(step)
             p.advance(self.task)
             tag = " [dim](cached)[/]" if d.get("cached") else ""
-            p.console.print(f"{_MARK['succeeded']} {step} [dim]{d.get('duration', 0):.2f}s[/]{tag} "
-                            f"{_fmt_metrics(d.get('metrics') or {})}")
+            p.console.print(
+                f"{_MARK['succeeded']} {step} [dim]{d.get('duration', 0):.2f}s[/]{tag} "
+                f"{_fmt_metrics(d.get('metrics') or {})}"
+            )
             self._describe()
         elif e.type == "step.failed":
             self.running.discard(step)
@@ -74,7 +95,9 @@ class ConsoleProgress:
             mark = _MARK["skipped" if e.type == "step.skipped" else "cancelled"]
             p.console.print(f"{mark} {step} {d.get('reason', e.type.split('.')[1])}")
         elif e.type == "throttle":
-            p.console.print(f"[yellow]⏸[/] throttled {d.get('waited', 0):.2f}s before {step}: {d.get('reason')}")
+            p.console.print(
+                f"[yellow]⏸[/] throttled {d.get('waited', 0):.2f}s before {step}: {d.get('reason')}"
+            )
         elif e.type == "log" and self.verbose:
             p.console.print(f"[dim]{step} | {d.get('line')}[/]", markup=False, highlight=False)
 
@@ -97,7 +120,9 @@ def outputs_table(outputs: dict[str, Any], width: int = 160) -> Table:
     t.add_column("value", overflow="fold")
     for name, value in outputs.items():
         if isinstance(value, dict) and all(isinstance(v, int | float) for v in value.values()):
-            text = "\n".join(f"{k} = {v:.4f}" if isinstance(v, float) else f"{k} = {v}" for k, v in value.items())
+            text = "\n".join(
+                f"{k} = {v:.4f}" if isinstance(v, float) else f"{k} = {v}" for k, v in value.items()
+            )
         elif isinstance(value, str):
             text = value
         else:

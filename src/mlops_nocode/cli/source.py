@@ -31,7 +31,11 @@ def parse_sets(sets: list[str]) -> dict[str, Any]:
     for item in sets:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise SpecError(Problem(f"invalid --set {item!r}", "--set", "write --set NAME=VALUE, e.g. --set n_estimators=50"))
+            raise SpecError(
+                Problem(
+                    f"invalid --set {item!r}", "--set", "write --set NAME=VALUE, e.g. --set n_estimators=50"
+                )
+            )
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
@@ -68,8 +72,13 @@ def load_source(target: str, catalogues: list[str], pipeline: str | None = None)
         if pipeline:
             graphs = [d for d in graphs if d.metadata.name == pipeline]
             if not graphs:
-                raise SpecError(Problem(f"no Pipeline or MetaPipeline named {pipeline!r} in {path}", "--pipeline",
-                                        "name one of the pipelines in the file"))
+                raise SpecError(
+                    Problem(
+                        f"no Pipeline or MetaPipeline named {pipeline!r} in {path}",
+                        "--pipeline",
+                        "name one of the pipelines in the file",
+                    )
+                )
         root: Doc = graphs[-1] if graphs else own[-1]
     else:
         if pipeline:
@@ -77,8 +86,13 @@ def load_source(target: str, catalogues: list[str], pipeline: str | None = None)
         try:
             ref = Ref.parse(target)
         except RefError as e:
-            raise SpecError(Problem(f"{target!r} is neither a file nor a ref ({e})", target,
-                                    "give a spec file path, or a ref such as pipeline/iris-classifier")) from None
+            raise SpecError(
+                Problem(
+                    f"{target!r} is neither a file nor a ref ({e})",
+                    target,
+                    "give a spec file path, or a ref such as pipeline/iris-classifier",
+                )
+            ) from None
         root = catalogue.resolve(ref)
     return Source(docs, catalogue, root, spec_dirs)
 

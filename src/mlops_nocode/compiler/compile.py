@@ -57,8 +57,16 @@ class _Compiler:
                 self.problems.append(Problem(p.what, f"{where} > uses", p.fix))
             return None
 
-    def graph(self, doc: Graph, ns: str, params: dict[str, Any], inputs: dict[str, Binding | None],
-              trail: tuple[str, ...], where: str, target: dict[str, Any] | None) -> dict[str, Binding | None]:
+    def graph(
+        self,
+        doc: Graph,
+        ns: str,
+        params: dict[str, Any],
+        inputs: dict[str, Binding | None],
+        trail: tuple[str, ...],
+        where: str,
+        target: dict[str, Any] | None,
+    ) -> dict[str, Binding | None]:
         """Expand one (meta)pipeline; return its outputs as bindings to leaf steps (None when unknown)."""
         label = f"{doc.kind.lower()}/{doc.metadata.name}"
         order = self.order(doc, where)
@@ -86,54 +94,96 @@ class _Compiler:
             return list(sorter.static_order())
         except graphlib.CycleError as e:
             cycle = " -> ".join(e.args[1][::-1])
-            self.problems.append(Problem(f"steps form a cycle: {cycle}", where,
-                                         "remove one of these connections so the steps form a DAG"))
+            self.problems.append(
+                Problem(
+                    f"steps form a cycle: {cycle}",
+                    where,
+                    "remove one of these connections so the steps form a DAG",
+                )
+            )
             return None
 
-    def connect(self, source: str, inputs: dict[str, Binding | None], done: dict[str, _Expanded],
-                doc: Graph, where: str, label: str) -> Binding | None:
+    def connect(
+        self,
+        source: str,
+        inputs: dict[str, Binding | None],
+        done: dict[str, _Expanded],
+        doc: Graph,
+        where: str,
+        label: str,
+    ) -> Binding | None:
         sid, out = source.split(".", 1)
         if sid == "inputs":
             if out not in inputs:
                 known = ", ".join(doc.spec.inputs) or "none"
-                self.problems.append(Problem(f"{label} has no input {out!r}", where,
-                                             f"declare it under spec.inputs (known inputs: {known})"))
+                self.problems.append(
+                    Problem(
+                        f"{label} has no input {out!r}",
+                        where,
+                        f"declare it under spec.inputs (known inputs: {known})",
+                    )
+                )
                 return None
             return inputs[out]
         if sid not in done:
             steps = ", ".join(s.id for s in doc.spec.steps)
-            self.problems.append(Problem(f"dangling connection {source!r}: no step {sid!r} in {label}", where,
-                                         f"connect to one of the steps: {steps}"))
+            self.problems.append(
+                Problem(
+                    f"dangling connection {source!r}: no step {sid!r} in {label}",
+                    where,
+                    f"connect to one of the steps: {steps}",
+                )
+            )
             return None
         exp = done[sid]
         if exp.failed:
             return None
         if out not in exp.outputs:
-            self.problems.append(Problem(
-                f"dangling connection {source!r}: step {sid!r} has no output {out!r}", where,
-                f"use one of its outputs: {', '.join(exp.outputs) or 'none'}",
-            ))
+            self.problems.append(
+                Problem(
+                    f"dangling connection {source!r}: step {sid!r} has no output {out!r}",
+                    where,
+                    f"use one of its outputs: {', '.join(exp.outputs) or 'none'}",
+                )
+            )
             return None
         return exp.outputs[out]
 
-    def step(self, parent: Graph, step: Step, ns: str, params: dict[str, Any], inputs: dict[str, Binding | None],
-             done: dict[str, _Expanded], trail: tuple[str, ...], where: str,
-             target: dict[str, Any] | None) -> _Expanded:
+    def step(
+        self,
+        parent: Graph,
+        step: Step,
+        ns: str,
+        params: dict[str, Any],
+        inputs: dict[str, Binding | None],
+        done: dict[str, _Expanded],
+        trail: tuple[str, ...],
+        where: str,
+        target: dict[str, Any] | None,
+    ) -> _Expanded:
         failed = _Expanded({}, [], failed=True)
         child = self.resolve(step, where)
         if child is None:
             return failed
         if isinstance(parent, MetaPipeline) and isinstance(child, Playbook):
-            self.problems.append(Problem(
-                f"a MetaPipeline step must use a pipeline or metapipeline, not {step.uses}", f"{where} > uses",
-                "wrap the playbook in a Pipeline, or make this document a Pipeline",
-            ))
+            self.problems.append(
+                Problem(
+                    f"a MetaPipeline step must use a pipeline or metapipeline, not {step.uses}",
+                    f"{where} > uses",
+                    "wrap the playbook in a Pipeline, or make this document a Pipeline",
+                )
+            )
             return failed
         pinned = str(step.ref.pinned(child.metadata.version))
         if pinned in trail:
-            cycle = " -> ".join((*trail[trail.index(pinned):], pinned))
-            self.problems.append(Problem(f"reference cycle: {cycle}", f"{where} > uses",
-                                         "an entry cannot use itself, directly or through others"))
+            cycle = " -> ".join((*trail[trail.index(pinned) :], pinned))
+            self.problems.append(
+                Problem(
+                    f"reference cycle: {cycle}",
+                    f"{where} > uses",
+                    "an entry cannot use itself, directly or through others",
+                )
+            )
             return failed
         label = f"{parent.kind.lower()}/{parent.metadata.name}"
         wired: dict[str, Binding | None] = {}
@@ -142,8 +192,13 @@ class _Compiler:
         needs: list[str] = []
         for dep in step.depends_on:
             if dep not in done:
-                self.problems.append(Problem(f"depends_on names unknown step {dep!r}", f"{where} > depends_on",
-                                             f"use one of: {', '.join(s.id for s in parent.spec.steps)}"))
+                self.problems.append(
+                    Problem(
+                        f"depends_on names unknown step {dep!r}",
+                        f"{where} > depends_on",
+                        f"use one of: {', '.join(s.id for s in parent.spec.steps)}",
+                    )
+                )
             else:
                 needs.extend(done[dep].leaves)
         secrets: set[str] = set()
@@ -161,12 +216,22 @@ class _Compiler:
         self.problems.extend(problems)
         for name, port in child.spec.inputs.items():
             if name not in wired and not port.optional:
-                self.problems.append(Problem(f"required input {name!r} of {pinned} is not connected",
-                                             f"{where} > inputs", f"add inputs: {{{name}: STEP.OUTPUT}}"))
+                self.problems.append(
+                    Problem(
+                        f"required input {name!r} of {pinned} is not connected",
+                        f"{where} > inputs",
+                        f"add inputs: {{{name}: STEP.OUTPUT}}",
+                    )
+                )
         for name in wired:
             if name not in child.spec.inputs:
-                self.problems.append(Problem(f"{pinned} has no input {name!r}", f"{where} > inputs.{name}",
-                                             f"use one of: {', '.join(child.spec.inputs) or 'none'}"))
+                self.problems.append(
+                    Problem(
+                        f"{pinned} has no input {name!r}",
+                        f"{where} > inputs.{name}",
+                        f"use one of: {', '.join(child.spec.inputs) or 'none'}",
+                    )
+                )
         start = len(self.steps)
         outs = self.graph(child, f"{ns}{step.id}/", values, wired, (*trail, pinned), cwhere, target)
         leaves = [s.id for s in self.steps[start:]]
@@ -174,12 +239,25 @@ class _Compiler:
             for j in range(start, len(self.steps)):
                 s = self.steps[j]
                 self.steps[j] = replace(s, needs=tuple(dict.fromkeys([*s.needs, *needs])))
-        return _Expanded({k: v for k, v in outs.items() if v is not None}, leaves,
-                         failed=any(v is None for v in outs.values()))
+        return _Expanded(
+            {k: v for k, v in outs.items() if v is not None},
+            leaves,
+            failed=any(v is None for v in outs.values()),
+        )
 
-    def leaf(self, pb: Playbook, step: Step, sid: str, with_: dict[str, Any], wired: dict[str, Binding | None],
-             needs: list[str], secrets: set[str], where: str, target: dict[str, Any] | None,
-             pinned: str) -> _Expanded:
+    def leaf(
+        self,
+        pb: Playbook,
+        step: Step,
+        sid: str,
+        with_: dict[str, Any],
+        wired: dict[str, Binding | None],
+        needs: list[str],
+        secrets: set[str],
+        where: str,
+        target: dict[str, Any] | None,
+        pinned: str,
+    ) -> _Expanded:
         spec = pb.spec
         params, problems = self.schema(pb, f"{where} > {pinned}").apply(with_, f"{where} > with")
         self.problems.extend(problems)
@@ -187,50 +265,79 @@ class _Compiler:
         for name, b in wired.items():
             port = spec.inputs.get(name)
             if port is None:
-                self.problems.append(Problem(f"{pinned} has no input {name!r}", f"{where} > inputs.{name}",
-                                             f"use one of: {', '.join(spec.inputs) or 'none'}"))
+                self.problems.append(
+                    Problem(
+                        f"{pinned} has no input {name!r}",
+                        f"{where} > inputs.{name}",
+                        f"use one of: {', '.join(spec.inputs) or 'none'}",
+                    )
+                )
             elif b is not None:
                 if "any" not in (port.type, b.type) and port.type != b.type:
-                    self.problems.append(Problem(
-                        f"type mismatch: input {name!r} expects {port.type} but {b.step}.{b.output} is {b.type}",
-                        f"{where} > inputs.{name}", f"connect an output of type {port.type}",
-                    ))
+                    self.problems.append(
+                        Problem(
+                            f"type mismatch: input {name!r} expects {port.type} "
+                            f"but {b.step}.{b.output} is {b.type}",
+                            f"{where} > inputs.{name}",
+                            f"connect an output of type {port.type}",
+                        )
+                    )
                 bound[name] = b
         for name, port in spec.inputs.items():
             if name not in wired and not port.optional:
-                self.problems.append(Problem(f"required input {name!r} of {pinned} is not connected",
-                                             f"{where} > inputs", f"add inputs: {{{name}: STEP.OUTPUT}}"))
+                self.problems.append(
+                    Problem(
+                        f"required input {name!r} of {pinned} is not connected",
+                        f"{where} > inputs",
+                        f"add inputs: {{{name}: STEP.OUTPUT}}",
+                    )
+                )
         secrets.update(spec.secrets)
         timeout = step.timeout if step.timeout is not None else spec.timeout
         plan_step = PlanStep(
-            id=sid, playbook=pinned, digest=self.digest(pb), runtime=spec.runtime, params=params, inputs=bound,
+            id=sid,
+            playbook=pinned,
+            digest=self.digest(pb),
+            runtime=spec.runtime,
+            params=params,
+            inputs=bound,
             outputs={k: p.type for k, p in spec.outputs.items()},
             needs=tuple(dict.fromkeys([*(b.step for b in bound.values()), *needs])),
             entrypoint=spec.python.entrypoint if spec.python else None,
             command=spec.command.model_dump() if spec.command else None,
-            resources=spec.resources.model_dump(), retries=step.retries if step.retries is not None else spec.retries,
-            timeout=parse_duration(timeout) if timeout is not None else None, cache=spec.cache,
-            secrets=tuple(sorted(secrets)), target=target or _LOCAL, source=where,
+            resources=spec.resources.model_dump(),
+            retries=step.retries if step.retries is not None else spec.retries,
+            timeout=parse_duration(timeout) if timeout is not None else None,
+            cache=spec.cache,
+            secrets=tuple(sorted(secrets)),
+            target=target or _LOCAL,
+            source=where,
         )
         self.steps.append(plan_step)
         return _Expanded({k: Binding(sid, k, p.type) for k, p in spec.outputs.items()}, [sid])
 
 
-def compile_plan(root: Doc | Ref | str, resolver: Resolver, params: dict[str, Any] | None = None,
-                 target: Target | dict[str, Any] | None = None) -> Plan:
+def compile_plan(
+    root: Doc | Ref | str,
+    resolver: Resolver,
+    params: dict[str, Any] | None = None,
+    target: Target | dict[str, Any] | None = None,
+) -> Plan:
     """Compile `root` (a Pipeline/MetaPipeline document or a ref to one) into a Plan.
 
     Raises SpecError with every problem found, each with what, where and how to fix it.
     """
     if isinstance(root, str):
         root = Ref.parse(root)
-    if isinstance(root, Ref):
-        doc = resolver.resolve(root)
-    else:
-        doc = root
+    doc = resolver.resolve(root) if isinstance(root, Ref) else root
     if isinstance(doc, Playbook):
-        raise SpecError(Problem(f"{doc.ref} is a Playbook: only a Pipeline or MetaPipeline can be planned or run",
-                                str(doc.ref), "wrap it in a Pipeline with one step that uses it"))
+        raise SpecError(
+            Problem(
+                f"{doc.ref} is a Playbook: only a Pipeline or MetaPipeline can be planned or run",
+                str(doc.ref),
+                "wrap it in a Pipeline with one step that uses it",
+            )
+        )
     launch = target.model_dump() if isinstance(target, Target) else target
     c = _Compiler(resolver, launch)
     label = f"{doc.kind.lower()}/{doc.metadata.name}"
@@ -239,11 +346,20 @@ def compile_plan(root: Doc | Ref | str, resolver: Resolver, params: dict[str, An
         raise SpecError(problems)
     unbound = {n: None for n, p in doc.spec.inputs.items() if not p.optional}
     if unbound:
-        raise SpecError(Problem(f"{label} needs inputs {', '.join(unbound)} and cannot run on its own", label,
-                                "run a pipeline that uses it and connects its inputs"))
+        raise SpecError(
+            Problem(
+                f"{label} needs inputs {', '.join(unbound)} and cannot run on its own",
+                label,
+                "run a pipeline that uses it and connects its inputs",
+            )
+        )
     pinned = str(doc.ref)
     outputs = c.graph(doc, "", values, {}, (pinned,), label, None)
     if c.problems:
         raise SpecError(list(dict.fromkeys(c.problems)))
-    return Plan(root=pinned, parameters=values, steps=tuple(c.steps),
-                outputs={k: v for k, v in outputs.items() if v is not None})
+    return Plan(
+        root=pinned,
+        parameters=values,
+        steps=tuple(c.steps),
+        outputs={k: v for k, v in outputs.items() if v is not None},
+    )

@@ -34,14 +34,22 @@ def _lookup(expr: str, params: dict[str, Any], where: str, allowed: frozenset[st
     if m[1] == "params" and m[2] not in params:
         known = ", ".join(sorted(params)) or "none"
         raise _Unbound(
-            Problem(f"unknown parameter {m[2]!r} in '${{{{ {expr} }}}}'", where,
-                    f"declare it in the pipeline's parameters (known: {known})")
+            Problem(
+                f"unknown parameter {m[2]!r} in '${{{{ {expr} }}}}'",
+                where,
+                f"declare it in the pipeline's parameters (known: {known})",
+            )
         )
     return m[1], m[2]
 
 
-def bind(value: Any, params: dict[str, Any], where: str, secrets: set[str],
-         allowed: frozenset[str] = frozenset({"params", "secrets"})) -> Any:
+def bind(
+    value: Any,
+    params: dict[str, Any],
+    where: str,
+    secrets: set[str],
+    allowed: frozenset[str] = frozenset({"params", "secrets"}),
+) -> Any:
     """Substitute expressions in `value`; a string that is one `${{ params.X }}` keeps X's type.
 
     Secrets are left as placeholders (resolved by the runner) and their names collected in `secrets`.
@@ -87,12 +95,17 @@ class ParamSchema:
         try:
             Draft202012Validator.check_schema(schema)
         except SchemaError as e:
-            self.problem = Problem(f"invalid parameter schema: {e.message}", f"{where}.parameters",
-                                   "fix it to be a JSON Schema of an object")
+            self.problem = Problem(
+                f"invalid parameter schema: {e.message}",
+                f"{where}.parameters",
+                "fix it to be a JSON Schema of an object",
+            )
         self.validator = Draft202012Validator(schema)
         props = schema.get("properties", {}) if isinstance(schema, dict) else {}
         self.properties: dict[str, Any] = props if isinstance(props, dict) else {}
-        self.defaults = {k: p["default"] for k, p in self.properties.items() if isinstance(p, dict) and "default" in p}
+        self.defaults = {
+            k: p["default"] for k, p in self.properties.items() if isinstance(p, dict) and "default" in p
+        }
         self.closed = bool(self.properties) and not schema.get("additionalProperties", False)
         self._memo: dict[str, list[Problem]] = {}
 
@@ -108,16 +121,21 @@ class ParamSchema:
             if self.closed:
                 for k in values:
                     if k not in self.properties:
-                        problems.append(Problem(
-                            f"unknown parameter {k!r}", f"{where}.{k}",
-                            f"use one of: {', '.join(sorted(self.properties))}",
-                        ))
+                        problems.append(
+                            Problem(
+                                f"unknown parameter {k!r}",
+                                f"{where}.{k}",
+                                f"use one of: {', '.join(sorted(self.properties))}",
+                            )
+                        )
             for err in sorted(self.validator.iter_errors(merged), key=lambda e: list(e.path)):
                 if err.validator == "additionalProperties" and self.closed:
                     continue
                 path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.path)
                 prop = self.properties.get(str(err.path[0])) if err.path else None
-                hint = _hint(prop) if isinstance(prop, dict) else "check the value against the parameter schema"
+                hint = (
+                    _hint(prop) if isinstance(prop, dict) else "check the value against the parameter schema"
+                )
                 problems.append(Problem(err.message, f"{where}{path}", hint))
             self._memo[key] = problems
         return merged, problems

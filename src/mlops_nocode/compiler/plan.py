@@ -46,23 +46,45 @@ class PlanStep:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "playbook": self.playbook, "digest": self.digest, "runtime": self.runtime,
-            "entrypoint": self.entrypoint, "command": self.command, "params": self.params,
-            "inputs": {k: b.to_json() for k, b in self.inputs.items()}, "outputs": self.outputs,
-            "needs": list(self.needs), "resources": self.resources, "retries": self.retries,
-            "timeout": self.timeout, "cache": self.cache, "secrets": list(self.secrets),
-            "target": self.target, "source": self.source,
+            "id": self.id,
+            "playbook": self.playbook,
+            "digest": self.digest,
+            "runtime": self.runtime,
+            "entrypoint": self.entrypoint,
+            "command": self.command,
+            "params": self.params,
+            "inputs": {k: b.to_json() for k, b in self.inputs.items()},
+            "outputs": self.outputs,
+            "needs": list(self.needs),
+            "resources": self.resources,
+            "retries": self.retries,
+            "timeout": self.timeout,
+            "cache": self.cache,
+            "secrets": list(self.secrets),
+            "target": self.target,
+            "source": self.source,
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> PlanStep:
         return cls(
-            id=d["id"], playbook=d["playbook"], digest=d["digest"], runtime=d["runtime"],
-            entrypoint=d.get("entrypoint"), command=d.get("command"), params=d.get("params", {}),
-            inputs={k: Binding(**b) for k, b in d.get("inputs", {}).items()}, outputs=d.get("outputs", {}),
-            needs=tuple(d.get("needs", ())), resources=d.get("resources", {}), retries=d.get("retries", 0),
-            timeout=d.get("timeout"), cache=d.get("cache", True), secrets=tuple(d.get("secrets", ())),
-            target=d.get("target", {"provider": "local", "options": {}}), source=d.get("source", ""),
+            id=d["id"],
+            playbook=d["playbook"],
+            digest=d["digest"],
+            runtime=d["runtime"],
+            entrypoint=d.get("entrypoint"),
+            command=d.get("command"),
+            params=d.get("params", {}),
+            inputs={k: Binding(**b) for k, b in d.get("inputs", {}).items()},
+            outputs=d.get("outputs", {}),
+            needs=tuple(d.get("needs", ())),
+            resources=d.get("resources", {}),
+            retries=d.get("retries", 0),
+            timeout=d.get("timeout"),
+            cache=d.get("cache", True),
+            secrets=tuple(d.get("secrets", ())),
+            target=d.get("target", {"provider": "local", "options": {}}),
+            source=d.get("source", ""),
         )
 
 
@@ -83,7 +105,9 @@ class Plan:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "format": PLAN_FORMAT, "root": self.root, "parameters": self.parameters,
+            "format": PLAN_FORMAT,
+            "root": self.root,
+            "parameters": self.parameters,
             "steps": [s.to_json() for s in self.steps],
             "outputs": {k: b.to_json() for k, b in self.outputs.items()},
         }
@@ -93,7 +117,8 @@ class Plan:
         if d.get("format") != PLAN_FORMAT:
             raise ValueError(f"not a plan file: format is {d.get('format')!r}, expected {PLAN_FORMAT!r}")
         return cls(
-            root=d["root"], parameters=d.get("parameters", {}),
+            root=d["root"],
+            parameters=d.get("parameters", {}),
             steps=tuple(PlanStep.from_json(s) for s in d["steps"]),
             outputs={k: Binding(**b) for k, b in d.get("outputs", {}).items()},
         )

@@ -94,11 +94,11 @@ def sales_features(
         added.append(name)
     if calendar:
         when = frame[time_column].dt
-        frame["day_of_week"] = when.dayofweek.astype("int64")
+        frame["day_of_week"] = when.day_of_week.astype("int64")
         frame["day_of_month"] = when.day.astype("int64")
-        frame["day_of_year"] = when.dayofyear.astype("int64")
+        frame["day_of_year"] = when.day_of_year.astype("int64")
         frame["month"] = when.month.astype("int64")
-        frame["is_weekend"] = (when.dayofweek >= 5).astype("int64")
+        frame["is_weekend"] = (when.day_of_week >= 5).astype("int64")
         frame["days_since_start"] = (frame[time_column] - frame[time_column].min()).dt.days.astype("int64")
     before = len(frame)
     if drop_na and added:

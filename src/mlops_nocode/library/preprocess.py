@@ -30,7 +30,8 @@ def train_test_split(
     """Split a dataset into train and test.
 
     With `shuffle` false the split is time-ordered: rows are sorted by `time_column` (when given) and
-    the last `test_size` share becomes the test set. `stratify` keeps class proportions
+    the last `test_size` share becomes the test set, moved to the start of a timestamp so that rows
+    sharing one stay together. `stratify` keeps class proportions
     (shuffled splits only).
     """
     if not 0.0 < test_size < 1.0:
@@ -39,11 +40,17 @@ def train_test_split(
     if len(frame) < 2:
         raise ValueError("the dataset needs at least 2 rows to be split")
     if not shuffle:
+        cut = len(frame) - max(1, round(len(frame) * test_size))
         if time_column:
+            # sort by time and never let one timestamp straddle the cut (several series share dates)
             require_columns(frame, [time_column], "time column")
             frame = frame.sort_values(time_column, kind="stable").reset_index(drop=True)
-        cut = len(frame) - max(1, round(len(frame) * test_size))
-        train, test = frame.iloc[:cut], frame.iloc[cut:]
+            in_test = frame[time_column] >= frame[time_column].iloc[cut]
+            train, test = frame[~in_test], frame[in_test]
+            if train.empty:
+                raise ValueError(f"every row has the same {time_column!r}: nothing is left to train on")
+        else:
+            train, test = frame.iloc[:cut], frame.iloc[cut:]
     else:
         labels = None
         if stratify:

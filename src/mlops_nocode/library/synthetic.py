@@ -141,8 +141,8 @@ def generate_sales(
     rng = np.random.default_rng(seed)
     dates = pd.date_range(pd.Timestamp(start_date), periods=n_days, freq="D")
     t = np.arange(n_days, dtype="float64")
-    weekly = weekly_amplitude * (WEEKLY_PROFILE - WEEKLY_PROFILE.mean())[dates.dayofweek.to_numpy()]
-    yearly = yearly_amplitude * np.sin(2.0 * np.pi * dates.dayofyear.to_numpy() / 365.25)
+    weekly = weekly_amplitude * (WEEKLY_PROFILE - WEEKLY_PROFILE.mean())[dates.day_of_week.to_numpy()]
+    yearly = yearly_amplitude * np.sin(2.0 * np.pi * dates.day_of_year.to_numpy() / 365.25)
     parts = []
     for store in range(1, n_stores + 1):
         for product in range(1, n_products + 1):

@@ -10,8 +10,17 @@ import psutil
 
 from mlops_nocode.compiler.plan import PlanStep
 
-_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-          "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+_UNITS = {
+    "": 1,
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+}
 
 
 def memory_bytes(text: str) -> int:
@@ -32,15 +41,18 @@ class Capabilities:
 
 
 def capabilities() -> Capabilities:
-    return Capabilities(frozenset({"python", "command"}), float(os.cpu_count() or 1),
-                        psutil.virtual_memory().total, 0)
+    return Capabilities(
+        frozenset({"python", "command"}), float(os.cpu_count() or 1), psutil.virtual_memory().total, 0
+    )
 
 
 def unmet_needs(step: PlanStep, caps: Capabilities) -> list[str]:
     """Why `step` cannot run on a target with `caps` (empty when it fits)."""
     why = []
     if step.runtime not in caps.runtimes:
-        why.append(f"runtime {step.runtime!r} is not supported here (supported: {', '.join(sorted(caps.runtimes))})")
+        why.append(
+            f"runtime {step.runtime!r} is not supported here (supported: {', '.join(sorted(caps.runtimes))})"
+        )
     res = step.resources
     if float(res.get("cpu", 0)) > caps.cpus:
         why.append(f"needs {res['cpu']} CPUs, this machine has {caps.cpus:g}")

@@ -19,12 +19,21 @@ def check_placement(plan: Plan) -> list[Problem]:
         if provider == "auto":
             provider = "local"
         if provider not in AVAILABLE:
-            problems.append(Problem(
-                f"target provider {provider!r} is not available in this version (available: {', '.join(AVAILABLE)})",
-                f"{step.source} > target", "run it with --target local",
-            ))
+            problems.append(
+                Problem(
+                    f"target provider {provider!r} is not available in this version "
+                    f"(available: {', '.join(AVAILABLE)})",
+                    f"{step.source} > target",
+                    "run it with --target local",
+                )
+            )
             continue
         for why in local.unmet_needs(step, caps):
-            problems.append(Problem(f"step {step.id} {why}", f"{step.source} > resources",
-                                    "lower the step's resources or choose another target"))
+            problems.append(
+                Problem(
+                    f"step {step.id} {why}",
+                    f"{step.source} > resources",
+                    "lower the step's resources or choose another target",
+                )
+            )
     return problems

@@ -91,9 +91,16 @@ def python_payload(a: Attempt, run_id: str) -> dict[str, Any]:
     kwargs = _fill_secrets(a.step.params, a.secrets) if a.secrets else dict(a.step.params)
     kwargs.update({name: rec["path"] for name, rec in a.inputs.items()})
     return {
-        "step": a.step.id, "run_id": run_id, "attempt": a.number, "entrypoint": a.step.entrypoint,
-        "kwargs": kwargs, "output_dir": str(a.out_dir), "log": str(a.log), "result": str(a.result),
-        "events": str(a.events), "cwd": str(a.dir),
+        "step": a.step.id,
+        "run_id": run_id,
+        "attempt": a.number,
+        "entrypoint": a.step.entrypoint,
+        "kwargs": kwargs,
+        "output_dir": str(a.out_dir),
+        "log": str(a.log),
+        "result": str(a.result),
+        "events": str(a.events),
+        "cwd": str(a.dir),
         "env": {**a.secrets, "MLOPS_RUN_ID": run_id, "MLOPS_STEP_ID": a.step.id},
     }
 
@@ -124,7 +131,11 @@ def start_command(a: Attempt, run_id: str) -> subprocess.Popen[bytes]:
         raise StepFailure(f"command not found: {argv[0]!r}: install it or fix the playbook's command.argv")
     with open(a.log, "ab") as log:
         return subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=a.dir,
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=a.dir,
             env={**os.environ, **env, "MLOPS_RUN_ID": run_id, "MLOPS_STEP_ID": a.step.id},
             start_new_session=True,
         )

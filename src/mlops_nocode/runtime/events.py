@@ -9,10 +9,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-EVENT_TYPES = frozenset({
-    "run.started", "run.finished", "step.started", "step.finished", "step.failed", "step.retrying",
-    "step.skipped", "step.cancelled", "log", "metric", "throttle",
-})
+EVENT_TYPES = frozenset(
+    {
+        "run.started",
+        "run.finished",
+        "step.started",
+        "step.finished",
+        "step.failed",
+        "step.retrying",
+        "step.skipped",
+        "step.cancelled",
+        "log",
+        "metric",
+        "throttle",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +37,10 @@ class Event:
     ts: float = field(default_factory=time.time)
 
     def to_json(self) -> str:
-        return json.dumps({"type": self.type, "run_id": self.run_id, "step": self.step, "ts": self.ts,
-                           "data": self.data}, default=str)
+        return json.dumps(
+            {"type": self.type, "run_id": self.run_id, "step": self.step, "ts": self.ts, "data": self.data},
+            default=str,
+        )
 
     @classmethod
     def from_json(cls, line: str) -> Event:

@@ -40,7 +40,10 @@ class ForkServer:
             err = open(self.stderr_path, "ab")  # noqa: SIM115 - owned by the child process
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "mlops_nocode.runtime.zygote", *self.preload],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, close_fds=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            close_fds=True,
         )
         if not isinstance(err, int):
             err.close()

@@ -50,8 +50,12 @@ class StepState:
     current: att.Attempt | None = None
 
     def summary(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"status": self.status, "duration": round(self.duration, 4), "attempts": self.attempts,
-                             "cached": self.cached}
+        d: dict[str, Any] = {
+            "status": self.status,
+            "duration": round(self.duration, 4),
+            "attempts": self.attempts,
+            "cached": self.cached,
+        }
         if self.error:
             d["error"] = self.error
         return d
@@ -68,9 +72,15 @@ class RunResult:
     run_dir: Path
 
     def summary(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "status": self.status, "pipeline": self.root,
-                "duration": round(self.duration, 4), "run_dir": str(self.run_dir),
-                "steps": {k: s.summary() for k, s in self.steps.items()}, "outputs": self.outputs}
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "pipeline": self.root,
+            "duration": round(self.duration, 4),
+            "run_dir": str(self.run_dir),
+            "steps": {k: s.summary() for k, s in self.steps.items()},
+            "outputs": self.outputs,
+        }
 
 
 def new_run_id() -> str:
@@ -80,12 +90,23 @@ def new_run_id() -> str:
 class Runner:
     """Runs one Plan. Events go to `sink` (and to `run_dir/events.jsonl`); `run()` returns the result."""
 
-    def __init__(self, plan: Plan, *, sink: Sink | None = None, home: Path | None = None,
-                 use_cache: bool = True, max_parallel: int | None = None, throttle: Throttle | None = None,
-                 run_id: str | None = None, environ: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        sink: Sink | None = None,
+        home: Path | None = None,
+        use_cache: bool = True,
+        max_parallel: int | None = None,
+        throttle: Throttle | None = None,
+        run_id: str | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> None:
         unsupported = sorted({s.runtime for s in plan.steps} - LOCAL_RUNTIMES)
         if unsupported:
-            raise ValueError(f"the local runner cannot run runtimes {unsupported}; it runs python and command")
+            raise ValueError(
+                f"the local runner cannot run runtimes {unsupported}; it runs python and command"
+            )
         self.plan = plan
         self.home = home or mlops_home()
         self.run_id = run_id or new_run_id()
@@ -140,8 +161,13 @@ class Runner:
         status = "failed"
         with open(self.run_dir / "events.jsonl", "a", encoding="utf-8") as events_file:
             self._events = JsonLines(events_file)
-            self.emit("run.started", pipeline=self.plan.root, steps=len(self.plan.steps),
-                      parameters=self.plan.parameters, run_dir=str(self.run_dir))
+            self.emit(
+                "run.started",
+                pipeline=self.plan.root,
+                steps=len(self.plan.steps),
+                parameters=self.plan.parameters,
+                run_dir=str(self.run_dir),
+            )
             try:
                 with self._signals():
                     if any(s.runtime == "python" for s in self.plan.steps):
@@ -157,8 +183,12 @@ class Runner:
                     self._server.close()
             duration = time.monotonic() - started
             outputs = self._outputs()
-            self.emit("run.finished", status=status, duration=round(duration, 4),
-                      outputs={k: v for k, v in outputs.items() if not isinstance(v, str)})
+            self.emit(
+                "run.finished",
+                status=status,
+                duration=round(duration, 4),
+                outputs={k: v for k, v in outputs.items() if not isinstance(v, str)},
+            )
         result = RunResult(self.run_id, status, self.plan.root, duration, self.states, outputs, self.run_dir)
         (self.run_dir / "summary.json").write_text(json.dumps(result.summary(), indent=2, default=str))
         return result
@@ -192,7 +222,9 @@ class Runner:
                 if self.throttle is not None:
                     res = self.throttle.wait(sid)
                     if getattr(res, "throttled", False):
-                        self.emit("throttle", sid, waited=res.waited, reason=res.reason, timed_out=res.timed_out)
+                        self.emit(
+                            "throttle", sid, waited=res.waited, reason=res.reason, timed_out=res.timed_out
+                        )
                 if self._start(self.states[sid]):
                     running += 1
                 else:
@@ -226,8 +258,9 @@ class Runner:
                 state.current.timed_out = True
                 self._kill(state.current, signal.SIGKILL)
 
-    def _settle(self, state: StepState, children: dict[str, list[str]], waiting: dict[str, set[str]],
-                ready: list[str]) -> int:
+    def _settle(
+        self, state: StepState, children: dict[str, list[str]], waiting: dict[str, set[str]], ready: list[str]
+    ) -> int:
         """Release or skip the dependants of a finished step; return how many steps reached an end."""
         ended = 1
         if state.status == "succeeded":
@@ -256,17 +289,28 @@ class Runner:
         step = state.step
         inputs = self._inputs(step)
         if state.attempts == 0 and self.use_cache and step.cache and not step.secrets:
-            state.cache_key = CacheIndex.key(step.playbook, step.digest, step.params,
-                                             {k: v["digest"] for k, v in inputs.items()})
+            state.cache_key = CacheIndex.key(
+                step.playbook, step.digest, step.params, {k: v["digest"] for k, v in inputs.items()}
+            )
             hit = self.cache.get(state.cache_key)
             if hit is not None:
                 state.status, state.cached, state.outputs = "succeeded", True, hit
-                self.emit("step.finished", step.id, status="succeeded", cached=True, duration=0.0,
-                          metrics=_metrics(hit))
+                self.emit(
+                    "step.finished",
+                    step.id,
+                    status="succeeded",
+                    cached=True,
+                    duration=0.0,
+                    metrics=_metrics(hit),
+                )
                 return False
         state.attempts += 1
-        a = att.Attempt(step, state.attempts, self.run_dir / "steps" / step.id.replace("/", "__") /
-                        f"attempt-{state.attempts}", inputs)
+        a = att.Attempt(
+            step,
+            state.attempts,
+            self.run_dir / "steps" / step.id.replace("/", "__") / f"attempt-{state.attempts}",
+            inputs,
+        )
         state.current = a
         state.status = "running"
         state.started = time.monotonic()
@@ -294,8 +338,9 @@ class Runner:
         """The warm fork server, started on first use with every step module of the plan preloaded."""
         if self._server is None:
             preload = sorted({s.entrypoint.split(":")[0] for s in self.plan.steps if s.entrypoint})
-            self._server = ForkServer(self._exited, ["mlops_nocode.runtime.zygote", *preload],
-                                      self.run_dir / "forkserver.log")
+            self._server = ForkServer(
+                self._exited, ["mlops_nocode.runtime.zygote", *preload], self.run_dir / "forkserver.log"
+            )
             self._server.wait_ready()
         return self._server
 
@@ -316,8 +361,14 @@ class Runner:
         except att.StepFailure as e:
             error = att.redact(str(e), self._secrets)
             final = state.attempts > state.step.retries
-            self.emit("step.failed", state.step.id, attempt=a.number, error=error, final=final,
-                      duration=round(state.duration, 4))
+            self.emit(
+                "step.failed",
+                state.step.id,
+                attempt=a.number,
+                error=error,
+                final=final,
+                duration=round(state.duration, 4),
+            )
             if not final:
                 delay = min(0.1 * 2 ** (state.attempts - 1), 5.0)
                 state.not_before = time.monotonic() + delay
@@ -328,8 +379,15 @@ class Runner:
         state.status = "succeeded"
         if state.cache_key is not None:
             self.cache.put(state.cache_key, state.outputs)
-        self.emit("step.finished", state.step.id, status="succeeded", cached=False, attempt=a.number,
-                  duration=round(state.duration, 4), metrics=_metrics(state.outputs))
+        self.emit(
+            "step.finished",
+            state.step.id,
+            status="succeeded",
+            cached=False,
+            attempt=a.number,
+            duration=round(state.duration, 4),
+            metrics=_metrics(state.outputs),
+        )
         return True
 
     def _emit_step_events(self, a: att.Attempt) -> None:
@@ -342,7 +400,9 @@ class Runner:
         for line in att.tail(a.events, 10_000):
             with contextlib.suppress(ValueError, KeyError):
                 ev = json.loads(line)
-                self.emit("metric", a.step.id, name=ev["name"], value=ev["value"], labels=ev.get("labels", {}))
+                self.emit(
+                    "metric", a.step.id, name=ev["name"], value=ev["value"], labels=ev.get("labels", {})
+                )
 
     def _kill(self, a: att.Attempt, sig: int) -> None:
         if a.proc is not None:

@@ -39,8 +39,14 @@ def run_step(payload: dict[str, Any]) -> int:
         module_name, func_name = payload["entrypoint"].split(":")
         func = getattr(importlib.import_module(module_name), func_name)
         kwargs = dict(payload["kwargs"])
-        ctx = StepContext(payload["step"], payload["run_id"], Path(payload["output_dir"]), payload["attempt"],
-                          logger, events)
+        ctx = StepContext(
+            payload["step"],
+            payload["run_id"],
+            Path(payload["output_dir"]),
+            payload["attempt"],
+            logger,
+            events,
+        )
         sig = inspect.signature(func)
         if "ctx" in sig.parameters or any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
             kwargs["ctx"] = ctx
@@ -48,13 +54,15 @@ def run_step(payload: dict[str, Any]) -> int:
         if value is None:
             value = {}
         if not isinstance(value, dict):
-            raise TypeError(f"step function returned {type(value).__name__}; it must return a dict of outputs")
+            raise TypeError(
+                f"step function returned {type(value).__name__}; it must return a dict of outputs"
+            )
         text = json.dumps({"outputs": value}, default=_jsonable)
         code = 0
     except SystemExit as e:
         text = json.dumps({"error": f"step called sys.exit({e.code!r})"})
         code = 1
-    except BaseException as e:  # noqa: BLE001 - everything a step raises becomes its failure
+    except BaseException as e:
         traceback.print_exc()
         text = json.dumps({"error": f"{type(e).__name__}: {e}"})
         code = 1

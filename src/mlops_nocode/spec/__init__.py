@@ -17,7 +17,23 @@ from mlops_nocode.spec.models import (
 from mlops_nocode.spec.refs import Kind, Ref, RefError, VersionRange
 
 __all__ = [
-    "ARTIFACT_TYPES", "Document", "Graph", "Kind", "MetaPipeline", "Pipeline", "Playbook", "Port", "Problem",
-    "Ref", "RefError", "SpecError", "Step", "Target", "VersionRange", "load_file", "load_text",
-    "parse_document", "parse_duration",
+    "ARTIFACT_TYPES",
+    "Document",
+    "Graph",
+    "Kind",
+    "MetaPipeline",
+    "Pipeline",
+    "Playbook",
+    "Port",
+    "Problem",
+    "Ref",
+    "RefError",
+    "SpecError",
+    "Step",
+    "Target",
+    "VersionRange",
+    "load_file",
+    "load_text",
+    "parse_document",
+    "parse_duration",
 ]

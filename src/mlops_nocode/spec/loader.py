@@ -38,7 +38,11 @@ def parse_document(data: Any, where: str = "") -> Playbook | Pipeline | MetaPipe
         raise SpecError(Problem("a spec document must be a mapping", where, "start it with 'apiVersion:'"))
     if data.get("apiVersion") != API_VERSION:
         raise SpecError(
-            Problem(f"apiVersion is {data.get('apiVersion')!r}", f"{prefix}apiVersion", f"set apiVersion: {API_VERSION}")
+            Problem(
+                f"apiVersion is {data.get('apiVersion')!r}",
+                f"{prefix}apiVersion",
+                f"set apiVersion: {API_VERSION}",
+            )
         )
     if data.get("kind") not in _KINDS:
         raise SpecError(
@@ -54,7 +58,11 @@ def parse_document(data: Any, where: str = "") -> Playbook | Pipeline | MetaPipe
         problems = []
         for err in e.errors():
             msg = err["msg"].removeprefix("Value error, ")
-            fix = "remove it or check its spelling" if err["type"] == "extra_forbidden" else "see `mlops schema`"
+            fix = (
+                "remove it or check its spelling"
+                if err["type"] == "extra_forbidden"
+                else "see `mlops schema`"
+            )
             if err["type"] == "extra_forbidden":
                 msg = "unknown field"
             problems.append(Problem(msg, prefix + _loc(err["loc"]), fix))
@@ -76,8 +84,13 @@ def load_text(text: str, source: str = "<text>") -> list[Playbook | Pipeline | M
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         if isinstance(e, json.JSONDecodeError):
             where = f"{source}:{e.lineno}:{e.colno}"
-        raise SpecError(Problem(f"not valid YAML/JSON: {getattr(e, 'problem', None) or e}", where,
-                                "fix the syntax at that line")) from None
+        raise SpecError(
+            Problem(
+                f"not valid YAML/JSON: {getattr(e, 'problem', None) or e}",
+                where,
+                "fix the syntax at that line",
+            )
+        ) from None
     if not datas:
         raise SpecError(Problem("no document found", source, "write at least one spec document"))
     docs, problems = [], []

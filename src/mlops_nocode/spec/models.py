@@ -7,11 +7,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mlops_nocode.spec.refs import Ref, RefError, check_name, check_version
+from mlops_nocode.spec.refs import KIND_OF_DOC, Ref, RefError, check_name, check_version
 
 API_VERSION = "mlops-nocode/v1"
 
-PortType = Literal["dataset", "model", "metrics", "text", "json", "file", "directory", "endpoint", "infra", "any"]
+PortType = Literal[
+    "dataset", "model", "metrics", "text", "json", "file", "directory", "endpoint", "infra", "any"
+]
 ARTIFACT_TYPES: frozenset[str] = frozenset({"dataset", "model", "file", "directory"})
 Runtime = Literal["python", "command", "container", "terraform", "ansible", "http", "litellm"]
 ProviderName = Literal["local", "k3s", "exoscale", "vastai", "runpod", "auto"]
@@ -97,7 +99,7 @@ class PythonRuntime(_Strict):
 
 
 class CommandRuntime(_Strict):
-    """`runtime: command`: a shell-free argv; `${{ params.X }}`, `${{ inputs.X }}`, `${{ outputs.X }}` substituted.
+    """`runtime: command`: a shell-free argv with `${{ params|inputs|outputs.X }}` substituted.
 
     Each output is a path relative to the step's output directory, or a file the command writes its
     JSON value to (for json, text and metrics outputs).
@@ -181,7 +183,8 @@ class Step(_Strict):
         for name, source in v.items():
             if not isinstance(source, str) or not _CONNECTION_RE.match(source):
                 raise ValueError(
-                    f"input {name!r}: invalid connection {source!r}: write STEP_ID.OUTPUT (e.g. load.dataset) "
+                    f"input {name!r}: invalid connection {source!r}: "
+                    "write STEP_ID.OUTPUT (e.g. load.dataset) "
                     "or inputs.NAME for an input of the enclosing pipeline"
                 )
         return v
@@ -223,7 +226,7 @@ class _Document(_Strict):
 
     @property
     def ref(self) -> Ref:
-        return Ref(KIND_BY_CLASS[type(self).__name__], self.metadata.name, self.metadata.version)
+        return Ref(KIND_OF_DOC[self.kind], self.metadata.name, self.metadata.version)  # type: ignore[attr-defined]
 
 
 class Playbook(_Document):
@@ -241,6 +244,5 @@ class MetaPipeline(_Document):
     spec: PipelineSpec
 
 
-KIND_BY_CLASS = {"Playbook": "playbook", "Pipeline": "pipeline", "MetaPipeline": "metapipeline"}
 Document = Annotated[Playbook | Pipeline | MetaPipeline, Field(discriminator="kind")]
 Graph = Pipeline | MetaPipeline

@@ -10,7 +10,11 @@ import semver
 
 Kind = Literal["playbook", "pipeline", "metapipeline"]
 KINDS: tuple[Kind, ...] = ("playbook", "pipeline", "metapipeline")
-KIND_OF_DOC: dict[str, Kind] = {"Playbook": "playbook", "Pipeline": "pipeline", "MetaPipeline": "metapipeline"}
+KIND_OF_DOC: dict[str, Kind] = {
+    "Playbook": "playbook",
+    "Pipeline": "pipeline",
+    "MetaPipeline": "metapipeline",
+}
 
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _REF_RE = re.compile(r"^(?P<kind>[a-z]+)/(?P<name>[^@\s]+)(@(?P<version>\S+))?$")
@@ -72,9 +76,8 @@ class VersionRange:
             return cls(text, low, high, False)
         m = _PARTIAL_RE.match(t.rstrip(".x*").rstrip("."))
         if m and m["patch"] is None:
-            major, minor = int(m["major"]), m["minor"]
-            low = semver.Version(major, int(minor or 0), 0)
-            return cls(text, low, low.bump_major() if minor is None else low.bump_minor(), False)
+            low = semver.Version(int(m["major"]), int(m["minor"] or 0), 0)
+            return cls(text, low, low.bump_major() if m["minor"] is None else low.bump_minor(), False)
         return cls._comparators(text)
 
     @classmethod
