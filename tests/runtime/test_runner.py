@@ -9,13 +9,13 @@ from typing import Any
 
 import psutil
 import pytest
-from tests.conftest import PLAYBOOKS
 
 from mlops_nocode.catalogue import Index
 from mlops_nocode.compiler import compile_plan
 from mlops_nocode.runtime.events import Event
 from mlops_nocode.runtime.runner import Runner, RunResult
 from mlops_nocode.spec import load_text
+from tests.conftest import PLAYBOOKS
 
 
 def run_steps(
