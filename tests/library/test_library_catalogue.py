@@ -92,12 +92,16 @@ def test_graph_wiring(key: tuple[str, str]) -> None:
     for step in graph.spec.steps:
         child = resolve(step.uses)
         if isinstance(graph, MetaPipeline):
-            assert not isinstance(child, Playbook), f"{step.id}: a MetaPipeline step must use a (meta)pipeline"
+            assert not isinstance(child, Playbook), (
+                f"{step.id}: a MetaPipeline step must use a (meta)pipeline"
+            )
         used = set(EXPR.findall(json.dumps(step.with_)))
         assert used <= declared, f"{step.id}: unknown parameters {used - declared}"
         with_defaults(child.spec.parameters, substitute(step.with_, defaults))  # keys and types check
         ports = input_ports(child)
-        assert set(step.inputs) <= set(ports), f"{step.id}: unknown input ports {set(step.inputs) - set(ports)}"
+        assert set(step.inputs) <= set(ports), (
+            f"{step.id}: unknown input ports {set(step.inputs) - set(ports)}"
+        )
         missing = {p for p, port in ports.items() if not port.optional} - set(step.inputs)
         assert not missing, f"{step.id}: required inputs not connected: {missing}"
         for port, source in step.inputs.items():
@@ -137,9 +141,14 @@ class CatalogueRunner:
                 results[step.id] = self.call(child, step_params, step_inputs, step_path)
             else:
                 results[step.id] = self.run(child, step_params, step_inputs, step_path)
-        return {name: results[s][p] for name, (s, p) in ((n, c.split(".", 1)) for n, c in graph.spec.outputs.items())}
+        return {
+            name: results[s][p]
+            for name, (s, p) in ((n, c.split(".", 1)) for n, c in graph.spec.outputs.items())
+        }
 
-    def call(self, playbook: Playbook, params: dict[str, Any], inputs: dict[str, Any], path: str) -> dict[str, Any]:
+    def call(
+        self, playbook: Playbook, params: dict[str, Any], inputs: dict[str, Any], path: str
+    ) -> dict[str, Any]:
         assert playbook.spec.python is not None
         module, name = playbook.spec.python.entrypoint.split(":")
         function = getattr(importlib.import_module(module), name)
@@ -153,11 +162,15 @@ class CatalogueRunner:
                 file = self.workdir / f"{path.replace('/', '__')}.{port}.json"
                 file.write_text(json.dumps(value))
                 kwargs[port] = str(file)
-        result = function(**kwargs, ctx=StepContext(step_id=path, run_id="catalogue-test", output_dir=out_dir))
+        result = function(
+            **kwargs, ctx=StepContext(step_id=path, run_id="catalogue-test", output_dir=out_dir)
+        )
         assert set(result) == set(playbook.spec.outputs), f"{path}: returned {sorted(result)}"
         for port, spec in playbook.spec.outputs.items():
             if spec.type in ARTIFACT_TYPES:
-                assert Path(result[port]).resolve().is_relative_to(out_dir.resolve()), f"{path}.{port} outside"
+                assert Path(result[port]).resolve().is_relative_to(out_dir.resolve()), (
+                    f"{path}.{port} outside"
+                )
             elif spec.type == "metrics":
                 assert all(isinstance(v, float | int) for v in result[port].values()), f"{path}.{port}"
             json.dumps(result[port] if spec.type not in ARTIFACT_TYPES else None)

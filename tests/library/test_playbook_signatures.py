@@ -33,9 +33,9 @@ def _entrypoint(playbook: Playbook) -> Callable[..., Any]:
 
 def test_the_catalogue_has_the_expected_playbooks() -> None:
     assert {p.stem for p in PLAYBOOK_FILES} >= {
-        "sklearn-dataset", "load-table", "train-test-split", "scale-features", "sales-features", "log-features",
-        "sklearn-train", "evaluate-classifier", "evaluate-regressor", "cross-validate", "isolation-forest",
-        "synthetic-server-logs", "synthetic-sales", "export-model", "batch-predict",
+        "sklearn-dataset", "load-table", "train-test-split", "scale-features", "sales-features",
+        "log-features", "sklearn-train", "evaluate-classifier", "evaluate-regressor", "cross-validate",
+        "isolation-forest", "synthetic-server-logs", "synthetic-sales", "export-model", "batch-predict",
     }  # fmt: skip
 
 

@@ -35,6 +35,8 @@ class _Compiler:
     problems: list[Problem] = field(default_factory=list)
     _schemas: dict[int, ParamSchema] = field(default_factory=dict)
     _digests: dict[int, str] = field(default_factory=dict)
+    _orders: dict[int, list[str] | None] = field(default_factory=dict)
+    _templates: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def schema(self, doc: Doc, where: str) -> ParamSchema:
         s = self._schemas.get(id(doc))
@@ -48,6 +50,22 @@ class _Compiler:
             text = json.dumps(doc.model_dump(mode="json", by_alias=True), sort_keys=True)
             d = self._digests[id(doc)] = hashlib.sha256(text.encode()).hexdigest()
         return d
+
+    def template(self, pb: Playbook) -> dict[str, Any]:
+        """The parts of a plan step that depend on the playbook alone (shared by all its uses)."""
+        t = self._templates.get(id(pb))
+        if t is None:
+            spec = pb.spec
+            t = self._templates[id(pb)] = {
+                "digest": self.digest(pb),
+                "runtime": spec.runtime,
+                "outputs": {k: p.type for k, p in spec.outputs.items()},
+                "entrypoint": spec.python.entrypoint if spec.python else None,
+                "command": spec.command.model_dump() if spec.command else None,
+                "resources": spec.resources.model_dump(),
+                "cache": spec.cache,
+            }
+        return t
 
     def resolve(self, step: Step, where: str) -> Doc | None:
         try:
@@ -85,6 +103,12 @@ class _Compiler:
         return outputs
 
     def order(self, doc: Graph, where: str) -> list[str] | None:
+        """Topological order of a graph's steps (computed once per document), None on a cycle."""
+        if id(doc) not in self._orders:
+            self._orders[id(doc)] = self._order(doc, where)
+        return self._orders[id(doc)]
+
+    def _order(self, doc: Graph, where: str) -> list[str] | None:
         ids = {s.id for s in doc.spec.steps}
         sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
         for step in doc.spec.steps:
@@ -297,21 +321,15 @@ class _Compiler:
         plan_step = PlanStep(
             id=sid,
             playbook=pinned,
-            digest=self.digest(pb),
-            runtime=spec.runtime,
             params=params,
             inputs=bound,
-            outputs={k: p.type for k, p in spec.outputs.items()},
             needs=tuple(dict.fromkeys([*(b.step for b in bound.values()), *needs])),
-            entrypoint=spec.python.entrypoint if spec.python else None,
-            command=spec.command.model_dump() if spec.command else None,
-            resources=spec.resources.model_dump(),
             retries=step.retries if step.retries is not None else spec.retries,
             timeout=parse_duration(timeout) if timeout is not None else None,
-            cache=spec.cache,
             secrets=tuple(sorted(secrets)),
             target=target or _LOCAL,
             source=where,
+            **self.template(pb),
         )
         self.steps.append(plan_step)
         return _Expanded({k: Binding(sid, k, p.type) for k, p in spec.outputs.items()}, [sid])

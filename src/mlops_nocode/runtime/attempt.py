@@ -30,7 +30,7 @@ class Attempt:
 
     step: PlanStep
     number: int
-    dir: Path
+    base: Path
     inputs: dict[str, dict[str, Any]]
     secrets: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
@@ -43,24 +43,33 @@ class Attempt:
 
     @property
     def out_dir(self) -> Path:
-        return self.dir / "out"
+        return self.base
 
     @property
     def log(self) -> Path:
-        return self.dir / "log.txt"
+        return self.base.with_name(self.base.name + ".log")
 
     @property
     def result(self) -> Path:
-        return self.dir / "result.json"
+        return self.base.with_name(self.base.name + ".result.json")
 
     @property
     def events(self) -> Path:
-        return self.dir / "events.jsonl"
+        return self.base.with_name(self.base.name + ".events.jsonl")
+
+    @property
+    def cwd(self) -> Path:
+        """Where a Python step runs: the run's shared scratch folder (`runs/<id>/work`)."""
+        return self.base.parent.parent / "work"
 
     def prepare(self) -> None:
-        if self.dir.exists():
-            shutil.rmtree(self.dir)
-        self.out_dir.mkdir(parents=True)
+        """Files of an attempt sit flat beside its output folder, `steps/<step>@<n>[.log|...]`.
+
+        A Python step's output folder is made on first use (see StepContext): creating files and
+        folders is the slowest part of starting a trivial step.
+        """
+        if self.step.runtime != "python":
+            self.out_dir.mkdir()
 
 
 def resolve_secrets(step: PlanStep, environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
@@ -100,7 +109,7 @@ def python_payload(a: Attempt, run_id: str) -> dict[str, Any]:
         "log": str(a.log),
         "result": str(a.result),
         "events": str(a.events),
-        "cwd": str(a.dir),
+        "cwd": str(a.cwd),
         "env": {**a.secrets, "MLOPS_RUN_ID": run_id, "MLOPS_STEP_ID": a.step.id},
     }
 
@@ -135,7 +144,7 @@ def start_command(a: Attempt, run_id: str) -> subprocess.Popen[bytes]:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            cwd=a.dir,
+            cwd=a.out_dir,
             env={**os.environ, **env, "MLOPS_RUN_ID": run_id, "MLOPS_STEP_ID": a.step.id},
             start_new_session=True,
         )
@@ -150,11 +159,14 @@ def describe_exit(code: int) -> str:
     return f"exited with code {code}"
 
 
-def raw_outputs(a: Attempt, code: int) -> dict[str, Any]:
-    """The outputs an attempt produced, or StepFailure saying why there are none."""
+def raw_outputs(a: Attempt, code: int, text: str | None = None) -> dict[str, Any]:
+    """The outputs an attempt produced, or StepFailure saying why there are none.
+
+    A Python step's result arrives as `text` from the fork server, or in its result file when large.
+    """
     if a.step.runtime == "python":
         try:
-            result = json.loads(a.result.read_text(encoding="utf-8"))
+            result = json.loads(text if text is not None else a.result.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             raise StepFailure(f"step process {describe_exit(code)} without a result") from None
         if "error" in result:
@@ -213,9 +225,9 @@ def ingest(a: Attempt, raw: dict[str, Any], store: ArtifactStore) -> dict[str, d
             raise StepFailure(f"output {name!r} ({kind}): {path} does not exist")
         if kind == "directory" and not path.is_dir():
             raise StepFailure(f"output {name!r} is a directory output but {path} is a file")
-        if not path.resolve().is_relative_to(a.out_dir.resolve()):
+        if not a.out_dir.exists() or not path.resolve().is_relative_to(a.out_dir.resolve()):
             copy = a.out_dir / f".copy-{name}" / path.name
-            copy.parent.mkdir()
+            copy.parent.mkdir(parents=True)
             (shutil.copytree if path.is_dir() else shutil.copy2)(path, copy)
             path = copy
         digest, stored = store.put(path)

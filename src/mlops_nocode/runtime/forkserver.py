@@ -6,14 +6,18 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-OnExit = Callable[[str, int], None]
+from mlops_nocode.runtime.zygote import MAX_DGRAM
+
+OnExit = Callable[[str, int, str | None], None]
 
 
 class ForkServerError(RuntimeError):
@@ -21,77 +25,141 @@ class ForkServerError(RuntimeError):
 
 
 class ForkServer:
-    """One warm zygote process; `submit` forks a child per job and `on_exit(job, code)` reports its end."""
+    """One warm zygote with `idle` pre-forked children; `submit` hands a job to one of them.
 
-    def __init__(self, on_exit: OnExit, preload: list[str], stderr_path: Path | None = None) -> None:
+    `on_exit(job, code)` is called once per job, from a reader thread, when the step has ended.
+    """
+
+    def __init__(
+        self,
+        on_exit: OnExit,
+        preload: list[str],
+        stderr_path: Path | None = None,
+        idle: int = 3,
+        log_dir: Path | None = None,
+    ) -> None:
         self.on_exit = on_exit
         self.preload = preload
         self.stderr_path = stderr_path
+        self.idle = max(1, idle)
+        self.log_dir = log_dir or Path(tempfile.gettempdir())
         self.pids: dict[str, int] = {}
+        self._by_pid: dict[int, str] = {}
         self._pending: set[str] = set()
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
-        self._stdin: IO[bytes] | None = None
+        self._jobs: socket.socket | None = None
+        self._results: socket.socket | None = None
         self._ready = threading.Event()
+        self._closed = False
 
     def start(self) -> None:
+        jobs_w, jobs_r = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        res_r, res_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        ctl_r, ctl_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        theirs = [jobs_r, res_w, ctl_r, ctl_w]
         err: IO[bytes] | int = subprocess.DEVNULL
         if self.stderr_path is not None:
-            err = open(self.stderr_path, "ab")  # noqa: SIM115 - owned by the child process
+            err = open(self.stderr_path, "ab")  # noqa: SIM115 - handed to the child process
+        fds = ",".join(str(s.fileno()) for s in theirs)
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "mlops_nocode.runtime.zygote", *self.preload],
+            [
+                sys.executable,
+                "-m",
+                "mlops_nocode.runtime.zygote",
+                str(self.idle),
+                fds,
+                str(self.log_dir),
+                *self.preload,
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=err,
-            close_fds=True,
+            pass_fds=[s.fileno() for s in theirs],
         )
         if not isinstance(err, int):
             err.close()
-        self._stdin = self._proc.stdin
-        threading.Thread(target=self._read, name="forkserver-reader", daemon=True).start()
+        for s in theirs:
+            s.close()
+        self._jobs, self._results = jobs_w, res_r
+        threading.Thread(target=self._read_ready, name="forkserver-ready", daemon=True).start()
+        threading.Thread(target=self._read_results, name="forkserver-results", daemon=True).start()
 
-    def _read(self) -> None:
+    def _read_ready(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
-        for raw in self._proc.stdout:
-            msg = json.loads(raw)
-            if "ready" in msg:
-                self._ready.set()
-                continue
-            job = msg["job"]
-            if "pid" in msg:
-                with self._lock:
-                    if job in self._pending:
-                        self.pids[job] = msg["pid"]
-            else:
-                with self._lock:
-                    self._pending.discard(job)
-                    self.pids.pop(job, None)
-                self.on_exit(job, msg["exit"])
+        self._proc.stdout.readline()
         self._ready.set()
+        self._proc.stdout.read()  # EOF: the server is gone
+        self._ready.set()
+        if not self._closed:
+            self._fail_pending()
+
+    def _fail_pending(self) -> None:
         with self._lock:
             lost = list(self._pending)
             self._pending.clear()
         for job in lost:
-            self.on_exit(job, -int(signal.SIGKILL))
+            self.on_exit(job, -int(signal.SIGKILL), None)
 
-    def submit(self, job: str, payload: dict[str, Any]) -> None:
-        """Fork a child running `payload` (see zygote.run_step for its keys)."""
+    def _read_results(self) -> None:
+        assert self._results is not None
+        while True:
+            try:
+                data = self._results.recv(1 << 16)
+            except OSError:
+                return
+            if not data:
+                return
+            msg = json.loads(data)
+            with self._lock:
+                if "exit" in msg:
+                    job = self._by_pid.pop(msg["pid"], None)
+                    if job is None:
+                        continue
+                else:
+                    job = msg["job"]
+                    if "done" not in msg:
+                        self.pids[job] = msg["pid"]
+                        self._by_pid[msg["pid"]] = job
+                        continue
+                    self._by_pid.pop(self.pids.get(job, -1), None)
+                if job not in self._pending:
+                    continue
+                self._pending.discard(job)
+                self.pids.pop(job, None)
+            if "exit" in msg:
+                self.on_exit(job, msg["exit"], None)
+            else:
+                self.on_exit(job, msg["done"], msg.get("result") or None)
+
+    def submit(self, job: str, payload: dict[str, Any], spill: Path | None = None) -> None:
+        """Hand `payload` (see zygote.run_step for its keys) to an idle child.
+
+        A payload too big for one datagram is written to `spill` (without its `env`, which may hold
+        secrets and always travels in the datagram).
+        """
         if self._proc is None:
             self.start()
-        if self._proc is None or self._proc.poll() is not None or self._stdin is None:
-            raise ForkServerError("the step fork server is not running")
+        if self._proc is None or self._proc.poll() is not None or self._jobs is None:
+            raise ForkServerError(
+                "the step fork server is not running (see forkserver.log in the run folder)"
+            )
+        data = json.dumps({**payload, "job": job}).encode()
+        if len(data) > MAX_DGRAM:
+            if spill is None:
+                raise ForkServerError("step payload too large to send")
+            spill.write_text(json.dumps({k: v for k, v in payload.items() if k != "env"}), encoding="utf-8")
+            data = json.dumps({"job": job, "file": str(spill), "env": payload.get("env", {})}).encode()
         with self._lock:
             self._pending.add(job)
-        data = (json.dumps({**payload, "job": job}) + "\n").encode()
         try:
-            self._stdin.write(data)
-            self._stdin.flush()
-        except (BrokenPipeError, OSError) as e:
+            self._jobs.send(data)
+        except OSError as e:
             with self._lock:
                 self._pending.discard(job)
             raise ForkServerError(f"the step fork server died: {e}") from None
 
-    def wait_ready(self, timeout: float = 60.0) -> bool:
+    def wait_ready(self, timeout: float = 120.0) -> bool:
         if self._proc is None:
             self.start()
         return self._ready.wait(timeout)
@@ -105,14 +173,20 @@ class ForkServer:
                 os.killpg(pid, sig)
 
     def close(self) -> None:
-        """Stop the server; it kills any child still running."""
+        """Stop the server; it kills every child, running or idle."""
         if self._proc is None:
             return
+        self._closed = True
         with contextlib.suppress(OSError):
-            if self._stdin is not None:
-                self._stdin.close()
+            if self._proc.stdin is not None:
+                self._proc.stdin.close()
         try:
             self._proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
+        for s in (self._jobs, self._results):
+            if s is not None:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()

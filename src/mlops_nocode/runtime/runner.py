@@ -119,7 +119,7 @@ class Runner:
         self.environ = environ if environ is not None else dict(os.environ)
         self.sink = sink
         self.states = {s.id: StepState(s) for s in plan.steps}
-        self._q: queue.Queue[tuple[str, int]] = queue.Queue()
+        self._q: queue.Queue[tuple[str, int, str | None]] = queue.Queue()
         self._cancel = threading.Event()
         self._jobs: dict[str, StepState] = {}
         self._secrets: dict[str, str] = {}
@@ -129,7 +129,7 @@ class Runner:
     def cancel(self) -> None:
         """Ask the run to stop; safe from any thread."""
         self._cancel.set()
-        self._q.put(("", 0))
+        self._q.put(("", 0, None))
 
     def emit(self, type_: str, step: str | None = None, **data: Any) -> None:
         if self._secrets:
@@ -155,7 +155,8 @@ class Runner:
             signal.signal(signal.SIGTERM, old)
 
     def run(self) -> RunResult:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "steps").mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "work").mkdir(exist_ok=True)
         self.plan.dump(self.run_dir / "plan.json")
         started = time.monotonic()
         status = "failed"
@@ -232,7 +233,7 @@ class Runner:
             if not remaining:
                 break
             try:
-                job, code = self._q.get(timeout=self._next_wake(ready))
+                job, code, result = self._q.get(timeout=self._next_wake(ready))
             except queue.Empty:
                 self._check_deadlines()
                 continue
@@ -240,7 +241,7 @@ class Runner:
                 continue
             state = self._jobs.pop(job)
             running -= 1
-            if self._finish(state, code):
+            if self._finish(state, code, result):
                 remaining -= self._settle(state, children, waiting, ready)
             else:
                 ready.append(state.step.id)
@@ -308,7 +309,7 @@ class Runner:
         a = att.Attempt(
             step,
             state.attempts,
-            self.run_dir / "steps" / step.id.replace("/", "__") / f"attempt-{state.attempts}",
+            self.run_dir / "steps" / f"{step.id.replace('/', '__')}@{state.attempts}",
             inputs,
         )
         state.current = a
@@ -324,7 +325,7 @@ class Runner:
             else:
                 proc = att.start_command(a, self.run_id)
                 a.proc = proc
-                threading.Thread(target=lambda: self._exited(a.job, proc.wait()), daemon=True).start()
+                threading.Thread(target=lambda: self._exited(a.job, proc.wait(), None), daemon=True).start()
         except (att.StepFailure, ForkServerError, OSError) as e:
             state.status, state.error = "failed", str(e)
             state.duration = time.monotonic() - state.started
@@ -339,15 +340,19 @@ class Runner:
         if self._server is None:
             preload = sorted({s.entrypoint.split(":")[0] for s in self.plan.steps if s.entrypoint})
             self._server = ForkServer(
-                self._exited, ["mlops_nocode.runtime.zygote", *preload], self.run_dir / "forkserver.log"
+                self._exited,
+                ["mlops_nocode.runtime.zygote", *preload],
+                self.run_dir / "forkserver.log",
+                idle=self.max_parallel + 1,
+                log_dir=self.run_dir / "steps",
             )
             self._server.wait_ready()
         return self._server
 
-    def _exited(self, job: str, code: int) -> None:
-        self._q.put((job, code))
+    def _exited(self, job: str, code: int, result: str | None) -> None:
+        self._q.put((job, code, result))
 
-    def _finish(self, state: StepState, code: int) -> bool:
+    def _finish(self, state: StepState, code: int, result: str | None) -> bool:
         """Record an attempt's end; return False when the step goes back to the queue for a retry."""
         a = state.current
         assert a is not None
@@ -357,7 +362,7 @@ class Runner:
         try:
             if a.timed_out:
                 raise att.StepFailure(f"timed out after {a.step.timeout:g}s")
-            state.outputs = att.ingest(a, att.raw_outputs(a, code), self.store)
+            state.outputs = att.ingest(a, att.raw_outputs(a, code, result), self.store)
         except att.StepFailure as e:
             error = att.redact(str(e), self._secrets)
             final = state.attempts > state.step.retries
@@ -420,7 +425,7 @@ class Runner:
         deadline = time.monotonic() + 3.0
         while self._jobs and time.monotonic() < deadline:
             try:
-                job, _ = self._q.get(timeout=0.1)
+                job, _, _ = self._q.get(timeout=0.1)
             except queue.Empty:
                 continue
             self._jobs.pop(job, None)

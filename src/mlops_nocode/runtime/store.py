@@ -37,7 +37,8 @@ class ArtifactStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
+        self.values = root / "values"
+        self.values.mkdir(parents=True, exist_ok=True)
 
     def put(self, path: Path) -> tuple[str, Path]:
         """Move `path` (file or directory) into the store; return its digest and stored path."""
@@ -64,12 +65,11 @@ class ArtifactStore:
         return digest, dest
 
     def put_value(self, value: Any, name: str) -> tuple[str, Path]:
-        """Store a JSON value as `<name>.json`."""
+        """Store a JSON value as `values/<sha256>.json` (one flat folder: values are small and many)."""
         data = json.dumps(value, sort_keys=True).encode()
         digest = hashlib.sha256(data).hexdigest()
-        dest = self.root / digest[:2] / digest / f"{name}.json"
+        dest = self.values / f"{digest}.json"
         if not dest.exists():
-            dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.with_suffix(f".{uuid.uuid4().hex}.tmp")
             tmp.write_bytes(data)
             os.replace(tmp, dest)

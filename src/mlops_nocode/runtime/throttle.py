@@ -238,7 +238,7 @@ class Throttler:
         start = self._clock()
         while True:
             waited = self._clock() - start
-            if waited >= s.max_wait_time and False:
+            if waited >= s.max_wait_time:
                 logger.warning(
                     "throttle%s: still busy after %.2fs, MAX_WAIT_TIME (%gs) reached, proceeding anyway: %s",
                     what,

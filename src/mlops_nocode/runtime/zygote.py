@@ -1,20 +1,25 @@
-"""The fork server: a warm, single-threaded process that forks one child per Python step.
+"""The fork server: a warm process keeping a few pre-forked children ready to run one Python step each.
 
-Protocol (JSON lines): the runner writes `{"job": ID, ...payload}` on stdin; the server answers
-`{"job": ID, "pid": PID}` when the child is forked and `{"job": ID, "exit": CODE}` when it ends
-(CODE is negative for a signal). Closing stdin stops the server, killing any child still running.
-Children run in their own process group so the runner can kill a step and everything it started.
+Fork is slow on big processes (milliseconds once scikit-learn is imported), so it stays off the critical
+path: idle children are forked ahead of time, each in its own process group, and block on a shared
+datagram socket. A job datagram is taken by exactly one idle child, which tells the server (so it forks a
+replacement), reports `{"job", "pid"}`, runs the step and reports `{"job", "done": CODE}` before exiting.
+The server reaps every child and reports `{"job", "exit": CODE}` (negative for a signal), which covers
+steps that crash before they can report. Closing the server's stdin stops it and kills every child.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import inspect
 import json
+import logging
 import os
 import select
 import signal
+import socket
 import sys
 import traceback
 from pathlib import Path
@@ -22,14 +27,12 @@ from typing import Any
 
 from mlops_nocode.runtime.context import StepContext
 
+MAX_DGRAM = 60_000
 
-def run_step(payload: dict[str, Any]) -> int:
-    """Inside the child: call the step function and write its result; return the exit code."""
-    result_path = Path(payload["result"])
-    events = open(payload["events"], "a", encoding="utf-8")  # noqa: SIM115 - closed by os._exit
+
+def run_step(payload: dict[str, Any]) -> tuple[int, str]:
+    """Inside the child: call the step function; return the exit code and the result as JSON text."""
     try:
-        import logging
-
         logger = logging.getLogger(f"mlops.step.{payload['step']}")
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -39,17 +42,16 @@ def run_step(payload: dict[str, Any]) -> int:
         module_name, func_name = payload["entrypoint"].split(":")
         func = getattr(importlib.import_module(module_name), func_name)
         kwargs = dict(payload["kwargs"])
-        ctx = StepContext(
-            payload["step"],
-            payload["run_id"],
-            Path(payload["output_dir"]),
-            payload["attempt"],
-            logger,
-            events,
-        )
         sig = inspect.signature(func)
         if "ctx" in sig.parameters or any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
-            kwargs["ctx"] = ctx
+            kwargs["ctx"] = StepContext(
+                payload["step"],
+                payload["run_id"],
+                Path(payload["output_dir"]),
+                payload["attempt"],
+                logger,
+                Path(payload["events"]),
+            )
         value = func(**kwargs)
         if value is None:
             value = {}
@@ -66,10 +68,7 @@ def run_step(payload: dict[str, Any]) -> int:
         traceback.print_exc()
         text = json.dumps({"error": f"{type(e).__name__}: {e}"})
         code = 1
-    tmp = result_path.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, result_path)
-    return code
+    return code, text
 
 
 def _jsonable(value: Any) -> Any:
@@ -82,83 +81,150 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"output value of type {type(value).__name__} is not JSON-serialisable")
 
 
-def _child(payload: dict[str, Any]) -> None:
-    os.setpgid(0, 0)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
-        signal.signal(sig, signal.SIG_DFL)
-    signal.set_wakeup_fd(-1)
+def _send(sock: socket.socket, msg: dict[str, Any]) -> None:
+    with contextlib.suppress(OSError):
+        sock.send(json.dumps(msg).encode())
+
+
+def _warm_up() -> None:
+    """Touch, while idle, the memory a step's start touches: after fork every first write to a page
+    copies it, and doing that now keeps those page faults off the step's critical path."""
+    sample = {"job": "x", "kwargs": {"a": [1, 2.5, "s", None, True]}, "env": {"K": "V"}}
+    json.loads(json.dumps(sample))
+    logger = logging.getLogger("mlops.step.warmup")
+    logger.handlers[:] = [logging.StreamHandler(sys.stderr)]
+    logger.handlers[0].setFormatter(logging.Formatter("%(message)s"))
+    logger.handlers.clear()
+    inspect.signature(run_step)
+    dict(os.environ)
+    for module in list(sys.modules.values()):
+        getattr(module, "__name__", None)
+    Path(os.devnull).with_suffix(".tmp")
+    traceback.format_stack(limit=1)
+
+
+def _child(jobs: socket.socket, results: socket.socket, ctl: socket.socket, log_dir: Path) -> None:
+    """An idle child: wait for one job, run it, exit. Never returns."""
     code = 1
     try:
+        os.setpgid(0, 0)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.set_wakeup_fd(-1)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
-        log = os.open(payload["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        spare_log = log_dir / f".idle-{os.getpid()}.log"
+        log = os.open(spare_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.dup2(log, 1)
         os.dup2(log, 2)
+        _warm_up()
+        msg = json.loads(jobs.recv(1 << 20))
+        jobs.close()
+        _send(results, {"job": msg["job"], "pid": os.getpid()})
+        payload = msg
+        if "file" in msg:
+            payload = {**json.loads(Path(msg["file"]).read_text(encoding="utf-8")), "env": msg.get("env", {})}
+        try:
+            os.rename(spare_log, payload["log"])
+        except OSError:
+            log = os.open(payload["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(log, 1)
+            os.dup2(log, 2)
         os.environ.update(payload.get("env", {}))
         if payload.get("cwd"):
             os.chdir(payload["cwd"])
-        code = run_step(payload)
-    finally:
+        code, text = run_step(payload)
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()
+        if len(text) > MAX_DGRAM - 200:
+            result = Path(payload["result"])
+            result.with_suffix(".tmp").write_text(text, encoding="utf-8")
+            os.replace(result.with_suffix(".tmp"), result)
+            text = ""
+        results.send(
+            b'{"job": %s, "done": %d, "result": %s}'
+            % (json.dumps(msg["job"]).encode(), code, json.dumps(text).encode())
+        )
+        _send(ctl, {"took": msg["job"], "pid": os.getpid()})
+    finally:
         os._exit(code)
 
 
-def serve(preload: list[str]) -> None:
-    """The server loop; returns when stdin closes."""
+def serve(preload: list[str], idle: int, fds: tuple[int, int, int, int], log_dir: Path) -> None:
+    """The server loop; returns when stdin closes, after killing every child."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for module in preload:
         with contextlib.suppress(Exception):
             importlib.import_module(module)
+    jobs, results, ctl_r, ctl_w = (socket.socket(fileno=fd) for fd in fds)
     rfd, wfd = os.pipe()
     os.set_blocking(wfd, False)
     signal.set_wakeup_fd(wfd)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    out = sys.stdout
+    children: dict[int, bool] = {}  # pid -> has finished its job (a replacement was forked)
+
+    def spawn() -> None:
+        pid = os.fork()
+        if pid == 0:
+            ctl_r.close()
+            _child(jobs, results, ctl_w, log_dir)
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)
+        children[pid] = False
+
+    gc.freeze()
+    for _ in range(idle):
+        spawn()
+    sys.stdout.write(json.dumps({"ready": os.getpid()}) + "\n")
+    sys.stdout.flush()
     stdin = sys.stdin.fileno()
-    jobs: dict[int, str] = {}
-    buf = b""
-    out.write(json.dumps({"ready": os.getpid()}) + "\n")
-    out.flush()
-    open_ = True
-    while open_ or jobs:
-        ready, _, _ = select.select([stdin, rfd] if open_ else [rfd], [], [], 1.0 if open_ else 0.05)
+    while True:
+        ready, _, _ = select.select([stdin, ctl_r, rfd], [], [], 1.0)
+        if stdin in ready and not os.read(stdin, 1 << 16):
+            break
         if rfd in ready:
             with contextlib.suppress(BlockingIOError):
                 os.read(rfd, 4096)
-        if stdin in ready:
-            chunk = os.read(stdin, 1 << 16)
-            if not chunk:
-                open_ = False
-                for pid in jobs:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(pid, signal.SIGKILL)
-            buf += chunk
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                payload = json.loads(line)
-                pid = os.fork()
-                if pid == 0:
-                    _child(payload)
-                with contextlib.suppress(PermissionError, ProcessLookupError):
-                    os.setpgid(pid, pid)
-                jobs[pid] = payload["job"]
-                out.write(json.dumps({"job": payload["job"], "pid": pid}) + "\n")
-                out.flush()
-        while jobs:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            job = jobs.pop(pid, None)
-            if job is not None:
-                code = os.waitstatus_to_exitcode(status)
-                out.write(json.dumps({"job": job, "exit": code}) + "\n")
-                out.flush()
+        if ctl_r in ready:
+            done = json.loads(ctl_r.recv(1 << 16))
+            if done["pid"] in children and not children[done["pid"]]:
+                children[done["pid"]] = True
+                spawn()
+        for pid, code in _reap(children):
+            _send(results, {"pid": pid, "exit": code})
+            if not children.pop(pid):
+                spawn()
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    for pid in list(children):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        (log_dir / f".idle-{pid}.log").unlink(missing_ok=True)
+
+
+def _reap(children: dict[int, bool]) -> list[tuple[int, int]]:
+    """Every child that has exited, with its exit code (negative for a signal)."""
+    out = []
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
+        if pid in children:
+            out.append((pid, os.waitstatus_to_exitcode(status)))
+    return out
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1:])
+    n_idle = int(sys.argv[1])
+    descriptors = tuple(int(x) for x in sys.argv[2].split(","))
+    serve(
+        sys.argv[4:],
+        n_idle,
+        (descriptors[0], descriptors[1], descriptors[2], descriptors[3]),
+        Path(sys.argv[3]),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal, cast
@@ -122,6 +123,10 @@ class Ref:
 
     @classmethod
     def parse(cls, text: str) -> Ref:
+        return _parse_ref(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Ref:
         m = _REF_RE.match(text.strip())
         if not m or m["kind"] not in KINDS:
             raise RefError(
@@ -145,3 +150,8 @@ class Ref:
 
     def __str__(self) -> str:
         return f"{self.kind}/{self.name}" + (f"@{self.version}" if self.version else "")
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_ref(text: str) -> Ref:
+    return Ref._parse(text)
