@@ -176,3 +176,27 @@ spec:
     time.sleep(0.2)
     for pid in [*step_pids, *tree]:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, pid
+
+
+def test_validate_checks_reusable_pipelines_that_need_inputs(
+    mlops: Mlops, write_spec: Callable[..., Path]
+) -> None:
+    sub = """
+---
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {name: reusable, version: 1.0.0}
+spec:
+  inputs: {x: {type: json}}
+  steps: [{id: a, uses: playbook/add, inputs: {x: inputs.x}}]
+  outputs: {y: a.y}
+"""
+    f = write_spec(PLAYBOOKS + sub)
+    r = mlops("validate", str(f))
+    assert r.code == 0, r
+    r = mlops("validate", str(write_spec(PLAYBOOKS + sub.replace("inputs.x}", "inputs.z}"), "bad.yaml")))
+    assert r.code == 2 and "has no input 'z'" in r.stderr
+    r = mlops("run", str(f))
+    assert r.code == 2 and "needs inputs x and cannot run on its own" in r.stderr
+    r = mlops("validate", "pipeline/iris-classifier", "-c", "catalogue")
+    assert r.code == 0, r

@@ -23,6 +23,7 @@ app = typer.Typer(
 )
 app.add_typer(throttle_cli.app, name="throttle")
 err = Console(stderr=True)
+MAX_SHOWN = 25
 out = Console()
 
 TargetArg = Annotated[
@@ -48,10 +49,12 @@ def fail(problems: list[Problem], as_json: bool) -> NoReturn:
     if as_json:
         print(json.dumps({"status": "invalid", "problems": SpecError(problems).to_json()}, indent=2))
     err.print(f"[red bold]✗ {len(problems)} problem(s)[/]")
-    for p in problems:
+    for p in problems[:MAX_SHOWN]:
         err.print(f"[red]•[/] [bold]{p.where or '(spec)'}[/]\n  {p.what}", highlight=False, markup=True)
         if p.fix:
             err.print(f"  [cyan]fix:[/] {p.fix}", highlight=False)
+    if len(problems) > MAX_SHOWN:
+        err.print(f"... and {len(problems) - MAX_SHOWN} more (use --json to see them all)")
     raise typer.Exit(2)
 
 

@@ -98,7 +98,10 @@ def load_source(target: str, catalogues: list[str], pipeline: str | None = None)
 
 
 def validate_all(src: Source, params: dict[str, Any]) -> list[Plan]:
-    """Compile every Pipeline/MetaPipeline the user brought (the root with `params`); raise on any problem."""
+    """Check every Pipeline/MetaPipeline the user brought (the root with `params`); raise on any problem.
+
+    Reusable pipelines that need inputs are checked with placeholders for them.
+    """
     plans: list[Plan] = []
     problems: list[Problem] = []
     graphs = [d for d in src.docs if isinstance(d, Pipeline | MetaPipeline)]
@@ -106,7 +109,8 @@ def validate_all(src: Source, params: dict[str, Any]) -> list[Plan]:
         graphs.append(src.root)
     for doc in graphs:
         try:
-            plans.append(compile_plan(doc, src.catalogue, params if doc is src.root else None))
+            values = params if doc is src.root else None
+            plans.append(compile_plan(doc, src.catalogue, values, check_only=True))
         except SpecError as e:
             problems.extend(e.problems)
     if problems:

@@ -323,7 +323,7 @@ class _Compiler:
             playbook=pinned,
             params=params,
             inputs=bound,
-            needs=tuple(dict.fromkeys([*(b.step for b in bound.values()), *needs])),
+            needs=tuple(dict.fromkeys([*(b.step for b in bound.values() if b.step), *needs])),
             retries=step.retries if step.retries is not None else spec.retries,
             timeout=parse_duration(timeout) if timeout is not None else None,
             secrets=tuple(sorted(secrets)),
@@ -340,10 +340,13 @@ def compile_plan(
     resolver: Resolver,
     params: dict[str, Any] | None = None,
     target: Target | dict[str, Any] | None = None,
+    check_only: bool = False,
 ) -> Plan:
     """Compile `root` (a Pipeline/MetaPipeline document or a ref to one) into a Plan.
 
-    Raises SpecError with every problem found, each with what, where and how to fix it.
+    Raises SpecError with every problem found, each with what, where and how to fix it. With
+    `check_only`, a reusable pipeline that needs inputs is checked with placeholders for them; the
+    plan it returns then only serves to validate, not to run.
     """
     if isinstance(root, str):
         root = Ref.parse(root)
@@ -363,7 +366,10 @@ def compile_plan(
     if problems:
         raise SpecError(problems)
     unbound = {n: None for n, p in doc.spec.inputs.items() if not p.optional}
-    if unbound:
+    placeholders: dict[str, Binding | None] = {}
+    if check_only:
+        placeholders = {n: Binding("", n, p.type) for n, p in doc.spec.inputs.items()}
+    elif unbound:
         raise SpecError(
             Problem(
                 f"{label} needs inputs {', '.join(unbound)} and cannot run on its own",
@@ -372,7 +378,7 @@ def compile_plan(
             )
         )
     pinned = str(doc.ref)
-    outputs = c.graph(doc, "", values, {}, (pinned,), label, None)
+    outputs = c.graph(doc, "", values, placeholders, (pinned,), label, None)
     if c.problems:
         raise SpecError(list(dict.fromkeys(c.problems)))
     return Plan(

@@ -1,0 +1,31 @@
+"""Run every benchmark: `python -m bench [--quick]`; results also go to bench/results/latest.json."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+from bench import compile_scale, runner_overhead
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    results = {
+        "started": started,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "compile_scale": compile_scale.main(quick),
+        "runner_overhead": runner_overhead.main(quick),
+    }
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nresults written to {out / 'latest.json'}")
+
+
+if __name__ == "__main__":
+    main()
