@@ -6,12 +6,10 @@ import contextlib
 import json
 import os
 import queue
-import secrets as _random
 import signal
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,6 +18,7 @@ from mlops_nocode.runtime import attempt as att
 from mlops_nocode.runtime.events import Event, JsonLines, Sink
 from mlops_nocode.runtime.forkserver import ForkServer, ForkServerError
 from mlops_nocode.runtime.home import mlops_home
+from mlops_nocode.runtime.state import RunResult, StepState, new_run_id
 from mlops_nocode.runtime.store import ArtifactStore, CacheIndex
 
 LOCAL_RUNTIMES = frozenset({"python", "command"})
@@ -32,59 +31,6 @@ class Throttle(Protocol):
 
 class Cancelled(Exception):
     """The run was asked to stop (Ctrl-C, SIGTERM or `cancel()`)."""
-
-
-@dataclass
-class StepState:
-    step: PlanStep
-    status: str = "pending"
-    attempts: int = 0
-    started: float | None = None
-    duration: float = 0.0
-    error: str | None = None
-    cached: bool = False
-    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    cache_key: str | None = None
-    not_before: float = 0.0
-    deadline: float | None = None
-    current: att.Attempt | None = None
-
-    def summary(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "status": self.status,
-            "duration": round(self.duration, 4),
-            "attempts": self.attempts,
-            "cached": self.cached,
-        }
-        if self.error:
-            d["error"] = self.error
-        return d
-
-
-@dataclass
-class RunResult:
-    run_id: str
-    status: str
-    root: str
-    duration: float
-    steps: dict[str, StepState]
-    outputs: dict[str, Any]
-    run_dir: Path
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "status": self.status,
-            "pipeline": self.root,
-            "duration": round(self.duration, 4),
-            "run_dir": str(self.run_dir),
-            "steps": {k: s.summary() for k, s in self.steps.items()},
-            "outputs": self.outputs,
-        }
-
-
-def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + _random.token_hex(3)
 
 
 class Runner:
