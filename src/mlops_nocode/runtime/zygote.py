@@ -173,6 +173,22 @@ def serve(preload: list[str], idle: int, fds: tuple[int, int, int, int], log_dir
             os.setpgid(pid, pid)
         children[pid] = False
 
+    def replace_finished() -> None:
+        """Fork a replacement for each child that has reported its step's end to the runner.
+
+        Children report first and ask for their replacement after, so the fork overlaps the runner's
+        work instead of delaying it.
+        """
+        while True:
+            try:
+                pid = json.loads(ctl_r.recv(1 << 16))["pid"]
+            except BlockingIOError:
+                return
+            if children.get(pid) is False:
+                children[pid] = True
+                spawn()
+
+    ctl_r.setblocking(False)
     gc.freeze()
     for _ in range(idle):
         spawn()
@@ -187,13 +203,13 @@ def serve(preload: list[str], idle: int, fds: tuple[int, int, int, int], log_dir
             with contextlib.suppress(BlockingIOError):
                 os.read(rfd, 4096)
         if ctl_r in ready:
-            done = json.loads(ctl_r.recv(1 << 16))
-            if done["pid"] in children and not children[done["pid"]]:
-                children[done["pid"]] = True
-                spawn()
-        for pid, code in _reap(children):
-            _send(results, {"pid": pid, "exit": code})
+            replace_finished()
+        exited = _reap(children)
+        if exited:
+            replace_finished()  # a child says it finished before it exits: read that first
+        for pid, code in exited:
             if not children.pop(pid):
+                _send(results, {"pid": pid, "exit": code})
                 spawn()
     for pid in children:
         with contextlib.suppress(ProcessLookupError, PermissionError):
