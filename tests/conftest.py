@@ -110,3 +110,16 @@ def fixtures_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join(filter(None, [str(FIXTURES), os.environ.get("PYTHONPATH")]))
     )
+
+
+METRICS_PLAYBOOK = """
+---
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {name: call-metrics, version: 1.0.0}
+spec:
+  runtime: python
+  python: {entrypoint: "steps:call"}
+  outputs: {y: {type: metrics}}
+  parameters: {type: object, properties: {action: {type: string}, arg: {}}}
+"""

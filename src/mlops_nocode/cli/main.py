@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from mlops_nocode import __version__
 from mlops_nocode.cli import throttle as throttle_cli
+from mlops_nocode.cli.execute import execute_plan
+from mlops_nocode.cli.report import err, fail, out, write_output
 from mlops_nocode.spec import Problem, SpecError
 
 app = typer.Typer(
@@ -22,9 +23,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(throttle_cli.app, name="throttle")
-err = Console(stderr=True)
-MAX_SHOWN = 25
-out = Console()
 
 TargetArg = Annotated[
     str, typer.Argument(help="A spec file or folder (YAML/JSON), or a ref such as pipeline/iris-classifier")
@@ -44,20 +42,6 @@ TargetOpt = Annotated[
 ]
 
 
-def fail(problems: list[Problem], as_json: bool) -> NoReturn:
-    """Report spec problems and exit 2; nothing has been written."""
-    if as_json:
-        print(json.dumps({"status": "invalid", "problems": SpecError(problems).to_json()}, indent=2))
-    err.print(f"[red bold]✗ {len(problems)} problem(s)[/]")
-    for p in problems[:MAX_SHOWN]:
-        err.print(f"[red]•[/] [bold]{p.where or '(spec)'}[/]\n  {p.what}", highlight=False, markup=True)
-        if p.fix:
-            err.print(f"  [cyan]fix:[/] {p.fix}", highlight=False)
-    if len(problems) > MAX_SHOWN:
-        err.print(f"... and {len(problems) - MAX_SHOWN} more (use --json to see them all)")
-    raise typer.Exit(2)
-
-
 def _compile(
     target: str,
     sets: list[str] | None,
@@ -66,24 +50,26 @@ def _compile(
     provider: str | None,
     as_json: bool,
 ) -> Any:
+    from dataclasses import replace
+
     from mlops_nocode.cli.source import add_python_path, load_source, parse_sets, validate_all
     from mlops_nocode.compiler import compile_plan
     from mlops_nocode.providers.registry import check_placement
 
     try:
-        params = parse_sets(sets or [])
         src = load_source(target, catalogues or [], pipeline)
+        params = parse_sets(sets or [], src.root.spec.parameters)
         if src.docs:
             validate_all(src, params)
         launch = {"provider": provider, "options": {}} if provider else None
         plan = compile_plan(src.root, src.catalogue, params, launch)
-        problems = check_placement(plan)
+        problems = check_placement(plan, provider)
         if problems:
             raise SpecError(problems)
     except SpecError as e:
         fail(e.problems, as_json)
-    add_python_path(src.spec_dirs)
-    return plan
+    dirs = add_python_path(src.spec_dirs)
+    return replace(plan, python_path=tuple(dirs))
 
 
 @app.command()
@@ -95,8 +81,8 @@ def validate(
     from mlops_nocode.spec import Playbook
 
     try:
-        params = parse_sets(set_ or [])
         src = load_source(target, catalogue or [])
+        params = parse_sets(set_ or [], src.root.spec.parameters)
         plans = validate_all(src, params)
     except SpecError as e:
         fail(e.problems, as_json)
@@ -134,7 +120,7 @@ def plan(
 
     compiled = _compile(target, set_, catalogue, pipeline, provider, as_json)
     if out_file is not None:
-        compiled.dump(out_file)
+        write_output(out_file, json.dumps(compiled.to_json(), indent=2) + "\n", "--out", as_json)
         err.print(f"[green]✓[/] plan written to {out_file}")
     if as_json:
         print(json.dumps(compiled.to_json(), indent=2))
@@ -150,44 +136,9 @@ def plan(
         out.print("outputs: " + ", ".join(f"{k} <- {b.step}.{b.output}" for k, b in compiled.outputs.items()))
 
 
-def _execute(
-    compiled: Any, as_json: bool, no_cache: bool, parallel: int | None, events: str | None, verbose: bool
-) -> None:
-    from mlops_nocode.cli.progress import ConsoleProgress, outputs_table, summary_table
-    from mlops_nocode.runtime.events import Fanout, JsonLines, Sink
-    from mlops_nocode.runtime.runner import Runner
-    from mlops_nocode.runtime.throttle import Throttler
-
-    sinks: list[Sink] = []
-    events_file = None
-    if events == "-":
-        sinks.append(JsonLines(sys.stdout))
-    elif events:
-        events_file = open(events, "a", encoding="utf-8")  # noqa: SIM115 - closed below
-        sinks.append(JsonLines(events_file))
-    runner = Runner(compiled, use_cache=not no_cache, max_parallel=parallel, throttle=Throttler.from_env())
-    try:
-        with ConsoleProgress(err, len(compiled.steps), verbose) as progress:
-            runner.sink = Fanout(progress, *sinks)
-            result = runner.run()
-    finally:
-        if events_file is not None:
-            events_file.close()
-    summary = result.summary()
-    if as_json:
-        print(json.dumps(summary, indent=2, default=str))
-    elif events != "-":
-        out.print(summary_table(summary))
-        out.print(outputs_table(summary["outputs"]))
-    code = {"succeeded": 0, "failed": 1, "cancelled": 130}[result.status]
-    if code:
-        err.print(f"[red]run {result.run_id} {result.status}[/] (logs: {result.run_dir}/steps)")
-    raise typer.Exit(code)
-
-
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Run every step even when a cached result exists")]
 Parallel = Annotated[
-    int | None, typer.Option("--parallel", "-j", help="Steps run at once (default: CPU count)")
+    int | None, typer.Option("--parallel", "-j", min=1, help="Steps run at once (default: CPU count)")
 ]
 Events = Annotated[
     str | None, typer.Option("--events", help="Also write events as JSON lines to FILE ('-' = stdout)")
@@ -210,7 +161,7 @@ def run(
 ) -> None:
     """Compile and run a pipeline on this machine; progress on stderr, `--json` summary on stdout."""
     compiled = _compile(target, set_, catalogue, pipeline, provider, as_json)
-    _execute(compiled, as_json, no_cache, parallel, events, verbose)
+    execute_plan(compiled, as_json, no_cache, parallel, events, verbose)
 
 
 @app.command()
@@ -223,22 +174,19 @@ def execute(
     verbose: Verbose = False,
 ) -> None:
     """Run a compiled plan file (what remote targets run)."""
-    from mlops_nocode.compiler import Plan
+    from mlops_nocode.cli.source import add_python_path
+    from mlops_nocode.compiler.plan import Plan, PlanError
+    from mlops_nocode.providers.registry import check_placement
 
     try:
         compiled = Plan.load(plan_file)
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        fail(
-            [
-                Problem(
-                    f"cannot read plan: {e}",
-                    str(plan_file),
-                    "write one with `mlops plan FILE --out PLAN.json`",
-                )
-            ],
-            as_json,
-        )
-    _execute(compiled, as_json, no_cache, parallel, events, verbose)
+    except PlanError as e:
+        fail([Problem(str(e), str(plan_file), "write one with `mlops plan FILE --out PLAN.json`")], as_json)
+    problems = check_placement(compiled)
+    if problems:
+        fail(problems, as_json)
+    add_python_path([Path(p) for p in compiled.python_path if Path(p).is_dir()])
+    execute_plan(compiled, as_json, no_cache, parallel, events, verbose)
 
 
 @app.command()
@@ -252,7 +200,7 @@ def schema(
     if out_file is None:
         sys.stdout.write(text)
     else:
-        out_file.write_text(text, encoding="utf-8")
+        write_output(out_file, text, "--out")
         err.print(f"[green]✓[/] JSON Schema written to {out_file}")
 
 

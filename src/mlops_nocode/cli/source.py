@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -14,6 +15,11 @@ from mlops_nocode.catalogue import Chain, Doc, catalogue_for, load_folder
 from mlops_nocode.compiler import Plan, compile_plan
 from mlops_nocode.spec import MetaPipeline, Pipeline, Problem, Ref, RefError, SpecError
 
+try:
+    from mlops_nocode.spec.loader import yaml_load_value
+except ImportError:  # pragma: no cover - until the loader provides it
+    yaml_load_value = yaml.safe_load
+
 
 @dataclass
 class Source:
@@ -25,23 +31,48 @@ class Source:
     spec_dirs: list[Path]
 
 
-def parse_sets(sets: list[str]) -> dict[str, Any]:
-    """`--set k=v` (value read as YAML: numbers, booleans, lists) and `--set a.b=v` for nested objects."""
+def _is_string_param(schema: dict[str, Any], path: list[str]) -> bool:
+    node: Any = schema
+    for part in path:
+        props = node.get("properties", {}) if isinstance(node, dict) else {}
+        node = props.get(part) if isinstance(props, dict) else None
+    if not isinstance(node, dict):
+        return False
+    t = node.get("type")
+    return t == "string" or (isinstance(t, list) and "string" in t and len(t) == 1)
+
+
+def parse_sets(sets: list[str], schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`--set k=v` (value read as YAML: numbers, booleans, lists) and `--set a.b=v` for nested objects.
+
+    A parameter whose schema type is string keeps the raw text (`--set version=1.10` stays "1.10").
+    """
     out: dict[str, Any] = {}
     for item in sets:
         key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
             raise SpecError(
                 Problem(
                     f"invalid --set {item!r}", "--set", "write --set NAME=VALUE, e.g. --set n_estimators=50"
                 )
             )
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
+        if schema is not None and _is_string_param(schema, parts):
+            value: Any = raw
+        else:
+            try:
+                value = yaml_load_value(raw) if raw.strip() else ""
+            except yaml.YAMLError:
+                value = raw
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SpecError(
+                Problem(
+                    f"--set {key}: {raw!r} is not a finite number",
+                    "--set",
+                    "give a finite number, or quote it to pass text",
+                )
+            )
         node = out
-        parts = key.strip().split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
@@ -58,27 +89,29 @@ def load_source(target: str, catalogues: list[str], pipeline: str | None = None)
         if not c.exists():
             raise SpecError(Problem(f"catalogue path {c} does not exist", "--catalogue", "check the path"))
     docs: list[Doc] = load_folder(extra_paths) if extra_paths else []
-    spec_dirs = [p if p.is_dir() else p.parent for p in extra_paths]
+    spec_dirs = [d for p in extra_paths for d in _spec_dirs(p)]
     own: list[Doc] = []
     if path.exists():
         own = load_folder([path])
         if not own:
             raise SpecError(Problem("no spec document found", str(path), "give a YAML or JSON spec file"))
         docs.extend(own)
-        spec_dirs.append(path if path.is_dir() else path.parent)
+        spec_dirs.extend(_spec_dirs(path))
     catalogue = catalogue_for(docs)
     if own:
         graphs = [d for d in own if isinstance(d, Pipeline | MetaPipeline)]
         if pipeline:
-            graphs = [d for d in graphs if d.metadata.name == pipeline]
-            if not graphs:
+            named = [d for d in graphs if d.metadata.name == pipeline]
+            if not named:
+                known = ", ".join(d.metadata.name for d in graphs) or "none"
                 raise SpecError(
                     Problem(
                         f"no Pipeline or MetaPipeline named {pipeline!r} in {path}",
                         "--pipeline",
-                        "name one of the pipelines in the file",
+                        f"name one of the pipelines in it: {known}",
                     )
                 )
+            graphs = named
         root: Doc = graphs[-1] if graphs else own[-1]
     else:
         if pipeline:
@@ -95,6 +128,13 @@ def load_source(target: str, catalogues: list[str], pipeline: str | None = None)
             ) from None
         root = catalogue.resolve(ref)
     return Source(docs, catalogue, root, spec_dirs)
+
+
+def _spec_dirs(path: Path) -> list[Path]:
+    """The folder of a spec file (and of its target, when it is a symlink), or the folder itself."""
+    if path.is_dir():
+        return [path]
+    return list(dict.fromkeys([path.parent, path.resolve().parent]))
 
 
 def validate_all(src: Source, params: dict[str, Any]) -> list[Plan]:
@@ -118,11 +158,15 @@ def validate_all(src: Source, params: dict[str, Any]) -> list[Plan]:
     return plans
 
 
-def add_python_path(dirs: list[Path]) -> None:
-    """Let Python steps import modules that sit beside the spec files (inherited by step processes)."""
-    new = [str(d.resolve()) for d in dirs]
+def add_python_path(dirs: list[Path]) -> list[str]:
+    """Let Python steps import modules that sit beside the spec files (inherited by step processes).
+
+    Returns the absolute folders added, which the plan records so `mlops execute` finds them too.
+    """
+    new = list(dict.fromkeys(str(d.absolute()) for d in dirs))
     for d in reversed(new):
         if d not in sys.path:
             sys.path.insert(0, d)
     current = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([*new, *current]))
+    return new

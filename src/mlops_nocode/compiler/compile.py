@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mlops_nocode.catalogue.base import Doc, Resolver
-from mlops_nocode.compiler.params import ParamSchema, _Unbound, bind
+from mlops_nocode.compiler.params import ParamSchema, _Unbound, bind, find_secrets
 from mlops_nocode.compiler.plan import Binding, Plan, PlanStep
 from mlops_nocode.spec import MetaPipeline, Pipeline, Playbook, Problem, Ref, SpecError, Step, parse_duration
 from mlops_nocode.spec.models import Target
@@ -317,6 +317,7 @@ class _Compiler:
                     )
                 )
         secrets.update(spec.secrets)
+        find_secrets(params, secrets)
         timeout = step.timeout if step.timeout is not None else spec.timeout
         plan_step = PlanStep(
             id=sid,

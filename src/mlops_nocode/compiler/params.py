@@ -106,14 +106,15 @@ class ParamSchema:
         self.defaults = {
             k: p["default"] for k, p in self.properties.items() if isinstance(p, dict) and "default" in p
         }
-        self.closed = bool(self.properties) and not schema.get("additionalProperties", False)
+        # Unknown parameters are errors unless the schema explicitly allows additional properties.
+        self.closed = not schema.get("additionalProperties", False) if isinstance(schema, dict) else False
         self._memo: dict[str, list[Problem]] = {}
 
     def apply(self, values: dict[str, Any], where: str) -> tuple[dict[str, Any], list[Problem]]:
         """Defaults merged with `values`, and every problem found (unknown keys, schema violations)."""
         if self.problem is not None:
             return values, [self.problem]
-        merged = {**self.defaults, **values}
+        merged = _merge(self.defaults, values)
         key = json.dumps(merged, sort_keys=True, default=str)
         problems = self._memo.get(key)
         if problems is None:
@@ -121,11 +122,12 @@ class ParamSchema:
             if self.closed:
                 for k in values:
                     if k not in self.properties:
+                        known = ", ".join(sorted(self.properties))
                         problems.append(
                             Problem(
                                 f"unknown parameter {k!r}",
                                 f"{where}.{k}",
-                                f"use one of: {', '.join(sorted(self.properties))}",
+                                f"use one of: {known}" if known else "this declares no parameters: remove it",
                             )
                         )
             for err in sorted(self.validator.iter_errors(merged), key=lambda e: list(e.path)):
@@ -152,3 +154,28 @@ def _hint(prop: dict[str, Any]) -> str:
     if "maximum" in prop:
         parts.append(f"<= {prop['maximum']}")
     return "give " + " ".join(parts) if parts else "check the value against the parameter schema"
+
+
+def _merge(defaults: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """`values` over `defaults`; where both hold an object, merge them key by key (deeply)."""
+    out = dict(defaults)
+    for k, v in values.items():
+        d = out.get(k)
+        out[k] = _merge(d, v) if isinstance(d, dict) and isinstance(v, dict) else v
+    return out
+
+
+def find_secrets(value: Any, into: set[str]) -> None:
+    """Add the name of every `${{ secrets.X }}` placeholder found in `value` (at any depth)."""
+    if isinstance(value, str):
+        if "${{" in value:
+            for m in EXPR_RE.finditer(value):
+                mm = _NAME_RE.match(m[1])
+                if mm and mm[1] == "secrets":
+                    into.add(mm[2])
+    elif isinstance(value, dict):
+        for v in value.values():
+            find_secrets(v, into)
+    elif isinstance(value, list):
+        for v in value:
+            find_secrets(v, into)

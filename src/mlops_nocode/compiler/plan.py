@@ -10,6 +10,10 @@ from typing import Any
 PLAN_FORMAT = "mlops-nocode/plan/v1"
 
 
+class PlanError(ValueError):
+    """A plan file that cannot be run as it is."""
+
+
 @dataclass(frozen=True, slots=True)
 class Binding:
     """An output of a plan step (`step` is a plan step id) or, when `step` is empty, a value."""
@@ -96,6 +100,7 @@ class Plan:
     parameters: dict[str, Any]
     steps: tuple[PlanStep, ...]
     outputs: dict[str, Binding]
+    python_path: tuple[str, ...] = ()
 
     def step(self, step_id: str) -> PlanStep:
         for s in self.steps:
@@ -110,22 +115,59 @@ class Plan:
             "parameters": self.parameters,
             "steps": [s.to_json() for s in self.steps],
             "outputs": {k: b.to_json() for k, b in self.outputs.items()},
+            "python_path": list(self.python_path),
         }
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Plan:
-        if d.get("format") != PLAN_FORMAT:
-            raise ValueError(f"not a plan file: format is {d.get('format')!r}, expected {PLAN_FORMAT!r}")
-        return cls(
-            root=d["root"],
-            parameters=d.get("parameters", {}),
-            steps=tuple(PlanStep.from_json(s) for s in d["steps"]),
-            outputs={k: Binding(**b) for k, b in d.get("outputs", {}).items()},
-        )
+    def from_json(cls, d: Any) -> Plan:
+        """A plan from its JSON form; PlanError says what is wrong with a malformed one."""
+        if not isinstance(d, dict) or d.get("format") != PLAN_FORMAT:
+            got = d.get("format") if isinstance(d, dict) else type(d).__name__
+            raise PlanError(f"not a plan: format is {got!r}, expected {PLAN_FORMAT!r}")
+        try:
+            plan = cls(
+                root=str(d["root"]),
+                parameters=dict(d.get("parameters", {})),
+                steps=tuple(PlanStep.from_json(s) for s in d["steps"]),
+                outputs={k: Binding(**b) for k, b in dict(d.get("outputs", {})).items()},
+                python_path=tuple(str(p) for p in d.get("python_path", ())),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise PlanError(f"malformed plan: {type(e).__name__}: {e}") from None
+        plan.check()
+        return plan
+
+    def check(self) -> None:
+        """Raise PlanError unless the steps form a DAG in order, with well-typed fields."""
+        seen: dict[str, PlanStep] = {}
+        for i, s in enumerate(self.steps):
+            where = f"steps[{i}] ({s.id})"
+            if not isinstance(s.params, dict):
+                raise PlanError(f"{where}: params must be an object")
+            if s.timeout is not None and not isinstance(s.timeout, int | float):
+                raise PlanError(f"{where}: timeout must be a number of seconds")
+            if not isinstance(s.retries, int) or s.retries < 0:
+                raise PlanError(f"{where}: retries must be a non-negative integer")
+            for n in s.needs:
+                if n not in seen:
+                    raise PlanError(f"{where}: needs {n!r}, which is not an earlier step")
+            for name, b in s.inputs.items():
+                if b.step not in seen or b.output not in seen[b.step].outputs:
+                    raise PlanError(f"{where}: input {name!r} comes from unknown {b.step}.{b.output}")
+            if s.id in seen:
+                raise PlanError(f"{where}: duplicate step id")
+            seen[s.id] = s
+        for name, b in self.outputs.items():
+            if b.step not in seen or b.output not in seen[b.step].outputs:
+                raise PlanError(f"outputs.{name}: comes from unknown {b.step}.{b.output}")
 
     def dump(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> Plan:
-        return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise PlanError(f"cannot read plan: {e}") from None
+        return cls.from_json(data)

@@ -46,18 +46,30 @@ def capabilities() -> Capabilities:
     )
 
 
-def unmet_needs(step: PlanStep, caps: Capabilities) -> list[str]:
-    """Why `step` cannot run on a target with `caps` (empty when it fits)."""
+def unmet_needs(step: PlanStep, caps: Capabilities) -> list[tuple[str, str, str]]:
+    """Why `step` cannot run on a target with `caps`: (what, spec field, how to fix); empty when it fits."""
     why = []
     if step.runtime not in caps.runtimes:
         why.append(
-            f"runtime {step.runtime!r} is not supported here (supported: {', '.join(sorted(caps.runtimes))})"
+            (
+                f"uses runtime {step.runtime!r}, which this target cannot run "
+                f"(it runs: {', '.join(sorted(caps.runtimes))})",
+                "runtime",
+                "choose a target that supports it, or a playbook with a supported runtime",
+            )
         )
     res = step.resources
+    fix = "lower the step's resources or choose a bigger target"
     if float(res.get("cpu", 0)) > caps.cpus:
-        why.append(f"needs {res['cpu']} CPUs, this machine has {caps.cpus:g}")
+        why.append((f"needs {res['cpu']} CPUs, this machine has {caps.cpus:g}", "resources.cpu", fix))
     if memory_bytes(str(res.get("memory", "0"))) > caps.memory:
-        why.append(f"needs {res['memory']} of memory, this machine has {caps.memory / 2**30:.1f}Gi")
+        why.append(
+            (
+                f"needs {res['memory']} of memory, this machine has {caps.memory / 2**30:.1f}Gi",
+                "resources.memory",
+                fix,
+            )
+        )
     if int(res.get("gpu", 0)) > caps.gpus:
-        why.append(f"needs {res['gpu']} GPU(s), this machine has {caps.gpus}")
+        why.append((f"needs {res['gpu']} GPU(s), this machine has {caps.gpus}", "resources.gpu", fix))
     return why

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from mlops_nocode.compiler.plan import PlanStep
+from mlops_nocode.runtime.secrets import fill as fill_secrets
 from mlops_nocode.runtime.store import ArtifactStore
 
 VALUE_TYPES = frozenset({"metrics", "text", "json", "endpoint", "infra", "any"})
-_SECRET_RE = re.compile(r"\$\{\{ secrets\.([A-Za-z_][A-Za-z0-9_-]*) \}\}")
 _EXPR_RE = re.compile(r"\$\{\{\s*(params|inputs|outputs)\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}")
 
 
@@ -85,19 +85,9 @@ def resolve_secrets(step: PlanStep, environ: dict[str, str] | os._Environ[str]) 
     return values
 
 
-def _fill_secrets(value: Any, secrets: dict[str, str]) -> Any:
-    if isinstance(value, str) and "${{ secrets." in value:
-        return _SECRET_RE.sub(lambda m: secrets[m[1]], value)
-    if isinstance(value, dict):
-        return {k: _fill_secrets(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_fill_secrets(v, secrets) for v in value]
-    return value
-
-
 def python_payload(a: Attempt, run_id: str) -> dict[str, Any]:
     """What the fork server's child needs to run a Python step."""
-    kwargs = _fill_secrets(a.step.params, a.secrets) if a.secrets else dict(a.step.params)
+    kwargs = dict(a.step.params)  # secret placeholders are filled in by the step's process
     kwargs.update({name: rec["path"] for name, rec in a.inputs.items()})
     return {
         "step": a.step.id,
@@ -111,13 +101,14 @@ def python_payload(a: Attempt, run_id: str) -> dict[str, Any]:
         "events": str(a.events),
         "cwd": str(a.cwd),
         "env": {**a.secrets, "MLOPS_RUN_ID": run_id, "MLOPS_STEP_ID": a.step.id},
+        "secrets": a.secrets,
     }
 
 
 def command_argv(a: Attempt) -> tuple[list[str], dict[str, str]]:
     """The argv and extra environment of a command step, with expressions substituted."""
     cmd = a.step.command or {}
-    params = _fill_secrets(a.step.params, a.secrets) if a.secrets else a.step.params
+    params = fill_secrets(a.step.params, a.secrets) if a.secrets else a.step.params
     outputs = cmd.get("outputs", {})
 
     def sub(m: re.Match[str]) -> str:
@@ -129,8 +120,8 @@ def command_argv(a: Attempt) -> tuple[list[str], dict[str, str]]:
             return str(a.inputs[name]["path"]) if name in a.inputs else ""
         return str(a.out_dir / outputs.get(name, name))
 
-    argv = [_EXPR_RE.sub(sub, _fill_secrets(arg, a.secrets)) for arg in cmd.get("argv", [])]
-    env = {k: _EXPR_RE.sub(sub, _fill_secrets(v, a.secrets)) for k, v in cmd.get("env", {}).items()}
+    argv = [_EXPR_RE.sub(sub, fill_secrets(arg, a.secrets)) for arg in cmd.get("argv", [])]
+    env = {k: _EXPR_RE.sub(sub, fill_secrets(v, a.secrets)) for k, v in cmd.get("env", {}).items()}
     return argv, {**env, **a.secrets}
 
 
@@ -208,9 +199,17 @@ def ingest(a: Attempt, raw: dict[str, Any], store: ArtifactStore) -> dict[str, d
             value = value["__path__"]
         if kind in VALUE_TYPES:
             if kind == "metrics" and not (
-                isinstance(value, dict) and all(isinstance(v, int | float) for v in value.values())
+                isinstance(value, dict)
+                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value.values())
             ):
                 raise StepFailure(f"output {name!r} (metrics) must be a mapping of names to numbers")
+            try:
+                json.dumps(value, allow_nan=False)
+            except ValueError:
+                raise StepFailure(
+                    f"output {name!r} ({kind}) holds NaN or Infinity, which JSON cannot represent: "
+                    "replace them (e.g. by null) before returning"
+                ) from None
             if kind == "text" and not isinstance(value, str):
                 raise StepFailure(f"output {name!r} (text) must be a string")
             digest, path = store.put_value(value, name)
@@ -233,13 +232,6 @@ def ingest(a: Attempt, raw: dict[str, Any], store: ArtifactStore) -> dict[str, d
         digest, stored = store.put(path)
         records[name] = {"type": kind, "digest": digest, "path": str(stored)}
     return records
-
-
-def redact(text: str, secrets: dict[str, str]) -> str:
-    for value in secrets.values():
-        if value:
-            text = text.replace(value, "***")
-    return text
 
 
 def tail(path: Path, lines: int) -> list[str]:

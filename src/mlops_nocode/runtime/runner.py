@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import queue
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -18,8 +20,9 @@ from mlops_nocode.runtime import attempt as att
 from mlops_nocode.runtime.events import Event, JsonLines, Sink
 from mlops_nocode.runtime.forkserver import ForkServer, ForkServerError
 from mlops_nocode.runtime.home import mlops_home
+from mlops_nocode.runtime.secrets import redact
 from mlops_nocode.runtime.state import RunResult, StepState, new_run_id
-from mlops_nocode.runtime.store import ArtifactStore, CacheIndex
+from mlops_nocode.runtime.store import ArtifactStore, CacheIndex, hash_file
 
 LOCAL_RUNTIMES = frozenset({"python", "command"})
 LOG_EVENT_LINES = 200
@@ -70,6 +73,7 @@ class Runner:
         self._jobs: dict[str, StepState] = {}
         self._secrets: dict[str, str] = {}
         self._server: ForkServer | None = None
+        self._code: dict[str, str] = {}
         self._events: Sink = lambda event: None
 
     def cancel(self) -> None:
@@ -79,7 +83,7 @@ class Runner:
 
     def emit(self, type_: str, step: str | None = None, **data: Any) -> None:
         if self._secrets:
-            data = json.loads(att.redact(json.dumps(data, default=str), self._secrets))
+            data = json.loads(redact(json.dumps(data, default=str), self._secrets))
         event = Event(type_, self.run_id, step, data)
         self._events(event)
         if self.sink is not None:
@@ -130,12 +134,9 @@ class Runner:
                     self._server.close()
             duration = time.monotonic() - started
             outputs = self._outputs()
-            self.emit(
-                "run.finished",
-                status=status,
-                duration=round(duration, 4),
-                outputs={k: v for k, v in outputs.items() if not isinstance(v, str)},
-            )
+            if self._secrets:
+                outputs = json.loads(redact(json.dumps(outputs), self._secrets))
+            self.emit("run.finished", status=status, duration=round(duration, 4), outputs=outputs)
         result = RunResult(self.run_id, status, self.plan.root, duration, self.states, outputs, self.run_dir)
         (self.run_dir / "summary.json").write_text(json.dumps(result.summary(), indent=2, default=str))
         return result
@@ -228,6 +229,20 @@ class Runner:
                 stack.extend(children[c])
         return ended
 
+    def _code_digest(self, step: PlanStep) -> str:
+        """sha256 of the source file of a Python step's module, so that editing it invalidates the cache."""
+        if not step.entrypoint:
+            return ""
+        module = step.entrypoint.split(":")[0]
+        if module not in self._code:
+            digest = ""
+            with contextlib.suppress(ImportError, ValueError, OSError, AttributeError):
+                spec = importlib.util.find_spec(module)
+                if spec is not None and spec.origin and os.path.isfile(spec.origin):
+                    digest = hash_file(Path(spec.origin))
+            self._code[module] = digest
+        return self._code[module]
+
     def _inputs(self, step: PlanStep) -> dict[str, dict[str, Any]]:
         return {name: self.states[b.step].outputs[b.output] for name, b in step.inputs.items()}
 
@@ -235,11 +250,14 @@ class Runner:
         """Launch the next attempt, or finish at once from cache or a setup failure (then return False)."""
         step = state.step
         inputs = self._inputs(step)
-        if state.attempts == 0 and self.use_cache and step.cache and not step.secrets:
+        if state.attempts == 0 and step.cache and not step.secrets:
             state.cache_key = CacheIndex.key(
-                step.playbook, step.digest, step.params, {k: v["digest"] for k, v in inputs.items()}
+                step.playbook,
+                step.digest + self._code_digest(step),
+                step.params,
+                {k: v["digest"] for k, v in inputs.items()},
             )
-            hit = self.cache.get(state.cache_key)
+            hit = self.cache.get(state.cache_key) if self.use_cache else None
             if hit is not None:
                 state.status, state.cached, state.outputs = "succeeded", True, hit
                 self.emit(
@@ -267,11 +285,12 @@ class Runner:
             self._secrets.update(a.secrets)
             a.prepare()
             if step.runtime == "python":
-                self._fork_server().submit(a.job, att.python_payload(a, self.run_id))
+                spill = a.base.with_name(a.base.name + ".payload.json")
+                self._fork_server().submit(a.job, att.python_payload(a, self.run_id), spill)
             else:
                 proc = att.start_command(a, self.run_id)
                 a.proc = proc
-                threading.Thread(target=lambda: self._exited(a.job, proc.wait(), None), daemon=True).start()
+                threading.Thread(target=self._wait_command, args=(a.job, proc), daemon=True).start()
         except (att.StepFailure, ForkServerError, OSError) as e:
             state.status, state.error = "failed", str(e)
             state.duration = time.monotonic() - state.started
@@ -295,6 +314,12 @@ class Runner:
             self._server.wait_ready()
         return self._server
 
+    def _wait_command(self, job: str, proc: subprocess.Popen[bytes]) -> None:
+        code = proc.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # what the command left running in the background
+        self._exited(job, code, None)
+
     def _exited(self, job: str, code: int, result: str | None) -> None:
         self._q.put((job, code, result))
 
@@ -310,7 +335,7 @@ class Runner:
                 raise att.StepFailure(f"timed out after {a.step.timeout:g}s")
             state.outputs = att.ingest(a, att.raw_outputs(a, code, result), self.store)
         except att.StepFailure as e:
-            error = att.redact(str(e), self._secrets)
+            error = redact(str(e), self._secrets)
             final = state.attempts > state.step.retries
             self.emit(
                 "step.failed",
@@ -341,11 +366,20 @@ class Runner:
         )
         return True
 
+    def _redact_files(self, a: att.Attempt) -> None:
+        """Replace secret values by *** in the files a step wrote (its log and its metric events)."""
+        if not self._secrets:
+            return
+        for path in (a.log, a.events):
+            with contextlib.suppress(OSError):
+                text = path.read_text(encoding="utf-8", errors="replace")
+                clean = redact(text, self._secrets)
+                if clean != text:
+                    path.write_text(clean, encoding="utf-8")
+
     def _emit_step_events(self, a: att.Attempt) -> None:
+        self._redact_files(a)
         lines = att.tail(a.log, LOG_EVENT_LINES)
-        if self._secrets and lines:
-            text = a.log.read_text(encoding="utf-8", errors="replace")
-            a.log.write_text(att.redact(text, self._secrets), encoding="utf-8")
         for line in lines:
             self.emit("log", a.step.id, line=line, attempt=a.number)
         for line in att.tail(a.events, 10_000):
@@ -363,7 +397,20 @@ class Runner:
             self._server.kill(a.job, sig)
 
     def _stop_all(self) -> None:
-        """Cancel: terminate every running step's process group, wait briefly, then kill what is left."""
+        """Cancel: terminate every running step's process group, wait briefly, then kill what is left.
+
+        A second Ctrl-C while stopping is ignored, so the run is always closed and recorded.
+        """
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            self._stop_steps()
+        finally:
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def _stop_steps(self) -> None:
+        running = [s.current for s in self._jobs.values() if s.current is not None]
         for state in self._jobs.values():
             if state.current is not None:
                 state.current.cancelled = True
@@ -383,6 +430,8 @@ class Runner:
                 state.status = "cancelled"
                 self.emit("step.cancelled", state.step.id)
         self._jobs.clear()
+        for a in running:
+            self._redact_files(a)
 
 
 def _metrics(outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_nocode.runtime.context import StepContext
+from mlops_nocode.runtime.secrets import fill as fill_secrets
 
 MAX_DGRAM = 60_000
 
@@ -42,6 +43,8 @@ def run_step(payload: dict[str, Any]) -> tuple[int, str]:
         module_name, func_name = payload["entrypoint"].split(":")
         func = getattr(importlib.import_module(module_name), func_name)
         kwargs = dict(payload["kwargs"])
+        if payload.get("secrets"):
+            kwargs = fill_secrets(kwargs, payload["secrets"])
         sig = inspect.signature(func)
         if "ctx" in sig.parameters or any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
             kwargs["ctx"] = StepContext(
@@ -74,10 +77,10 @@ def run_step(payload: dict[str, Any]) -> tuple[int, str]:
 def _jsonable(value: Any) -> Any:
     if isinstance(value, os.PathLike):
         return {"__path__": os.fspath(value)}
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return value.tolist()
     if hasattr(value, "item"):
         return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
     raise TypeError(f"output value of type {type(value).__name__} is not JSON-serialisable")
 
 
@@ -123,7 +126,8 @@ def _child(jobs: socket.socket, results: socket.socket, ctl: socket.socket, log_
         _send(results, {"job": msg["job"], "pid": os.getpid()})
         payload = msg
         if "file" in msg:
-            payload = {**json.loads(Path(msg["file"]).read_text(encoding="utf-8")), "env": msg.get("env", {})}
+            spilled = json.loads(Path(msg["file"]).read_text(encoding="utf-8"))
+            payload = {**spilled, "env": msg.get("env", {}), "secrets": msg.get("secrets", {})}
         try:
             os.rename(spare_log, payload["log"])
         except OSError:
@@ -186,6 +190,8 @@ def serve(preload: list[str], idle: int, fds: tuple[int, int, int, int], log_dir
                 return
             if children.get(pid) is False:
                 children[pid] = True
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)  # what the step left running in the background
                 spawn()
 
     ctl_r.setblocking(False)

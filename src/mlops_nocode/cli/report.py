@@ -1,0 +1,48 @@
+"""How the CLI reports problems: located, with a fix, and exit code 2 with nothing written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+from mlops_nocode.spec import Problem, SpecError
+
+err = Console(stderr=True)
+out = Console()
+MAX_SHOWN = 25
+
+
+def fail(problems: list[Problem], as_json: bool = False) -> NoReturn:
+    """Report problems and exit 2; nothing has been written or run."""
+    if as_json:
+        print(json.dumps({"status": "invalid", "problems": SpecError(problems).to_json()}, indent=2))
+    err.print(f"[red bold]✗ {len(problems)} problem(s)[/]")
+    for p in problems[:MAX_SHOWN]:
+        err.print(f"[red]•[/] [bold]{p.where or '(spec)'}[/]", highlight=False)
+        err.print(f"  {p.what}", highlight=False, markup=False)
+        if p.fix:
+            err.print(f"  [cyan]fix:[/] {p.fix}", highlight=False)
+    if len(problems) > MAX_SHOWN:
+        err.print(f"... and {len(problems) - MAX_SHOWN} more (use --json to see them all)")
+    raise typer.Exit(2)
+
+
+def write_output(path: Path, text: str, option: str, as_json: bool = False) -> None:
+    """Write a file the user asked for, or fail with a located problem (no traceback)."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        fail(
+            [
+                Problem(
+                    f"cannot write {path}: {e.strerror or e}",
+                    option,
+                    "give a writable file path (its folder must exist)",
+                )
+            ],
+            as_json,
+        )

@@ -1,0 +1,199 @@
+"""CLI robustness: every bad input is a located problem with exit 2, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES, PLAYBOOKS, CliResult
+
+Mlops = Callable[..., CliResult]
+
+PIPE = """
+---
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {name: p, version: 1.0.0}
+spec:
+  parameters:
+    type: object
+    properties:
+      n: {type: integer, default: 4}
+      label: {type: string, default: x}
+      opts: {type: object, default: {a: 10, b: 20}}
+  steps:
+    - {id: a, uses: playbook/add, with: {n: "${{ params.n }}"}}
+    - {id: e, uses: playbook/call, with: {action: echo, arg: ["${{ params.label }}", "${{ params.opts }}"]}}
+  outputs: {y: a.y, e: e.y}
+---
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {name: bare, version: 1.0.0}
+spec: {steps: [{id: a, uses: playbook/add}]}
+"""
+
+
+def no_traceback(r: CliResult) -> None:
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout, r
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "{f}", "--events", "{tmp}"],
+        ["run", "{f}", "--events", "{tmp}/missing/e.jsonl"],
+        ["plan", "{f}", "--out", "{tmp}/missing/p.json"],
+        ["plan", "{f}", "--out", "{tmp}"],
+        ["schema", "--out", "{tmp}/missing/s.json"],
+        ["run", "{f}", "--parallel", "0"],
+        ["run", "{f}", "--json", "--events", "-"],
+        ["run", "{f}", "--set", "zzz=1", "--pipeline", "bare"],
+        ["run", "{f}", "--pipeline", "nope"],
+        ["run", "{f}", "--set", "n=.nan"],
+        ["run", "{f}", "--set", "=3"],
+    ],
+)
+def test_bad_arguments_exit_2_without_traceback(
+    mlops: Mlops, write_spec: Callable[..., Path], tmp_path: Path, args: list[str]
+) -> None:
+    f = write_spec(PLAYBOOKS + PIPE)
+    r = mlops(*[a.format(f=f, tmp=tmp_path) for a in args])
+    assert r.code == 2, r
+    no_traceback(r)
+
+
+def test_bad_throttle_setting_is_named(mlops: Mlops, write_spec: Callable[..., Path]) -> None:
+    r = mlops("run", str(write_spec(PLAYBOOKS + PIPE)), env={"CPU_THRESHOLD": "abc"})
+    assert r.code == 2 and "CPU_THRESHOLD" in r.stderr, r
+    no_traceback(r)
+
+
+def test_unknown_pipeline_lists_the_known_ones(mlops: Mlops, write_spec: Callable[..., Path]) -> None:
+    r = mlops("run", str(write_spec(PLAYBOOKS + PIPE)), "--pipeline", "nope")
+    assert "p, bare" in r.stderr
+
+
+def test_set_string_keeps_text_and_objects_merge(mlops: Mlops, write_spec: Callable[..., Path]) -> None:
+    f = write_spec(PLAYBOOKS + PIPE)
+    r = mlops("run", str(f), "--json", "--pipeline", "p", "--set", "label=007", "--set", "opts.a=5")
+    assert r.code == 0, r
+    assert r.json()["outputs"]["e"] == ["007", {"a": 5, "b": 20}]
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        "[1, 2]",
+        '"x"',
+        "not json",
+        '{"format": "mlops-nocode/plan/v1"}',
+        '{"format": "mlops-nocode/plan/v1", "root": "r", "steps": [{"id": "a", "playbook": "p", "digest": "d",'
+        ' "runtime": "python", "needs": ["ghost"]}]}',
+        '{"format": "mlops-nocode/plan/v1", "root": "r", "steps": [{"id": "a", "playbook": "p", "digest": "d",'
+        ' "runtime": "container"}]}',
+        '{"format": "mlops-nocode/plan/v1", "root": "r", "steps": [{"id": "a", "playbook": "p", "digest": "d",'
+        ' "runtime": "python", "timeout": "10m"}]}',
+        '{"format": "mlops-nocode/plan/v1", "root": "r", "steps": [{"id": "a", "playbook": "p", "digest": "d",'
+        ' "runtime": "python", "params": [1]}]}',
+        '{"format": "mlops-nocode/plan/v1", "root": "r", "steps": [], "outputs": {"o": {"step": "a", "output":'
+        ' "y"}}}',
+    ],
+)
+def test_malformed_plans_are_refused(mlops: Mlops, tmp_path: Path, plan: str) -> None:
+    f = tmp_path / "plan.json"
+    f.write_text(plan)
+    r = mlops("execute", str(f))
+    assert r.code == 2, r
+    no_traceback(r)
+
+
+def test_execute_finds_step_modules_beside_the_spec_from_anywhere(mlops: Mlops, tmp_path: Path) -> None:
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "localsteps.py").write_text("def hello(*, who: str):\n    return {'y': f'hello {who}'}\n")
+    (proj / "spec.yaml").write_text("""
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {name: hello, version: 1.0.0}
+spec:
+  runtime: python
+  python: {entrypoint: "localsteps:hello"}
+  outputs: {y: {type: text}}
+  parameters: {type: object, properties: {who: {type: string, default: world}}}
+---
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {name: hi, version: 1.0.0}
+spec: {steps: [{id: h, uses: playbook/hello}], outputs: {y: h.y}}
+""")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    link = elsewhere / "link.yaml"
+    link.symlink_to(proj / "spec.yaml")
+    r = mlops("run", str(link), "--json", cwd=elsewhere)
+    assert r.code == 0, r
+    assert r.json()["outputs"] == {"y": "hello world"}
+    plan = tmp_path / "plan.json"
+    assert mlops("plan", str(proj / "spec.yaml"), "--out", str(plan)).code == 0
+    r = mlops("execute", str(plan), "--json", "--no-cache", cwd=Path("/"))
+    assert r.code == 0, r
+    assert r.json()["outputs"] == {"y": "hello world"}
+
+
+def test_unavailable_target_reported_once(mlops: Mlops) -> None:
+    r = mlops("plan", "metapipeline/ml-portfolio", "--target", "exoscale", "--json")
+    assert r.code == 2
+    problems = r.json()["problems"]
+    assert len(problems) == 1 and problems[0]["where"] == "--target"
+
+
+def test_second_ctrl_c_still_records_the_cancelled_run(
+    write_spec: Callable[..., Path], tmp_path: Path, home: Path
+) -> None:
+    pid_file = tmp_path / "pid"
+    f = write_spec(
+        PLAYBOOKS
+        + f"""
+---
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {{name: stubborn, version: 1.0.0}}
+spec:
+  steps: [{{id: s, uses: playbook/call, with: {{action: ignore_term, arg: '{pid_file}'}}}}]
+"""
+    )
+    env = {**os.environ, "PYTHONPATH": str(FIXTURES)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlops_nocode.cli.main", "run", str(f), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        step_pid = int(pid_file.read_text())
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        stdout, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert json.loads(stdout)["status"] == "cancelled"
+    summaries = list(home.glob("runs/*/summary.json"))
+    assert summaries and json.loads(summaries[0].read_text())["status"] == "cancelled"
+    time.sleep(0.2)
+    import psutil
+
+    assert not psutil.pid_exists(step_pid) or psutil.Process(step_pid).status() == psutil.STATUS_ZOMBIE
