@@ -88,6 +88,9 @@ def test_set_string_keeps_text_and_objects_merge(mlops: Mlops, write_spec: Calla
     assert r.json()["outputs"]["e"] == ["007", {"a": 5, "b": 20}]
 
 
+STEP = '{"format": "mlops-nocode/plan/v1", "root": "r", "steps": [{"id": "a", "playbook": "p", "digest": "d",'
+
+
 @pytest.mark.parametrize(
     "plan",
     [
@@ -95,14 +98,10 @@ def test_set_string_keeps_text_and_objects_merge(mlops: Mlops, write_spec: Calla
         '"x"',
         "not json",
         '{"format": "mlops-nocode/plan/v1"}',
-        '{"format": "mlops-nocode/plan/v1", "root": "r", "steps": [{"id": "a", "playbook": "p", "digest": "d",'
-        ' "runtime": "python", "needs": ["ghost"]}]}',
-        '{"format": "mlops-nocode/plan/v1", "root": "r", "steps": [{"id": "a", "playbook": "p", "digest": "d",'
-        ' "runtime": "container"}]}',
-        '{"format": "mlops-nocode/plan/v1", "root": "r", "steps": [{"id": "a", "playbook": "p", "digest": "d",'
-        ' "runtime": "python", "timeout": "10m"}]}',
-        '{"format": "mlops-nocode/plan/v1", "root": "r", "steps": [{"id": "a", "playbook": "p", "digest": "d",'
-        ' "runtime": "python", "params": [1]}]}',
+        STEP + ' "runtime": "python", "needs": ["ghost"]}]}',
+        STEP + ' "runtime": "container"}]}',
+        STEP + ' "runtime": "python", "timeout": "10m"}]}',
+        STEP + ' "runtime": "python", "params": [1]}]}',
         '{"format": "mlops-nocode/plan/v1", "root": "r", "steps": [], "outputs": {"o": {"step": "a", "output":'
         ' "y"}}}',
     ],

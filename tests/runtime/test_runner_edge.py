@@ -44,7 +44,7 @@ spec:
 
 
 def test_secret_passed_down_a_nesting_level_is_resolved_redacted_and_not_cached() -> None:
-    r, events = run_spec(NESTED_SECRET, environ={"MY_TOKEN": "s3cr3t-value-42"})
+    r, _ = run_spec(NESTED_SECRET, environ={"MY_TOKEN": "s3cr3t-value-42"})
     assert r.status == "succeeded", r.summary()
     assert r.steps["sub/use"].step.secrets == ("MY_TOKEN",)
     assert r.outputs == {"y": "***"}  # the step got the real value; what leaves the run is redacted
