@@ -102,8 +102,8 @@ STEP = '{"format": "mlops-nocode/plan/v1", "root": "r", "steps": [{"id": "a", "p
         STEP + ' "runtime": "container"}]}',
         STEP + ' "runtime": "python", "timeout": "10m"}]}',
         STEP + ' "runtime": "python", "params": [1]}]}',
-        '{"format": "mlops-nocode/plan/v1", "root": "r", "steps": [], "outputs": {"o": {"step": "a", "output":'
-        ' "y"}}}',
+        '{"format": "mlops-nocode/plan/v1", "root": "r", "steps": [],'
+        ' "outputs": {"o": {"step": "a", "output": "y"}}}',
     ],
 )
 def test_malformed_plans_are_refused(mlops: Mlops, tmp_path: Path, plan: str) -> None:
