@@ -14,11 +14,7 @@ import yaml
 from mlops_nocode.catalogue import Chain, Doc, catalogue_for, load_folder
 from mlops_nocode.compiler import Plan, compile_plan
 from mlops_nocode.spec import MetaPipeline, Pipeline, Problem, Ref, RefError, SpecError
-
-try:
-    from mlops_nocode.spec.loader import yaml_load_value
-except ImportError:  # pragma: no cover - until the loader provides it
-    yaml_load_value = yaml.safe_load
+from mlops_nocode.spec.loader import yaml_load_value
 
 
 @dataclass

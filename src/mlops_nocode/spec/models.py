@@ -18,16 +18,19 @@ ARTIFACT_TYPES: frozenset[str] = frozenset({"dataset", "model", "file", "directo
 Runtime = Literal["python", "command", "container", "terraform", "ansible", "http", "litellm"]
 ProviderName = Literal["local", "k3s", "exoscale", "vastai", "runpod", "auto"]
 
-_DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+# The patterns below are also put in the exported JSON Schema (spec/schema.py).
+DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-_CONNECTION_RE = re.compile(r"^(inputs|[a-z0-9]([-a-z0-9]*[a-z0-9])?)\.[A-Za-z_][A-Za-z0-9_-]*$")
+CONNECTION_RE = re.compile(r"^(inputs|[a-z0-9]([-a-z0-9]*[a-z0-9])?)\.[A-Za-z_][A-Za-z0-9_-]*$")
+MEMORY_RE = re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
+ENTRYPOINT_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
 def parse_duration(value: str | float | int) -> float:
     """Seconds from `90`, `1.5`, `500ms`, `30s`, `10m` or `2h`."""
     if isinstance(value, int | float):
         return float(value)
-    m = _DURATION_RE.match(value.strip())
+    m = DURATION_RE.fullmatch(value.strip())
     if not m:
         raise ValueError(f"invalid duration {value!r}: use seconds or a number with ms, s, m or h (e.g. 10m)")
     return float(m[1]) * _DURATION_UNITS[m[2]]
@@ -80,7 +83,7 @@ class Resources(_Strict):
     @field_validator("memory")
     @classmethod
     def _memory(cls, v: str) -> str:
-        if not re.match(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$", v):
+        if not MEMORY_RE.fullmatch(v):
             raise ValueError(f"invalid memory {v!r}: use a number with Ki, Mi, Gi or Ti (e.g. 512Mi, 2Gi)")
         return v
 
@@ -93,7 +96,7 @@ class PythonRuntime(_Strict):
     @field_validator("entrypoint")
     @classmethod
     def _entrypoint(cls, v: str) -> str:
-        if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", v):
+        if not ENTRYPOINT_RE.fullmatch(v):
             raise ValueError(f"invalid entrypoint {v!r}: write 'package.module:function'")
         return v
 
@@ -181,7 +184,7 @@ class Step(_Strict):
     @classmethod
     def _inputs(cls, v: dict[str, str]) -> dict[str, str]:
         for name, source in v.items():
-            if not isinstance(source, str) or not _CONNECTION_RE.match(source):
+            if not isinstance(source, str) or not CONNECTION_RE.fullmatch(source):
                 raise ValueError(
                     f"input {name!r}: invalid connection {source!r}: "
                     "write STEP_ID.OUTPUT (e.g. load.dataset) "

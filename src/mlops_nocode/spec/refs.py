@@ -17,7 +17,9 @@ KIND_OF_DOC: dict[str, Kind] = {
     "MetaPipeline": "metapipeline",
 }
 
-NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+NAME_PATTERN = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+"""A DNS-1123 label, unanchored (anchor it with ^...$ or use fullmatch)."""
+NAME_RE = re.compile(f"^{NAME_PATTERN}$")
 _REF_RE = re.compile(r"^(?P<kind>[a-z]+)/(?P<name>[^@\s]+)(@(?P<version>\S+))?$")
 _PARTIAL_RE = re.compile(r"^(?P<major>\d+)(\.(?P<minor>\d+))?(\.(?P<patch>\d+))?$")
 
@@ -28,7 +30,7 @@ class RefError(ValueError):
 
 def check_name(name: str) -> str | None:
     """Return why `name` is not a DNS-1123 label, or None when it is one."""
-    if NAME_RE.match(name):
+    if NAME_RE.fullmatch(name):
         return None
     return (
         f"invalid name {name!r}: use 1-63 lowercase letters, digits and '-', "

@@ -1,4 +1,8 @@
-"""JSON Schema export of the spec, for editors (VSCode YAML extension) and the API."""
+"""JSON Schema export of the spec, for editors (VSCode YAML extension) and the API.
+
+Pydantic's schema only knows types; the patterns the models check in validators are added here so that
+an editor rejects what `mlops validate` rejects (runtime messages stay those of the validators).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,22 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from mlops_nocode.spec.models import Document
+from mlops_nocode.spec.models import DURATION_RE, ENTRYPOINT_RE, MEMORY_RE, Document
+from mlops_nocode.spec.refs import NAME_PATTERN
+
+NAME = f"^{NAME_PATTERN}$"
+SEMVER = (
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+USES = rf"^(playbook|pipeline|metapipeline)/{NAME_PATTERN}(@\S+)?$"
+CONNECTION = rf"^(inputs|{NAME_PATTERN})\.[A-Za-z_][A-Za-z0-9_-]*$"
+ENTRYPOINT = ENTRYPOINT_RE.pattern
+MEMORY = MEMORY_RE.pattern
+DURATION = DURATION_RE.pattern
+EXTENSION = "^x-"
+"""Top-level keys starting with `x-` are ignored (a place for YAML anchors, as in docker-compose)."""
 
 
 def json_schema() -> dict[str, Any]:
@@ -15,4 +34,41 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://mlops-nocode.dev/schema/v1/spec.json"
     schema["title"] = "MLOps No-Code spec (mlops-nocode/v1)"
+    _constrain(schema["$defs"])
     return schema
+
+
+def _string(prop: dict[str, Any]) -> dict[str, Any]:
+    """The string branch of a property (itself, or its `anyOf` member of type string)."""
+    if prop.get("type") == "string":
+        return prop
+    return next(b for b in prop["anyOf"] if b.get("type") == "string")
+
+
+def _number(prop: dict[str, Any]) -> dict[str, Any]:
+    return next(b for b in prop["anyOf"] if b.get("type") == "number")
+
+
+def _constrain(defs: dict[str, Any]) -> None:
+    props = {name: d["properties"] for name, d in defs.items()}
+    props["Metadata"]["name"]["pattern"] = NAME
+    props["Metadata"]["version"]["pattern"] = SEMVER
+    props["PythonRuntime"]["entrypoint"]["pattern"] = ENTRYPOINT
+    props["Resources"]["memory"]["pattern"] = MEMORY
+    step = props["Step"]
+    step["id"]["pattern"] = NAME
+    step["uses"]["pattern"] = USES
+    step["inputs"]["additionalProperties"]["pattern"] = CONNECTION
+    step["depends_on"]["items"]["pattern"] = NAME
+    for timeout in (step["timeout"], props["PlaybookSpec"]["timeout"]):
+        _string(timeout)["pattern"] = DURATION
+    _number(props["PlaybookSpec"]["timeout"])["exclusiveMinimum"] = 0
+    defs["PlaybookSpec"]["allOf"] = [
+        {
+            "if": {"properties": {"runtime": {"const": runtime}}, "required": ["runtime"]},
+            "then": {"required": [runtime], "properties": {runtime: {"$ref": f"#/$defs/{section}"}}},
+        }
+        for runtime, section in (("python", "PythonRuntime"), ("command", "CommandRuntime"))
+    ]
+    for kind in ("Playbook", "Pipeline", "MetaPipeline"):
+        defs[kind]["patternProperties"] = {EXTENSION: {}}
