@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import compile_scale, runner_overhead
+from bench import compile_scale, fork_cost, runner_overhead
 
 
 def main() -> None:
@@ -20,6 +20,7 @@ def main() -> None:
         "machine": platform.machine(),
         "compile_scale": compile_scale.main(quick),
         "runner_overhead": runner_overhead.main(quick),
+        "fork_cost": fork_cost.main(),
     }
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
