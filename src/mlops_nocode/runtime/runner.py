@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import queue
@@ -13,27 +12,19 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from mlops_nocode.compiler.plan import Plan, PlanStep
 from mlops_nocode.runtime import attempt as att
 from mlops_nocode.runtime.events import Event, JsonLines, Sink
 from mlops_nocode.runtime.forkserver import ForkServer, ForkServerError
 from mlops_nocode.runtime.home import mlops_home
-from mlops_nocode.runtime.secrets import redact
-from mlops_nocode.runtime.state import RunResult, StepState, new_run_id
-from mlops_nocode.runtime.store import ArtifactStore, CacheIndex, hash_file
+from mlops_nocode.runtime.secrets import redact, redact_files
+from mlops_nocode.runtime.state import Cancelled, RunResult, StepState, Throttle, new_run_id
+from mlops_nocode.runtime.store import ArtifactStore, CacheIndex, module_digest
 
 LOCAL_RUNTIMES = frozenset({"python", "command"})
 LOG_EVENT_LINES = 200
-
-
-class Throttle(Protocol):
-    def wait(self, label: str = "") -> Any: ...
-
-
-class Cancelled(Exception):
-    """The run was asked to stop (Ctrl-C, SIGTERM or `cancel()`)."""
 
 
 class Runner:
@@ -230,18 +221,11 @@ class Runner:
         return ended
 
     def _code_digest(self, step: PlanStep) -> str:
-        """sha256 of the source file of a Python step's module, so that editing it invalidates the cache."""
-        if not step.entrypoint:
-            return ""
-        module = step.entrypoint.split(":")[0]
-        if module not in self._code:
-            digest = ""
-            with contextlib.suppress(ImportError, ValueError, OSError, AttributeError):
-                spec = importlib.util.find_spec(module)
-                if spec is not None and spec.origin and os.path.isfile(spec.origin):
-                    digest = hash_file(Path(spec.origin))
-            self._code[module] = digest
-        return self._code[module]
+        """Digest of a Python step's module source, so that editing it invalidates the cache."""
+        module = step.entrypoint.split(":")[0] if step.entrypoint else ""
+        if module and module not in self._code:
+            self._code[module] = module_digest(module)
+        return self._code.get(module, "")
 
     def _inputs(self, step: PlanStep) -> dict[str, dict[str, Any]]:
         return {name: self.states[b.step].outputs[b.output] for name, b in step.inputs.items()}
@@ -366,19 +350,8 @@ class Runner:
         )
         return True
 
-    def _redact_files(self, a: att.Attempt) -> None:
-        """Replace secret values by *** in the files a step wrote (its log and its metric events)."""
-        if not self._secrets:
-            return
-        for path in (a.log, a.events):
-            with contextlib.suppress(OSError):
-                text = path.read_text(encoding="utf-8", errors="replace")
-                clean = redact(text, self._secrets)
-                if clean != text:
-                    path.write_text(clean, encoding="utf-8")
-
     def _emit_step_events(self, a: att.Attempt) -> None:
-        self._redact_files(a)
+        redact_files((a.log, a.events), self._secrets)
         lines = att.tail(a.log, LOG_EVENT_LINES)
         for line in lines:
             self.emit("log", a.step.id, line=line, attempt=a.number)
@@ -431,7 +404,7 @@ class Runner:
                 self.emit("step.cancelled", state.step.id)
         self._jobs.clear()
         for a in running:
-            self._redact_files(a)
+            redact_files((a.log, a.events), self._secrets)
 
 
 def _metrics(outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 SECRET_RE = re.compile(r"\$\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}")
@@ -25,3 +28,15 @@ def redact(text: str, secrets: dict[str, str]) -> str:
         if value:
             text = text.replace(value, "***")
     return text
+
+
+def redact_files(paths: Iterable[Path], secrets: dict[str, str]) -> None:
+    """Rewrite each existing file with every secret value replaced by `***`."""
+    if not secrets:
+        return
+    for path in paths:
+        with contextlib.suppress(OSError):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            clean = redact(text, secrets)
+            if clean != text:
+                path.write_text(clean, encoding="utf-8")

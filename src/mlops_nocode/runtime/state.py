@@ -6,10 +6,20 @@ import secrets as _random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from mlops_nocode.compiler.plan import PlanStep
 from mlops_nocode.runtime.attempt import Attempt
+
+
+class Throttle(Protocol):
+    """What the runner needs of a throttler (see runtime/throttle.py)."""
+
+    def wait(self, label: str = "") -> Any: ...
+
+
+class Cancelled(Exception):
+    """The run was asked to stop (Ctrl-C, SIGTERM or `cancel()`)."""
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -30,6 +31,15 @@ def hash_path(path: Path) -> str:
     for f in sorted(p for p in path.rglob("*") if p.is_file()):
         h.update(f"{f.relative_to(path).as_posix()}\0{hash_file(f)}\n".encode())
     return h.hexdigest()
+
+
+def module_digest(module: str) -> str:
+    """sha256 of a module's source file, without importing it ("" when it cannot be found)."""
+    with contextlib.suppress(ImportError, ValueError, OSError, AttributeError):
+        spec = importlib.util.find_spec(module)
+        if spec is not None and spec.origin and os.path.isfile(spec.origin):
+            return hash_file(Path(spec.origin))
+    return ""
 
 
 class ArtifactStore:
