@@ -242,3 +242,17 @@ def test_many_problems_reported_together() -> None:
     p = pipeline("p", "- {id: a, uses: playbook/add, with: {n: -1}}\n- {id: b, uses: playbook/nope}")
     msg = problems("pipeline/p", p)
     assert "minimum of 0" in msg and "unknown playbook 'nope'" in msg
+
+
+def test_type_mismatch_into_a_subpipeline_input() -> None:
+    sub = pipeline(
+        "needs-data",
+        "- {id: f, uses: playbook/fit, inputs: {data: inputs.data}}",
+        "inputs: {data: {type: dataset}}",
+    )
+    outer = pipeline(
+        "outer", "- {id: a, uses: playbook/add}\n- {id: s, uses: pipeline/needs-data, inputs: {data: a.y}}"
+    )
+    msg = problems("pipeline/outer", sub, outer)
+    assert "type mismatch: input 'data' expects dataset but a.y is json" in msg
+    assert "pipeline/outer > steps[1] (s) > inputs.data" in msg

@@ -12,7 +12,7 @@ from mlops_nocode.catalogue.base import Doc, Resolver
 from mlops_nocode.compiler.params import ParamSchema, _Unbound, bind, find_secrets
 from mlops_nocode.compiler.plan import Binding, Plan, PlanStep
 from mlops_nocode.spec import MetaPipeline, Pipeline, Playbook, Problem, Ref, SpecError, Step, parse_duration
-from mlops_nocode.spec.models import Target
+from mlops_nocode.spec.models import Port, Target
 
 Graph = Pipeline | MetaPipeline
 _LOCAL = {"provider": "local", "options": {}}
@@ -238,24 +238,7 @@ class _Compiler:
             return self.leaf(child, step, ns + step.id, with_, wired, needs, secrets, where, target, pinned)
         values, problems = self.schema(child, cwhere).apply(with_, f"{where} > with")
         self.problems.extend(problems)
-        for name, port in child.spec.inputs.items():
-            if name not in wired and not port.optional:
-                self.problems.append(
-                    Problem(
-                        f"required input {name!r} of {pinned} is not connected",
-                        f"{where} > inputs",
-                        f"add inputs: {{{name}: STEP.OUTPUT}}",
-                    )
-                )
-        for name in wired:
-            if name not in child.spec.inputs:
-                self.problems.append(
-                    Problem(
-                        f"{pinned} has no input {name!r}",
-                        f"{where} > inputs.{name}",
-                        f"use one of: {', '.join(child.spec.inputs) or 'none'}",
-                    )
-                )
+        wired = self.wire(pinned, child.spec.inputs, wired, where)
         start = len(self.steps)
         outs = self.graph(child, f"{ns}{step.id}/", values, wired, (*trail, pinned), cwhere, target)
         leaves = [s.id for s in self.steps[start:]]
@@ -268,6 +251,40 @@ class _Compiler:
             leaves,
             failed=any(v is None for v in outs.values()),
         )
+
+    def wire(
+        self, pinned: str, ports: dict[str, Port], wired: dict[str, Binding | None], where: str
+    ) -> dict[str, Binding | None]:
+        """Check connections against the ports of what a step uses: known names, types, required ones."""
+        for name, b in wired.items():
+            port = ports.get(name)
+            if port is None:
+                self.problems.append(
+                    Problem(
+                        f"{pinned} has no input {name!r}",
+                        f"{where} > inputs.{name}",
+                        f"use one of: {', '.join(ports) or 'none'}",
+                    )
+                )
+            elif b is not None and "any" not in (port.type, b.type) and port.type != b.type:
+                source = f"{b.step}.{b.output}" if b.step else f"input {b.output!r}"
+                self.problems.append(
+                    Problem(
+                        f"type mismatch: input {name!r} expects {port.type} but {source} is {b.type}",
+                        f"{where} > inputs.{name}",
+                        f"connect an output of type {port.type}",
+                    )
+                )
+        for name, port in ports.items():
+            if name not in wired and not port.optional:
+                self.problems.append(
+                    Problem(
+                        f"required input {name!r} of {pinned} is not connected",
+                        f"{where} > inputs",
+                        f"add inputs: {{{name}: STEP.OUTPUT}}",
+                    )
+                )
+        return {k: b for k, b in wired.items() if k in ports}
 
     def leaf(
         self,
@@ -285,37 +302,7 @@ class _Compiler:
         spec = pb.spec
         params, problems = self.schema(pb, f"{where} > {pinned}").apply(with_, f"{where} > with")
         self.problems.extend(problems)
-        bound: dict[str, Binding] = {}
-        for name, b in wired.items():
-            port = spec.inputs.get(name)
-            if port is None:
-                self.problems.append(
-                    Problem(
-                        f"{pinned} has no input {name!r}",
-                        f"{where} > inputs.{name}",
-                        f"use one of: {', '.join(spec.inputs) or 'none'}",
-                    )
-                )
-            elif b is not None:
-                if "any" not in (port.type, b.type) and port.type != b.type:
-                    self.problems.append(
-                        Problem(
-                            f"type mismatch: input {name!r} expects {port.type} "
-                            f"but {b.step}.{b.output} is {b.type}",
-                            f"{where} > inputs.{name}",
-                            f"connect an output of type {port.type}",
-                        )
-                    )
-                bound[name] = b
-        for name, port in spec.inputs.items():
-            if name not in wired and not port.optional:
-                self.problems.append(
-                    Problem(
-                        f"required input {name!r} of {pinned} is not connected",
-                        f"{where} > inputs",
-                        f"add inputs: {{{name}: STEP.OUTPUT}}",
-                    )
-                )
+        bound = {k: b for k, b in self.wire(pinned, spec.inputs, wired, where).items() if b is not None}
         secrets.update(spec.secrets)
         find_secrets(params, secrets)
         timeout = step.timeout if step.timeout is not None else spec.timeout
