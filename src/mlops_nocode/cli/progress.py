@@ -113,6 +113,12 @@ def summary_table(summary: dict[str, Any]) -> Table:
     return t
 
 
+def _number(v: float) -> str:
+    if isinstance(v, float) and not v.is_integer():
+        return f"{v:.4f}"
+    return str(int(v))
+
+
 def outputs_table(outputs: dict[str, Any], width: int = 160) -> Table:
     """The pipeline's outputs: values (metrics shown one per line) or artifact paths."""
     t = Table(title="outputs", show_header=True)
@@ -120,9 +126,7 @@ def outputs_table(outputs: dict[str, Any], width: int = 160) -> Table:
     t.add_column("value", overflow="fold")
     for name, value in outputs.items():
         if isinstance(value, dict) and all(isinstance(v, int | float) for v in value.values()):
-            text = "\n".join(
-                f"{k} = {v:.4f}" if isinstance(v, float) else f"{k} = {v}" for k, v in value.items()
-            )
+            text = "\n".join(f"{k} = {_number(v)}" for k, v in value.items())
         elif isinstance(value, str):
             text = value
         else:
