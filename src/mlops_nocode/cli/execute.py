@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from typing import IO
@@ -61,17 +62,21 @@ def execute_plan(
         with ConsoleProgress(err, len(plan.steps), verbose) as progress:
             runner.sink = Fanout(progress, *sinks)
             result = runner.run()
+    except OSError as e:
+        fail([Problem(f"cannot write the run's files: {e.strerror or e} ({e.filename or 'MLOPS_HOME'})",
+                      "MLOPS_HOME", "point MLOPS_HOME at a writable folder with free space")], as_json)
     finally:
         if events_file is not None:
             events_file.close()
     summary = result.summary()
-    if as_json:
-        print(json.dumps(summary, indent=2, default=str))
-    elif events != "-":
-        out.print(summary_table(summary))
-        if summary["outputs"]:
-            out.print(outputs_table(summary["outputs"]))
     code = {"succeeded": 0, "failed": 1, "cancelled": 130}[result.status]
-    if code:
-        err.print(f"[red]run {result.run_id} {result.status}[/] (logs: {result.run_dir}/steps)")
+    with contextlib.suppress(OSError):  # a reader that went away (`| head`) does not change the outcome
+        if as_json:
+            print(json.dumps(summary, indent=2, default=str), flush=True)
+        elif events != "-":
+            out.print(summary_table(summary))
+            if summary["outputs"]:
+                out.print(outputs_table(summary["outputs"]))
+        if code:
+            err.print(f"[red]run {result.run_id} {result.status}[/] (logs: {result.run_dir}/steps)")
     raise typer.Exit(code)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -15,6 +17,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from mlops_nocode.runtime.events import Event
 
@@ -34,7 +37,7 @@ def _fmt_metrics(metrics: dict[str, Any]) -> str:
             parts.append(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown))
         else:
             parts.append(f"{out}={values}")
-    return "  ".join(parts)
+    return escape("  ".join(parts))
 
 
 class ConsoleProgress:
@@ -54,13 +57,15 @@ class ConsoleProgress:
         )
         self.task = self.progress.add_task("starting", total=total)
         self.running: set[str] = set()
+        self.broken = False
 
     def __enter__(self) -> ConsoleProgress:
         self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        with contextlib.suppress(OSError):
+            self.progress.stop()
 
     def _describe(self) -> None:
         names = sorted(self.running)
@@ -68,7 +73,17 @@ class ConsoleProgress:
         self.progress.update(self.task, description=f"running {desc}" if names else "waiting")
 
     def __call__(self, e: Event) -> None:
-        p, step, d = self.progress, e.step or "", e.data
+        """Draw one event; a terminal that went away (closed pipe) never stops the run."""
+        if self.broken:
+            return
+        try:
+            self._draw(e)
+        except OSError:
+            self.broken = True
+
+    def _draw(self, e: Event) -> None:
+        p, step = self.progress, escape(e.step or "")
+        d: dict[str, Any] = {k: escape(v) if isinstance(v, str) else v for k, v in e.data.items()}
         if e.type == "run.started":
             p.console.print(f"[bold]run {e.run_id}[/] {d.get('pipeline')} ({d.get('steps')} steps)")
         elif e.type == "step.started":
@@ -99,7 +114,7 @@ class ConsoleProgress:
                 f"[yellow]⏸[/] throttled {d.get('waited', 0):.2f}s before {step}: {d.get('reason')}"
             )
         elif e.type == "log" and self.verbose:
-            p.console.print(f"[dim]{step} | {d.get('line')}[/]", markup=False, highlight=False)
+            p.console.print(Text(f"{e.step} | {e.data.get('line')}", style="dim"), highlight=False)
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
@@ -132,5 +147,5 @@ def outputs_table(outputs: dict[str, Any], width: int = 160) -> Table:
         else:
             text = json.dumps(value)
             text = text if len(text) <= width else text[: width - 1] + "…"
-        t.add_row(name, text)
+        t.add_row(Text(name), Text(text))
     return t

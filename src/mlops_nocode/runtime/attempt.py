@@ -174,7 +174,10 @@ def raw_outputs(a: Attempt, code: int, text: str | None = None) -> dict[str, Any
             continue
         kind = a.step.outputs.get(name, "any")
         if kind in VALUE_TYPES:
-            text = path.read_text(encoding="utf-8")
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                raise StepFailure(f"output {name!r} ({kind}): cannot read {rel} as UTF-8 text: {e}") from None
             try:
                 out[name] = json.loads(text) if kind != "text" else text
             except ValueError:
@@ -229,7 +232,10 @@ def ingest(a: Attempt, raw: dict[str, Any], store: ArtifactStore) -> dict[str, d
             copy.parent.mkdir(parents=True)
             (shutil.copytree if path.is_dir() else shutil.copy2)(path, copy)
             path = copy
-        digest, stored = store.put(path)
+        try:
+            digest, stored = store.put(path)
+        except OSError as e:
+            raise StepFailure(f"output {name!r}: cannot store it: {e}") from None
         records[name] = {"type": kind, "digest": digest, "path": str(stored)}
     return records
 

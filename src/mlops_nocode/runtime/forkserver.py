@@ -95,11 +95,16 @@ class ForkServer:
             self._fail_pending()
 
     def _fail_pending(self) -> None:
+        """The server died: stop what its children were running and fail those steps, saying why."""
         with self._lock:
-            lost = list(self._pending)
+            lost = [(job, self.pids.get(job)) for job in self._pending]
             self._pending.clear()
-        for job in lost:
-            self.on_exit(job, -int(signal.SIGKILL), None)
+        why = json.dumps({"error": "the step fork server died while the step ran (see forkserver.log)"})
+        for job, pid in lost:
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+            self.on_exit(job, -int(signal.SIGKILL), why)
 
     def _read_results(self) -> None:
         assert self._results is not None

@@ -120,6 +120,9 @@ class Runner:
             except (KeyboardInterrupt, Cancelled):
                 self._stop_all()
                 status = "cancelled"
+            except BaseException:
+                self._stop_all()  # never leave step processes behind, whatever went wrong here
+                raise
             finally:
                 if self._server is not None:
                     self._server.close()
@@ -129,7 +132,8 @@ class Runner:
                 outputs = json.loads(redact(json.dumps(outputs), self._secrets))
             self.emit("run.finished", status=status, duration=round(duration, 4), outputs=outputs)
         result = RunResult(self.run_id, status, self.plan.root, duration, self.states, outputs, self.run_dir)
-        (self.run_dir / "summary.json").write_text(json.dumps(result.summary(), indent=2, default=str))
+        with contextlib.suppress(OSError):  # e.g. a full disk: the result is still returned
+            (self.run_dir / "summary.json").write_text(json.dumps(result.summary(), indent=2, default=str))
         return result
 
     def _outputs(self) -> dict[str, Any]:
@@ -317,7 +321,10 @@ class Runner:
         try:
             if a.timed_out:
                 raise att.StepFailure(f"timed out after {a.step.timeout:g}s")
-            state.outputs = att.ingest(a, att.raw_outputs(a, code, result), self.store)
+            try:
+                state.outputs = att.ingest(a, att.raw_outputs(a, code, result), self.store)
+            except (OSError, ValueError, TypeError) as e:  # whatever a step left, the run goes on
+                raise att.StepFailure(f"cannot collect the step's outputs: {type(e).__name__}: {e}") from e
         except att.StepFailure as e:
             error = redact(str(e), self._secrets)
             final = state.attempts > state.step.retries

@@ -24,13 +24,26 @@ def hash_file(path: Path) -> str:
 
 
 def hash_path(path: Path) -> str:
-    """sha256 of a file's bytes, or of a directory's sorted (relative path, file hash) list."""
+    """sha256 of a file's bytes, or of a directory's sorted entries (folders, and files with their hash)."""
     if path.is_file():
         return hash_file(path)
     h = hashlib.sha256(b"dir\0")
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(f"{f.relative_to(path).as_posix()}\0{hash_file(f)}\n".encode())
+    for p in sorted(path.rglob("*")):
+        rel = p.relative_to(path).as_posix()
+        h.update(f"d\0{rel}\n".encode() if p.is_dir() else f"f\0{rel}\0{hash_file(p)}\n".encode())
     return h.hexdigest()
+
+
+def _has_symlinks(path: Path) -> bool:
+    return any(p.is_symlink() for p in path.rglob("*"))
+
+
+def _read_only(path: Path) -> None:
+    """Stored files are read-only, so a step cannot change an artifact others share."""
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    for f in files:
+        with contextlib.suppress(OSError):
+            f.chmod(0o444)
 
 
 def module_digest(module: str) -> str:
@@ -51,23 +64,40 @@ class ArtifactStore:
         self.values.mkdir(parents=True, exist_ok=True)
 
     def put(self, path: Path) -> tuple[str, Path]:
-        """Move `path` (file or directory) into the store; return its digest and stored path."""
+        """Move `path` (file or directory) into the store; return its digest and stored path.
+
+        Symlinks inside a directory are replaced by what they point to (a stored artifact must not
+        depend on files outside it); the same content under another name is stored beside the first.
+        """
+        if path.is_dir() and _has_symlinks(path):
+            solid = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+            try:
+                shutil.copytree(path, solid, symlinks=False)
+            except (OSError, shutil.Error) as e:
+                shutil.rmtree(solid, ignore_errors=True)
+                raise OSError(f"cannot store {path.name}: a symlink inside it is broken ({e})") from None
+            shutil.rmtree(path)
+            os.rename(solid, path)
         digest = hash_path(path)
         dest_dir = self.root / digest[:2] / digest
         dest = dest_dir / path.name
         if dest.exists():
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
+            _discard(path)
             return digest, dest
         tmp = self.root / digest[:2] / f".tmp-{uuid.uuid4().hex}"
         tmp.mkdir(parents=True)
         try:
-            os.replace(path, tmp / path.name) if _same_fs(path, tmp) else shutil.move(path, tmp / path.name)
+            if _same_fs(path, tmp):
+                os.replace(path, tmp / path.name)
+            else:
+                shutil.move(path, tmp / path.name)
+            _read_only(tmp / path.name)
             try:
                 os.rename(tmp, dest_dir)
-            except OSError:
+            except OSError:  # the same content is already stored, maybe under another name
+                if not dest.exists():
+                    with contextlib.suppress(OSError):
+                        os.rename(tmp / path.name, dest)
                 if not dest.exists():
                     raise
         finally:
@@ -84,6 +114,13 @@ class ArtifactStore:
             tmp.write_bytes(data)
             os.replace(tmp, dest)
         return digest, dest
+
+
+def _discard(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _same_fs(a: Path, b: Path) -> bool:

@@ -106,11 +106,22 @@ def _warm_up() -> None:
     traceback.format_stack(limit=1)
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this child if the fork server dies (no orphan idle children or steps)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the server died before prctl took effect
+        os._exit(1)
+
+
 def _child(jobs: socket.socket, results: socket.socket, ctl: socket.socket, log_dir: Path) -> None:
     """An idle child: wait for one job, run it, exit. Never returns."""
     code = 1
     try:
         os.setpgid(0, 0)
+        _die_with_parent()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
         signal.set_wakeup_fd(-1)
