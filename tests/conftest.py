@@ -123,3 +123,15 @@ spec:
   outputs: {y: {type: metrics}}
   parameters: {type: object, properties: {action: {type: string}, arg: {}}}
 """
+
+FILE_PLAYBOOK = """
+---
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {name: call-file, version: 1.0.0}
+spec:
+  runtime: python
+  python: {entrypoint: "steps:call"}
+  outputs: {y: {type: file}}
+  parameters: {type: object, properties: {action: {type: string}, arg: {}}}
+"""

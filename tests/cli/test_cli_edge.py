@@ -196,3 +196,55 @@ spec:
     import psutil
 
     assert not psutil.pid_exists(step_pid) or psutil.Process(step_pid).status() == psutil.STATUS_ZOMBIE
+
+
+MARKUP = """
+---
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {name: markup, version: 1.0.0}
+spec:
+  steps:
+    - {id: bad, uses: playbook/call, with: {action: raise, arg: "bad [/foo] [bold]"}}
+    - {id: ok, uses: playbook/add}
+"""
+
+
+def test_rich_markup_in_step_errors_is_shown_as_text(mlops: Mlops, write_spec: Callable[..., Path]) -> None:
+    f = write_spec(PLAYBOOKS + MARKUP)
+    r = mlops("run", str(f))
+    assert r.code == 1, r
+    no_traceback(r)
+    assert "bad [/foo] [bold]" in r.stderr
+    r = mlops("run", str(f), "-v", "--no-cache")  # -v shows the step's log, its traceback included
+    assert r.code == 1 and "RuntimeError: bad [/foo] [bold]" in r.stderr, r
+    r = mlops("run", str(f), "--json")
+    assert r.json()["steps"]["ok"]["status"] == "succeeded"
+
+
+def test_a_reader_that_goes_away_does_not_stop_the_run(write_spec: Callable[..., Path], home: Path) -> None:
+    f = write_spec(PLAYBOOKS + PIPE)
+    env = {**os.environ, "PYTHONPATH": str(FIXTURES)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlops_nocode.cli.main", "run", str(f), "-p", "p"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 0
+    summary = json.loads(next(home.glob("runs/*/summary.json")).read_text())
+    assert summary["status"] == "succeeded"
+
+
+def test_unwritable_mlops_home_is_reported(
+    mlops: Mlops, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    r = mlops("run", str(write_spec(PLAYBOOKS + PIPE)), env={"MLOPS_HOME": str(not_a_dir)})
+    assert r.code == 2, r
+    no_traceback(r)
+    assert "MLOPS_HOME" in r.stderr

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
+import os
 import sys
 from typing import IO
 
@@ -63,20 +63,33 @@ def execute_plan(
             runner.sink = Fanout(progress, *sinks)
             result = runner.run()
     except OSError as e:
-        fail([Problem(f"cannot write the run's files: {e.strerror or e} ({e.filename or 'MLOPS_HOME'})",
-                      "MLOPS_HOME", "point MLOPS_HOME at a writable folder with free space")], as_json)
+        fail(
+            [
+                Problem(
+                    f"cannot write the run's files: {e.strerror or e} ({e.filename or 'MLOPS_HOME'})",
+                    "MLOPS_HOME",
+                    "point MLOPS_HOME at a writable folder with free space",
+                )
+            ],
+            as_json,
+        )
     finally:
         if events_file is not None:
             events_file.close()
     summary = result.summary()
     code = {"succeeded": 0, "failed": 1, "cancelled": 130}[result.status]
-    with contextlib.suppress(OSError):  # a reader that went away (`| head`) does not change the outcome
+    try:
         if as_json:
-            print(json.dumps(summary, indent=2, default=str), flush=True)
+            print(json.dumps(summary, indent=2, default=str))
         elif events != "-":
             out.print(summary_table(summary))
             if summary["outputs"]:
                 out.print(outputs_table(summary["outputs"]))
         if code:
             err.print(f"[red]run {result.run_id} {result.status}[/] (logs: {result.run_dir}/steps)")
+        sys.stdout.flush()
+    except OSError:  # a reader that went away (`| head`) does not change the outcome of the run
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, sys.stderr.fileno())
     raise typer.Exit(code)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from pathlib import Path
 from typing import NoReturn
 
@@ -11,8 +13,18 @@ from rich.console import Console
 
 from mlops_nocode.spec import Problem, SpecError
 
-err = Console(stderr=True)
-out = Console()
+
+class _Console(Console):
+    """A console that, when its reader goes away (`mlops ... | head`), goes quiet instead of exiting."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.file.fileno())
+
+
+err = _Console(stderr=True)
+out = _Console()
 MAX_SHOWN = 25
 
 

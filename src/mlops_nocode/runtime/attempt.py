@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,8 @@ def command_argv(a: Attempt) -> tuple[list[str], dict[str, str]]:
 
 def start_command(a: Attempt, run_id: str) -> subprocess.Popen[bytes]:
     argv, env = command_argv(a)
+    if "/" in argv[0] and not os.path.isabs(argv[0]):
+        argv[0] = os.path.abspath(argv[0])  # relative to where the run was started, not the output folder
     if not shutil.which(argv[0]):
         raise StepFailure(f"command not found: {argv[0]!r}: install it or fix the playbook's command.argv")
     with open(a.log, "ab") as log:
@@ -240,9 +243,25 @@ def ingest(a: Attempt, raw: dict[str, Any], store: ArtifactStore) -> dict[str, d
     return records
 
 
-def tail(path: Path, lines: int) -> list[str]:
+def tail(path: Path, lines: int, max_bytes: int = 256 * 1024) -> list[str]:
+    """The last `lines` lines of a text file, reading at most its last `max_bytes` bytes."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read().splitlines()[-lines:]
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - max_bytes))
+            data = f.read()
     except OSError:
         return []
+    text = data.decode("utf-8", errors="replace").splitlines()
+    if size > max_bytes and text:
+        text = text[1:]  # the first line read is probably cut
+    return text[-lines:]
+
+
+def read_lines(path: Path) -> Iterator[str]:
+    """Every line of a text file, streamed (a missing file has none)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            yield from f
+    except OSError:
+        return

@@ -296,7 +296,7 @@ class Runner:
                 self._exited,
                 ["mlops_nocode.runtime.zygote", *preload],
                 self.run_dir / "forkserver.log",
-                idle=self.max_parallel + 1,
+                idle=min(self.max_parallel, sum(s.runtime == "python" for s in self.plan.steps)) + 1,
                 log_dir=self.run_dir / "steps",
             )
             self._server.wait_ready()
@@ -362,7 +362,7 @@ class Runner:
         lines = att.tail(a.log, LOG_EVENT_LINES)
         for line in lines:
             self.emit("log", a.step.id, line=line, attempt=a.number)
-        for line in att.tail(a.events, 10_000):
+        for line in att.read_lines(a.events):
             with contextlib.suppress(ValueError, KeyError):
                 ev = json.loads(line)
                 self.emit(

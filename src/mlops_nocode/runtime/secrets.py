@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -22,21 +23,34 @@ def fill(value: Any, secrets: dict[str, str]) -> Any:
     return value
 
 
+MIN_REDACTED = 4  # shorter values would blank out ordinary text ("x" in every word)
+
+
 def redact(text: str, secrets: dict[str, str]) -> str:
-    """`text` with every secret value replaced by `***`."""
+    """`text` with every secret value (of at least MIN_REDACTED characters) replaced by `***`."""
     for value in secrets.values():
-        if value:
+        if len(value) >= MIN_REDACTED:
             text = text.replace(value, "***")
     return text
 
 
 def redact_files(paths: Iterable[Path], secrets: dict[str, str]) -> None:
-    """Rewrite each existing file with every secret value replaced by `***`."""
-    if not secrets:
+    """Rewrite each existing file with every secret value replaced by `***`, streaming line by line."""
+    if not any(len(v) >= MIN_REDACTED for v in secrets.values()):
         return
     for path in paths:
+        tmp = path.with_name(path.name + ".redacting")
         with contextlib.suppress(OSError):
-            text = path.read_text(encoding="utf-8", errors="replace")
-            clean = redact(text, secrets)
-            if clean != text:
-                path.write_text(clean, encoding="utf-8")
+            changed = False
+            with (
+                open(path, encoding="utf-8", errors="replace") as src,
+                open(tmp, "w", encoding="utf-8") as dst,
+            ):
+                for line in src:
+                    clean = redact(line, secrets)
+                    changed |= clean != line
+                    dst.write(clean)
+            if changed:
+                os.replace(tmp, path)
+        with contextlib.suppress(OSError):
+            tmp.unlink()

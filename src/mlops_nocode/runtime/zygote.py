@@ -148,7 +148,10 @@ def _child(jobs: socket.socket, results: socket.socket, ctl: socket.socket, log_
         os.environ.update(payload.get("env", {}))
         if payload.get("cwd"):
             os.chdir(payload["cwd"])
+        me = os.getpid()
         code, text = run_step(payload)
+        if os.getpid() != me:  # a process the step forked came back here: only the step itself reports
+            os._exit(code)
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()
