@@ -48,7 +48,10 @@ def train_test_split(
             in_test = frame[time_column] >= frame[time_column].iloc[cut]
             train, test = frame[~in_test], frame[in_test]
             if train.empty:
-                raise ValueError(f"every row has the same {time_column!r}: nothing is left to train on")
+                raise ValueError(
+                    f"the test part (test_size={test_size}) starts at the first {time_column!r}, so nothing "
+                    "is left to train on: lower test_size or give more rows"
+                )
         else:
             train, test = frame.iloc[:cut], frame.iloc[cut:]
     else:
