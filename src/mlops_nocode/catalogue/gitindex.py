@@ -30,7 +30,7 @@ KIND_DIRS: dict[Kind, str] = {
 }
 DIR_KINDS: dict[str, Kind] = {v: k for k, v in KIND_DIRS.items()}
 _PATH_RE = re.compile(rf"^(playbooks|pipelines|metapipelines)/({NAME_PATTERN})\.yaml$")
-_TAG_RE = re.compile(rf"^(playbook|pipeline|metapipeline)/({NAME_PATTERN})@(\S+)$")
+_TAG_RE = re.compile(rf"^(?P<kind>playbook|pipeline|metapipeline)/(?P<name>{NAME_PATTERN})@(?P<version>\S+)$")
 CACHE_FILE = "mlops-index.json"
 _FORMAT = 1
 
@@ -230,8 +230,8 @@ def build(git: Git, head: str, kinds: tuple[Kind, ...], previous: Snapshot | Non
     for line in git.run("for-each-ref", f"--format={fmt}", "refs/tags").splitlines():
         tag, obj, peeled = line.split("\0")
         m = _TAG_RE.match(tag)
-        if m and (m[1], m[2]) in files and semver.Version.is_valid(m[3]):
-            tags.setdefault((cast(Kind, m[1]), m[2]), {})[m[3]] = peeled or obj
+        if m and (m["kind"], m["name"]) in files and semver.Version.is_valid(m["version"]):
+            tags.setdefault((cast(Kind, m["kind"]), m["name"]), {})[m["version"]] = peeled or obj
     need = [
         f"{c}:{KIND_DIRS[k]}/{n}.yaml"
         for (k, n), vs in tags.items()

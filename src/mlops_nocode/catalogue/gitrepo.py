@@ -74,9 +74,7 @@ def open_repository(root: Path) -> tuple[Path, Path]:
     if not root.is_dir():
         raise CatalogueError(Problem("catalogue repository not found", where, "check the path in the config"))
     git = Git(root)
-    proc = git.run_bytes(
-        "rev-parse", "--is-bare-repository", "--show-toplevel", "--absolute-git-dir", check=False
-    )
+    proc = git.run_bytes("rev-parse", "--is-bare-repository", "--absolute-git-dir", check=False)
     lines = proc.stdout.decode(errors="replace").splitlines()
     if proc.returncode != 0 or len(lines) < 2:
         msg = proc.stderr.decode(errors="replace").strip().splitlines()
@@ -88,7 +86,8 @@ def open_repository(root: Path) -> tuple[Path, Path]:
                 "`mlops catalogue repos add NAME --path PATH --init`",
             )
         )
-    if lines[0] == "true" or len(lines) < 3:
+    top_proc = git.run_bytes("rev-parse", "--show-toplevel", check=False)
+    if lines[0] == "true" or top_proc.returncode != 0:
         raise CatalogueError(
             Problem(
                 "a bare repository has no work tree to hold the catalogue",
@@ -96,7 +95,7 @@ def open_repository(root: Path) -> tuple[Path, Path]:
                 "add it as a remote instead: `mlops catalogue repos add NAME --url PATH`",
             )
         )
-    top, gitdir = Path(lines[1]), Path(lines[2])
+    top, gitdir = Path(top_proc.stdout.decode().strip()), Path(lines[1])
     if top.resolve() != root.resolve():
         raise CatalogueError(
             Problem(

@@ -221,15 +221,15 @@ def save_docs(
             for line in cat.git.run("for-each-ref", f"--format={fmt}", *new_names).splitlines():
                 tag, obj, peeled = line.split("\0")
                 old_tags[tag] = peeled or obj
-        if base is not None:
-            doc = docs[0][0]
-            kind = KIND_OF_DOC[doc.kind]
-            _check_base(cat, kind, doc.metadata.name, snap.entries.get((kind, doc.metadata.name)), base)
         todo: dict[tuple[str, str, str], tuple[Doc, str | None]] = {}
         for doc, text in docs:
             key = (doc.kind, doc.metadata.name, doc.metadata.version)
             if key not in todo and _plan_one(cat, doc, old_tags):
                 todo[key] = (doc, text)
+        if base is not None and todo:  # an identical retry is a no-op, whatever its base
+            doc = docs[0][0]
+            kind = KIND_OF_DOC[doc.kind]
+            _check_base(cat, kind, doc.metadata.name, snap.entries.get((kind, doc.metadata.name)), base)
         after = Chain([Index([d for d, _ in docs]), cat, *(others or [])])
         problems: list[Problem] = []
         for doc, _ in docs:
