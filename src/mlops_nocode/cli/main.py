@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from mlops_nocode import __version__
+from mlops_nocode.cli import catalogue as catalogue_cli
 from mlops_nocode.cli import throttle as throttle_cli
 from mlops_nocode.cli.execute import execute_plan
 from mlops_nocode.cli.report import err, fail, out, write_output
@@ -24,6 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(throttle_cli.app, name="throttle")
+app.add_typer(catalogue_cli.app, name="catalogue")
 
 TargetArg = Annotated[
     str, typer.Argument(help="A spec file or folder (YAML/JSON), or a ref such as pipeline/iris-classifier")

@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from mlops_nocode.catalogue.git import Conflict, Diverged
 from mlops_nocode.spec import Problem, SpecError
 
 
@@ -26,6 +29,7 @@ class _Console(Console):
 err = _Console(stderr=True)
 out = _Console()
 MAX_SHOWN = 25
+T = TypeVar("T")
 
 
 def fail(problems: list[Problem], as_json: bool = False) -> NoReturn:
@@ -58,3 +62,27 @@ def write_output(path: Path, text: str, option: str, as_json: bool = False) -> N
             ],
             as_json,
         )
+
+
+def conflict(e: SpecError, as_json: bool = False) -> NoReturn:
+    """Report a conflict (stale save, immutable version, used entry) or a divergence, and exit 1."""
+    status = "diverged" if isinstance(e, Diverged) else "conflict"
+    if as_json:
+        print(json.dumps({"status": status, "problems": e.to_json()}, indent=2))
+    err.print(f"[red bold]✗ {status}[/]")
+    for p in e.problems:
+        err.print(f"[red]•[/] [bold]{escape(p.where)}[/]", highlight=False)
+        err.print(f"  {p.what}", highlight=False, markup=False)
+        if p.fix:
+            err.print(f"  [cyan]fix:[/] {escape(p.fix)}", highlight=False)
+    raise typer.Exit(1)
+
+
+def call(fn: Callable[[], T], as_json: bool = False) -> T:
+    """Run a catalogue operation: conflicts and divergence exit 1, other problems exit 2, no traceback."""
+    try:
+        return fn()
+    except (Conflict, Diverged) as e:
+        conflict(e, as_json)
+    except SpecError as e:
+        fail(e.problems, as_json)

@@ -11,7 +11,8 @@ from typing import Any
 
 import yaml
 
-from mlops_nocode.catalogue import Chain, Doc, catalogue_for, load_folder
+from mlops_nocode.catalogue import Chain, Doc, load_folder
+from mlops_nocode.catalogue.service import configured_catalogue
 from mlops_nocode.compiler import Plan, compile_plan
 from mlops_nocode.spec import MetaPipeline, Pipeline, Problem, Ref, RefError, SpecError
 from mlops_nocode.spec.loader import yaml_load_value
@@ -93,7 +94,7 @@ def load_source(target: str, catalogues: list[str], pipeline: str | None = None)
             raise SpecError(Problem("no spec document found", str(path), "give a YAML or JSON spec file"))
         docs.extend(own)
         spec_dirs.extend(_spec_dirs(path))
-    catalogue = catalogue_for(docs)
+    catalogue = configured_catalogue(docs)
     if own:
         graphs = [d for d in own if isinstance(d, Pipeline | MetaPipeline)]
         if pipeline:

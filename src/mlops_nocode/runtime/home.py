@@ -1,13 +1,10 @@
-"""Where the platform keeps its files: MLOPS_HOME (default ~/.mlops-nocode)."""
+"""Where the platform keeps its files: MLOPS_HOME (default ~/.mlops-nocode).
+
+The helper lives in the catalogue layer (which needs it too and sits below runtime); re-exported here.
+"""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from mlops_nocode.catalogue.home import mlops_home
 
-
-def mlops_home() -> Path:
-    """MLOPS_HOME, created on first use."""
-    home = Path(os.environ.get("MLOPS_HOME") or Path.home() / ".mlops-nocode").expanduser()
-    home.mkdir(parents=True, exist_ok=True)
-    return home
+__all__ = ["mlops_home"]
