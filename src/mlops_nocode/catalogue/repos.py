@@ -18,10 +18,10 @@ import re
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mlops_nocode.catalogue.folder import builtin_path, load_folder, origin_of
 from mlops_nocode.catalogue.git import CatalogueError, Git, default_identity, identity_env
@@ -29,7 +29,7 @@ from mlops_nocode.catalogue.gitindex import entry_path, tag_name
 from mlops_nocode.catalogue.gitwrite import canonical_text
 from mlops_nocode.catalogue.home import mlops_home
 from mlops_nocode.spec import Problem
-from mlops_nocode.spec.refs import KIND_OF_DOC, KINDS, Kind, check_name
+from mlops_nocode.spec.refs import KIND_OF_DOC, KINDS, Kind, valid_name
 
 CONFIG_FILE = "catalogues.yaml"
 LOCAL = "local"
@@ -41,21 +41,13 @@ class RepoConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str
+    name: Annotated[str, AfterValidator(valid_name)]
     path: str | None = None
     url: str | None = None
     branch: str = "main"
     kinds: list[Kind] = Field(default_factory=lambda: list(KINDS))
     writable: bool = True
     priority: int = 0
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        problem = check_name(v)
-        if problem:
-            raise ValueError(problem)
-        return v
 
     @field_validator("branch")
     @classmethod

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mlops_nocode.spec.refs import KIND_OF_DOC, Ref, RefError, check_name, check_version
+from mlops_nocode.spec.refs import KIND_OF_DOC, Ref, RefError, check_name, check_version, valid_name
 
 API_VERSION = "mlops-nocode/v1"
 
@@ -43,18 +43,10 @@ class _Strict(BaseModel):
 class Metadata(_Strict):
     """Identity of a document: a DNS-1123 name, a semver version, free text and labels."""
 
-    name: str
+    name: Annotated[str, AfterValidator(valid_name)]
     version: str = "0.1.0"
     description: str = ""
     labels: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        problem = check_name(v)
-        if problem:
-            raise ValueError(problem)
-        return v
 
     @field_validator("version")
     @classmethod

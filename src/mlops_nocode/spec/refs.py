@@ -38,6 +38,14 @@ def check_name(name: str) -> str | None:
     )
 
 
+def valid_name(name: str) -> str:
+    """`name` when it is a DNS-1123 label; a ValueError saying why otherwise (for pydantic validators)."""
+    problem = check_name(name)
+    if problem:
+        raise ValueError(problem)
+    return name
+
+
 def check_version(version: str) -> str | None:
     """Return why `version` is not semver, or None when it is valid."""
     if semver.Version.is_valid(version):
