@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,23 @@ spec:
   outputs: {y: {type: file}}
   parameters: {type: object, properties: {action: {type: string}, arg: {}}}
 """
+
+
+def spawn_mlops(*args: str, text: bool = True) -> subprocess.Popen[Any]:
+    """Start `mlops ARGS` as a real background process (stdout/stderr piped), fixture steps importable."""
+    env = {**os.environ, "PYTHONPATH": str(FIXTURES)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlops_nocode.cli.main", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=text,
+        env=env,
+    )
+
+
+def wait_for_text(path: Path, timeout: float = 60) -> str:
+    """The content of `path` once a step has written it (a step's pid, typically)."""
+    deadline = time.monotonic() + timeout
+    while not (path.exists() and path.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return path.read_text()

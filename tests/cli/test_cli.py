@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 
-from tests.conftest import FIXTURES, PLAYBOOKS, CliResult
+from tests.conftest import PLAYBOOKS, CliResult, spawn_mlops, wait_for_text
 
 Mlops = Callable[..., CliResult]
 
@@ -150,18 +147,9 @@ spec:
     - {{id: after, uses: playbook/add, depends_on: [sleeper]}}
 """
     )
-    env = {**os.environ, "PYTHONPATH": str(FIXTURES)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlops_nocode.cli.main", "run", str(f), "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    proc = spawn_mlops("run", str(f), "--json")
     try:
-        deadline = time.monotonic() + 60
-        while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for_text(pid_file)
         step_pids = [int(p) for p in pid_file.read_text().split()]
         tree = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
         proc.send_signal(signal.SIGINT)

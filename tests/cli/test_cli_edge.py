@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, PLAYBOOKS, CliResult
+from tests.conftest import PLAYBOOKS, CliResult, spawn_mlops, wait_for_text
 
 Mlops = Callable[..., CliResult]
 
@@ -169,18 +166,9 @@ spec:
   steps: [{{id: s, uses: playbook/call, with: {{action: ignore_term, arg: '{pid_file}'}}}}]
 """
     )
-    env = {**os.environ, "PYTHONPATH": str(FIXTURES)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlops_nocode.cli.main", "run", str(f), "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    proc = spawn_mlops("run", str(f), "--json")
     try:
-        deadline = time.monotonic() + 60
-        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for_text(pid_file)
         step_pid = int(pid_file.read_text())
         proc.send_signal(signal.SIGINT)
         time.sleep(0.5)
@@ -224,13 +212,7 @@ def test_rich_markup_in_step_errors_is_shown_as_text(mlops: Mlops, write_spec: C
 
 def test_a_reader_that_goes_away_does_not_stop_the_run(write_spec: Callable[..., Path], home: Path) -> None:
     f = write_spec(PLAYBOOKS + PIPE)
-    env = {**os.environ, "PYTHONPATH": str(FIXTURES)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlops_nocode.cli.main", "run", str(f), "-p", "p"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    proc = spawn_mlops("run", str(f), "-p", "p", text=False)
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()
     proc.stderr.close()
