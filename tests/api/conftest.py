@@ -86,7 +86,7 @@ class Server:
             os.killpg(self.proc.pid, signal.SIGKILL)  # anything the server left in its session
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     s = Server(tmp_path_factory.mktemp("gw") / "home", RUN_STALE_AFTER="3", POLL_SECONDS="0.1")
     s.start()
@@ -94,7 +94,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     s.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def admin(server: Server) -> Iterator[httpx.Client]:
     with server.client(server.admin_key) as c:
         yield c
