@@ -12,6 +12,7 @@ import typer
 
 from mlops_nocode import __version__
 from mlops_nocode.cli import catalogue as catalogue_cli
+from mlops_nocode.cli import server as server_cli
 from mlops_nocode.cli import throttle as throttle_cli
 from mlops_nocode.cli.execute import execute_plan
 from mlops_nocode.cli.report import err, fail, out, write_output
@@ -26,6 +27,8 @@ app = typer.Typer(
 )
 app.add_typer(throttle_cli.app, name="throttle")
 app.add_typer(catalogue_cli.app, name="catalogue")
+app.command()(server_cli.up)
+app.command()(server_cli.worker)
 
 TargetArg = Annotated[
     str, typer.Argument(help="A spec file or folder (YAML/JSON), or a ref such as pipeline/iris-classifier")

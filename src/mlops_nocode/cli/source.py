@@ -13,7 +13,8 @@ import yaml
 
 from mlops_nocode.catalogue import Chain, Doc, load_folder
 from mlops_nocode.catalogue.service import configured_catalogue
-from mlops_nocode.compiler import Plan, compile_plan
+from mlops_nocode.compiler import Plan
+from mlops_nocode.compiler.check import validate_graphs
 from mlops_nocode.spec import MetaPipeline, Pipeline, Problem, Ref, RefError, SpecError
 from mlops_nocode.spec.loader import yaml_load_value
 
@@ -135,24 +136,8 @@ def _spec_dirs(path: Path) -> list[Path]:
 
 
 def validate_all(src: Source, params: dict[str, Any]) -> list[Plan]:
-    """Check every Pipeline/MetaPipeline the user brought (the root with `params`); raise on any problem.
-
-    Reusable pipelines that need inputs are checked with placeholders for them.
-    """
-    plans: list[Plan] = []
-    problems: list[Problem] = []
-    graphs = [d for d in src.docs if isinstance(d, Pipeline | MetaPipeline)]
-    if isinstance(src.root, Pipeline | MetaPipeline) and src.root not in graphs:
-        graphs.append(src.root)
-    for doc in graphs:
-        try:
-            values = params if doc is src.root else None
-            plans.append(compile_plan(doc, src.catalogue, values, check_only=True))
-        except SpecError as e:
-            problems.extend(e.problems)
-    if problems:
-        raise SpecError(list(dict.fromkeys(problems)))
-    return plans
+    """Check every Pipeline/MetaPipeline the user brought (the root with `params`); raise on any problem."""
+    return validate_graphs(src.docs, src.root, src.catalogue, params)
 
 
 def add_python_path(dirs: list[Path]) -> list[str]:

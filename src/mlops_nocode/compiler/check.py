@@ -1,10 +1,14 @@
-"""The compiler's check of a document about to be saved to a catalogue (injected into catalogue saves)."""
+"""The compiler's checks of whole documents: before a catalogue save, and of every graph a user brought."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from mlops_nocode.catalogue.base import Doc, Resolver
 from mlops_nocode.compiler.compile import compile_plan
-from mlops_nocode.spec import MetaPipeline, Pipeline
+from mlops_nocode.compiler.plan import Plan
+from mlops_nocode.spec import MetaPipeline, Pipeline, Problem, SpecError
 
 
 def check_doc(doc: Doc, resolver: Resolver) -> None:
@@ -12,3 +16,24 @@ def check_doc(doc: Doc, resolver: Resolver) -> None:
     (every ref resolves, types and parameters check; inputs get placeholders); a Playbook has loaded."""
     if isinstance(doc, Pipeline | MetaPipeline):
         compile_plan(doc, resolver, check_only=True)
+
+
+def validate_graphs(docs: Sequence[Doc], root: Doc, resolver: Resolver, params: dict[str, Any]) -> list[Plan]:
+    """Check every Pipeline/MetaPipeline of `docs` (and `root`, with `params`); raise on any problem.
+
+    Reusable pipelines that need inputs are checked with placeholders for them.
+    """
+    plans: list[Plan] = []
+    problems: list[Problem] = []
+    graphs = [d for d in docs if isinstance(d, Pipeline | MetaPipeline)]
+    if isinstance(root, Pipeline | MetaPipeline) and root not in graphs:
+        graphs.append(root)
+    for doc in graphs:
+        try:
+            values = params if doc is root else None
+            plans.append(compile_plan(doc, resolver, values, check_only=True))
+        except SpecError as e:
+            problems.extend(e.problems)
+    if problems:
+        raise SpecError(list(dict.fromkeys(problems)))
+    return plans

@@ -1,0 +1,83 @@
+"""The app factory. Nothing happens at import: the database is opened and migrated, and worker threads
+start, in the app's lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+
+from mlops_nocode import __version__
+from mlops_nocode.api.auth import authorize
+from mlops_nocode.api.errors import BodyLimit, install_error_handlers
+from mlops_nocode.api.metrics import Metrics, MetricsMiddleware
+from mlops_nocode.api.routes import auth as auth_routes
+from mlops_nocode.api.routes import catalogue, health, pipelines, runs, specs
+from mlops_nocode.api.routes import metrics as metrics_routes
+from mlops_nocode.api.state import Gateway
+from mlops_nocode.runs.db import Database
+from mlops_nocode.runs.keys import KeyStore
+from mlops_nocode.runs.service import RunService
+from mlops_nocode.runs.worker import WorkerThreads
+from mlops_nocode.settings import Settings, resolve_secret_key
+
+log = logging.getLogger("mlops_nocode.api")
+
+DESCRIPTION = """
+The MLOps No-Code gateway. Every route except `/health` and `/` needs `Authorization: Bearer <credential>`:
+an API key (`mlk_...`) or a short-lived token from `POST /api/v1/auth/token`. GET needs the read scope,
+other methods the write scope; `/api/v1/keys` needs admin.
+"""
+
+
+def open_gateway(settings: Settings, metrics: Metrics | None = None) -> Gateway:
+    """Open and migrate the database and build the services (what the lifespan and the CLI share)."""
+    secret = resolve_secret_key(settings)
+    db = Database(settings.db_url)
+    db.migrate(settings.home)
+    service = RunService(db)
+    m = metrics or Metrics()
+    m.attach(service)
+    return Gateway(settings, db, service, KeyStore(db), m, secret)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The gateway app; `settings.workers` worker threads run inside it while it serves."""
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gw = open_gateway(settings, metrics)
+        app.state.gateway = gw
+        workers = WorkerThreads(gw.runs, settings, settings.workers)
+        workers.start()
+        log.info("gateway ready with %d worker thread(s)", settings.workers)
+        try:
+            yield
+        finally:
+            workers.stop()
+            gw.db.close()
+
+    app = FastAPI(
+        title="MLOps No-Code Platform",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        debug=settings.debug,
+    )
+    install_error_handlers(app)
+    protected = [Depends(authorize)]
+    app.include_router(health.router)
+    app.include_router(pipelines.router, dependencies=protected)
+    app.include_router(runs.router, prefix="/api/v1", dependencies=protected)
+    app.include_router(specs.router, prefix="/api/v1", dependencies=protected)
+    app.include_router(catalogue.router, prefix="/api/v1", dependencies=protected)
+    # authenticated per route: a token may be asked with any scope; keys need admin
+    app.include_router(auth_routes.router, prefix="/api/v1")
+    app.include_router(metrics_routes.router, dependencies=protected)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

@@ -1,0 +1,95 @@
+"""Credentials: API keys (`mlk_...`, see runs.keys) and short-lived tokens signed with SECRET_KEY.
+
+Tokens are JWTs (HS256, PyJWT): a standard format that n8n, Windmill or any HTTP client can carry as
+`Authorization: Bearer ...`, with expiry (`exp`) checked by the library. Every protected route takes the
+`authorize` dependency: GET/HEAD need the read scope, other methods the write scope; `require_admin` adds
+the admin scope.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import jwt
+from fastapi import HTTPException, Request, status
+
+from mlops_nocode.runs.keys import SCOPES, KeyStore, expand_scopes
+
+ALGORITHM = "HS256"
+AUDIENCE = "mlops-nocode"
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the key (or the key a token was issued from), and its scopes."""
+
+    subject: str
+    scopes: frozenset[str]
+    via: str  # "key" or "token"
+
+
+def issue_token(secret: str, subject: str, scopes: frozenset[str], ttl: int) -> tuple[str, float]:
+    """A signed token valid `ttl` seconds; returns it and its expiry (UNIX time)."""
+    now = time.time()
+    exp = now + ttl
+    claims = {"sub": subject, "scopes": sorted(scopes), "iat": int(now), "exp": int(exp), "aud": AUDIENCE}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM), exp
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def authenticate(request: Request) -> Principal:
+    """The caller's credential from `Authorization: Bearer ...`, or 401."""
+    header = request.headers.get("authorization", "")
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise _unauthorized("missing credential: send Authorization: Bearer <API key or token>")
+    credential = credential.strip()
+    keys: KeyStore = request.app.state.gateway.keys
+    if credential.startswith("mlk_"):
+        key = keys.check(credential)
+        if key is None:
+            raise _unauthorized("unknown or revoked API key")
+        return Principal(key.id, expand_scopes(key.scopes), "key")
+    try:
+        claims = jwt.decode(
+            credential, request.app.state.gateway.secret_key, algorithms=[ALGORITHM], audience=AUDIENCE
+        )
+    except jwt.ExpiredSignatureError:
+        raise _unauthorized("token expired: ask for a new one (POST /api/v1/auth/token)") from None
+    except jwt.PyJWTError:
+        raise _unauthorized("invalid token") from None
+    scopes = claims.get("scopes")
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        raise _unauthorized("invalid token")
+    key = keys.get(str(claims.get("sub", "")))
+    if key is None or key.revoked_at is not None:
+        raise _unauthorized("the key this token was issued from is revoked")
+    return Principal(str(claims["sub"]), expand_scopes(scopes) & expand_scopes(key.scopes), "token")
+
+
+def _need(principal: Principal, scope: str) -> None:
+    if scope not in principal.scopes:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"this credential lacks the {scope} scope")
+
+
+def authorize(request: Request) -> Principal:
+    """Read scope for GET/HEAD, write scope for everything else."""
+    principal = authenticate(request)
+    _need(principal, "read" if request.method in READ_METHODS else "write")
+    request.state.principal = principal
+    return principal
+
+
+def require_admin(request: Request) -> Principal:
+    """The admin scope (managing API keys)."""
+    principal = authorize(request)
+    _need(principal, "admin")
+    return principal
+
+
+__all__ = ["SCOPES", "Principal", "authenticate", "authorize", "issue_token", "require_admin"]

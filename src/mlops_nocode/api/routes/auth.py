@@ -1,0 +1,65 @@
+"""/api/v1/auth/token (short-lived tokens) and /api/v1/keys (API keys; admin scope)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, status
+
+from mlops_nocode.api.auth import Principal, authenticate, issue_token, require_admin
+from mlops_nocode.api.schemas import KeyCreate, KeyCreated, KeyOut, TokenRequest, TokenResponse
+from mlops_nocode.api.state import Gateway, gateway
+from mlops_nocode.runs.keys import ApiKey, expand_scopes
+
+router = APIRouter(tags=["auth"])
+
+
+def _key(k: ApiKey) -> dict[str, Any]:
+    return {
+        "id": k.id,
+        "name": k.name,
+        "scopes": list(k.scopes),
+        "created_at": k.created_at,
+        "revoked_at": k.revoked_at,
+    }
+
+
+@router.post("/auth/token", response_model=TokenResponse)
+def token(
+    body: TokenRequest, principal: Principal = Depends(authenticate), gw: Gateway = Depends(gateway)
+) -> TokenResponse:
+    """A signed token for the calling credential (at most its scopes), valid `ttl_seconds`.
+
+    Any valid credential may ask (it needs no write scope: it only narrows what it already has)."""
+    scopes = principal.scopes & expand_scopes(body.scopes) if body.scopes else principal.scopes
+    ttl = min(body.ttl_seconds or gw.settings.token_ttl_seconds, gw.settings.token_ttl_seconds)
+    value, exp = issue_token(gw.secret_key, principal.subject, scopes, ttl)
+    return TokenResponse(access_token=value, token_type="bearer", expires_at=exp, scopes=sorted(scopes))
+
+
+@router.get("/keys", response_model=list[KeyOut], dependencies=[Depends(require_admin)])
+def list_keys(gw: Gateway = Depends(gateway)) -> list[dict[str, Any]]:
+    """Every API key (never their secrets)."""
+    return [_key(k) for k in gw.keys.list()]
+
+
+@router.post(
+    "/keys",
+    status_code=status.HTTP_201_CREATED,
+    response_model=KeyCreated,
+    dependencies=[Depends(require_admin)],
+)
+def create_key(body: KeyCreate, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
+    """A new API key; its value is in this answer only."""
+    key, value = gw.keys.create(body.name, list(body.scopes))
+    return _key(key) | {"key": value}
+
+
+@router.delete("/keys/{key_id}", response_model=KeyOut, dependencies=[Depends(require_admin)])
+def revoke_key(key_id: str, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
+    """Revoke a key (tokens issued from it stop working too)."""
+    if not gw.keys.revoke(key_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no live key {key_id}")
+    found = gw.keys.get(key_id)
+    assert found is not None
+    return _key(found)

@@ -1,0 +1,108 @@
+"""/api/v1/catalogue: list, show, history, diff, used-by, save (409 when stale), delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, status
+
+from mlops_nocode.api.schemas import SaveRequest
+from mlops_nocode.catalogue.service import Catalogues, parse_ref
+from mlops_nocode.runs.compiling import inline_docs
+from mlops_nocode.spec import Problem, SpecError, load_text
+from mlops_nocode.spec.refs import KINDS, Kind
+
+router = APIRouter(prefix="/catalogue", tags=["catalogue"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"description": "stale base, immutable version, or entry in use"},
+    422: {"description": "invalid, with located problems"},
+}
+
+
+def _catalogues() -> Catalogues:
+    from mlops_nocode.compiler.check import check_doc
+
+    return Catalogues.configured(check_doc)
+
+
+def _kind(kind: str) -> Kind:
+    k = kind.lower().rstrip("s")
+    if k not in KINDS:
+        raise SpecError(Problem(f"unknown kind {kind!r}", "kind", f"use one of {', '.join(KINDS)}"))
+    return k
+
+
+@router.get("")
+def list_entries(
+    kind: str | None = Query(default=None), search: str | None = Query(default=None, max_length=200)
+) -> list[dict[str, Any]]:
+    """Entries (latest version each), filtered by kind and free text."""
+    return [i.to_json() for i in _catalogues().listing(_kind(kind) if kind else None, search)]
+
+
+@router.get("/{kind}/{name}", responses=ERRORS)
+def show(kind: str, name: str, version: str | None = Query(default=None, max_length=64)) -> dict[str, Any]:
+    """One version (default: latest) as stored, with every version and what uses the entry."""
+    cats = _catalogues()
+    r = parse_ref(f"{_kind(kind)}/{name}" + (f"@{version}" if version else ""))
+    found, v = cats.find(r)
+    e = found.entry(r.kind, r.name)
+    assert e is not None
+    return {
+        "ref": f"{r.kind}/{r.name}@{v}",
+        "repo": found.name,
+        "version": v,
+        "versions": e.sorted_versions(),
+        "text": found.text_at(e, v),
+        "used_by": [u.to_json() for u in cats.used_by(r.kind, r.name)],
+    }
+
+
+@router.get("/{kind}/{name}/history", responses=ERRORS)
+def history(kind: str, name: str) -> list[dict[str, Any]]:
+    """Every commit that changed the entry: version, commit, author, date, message."""
+    cats = _catalogues()
+    r = parse_ref(f"{_kind(kind)}/{name}")
+    holders = [c for c in cats.repos if c.entry(r.kind, r.name)]
+    target = holders[0] if holders else cats.find(r)[0]
+    return [c.to_json() | {"repo": target.name} for c in target.history(r.kind, r.name)]
+
+
+@router.get("/{kind}/{name}/diff", responses=ERRORS)
+def diff(
+    kind: str, name: str, from_: str = Query(alias="from", max_length=64), to: str = Query(max_length=64)
+) -> dict[str, Any]:
+    """Unified diff between two versions (or ranges)."""
+    cats = _catalogues()
+    r = parse_ref(f"{_kind(kind)}/{name}")
+    return {"ref": str(r), "from": from_, "to": to, "diff": cats.find(r)[0].diff(r.kind, r.name, from_, to)}
+
+
+@router.get("/{kind}/{name}/used-by", responses=ERRORS)
+def used_by(kind: str, name: str) -> list[dict[str, Any]]:
+    """Which entries, at which versions, use this one."""
+    return [u.to_json() for u in _catalogues().used_by(_kind(kind), name)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=ERRORS)
+def save(body: SaveRequest) -> dict[str, Any]:
+    """Validate and save documents in one commit. Versions are immutable; a stale `base` answers 409."""
+    if (body.spec is None) == (body.text is None):
+        raise SpecError(Problem("give exactly one of spec or text", "body", "send the documents once"))
+    if body.text is not None:
+        docs = load_text(body.text, "text")
+        items = [(d, body.text if len(docs) == 1 else None) for d in docs]
+    else:
+        assert body.spec is not None
+        items = [(d, None) for d in inline_docs(body.spec, "spec")]
+    saved = _catalogues().save(
+        items, repo=body.repo, author=body.author, message=body.message, base=body.base
+    )
+    return {"status": "saved", "saved": [s.to_json() for s in saved]}
+
+
+@router.delete("/{kind}/{name}", responses=ERRORS)
+def delete(kind: str, name: str, force: bool = Query(default=False)) -> dict[str, Any]:
+    """Delete the entry (history and tags stay); refused while another entry uses it unless `force`."""
+    commit = _catalogues().delete(parse_ref(f"{_kind(kind)}/{name}"), force=force)
+    return {"status": "deleted", "commit": commit}

@@ -1,0 +1,17 @@
+"""/metrics in the Prometheus text format (needs a credential with the read scope)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from mlops_nocode.api.state import Gateway, gateway
+
+router = APIRouter(tags=["metrics"])
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+def metrics(gw: Gateway = Depends(gateway)) -> Response:
+    """Runs by status, step ends, HTTP requests and latencies."""
+    return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,44 @@
+"""The blueprint's endpoints, with its shapes: deploy a pipeline (a run) and read its status."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Depends, status
+
+from mlops_nocode.api.schemas import DeployResponse, LaunchRequest, ProblemOut, StatusResponse
+from mlops_nocode.api.state import Gateway, gateway
+
+router = APIRouter(prefix="/pipelines", tags=["pipelines (blueprint)"])
+
+
+@router.post(
+    "/deploy",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DeployResponse,
+    responses={422: {"description": "invalid spec, with located problems", "model": list[ProblemOut]}},
+)
+def deploy(body: LaunchRequest, gw: Gateway = Depends(gateway)) -> DeployResponse:
+    """Validate, compile and queue a run of a pipeline (a ref or an inline spec). The run id is the
+    `pipeline_id` to poll."""
+    run = gw.runs.create(body.pipeline, body.parameters, body.target_dict())
+    return DeployResponse(
+        pipeline_id=run["id"],
+        status=run["status"],
+        message=f"{run['pipeline']} queued ({len(run['steps'])} steps)",
+    )
+
+
+@router.get(
+    "/{pipeline_id}/status", response_model=StatusResponse, responses={404: {"description": "no such run"}}
+)
+def pipeline_status(pipeline_id: str, gw: Gateway = Depends(gateway)) -> StatusResponse:
+    """queued, running, succeeded, failed or cancelled; `details` says why a run failed."""
+    run = gw.runs.get(pipeline_id)
+    stamp = run["finished_at"] or run["heartbeat_at"] or run["started_at"] or run["created_at"]
+    return StatusResponse(
+        pipeline_id=run["id"],
+        status=run["status"],
+        details=run["details"],
+        timestamp=datetime.fromtimestamp(stamp, UTC).isoformat(),
+    )

@@ -1,0 +1,119 @@
+"""/api/v1/runs: create, list (filters, pagination), get, cancel, retry, events, and logs as SSE."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Depends, Header, Query, status
+from fastapi.responses import StreamingResponse
+
+from mlops_nocode.api.schemas import LaunchRequest, Run, RunEvent, RunPage, RunStatus
+from mlops_nocode.api.state import Gateway, gateway
+from mlops_nocode.runs.models import TERMINAL
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such run"}}
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=Run)
+def create_run(body: LaunchRequest, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
+    """Validate, compile and queue a run of a ref or an inline spec, with parameters and a target."""
+    return gw.runs.create(body.pipeline, body.parameters, body.target_dict())
+
+
+@router.get("", response_model=RunPage)
+def list_runs(
+    status_: RunStatus | None = Query(default=None, alias="status"),
+    pipeline: str | None = Query(default=None, max_length=300, description="pipeline ref prefix"),
+    limit: int = Query(default=50, ge=1, le=500),
+    offset: int = Query(default=0, ge=0),
+    gw: Gateway = Depends(gateway),
+) -> dict[str, Any]:
+    """Newest first, filtered by status and pipeline, one page at a time."""
+    items, total = gw.runs.list_runs(status_, pipeline, limit, offset)
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/{run_id}", response_model=Run, responses=NOT_FOUND)
+def get_run(run_id: str, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
+    """One run."""
+    return gw.runs.get(run_id)
+
+
+@router.post(
+    "/{run_id}/cancel", response_model=Run, responses={**NOT_FOUND, 409: {"description": "already ended"}}
+)
+def cancel_run(run_id: str, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
+    """Cancel: a queued run ends at once; a running one stops its steps and ends `cancelled`."""
+    return gw.runs.cancel(run_id)
+
+
+@router.post(
+    "/{run_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Run,
+    responses={**NOT_FOUND, 409: {"description": "still queued or running"}},
+)
+def retry_run(run_id: str, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
+    """A new run of the same spec, parameters and target (cached steps are reused)."""
+    return gw.runs.retry(run_id)
+
+
+@router.get("/{run_id}/events", response_model=list[RunEvent], responses=NOT_FOUND)
+def run_events(
+    run_id: str,
+    after: int = Query(default=0, ge=0, description="only events with seq > after"),
+    limit: int = Query(default=1000, ge=1, le=10000),
+    gw: Gateway = Depends(gateway),
+) -> list[dict[str, Any]]:
+    """The run's events so far, in order."""
+    return gw.runs.events(run_id, after, limit)
+
+
+@router.get(
+    "/{run_id}/logs",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}, **NOT_FOUND},
+)
+async def run_logs(
+    run_id: str,
+    after: int = Query(default=0, ge=0),
+    type_: str | None = Query(default=None, alias="type", description="only this event type, e.g. log"),
+    last_event_id: str | None = Header(default=None),
+    gw: Gateway = Depends(gateway),
+) -> StreamingResponse:
+    """The run's events as Server-Sent Events (`id` = seq, `event` = type), live until the run ends,
+    then an `end` event with the final status. Resumes after `Last-Event-ID`."""
+    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+    await anyio.to_thread.run_sync(gw.runs.get, run_id)  # 404 before the stream starts
+    return StreamingResponse(
+        _stream(gw, run_id, start, type_),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+async def _stream(gw: Gateway, run_id: str, after: int, only: str | None) -> AsyncIterator[str]:
+    poll = gw.settings.poll_seconds
+    idle = 0.0
+    while True:
+        run = await anyio.to_thread.run_sync(gw.runs.get, run_id)
+        events = await anyio.to_thread.run_sync(gw.runs.events, run_id, after, 500)
+        for e in events:
+            after = e["seq"]
+            if only is None or e["type"] == only:
+                yield f"id: {e['seq']}\nevent: {e['type']}\ndata: {json.dumps(e, default=str)}\n\n"
+        if events:
+            idle = 0.0
+            continue
+        if run["status"] in TERMINAL:
+            yield f"event: end\ndata: {json.dumps({'status': run['status'], 'details': run['details']})}\n\n"
+            return
+        idle += poll
+        if idle >= 15.0:
+            idle = 0.0
+            yield ": keep-alive\n\n"
+        await anyio.sleep(poll)

@@ -1,0 +1,35 @@
+"""/api/v1/validate, /api/v1/plan and /api/v1/targets: check and compile without running anything."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from mlops_nocode.api.schemas import LaunchRequest, ValidateResponse
+from mlops_nocode.providers.registry import AVAILABLE, PLANNED
+from mlops_nocode.runs.compiling import prepare
+
+router = APIRouter(tags=["specs"])
+INVALID: dict[int | str, dict[str, Any]] = {422: {"description": "invalid, with located problems"}}
+
+
+@router.post("/validate", response_model=ValidateResponse, responses=INVALID)
+def validate(body: LaunchRequest) -> ValidateResponse:
+    """Validate a ref or inline spec with its parameters: schema, refs, parameters, types, cycles."""
+    plan = prepare(body.pipeline, body.parameters, body.target_dict(), check_only=True)
+    return ValidateResponse(status="valid", pipeline=plan.root, steps=len(plan.steps))
+
+
+@router.post("/plan", responses=INVALID)
+def plan(body: LaunchRequest) -> dict[str, Any]:
+    """The compiled, flattened and placed plan (what a run would execute)."""
+    return prepare(body.pipeline, body.parameters, body.target_dict()).to_json()
+
+
+@router.get("/targets")
+def targets() -> list[dict[str, Any]]:
+    """Target providers: available now, and planned."""
+    return [{"provider": p, "available": True} for p in AVAILABLE] + [
+        {"provider": p, "available": False} for p in PLANNED
+    ]

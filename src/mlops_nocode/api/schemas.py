@@ -1,0 +1,201 @@
+"""Request and response bodies. Requests forbid unknown fields; inline specs have a depth limit."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_DEPTH = 32
+RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+INLINE_EXAMPLE: dict[str, Any] = {
+    "apiVersion": "mlops-nocode/v1",
+    "kind": "Pipeline",
+    "metadata": {"name": "iris-quick", "version": "1.0.0"},
+    "spec": {
+        "steps": [
+            {"id": "load", "uses": "playbook/sklearn-dataset@1.0.0", "with": {"name": "iris"}},
+        ]
+    },
+}
+
+
+def depth(value: Any, limit: int) -> int:
+    """Nesting depth of JSON-like data, stopping as soon as it passes `limit`."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    deepest = 0
+    while stack:
+        item, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > limit:
+            return deepest
+        if isinstance(item, dict):
+            stack.extend((v, d + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, d + 1) for v in item)
+    return deepest
+
+
+class Strict(BaseModel):
+    """Unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class TargetIn(Strict):
+    """Where to run: a provider (local today) and its options."""
+
+    provider: str = Field(default="local", max_length=64, examples=["local"])
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class LaunchRequest(Strict):
+    """A ref (`pipeline/iris-classifier@1.0.0`) or inline spec documents, with parameters and a target."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"pipeline": "pipeline/iris-classifier", "parameters": {"estimator": "random_forest"}},
+                {"pipeline": INLINE_EXAMPLE, "target": {"provider": "local"}},
+            ]
+        },
+    )
+
+    pipeline: str | dict[str, Any] | list[dict[str, Any]] = Field(
+        description="a ref, one spec document, or a list of documents (the last Pipeline is run)"
+    )
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    target: TargetIn | None = None
+
+    @field_validator("pipeline", "parameters")
+    @classmethod
+    def _not_too_deep(cls, v: Any) -> Any:
+        if depth(v, MAX_DEPTH) > MAX_DEPTH:
+            raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+        if isinstance(v, str) and len(v) > 300:
+            raise ValueError("a ref is at most 300 characters")
+        return v
+
+    def target_dict(self) -> dict[str, Any] | None:
+        return self.target.model_dump() if self.target else None
+
+
+class DeployResponse(BaseModel):
+    """The blueprint's answer to a deploy: the run id is the pipeline id."""
+
+    pipeline_id: str
+    status: RunStatus
+    message: str
+
+
+class StatusResponse(BaseModel):
+    """The blueprint's status answer; `details` says why when the run failed."""
+
+    pipeline_id: str
+    status: RunStatus
+    details: str | None
+    timestamp: str
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+    timestamp: str
+
+
+class Run(BaseModel):
+    """A run as the API shows it (times are UNIX seconds)."""
+
+    id: str
+    pipeline: str
+    status: RunStatus
+    details: str | None
+    parameters: dict[str, Any]
+    target: dict[str, Any] | None
+    steps: list[str]
+    outputs: dict[str, Any] | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    worker_id: str | None
+    heartbeat_at: float | None
+    attempts: int
+    cancel_requested: bool
+    retry_of: str | None
+
+
+class RunPage(BaseModel):
+    items: list[Run]
+    total: int
+    limit: int
+    offset: int
+
+
+class RunEvent(BaseModel):
+    seq: int
+    type: str
+    step: str | None
+    ts: float
+    data: dict[str, Any]
+
+
+class ProblemOut(BaseModel):
+    what: str
+    where: str
+    fix: str
+
+
+class ValidateResponse(BaseModel):
+    status: Literal["valid"]
+    pipeline: str
+    steps: int
+
+
+class TokenRequest(Strict):
+    ttl_seconds: int | None = Field(default=None, ge=10, le=7 * 24 * 3600)
+    scopes: list[Literal["read", "write", "admin"]] | None = None
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"]
+    expires_at: float
+    scopes: list[str]
+
+
+class KeyCreate(Strict):
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@ -]+$")
+    scopes: list[Literal["read", "write", "admin"]] = Field(min_length=1)
+
+
+class KeyOut(BaseModel):
+    id: str
+    name: str
+    scopes: list[str]
+    created_at: float
+    revoked_at: float | None
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="the API key, shown once")
+
+
+class SaveRequest(Strict):
+    """Save spec documents to the catalogue (one commit). Give `spec` (parsed) or `text` (YAML/JSON)."""
+
+    spec: dict[str, Any] | list[dict[str, Any]] | None = None
+    text: str | None = Field(default=None, max_length=512 * 1024)
+    message: str | None = Field(default=None, max_length=2000)
+    author: str | None = Field(default=None, max_length=200)
+    base: str | None = Field(
+        default=None, max_length=64, description="version or commit the edit started from"
+    )
+    repo: str | None = Field(default=None, max_length=64)
+
+    @field_validator("spec")
+    @classmethod
+    def _not_too_deep(cls, v: Any) -> Any:
+        if v is not None and depth(v, MAX_DEPTH) > MAX_DEPTH:
+            raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+        return v

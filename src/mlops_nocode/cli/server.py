@@ -1,0 +1,110 @@
+"""`mlops up` (the gateway and its worker threads) and `mlops worker` (extra worker processes)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mlops_nocode.cli.report import err, fail
+from mlops_nocode.settings import Settings, SettingsError, write_private
+from mlops_nocode.spec import Problem
+
+CREDENTIALS_FILE = "credentials.json"
+
+HostOpt = Annotated[str | None, typer.Option("--host", help="Address to bind (default: HOST or 127.0.0.1)")]
+PortOpt = Annotated[int | None, typer.Option("--port", min=0, max=65535, help="Port (default: PORT or 8000)")]
+WorkersOpt = Annotated[
+    int | None, typer.Option("--workers", min=0, max=64, help="Worker threads (default: WORKERS or 2)")
+]
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as e:
+        fail([Problem(f"invalid settings: {e}", "environment", "fix or unset the variable")])
+
+
+def credentials_path(settings: Settings) -> Path:
+    return settings.home / CREDENTIALS_FILE
+
+
+def read_credentials(settings: Settings) -> dict[str, str]:
+    """The URL and API key `mlops up` stored for the CLI (empty when there are none)."""
+    try:
+        data = json.loads(credentials_path(settings).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _open(settings: Settings) -> Any:
+    from mlops_nocode.api.app import open_gateway
+
+    try:
+        return open_gateway(settings)
+    except SettingsError as e:
+        fail([Problem(str(e), "SECRET_KEY", "set a strong SECRET_KEY, or bind to 127.0.0.1")])
+
+
+def up(host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = None) -> None:
+    """Start the gateway on HOST:PORT with its worker threads; prints a login URL on first start."""
+    import uvicorn
+
+    from mlops_nocode.api.app import create_app
+
+    settings = _settings(host=host, port=port, workers=workers)
+    logging.basicConfig(
+        level=logging.DEBUG if settings.debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    gw = _open(settings)
+    base = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"
+    stored = read_credentials(settings)
+    if gw.keys.count() == 0:
+        _, value = gw.keys.create("admin", ["admin"])
+        stored = {"url": base, "key": value}
+        write_private(credentials_path(settings), json.dumps(stored) + "\n")
+        err.print("[green]✓[/] created the admin API key (kept for the CLI in MLOPS_HOME/credentials.json)")
+    elif stored.get("key"):
+        stored["url"] = base
+        write_private(credentials_path(settings), json.dumps(stored) + "\n")
+    gw.db.close()
+    if stored.get("key"):
+        err.print(f"login: {base}/?token={stored['key']}", soft_wrap=True)
+    docs = f"API docs: {base}/docs"
+    err.print(f"gateway on {base} ({docs}), {settings.workers} worker thread(s)", soft_wrap=True)
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level="warning", lifespan="on"
+    )
+
+
+def worker(
+    threads: Annotated[int, typer.Option("--threads", min=1, max=64, help="Worker threads")] = 1,
+) -> None:
+    """Run workers against the gateway's database until SIGTERM or Ctrl-C (a run in progress goes back
+    to the queue)."""
+    from mlops_nocode.runs.worker import WorkerThreads
+
+    settings = _settings()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    gw = _open(settings)
+    pool = WorkerThreads(gw.runs, settings, threads)
+    done = threading.Event()
+
+    def stop(signum: int, frame: object) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    pool.start()
+    err.print(f"worker ready ({threads} thread(s)) on {settings.db_url.split('://')[0]}")
+    while not done.wait(0.5):
+        pass
+    pool.stop()
+    gw.db.close()

@@ -1,0 +1,286 @@
+"""The run service: create (compile + queue), list, get, cancel, retry, events; claiming and recovery.
+
+Runs are queued in the database; workers (threads of `mlops up`, or `mlops worker` processes) claim them
+one at a time with an atomic UPDATE, heartbeat while they run, and record the end. A run whose worker
+stops heartbeating is re-queued (finished steps come back from the cache) or, after `max_attempts`
+claims, failed with the reason.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, select, text, update
+
+from mlops_nocode.runs.compiling import Inline, prepare
+from mlops_nocode.runs.db import Database
+from mlops_nocode.runs.models import TERMINAL, EventRow, RunRow
+from mlops_nocode.runtime.state import new_run_id
+
+
+class RunNotFound(LookupError):
+    """No run has that id."""
+
+
+class RunStateError(ValueError):
+    """The run is not in a state that allows this (HTTP 409)."""
+
+
+def run_json(row: RunRow) -> dict[str, Any]:
+    """The API's view of a run (never the plan's internals beyond its step ids)."""
+    steps = [s.get("id") for s in row.plan.get("steps", [])]
+    return {
+        "id": row.id,
+        "pipeline": row.pipeline,
+        "status": row.status,
+        "details": row.details,
+        "parameters": row.parameters,
+        "target": row.target,
+        "steps": steps,
+        "outputs": row.outputs,
+        "created_at": row.created_at,
+        "started_at": row.started_at,
+        "finished_at": row.finished_at,
+        "worker_id": row.worker_id,
+        "heartbeat_at": row.heartbeat_at,
+        "attempts": row.attempts,
+        "cancel_requested": row.cancel_requested,
+        "retry_of": row.retry_of,
+    }
+
+
+def event_json(row: EventRow) -> dict[str, Any]:
+    return {"seq": row.seq, "type": row.type, "step": row.step, "ts": row.ts, "data": row.data}
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event waiting to be written."""
+
+    type: str
+    step: str | None
+    data: dict[str, Any]
+    ts: float
+
+
+class RunService:
+    """Every operation on runs, over one Database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- what users do -------------------------------------------------------------------------------
+    def create(
+        self,
+        pipeline: Inline,
+        parameters: dict[str, Any] | None = None,
+        target: dict[str, Any] | None = None,
+        retry_of: str | None = None,
+    ) -> dict[str, Any]:
+        """Compile (SpecError with located problems when invalid) and queue a run."""
+        plan = prepare(pipeline, parameters, target)
+        row = RunRow(
+            id=new_run_id(),
+            pipeline=plan.root,
+            spec=None if isinstance(pipeline, str) else pipeline,
+            plan=plan.to_json(),
+            parameters=dict(parameters or {}),
+            target=target,
+            status="queued",
+            created_at=time.time(),
+            attempts=0,
+            cancel_requested=False,
+            retry_of=retry_of,
+        )
+        with self.db.session() as s:
+            s.add(row)
+        return run_json(row)
+
+    def get(self, run_id: str) -> dict[str, Any]:
+        with self.db.session() as s:
+            row = s.get(RunRow, run_id)
+            if row is None:
+                raise RunNotFound(run_id)
+            return run_json(row)
+
+    def list_runs(
+        self, status: str | None = None, pipeline: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Newest first; returns one page and the total matching."""
+        cond = []
+        if status:
+            cond.append(RunRow.status == status)
+        if pipeline:
+            cond.append(RunRow.pipeline.startswith(pipeline))
+        where = and_(*cond) if cond else text("1=1")
+        with self.db.session() as s:
+            total = int(s.scalar(select(func.count()).select_from(RunRow).where(where)) or 0)
+            rows = s.scalars(
+                select(RunRow).where(where).order_by(RunRow.created_at.desc()).limit(limit).offset(offset)
+            )
+            return [run_json(r) for r in rows], total
+
+    def cancel(self, run_id: str) -> dict[str, Any]:
+        """A queued run is cancelled at once; a running one is asked to stop (its worker ends it)."""
+        with self.db.session() as s:
+            row = s.get(RunRow, run_id)
+            if row is None:
+                raise RunNotFound(run_id)
+            if row.status in TERMINAL:
+                raise RunStateError(f"run {run_id} is already {row.status}")
+            if row.status == "queued":
+                row.status, row.details, row.finished_at = (
+                    "cancelled",
+                    "cancelled before it started",
+                    time.time(),
+                )
+            else:
+                row.cancel_requested = True
+            return run_json(row)
+
+    def retry(self, run_id: str) -> dict[str, Any]:
+        """A new run of the same spec, parameters and target (the old one must have ended)."""
+        with self.db.session() as s:
+            row = s.get(RunRow, run_id)
+            if row is None:
+                raise RunNotFound(run_id)
+            if row.status not in TERMINAL:
+                raise RunStateError(f"run {run_id} is {row.status}: cancel it or wait for it to end")
+            source: Inline = row.spec if row.spec is not None else row.pipeline
+            parameters, target = row.parameters, row.target
+        return self.create(source, parameters, target, retry_of=run_id)
+
+    def events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """Events with seq > after, in order."""
+        with self.db.session() as s:
+            if s.get(RunRow, run_id) is None:
+                raise RunNotFound(run_id)
+            rows = s.scalars(
+                select(EventRow)
+                .where(EventRow.run_id == run_id, EventRow.seq > after)
+                .order_by(EventRow.seq)
+                .limit(limit)
+            )
+            return [event_json(r) for r in rows]
+
+    # -- what workers do -----------------------------------------------------------------------------
+    def claim(self, worker_id: str) -> dict[str, Any] | None:
+        """Atomically take the oldest queued run (status -> running); None when the queue is empty."""
+        now = time.time()
+        oldest = (
+            select(RunRow.id)
+            .where(RunRow.status == "queued")
+            .order_by(RunRow.created_at)
+            .limit(1)
+            .scalar_subquery()
+        )
+        with self.db.session() as s:
+            claimed = s.execute(
+                update(RunRow)
+                .where(RunRow.id == oldest, RunRow.status == "queued")
+                .values(
+                    status="running",
+                    worker_id=worker_id,
+                    heartbeat_at=now,
+                    started_at=func.coalesce(RunRow.started_at, now),
+                    attempts=RunRow.attempts + 1,
+                )
+                .returning(RunRow.id)
+            ).scalar()
+            if claimed is None:
+                return None
+            row = s.get(RunRow, claimed)
+            assert row is not None
+            s.refresh(row)
+            return run_json(row) | {"plan": row.plan}
+
+    def next_seq(self, run_id: str) -> int:
+        with self.db.session() as s:
+            return int(s.scalar(select(func.max(EventRow.seq)).where(EventRow.run_id == run_id)) or 0) + 1
+
+    def beat(self, run_id: str, worker_id: str, events: list[NewEvent], first_seq: int) -> bool | None:
+        """Write events and the heartbeat; returns whether a cancel was requested, None if the run was
+        taken away from this worker (it was recovered elsewhere)."""
+        with self.db.session() as s:
+            row = s.get(RunRow, run_id)
+            if row is None or row.worker_id != worker_id or row.status != "running":
+                return None
+            for i, e in enumerate(events):
+                s.add(
+                    EventRow(run_id=run_id, seq=first_seq + i, type=e.type, step=e.step, data=e.data, ts=e.ts)
+                )
+            row.heartbeat_at = time.time()
+            return row.cancel_requested
+
+    def finish(
+        self, run_id: str, worker_id: str, status: str, details: str | None, outputs: dict[str, Any] | None
+    ) -> bool:
+        """Record the end of a run this worker owns."""
+        with self.db.session() as s:
+            done = s.execute(
+                update(RunRow)
+                .where(RunRow.id == run_id, RunRow.worker_id == worker_id, RunRow.status == "running")
+                .values(
+                    status=status,
+                    details=details,
+                    outputs=outputs,
+                    finished_at=time.time(),
+                    heartbeat_at=None,
+                )
+            )
+            return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    def requeue(self, run_id: str, worker_id: str) -> None:
+        """Give a run back to the queue (a worker shutting down); the claim does not count."""
+        with self.db.session() as s:
+            s.execute(
+                update(RunRow)
+                .where(RunRow.id == run_id, RunRow.worker_id == worker_id, RunRow.status == "running")
+                .values(status="queued", worker_id=None, heartbeat_at=None, attempts=RunRow.attempts - 1)
+            )
+
+    def recover(self, stale_after: float, max_attempts: int) -> tuple[int, int]:
+        """Runs whose worker stopped heartbeating: re-queued, or failed after `max_attempts` claims.
+
+        Returns (requeued, failed)."""
+        cutoff = time.time() - stale_after
+        stale = and_(RunRow.status == "running", RunRow.heartbeat_at < cutoff)
+        with self.db.session() as s:
+            failed = 0
+            for row in s.scalars(select(RunRow).where(stale, RunRow.attempts >= max_attempts)):
+                row.status, row.finished_at, row.heartbeat_at = "failed", time.time(), None
+                row.details = (
+                    f"its worker stopped (no heartbeat for {stale_after:g}s) on each of {row.attempts} "
+                    "attempt(s); giving up"
+                )
+                failed += 1
+            s.flush()
+            cancelled = s.execute(
+                update(RunRow)
+                .where(stale, RunRow.cancel_requested.is_(True))
+                .values(
+                    status="cancelled", details="cancelled (its worker had stopped)", finished_at=time.time()
+                )
+            ).rowcount  # type: ignore[attr-defined]
+            requeued = s.execute(
+                update(RunRow).where(stale).values(status="queued", worker_id=None, heartbeat_at=None)
+            ).rowcount  # type: ignore[attr-defined]
+        return int(requeued), int(failed) + int(cancelled)
+
+    # -- what /metrics reads -------------------------------------------------------------------------
+    def counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Runs by status, and step ends by kind (finished, failed, skipped, cancelled)."""
+        with self.db.session() as s:
+            runs = dict(s.execute(select(RunRow.status, func.count()).group_by(RunRow.status)).all())
+            steps = dict(
+                s.execute(
+                    select(EventRow.type, func.count())
+                    .where(
+                        EventRow.type.in_(["step.finished", "step.failed", "step.skipped", "step.cancelled"])
+                    )
+                    .group_by(EventRow.type)
+                ).all()
+            )
+        return {str(k): int(v) for k, v in runs.items()}, {str(k): int(v) for k, v in steps.items()}
