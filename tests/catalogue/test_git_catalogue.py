@@ -102,7 +102,7 @@ def test_delete_is_refused_while_used_unless_forced(cat: Catalogues, tmp_path: P
     cat.delete(Ref.parse("pipeline/p"), message="drop p")
     cat.delete(Ref.parse("playbook/x"))
     assert cat.listing() == [] and not (tmp_path / "repo" / "playbooks" / "x.yaml").exists()
-    # the deleted version stays immutable: same content comes back, other content is refused
+    # the deleted version stays immutable: other content is refused, the same content is a restore
     with pytest.raises(Conflict):
         cat.save([doc(playbook_text("x", entrypoint="m:other"))])
     [s] = cat.save([doc(playbook_text("x"))])
@@ -120,8 +120,9 @@ def test_base_version_or_commit_must_be_current(cat: Catalogues) -> None:
             cat.save([doc(playbook_text("x", "1.2.0", "m:c"))], base=stale)
         assert "stale save" in e.value.problems[0].what
     cat.save([doc(playbook_text("x", "1.2.0", "m:c"))], base="1.1.0")
-    with pytest.raises(Conflict):
+    with pytest.raises(CatalogueError) as e:  # not a commit at all: bad input, not a conflict
         cat.save([doc(playbook_text("x", "1.3.0", "m:d"))], base="0" * 40)
+    assert not isinstance(e.value, Conflict) and "no such commit" in e.value.problems[0].what
 
 
 def test_hostile_names_never_build_a_path(cat: Catalogues, tmp_path: Path) -> None:

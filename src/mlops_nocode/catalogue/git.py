@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from mlops_nocode.spec import Problem, SpecError
 
 _SCRUBBED = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_NAMESPACE")
 DEFAULT_IDENTITY = ("mlops", "mlops@localhost")
+_IDENT_RE = re.compile(r"([^<>@\n\r\0]*[^<>@\s][^<>@\n\r\0]*?)\s*<([^<>\s@]+@[^<>\s@]+)>")
 
 
 class CatalogueError(SpecError):
@@ -39,20 +41,31 @@ class Identity:
 
     @classmethod
     def parse(cls, text: str) -> Identity:
-        """`Name <email>` (or a bare name); refuses the characters git cannot store in an identity."""
-        text = text.strip()
-        name, _, rest = text.partition("<")
-        email = rest.rstrip(">").strip() if rest else f"{name.strip().replace(' ', '.') or 'mlops'}@localhost"
-        ident = cls(name.strip() or "mlops", email)
-        for part in (ident.name, ident.email):
-            if any(c in part for c in "<>\n\r\0"):
-                raise CatalogueError(
-                    Problem(f"invalid author {text!r}", "--author", "write 'Name <email@example.com>'")
-                )
-        return ident
+        """`Name <email@host>` or a bare name (its email is then NAME@localhost); anything else (empty, an
+        unbalanced `<`, no name, an email without `@`, control characters) is a located problem."""
+        t = text.strip()
+        m = _IDENT_RE.fullmatch(t)
+        if m:
+            return cls(m[1].strip(), m[2])
+        if t and not any(c in t for c in "<>@\n\r\0"):
+            return cls(t, f"{t.replace(' ', '.')}@localhost")
+        why = "it is empty" if not t else "write 'Name <email@example.com>' or a bare name"
+        raise CatalogueError(
+            Problem(
+                f"invalid author {text!r}: {why}",
+                "--author",
+                "e.g. --author 'Ann Lee <ann@example.org>' (or leave it out to use git config)",
+            )
+        )
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
+
+
+def git_message(stderr: str, lines: int = 4) -> str:
+    """The first meaningful lines of git's stderr (hints and blank lines dropped), joined."""
+    kept = [s.strip() for s in stderr.splitlines() if s.strip() and not s.strip().startswith("hint:")]
+    return " | ".join(kept[:lines]) or "git gave no message"
 
 
 @functools.cache

@@ -2,12 +2,14 @@
 
 Built with three git calls whatever the size (`ls-tree`, `for-each-ref`, `cat-file --batch-check`) plus
 one `cat-file --batch` for blobs not seen before, and cached as JSON in the repository's git dir, keyed by
-the HEAD commit. Blob metadata and tag->blob lookups are immutable, so a stale cache makes the next build
-incremental.
+the HEAD commit plus a digest of the tags (`tags_digest`), so moving or deleting a version tag (by hand, or a
+sync fetching tags) refreshes it. Blob metadata and tag->blob lookups are immutable, so a stale cache makes
+the next build incremental.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -30,9 +32,9 @@ KIND_DIRS: dict[Kind, str] = {
 }
 DIR_KINDS: dict[str, Kind] = {v: k for k, v in KIND_DIRS.items()}
 _PATH_RE = re.compile(rf"^(playbooks|pipelines|metapipelines)/({NAME_PATTERN})\.yaml$")
-_TAG_RE = re.compile(rf"^(?P<kind>playbook|pipeline|metapipeline)/(?P<name>{NAME_PATTERN})@(?P<version>\S+)$")
+TAG_RE = re.compile(rf"^(?P<kind>playbook|pipeline|metapipeline)/(?P<name>{NAME_PATTERN})@(?P<version>\S+)$")
 CACHE_FILE = "mlops-index.json"
-_FORMAT = 1
+_FORMAT = 2
 
 
 def entry_path(kind: Kind, name: str) -> str:
@@ -133,9 +135,11 @@ def _semver_key(v: str) -> semver.Version:
 
 @dataclass(slots=True)
 class Snapshot:
-    """The index of a repository at commit `head` ("" for a repository without commits)."""
+    """The index of a repository at commit `head` ("" for a repository without commits) with the tags
+    whose `tags_digest` is `tags`."""
 
     head: str
+    tags: str = ""
     entries: dict[tuple[Kind, str], Entry] = field(default_factory=dict)
     metas: dict[str, Meta] = field(default_factory=dict)
     tagblobs: dict[str, str | None] = field(default_factory=dict)  # "COMMIT:PATH" -> blob
@@ -147,6 +151,7 @@ class Snapshot:
         return {
             "format": _FORMAT,
             "head": self.head,
+            "tags": self.tags,
             "entries": [
                 [e.kind, e.name, e.blob, {v: list(bc) for v, bc in e.versions.items()}]
                 for e in self.entries.values()
@@ -157,7 +162,7 @@ class Snapshot:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Snapshot:
-        snap = cls(str(data["head"]))
+        snap = cls(str(data["head"]), str(data["tags"]))
         for kind, name, blob, versions in data["entries"]:
             snap.entries[(kind, name)] = Entry(
                 kind, name, blob, {v: (b, c) for v, (b, c) in versions.items()}
@@ -189,6 +194,68 @@ def read_head(gitdir: Path) -> str | None:
         return None
 
 
+def tags_stamp(gitdir: Path) -> tuple[tuple[str, int, int], ...] | None:
+    """Modification times of packed-refs and of the tag folders (refs/tags and the folders in it):
+    equal stamps mean no tag was added, moved or removed. None when it cannot be read."""
+    common = gitdir
+    try:
+        if (gitdir / "commondir").is_file():
+            common = (gitdir / (gitdir / "commondir").read_text().strip()).resolve()
+        paths = [common / "packed-refs", common / "refs" / "tags"]
+        with os.scandir(common / "refs" / "tags") as it:
+            paths += [Path(e.path) for e in it if e.is_dir(follow_symlinks=False)]
+        out = []
+        for p in paths:
+            try:
+                st = p.stat()
+                out.append((str(p), st.st_mtime_ns, st.st_size))
+            except FileNotFoundError:
+                out.append((str(p), 0, 0))
+        return tuple(out)
+    except OSError:
+        return None
+
+
+def tags_digest(gitdir: Path, git: Git) -> str:
+    """A digest of every tag and what it points to, read from the ref files (packed-refs, then the loose
+    files that override it) without a git process; asks `git for-each-ref` for unusual layouts (reftable).
+    Equal digests mean equal tags, however they are packed."""
+    try:
+        common = gitdir
+        if (gitdir / "commondir").is_file():  # a linked work tree: tags live in the main git dir
+            common = (gitdir / (gitdir / "commondir").read_text().strip()).resolve()
+        if (common / "reftable").exists():
+            raise OSError("reftable")
+        refs: dict[str, str] = {}
+        packed = common / "packed-refs"
+        if packed.is_file():
+            for line in packed.read_text().splitlines():
+                sha, _, ref = line.partition(" ")
+                if ref.startswith("refs/tags/"):
+                    refs[ref] = sha
+        stack = [(str(common / "refs" / "tags"), "refs/tags/")]
+        while stack:  # os.scandir and plain reads: this runs on every index lookup
+            folder, prefix = stack.pop()
+            try:
+                it = os.scandir(folder)
+            except FileNotFoundError:
+                continue
+            with it:
+                for ent in it:
+                    if ent.is_dir(follow_symlinks=False):
+                        stack.append((ent.path, prefix + ent.name + "/"))
+                    elif not ent.name.endswith(".lock"):
+                        try:
+                            with open(ent.path, "rb") as fh:
+                                refs[prefix + ent.name] = fh.read().decode().strip()
+                        except FileNotFoundError:  # deleted meanwhile
+                            continue
+        text = "\n".join(f"{k} {v}" for k, v in sorted(refs.items()))
+    except (OSError, UnicodeDecodeError):
+        text = git.run("for-each-ref", "--format=%(refname) %(objectname)", "refs/tags")
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+
 def load_cache(gitdir: Path) -> Snapshot | None:
     """The cached index (any commit), or None when there is none or it cannot be read."""
     try:
@@ -209,9 +276,12 @@ def save_cache(gitdir: Path, snap: Snapshot) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
-def build(git: Git, head: str, kinds: tuple[Kind, ...], previous: Snapshot | None) -> Snapshot:
-    """Index the repository at `head`, reusing what `previous` (any commit) already read."""
-    snap = Snapshot(head)
+def build(
+    git: Git, head: str, kinds: tuple[Kind, ...], previous: Snapshot | None, tags: str = ""
+) -> Snapshot:
+    """Index the repository at `head` with the tags whose digest is `tags`, reusing what `previous` (any
+    commit, any tags) already read."""
+    snap = Snapshot(head, tags)
     if previous is not None:
         snap.metas = dict(previous.metas)
         snap.tagblobs = dict(previous.tagblobs)
@@ -225,16 +295,16 @@ def build(git: Git, head: str, kinds: tuple[Kind, ...], previous: Snapshot | Non
         parts = info.split()
         if m and len(parts) == 3 and parts[1] == "blob":
             files[(DIR_KINDS[m[1]], m[2])] = parts[2]
-    tags: dict[tuple[Kind, str], dict[str, str]] = {}
+    tagged: dict[tuple[Kind, str], dict[str, str]] = {}
     fmt = "%(refname:lstrip=2)%00%(objectname)%00%(*objectname)"
     for line in git.run("for-each-ref", f"--format={fmt}", "refs/tags").splitlines():
         tag, obj, peeled = line.split("\0")
-        m = _TAG_RE.match(tag)
+        m = TAG_RE.match(tag)
         if m and (m["kind"], m["name"]) in files and semver.Version.is_valid(m["version"]):
-            tags.setdefault((cast(Kind, m["kind"]), m["name"]), {})[m["version"]] = peeled or obj
+            tagged.setdefault((cast(Kind, m["kind"]), m["name"]), {})[m["version"]] = peeled or obj
     need = [
         f"{c}:{KIND_DIRS[k]}/{n}.yaml"
-        for (k, n), vs in tags.items()
+        for (k, n), vs in tagged.items()
         for c in vs.values()
         if f"{c}:{KIND_DIRS[k]}/{n}.yaml" not in snap.tagblobs
     ]
@@ -247,7 +317,7 @@ def build(git: Git, head: str, kinds: tuple[Kind, ...], previous: Snapshot | Non
         )
     for (kind, name), blob in files.items():
         versions: dict[str, tuple[str, str | None]] = {}
-        for version, commit in tags.get((kind, name), {}).items():
+        for version, commit in tagged.get((kind, name), {}).items():
             tb = snap.tagblobs.get(f"{commit}:{KIND_DIRS[kind]}/{name}.yaml")
             if tb:
                 versions[version] = (tb, commit)

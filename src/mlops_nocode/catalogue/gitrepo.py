@@ -24,6 +24,8 @@ from mlops_nocode.catalogue.gitindex import (
     load_cache,
     read_head,
     save_cache,
+    tags_digest,
+    tags_stamp,
 )
 from mlops_nocode.spec import Problem, Ref, SpecError, load_text
 from mlops_nocode.spec.refs import KINDS, Kind
@@ -108,7 +110,8 @@ def open_repository(root: Path) -> tuple[Path, Path]:
 
 
 class GitCatalogue:
-    """A Git repository of specs. Thread-safe; the index is memoised per HEAD commit and cached on disk."""
+    """A Git repository of specs. Thread-safe; the index is memoised per HEAD commit and tags, and cached
+    on disk."""
 
     def __init__(
         self, root: Path, name: str = "local", kinds: tuple[Kind, ...] = KINDS, writable: bool = True
@@ -121,6 +124,8 @@ class GitCatalogue:
         self._lock = threading.RLock()
         self._snap: Snapshot | None = None
         self._docs: dict[str, Doc] = {}  # by blob id: immutable
+        self._tags_stamp: tuple[tuple[str, int, int], ...] | None = None
+        self._tags_digest = ""
 
     # -- index ------------------------------------------------------------------------------------
     def head(self) -> str:
@@ -131,20 +136,34 @@ class GitCatalogue:
             sha = proc.stdout.decode().strip() if proc.returncode == 0 else ""
         return sha
 
+    def tags(self) -> str:
+        """A digest of the repository's tags (see `gitindex.tags_digest`).
+
+        Reading every tag file costs milliseconds with thousands of tags, so the digest is recomputed
+        only when the tag folders or packed-refs change (a tag added, moved or deleted renames or
+        removes a file in its folder, which updates that folder's modification time).
+        """
+        stamp = tags_stamp(self.gitdir)
+        if stamp is None or stamp != self._tags_stamp:
+            self._tags_digest = tags_digest(self.gitdir, self.git)
+            self._tags_stamp = stamp
+        return self._tags_digest
+
     def snapshot(self) -> Snapshot:
-        """The index at the current HEAD: from memory, else the on-disk cache, else built (and cached)."""
-        head = self.head()
+        """The index at the current HEAD and tags: from memory, else the on-disk cache, else built
+        (incrementally, and cached)."""
+        head, tags = self.head(), self.tags()
         snap = self._snap
-        if snap is not None and snap.head == head:
+        if snap is not None and (snap.head, snap.tags) == (head, tags):
             return snap
         with self._lock:
-            if self._snap is not None and self._snap.head == head:
+            if self._snap is not None and (self._snap.head, self._snap.tags) == (head, tags):
                 return self._snap
             cached = load_cache(self.gitdir)
-            if cached is not None and cached.head == head:
+            if cached is not None and (cached.head, cached.tags) == (head, tags):
                 self._snap = cached
                 return cached
-            snap = build(self.git, head, self.kinds, self._snap or cached)
+            snap = build(self.git, head, self.kinds, self._snap or cached, tags)
             save_cache(self.gitdir, snap)
             self._snap = snap
             return snap

@@ -128,46 +128,83 @@ def _check_base(cat: GitCatalogue, kind: Kind, name: str, entry: Entry | None, b
             Problem(f"invalid base {base!r}", "--base", "give a version (1.2.0) or a commit id")
         )
     spec = f"{base}:{entry_path(kind, name)}"
-    known = cat.git.ok("cat-file", "-e", f"{base}^{{commit}}")
-    blob = cat.git.check_objects([spec])[spec] if known else None
-    if not known or blob != (entry.blob if entry else None):
+    if not cat.git.ok("cat-file", "-e", f"{base}^{{commit}}"):
+        raise CatalogueError(
+            Problem(
+                f"--base {base}: no such commit in repository {cat.name!r}",
+                "--base",
+                "give a version (1.2.0) or the id of a commit of this repository "
+                f"(`mlops catalogue history {where}`); sync first if it was made elsewhere",
+            )
+        )
+    blob = cat.git.check_objects([spec])[spec]
+    if blob != (entry.blob if entry else None):
         raise Conflict(
             Problem(
-                f"stale save: {where} changed since commit {base[:12]}"
-                if known
-                else f"stale save: commit {base[:12]} is not in repository {cat.name!r}",
+                f"stale save: {where} changed since commit {base[:12]}",
                 where,
                 "reload the latest version, re-apply your change and save again",
             )
         )
 
 
+def _same_version(a: str, b: str) -> bool:
+    """Equal in semver precedence: versions differing only by build metadata (`+...`) are one version."""
+    return semver.Version.parse(a).compare(b) == 0
+
+
+def _semver_max(versions: list[str]) -> semver.Version:
+    return max((semver.Version.parse(v) for v in versions), key=lambda v: v)
+
+
 def _plan_one(cat: GitCatalogue, doc: Doc, old_tags: dict[str, str]) -> bool:
-    """Whether `doc` must be written: False if that exact version exists (a deleted entry's old version
-    is written back, keeping its tag); Conflict if it differs or is older than the latest."""
+    """Whether `doc` must be written: False if that exact version exists; Conflict if it exists with other
+    content (build metadata does not make another version), or is below the latest. Versions are kept
+    forever: a deleted entry (its tags are in `old_tags`) comes back only above its highest tagged version,
+    or as that version unchanged (a restore)."""
     kind, name, version = KIND_OF_DOC[doc.kind], doc.metadata.name, doc.metadata.version
     entry = cat.entry(kind, name)
     where = f"{kind}/{name}@{version}"
-    existing: Doc | None = None
-    if entry is not None and version in entry.versions:
-        existing = cat.doc_at(entry, version)
-    elif tag_name(kind, name, version) in old_tags:  # a deleted entry's old version
-        commit = old_tags[tag_name(kind, name, version)]
-        from mlops_nocode.spec import load_text
+    prefix = f"{kind}/{name}@"
+    deleted = {
+        t[len(prefix) :]: c
+        for t, c in old_tags.items()
+        if t.startswith(prefix) and semver.Version.is_valid(t[len(prefix) :])
+    }
+    known = list(entry.versions) if entry is not None else list(deleted)
+    highest = _semver_max(known) if known else None
+    same = [v for v in known if _same_version(v, version)]
+    if same:
+        found = version if version in same else same[0]
+        if entry is not None:
+            existing = cat.doc_at(entry, found)
+        else:
+            from mlops_nocode.spec import load_text
 
-        existing = load_text(cat.blob_text(f"{commit}:{entry_path(kind, name)}"), where)[0]
-    if existing is not None:
-        if existing == doc:
-            return entry is None
-        v = semver.Version.parse(max([version, *(entry.versions if entry else [])], key=semver.Version.parse))
+            existing = load_text(cat.blob_text(f"{deleted[found]}:{entry_path(kind, name)}"), where)[0]
+        if existing != doc:
+            also = f" as {found} (build metadata does not make another version)" if found != version else ""
+            assert highest is not None
+            raise Conflict(
+                Problem(
+                    f"{where} already exists{also} with different content (versions are immutable)",
+                    f"{where} > metadata.version",
+                    f"bump metadata.version, e.g. to {highest.bump_patch()}",
+                )
+            )
+        if entry is not None:
+            return False
+    if entry is None and highest is not None and highest.compare(version) > 0:
         raise Conflict(
             Problem(
-                f"{where} already exists with different content (versions are immutable)",
+                f"{kind}/{name} was deleted and its versions up to {highest} stay reserved "
+                "(versions are immutable)",
                 f"{where} > metadata.version",
-                f"bump metadata.version, e.g. to {v.bump_patch()}",
+                f"save it as a version above {highest}, e.g. {highest.bump_patch()} "
+                f"(or restore {highest} unchanged)",
             )
         )
-    if entry is not None and semver.Version.parse(version) < semver.Version.parse(entry.latest):
+    if entry is not None and semver.Version.parse(version).compare(entry.latest) < 0:
         raise Conflict(
             Problem(
                 f"{where} is older than the latest version {entry.latest}",
@@ -177,6 +214,18 @@ def _plan_one(cat: GitCatalogue, doc: Doc, old_tags: dict[str, str]) -> bool:
             )
         )
     return True
+
+
+def _version_commit(cat: GitCatalogue, doc: Doc) -> str:
+    """The commit that saved an existing version (its tag; else the last commit that changed its file)."""
+    kind = KIND_OF_DOC[doc.kind]
+    entry = cat.entry(kind, doc.metadata.name)
+    if entry is not None and doc.metadata.version in entry.versions:
+        commit = entry.versions[doc.metadata.version][1]
+        if commit:
+            return commit
+    path = entry_path(kind, doc.metadata.name)
+    return cat.git.run("log", "-1", "--format=%H", "HEAD", "--", path).strip() or cat.head()
 
 
 def save_docs(
@@ -223,9 +272,8 @@ def save_docs(
                 old_tags[tag] = peeled or obj
         todo: dict[tuple[str, str, str], tuple[Doc, str | None]] = {}
         for doc, text in docs:
-            key = (doc.kind, doc.metadata.name, doc.metadata.version)
-            if key not in todo and _plan_one(cat, doc, old_tags):
-                todo[key] = (doc, text)
+            if _key(doc) not in todo and _plan_one(cat, doc, old_tags):
+                todo[_key(doc)] = (doc, text)
         if base is not None and todo:  # an identical retry is a no-op, whatever its base
             doc = docs[0][0]
             kind = KIND_OF_DOC[doc.kind]
@@ -240,15 +288,70 @@ def save_docs(
         if problems:
             raise SpecError(list(dict.fromkeys(problems)))
         if not todo:
-            return [Saved(str(d.ref), cat.name, snap.head, False) for d, _ in docs]
-        refs = [str(d.ref) for d, _ in todo.values()]
-        default = f"save {refs[0]}" if len(refs) == 1 else f"save {len(refs)} entries: {', '.join(refs[:20])}"
-        commit = _commit(cat, list(todo.values()), author, _message(message, default), snap.head, old_tags)
-    changed = {str(d.ref) for d, _ in todo.values()}
+            return [Saved(str(d.ref), cat.name, _version_commit(cat, d), False) for d, _ in docs]
+        unchanged = {str(d.ref): _version_commit(cat, d) for d, _ in docs if _key(d) not in todo}
+        commits = _commit_layers(cat, list(todo.values()), author, message, snap.head, old_tags)
     return [
-        Saved(str(d.ref), cat.name, commit if str(d.ref) in changed else snap.head, str(d.ref) in changed)
+        Saved(str(d.ref), cat.name, commits[str(d.ref)], True)
+        if str(d.ref) in commits
+        else Saved(str(d.ref), cat.name, unchanged[str(d.ref)], False)
         for d, _ in docs
     ]
+
+
+def _key(doc: Doc) -> tuple[str, str, str]:
+    return (doc.kind, doc.metadata.name, doc.metadata.version)
+
+
+def _commit_layers(
+    cat: GitCatalogue,
+    items: list[tuple[Doc, str | None]],
+    author: Identity | None,
+    message: str | None,
+    parent: str,
+    keep_tags: dict[str, str],
+) -> dict[str, str]:
+    """Commit the documents: one commit when each entry has one new version, else one commit per layer
+    (every entry's oldest new version first), so each version is tagged on a commit holding it. On failure
+    everything is undone. Returns the commit of each ref."""
+    per_entry: dict[tuple[str, str], list[tuple[Doc, str | None]]] = {}
+    for doc, text in items:
+        per_entry.setdefault((doc.kind, doc.metadata.name), []).append((doc, text))
+    for group in per_entry.values():
+        group.sort(key=lambda dt: semver.Version.parse(dt[0].metadata.version))
+    depth = max(len(g) for g in per_entry.values())
+    layers = [[g[i] for g in per_entry.values() if len(g) > i] for i in range(depth)]
+    paths = {cat.path_of(KIND_OF_DOC[d.kind], d.metadata.name) for d, _ in items}
+    before = {p: p.read_bytes() if p.exists() else None for p in paths}
+    made: list[str] = []
+    out: dict[str, str] = {}
+    head = parent
+    try:
+        for layer in layers:
+            refs = [str(d.ref) for d, _ in layer]
+            default = (
+                f"save {refs[0]}" if len(refs) == 1 else f"save {len(refs)} entries: {', '.join(refs[:20])}"
+            )
+            head = _commit(cat, layer, author, _message(message, default), head, keep_tags)
+            made += [
+                tag_name(KIND_OF_DOC[d.kind], d.metadata.name, d.metadata.version)
+                for d, _ in layer
+                if tag_name(KIND_OF_DOC[d.kind], d.metadata.name, d.metadata.version) not in keep_tags
+            ]
+            out.update(dict.fromkeys(refs, head))
+    except BaseException:
+        if made:  # earlier layers were committed: take them back too
+            cat.git.run("update-ref", "--stdin", input="".join(f"delete refs/tags/{t}\n" for t in made))
+            if parent:
+                cat.git.run("reset", "-q", "--soft", parent, check=False)
+            for p, data in before.items():
+                cat.git.run("reset", "-q", "--", str(p.relative_to(cat.root.resolve())), check=False)
+                if data is None:
+                    p.unlink(missing_ok=True)
+                else:
+                    p.write_bytes(data)
+        raise
+    return out
 
 
 def _commit(
@@ -305,7 +408,8 @@ def _commit(
         versions[doc.metadata.version] = (blob, keep_tags.get(tag, head))
         entries[(kind, doc.metadata.name)] = Entry(kind, doc.metadata.name, blob, versions)
         snap.tagblobs[f"{head}:{rel}"] = blob
-    cat.adopt(replace(snap, head=head, entries=entries, metas=metas, tagblobs=dict(snap.tagblobs)))
+    tags = cat.tags()
+    cat.adopt(replace(snap, head=head, tags=tags, entries=entries, metas=metas, tagblobs=dict(snap.tagblobs)))
     return head
 
 

@@ -24,7 +24,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mlops_nocode.catalogue.folder import builtin_path, load_folder, origin_of
-from mlops_nocode.catalogue.git import CatalogueError, Git, default_identity, identity_env
+from mlops_nocode.catalogue.git import CatalogueError, Git, default_identity, git_message, identity_env
 from mlops_nocode.catalogue.gitindex import entry_path, tag_name
 from mlops_nocode.catalogue.gitwrite import canonical_text
 from mlops_nocode.catalogue.home import mlops_home
@@ -33,6 +33,14 @@ from mlops_nocode.spec.refs import KIND_OF_DOC, KINDS, Kind, valid_name
 
 CONFIG_FILE = "catalogues.yaml"
 LOCAL = "local"
+_FIELD_HELP = {
+    "name": ("NAME", "name the repository with a DNS-1123 label, e.g. team-specs"),
+    "url": ("--url", "give a path, or a file://, ssh (git@host:path) or https URL"),
+    "branch": ("--branch", "use letters, digits and . _ / - (no '..', no leading '-', no final '.' or '/')"),
+    "path": ("--path", "give the folder of a Git work tree"),
+    "kinds": ("--kind", "use playbook, pipeline or metapipeline"),
+    "priority": ("--priority", "give a whole number"),
+}
 _BRANCH_RE = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,200}(?<![./])$")
 
 
@@ -49,18 +57,36 @@ class RepoConfig(BaseModel):
     writable: bool = True
     priority: int = 0
 
+    def __init__(self, **data: Any) -> None:
+        """Like any pydantic model, but invalid fields are a CatalogueError with one located problem per
+        field (its reason and a fix), not pydantic's report."""
+        try:
+            super().__init__(**data)
+        except ValidationError as e:
+            problems = []
+            for err in e.errors():
+                field = str(err["loc"][0]) if err["loc"] else ""
+                where, fix = _FIELD_HELP.get(field, (field or "repository", "see --help"))
+                msg = str(err["msg"]).removeprefix("Value error, ")
+                problems.append(Problem(msg, where, fix))
+            raise CatalogueError(problems) from None
+
     @field_validator("branch")
     @classmethod
     def _branch(cls, v: str) -> str:
         if not _BRANCH_RE.fullmatch(v):
-            raise ValueError(f"invalid branch {v!r}")
+            raise ValueError(f"invalid branch {v!r}: not a safe Git branch name")
         return v
 
     @field_validator("url")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
-        if v is not None and (v.startswith("-") or "::" in v or not v.strip()):
-            raise ValueError(f"invalid url {v!r}: give a path, file://, ssh or https URL")
+        if v is not None and not v.strip():
+            raise ValueError("invalid url: it is empty")
+        if v is not None and v.startswith("-"):
+            raise ValueError(f"invalid url {v!r}: it starts with '-' (git would read it as an option)")
+        if v is not None and "::" in v:
+            raise ValueError(f"invalid url {v!r}: 'TRANSPORT::' URLs (ext::, fd::...) can run commands")
         return v
 
     def work_tree(self, home: Path | None = None) -> Path:
@@ -203,12 +229,11 @@ def _clone(repo: RepoConfig, root: Path) -> None:
     heads = git.run_bytes(*safe, "ls-remote", "--heads", "--", repo.url, check=False)
     if heads.returncode != 0:
         root.rmdir()
-        msg = heads.stderr.decode(errors="replace").strip().splitlines()
         raise CatalogueError(
             Problem(
-                f"cannot reach {repo.url}: {msg[-1] if msg else 'git ls-remote failed'}",
-                repo.name,
-                "check the URL and your access to it",
+                f"cannot reach {repo.url}: {git_message(heads.stderr.decode(errors='replace'))}",
+                "--url",
+                "check the URL, the network and your access to it (nothing was registered)",
             )
         )
     git.run("init", "-q", "-b", repo.branch)

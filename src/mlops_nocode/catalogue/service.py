@@ -22,7 +22,7 @@ from mlops_nocode.catalogue.gitrepo import GitCatalogue, Listed
 from mlops_nocode.catalogue.gitwrite import Saved, Validator, check_refs, delete_entry, save_docs
 from mlops_nocode.catalogue.repos import load_config
 from mlops_nocode.catalogue.sync import SyncResult, sync
-from mlops_nocode.spec import Problem, Ref, RefError
+from mlops_nocode.spec import Problem, Ref, RefError, SpecError
 from mlops_nocode.spec.refs import KIND_OF_DOC, KINDS, Kind
 
 
@@ -143,6 +143,8 @@ class Catalogues:
                             continue
                         if (ref.kind, ref.name) == (kind, name):
                             out.append(Use(f"{k}/{n}@{v}", r.name, uses, ref.range.best(versions)))
+        if not versions and not out:
+            raise CatalogueError(unknown_name(Ref(kind, name), self.resolver().names(kind)))
         return out
 
     def _target(self, doc: Doc, repo: str | None) -> GitCatalogue:
@@ -241,21 +243,45 @@ class Catalogues:
         return self.save(items, **kwargs)  # type: ignore[arg-type]
 
     def export(self, out: Path, kind: Kind | None = None, all_versions: bool = False) -> list[str]:
-        """Write entries (latest, or every version) to a folder (`KIND_DIR/NAME.yaml`, or
-        `NAME@VERSION.yaml`) or, when `out` ends in .yaml/.yml, one multi-document file. Returns refs."""
+        """Write entries (latest, or every version) to a folder or, when `out` ends in .yaml/.yml, one
+        multi-document file. Every version an exported entry's refs resolve to is written too (the
+        closure), so the export imports on its own. In a folder, the highest version of each entry is
+        `KIND_DIR/NAME.yaml` and the others `KIND_DIR/NAME@VERSION.yaml` (every one with `all_versions`).
+        Returns the refs written."""
         seen: set[tuple[Kind, str]] = set()
-        texts: list[tuple[str, str, str]] = []  # (ref, relative path, text)
+        picked: dict[tuple[Kind, str, str], GitCatalogue] = {}
         for r in self.repos:
             for item in r.listing():
                 if (kind and item.kind != kind) or (item.kind, item.name) in seen:
                     continue
                 seen.add((item.kind, item.name))
-                e = r.entry(item.kind, item.name)
-                assert e is not None
                 for v in item.versions if all_versions else [item.latest]:
-                    suffix = f"@{v}" if all_versions else ""
-                    rel = f"{KIND_DIRS[item.kind]}/{item.name}{suffix}.yaml"
-                    texts.append((f"{item.kind}/{item.name}@{v}", rel, r.text_at(e, v)))
+                    picked.setdefault((item.kind, item.name, v), r)
+        todo = list(picked.items())
+        while todo:  # the closure: what the refs of exported versions resolve to
+            (k, n, v), r = todo.pop()
+            e = r.entry(k, n)
+            assert e is not None
+            for uses in r.meta_at(e, v).uses:
+                try:
+                    ref = Ref.parse(uses)
+                    found, fv = self.find(ref)
+                except (RefError, SpecError):
+                    continue  # a dangling ref: exported as it is (the import will report it)
+                key = (ref.kind, ref.name, fv)
+                if key not in picked:
+                    picked[key] = found
+                    todo.append((key, found))
+        highest: dict[tuple[Kind, str], str] = {}
+        for k, n, v in picked:
+            if (k, n) not in highest or semver.Version.parse(v) > semver.Version.parse(highest[(k, n)]):
+                highest[(k, n)] = v
+        texts: list[tuple[str, str, str]] = []  # (ref, relative path, text)
+        for (k, n, v), r in picked.items():
+            e = r.entry(k, n)
+            assert e is not None
+            suffix = "" if not all_versions and highest[(k, n)] == v else f"@{v}"
+            texts.append((f"{k}/{n}@{v}", f"{KIND_DIRS[k]}/{n}{suffix}.yaml", r.text_at(e, v)))
         texts.sort(key=lambda t: (KINDS.index(Ref.parse(t[0]).kind), t[0]))
         if out.suffix.lower() in (".yaml", ".yml"):
             body = "".join("---\n" + t.rstrip("\n") + "\n" for _, _, t in texts)

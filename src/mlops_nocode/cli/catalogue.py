@@ -36,21 +36,21 @@ def _catalogues() -> Catalogues:
     return Catalogues.configured(check_doc)
 
 
-def _kind(kind: str | None) -> Kind | None:
+def _kind(kind: str | None, as_json: bool = False) -> Kind | None:
     if kind is None:
         return None
     k = kind.lower().rstrip("s")
     if k not in KINDS:
-        fail([Problem(f"unknown kind {kind!r}", "--kind", f"use one of {', '.join(KINDS)}")])
+        fail([Problem(f"unknown kind {kind!r}", "--kind", f"use one of {', '.join(KINDS)}")], as_json)
     return k
 
 
-def _labels(items: list[str] | None) -> dict[str, str]:
+def _labels(items: list[str] | None, as_json: bool = False) -> dict[str, str]:
     out_: dict[str, str] = {}
     for item in items or []:
         k, sep, v = item.partition("=")
         if not sep or not k:
-            fail([Problem(f"invalid --label {item!r}", "--label", "write --label KEY=VALUE")])
+            fail([Problem(f"invalid --label {item!r}", "--label", "write --label KEY=VALUE")], as_json)
         out_[k] = v
     return out_
 
@@ -72,7 +72,7 @@ def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """List entries (latest version each), filtered by kind, label or free text."""
-    k, labels = _kind(kind), _labels(label)
+    k, labels = _kind(kind, as_json), _labels(label, as_json)
     items = _call(lambda: _catalogues().listing(k, search, labels, repo), as_json)
     if as_json:
         _emit([i.to_json() for i in items])
@@ -127,6 +127,8 @@ def history(
         cats = _catalogues()
         r = parse_ref(ref)
         holders = [cats.repo(repo)] if repo else [c for c in cats.repos if c.entry(r.kind, r.name)]
+        if not holders:  # a deleted entry keeps its history
+            holders = [c for c in cats.repos if c.history(r.kind, r.name)]
         target = holders[0] if holders else cats.find(r)[0]
         return target.name, target.history(r.kind, r.name)
 
@@ -217,6 +219,14 @@ def save(
             items = [(d, text if len(docs) == 1 else None) for d in docs]
             return cats.save(items, repo=repo, author=author, message=message, base=base)
         for f in files:
+            if Path(f).is_dir():
+                raise SpecError(
+                    Problem(
+                        "is a folder",
+                        f,
+                        "give spec files, or use `mlops catalogue import FOLDER` to save every spec in it",
+                    )
+                )
             if not Path(f).is_file():
                 raise SpecError(Problem("no such file", f, "give a spec file (or '-' for stdin)"))
         return cats.import_path(
@@ -256,7 +266,7 @@ def export(
     as_json: JsonOpt = False,
 ) -> None:
     """Export entries (the first repository holding each name wins) to a folder or one YAML file."""
-    k = _kind(kind)
+    k = _kind(kind, as_json)
     refs = _call(lambda: _catalogues().export(out_path, k, all_versions), as_json)
     if as_json:
         _emit({"status": "exported", "out": str(out_path), "refs": refs})
@@ -300,3 +310,7 @@ def sync_(
     for r in results:
         what = {"pulled": f"pulled {r.pulled} commit(s)", "pushed": f"pushed {r.pushed} commit(s)"}
         err.print(f"[green]✓[/] {r.repo}: {what.get(r.action, 'up to date')} ({r.head[:12]})")
+        if r.retagged:
+            err.print(f"  moved version tag(s) onto the branch: {', '.join(r.retagged)}")
+        if r.note:
+            err.print(f"  {r.note}")
