@@ -195,12 +195,14 @@ def read_head(gitdir: Path) -> str | None:
 
 
 def tags_stamp(gitdir: Path) -> tuple[tuple[str, int, int], ...] | None:
-    """Modification times of packed-refs and of the tag folders (refs/tags and the folders in it):
-    equal stamps mean no tag was added, moved or removed. None when it cannot be read."""
-    common = gitdir
+    """Modification times of packed-refs and of the tag folders (refs/tags and the folders in it).
+
+    Git adds, moves or removes a tag by renaming or removing a file in its folder, or by rewriting
+    packed-refs, so an unchanged stamp means unchanged tags: a few `stat` calls however many tags there
+    are. None when it cannot be read.
+    """
     try:
-        if (gitdir / "commondir").is_file():
-            common = (gitdir / (gitdir / "commondir").read_text().strip()).resolve()
+        common = _common_dir(gitdir)
         paths = [common / "packed-refs", common / "refs" / "tags"]
         with os.scandir(common / "refs" / "tags") as it:
             paths += [Path(e.path) for e in it if e.is_dir(follow_symlinks=False)]
@@ -208,22 +210,31 @@ def tags_stamp(gitdir: Path) -> tuple[tuple[str, int, int], ...] | None:
         for p in paths:
             try:
                 st = p.stat()
-                out.append((str(p), st.st_mtime_ns, st.st_size))
+                out.append((str(p.relative_to(common)), st.st_mtime_ns, st.st_size))
             except FileNotFoundError:
-                out.append((str(p), 0, 0))
+                out.append((str(p.relative_to(common)), 0, 0))
         return tuple(out)
     except OSError:
         return None
 
 
-def tags_digest(gitdir: Path, git: Git) -> str:
-    """A digest of every tag and what it points to, read from the ref files (packed-refs, then the loose
-    files that override it) without a git process; asks `git for-each-ref` for unusual layouts (reftable).
-    Equal digests mean equal tags, however they are packed."""
+def _common_dir(gitdir: Path) -> Path:
+    if (gitdir / "commondir").is_file():  # a linked work tree: tags live in the main git dir
+        return (gitdir / (gitdir / "commondir").read_text().strip()).resolve()
+    return gitdir
+
+
+def digest_tags(refs: dict[str, str]) -> str:
+    """A digest of tags (`refs/tags/NAME` -> object id): equal digests mean equal tags."""
+    text = "\n".join(f"{k} {v}" for k, v in sorted(refs.items()))
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def read_tags(gitdir: Path, git: Git) -> dict[str, str]:
+    """Every tag and what it points to, read from the ref files (packed-refs, then the loose files that
+    override it) without a git process; asks `git for-each-ref` for unusual layouts (reftable)."""
     try:
-        common = gitdir
-        if (gitdir / "commondir").is_file():  # a linked work tree: tags live in the main git dir
-            common = (gitdir / (gitdir / "commondir").read_text().strip()).resolve()
+        common = _common_dir(gitdir)
         if (common / "reftable").exists():
             raise OSError("reftable")
         refs: dict[str, str] = {}
@@ -234,7 +245,7 @@ def tags_digest(gitdir: Path, git: Git) -> str:
                 if ref.startswith("refs/tags/"):
                     refs[ref] = sha
         stack = [(str(common / "refs" / "tags"), "refs/tags/")]
-        while stack:  # os.scandir and plain reads: this runs on every index lookup
+        while stack:
             folder, prefix = stack.pop()
             try:
                 it = os.scandir(folder)
@@ -250,10 +261,16 @@ def tags_digest(gitdir: Path, git: Git) -> str:
                                 refs[prefix + ent.name] = fh.read().decode().strip()
                         except FileNotFoundError:  # deleted meanwhile
                             continue
-        text = "\n".join(f"{k} {v}" for k, v in sorted(refs.items()))
+        return refs
     except (OSError, UnicodeDecodeError):
         text = git.run("for-each-ref", "--format=%(refname) %(objectname)", "refs/tags")
-    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+        pairs = (line.split(" ", 1) for line in text.splitlines() if " " in line)
+        return {ref: sha for ref, sha in pairs}
+
+
+def tags_digest(gitdir: Path, git: Git) -> str:
+    """A digest of every tag and what it points to (see `read_tags`)."""
+    return digest_tags(read_tags(gitdir, git))
 
 
 def load_cache(gitdir: Path) -> Snapshot | None:

@@ -20,11 +20,12 @@ from mlops_nocode.catalogue.gitindex import (
     Meta,
     Snapshot,
     build,
+    digest_tags,
     entry_path,
     load_cache,
     read_head,
+    read_tags,
     save_cache,
-    tags_digest,
     tags_stamp,
 )
 from mlops_nocode.spec import Problem, Ref, SpecError, load_text
@@ -124,8 +125,9 @@ class GitCatalogue:
         self._lock = threading.RLock()
         self._snap: Snapshot | None = None
         self._docs: dict[str, Doc] = {}  # by blob id: immutable
+        self._tag_refs: dict[str, str] | None = None
         self._tags_stamp: tuple[tuple[str, int, int], ...] | None = None
-        self._tags_digest = ""
+        self._tags_key = ""
 
     # -- index ------------------------------------------------------------------------------------
     def head(self) -> str:
@@ -137,17 +139,29 @@ class GitCatalogue:
         return sha
 
     def tags(self) -> str:
-        """A digest of the repository's tags (see `gitindex.tags_digest`).
+        """A digest of the repository's tags (see `gitindex.digest_tags`).
 
-        Reading every tag file costs milliseconds with thousands of tags, so the digest is recomputed
-        only when the tag folders or packed-refs change (a tag added, moved or deleted renames or
-        removes a file in its folder, which updates that folder's modification time).
+        The tag files are read again only when the tag folders or packed-refs changed (`tags_stamp`):
+        with thousands of tags, reading them all costs tens of milliseconds.
         """
         stamp = tags_stamp(self.gitdir)
-        if stamp is None or stamp != self._tags_stamp:
-            self._tags_digest = tags_digest(self.gitdir, self.git)
-            self._tags_stamp = stamp
-        return self._tags_digest
+        with self._lock:
+            if stamp is None or stamp != self._tags_stamp or self._tag_refs is None:
+                self._tag_refs = read_tags(self.gitdir, self.git)
+                self._tags_key = digest_tags(self._tag_refs)
+                self._tags_stamp = stamp
+            return self._tags_key
+
+    def note_tags(self, created: dict[str, str]) -> str:
+        """The tag digest after this process created `created` (tag name -> commit) under the repository
+        lock, computed from what it already knew instead of reading every tag file again."""
+        with self._lock:
+            if self._tag_refs is None:
+                return self.tags()
+            self._tag_refs.update({f"refs/tags/{name}": sha for name, sha in created.items()})
+            self._tags_key = digest_tags(self._tag_refs)
+            self._tags_stamp = tags_stamp(self.gitdir)
+            return self._tags_key
 
     def snapshot(self) -> Snapshot:
         """The index at the current HEAD and tags: from memory, else the on-disk cache, else built

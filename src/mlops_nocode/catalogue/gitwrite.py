@@ -380,16 +380,11 @@ def _commit(
             "commit", "-q", "--no-verify", "--allow-empty", "-F", "-", "--", *paths, input=message, env=env
         )
         head = cat.head()
+        cat.tags()  # know the tags as they are before this save's (we hold the repository lock)
+        names = (tag_name(KIND_OF_DOC[d.kind], d.metadata.name, d.metadata.version) for d, *_ in written)
+        created = {tag: head for tag in names if tag not in keep_tags}
         cat.git.run(
-            "update-ref",
-            "--stdin",
-            input="".join(
-                f"create refs/tags/{tag} {head}\n"
-                for tag in (
-                    tag_name(KIND_OF_DOC[d.kind], d.metadata.name, d.metadata.version) for d, *_ in written
-                )
-                if tag not in keep_tags
-            ),
+            "update-ref", "--stdin", input="".join(f"create refs/tags/{t} {h}\n" for t, h in created.items())
         )
     except BaseException:
         _restore(cat.git, cat.root, written, parent)
@@ -408,7 +403,7 @@ def _commit(
         versions[doc.metadata.version] = (blob, keep_tags.get(tag, head))
         entries[(kind, doc.metadata.name)] = Entry(kind, doc.metadata.name, blob, versions)
         snap.tagblobs[f"{head}:{rel}"] = blob
-    tags = cat.tags()
+    tags = cat.note_tags(created)
     cat.adopt(replace(snap, head=head, tags=tags, entries=entries, metas=metas, tagblobs=dict(snap.tagblobs)))
     return head
 
