@@ -1,9 +1,9 @@
 """The run service: create (compile + queue), list, get, cancel, retry, events; claiming and recovery.
 
 Runs are queued in the database; workers (threads of `mlops up`, or `mlops worker` processes) claim them
-one at a time with an atomic UPDATE, heartbeat while they run, and record the end. A run whose worker
-stops heartbeating is re-queued (finished steps come back from the cache) or, after `max_attempts`
-claims, failed with the reason.
+one at a time (an atomic UPDATE on SQLite, SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL), heartbeat
+while they run, and record the end. A run whose worker stops heartbeating is re-queued (finished steps
+come back from the cache) or, after `max_attempts` claims, failed with the reason.
 """
 
 from __future__ import annotations
@@ -167,28 +167,32 @@ class RunService:
 
     # -- what workers do -----------------------------------------------------------------------------
     def claim(self, worker_id: str) -> dict[str, Any] | None:
-        """Atomically take the oldest queued run (status -> running); None when the queue is empty."""
+        """Take the oldest queued run (status -> running); None when the queue is empty.
+
+        PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED` then UPDATE, so concurrent workers never wait on
+        each other's candidate. SQLite: one atomic `UPDATE ... WHERE id = (oldest) AND status = 'queued'`
+        (writers are serialised by BEGIN IMMEDIATE)."""
         now = time.time()
-        oldest = (
-            select(RunRow.id)
-            .where(RunRow.status == "queued")
-            .order_by(RunRow.created_at)
-            .limit(1)
-            .scalar_subquery()
-        )
+        taken = {
+            "status": "running",
+            "worker_id": worker_id,
+            "heartbeat_at": now,
+            "started_at": func.coalesce(RunRow.started_at, now),
+            "attempts": RunRow.attempts + 1,
+        }
+        oldest = select(RunRow.id).where(RunRow.status == "queued").order_by(RunRow.created_at).limit(1)
         with self.db.session() as s:
-            claimed = s.execute(
-                update(RunRow)
-                .where(RunRow.id == oldest, RunRow.status == "queued")
-                .values(
-                    status="running",
-                    worker_id=worker_id,
-                    heartbeat_at=now,
-                    started_at=func.coalesce(RunRow.started_at, now),
-                    attempts=RunRow.attempts + 1,
-                )
-                .returning(RunRow.id)
-            ).scalar()
+            if self.db.dialect == "postgresql":
+                claimed = s.scalar(oldest.with_for_update(skip_locked=True))
+                if claimed is not None:
+                    s.execute(update(RunRow).where(RunRow.id == claimed).values(**taken))
+            else:
+                claimed = s.execute(
+                    update(RunRow)
+                    .where(RunRow.id == oldest.scalar_subquery(), RunRow.status == "queued")
+                    .values(**taken)
+                    .returning(RunRow.id)
+                ).scalar()
             if claimed is None:
                 return None
             row = s.get(RunRow, claimed)
@@ -249,7 +253,8 @@ class RunService:
         stale = and_(RunRow.status == "running", RunRow.heartbeat_at < cutoff)
         with self.db.session() as s:
             failed = 0
-            for row in s.scalars(select(RunRow).where(stale, RunRow.attempts >= max_attempts)):
+            too_many = select(RunRow).where(stale, RunRow.attempts >= max_attempts)
+            for row in s.scalars(too_many.with_for_update(skip_locked=True)):
                 row.status, row.finished_at, row.heartbeat_at = "failed", time.time(), None
                 row.details = (
                     f"its worker stopped (no heartbeat for {stale_after:g}s) on each of {row.attempts} "
