@@ -199,3 +199,17 @@ class SaveRequest(Strict):
         if v is not None and depth(v, MAX_DEPTH) > MAX_DEPTH:
             raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
         return v
+
+
+class SecretIn(Strict):
+    """The value of a secret (never shown again)."""
+
+    value: str = Field(min_length=1, max_length=64 * 1024)
+
+
+class SecretOut(BaseModel):
+    """A secret as listed: its name and when it was set, never its value."""
+
+    name: str
+    created_at: float
+    updated_at: float

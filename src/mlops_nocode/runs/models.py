@@ -1,4 +1,4 @@
-"""The gateway's tables: runs, their events, and API keys. Times are UNIX seconds (floats, UTC)."""
+"""The gateway's tables: runs, their events, API keys and secrets. Times are UNIX seconds (floats, UTC)."""
 
 from __future__ import annotations
 
@@ -65,3 +65,14 @@ class ApiKeyRow(Base):
     scopes: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[float] = mapped_column(Float)
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class SecretRow(Base):
+    """A named secret: only its Fernet ciphertext is stored (key derived from SECRET_KEY, see runs.vault)."""
+
+    __tablename__ = "secrets"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    ciphertext: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)

@@ -13,6 +13,7 @@ from typing import Any
 
 from mlops_nocode.compiler.plan import Plan
 from mlops_nocode.runs.service import NewEvent, RunService
+from mlops_nocode.runs.vault import SecretStore, SecretUnreadable
 from mlops_nocode.runtime.events import Event
 from mlops_nocode.runtime.runner import Runner
 from mlops_nocode.runtime.state import RunResult
@@ -97,9 +98,16 @@ class _Reporter:
 class Worker:
     """One worker loop. `stop()` (any thread) ends it; a run in progress is given back to the queue."""
 
-    def __init__(self, service: RunService, settings: Settings, name: str | None = None) -> None:
+    def __init__(
+        self,
+        service: RunService,
+        settings: Settings,
+        name: str | None = None,
+        secrets: SecretStore | None = None,
+    ) -> None:
         self.service = service
         self.settings = settings
+        self.secrets = secrets
         self.id = name or worker_name()
         self._stop = threading.Event()
         self._runner: Runner | None = None
@@ -150,7 +158,8 @@ class Worker:
         status, details, outputs = "failed", None, None
         reporter: _Reporter | None = None
         try:
-            runner = Runner(Plan.from_json(claimed["plan"]), home=home, run_id=run_id, throttle=throttle)
+            plan = Plan.from_json(claimed["plan"])
+            runner = Runner(plan, home=home, run_id=run_id, throttle=throttle, environ=self._environ(plan))
             reporter = _Reporter(
                 self.service, run_id, self.id, min(self.settings.heartbeat_seconds, 0.5), runner
             )
@@ -161,6 +170,8 @@ class Worker:
                 runner.cancel()
             result = runner.run()
             status, details, outputs = result.status, failure_details(result), result.outputs
+        except SecretUnreadable as e:
+            details = str(e)
         except Exception as e:
             log.exception("run %s failed inside the worker", run_id)
             details = f"internal error in worker {self.id}: {type(e).__name__}: {e}"
@@ -178,6 +189,14 @@ class Worker:
             details = "cancelled on request"
         self.service.finish(run_id, self.id, status, details, outputs)
 
+    def _environ(self, plan: Plan) -> dict[str, str]:
+        """The Runner's environment: this process's, plus the stored secrets the plan's steps reference
+        (decrypted here, at the last moment; the Runner gives each step only its own and redacts them)."""
+        environ = dict(os.environ)
+        if self.secrets is not None:
+            environ.update(self.secrets.values(name for step in plan.steps for name in step.secrets))
+        return environ
+
 
 def _free(path: Path) -> Path:
     n, candidate = 1, path
@@ -190,8 +209,10 @@ def _free(path: Path) -> Path:
 class WorkerThreads:
     """N worker threads inside the gateway process."""
 
-    def __init__(self, service: RunService, settings: Settings, count: int) -> None:
-        self.workers = [Worker(service, settings, worker_name(f"t{i}")) for i in range(count)]
+    def __init__(
+        self, service: RunService, settings: Settings, count: int, secrets: SecretStore | None = None
+    ) -> None:
+        self.workers = [Worker(service, settings, worker_name(f"t{i}"), secrets) for i in range(count)]
         self.threads = [
             threading.Thread(target=w.run_forever, name=f"worker-{i}", daemon=True)
             for i, w in enumerate(self.workers)
