@@ -13,6 +13,7 @@ from mlops_nocode import __version__
 from mlops_nocode.api.auth import authorize
 from mlops_nocode.api.errors import BodyLimit, install_error_handlers
 from mlops_nocode.api.metrics import Metrics, MetricsMiddleware
+from mlops_nocode.api.routes import artifacts as artifacts_routes
 from mlops_nocode.api.routes import auth as auth_routes
 from mlops_nocode.api.routes import catalogue, health, pipelines, runs, specs
 from mlops_nocode.api.routes import metrics as metrics_routes
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(pipelines.router, dependencies=protected)
     app.include_router(runs.router, prefix="/api/v1", dependencies=protected)
+    app.include_router(artifacts_routes.router, prefix="/api/v1", dependencies=protected)
     app.include_router(specs.router, prefix="/api/v1", dependencies=protected)
     app.include_router(catalogue.router, prefix="/api/v1", dependencies=protected)
     app.include_router(secrets_routes.router, prefix="/api/v1", dependencies=protected)

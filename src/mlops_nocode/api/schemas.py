@@ -213,3 +213,17 @@ class SecretOut(BaseModel):
     name: str
     created_at: float
     updated_at: float
+
+
+class Artifact(BaseModel):
+    """One pipeline output of a run, as stored (content-addressed by `digest`)."""
+
+    name: str
+    type: str | None
+    digest: str | None
+    step: str | None
+    output: str | None
+    available: bool = Field(description="false when its file is no longer in the store")
+    kind: Literal["file", "directory"] | None
+    filename: str | None = Field(description="what a download is saved as (directories: .tar.gz)")
+    size: int | None = Field(description="bytes (directories: total of their files)")

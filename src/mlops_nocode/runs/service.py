@@ -200,6 +200,14 @@ class RunService:
             s.refresh(row)
             return run_json(row) | {"plan": row.plan}
 
+    def artifacts(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """The artifact records of a run ({} while it runs, or when it produced none)."""
+        with self.db.session() as s:
+            row = s.get(RunRow, run_id)
+            if row is None:
+                raise RunNotFound(run_id)
+            return dict(row.artifacts or {})
+
     def next_seq(self, run_id: str) -> int:
         with self.db.session() as s:
             return int(s.scalar(select(func.max(EventRow.seq)).where(EventRow.run_id == run_id)) or 0) + 1
@@ -219,7 +227,13 @@ class RunService:
             return row.cancel_requested
 
     def finish(
-        self, run_id: str, worker_id: str, status: str, details: str | None, outputs: dict[str, Any] | None
+        self,
+        run_id: str,
+        worker_id: str,
+        status: str,
+        details: str | None,
+        outputs: dict[str, Any] | None,
+        artifacts: dict[str, Any] | None = None,
     ) -> bool:
         """Record the end of a run this worker owns."""
         with self.db.session() as s:
@@ -230,6 +244,7 @@ class RunService:
                     status=status,
                     details=details,
                     outputs=outputs,
+                    artifacts=artifacts,
                     finished_at=time.time(),
                     heartbeat_at=None,
                 )

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_nocode.compiler.plan import Plan
+from mlops_nocode.runs.artifacts import records
 from mlops_nocode.runs.service import NewEvent, RunService
 from mlops_nocode.runs.vault import SecretStore, SecretUnreadable
 from mlops_nocode.runtime.events import Event
@@ -155,7 +156,7 @@ class Worker:
             throttle: Throttler | None = Throttler.from_env()
         except ThrottleConfigError:
             throttle = None
-        status, details, outputs = "failed", None, None
+        status, details, outputs, artifacts = "failed", None, None, None
         reporter: _Reporter | None = None
         try:
             plan = Plan.from_json(claimed["plan"])
@@ -170,6 +171,7 @@ class Worker:
                 runner.cancel()
             result = runner.run()
             status, details, outputs = result.status, failure_details(result), result.outputs
+            artifacts = records(plan, result)
         except SecretUnreadable as e:
             details = str(e)
         except Exception as e:
@@ -187,7 +189,7 @@ class Worker:
             return
         if status == "cancelled":
             details = "cancelled on request"
-        self.service.finish(run_id, self.id, status, details, outputs)
+        self.service.finish(run_id, self.id, status, details, outputs, artifacts)
 
     def _environ(self, plan: Plan) -> dict[str, str]:
         """The Runner's environment: this process's, plus the stored secrets the plan's steps reference
