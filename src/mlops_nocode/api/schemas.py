@@ -227,3 +227,38 @@ class Artifact(BaseModel):
     kind: Literal["file", "directory"] | None
     filename: str | None = Field(description="what a download is saved as (directories: .tar.gz)")
     size: int | None = Field(description="bytes (directories: total of their files)")
+
+
+WebhookEvent = Literal["run.succeeded", "run.failed", "run.cancelled"]
+ALL_EVENTS: list[WebhookEvent] = ["run.succeeded", "run.failed", "run.cancelled"]
+
+
+class WebhookIn(Strict):
+    """Where to POST run endings, which ones, and the signing secret (generated when omitted)."""
+
+    url: str = Field(min_length=1, max_length=2000, examples=["https://example.org/hooks/mlops"])
+    events: list[WebhookEvent] = Field(default_factory=lambda: list(ALL_EVENTS), min_length=1)
+    secret: str | None = Field(default=None, min_length=16, max_length=200)
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    created_at: float
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="shown only in this answer")
+
+
+class Delivery(BaseModel):
+    """One attempt to deliver one event to one webhook."""
+
+    webhook_id: str
+    event: str
+    attempt: int
+    ok: bool
+    status_code: int | None
+    error: str | None
+    ts: float

@@ -11,6 +11,7 @@ from mlops_nocode.runs.db import Database
 from mlops_nocode.runs.keys import KeyStore
 from mlops_nocode.runs.service import RunService
 from mlops_nocode.runs.vault import SecretStore
+from mlops_nocode.runs.webhooks import Notifier, WebhookStore
 from mlops_nocode.settings import Settings
 
 
@@ -25,6 +26,8 @@ class Gateway:
     metrics: Metrics
     secret_key: str
     secrets: SecretStore
+    webhooks: WebhookStore
+    notifier: Notifier
 
 
 def gateway(request: Request) -> Gateway:

@@ -260,14 +260,13 @@ class RunService:
                 .values(status="queued", worker_id=None, heartbeat_at=None, attempts=RunRow.attempts - 1)
             )
 
-    def recover(self, stale_after: float, max_attempts: int) -> tuple[int, int]:
-        """Runs whose worker stopped heartbeating: re-queued, or failed after `max_attempts` claims.
-
-        Returns (requeued, failed)."""
+    def recover(self, stale_after: float, max_attempts: int) -> tuple[int, list[str]]:
+        """Runs whose worker stopped heartbeating: re-queued, or ended (failed after `max_attempts`
+        claims; cancelled when a cancel was asked). Returns (how many re-queued, ids of those ended)."""
         cutoff = time.time() - stale_after
         stale = and_(RunRow.status == "running", RunRow.heartbeat_at < cutoff)
         with self.db.session() as s:
-            failed = 0
+            ended: list[str] = []
             too_many = select(RunRow).where(stale, RunRow.attempts >= max_attempts)
             for row in s.scalars(too_many.with_for_update(skip_locked=True)):
                 row.status, row.finished_at, row.heartbeat_at = "failed", time.time(), None
@@ -275,19 +274,20 @@ class RunService:
                     f"its worker stopped (no heartbeat for {stale_after:g}s) on each of {row.attempts} "
                     "attempt(s); giving up"
                 )
-                failed += 1
+                ended.append(row.id)
             s.flush()
-            cancelled = s.execute(
+            ended += s.scalars(
                 update(RunRow)
                 .where(stale, RunRow.cancel_requested.is_(True))
                 .values(
                     status="cancelled", details="cancelled (its worker had stopped)", finished_at=time.time()
                 )
-            ).rowcount  # type: ignore[attr-defined]
+                .returning(RunRow.id)
+            ).all()
             requeued = s.execute(
                 update(RunRow).where(stale).values(status="queued", worker_id=None, heartbeat_at=None)
             ).rowcount  # type: ignore[attr-defined]
-        return int(requeued), int(failed) + int(cancelled)
+        return int(requeued), ended
 
     # -- what /metrics reads -------------------------------------------------------------------------
     def counts(self) -> tuple[dict[str, int], dict[str, int]]:

@@ -62,6 +62,17 @@ class SecretStore:
         self.db = db
         self._fernet = Fernet(derive_key(secret_key))
 
+    def seal(self, value: str) -> str:
+        """Encrypt a value kept elsewhere (webhook signing secrets)."""
+        return self._fernet.encrypt(value.encode()).decode()
+
+    def unseal(self, token: str) -> str:
+        """Decrypt what `seal` returned (SecretUnreadable when SECRET_KEY changed)."""
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except InvalidToken:
+            raise SecretUnreadable("cannot decrypt: SECRET_KEY changed since this was stored") from None
+
     def put(self, name: str, value: str) -> tuple[SecretInfo, bool]:
         """Set (or replace) a secret; returns what may be shown and whether it is new."""
         check_name(name)

@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_nocode.compiler.plan import Plan
 from mlops_nocode.runs.artifacts import records
@@ -20,6 +20,9 @@ from mlops_nocode.runtime.runner import Runner
 from mlops_nocode.runtime.state import RunResult
 from mlops_nocode.runtime.throttle import ThrottleConfigError, Throttler
 from mlops_nocode.settings import Settings
+
+if TYPE_CHECKING:
+    from mlops_nocode.runs.webhooks import Notifier
 
 log = logging.getLogger("mlops_nocode.worker")
 MAX_DETAILS = 2000
@@ -105,10 +108,12 @@ class Worker:
         settings: Settings,
         name: str | None = None,
         secrets: SecretStore | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.service = service
         self.settings = settings
         self.secrets = secrets
+        self.notifier = notifier
         self.id = name or worker_name()
         self._stop = threading.Event()
         self._runner: Runner | None = None
@@ -122,9 +127,11 @@ class Worker:
 
     def recover(self) -> None:
         """Re-queue (or fail) runs whose worker died; every worker does it now and then."""
-        requeued, failed = self.service.recover(self.settings.run_stale_after, self.settings.max_run_attempts)
-        if requeued or failed:
-            log.warning("recovered runs of dead workers: %d re-queued, %d ended", requeued, failed)
+        requeued, ended = self.service.recover(self.settings.run_stale_after, self.settings.max_run_attempts)
+        if requeued or ended:
+            log.warning("recovered runs of dead workers: %d re-queued, %d ended", requeued, len(ended))
+        for run_id in ended:
+            self._ended(run_id)
 
     def run_forever(self) -> None:
         """Claim and execute runs until stopped."""
@@ -189,7 +196,12 @@ class Worker:
             return
         if status == "cancelled":
             details = "cancelled on request"
-        self.service.finish(run_id, self.id, status, details, outputs, artifacts)
+        if self.service.finish(run_id, self.id, status, details, outputs, artifacts):
+            self._ended(run_id)
+
+    def _ended(self, run_id: str) -> None:
+        if self.notifier is not None:
+            self.notifier.run_ended(run_id)
 
     def _environ(self, plan: Plan) -> dict[str, str]:
         """The Runner's environment: this process's, plus the stored secrets the plan's steps reference
@@ -212,9 +224,16 @@ class WorkerThreads:
     """N worker threads inside the gateway process."""
 
     def __init__(
-        self, service: RunService, settings: Settings, count: int, secrets: SecretStore | None = None
+        self,
+        service: RunService,
+        settings: Settings,
+        count: int,
+        secrets: SecretStore | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
-        self.workers = [Worker(service, settings, worker_name(f"t{i}"), secrets) for i in range(count)]
+        self.workers = [
+            Worker(service, settings, worker_name(f"t{i}"), secrets, notifier) for i in range(count)
+        ]
         self.threads = [
             threading.Thread(target=w.run_forever, name=f"worker-{i}", daemon=True)
             for i, w in enumerate(self.workers)
