@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     run_stale_after: float = Field(default=15.0, gt=0, description="seconds without heartbeat = dead")
     max_run_attempts: int = Field(default=3, ge=1, description="claims of one run before giving up")
     poll_seconds: float = Field(default=0.25, gt=0)
+    webhook_attempts: int = Field(default=5, ge=1, le=20, description="tries per webhook delivery")
+    webhook_backoff: float = Field(default=1.0, gt=0, description="seconds before the 2nd try; doubles")
+    webhook_timeout: float = Field(default=10.0, gt=0)
 
     @property
     def home(self) -> Path:

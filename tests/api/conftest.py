@@ -1,4 +1,5 @@
-"""A real gateway: `mlops up` in a subprocess on a free port, driven with httpx."""
+"""A real gateway: `mlops up` in a subprocess on a free port, driven with httpx, on SQLite and on a
+throwaway PostgreSQL cluster (every test that takes `new_db` or `server` runs on both)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from tests.api.pgcluster import Cluster, PostgresUnavailable
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
@@ -34,6 +37,8 @@ class Server:
         self.port = free_port()
         self.env = {**os.environ, "MLOPS_HOME": str(home), "THROTTLE_DISABLE": "true", **env}
         self.env.pop("SECRET_KEY", None)
+        if "DATABASE_URL" not in env:
+            self.env.pop("DATABASE_URL", None)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = home.parent / f"{home.name}-server.log"
 
@@ -86,9 +91,38 @@ class Server:
             os.killpg(self.proc.pid, signal.SIGKILL)  # anything the server left in its session
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """One PostgreSQL cluster for the whole session (fails, never skips, when it cannot start)."""
+    try:
+        cluster = Cluster()
+    except PostgresUnavailable as e:
+        pytest.fail(str(e), pytrace=False)
+    try:
+        cluster.start()
+    except PostgresUnavailable as e:
+        cluster.stop()
+        pytest.fail(f"cannot start the throwaway PostgreSQL cluster: {e}", pytrace=False)
+    yield cluster
+    cluster.stop()
+
+
+NewDb = Callable[[], dict[str, str]]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def new_db(request: pytest.FixtureRequest) -> NewDb:
+    """Environment for a server on a fresh database: {} (SQLite under its MLOPS_HOME), or
+    {"DATABASE_URL": a new database of the session's cluster}."""
+    if request.param == "sqlite":
+        return dict
+    cluster: Cluster = request.getfixturevalue("postgres")
+    return lambda: {"DATABASE_URL": cluster.create_database()}
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    s = Server(tmp_path_factory.mktemp("gw") / "home", RUN_STALE_AFTER="3", POLL_SECONDS="0.1")
+def server(tmp_path_factory: pytest.TempPathFactory, new_db: NewDb) -> Iterator[Server]:
+    s = Server(tmp_path_factory.mktemp("gw") / "home", RUN_STALE_AFTER="3", POLL_SECONDS="0.1", **new_db())
     s.start()
     yield s
     s.stop()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.api.conftest import Server, sleeper, wait_status
+from tests.api.conftest import NewDb, Server, sleeper, wait_status
 
 
-def test_kill9_mid_run_then_restart_resumes(tmp_path: Path) -> None:
-    server = Server(tmp_path / "home", RUN_STALE_AFTER="2", POLL_SECONDS="0.1", HEARTBEAT_SECONDS="0.2")
+def test_kill9_mid_run_then_restart_resumes(tmp_path: Path, new_db: NewDb) -> None:
+    server = Server(
+        tmp_path / "home", RUN_STALE_AFTER="2", POLL_SECONDS="0.1", HEARTBEAT_SECONDS="0.2", **new_db()
+    )
     server.start()
     try:
         with server.client(server.admin_key) as c:
@@ -40,13 +42,14 @@ def test_kill9_mid_run_then_restart_resumes(tmp_path: Path) -> None:
         server.stop()
 
 
-def test_run_fails_with_reason_after_too_many_crashes(tmp_path: Path) -> None:
+def test_run_fails_with_reason_after_too_many_crashes(tmp_path: Path, new_db: NewDb) -> None:
     server = Server(
         tmp_path / "home",
         RUN_STALE_AFTER="1",
         POLL_SECONDS="0.1",
         HEARTBEAT_SECONDS="0.2",
         MAX_RUN_ATTEMPTS="1",
+        **new_db(),
     )
     server.start()
     try:

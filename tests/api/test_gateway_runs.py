@@ -10,7 +10,9 @@ import httpx
 from tests.api.conftest import Server, sleeper, wait_status
 
 
-def test_blueprint_deploy_iris_to_success(admin: httpx.Client) -> None:
+def test_blueprint_deploy_iris_to_success(server: Server, admin: httpx.Client) -> None:
+    # on PostgreSQL nothing is kept in a SQLite file
+    assert (server.home / "mlops.db").exists() == ("DATABASE_URL" not in server.env)
     r = admin.post("/pipelines/deploy", json={"pipeline": "pipeline/iris-classifier"})
     assert r.status_code == 202, r.text
     body = r.json()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlops_nocode.settings import Settings, SettingsError, resolve_secret_key
-from tests.api.conftest import Server, sleeper, wait_status
+from tests.api.conftest import NewDb, Server, sleeper, wait_status
 
 
 def test_generated_key_is_kept(tmp_path: Path) -> None:
@@ -40,8 +40,8 @@ def test_up_refuses_to_bind_beyond_loopback(tmp_path: Path) -> None:
     assert "SECRET_KEY" in proc.stderr
 
 
-def test_standalone_worker_process_runs_queued_work(tmp_path: Path) -> None:
-    server = Server(tmp_path / "home", WORKERS="0", POLL_SECONDS="0.1")
+def test_standalone_worker_process_runs_queued_work(tmp_path: Path, new_db: NewDb) -> None:
+    server = Server(tmp_path / "home", WORKERS="0", POLL_SECONDS="0.1", **new_db())
     server.start()
     worker = subprocess.Popen(
         [sys.executable, "-m", "mlops_nocode.cli.main", "worker", "--threads", "2"],

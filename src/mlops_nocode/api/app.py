@@ -13,13 +13,18 @@ from mlops_nocode import __version__
 from mlops_nocode.api.auth import authorize
 from mlops_nocode.api.errors import BodyLimit, install_error_handlers
 from mlops_nocode.api.metrics import Metrics, MetricsMiddleware
+from mlops_nocode.api.routes import artifacts as artifacts_routes
 from mlops_nocode.api.routes import auth as auth_routes
 from mlops_nocode.api.routes import catalogue, health, pipelines, runs, specs
 from mlops_nocode.api.routes import metrics as metrics_routes
+from mlops_nocode.api.routes import secrets as secrets_routes
+from mlops_nocode.api.routes import webhooks as webhooks_routes
 from mlops_nocode.api.state import Gateway
 from mlops_nocode.runs.db import Database
 from mlops_nocode.runs.keys import KeyStore
 from mlops_nocode.runs.service import RunService
+from mlops_nocode.runs.vault import SecretStore
+from mlops_nocode.runs.webhooks import Notifier, WebhookStore
 from mlops_nocode.runs.worker import WorkerThreads
 from mlops_nocode.settings import Settings, resolve_secret_key
 
@@ -40,7 +45,10 @@ def open_gateway(settings: Settings, metrics: Metrics | None = None) -> Gateway:
     service = RunService(db)
     m = metrics or Metrics()
     m.attach(service)
-    return Gateway(settings, db, service, KeyStore(db), m, secret)
+    vault = SecretStore(db, secret)
+    hooks = WebhookStore(db, vault)
+    notifier = Notifier(hooks, service, settings)
+    return Gateway(settings, db, service, KeyStore(db), m, secret, vault, hooks, notifier)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -52,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gw = open_gateway(settings, metrics)
         app.state.gateway = gw
-        workers = WorkerThreads(gw.runs, settings, settings.workers)
+        workers = WorkerThreads(gw.runs, settings, settings.workers, gw.secrets, gw.notifier)
         workers.start()
         log.info("gateway ready with %d worker thread(s)", settings.workers)
         try:
@@ -73,8 +81,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(pipelines.router, dependencies=protected)
     app.include_router(runs.router, prefix="/api/v1", dependencies=protected)
+    app.include_router(artifacts_routes.router, prefix="/api/v1", dependencies=protected)
     app.include_router(specs.router, prefix="/api/v1", dependencies=protected)
     app.include_router(catalogue.router, prefix="/api/v1", dependencies=protected)
+    app.include_router(secrets_routes.router, prefix="/api/v1", dependencies=protected)
+    app.include_router(webhooks_routes.router, prefix="/api/v1", dependencies=protected)
     # authenticated per route: a token may be asked with any scope; keys need admin
     app.include_router(auth_routes.router, prefix="/api/v1")
     app.include_router(metrics_routes.router, dependencies=protected)

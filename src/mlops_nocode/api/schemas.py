@@ -199,3 +199,66 @@ class SaveRequest(Strict):
         if v is not None and depth(v, MAX_DEPTH) > MAX_DEPTH:
             raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
         return v
+
+
+class SecretIn(Strict):
+    """The value of a secret (never shown again)."""
+
+    value: str = Field(min_length=1, max_length=64 * 1024)
+
+
+class SecretOut(BaseModel):
+    """A secret as listed: its name and when it was set, never its value."""
+
+    name: str
+    created_at: float
+    updated_at: float
+
+
+class Artifact(BaseModel):
+    """One pipeline output of a run, as stored (content-addressed by `digest`)."""
+
+    name: str
+    type: str | None
+    digest: str | None
+    step: str | None
+    output: str | None
+    available: bool = Field(description="false when its file is no longer in the store")
+    kind: Literal["file", "directory"] | None
+    filename: str | None = Field(description="what a download is saved as (directories: .tar.gz)")
+    size: int | None = Field(description="bytes (directories: total of their files)")
+
+
+WebhookEvent = Literal["run.succeeded", "run.failed", "run.cancelled"]
+ALL_EVENTS: list[WebhookEvent] = ["run.succeeded", "run.failed", "run.cancelled"]
+
+
+class WebhookIn(Strict):
+    """Where to POST run endings, which ones, and the signing secret (generated when omitted)."""
+
+    url: str = Field(min_length=1, max_length=2000, examples=["https://example.org/hooks/mlops"])
+    events: list[WebhookEvent] = Field(default_factory=lambda: list(ALL_EVENTS), min_length=1)
+    secret: str | None = Field(default=None, min_length=16, max_length=200)
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    created_at: float
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="shown only in this answer")
+
+
+class Delivery(BaseModel):
+    """One attempt to deliver one event to one webhook."""
+
+    webhook_id: str
+    event: str
+    attempt: int
+    ok: bool
+    status_code: int | None
+    error: str | None
+    ts: float

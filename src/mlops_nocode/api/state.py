@@ -10,6 +10,8 @@ from mlops_nocode.api.metrics import Metrics
 from mlops_nocode.runs.db import Database
 from mlops_nocode.runs.keys import KeyStore
 from mlops_nocode.runs.service import RunService
+from mlops_nocode.runs.vault import SecretStore
+from mlops_nocode.runs.webhooks import Notifier, WebhookStore
 from mlops_nocode.settings import Settings
 
 
@@ -23,6 +25,9 @@ class Gateway:
     keys: KeyStore
     metrics: Metrics
     secret_key: str
+    secrets: SecretStore
+    webhooks: WebhookStore
+    notifier: Notifier
 
 
 def gateway(request: Request) -> Gateway:

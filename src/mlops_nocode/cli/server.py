@@ -94,7 +94,7 @@ def worker(
     settings = _settings()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     gw = _open(settings)
-    pool = WorkerThreads(gw.runs, settings, threads)
+    pool = WorkerThreads(gw.runs, settings, threads, gw.secrets, gw.notifier)
     done = threading.Event()
 
     def stop(signum: int, frame: object) -> None:

@@ -1,25 +1,46 @@
-"""Engine and sessions (SQLite in WAL mode by default), and the Alembic migrations applied at startup."""
+"""Engine and sessions (SQLite in WAL mode by default, PostgreSQL through psycopg 3), and the Alembic
+migrations applied at startup."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 0x6D6C6F7073  # PostgreSQL advisory lock id serialising migrations across hosts
+
+
+def normalize_url(url: str) -> str:
+    """`postgres://` and `postgresql://` URLs use psycopg 3 (SQLAlchemy would pick psycopg2)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def dialect_of(url: str) -> str:
+    """ "sqlite" or "postgresql" (anything else is refused)."""
+    name = normalize_url(url).split(":", 1)[0].split("+", 1)[0]
+    if name not in ("sqlite", "postgresql"):
+        raise ValueError(f"DATABASE_URL: unsupported database {name!r}; use sqlite:/// or postgresql://")
+    return name
 
 
 class Database:
     """One engine and its session factory. `session()` is a transaction: committed, or rolled back."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        self.engine = make_engine(url)
+        self.url = normalize_url(url)
+        self.dialect = dialect_of(self.url)
+        self.engine = make_engine(self.url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextlib.contextmanager
@@ -29,7 +50,8 @@ class Database:
             yield s
 
     def migrate(self, lock_dir: Path | None = None) -> None:
-        """Bring the schema to the latest revision (idempotent; serialised across processes by a lock)."""
+        """Bring the schema to the latest revision (idempotent; serialised across processes by a file lock,
+        and on PostgreSQL across hosts by an advisory lock)."""
         import logging
 
         from alembic import command
@@ -42,6 +64,8 @@ class Database:
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         lock = (lock_dir / "migrate.lock") if lock_dir else None
         with _flock(lock), self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
@@ -66,7 +90,9 @@ def _flock(path: Path | None) -> Iterator[None]:
 def make_engine(url: str) -> Engine:
     """An engine; for SQLite: WAL journal, a busy timeout, foreign keys, and explicit BEGIN IMMEDIATE."""
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(
+            normalize_url(url), pool_pre_ping=True, pool_size=5, max_overflow=5, json_serializer=_json
+        )
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -84,3 +110,21 @@ def make_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _json(value: Any) -> str:
+    """JSON for PostgreSQL, which refuses NaN and Infinity (they become null)."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value))

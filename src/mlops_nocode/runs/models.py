@@ -1,4 +1,4 @@
-"""The gateway's tables: runs, their events, and API keys. Times are UNIX seconds (floats, UTC)."""
+"""The gateway's tables: runs, their events, API keys and secrets. Times are UNIX seconds (floats, UTC)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ class RunRow(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     details: Mapped[str | None] = mapped_column(Text, nullable=True)
     outputs: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    artifacts: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[float] = mapped_column(Float, index=True)
     started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -65,3 +66,42 @@ class ApiKeyRow(Base):
     scopes: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[float] = mapped_column(Float)
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class SecretRow(Base):
+    """A named secret: only its Fernet ciphertext is stored (key derived from SECRET_KEY, see runs.vault)."""
+
+    __tablename__ = "secrets"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    ciphertext: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class WebhookRow(Base):
+    """Where to POST run endings; the signing secret is stored encrypted (like secrets)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[str] = mapped_column(String(200))
+    secret: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class DeliveryRow(Base):
+    """One attempt to deliver one event of one run to one webhook."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[str] = mapped_column(String(32), index=True)
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    attempt: Mapped[int] = mapped_column(Integer)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    ts: Mapped[float] = mapped_column(Float)

@@ -1,9 +1,9 @@
 """The run service: create (compile + queue), list, get, cancel, retry, events; claiming and recovery.
 
 Runs are queued in the database; workers (threads of `mlops up`, or `mlops worker` processes) claim them
-one at a time with an atomic UPDATE, heartbeat while they run, and record the end. A run whose worker
-stops heartbeating is re-queued (finished steps come back from the cache) or, after `max_attempts`
-claims, failed with the reason.
+one at a time (an atomic UPDATE on SQLite, SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL), heartbeat
+while they run, and record the end. A run whose worker stops heartbeating is re-queued (finished steps
+come back from the cache) or, after `max_attempts` claims, failed with the reason.
 """
 
 from __future__ import annotations
@@ -167,34 +167,46 @@ class RunService:
 
     # -- what workers do -----------------------------------------------------------------------------
     def claim(self, worker_id: str) -> dict[str, Any] | None:
-        """Atomically take the oldest queued run (status -> running); None when the queue is empty."""
+        """Take the oldest queued run (status -> running); None when the queue is empty.
+
+        PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED` then UPDATE, so concurrent workers never wait on
+        each other's candidate. SQLite: one atomic `UPDATE ... WHERE id = (oldest) AND status = 'queued'`
+        (writers are serialised by BEGIN IMMEDIATE)."""
         now = time.time()
-        oldest = (
-            select(RunRow.id)
-            .where(RunRow.status == "queued")
-            .order_by(RunRow.created_at)
-            .limit(1)
-            .scalar_subquery()
-        )
+        taken = {
+            "status": "running",
+            "worker_id": worker_id,
+            "heartbeat_at": now,
+            "started_at": func.coalesce(RunRow.started_at, now),
+            "attempts": RunRow.attempts + 1,
+        }
+        oldest = select(RunRow.id).where(RunRow.status == "queued").order_by(RunRow.created_at).limit(1)
         with self.db.session() as s:
-            claimed = s.execute(
-                update(RunRow)
-                .where(RunRow.id == oldest, RunRow.status == "queued")
-                .values(
-                    status="running",
-                    worker_id=worker_id,
-                    heartbeat_at=now,
-                    started_at=func.coalesce(RunRow.started_at, now),
-                    attempts=RunRow.attempts + 1,
-                )
-                .returning(RunRow.id)
-            ).scalar()
+            if self.db.dialect == "postgresql":
+                claimed = s.scalar(oldest.with_for_update(skip_locked=True))
+                if claimed is not None:
+                    s.execute(update(RunRow).where(RunRow.id == claimed).values(**taken))
+            else:
+                claimed = s.execute(
+                    update(RunRow)
+                    .where(RunRow.id == oldest.scalar_subquery(), RunRow.status == "queued")
+                    .values(**taken)
+                    .returning(RunRow.id)
+                ).scalar()
             if claimed is None:
                 return None
             row = s.get(RunRow, claimed)
             assert row is not None
             s.refresh(row)
             return run_json(row) | {"plan": row.plan}
+
+    def artifacts(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """The artifact records of a run ({} while it runs, or when it produced none)."""
+        with self.db.session() as s:
+            row = s.get(RunRow, run_id)
+            if row is None:
+                raise RunNotFound(run_id)
+            return dict(row.artifacts or {})
 
     def next_seq(self, run_id: str) -> int:
         with self.db.session() as s:
@@ -215,7 +227,13 @@ class RunService:
             return row.cancel_requested
 
     def finish(
-        self, run_id: str, worker_id: str, status: str, details: str | None, outputs: dict[str, Any] | None
+        self,
+        run_id: str,
+        worker_id: str,
+        status: str,
+        details: str | None,
+        outputs: dict[str, Any] | None,
+        artifacts: dict[str, Any] | None = None,
     ) -> bool:
         """Record the end of a run this worker owns."""
         with self.db.session() as s:
@@ -226,6 +244,7 @@ class RunService:
                     status=status,
                     details=details,
                     outputs=outputs,
+                    artifacts=artifacts,
                     finished_at=time.time(),
                     heartbeat_at=None,
                 )
@@ -241,33 +260,34 @@ class RunService:
                 .values(status="queued", worker_id=None, heartbeat_at=None, attempts=RunRow.attempts - 1)
             )
 
-    def recover(self, stale_after: float, max_attempts: int) -> tuple[int, int]:
-        """Runs whose worker stopped heartbeating: re-queued, or failed after `max_attempts` claims.
-
-        Returns (requeued, failed)."""
+    def recover(self, stale_after: float, max_attempts: int) -> tuple[int, list[str]]:
+        """Runs whose worker stopped heartbeating: re-queued, or ended (failed after `max_attempts`
+        claims; cancelled when a cancel was asked). Returns (how many re-queued, ids of those ended)."""
         cutoff = time.time() - stale_after
         stale = and_(RunRow.status == "running", RunRow.heartbeat_at < cutoff)
         with self.db.session() as s:
-            failed = 0
-            for row in s.scalars(select(RunRow).where(stale, RunRow.attempts >= max_attempts)):
+            ended: list[str] = []
+            too_many = select(RunRow).where(stale, RunRow.attempts >= max_attempts)
+            for row in s.scalars(too_many.with_for_update(skip_locked=True)):
                 row.status, row.finished_at, row.heartbeat_at = "failed", time.time(), None
                 row.details = (
                     f"its worker stopped (no heartbeat for {stale_after:g}s) on each of {row.attempts} "
                     "attempt(s); giving up"
                 )
-                failed += 1
+                ended.append(row.id)
             s.flush()
-            cancelled = s.execute(
+            ended += s.scalars(
                 update(RunRow)
                 .where(stale, RunRow.cancel_requested.is_(True))
                 .values(
                     status="cancelled", details="cancelled (its worker had stopped)", finished_at=time.time()
                 )
-            ).rowcount  # type: ignore[attr-defined]
+                .returning(RunRow.id)
+            ).all()
             requeued = s.execute(
                 update(RunRow).where(stale).values(status="queued", worker_id=None, heartbeat_at=None)
             ).rowcount  # type: ignore[attr-defined]
-        return int(requeued), int(failed) + int(cancelled)
+        return int(requeued), ended
 
     # -- what /metrics reads -------------------------------------------------------------------------
     def counts(self) -> tuple[dict[str, int], dict[str, int]]:

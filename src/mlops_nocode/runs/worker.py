@@ -9,15 +9,20 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_nocode.compiler.plan import Plan
+from mlops_nocode.runs.artifacts import records
 from mlops_nocode.runs.service import NewEvent, RunService
+from mlops_nocode.runs.vault import SecretStore, SecretUnreadable
 from mlops_nocode.runtime.events import Event
 from mlops_nocode.runtime.runner import Runner
 from mlops_nocode.runtime.state import RunResult
 from mlops_nocode.runtime.throttle import ThrottleConfigError, Throttler
 from mlops_nocode.settings import Settings
+
+if TYPE_CHECKING:
+    from mlops_nocode.runs.webhooks import Notifier
 
 log = logging.getLogger("mlops_nocode.worker")
 MAX_DETAILS = 2000
@@ -97,9 +102,18 @@ class _Reporter:
 class Worker:
     """One worker loop. `stop()` (any thread) ends it; a run in progress is given back to the queue."""
 
-    def __init__(self, service: RunService, settings: Settings, name: str | None = None) -> None:
+    def __init__(
+        self,
+        service: RunService,
+        settings: Settings,
+        name: str | None = None,
+        secrets: SecretStore | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
         self.service = service
         self.settings = settings
+        self.secrets = secrets
+        self.notifier = notifier
         self.id = name or worker_name()
         self._stop = threading.Event()
         self._runner: Runner | None = None
@@ -113,9 +127,11 @@ class Worker:
 
     def recover(self) -> None:
         """Re-queue (or fail) runs whose worker died; every worker does it now and then."""
-        requeued, failed = self.service.recover(self.settings.run_stale_after, self.settings.max_run_attempts)
-        if requeued or failed:
-            log.warning("recovered runs of dead workers: %d re-queued, %d ended", requeued, failed)
+        requeued, ended = self.service.recover(self.settings.run_stale_after, self.settings.max_run_attempts)
+        if requeued or ended:
+            log.warning("recovered runs of dead workers: %d re-queued, %d ended", requeued, len(ended))
+        for run_id in ended:
+            self._ended(run_id)
 
     def run_forever(self) -> None:
         """Claim and execute runs until stopped."""
@@ -147,10 +163,11 @@ class Worker:
             throttle: Throttler | None = Throttler.from_env()
         except ThrottleConfigError:
             throttle = None
-        status, details, outputs = "failed", None, None
+        status, details, outputs, artifacts = "failed", None, None, None
         reporter: _Reporter | None = None
         try:
-            runner = Runner(Plan.from_json(claimed["plan"]), home=home, run_id=run_id, throttle=throttle)
+            plan = Plan.from_json(claimed["plan"])
+            runner = Runner(plan, home=home, run_id=run_id, throttle=throttle, environ=self._environ(plan))
             reporter = _Reporter(
                 self.service, run_id, self.id, min(self.settings.heartbeat_seconds, 0.5), runner
             )
@@ -161,6 +178,9 @@ class Worker:
                 runner.cancel()
             result = runner.run()
             status, details, outputs = result.status, failure_details(result), result.outputs
+            artifacts = records(plan, result)
+        except SecretUnreadable as e:
+            details = str(e)
         except Exception as e:
             log.exception("run %s failed inside the worker", run_id)
             details = f"internal error in worker {self.id}: {type(e).__name__}: {e}"
@@ -176,7 +196,20 @@ class Worker:
             return
         if status == "cancelled":
             details = "cancelled on request"
-        self.service.finish(run_id, self.id, status, details, outputs)
+        if self.service.finish(run_id, self.id, status, details, outputs, artifacts):
+            self._ended(run_id)
+
+    def _ended(self, run_id: str) -> None:
+        if self.notifier is not None:
+            self.notifier.run_ended(run_id)
+
+    def _environ(self, plan: Plan) -> dict[str, str]:
+        """The Runner's environment: this process's, plus the stored secrets the plan's steps reference
+        (decrypted here, at the last moment; the Runner gives each step only its own and redacts them)."""
+        environ = dict(os.environ)
+        if self.secrets is not None:
+            environ.update(self.secrets.values(name for step in plan.steps for name in step.secrets))
+        return environ
 
 
 def _free(path: Path) -> Path:
@@ -190,8 +223,17 @@ def _free(path: Path) -> Path:
 class WorkerThreads:
     """N worker threads inside the gateway process."""
 
-    def __init__(self, service: RunService, settings: Settings, count: int) -> None:
-        self.workers = [Worker(service, settings, worker_name(f"t{i}")) for i in range(count)]
+    def __init__(
+        self,
+        service: RunService,
+        settings: Settings,
+        count: int,
+        secrets: SecretStore | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.workers = [
+            Worker(service, settings, worker_name(f"t{i}"), secrets, notifier) for i in range(count)
+        ]
         self.threads = [
             threading.Thread(target=w.run_forever, name=f"worker-{i}", daemon=True)
             for i, w in enumerate(self.workers)

@@ -1,0 +1,52 @@
+"""/api/v1/runs/{id}/artifacts: a run's pipeline outputs, and downloading them (directories as .tar.gz)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi.responses import StreamingResponse
+
+from mlops_nocode.api.schemas import Artifact
+from mlops_nocode.api.state import Gateway, gateway
+from mlops_nocode.runs.artifacts import ArtifactMissing, describe, iter_file, iter_targz, locate
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such run or artifact"}}
+
+
+@router.get("/{run_id}/artifacts", response_model=list[Artifact], responses=NOT_FOUND)
+async def list_artifacts(run_id: str, gw: Gateway = Depends(gateway)) -> list[dict[str, Any]]:
+    """The run's pipeline outputs with their types and digests (empty until the run ends)."""
+    recs = await anyio.to_thread.run_sync(gw.runs.artifacts, run_id)
+    home = gw.settings.home
+    return [await anyio.to_thread.run_sync(describe, home, n, r) for n, r in sorted(recs.items())]
+
+
+@router.get(
+    "/{run_id}/artifacts/{name}",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}, "application/gzip": {}}}, **NOT_FOUND},
+)
+async def download_artifact(run_id: str, name: str, gw: Gateway = Depends(gateway)) -> StreamingResponse:
+    """The artifact's file, or its directory as a .tar.gz stream."""
+    recs = await anyio.to_thread.run_sync(gw.runs.artifacts, run_id)
+    record = recs.get(name)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"run {run_id} has no artifact {name!r}")
+    try:
+        path = await anyio.to_thread.run_sync(locate, gw.settings.home, record)
+    except ArtifactMissing as e:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from None
+    if path.is_dir():
+        filename, media, body = f"{path.name}.tar.gz", "application/gzip", iter_targz(path)
+        headers: dict[str, str] = {}
+    else:
+        filename, media, body = path.name, "application/octet-stream", iter_file(path)
+        headers = {"Content-Length": str(path.stat().st_size)}
+    headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
+    if record.get("digest"):
+        headers["X-Artifact-Digest"] = f"sha256:{record['digest']}"
+    return StreamingResponse(body, media_type=media, headers=headers)

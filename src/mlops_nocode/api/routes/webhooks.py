@@ -1,0 +1,48 @@
+"""/api/v1/webhooks (register, list, delete) and /api/v1/runs/{id}/deliveries (the delivery log)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Response, status
+
+from mlops_nocode.api.schemas import Delivery, WebhookCreated, WebhookIn, WebhookOut
+from mlops_nocode.api.state import Gateway, gateway
+
+router = APIRouter(tags=["webhooks"])
+
+
+@router.post("/webhooks", status_code=status.HTTP_201_CREATED, response_model=WebhookCreated)
+def create_webhook(body: WebhookIn, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
+    """Register a webhook; its secret (given or generated) is in this answer only."""
+    try:
+        return gw.webhooks.create(body.url, list(body.events), body.secret)
+    except ValueError as e:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(e)) from None
+
+
+@router.get("/webhooks", response_model=list[WebhookOut])
+def list_webhooks(gw: Gateway = Depends(gateway)) -> list[dict[str, Any]]:
+    """Every webhook (never its secret)."""
+    return gw.webhooks.all()
+
+
+@router.delete(
+    "/webhooks/{hook_id}", status_code=status.HTTP_204_NO_CONTENT, responses={404: {"description": "none"}}
+)
+def delete_webhook(hook_id: str, gw: Gateway = Depends(gateway)) -> Response:
+    """Stop sending to a webhook (its delivery log stays)."""
+    if not gw.webhooks.delete(hook_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no webhook {hook_id}")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/runs/{run_id}/deliveries",
+    response_model=list[Delivery],
+    responses={404: {"description": "no such run"}},
+)
+def run_deliveries(run_id: str, gw: Gateway = Depends(gateway)) -> list[dict[str, Any]]:
+    """Every webhook delivery attempt for the run, in order (status code or error of each)."""
+    gw.runs.get(run_id)
+    return gw.webhooks.deliveries(run_id)

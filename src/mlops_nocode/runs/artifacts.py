@@ -1,0 +1,103 @@
+"""A run's artifacts: what its pipeline outputs point to in the content-addressed store, and serving them.
+
+The worker records, at the end of a run, each pipeline output's type, digest and stored path (`runs.
+artifacts` column). Downloads look the name up in that record (a name is never joined into a path) and
+check that the stored path lies inside MLOPS_HOME/artifacts before reading it; directories are streamed
+as .tar.gz built on the fly.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mlops_nocode.compiler.plan import Plan
+from mlops_nocode.runtime.state import RunResult
+
+CHUNK = 64 * 1024
+
+
+class ArtifactMissing(LookupError):
+    """No artifact by that name, or its file is gone (or not where the store keeps files)."""
+
+
+def records(plan: Plan, result: RunResult) -> dict[str, dict[str, Any]]:
+    """{output name: {type, digest, path, step, output}} for every pipeline output the run produced."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, b in plan.outputs.items():
+        state = result.steps.get(b.step)
+        rec = state.outputs.get(b.output) if state is not None else None
+        if rec is not None and rec.get("path"):
+            out[name] = {
+                "type": rec.get("type"),
+                "digest": rec.get("digest"),
+                "path": str(rec["path"]),
+                "step": b.step,
+                "output": b.output,
+            }
+    return out
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def locate(home: Path, record: dict[str, Any]) -> Path:
+    """The stored path of a record, refused unless it is inside MLOPS_HOME/artifacts and still exists."""
+    root = (home / "artifacts").resolve()
+    path = Path(str(record.get("path", ""))).resolve()
+    if not path.is_relative_to(root) or path == root or not path.exists():
+        raise ArtifactMissing("the artifact's file is not in the store (it may have been cleaned up)")
+    return path
+
+
+def describe(home: Path, name: str, record: dict[str, Any]) -> dict[str, Any]:
+    """The API's view of one artifact (never the server's paths)."""
+    info: dict[str, Any] = {
+        "name": name,
+        "type": record.get("type"),
+        "digest": record.get("digest"),
+        "step": record.get("step"),
+        "output": record.get("output"),
+    }
+    try:
+        path = locate(home, record)
+    except ArtifactMissing:
+        return info | {"available": False, "kind": None, "filename": None, "size": None}
+    kind = "directory" if path.is_dir() else "file"
+    filename = path.name + (".tar.gz" if kind == "directory" else "")
+    return info | {"available": True, "kind": kind, "filename": filename, "size": _size(path)}
+
+
+def iter_file(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
+def iter_targz(path: Path) -> Iterator[bytes]:
+    """A .tar.gz of the directory `path` (entries under its name), produced while it is read: a thread
+    writes the archive into a pipe; closing the iterator early (client gone) stops the writer."""
+    read_fd, write_fd = os.pipe()
+
+    def write() -> None:
+        try:
+            with os.fdopen(write_fd, "wb") as w, tarfile.open(fileobj=w, mode="w|gz") as tar:
+                tar.add(path, arcname=path.name, recursive=True)
+        except (BrokenPipeError, OSError):
+            pass
+
+    thread = threading.Thread(target=write, name=f"targz-{path.name}", daemon=True)
+    thread.start()
+    try:
+        with os.fdopen(read_fd, "rb") as r:
+            while chunk := r.read(CHUNK):
+                yield chunk
+    finally:
+        thread.join(5)
