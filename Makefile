@@ -18,6 +18,7 @@ run: $(STAMP)
 	$(BIN)/mlops run pipeline/iris-classifier
 
 test: $(STAMP)
+	bash scripts/ensure-postgres.sh
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy

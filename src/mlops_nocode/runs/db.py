@@ -54,10 +54,10 @@ class Database:
         and on PostgreSQL across hosts by an advisory lock)."""
         import logging
 
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # before import: plugins log when loaded
+
         from alembic import command
         from alembic.config import Config
-
-        logging.getLogger("alembic").setLevel(logging.WARNING)
 
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
