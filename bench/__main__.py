@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import catalogue_scale, compile_scale, fork_cost, runner_overhead
+from bench import catalogue_scale, compile_scale, fork_cost, gateway_load, runner_overhead
 
 
 def main() -> None:
@@ -22,6 +22,7 @@ def main() -> None:
         "runner_overhead": runner_overhead.main(quick),
         "fork_cost": fork_cost.main(),
         "catalogue_scale": catalogue_scale.main(quick),
+        "gateway_load": gateway_load.main(quick),
     }
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 
@@ -19,6 +20,7 @@ from mlops_nocode.api.routes import catalogue, health, pipelines, runs, specs
 from mlops_nocode.api.routes import metrics as metrics_routes
 from mlops_nocode.api.routes import secrets as secrets_routes
 from mlops_nocode.api.routes import webhooks as webhooks_routes
+from mlops_nocode.api.schemas import ErrorOut
 from mlops_nocode.api.state import Gateway
 from mlops_nocode.runs.db import Database
 from mlops_nocode.runs.keys import KeyStore
@@ -35,6 +37,19 @@ The MLOps No-Code gateway. Every route except `/health` and `/` needs `Authoriza
 an API key (`mlk_...`) or a short-lived token from `POST /api/v1/auth/token`. GET needs the read scope,
 other methods the write scope; `/api/v1/keys` needs admin.
 """
+
+# What any authenticated route may answer besides its own codes (documented so clients and schema checks
+# know them): an unparsable body, a missing/invalid credential, a missing scope, an oversized body.
+COMMON: dict[int | str, dict[str, Any]] = {
+    400: {"description": "malformed body (not JSON, or nested too deeply)", "model": ErrorOut},
+    401: {"description": "missing, invalid or expired credential", "model": ErrorOut},
+    403: {"description": "the credential lacks the scope", "model": ErrorOut},
+    413: {"description": "body larger than MAX_BODY_BYTES", "model": ErrorOut},
+    422: {
+        "description": "invalid parameters or body, or an invalid spec with its problems",
+        "model": ErrorOut,
+    },
+}
 
 
 def open_gateway(settings: Settings, metrics: Metrics | None = None) -> Gateway:
@@ -79,16 +94,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     protected = [Depends(authorize)]
     app.include_router(health.router)
-    app.include_router(pipelines.router, dependencies=protected)
-    app.include_router(runs.router, prefix="/api/v1", dependencies=protected)
-    app.include_router(artifacts_routes.router, prefix="/api/v1", dependencies=protected)
-    app.include_router(specs.router, prefix="/api/v1", dependencies=protected)
-    app.include_router(catalogue.router, prefix="/api/v1", dependencies=protected)
-    app.include_router(secrets_routes.router, prefix="/api/v1", dependencies=protected)
-    app.include_router(webhooks_routes.router, prefix="/api/v1", dependencies=protected)
+    app.include_router(pipelines.router, dependencies=protected, responses=COMMON)
+    for router in (runs, artifacts_routes, specs, catalogue, secrets_routes, webhooks_routes):
+        app.include_router(router.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
     # authenticated per route: a token may be asked with any scope; keys need admin
-    app.include_router(auth_routes.router, prefix="/api/v1")
-    app.include_router(metrics_routes.router, dependencies=protected)
+    app.include_router(auth_routes.router, prefix="/api/v1", responses=COMMON)
+    app.include_router(metrics_routes.router, dependencies=protected, responses=COMMON)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

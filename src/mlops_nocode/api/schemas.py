@@ -146,6 +146,20 @@ class ProblemOut(BaseModel):
     fix: str
 
 
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: `detail` is a message, or the invalid fields (422, 400, 413); an invalid spec or
+    a conflict has `detail` "invalid"/"conflict" and the located `problems`."""
+
+    detail: str | list[FieldError]
+    problems: list[ProblemOut] | None = None
+
+
 class ValidateResponse(BaseModel):
     status: Literal["valid"]
     pipeline: str

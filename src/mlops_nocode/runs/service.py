@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func, select, text, update
+from sqlalchemy.orm import defer
 
 from mlops_nocode.runs.compiling import Inline, prepare
 from mlops_nocode.runs.db import Database
@@ -118,7 +119,12 @@ class RunService:
         with self.db.session() as s:
             total = int(s.scalar(select(func.count()).select_from(RunRow).where(where)) or 0)
             rows = s.scalars(
-                select(RunRow).where(where).order_by(RunRow.created_at.desc()).limit(limit).offset(offset)
+                select(RunRow)
+                .options(defer(RunRow.spec))  # never shown; only the plan's step ids are
+                .where(where)
+                .order_by(RunRow.created_at.desc())
+                .limit(limit)
+                .offset(offset)
             )
             return [run_json(r) for r in rows], total
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, status
 
-from mlops_nocode.api.schemas import SaveRequest
+from mlops_nocode.api.schemas import ErrorOut, SaveRequest
 from mlops_nocode.catalogue.service import Catalogues, parse_ref
 from mlops_nocode.runs.compiling import inline_docs
 from mlops_nocode.spec import Problem, SpecError, load_text
@@ -15,7 +15,7 @@ from mlops_nocode.spec.refs import KINDS, Kind
 router = APIRouter(prefix="/catalogue", tags=["catalogue"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"description": "stale base, immutable version, or entry in use"},
-    422: {"description": "invalid, with located problems"},
+    422: {"description": "invalid, with located problems", "model": ErrorOut},
 }
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, status
 
-from mlops_nocode.api.schemas import DeployResponse, LaunchRequest, ProblemOut, StatusResponse
+from mlops_nocode.api.schemas import DeployResponse, ErrorOut, LaunchRequest, StatusResponse
 from mlops_nocode.api.state import Gateway, gateway
 
 router = APIRouter(prefix="/pipelines", tags=["pipelines (blueprint)"])
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/pipelines", tags=["pipelines (blueprint)"])
     "/deploy",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=DeployResponse,
-    responses={422: {"description": "invalid spec, with located problems", "model": list[ProblemOut]}},
+    responses={422: {"description": "invalid spec, with located problems", "model": ErrorOut}},
 )
 def deploy(body: LaunchRequest, gw: Gateway = Depends(gateway)) -> DeployResponse:
     """Validate, compile and queue a run of a pipeline (a ref or an inline spec). The run id is the

@@ -15,6 +15,7 @@ from mlops_nocode.api.state import Gateway, gateway
 from mlops_nocode.runs.models import TERMINAL
 
 router = APIRouter(prefix="/runs", tags=["runs"])
+MAX_INT = 2**62  # larger numbers overflow the databases' 64-bit integers (a 500): 422 instead
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such run"}}
 
 
@@ -29,7 +30,7 @@ def list_runs(
     status_: RunStatus | None = Query(default=None, alias="status"),
     pipeline: str | None = Query(default=None, max_length=300, description="pipeline ref prefix"),
     limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_INT),
     gw: Gateway = Depends(gateway),
 ) -> dict[str, Any]:
     """Newest first, filtered by status and pipeline, one page at a time."""
@@ -65,7 +66,7 @@ def retry_run(run_id: str, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
 @router.get("/{run_id}/events", response_model=list[RunEvent], responses=NOT_FOUND)
 def run_events(
     run_id: str,
-    after: int = Query(default=0, ge=0, description="only events with seq > after"),
+    after: int = Query(default=0, ge=0, le=MAX_INT, description="only events with seq > after"),
     limit: int = Query(default=1000, ge=1, le=10000),
     gw: Gateway = Depends(gateway),
 ) -> list[dict[str, Any]]:
@@ -80,7 +81,7 @@ def run_events(
 )
 async def run_logs(
     run_id: str,
-    after: int = Query(default=0, ge=0),
+    after: int = Query(default=0, ge=0, le=MAX_INT),
     type_: str | None = Query(default=None, alias="type", description="only this event type, e.g. log"),
     last_event_id: str | None = Header(default=None),
     gw: Gateway = Depends(gateway),

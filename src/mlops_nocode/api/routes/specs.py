@@ -6,12 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from mlops_nocode.api.schemas import LaunchRequest, ValidateResponse
+from mlops_nocode.api.schemas import ErrorOut, LaunchRequest, ValidateResponse
 from mlops_nocode.providers.registry import AVAILABLE, PLANNED
 from mlops_nocode.runs.compiling import prepare
 
 router = APIRouter(tags=["specs"])
-INVALID: dict[int | str, dict[str, Any]] = {422: {"description": "invalid, with located problems"}}
+INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"description": "invalid, with located problems", "model": ErrorOut}
+}
 
 
 @router.post("/validate", response_model=ValidateResponse, responses=INVALID)
