@@ -82,18 +82,21 @@ class Runner:
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
+        """Ctrl-C and SIGTERM ask the run to stop; the scheduler stops at its next safe point (never in
+        the middle of its own bookkeeping, as an exception raised anywhere would)."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
 
-        def on_term(signum: int, frame: object) -> None:
-            raise Cancelled
+        def on_signal(signum: int, frame: object) -> None:
+            self.cancel()
 
-        old = signal.signal(signal.SIGTERM, on_term)
+        old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield
         finally:
-            signal.signal(signal.SIGTERM, old)
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
 
     def run(self) -> RunResult:
         (self.run_dir / "steps").mkdir(parents=True, exist_ok=True)
