@@ -69,10 +69,10 @@ def mlops(home: Path) -> Callable[..., CliResult]:
     return run
 
 
-PLAYBOOKS = """
+ADD_PLAYBOOK = """
 apiVersion: mlops-nocode/v1
 kind: Playbook
-metadata: {name: add, version: 1.0.0}
+metadata: {name: add, version: VERSION}
 spec:
   runtime: python
   python: {entrypoint: "steps:add"}
@@ -82,20 +82,25 @@ spec:
     type: object
     additionalProperties: false
     properties: {n: {type: integer, default: 1, minimum: 0}}
----
+"""
+
+
+def call_playbook(name: str = "call", output_type: str = "json", optional: bool = True) -> str:
+    """A playbook running `steps.call` (one function, many behaviours) with one output `y` of a type."""
+    opt = ", optional: true" if optional else ""
+    return f"""
 apiVersion: mlops-nocode/v1
 kind: Playbook
-metadata: {name: call, version: 1.0.0}
+metadata: {{name: {name}, version: 1.0.0}}
 spec:
   runtime: python
-  python: {entrypoint: "steps:call"}
-  outputs: {y: {type: json, optional: true}}
-  parameters:
-    type: object
-    properties:
-      action: {type: string}
-      arg: {}
+  python: {{entrypoint: "steps:call"}}
+  outputs: {{y: {{type: {output_type}{opt}}}}}
+  parameters: {{type: object, properties: {{action: {{type: string}}, arg: {{}}}}}}
 """
+
+
+PLAYBOOKS = ADD_PLAYBOOK.replace("VERSION", "1.0.0") + "---" + call_playbook()
 
 
 @pytest.fixture
@@ -113,29 +118,9 @@ def fixtures_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-METRICS_PLAYBOOK = """
----
-apiVersion: mlops-nocode/v1
-kind: Playbook
-metadata: {name: call-metrics, version: 1.0.0}
-spec:
-  runtime: python
-  python: {entrypoint: "steps:call"}
-  outputs: {y: {type: metrics}}
-  parameters: {type: object, properties: {action: {type: string}, arg: {}}}
-"""
+METRICS_PLAYBOOK = "---" + call_playbook("call-metrics", "metrics", optional=False)
 
-FILE_PLAYBOOK = """
----
-apiVersion: mlops-nocode/v1
-kind: Playbook
-metadata: {name: call-file, version: 1.0.0}
-spec:
-  runtime: python
-  python: {entrypoint: "steps:call"}
-  outputs: {y: {type: file}}
-  parameters: {type: object, properties: {action: {type: string}, arg: {}}}
-"""
+FILE_PLAYBOOK = "---" + call_playbook("call-file", "file", optional=False)
 
 
 def spawn_mlops(*args: str, text: bool = True) -> subprocess.Popen[Any]:

@@ -9,21 +9,9 @@ import pytest
 from mlops_nocode.catalogue import Index
 from mlops_nocode.compiler import Plan, compile_plan
 from mlops_nocode.spec import SpecError, load_text
+from tests.conftest import ADD_PLAYBOOK
 
-ADD = """
-apiVersion: mlops-nocode/v1
-kind: Playbook
-metadata: {name: add, version: VERSION}
-spec:
-  runtime: python
-  python: {entrypoint: "steps:add"}
-  inputs: {x: {type: json, optional: true}}
-  outputs: {y: {type: json}}
-  parameters:
-    type: object
-    additionalProperties: false
-    properties: {n: {type: integer, default: 1, minimum: 0}}
-"""
+ADD = ADD_PLAYBOOK
 MODEL = """
 apiVersion: mlops-nocode/v1
 kind: Playbook

@@ -14,9 +14,9 @@ from mlops_nocode.catalogue import Index
 from mlops_nocode.compiler import compile_plan
 from mlops_nocode.runtime.runner import Runner, RunResult
 from mlops_nocode.spec import load_text
-from tests.conftest import FILE_PLAYBOOK, PLAYBOOKS
+from tests.conftest import FILE_PLAYBOOK, PLAYBOOKS, call_playbook
 
-DIR_PLAYBOOK = FILE_PLAYBOOK.replace("call-file", "call-dir").replace("type: file", "type: directory")
+DIR_PLAYBOOK = "---" + call_playbook("call-dir", "directory", optional=False)
 
 
 def run_spec(spec: str, **kw: Any) -> RunResult:
