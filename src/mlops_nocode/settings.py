@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     webhook_attempts: int = Field(default=5, ge=1, le=20, description="tries per webhook delivery")
     webhook_backoff: float = Field(default=1.0, gt=0, description="seconds before the 2nd try; doubles")
     webhook_timeout: float = Field(default=10.0, gt=0)
+    gateway_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="where Runners report run events (default: http://HOST:PORT, 127.0.0.1 for 0.0.0.0)",
+    )
+    run_token_ttl: int = Field(default=24 * 3600, ge=60, description="seconds a run token is valid")
 
     @property
     def home(self) -> Path:
@@ -80,6 +86,14 @@ class Settings(BaseSettings):
     def db_url(self) -> str:
         """DATABASE_URL, or the SQLite file under MLOPS_HOME."""
         return self.database_url or f"sqlite:///{self.home / 'mlops.db'}"
+
+    @property
+    def report_url(self) -> str:
+        """The gateway's base URL as the Runners of this process reach it."""
+        if self.gateway_url:
+            return self.gateway_url.rstrip("/")
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     @property
     def loopback(self) -> bool:

@@ -16,7 +16,7 @@ from mlops_nocode.api.errors import BodyLimit, install_error_handlers
 from mlops_nocode.api.metrics import Metrics, MetricsMiddleware
 from mlops_nocode.api.routes import artifacts as artifacts_routes
 from mlops_nocode.api.routes import auth as auth_routes
-from mlops_nocode.api.routes import catalogue, health, pipelines, runs, specs
+from mlops_nocode.api.routes import catalogue, health, pipelines, reports, runs, specs
 from mlops_nocode.api.routes import metrics as metrics_routes
 from mlops_nocode.api.routes import secrets as secrets_routes
 from mlops_nocode.api.routes import webhooks as webhooks_routes
@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gw = open_gateway(settings, metrics)
         app.state.gateway = gw
-        workers = WorkerThreads(gw.runs, settings, settings.workers, gw.secrets, gw.notifier)
+        workers = WorkerThreads(gw.runs, settings, settings.workers, gw.secret_key, gw.secrets, gw.notifier)
         workers.start()
         log.info("gateway ready with %d worker thread(s)", settings.workers)
         try:
@@ -97,6 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pipelines.router, dependencies=protected, responses=COMMON)
     for router in (runs, artifacts_routes, specs, catalogue, secrets_routes, webhooks_routes):
         app.include_router(router.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
+    # authenticated with run tokens only (Runners report there)
+    app.include_router(reports.router, prefix="/api/v1", responses=COMMON)
     # authenticated per route: a token may be asked with any scope; keys need admin
     app.include_router(auth_routes.router, prefix="/api/v1", responses=COMMON)
     app.include_router(metrics_routes.router, dependencies=protected, responses=COMMON)

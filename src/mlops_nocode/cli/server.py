@@ -86,15 +86,26 @@ def up(host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = None) -
 
 def worker(
     threads: Annotated[int, typer.Option("--threads", min=1, max=64, help="Worker threads")] = 1,
+    gateway: Annotated[
+        str | None,
+        typer.Option(
+            "--gateway",
+            help="URL of the gateway the runs report to (default: GATEWAY_URL, else the URL `mlops up` "
+            "stored in MLOPS_HOME/credentials.json)",
+        ),
+    ] = None,
 ) -> None:
-    """Run workers against the gateway's database until SIGTERM or Ctrl-C (a run in progress goes back
-    to the queue)."""
+    """Run workers that claim runs from the gateway's database until SIGTERM or Ctrl-C (a run in
+    progress goes back to the queue); their Runners report to the gateway over HTTP."""
     from mlops_nocode.runs.worker import WorkerThreads
 
-    settings = _settings()
+    settings = _settings(gateway_url=gateway)
+    if settings.gateway_url is None and read_credentials(settings).get("url"):
+        settings = _settings(gateway_url=read_credentials(settings)["url"])
+    _check_gateway(settings.report_url)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     gw = _open(settings)
-    pool = WorkerThreads(gw.runs, settings, threads, gw.secrets, gw.notifier)
+    pool = WorkerThreads(gw.runs, settings, threads, gw.secret_key, gw.secrets, gw.notifier)
     done = threading.Event()
 
     def stop(signum: int, frame: object) -> None:
@@ -103,8 +114,26 @@ def worker(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     pool.start()
-    err.print(f"worker ready ({threads} thread(s)) on {settings.db_url.split('://')[0]}")
+    err.print(
+        f"worker ready ({threads} thread(s)) on {settings.db_url.split('://')[0]}, "
+        f"reporting to {settings.report_url}",
+        soft_wrap=True,
+    )
     while not done.wait(0.5):
         pass
     pool.stop()
     gw.db.close()
+
+
+def _check_gateway(url: str) -> None:
+    """Warn (runs would wait for it) when the gateway does not answer at `url`."""
+    import httpx
+
+    try:
+        httpx.get(f"{url}/health", timeout=5).raise_for_status()
+    except httpx.HTTPError as e:
+        err.print(
+            f"[yellow]warning:[/] the gateway does not answer at {url} ({e}); runs claimed here report "
+            "to it: start `mlops up`, or pass --gateway URL",
+            soft_wrap=True,
+        )

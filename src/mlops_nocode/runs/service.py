@@ -29,6 +29,22 @@ class RunStateError(ValueError):
     """The run is not in a state that allows this (HTTP 409)."""
 
 
+class RunTaken(RunStateError):
+    """A report for a claim that no longer owns the run (it was recovered elsewhere, or has ended)."""
+
+
+class SeqGap(ValueError):
+    """A report whose first event would not follow the stored ones (HTTP 422)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """The answer to a report: whether a cancel was asked, and the seq the next event takes."""
+
+    cancel_requested: bool
+    next_seq: int
+
+
 def run_json(row: RunRow) -> dict[str, Any]:
     """The API's view of a run (never the plan's internals beyond its step ids)."""
     steps = [s.get("id") for s in row.plan.get("steps", [])]
@@ -214,23 +230,29 @@ class RunService:
                 raise RunNotFound(run_id)
             return dict(row.artifacts or {})
 
-    def next_seq(self, run_id: str) -> int:
-        with self.db.session() as s:
-            return int(s.scalar(select(func.max(EventRow.seq)).where(EventRow.run_id == run_id)) or 0) + 1
-
-    def beat(self, run_id: str, worker_id: str, events: list[NewEvent], first_seq: int) -> bool | None:
-        """Write events and the heartbeat; returns whether a cancel was requested, None if the run was
-        taken away from this worker (it was recovered elsewhere)."""
+    def report(
+        self, run_id: str, worker_id: str, attempt: int, events: list[NewEvent], first_seq: int | None
+    ) -> Beat:
+        """Write a batch of events (numbered from `first_seq`; those already stored are skipped, so a
+        batch sent again after a lost answer is recorded once) and the heartbeat. RunTaken when the run
+        is no longer this claim's (recovered elsewhere, or ended)."""
         with self.db.session() as s:
             row = s.get(RunRow, run_id)
-            if row is None or row.worker_id != worker_id or row.status != "running":
-                return None
+            if row is None:
+                raise RunNotFound(run_id)
+            if row.worker_id != worker_id or row.attempts != attempt or row.status != "running":
+                raise RunTaken(f"run {run_id} is {row.status} and no longer claim {attempt} of {worker_id}")
+            stored = int(s.scalar(select(func.max(EventRow.seq)).where(EventRow.run_id == run_id)) or 0)
+            start = stored + 1 if first_seq is None else first_seq
+            if start > stored + 1:
+                raise SeqGap(f"events from seq {start} would leave a gap: the next is {stored + 1}")
             for i, e in enumerate(events):
-                s.add(
-                    EventRow(run_id=run_id, seq=first_seq + i, type=e.type, step=e.step, data=e.data, ts=e.ts)
-                )
+                if start + i > stored:
+                    s.add(
+                        EventRow(run_id=run_id, seq=start + i, type=e.type, step=e.step, data=e.data, ts=e.ts)
+                    )
             row.heartbeat_at = time.time()
-            return row.cancel_requested
+            return Beat(row.cancel_requested, max(stored, start + len(events) - 1) + 1)
 
     def finish(
         self,
@@ -240,12 +262,13 @@ class RunService:
         details: str | None,
         outputs: dict[str, Any] | None,
         artifacts: dict[str, Any] | None = None,
+        attempt: int | None = None,
     ) -> bool:
-        """Record the end of a run this worker owns."""
+        """Record the end of a run this worker owns (in claim `attempt`, when given)."""
         with self.db.session() as s:
             done = s.execute(
                 update(RunRow)
-                .where(RunRow.id == run_id, RunRow.worker_id == worker_id, RunRow.status == "running")
+                .where(_owned(run_id, worker_id, attempt))
                 .values(
                     status=status,
                     details=details,
@@ -257,14 +280,15 @@ class RunService:
             )
             return bool(done.rowcount)  # type: ignore[attr-defined]
 
-    def requeue(self, run_id: str, worker_id: str) -> None:
+    def requeue(self, run_id: str, worker_id: str, attempt: int | None = None) -> bool:
         """Give a run back to the queue (a worker shutting down); the claim does not count."""
         with self.db.session() as s:
-            s.execute(
+            done = s.execute(
                 update(RunRow)
-                .where(RunRow.id == run_id, RunRow.worker_id == worker_id, RunRow.status == "running")
+                .where(_owned(run_id, worker_id, attempt))
                 .values(status="queued", worker_id=None, heartbeat_at=None, attempts=RunRow.attempts - 1)
             )
+            return bool(done.rowcount)  # type: ignore[attr-defined]
 
     def recover(self, stale_after: float, max_attempts: int) -> tuple[int, list[str]]:
         """Runs whose worker stopped heartbeating: re-queued, or ended (failed after `max_attempts`
@@ -310,3 +334,8 @@ class RunService:
                 ).all()
             )
         return {str(k): int(v) for k, v in runs.items()}, {str(k): int(v) for k, v in steps.items()}
+
+
+def _owned(run_id: str, worker_id: str, attempt: int | None) -> Any:
+    cond = and_(RunRow.id == run_id, RunRow.worker_id == worker_id, RunRow.status == "running")
+    return cond if attempt is None else and_(cond, RunRow.attempts == attempt)

@@ -1,5 +1,6 @@
-"""Workers: claim a queued run, execute its plan with the local Runner, stream events to the database
-with a heartbeat, record the end. Used as threads inside `mlops up` and as `mlops worker` processes."""
+"""Workers: claim a queued run from the database, execute its plan with the local Runner, which reports
+its events, heartbeat and end to the gateway over HTTP with a run token of this claim (runs.reporter).
+Used as threads inside `mlops up` and as `mlops worker` processes."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_nocode.compiler.plan import Plan
 from mlops_nocode.runs.artifacts import records
-from mlops_nocode.runs.service import NewEvent, RunService
+from mlops_nocode.runs.reporter import GatewayReporter
+from mlops_nocode.runs.runtoken import issue_run_token
+from mlops_nocode.runs.service import RunService
 from mlops_nocode.runs.vault import SecretStore, SecretUnreadable
-from mlops_nocode.runtime.events import Event
 from mlops_nocode.runtime.runner import Runner
 from mlops_nocode.runtime.state import RunResult
 from mlops_nocode.runtime.throttle import ThrottleConfigError, Throttler
@@ -44,61 +46,6 @@ def failure_details(result: RunResult) -> str | None:
     return text if len(text) <= MAX_DETAILS else text[: MAX_DETAILS - 1] + "…"
 
 
-class _Reporter:
-    """Buffers a run's events and, on its own thread, writes them with a heartbeat every tick."""
-
-    def __init__(self, service: RunService, run_id: str, worker_id: str, tick: float, runner: Runner) -> None:
-        self.service, self.run_id, self.worker_id, self.tick, self.runner = (
-            service,
-            run_id,
-            worker_id,
-            tick,
-            runner,
-        )
-        self.seq = service.next_seq(run_id)
-        self.lost = False
-        self.cancel_requested = False
-        self._buf: list[NewEvent] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"report-{run_id}", daemon=True)
-
-    def __call__(self, event: Event) -> None:
-        with self._lock:
-            self._buf.append(NewEvent(event.type, event.step, event.data, event.ts))
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def flush(self) -> None:
-        with self._lock:
-            batch, self._buf = self._buf, []
-        try:
-            state = self.service.beat(self.run_id, self.worker_id, batch, self.seq)
-        except Exception:  # e.g. the database is busy: keep the events for the next tick
-            log.exception("cannot report run %s", self.run_id)
-            with self._lock:
-                self._buf[:0] = batch
-            return
-        self.seq += len(batch) if state is not None else 0
-        if state is None and not self.lost:
-            self.lost = True
-            log.warning("run %s was taken over elsewhere; stopping it here", self.run_id)
-            self.runner.cancel()
-        elif state and not self.cancel_requested:
-            self.cancel_requested = True
-            self.runner.cancel()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.tick):
-            self.flush()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.flush()
-
-
 class Worker:
     """One worker loop. `stop()` (any thread) ends it; a run in progress is given back to the queue."""
 
@@ -106,12 +53,14 @@ class Worker:
         self,
         service: RunService,
         settings: Settings,
+        secret_key: str,
         name: str | None = None,
         secrets: SecretStore | None = None,
         notifier: Notifier | None = None,
     ) -> None:
         self.service = service
         self.settings = settings
+        self.secret_key = secret_key
         self.secrets = secrets
         self.notifier = notifier
         self.id = name or worker_name()
@@ -153,24 +102,28 @@ class Worker:
 
     def execute(self, claimed: dict[str, Any]) -> None:
         """Run one claimed run to its end (or give it back when the worker is stopping)."""
-        run_id = claimed["id"]
+        run_id, attempt = claimed["id"], claimed["attempts"]
         home = self.settings.home
-        if claimed["attempts"] > 1:  # keep the files of the interrupted attempt beside the new one
+        if attempt > 1:  # keep the files of the interrupted attempt beside the new one
             old = home / "runs" / run_id
             if old.exists():
-                old.rename(_free(home / "runs" / f"{run_id}.attempt-{claimed['attempts'] - 1}"))
+                old.rename(_free(home / "runs" / f"{run_id}.attempt-{attempt - 1}"))
         try:
             throttle: Throttler | None = Throttler.from_env()
         except ThrottleConfigError:
             throttle = None
+        token = issue_run_token(self.secret_key, run_id, self.id, attempt, self.settings.run_token_ttl)
+        reporter = GatewayReporter(
+            self.settings.report_url,
+            run_id,
+            token,
+            self._cancel_current,
+            tick=min(self.settings.heartbeat_seconds, 0.5),
+        )
         status, details, outputs, artifacts = "failed", None, None, None
-        reporter: _Reporter | None = None
         try:
             plan = Plan.from_json(claimed["plan"])
             runner = Runner(plan, home=home, run_id=run_id, throttle=throttle, environ=self._environ(plan))
-            reporter = _Reporter(
-                self.service, run_id, self.id, min(self.settings.heartbeat_seconds, 0.5), runner
-            )
             runner.sink = reporter
             self._runner = runner
             reporter.start()
@@ -186,18 +139,21 @@ class Worker:
             details = f"internal error in worker {self.id}: {type(e).__name__}: {e}"
         finally:
             self._runner = None
-            if reporter is not None:
-                reporter.close()
-        if reporter is not None and reporter.lost:
+            reporter.close()
+        if reporter.lost:
             return
-        user_cancel = reporter is not None and reporter.cancel_requested
-        if status == "cancelled" and self._stop.is_set() and not user_cancel:
-            self.service.requeue(run_id, self.id)
+        if status == "cancelled" and self._stop.is_set() and not reporter.cancel_requested:
+            reporter.release()
             return
         if status == "cancelled":
             details = "cancelled on request"
-        if self.service.finish(run_id, self.id, status, details, outputs, artifacts):
-            self._ended(run_id)
+        end = {"status": status, "details": details, "outputs": outputs, "artifacts": artifacts}
+        reporter.finish(end, patience=max(30.0, 2 * self.settings.run_stale_after))
+
+    def _cancel_current(self) -> None:
+        runner = self._runner
+        if runner is not None:
+            runner.cancel()
 
     def _ended(self, run_id: str) -> None:
         if self.notifier is not None:
@@ -228,11 +184,13 @@ class WorkerThreads:
         service: RunService,
         settings: Settings,
         count: int,
+        secret_key: str,
         secrets: SecretStore | None = None,
         notifier: Notifier | None = None,
     ) -> None:
         self.workers = [
-            Worker(service, settings, worker_name(f"t{i}"), secrets, notifier) for i in range(count)
+            Worker(service, settings, secret_key, worker_name(f"t{i}"), secrets, notifier)
+            for i in range(count)
         ]
         self.threads = [
             threading.Thread(target=w.run_forever, name=f"worker-{i}", daemon=True)
