@@ -27,7 +27,7 @@ from mlops_nocode.runs.keys import KeyStore
 from mlops_nocode.runs.service import RunService
 from mlops_nocode.runs.vault import SecretStore
 from mlops_nocode.runs.webhooks import Notifier, WebhookStore
-from mlops_nocode.runs.worker import WorkerThreads
+from mlops_nocode.runs.worker import Recovery, WorkerThreads
 from mlops_nocode.settings import Settings, resolve_secret_key
 
 log = logging.getLogger("mlops_nocode.api")
@@ -77,10 +77,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.gateway = gw
         workers = WorkerThreads(gw.runs, settings, settings.workers, gw.secret_key, gw.secrets, gw.notifier)
         workers.start()
+        recovery = Recovery(gw.runs, settings, gw.notifier)
+        recovery.start()
         log.info("gateway ready with %d worker thread(s)", settings.workers)
         try:
             yield
         finally:
+            recovery.stop()
             workers.stop()
             gw.db.close()
 

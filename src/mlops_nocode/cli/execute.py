@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import typer
 
@@ -13,11 +13,22 @@ from mlops_nocode.cli.report import err, fail, out
 from mlops_nocode.compiler import Plan
 from mlops_nocode.spec import Problem
 
+if TYPE_CHECKING:
+    from mlops_nocode.runs.reporter import GatewayReporter
+    from mlops_nocode.runtime.state import RunResult
+
 
 def execute_plan(
-    plan: Plan, as_json: bool, no_cache: bool, parallel: int | None, events: str | None, verbose: bool
+    plan: Plan,
+    as_json: bool,
+    no_cache: bool,
+    parallel: int | None,
+    events: str | None,
+    verbose: bool,
+    report_to: str | None = None,
 ) -> None:
-    """Run `plan` here with live progress; exit 0 succeeded, 1 failed, 130 cancelled."""
+    """Run `plan` here with live progress; exit 0 succeeded, 1 failed, 130 cancelled. With `report_to`
+    (a gateway URL) the run's events and end are reported there with the run token in MLOPS_RUN_TOKEN."""
     from mlops_nocode.cli.progress import ConsoleProgress, outputs_table, summary_table
     from mlops_nocode.runtime.events import Fanout, JsonLines, Sink
     from mlops_nocode.runtime.runner import Runner
@@ -57,8 +68,16 @@ def execute_plan(
                 as_json,
             )
         sinks.append(JsonLines(events_file))
+    run_id = _reported_run(as_json) if report_to else None
+    reporter = None
     try:
-        runner = Runner(plan, use_cache=not no_cache, max_parallel=parallel, throttle=throttle)
+        runner = Runner(plan, run_id=run_id, use_cache=not no_cache, max_parallel=parallel, throttle=throttle)
+        if report_to and run_id:
+            from mlops_nocode.runs.reporter import GatewayReporter
+
+            reporter = GatewayReporter(report_to, run_id, os.environ["MLOPS_RUN_TOKEN"], runner.cancel)
+            sinks.append(reporter)
+            reporter.start()
         with ConsoleProgress(err, len(plan.steps), verbose) as progress:
             runner.sink = Fanout(progress, *sinks)
             result = runner.run()
@@ -76,8 +95,12 @@ def execute_plan(
     finally:
         if events_file is not None:
             events_file.close()
+        if reporter is not None:
+            reporter.close()
     summary = result.summary()
     code = {"succeeded": 0, "failed": 1, "cancelled": 130}[result.status]
+    if reporter is not None and not _report_end(reporter, plan, result):
+        code = code or 1
     try:
         if as_json:
             print(json.dumps(summary, indent=2, default=str))
@@ -93,3 +116,43 @@ def execute_plan(
         os.dup2(devnull, sys.stdout.fileno())
         os.dup2(devnull, sys.stderr.fileno())
     raise typer.Exit(code)
+
+
+def _reported_run(as_json: bool) -> str:
+    """The run id in MLOPS_RUN_TOKEN (checked by the gateway, not here)."""
+    import jwt
+
+    token = os.environ.get("MLOPS_RUN_TOKEN", "")
+    try:
+        run_id = jwt.decode(token, options={"verify_signature": False}).get("sub")
+    except jwt.PyJWTError:
+        run_id = None
+    if not isinstance(run_id, str) or not run_id:
+        fail(
+            [
+                Problem(
+                    "--report-to needs the run token of the claim in MLOPS_RUN_TOKEN"
+                    + (" (the value there is not a run token)" if token else ""),
+                    "MLOPS_RUN_TOKEN",
+                    "the worker that claimed the run sets it; it is never passed on the command line",
+                )
+            ],
+            as_json,
+        )
+    return run_id
+
+
+def _report_end(reporter: GatewayReporter, plan: Plan, result: RunResult) -> bool:
+    """Record the end at the gateway; False (with a message) when it could not be recorded."""
+    from mlops_nocode.runs.artifacts import records
+    from mlops_nocode.runs.worker import failure_details
+
+    if reporter.lost:
+        err.print(f"[red]the gateway gave run {result.run_id} to another worker: its end is not recorded[/]")
+        return False
+    details = "cancelled on request" if reporter.cancel_requested else failure_details(result)
+    end = {"status": result.status, "details": details, "outputs": result.outputs}
+    if reporter.finish(end | {"artifacts": records(plan, result)}):
+        return True
+    err.print(f"[red]could not record the end of run {result.run_id} at the gateway[/]")
+    return False

@@ -178,6 +178,13 @@ def execute(
     parallel: Parallel = None,
     events: Events = None,
     verbose: Verbose = False,
+    report_to: Annotated[
+        str | None,
+        typer.Option(
+            "--report-to",
+            help="Gateway URL to report the run's events and end to, with the run token in MLOPS_RUN_TOKEN",
+        ),
+    ] = None,
 ) -> None:
     """Run a compiled plan file (what remote targets run)."""
     from mlops_nocode.cli.source import add_python_path
@@ -192,7 +199,7 @@ def execute(
     if problems:
         fail(problems, as_json)
     add_python_path([Path(p) for p in compiled.python_path if Path(p).is_dir()])
-    execute_plan(compiled, as_json, no_cache, parallel, events, verbose)
+    execute_plan(compiled, as_json, no_cache, parallel, events, verbose, report_to)
 
 
 @app.command()
