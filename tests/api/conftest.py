@@ -152,7 +152,8 @@ def sleeper(name: str, steps: list[tuple[str, float]], fail: str | None = None) 
     The step named `fail` exits with code 3.
     """
     code = (
-        "import sys, time, json; time.sleep(float(sys.argv[1])); "
+        "import sys, time, json, os; print(os.environ.get('MLOPS_RUN_TOKEN', 'no run token')); "
+        "time.sleep(float(sys.argv[1])); "
         "sys.exit(3) if sys.argv[3] == 'fail' else open(sys.argv[2], 'w').write(json.dumps(sys.argv[1]))"
     )
     playbook = {

@@ -135,7 +135,10 @@ def test_remote_runner_reports_through_mlops_execute(claimed: Claimed, tmp_path:
     )
     assert done.returncode == 0, done.stderr
     assert token not in done.stdout + done.stderr
-    assert (remote_home / "runs" / claimed.run_id).is_dir()
+    run_files = [f for f in (remote_home / "runs" / claimed.run_id).rglob("*") if f.is_file()]
+    texts = [f.read_text(errors="replace") for f in run_files]
+    assert sum("no run token" in t for t in texts) >= 2  # each step's log: the token is not inherited
+    assert not any(token in t for t in texts)
     with claimed.server.client(claimed.server.admin_key) as c:
         assert wait_status(c, claimed.run_id, 10) == "succeeded"
         events = c.get(f"/api/v1/runs/{claimed.run_id}/events").json()

@@ -68,14 +68,14 @@ def execute_plan(
                 as_json,
             )
         sinks.append(JsonLines(events_file))
-    run_id = _reported_run(as_json) if report_to else None
+    run_id, token = _reported_run(as_json) if report_to else (None, "")
     reporter = None
     try:
         runner = Runner(plan, run_id=run_id, use_cache=not no_cache, max_parallel=parallel, throttle=throttle)
         if report_to and run_id:
             from mlops_nocode.runs.reporter import GatewayReporter
 
-            reporter = GatewayReporter(report_to, run_id, os.environ["MLOPS_RUN_TOKEN"], runner.cancel)
+            reporter = GatewayReporter(report_to, run_id, token, runner.cancel)
             sinks.append(reporter)
             reporter.start()
         with ConsoleProgress(err, len(plan.steps), verbose) as progress:
@@ -118,11 +118,12 @@ def execute_plan(
     raise typer.Exit(code)
 
 
-def _reported_run(as_json: bool) -> str:
-    """The run id in MLOPS_RUN_TOKEN (checked by the gateway, not here)."""
+def _reported_run(as_json: bool) -> tuple[str, str]:
+    """The run token from MLOPS_RUN_TOKEN (taken out of the environment the steps inherit) and the run
+    id it names (checked by the gateway, not here)."""
     import jwt
 
-    token = os.environ.get("MLOPS_RUN_TOKEN", "")
+    token = os.environ.pop("MLOPS_RUN_TOKEN", "")
     try:
         run_id = jwt.decode(token, options={"verify_signature": False}).get("sub")
     except jwt.PyJWTError:
@@ -139,7 +140,7 @@ def _reported_run(as_json: bool) -> str:
             ],
             as_json,
         )
-    return run_id
+    return run_id, token
 
 
 def _report_end(reporter: GatewayReporter, plan: Plan, result: RunResult) -> bool:
