@@ -139,7 +139,13 @@ def start_command(a: Attempt, run_id: str) -> subprocess.Popen[bytes]:
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=a.out_dir,
-            env={**os.environ, **env, "MLOPS_RUN_ID": run_id, "MLOPS_STEP_ID": a.step.id},
+            env={
+                "PYTHONUNBUFFERED": "1",  # Python tools print live (their log is followed)
+                **os.environ,
+                **env,
+                "MLOPS_RUN_ID": run_id,
+                "MLOPS_STEP_ID": a.step.id,
+            },
             start_new_session=True,
         )
 

@@ -19,12 +19,15 @@ from mlops_nocode.runtime import attempt as att
 from mlops_nocode.runtime.events import Event, JsonLines, Sink
 from mlops_nocode.runtime.forkserver import ForkServer, ForkServerError
 from mlops_nocode.runtime.home import mlops_home
+from mlops_nocode.runtime.logfollow import LogFollower
 from mlops_nocode.runtime.secrets import redact, redact_files
 from mlops_nocode.runtime.state import Cancelled, RunResult, StepState, Throttle, new_run_id
 from mlops_nocode.runtime.store import ArtifactStore, CacheIndex, module_digest
 
 LOCAL_RUNTIMES = frozenset({"python", "command"})
-LOG_EVENT_LINES = 200
+LOG_EVENT_LINES = 200  # per attempt, past LIVE_LOG_LINES
+LIVE_LOG_LINES = 1000  # per attempt, sent while the step runs
+FOLLOW_EVERY = 0.5
 
 
 class Runner:
@@ -63,6 +66,8 @@ class Runner:
         self._cancel = threading.Event()
         self._jobs: dict[str, StepState] = {}
         self._secrets: dict[str, str] = {}
+        self._followers: dict[str, LogFollower] = {}
+        self._followed_at = 0.0
         self._server: ForkServer | None = None
         self._code: dict[str, str] = {}
         self._events: Sink = lambda event: None
@@ -177,6 +182,8 @@ class Runner:
                     remaining -= self._settle(self.states[sid], children, waiting, ready)
             if not remaining:
                 break
+            if time.monotonic() - self._followed_at >= FOLLOW_EVERY:
+                self._follow_logs()
             try:
                 job, code, result = self._q.get(timeout=self._next_wake(ready))
             except queue.Empty:
@@ -275,6 +282,7 @@ class Runner:
             a.secrets = att.resolve_secrets(step, self.environ)
             self._secrets.update(a.secrets)
             a.prepare()
+            self._followers[a.job] = LogFollower(a.log, self._secrets, LIVE_LOG_LINES, LOG_EVENT_LINES)
             if step.runtime == "python":
                 spill = a.base.with_name(a.base.name + ".payload.json")
                 self._fork_server().submit(a.job, att.python_payload(a, self.run_id), spill)
@@ -283,6 +291,7 @@ class Runner:
                 a.proc = proc
                 threading.Thread(target=self._wait_command, args=(a.job, proc), daemon=True).start()
         except (att.StepFailure, ForkServerError, OSError) as e:
+            self._followers.pop(a.job, None)
             state.status, state.error = "failed", str(e)
             state.duration = time.monotonic() - state.started
             self.emit("step.failed", step.id, attempt=a.number, error=state.error, final=True)
@@ -360,9 +369,18 @@ class Runner:
         )
         return True
 
+    def _follow_logs(self) -> None:
+        """Lines the running steps wrote since the last look, as `log` events."""
+        self._followed_at = time.monotonic()
+        for job, follower in self._followers.items():
+            step, _, number = job.rpartition("#")
+            for line in follower.poll():
+                self.emit("log", step, line=line, attempt=int(number))
+
     def _emit_step_events(self, a: att.Attempt) -> None:
+        follower = self._followers.pop(a.job, None)
+        lines = follower.rest() if follower is not None else []
         redact_files((a.log, a.events), self._secrets)
-        lines = att.tail(a.log, LOG_EVENT_LINES)
         for line in lines:
             self.emit("log", a.step.id, line=line, attempt=a.number)
         for line in att.read_lines(a.events):

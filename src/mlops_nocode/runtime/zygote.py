@@ -146,6 +146,9 @@ def _child(jobs: socket.socket, results: socket.socket, ctl: socket.socket, log_
             os.dup2(log, 1)
             os.dup2(log, 2)
         os.environ.update(payload.get("env", {}))
+        for stream in (sys.stdout, sys.stderr):  # what the step prints reaches its log (and events) live
+            with contextlib.suppress(AttributeError, ValueError):
+                stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
         if payload.get("cwd"):
             os.chdir(payload["cwd"])
         me = os.getpid()
