@@ -87,8 +87,10 @@ def up(host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = None) -
 def worker(
     threads: Annotated[int, typer.Option("--threads", min=1, max=64, help="Worker threads")] = 1,
 ) -> None:
-    """Run workers against the gateway's database until SIGTERM or Ctrl-C (a run in progress goes back
-    to the queue)."""
+    """Run workers and webhook deliveries against the gateway's database until SIGTERM or Ctrl-C (a run in
+    progress goes back to the queue). Webhook hosts are checked with this process's HOST and
+    WEBHOOK_ALLOWED_HOSTS: give it the gateway's."""
+    from mlops_nocode.api.app import start_dispatcher
     from mlops_nocode.runs.worker import WorkerThreads
 
     settings = _settings()
@@ -103,8 +105,10 @@ def worker(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     pool.start()
-    err.print(f"worker ready ({threads} thread(s)) on {settings.db_url.split('://')[0]}")
+    dispatcher = start_dispatcher(gw)
+    err.print(f"worker ready ({threads} thread(s), webhook deliveries) on {settings.db_url.split('://')[0]}")
     while not done.wait(0.5):
         pass
     pool.stop()
+    dispatcher.stop()
     gw.db.close()
