@@ -144,7 +144,7 @@ class HostPolicy:
                 f"{where} is link-local (169.254.0.0/16, fe80::/10, where cloud metadata services answer): "
                 "webhooks are never sent there; use a routable address of the receiver"
             )
-        if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
+        if ip.is_unspecified or ip.is_multicast or (ip.is_reserved and not ip.is_loopback):  # ::1 is in ::/8
             raise HostRefused(f"{where} is not a unicast host address: use the receiver's own address")
         explicit = named or any(ip in net for net in self.networks)
         if not (self.any_host or explicit):

@@ -77,9 +77,10 @@ class DeliveryQueue:
             insert(QueuedDelivery)
             .values(rows)
             .on_conflict_do_nothing(index_elements=["run_id", "webhook_id", "event"])
+            .returning(QueuedDelivery.id)  # rowcount is not reliable for multi-row inserts (psycopg)
         )
         with self.db.session() as s:
-            return int(s.execute(statement).rowcount)  # type: ignore[attr-defined]
+            return len(s.execute(statement).all())
 
     def claim(self, dispatcher_id: str) -> Claim | None:
         """The most overdue delivery, now `delivering` for this dispatcher; None when nothing is due.
