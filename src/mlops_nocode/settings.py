@@ -1,17 +1,19 @@
 """Gateway and worker settings, read from the environment (pydantic-settings); nothing happens at import.
 
 Environment variables (unprefixed, as in the blueprint): DEBUG, SECRET_KEY, DATABASE_URL, HOST, PORT,
-WORKERS, N8N_API_URL, N8N_API_KEY, WINDMILL_API_URL, WINDMILL_API_KEY, plus the tuning knobs below.
+WORKERS, N8N_API_URL, N8N_API_KEY, WINDMILL_API_URL, WINDMILL_API_KEY, WEBHOOK_ALLOWED_HOSTS, plus the
+tuning knobs below.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlops_nocode.catalogue.home import mlops_home
@@ -73,6 +75,27 @@ class Settings(BaseSettings):
         description="where Runners report run events (default: http://HOST:PORT, 127.0.0.1 for 0.0.0.0)",
     )
     run_token_ttl: int = Field(default=24 * 3600, ge=60, description="seconds a run token is valid")
+    webhook_lease: float = Field(
+        default=60.0, gt=0, description="seconds a dispatcher owns a delivery it claimed; > WEBHOOK_TIMEOUT"
+    )
+    webhook_allowed_hosts: str = Field(
+        default="*", description="comma list of hostnames (*.suffix allowed), IPs, CIDRs, or *"
+    )
+
+    @field_validator("webhook_allowed_hosts")
+    @classmethod
+    def _allowed_hosts_syntax(cls, value: str) -> str:
+        allowed_host_entries(value)
+        return value
+
+    @model_validator(mode="after")
+    def _lease_outlives_attempt(self) -> Settings:
+        if self.webhook_lease <= self.webhook_timeout:
+            raise ValueError(
+                f"WEBHOOK_LEASE ({self.webhook_lease:g}s) must be longer than WEBHOOK_TIMEOUT "
+                f"({self.webhook_timeout:g}s), or a slow delivery would be sent twice; raise WEBHOOK_LEASE"
+            )
+        return self
 
     @property
     def home(self) -> Path:
@@ -109,6 +132,32 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+_HOSTNAME = re.compile(
+    r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+
+
+def allowed_host_entries(value: str) -> list[str]:
+    """WEBHOOK_ALLOWED_HOSTS split into normalised entries: `*`, hostnames (`*.example.org` for its
+    subdomains), IP addresses or CIDRs. A ValueError names the first invalid entry."""
+    entries = [e.strip().lower().rstrip(".") for e in value.split(",") if e.strip()]
+    if not entries:
+        raise ValueError(
+            "WEBHOOK_ALLOWED_HOSTS is empty: give `*`, hostnames, IPs or CIDRs (comma-separated)"
+        )
+    for entry in entries:
+        if entry == "*" or _HOSTNAME.match(entry):
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"WEBHOOK_ALLOWED_HOSTS: {entry!r} is neither `*`, a hostname (`*.example.org` allowed), an "
+                "IP address nor a CIDR (10.0.0.0/8); fix or remove it"
+            ) from None
+    return entries
 
 
 def weak_secret(value: str) -> bool:

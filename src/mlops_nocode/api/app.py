@@ -1,5 +1,5 @@
 """The app factory. Nothing happens at import: the database is opened and migrated, and worker threads
-start, in the app's lifespan."""
+and the webhook dispatcher start, in the app's lifespan."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ from mlops_nocode.runs.db import Database
 from mlops_nocode.runs.keys import KeyStore
 from mlops_nocode.runs.service import RunService
 from mlops_nocode.runs.vault import SecretStore
+from mlops_nocode.runs.webhook_dispatch import Dispatcher
+from mlops_nocode.runs.webhook_hosts import HostPolicy
 from mlops_nocode.runs.webhooks import Notifier, WebhookStore
 from mlops_nocode.runs.worker import Recovery, WorkerThreads
 from mlops_nocode.settings import Settings, resolve_secret_key
@@ -61,9 +63,17 @@ def open_gateway(settings: Settings, metrics: Metrics | None = None) -> Gateway:
     m = metrics or Metrics()
     m.attach(service)
     vault = SecretStore(db, secret)
-    hooks = WebhookStore(db, vault)
+    hooks = WebhookStore(db, vault, HostPolicy.from_settings(settings))
     notifier = Notifier(hooks, service, settings)
     return Gateway(settings, db, service, KeyStore(db), m, secret, vault, hooks, notifier)
+
+
+def start_dispatcher(gw: Gateway) -> Dispatcher:
+    """Start webhook delivery threads on the gateway's queue (woken by its notifier when it enqueues)."""
+    dispatcher = Dispatcher(gw.notifier.queue, gw.secrets, gw.webhooks.policy, gw.settings)
+    gw.notifier.on_enqueued = dispatcher.wake
+    dispatcher.start()
+    return dispatcher
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -79,12 +89,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         workers.start()
         recovery = Recovery(gw.runs, settings, gw.notifier)
         recovery.start()
+        dispatcher = start_dispatcher(gw)
         log.info("gateway ready with %d worker thread(s)", settings.workers)
         try:
             yield
         finally:
             recovery.stop()
             workers.stop()
+            dispatcher.stop()
             gw.db.close()
 
     app = FastAPI(

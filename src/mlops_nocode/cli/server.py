@@ -95,8 +95,10 @@ def worker(
         ),
     ] = None,
 ) -> None:
-    """Run workers that claim runs from the gateway's database until SIGTERM or Ctrl-C (a run in
-    progress goes back to the queue); their Runners report to the gateway over HTTP."""
+    """Run workers that claim runs from the gateway's database, and webhook deliveries, until SIGTERM or
+    Ctrl-C (a run in progress goes back to the queue); their Runners report to the gateway over HTTP.
+    Webhook hosts are checked with this process's HOST and WEBHOOK_ALLOWED_HOSTS: give it the gateway's."""
+    from mlops_nocode.api.app import start_dispatcher
     from mlops_nocode.runs.worker import WorkerThreads
 
     settings = _settings(gateway_url=gateway)
@@ -114,14 +116,16 @@ def worker(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     pool.start()
+    dispatcher = start_dispatcher(gw)
     err.print(
-        f"worker ready ({threads} thread(s)) on {settings.db_url.split('://')[0]}, "
+        f"worker ready ({threads} thread(s), webhook deliveries) on {settings.db_url.split('://')[0]}, "
         f"reporting to {settings.report_url}",
         soft_wrap=True,
     )
     while not done.wait(0.5):
         pass
     pool.stop()
+    dispatcher.stop()
     gw.db.close()
 
 

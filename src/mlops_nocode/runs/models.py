@@ -1,4 +1,5 @@
-"""The gateway's tables: runs, their events, API keys and secrets. Times are UNIX seconds (floats, UTC)."""
+"""The gateway's tables: runs, their events, API keys, secrets, webhooks and their delivery queue.
+Times are UNIX seconds (floats, UTC)."""
 
 from __future__ import annotations
 
@@ -105,3 +106,32 @@ class DeliveryRow(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     ts: Mapped[float] = mapped_column(Float)
+
+
+QUEUE_STATES = ("pending", "delivering", "delivered", "failed")
+
+
+class QueuedDelivery(Base):
+    """One event of one run to deliver to one webhook: a durable queue entry, claimed by a dispatcher
+    with a lease (`claimed_by`, `claimed_at`) and retried with backoff until delivered or failed."""
+
+    __tablename__ = "webhook_queue"
+    __table_args__ = (
+        UniqueConstraint("run_id", "webhook_id", "event", name="uq_webhook_queue_run_hook_event"),
+        Index("ix_webhook_queue_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[str] = mapped_column(String(32))
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Float)
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    claimed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)

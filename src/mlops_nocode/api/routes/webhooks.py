@@ -8,17 +8,23 @@ from fastapi import APIRouter, Depends, HTTPException, Response, status
 
 from mlops_nocode.api.schemas import Delivery, WebhookCreated, WebhookIn, WebhookOut
 from mlops_nocode.api.state import Gateway, gateway
+from mlops_nocode.runs.webhook_hosts import HostRefused
 
 router = APIRouter(tags=["webhooks"])
 
 
 @router.post("/webhooks", status_code=status.HTTP_201_CREATED, response_model=WebhookCreated)
 def create_webhook(body: WebhookIn, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
-    """Register a webhook; its secret (given or generated) is in this answer only."""
+    """Register a webhook; its secret (given or generated) is in this answer only. A URL the host policy
+    refuses (link-local, private beyond loopback, not in WEBHOOK_ALLOWED_HOSTS) is 422 at `body.url`."""
     try:
         return gw.webhooks.create(body.url, list(body.events), body.secret)
+    except HostRefused as e:
+        problem = {"loc": ["body", "url"], "msg": f"webhook URL refused: {e}", "type": "url_refused"}
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [problem]) from None
     except ValueError as e:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(e)) from None
+        problem = {"loc": ["body", "events"], "msg": str(e), "type": "value_error"}
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [problem]) from None
 
 
 @router.get("/webhooks", response_model=list[WebhookOut])
