@@ -49,6 +49,16 @@ def test_login_url_sets_a_strict_httponly_cookie_and_drops_the_token(server: Ser
         assert page.status_code == 200 and "Signed in" in page.text and server.admin_key not in page.text
 
 
+def test_a_session_from_a_token_does_not_outlive_it(server: Server, admin: httpx.Client) -> None:
+    token = admin.post("/api/v1/auth/token", json={"ttl_seconds": 60, "scopes": ["read"]}).json()
+    r = _login(server, token["access_token"])
+    assert r.status_code == 303, r.text
+    max_age = next(a for a in r.headers["set-cookie"].split(";") if a.strip().lower().startswith("max-age="))
+    assert 0 < int(max_age.split("=")[1]) <= 60
+    session = jwt.decode(_cookie(r), options={"verify_signature": False})
+    assert session["exp"] <= token["expires_at"] + 1 and session["scopes"] == ["read"]
+
+
 def test_https_login_marks_the_cookie_secure(server: Server) -> None:
     r = _login(server, server.admin_key, **{"X-Forwarded-Proto": "https"})  # from a trusted local proxy
     assert r.status_code == 303

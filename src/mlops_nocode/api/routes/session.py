@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import time
 
+import jwt
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -78,6 +79,9 @@ def home(
         return HTMLResponse(body, status_code=401, headers=NO_STORE)
     gw: Gateway = request.app.state.gateway
     ttl = gw.settings.token_ttl_seconds
+    if principal.via == "token":  # a session never outlives the token it came from
+        claims = jwt.decode(token.strip(), options={"verify_signature": False})
+        ttl = max(1, min(ttl, int(claims["exp"] - time.time())))
     value, _ = issue_token(gw.secret_key, principal.subject, principal.scopes, ttl)
     redirect = RedirectResponse("/", status_code=303, headers=NO_STORE)
     redirect.set_cookie(
