@@ -19,6 +19,7 @@ from mlops_nocode.api.routes import auth as auth_routes
 from mlops_nocode.api.routes import catalogue, health, pipelines, reports, runs, specs
 from mlops_nocode.api.routes import metrics as metrics_routes
 from mlops_nocode.api.routes import secrets as secrets_routes
+from mlops_nocode.api.routes import session as session_routes
 from mlops_nocode.api.routes import webhooks as webhooks_routes
 from mlops_nocode.api.schemas import ErrorOut
 from mlops_nocode.api.state import Gateway
@@ -37,7 +38,8 @@ log = logging.getLogger("mlops_nocode.api")
 DESCRIPTION = """
 The MLOps No-Code gateway. Every route except `/health` and `/` needs `Authorization: Bearer <credential>`:
 an API key (`mlk_...`) or a short-lived token from `POST /api/v1/auth/token`. GET needs the read scope,
-other methods the write scope; `/api/v1/keys` needs admin.
+other methods the write scope; `/api/v1/keys` needs admin. A browser signed in with the login URL
+(`/?token=...`) carries a session cookie that authenticates GET and HEAD requests only.
 """
 
 # What any authenticated route may answer besides its own codes (documented so clients and schema checks
@@ -109,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     protected = [Depends(authorize)]
     app.include_router(health.router)
+    app.include_router(session_routes.router)
     app.include_router(pipelines.router, dependencies=protected, responses=COMMON)
     for router in (runs, artifacts_routes, specs, catalogue, secrets_routes, webhooks_routes):
         app.include_router(router.router, prefix="/api/v1", dependencies=protected, responses=COMMON)

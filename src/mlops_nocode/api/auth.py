@@ -4,6 +4,11 @@ Tokens are JWTs (HS256, PyJWT): a standard format that n8n, Windmill or any HTTP
 `Authorization: Bearer ...`, with expiry (`exp`) checked by the library. Every protected route takes the
 `authorize` dependency: GET/HEAD need the read scope, other methods the write scope; `require_admin` adds
 the admin scope.
+
+Browsers (EventSource cannot send headers) sign in with the login URL (`/?token=...`), which sets the
+`mlops_session` cookie: an HttpOnly, SameSite=Strict token like the ones above. The cookie is accepted for
+GET and HEAD only; anything that writes still needs the Authorization header, so a forged cross-site
+request cannot change anything.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from mlops_nocode.runs.keys import SCOPES, KeyStore, expand_scopes
 ALGORITHM = "HS256"
 AUDIENCE = "mlops-nocode"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+COOKIE_METHODS = frozenset({"GET", "HEAD"})  # the only methods a session cookie is accepted for (CSRF)
+SESSION_COOKIE = "mlops_session"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +34,7 @@ class Principal:
 
     subject: str
     scopes: frozenset[str]
-    via: str  # "key" or "token"
+    via: str  # "key", "token" or "session" (the browser cookie)
 
 
 def issue_token(secret: str, subject: str, scopes: frozenset[str], ttl: int) -> tuple[str, float]:
@@ -43,33 +50,57 @@ def _unauthorized(message: str) -> HTTPException:
 
 
 def authenticate(request: Request) -> Principal:
-    """The caller's credential from `Authorization: Bearer ...`, or 401."""
+    """The caller's credential from `Authorization: Bearer ...` (or, for GET/HEAD only, the browser's
+    session cookie), or 401."""
     header = request.headers.get("authorization", "")
     scheme, _, credential = header.partition(" ")
-    if scheme.lower() != "bearer" or not credential.strip():
-        raise _unauthorized("missing credential: send Authorization: Bearer <API key or token>")
-    credential = credential.strip()
+    if scheme.lower() == "bearer" and credential.strip():
+        return check_credential(request, credential.strip())
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and not header:
+        if request.method not in COOKIE_METHODS:
+            raise _unauthorized(
+                f"the browser session cookie is accepted for GET and HEAD only: send {request.method} "
+                "requests with Authorization: Bearer <API key or token>"
+            )
+        return _check_token(request, cookie, "session")
+    raise _unauthorized("missing credential: send Authorization: Bearer <API key or token>")
+
+
+def check_credential(request: Request, credential: str) -> Principal:
+    """Check an API key (`mlk_...`) or a signed token; 401 when it is unknown, revoked, expired or forged."""
     keys: KeyStore = request.app.state.gateway.keys
     if credential.startswith("mlk_"):
         key = keys.check(credential)
         if key is None:
             raise _unauthorized("unknown or revoked API key")
         return Principal(key.id, expand_scopes(key.scopes), "key")
+    return _check_token(request, credential, "token")
+
+
+def _check_token(request: Request, credential: str, via: str) -> Principal:
+    renew = (
+        "sign in again with the login URL (/?token=...)"
+        if via == "session"
+        else "ask for a new one (POST /api/v1/auth/token)"
+    )
+    what = "session cookie" if via == "session" else "token"
     try:
         claims = jwt.decode(
             credential, request.app.state.gateway.secret_key, algorithms=[ALGORITHM], audience=AUDIENCE
         )
     except jwt.ExpiredSignatureError:
-        raise _unauthorized("token expired: ask for a new one (POST /api/v1/auth/token)") from None
+        raise _unauthorized(f"{what} expired: {renew}") from None
     except jwt.PyJWTError:
-        raise _unauthorized("invalid token") from None
+        raise _unauthorized(f"invalid {what}: {renew}") from None
     scopes = claims.get("scopes")
     if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
-        raise _unauthorized("invalid token")
+        raise _unauthorized(f"invalid {what}: {renew}")
+    keys: KeyStore = request.app.state.gateway.keys
     key = keys.get(str(claims.get("sub", "")))
     if key is None or key.revoked_at is not None:
-        raise _unauthorized("the key this token was issued from is revoked")
-    return Principal(str(claims["sub"]), expand_scopes(scopes) & expand_scopes(key.scopes), "token")
+        raise _unauthorized(f"the key this {what} was issued from is revoked")
+    return Principal(str(claims["sub"]), expand_scopes(scopes) & expand_scopes(key.scopes), via)
 
 
 def _need(principal: Principal, scope: str) -> None:
@@ -92,4 +123,13 @@ def require_admin(request: Request) -> Principal:
     return principal
 
 
-__all__ = ["SCOPES", "Principal", "authenticate", "authorize", "issue_token", "require_admin"]
+__all__ = [
+    "SCOPES",
+    "SESSION_COOKIE",
+    "Principal",
+    "authenticate",
+    "authorize",
+    "check_credential",
+    "issue_token",
+    "require_admin",
+]

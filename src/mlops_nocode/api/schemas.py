@@ -6,19 +6,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mlops_nocode.api import examples as E
+
 MAX_DEPTH = 32
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-
-INLINE_EXAMPLE: dict[str, Any] = {
-    "apiVersion": "mlops-nocode/v1",
-    "kind": "Pipeline",
-    "metadata": {"name": "iris-quick", "version": "1.0.0"},
-    "spec": {
-        "steps": [
-            {"id": "load", "uses": "playbook/sklearn-dataset@1.0.0", "with": {"name": "iris"}},
-        ]
-    },
-}
 
 
 def depth(value: Any, limit: int) -> int:
@@ -46,6 +37,8 @@ class Strict(BaseModel):
 class TargetIn(Strict):
     """Where to run: a provider (local today) and its options."""
 
+    model_config = E.config("TargetIn")
+
     provider: str = Field(default="local", max_length=64, examples=["local"])
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -58,7 +51,7 @@ class LaunchRequest(Strict):
         json_schema_extra={
             "examples": [
                 {"pipeline": "pipeline/iris-classifier", "parameters": {"estimator": "random_forest"}},
-                {"pipeline": INLINE_EXAMPLE, "target": {"provider": "local"}},
+                {"pipeline": E.INLINE_PIPELINE, "target": {"provider": "local"}},
             ]
         },
     )
@@ -85,6 +78,8 @@ class LaunchRequest(Strict):
 class DeployResponse(BaseModel):
     """The blueprint's answer to a deploy: the run id is the pipeline id."""
 
+    model_config = E.config("DeployResponse")
+
     pipeline_id: str
     status: RunStatus
     message: str
@@ -93,6 +88,8 @@ class DeployResponse(BaseModel):
 class StatusResponse(BaseModel):
     """The blueprint's status answer; `details` says why when the run failed."""
 
+    model_config = E.config("StatusResponse")
+
     pipeline_id: str
     status: RunStatus
     details: str | None
@@ -100,12 +97,16 @@ class StatusResponse(BaseModel):
 
 
 class HealthResponse(BaseModel):
+    model_config = E.config("HealthResponse")
+
     status: Literal["ok"]
     timestamp: str
 
 
 class Run(BaseModel):
     """A run as the API shows it (times are UNIX seconds)."""
+
+    model_config = E.config("Run")
 
     id: str
     pipeline: str
@@ -126,6 +127,8 @@ class Run(BaseModel):
 
 
 class RunPage(BaseModel):
+    model_config = E.config("RunPage")
+
     items: list[Run]
     total: int
     limit: int
@@ -133,6 +136,8 @@ class RunPage(BaseModel):
 
 
 class RunEvent(BaseModel):
+    model_config = E.config("RunEvent")
+
     seq: int
     type: str
     step: str | None
@@ -141,12 +146,16 @@ class RunEvent(BaseModel):
 
 
 class ProblemOut(BaseModel):
+    model_config = E.config("ProblemOut")
+
     what: str
     where: str
     fix: str
 
 
 class FieldError(BaseModel):
+    model_config = E.config("FieldError")
+
     loc: list[str | int]
     msg: str
     type: str
@@ -156,22 +165,41 @@ class ErrorOut(BaseModel):
     """Every error answer: `detail` is a message, or the invalid fields (422, 400, 413); an invalid spec or
     a conflict has `detail` "invalid"/"conflict" and the located `problems`."""
 
+    model_config = E.config("ErrorOut")
+
     detail: str | list[FieldError]
     problems: list[ProblemOut] | None = None
 
 
 class ValidateResponse(BaseModel):
+    model_config = E.config("ValidateResponse")
+
     status: Literal["valid"]
     pipeline: str
     steps: int
 
 
 class TokenRequest(Strict):
+    model_config = E.config("TokenRequest")
+
     ttl_seconds: int | None = Field(default=None, ge=10, le=7 * 24 * 3600)
     scopes: list[Literal["read", "write", "admin"]] | None = None
 
 
+class WhoAmI(BaseModel):
+    """The calling credential: its key, scopes, and how it was sent."""
+
+    model_config = E.config("WhoAmI")
+
+    key_id: str
+    name: str | None = Field(description="the key's name")
+    scopes: list[str]
+    via: Literal["key", "token", "session"]
+
+
 class TokenResponse(BaseModel):
+    model_config = E.config("TokenResponse")
+
     access_token: str
     token_type: Literal["bearer"]
     expires_at: float
@@ -179,11 +207,15 @@ class TokenResponse(BaseModel):
 
 
 class KeyCreate(Strict):
+    model_config = E.config("KeyCreate")
+
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@ -]+$")
     scopes: list[Literal["read", "write", "admin"]] = Field(min_length=1)
 
 
 class KeyOut(BaseModel):
+    model_config = E.config("KeyOut")
+
     id: str
     name: str
     scopes: list[str]
@@ -192,11 +224,15 @@ class KeyOut(BaseModel):
 
 
 class KeyCreated(KeyOut):
+    model_config = E.config("KeyCreated")
+
     key: str = Field(description="the API key, shown once")
 
 
 class SaveRequest(Strict):
     """Save spec documents to the catalogue (one commit). Give `spec` (parsed) or `text` (YAML/JSON)."""
+
+    model_config = E.config("SaveRequest")
 
     spec: dict[str, Any] | list[dict[str, Any]] | None = None
     text: str | None = Field(default=None, max_length=512 * 1024)
@@ -218,11 +254,15 @@ class SaveRequest(Strict):
 class SecretIn(Strict):
     """The value of a secret (never shown again)."""
 
+    model_config = E.config("SecretIn")
+
     value: str = Field(min_length=1, max_length=64 * 1024)
 
 
 class SecretOut(BaseModel):
     """A secret as listed: its name and when it was set, never its value."""
+
+    model_config = E.config("SecretOut")
 
     name: str
     created_at: float
@@ -231,6 +271,8 @@ class SecretOut(BaseModel):
 
 class Artifact(BaseModel):
     """One pipeline output of a run, as stored (content-addressed by `digest`)."""
+
+    model_config = E.config("Artifact")
 
     name: str
     type: str | None
@@ -250,12 +292,16 @@ ALL_EVENTS: list[WebhookEvent] = ["run.succeeded", "run.failed", "run.cancelled"
 class WebhookIn(Strict):
     """Where to POST run endings, which ones, and the signing secret (generated when omitted)."""
 
+    model_config = E.config("WebhookIn")
+
     url: str = Field(min_length=1, max_length=2000, examples=["https://example.org/hooks/mlops"])
     events: list[WebhookEvent] = Field(default_factory=lambda: list(ALL_EVENTS), min_length=1)
     secret: str | None = Field(default=None, min_length=16, max_length=200)
 
 
 class WebhookOut(BaseModel):
+    model_config = E.config("WebhookOut")
+
     id: str
     url: str
     events: list[str]
@@ -263,11 +309,15 @@ class WebhookOut(BaseModel):
 
 
 class WebhookCreated(WebhookOut):
+    model_config = E.config("WebhookCreated")
+
     secret: str = Field(description="shown only in this answer")
 
 
 class Delivery(BaseModel):
     """One attempt to deliver one event to one webhook."""
+
+    model_config = E.config("Delivery")
 
     webhook_id: str
     event: str

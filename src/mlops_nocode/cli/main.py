@@ -12,6 +12,8 @@ import typer
 
 from mlops_nocode import __version__
 from mlops_nocode.cli import catalogue as catalogue_cli
+from mlops_nocode.cli import login as login_cli
+from mlops_nocode.cli import remote as remote_cli
 from mlops_nocode.cli import server as server_cli
 from mlops_nocode.cli import throttle as throttle_cli
 from mlops_nocode.cli.execute import execute_plan
@@ -29,6 +31,10 @@ app.add_typer(throttle_cli.app, name="throttle")
 app.add_typer(catalogue_cli.app, name="catalogue")
 app.command()(server_cli.up)
 app.command()(server_cli.worker)
+app.command()(login_cli.login)
+app.command()(login_cli.logout)
+app.add_typer(remote_cli.app, name="runs")
+app.command()(remote_cli.deploy)
 
 TargetArg = Annotated[
     str, typer.Argument(help="A spec file or folder (YAML/JSON), or a ref such as pipeline/iris-classifier")

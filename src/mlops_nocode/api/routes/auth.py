@@ -1,4 +1,4 @@
-"""/api/v1/auth/token (short-lived tokens) and /api/v1/keys (API keys; admin scope)."""
+"""/api/v1/auth/token (short-lived tokens), /api/v1/auth/whoami, and /api/v1/keys (API keys; admin scope)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, status
 
 from mlops_nocode.api.auth import Principal, authenticate, issue_token, require_admin
-from mlops_nocode.api.schemas import KeyCreate, KeyCreated, KeyOut, TokenRequest, TokenResponse
+from mlops_nocode.api.schemas import KeyCreate, KeyCreated, KeyOut, TokenRequest, TokenResponse, WhoAmI
 from mlops_nocode.api.state import Gateway, gateway
 from mlops_nocode.runs.keys import ApiKey, expand_scopes
 
@@ -35,6 +35,19 @@ def token(
     ttl = min(body.ttl_seconds or gw.settings.token_ttl_seconds, gw.settings.token_ttl_seconds)
     value, exp = issue_token(gw.secret_key, principal.subject, scopes, ttl)
     return TokenResponse(access_token=value, token_type="bearer", expires_at=exp, scopes=sorted(scopes))
+
+
+@router.get("/auth/whoami", response_model=WhoAmI)
+def whoami(principal: Principal = Depends(authenticate), gw: Gateway = Depends(gateway)) -> WhoAmI:
+    """The calling credential: its key id and name, scopes, and whether it came as a key, a token or the
+    browser's session cookie (a cheap way to check a credential: `mlops login` uses it)."""
+    key = gw.keys.get(principal.subject)
+    return WhoAmI(
+        key_id=principal.subject,
+        name=key.name if key else None,
+        scopes=sorted(principal.scopes),
+        via="session" if principal.via == "session" else "token" if principal.via == "token" else "key",
+    )
 
 
 @router.get("/keys", response_model=list[KeyOut], dependencies=[Depends(require_admin)])

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, status
 
+from mlops_nocode.api import examples as E
 from mlops_nocode.api.schemas import ErrorOut, SaveRequest
 from mlops_nocode.catalogue.service import Catalogues, parse_ref
 from mlops_nocode.runs.compiling import inline_docs
@@ -32,7 +33,7 @@ def _kind(kind: str) -> Kind:
     return k
 
 
-@router.get("")
+@router.get("", responses=E.json_example([E.CATALOGUE_ENTRY]))
 def list_entries(
     kind: str | None = Query(default=None), search: str | None = Query(default=None, max_length=200)
 ) -> list[dict[str, Any]]:
@@ -40,7 +41,7 @@ def list_entries(
     return [i.to_json() for i in _catalogues().listing(_kind(kind) if kind else None, search)]
 
 
-@router.get("/{kind}/{name}", responses=ERRORS)
+@router.get("/{kind}/{name}", responses={**ERRORS, **E.json_example(E.CATALOGUE_SHOW)})
 def show(kind: str, name: str, version: str | None = Query(default=None, max_length=64)) -> dict[str, Any]:
     """One version (default: latest) as stored, with every version and what uses the entry."""
     cats = _catalogues()
@@ -58,7 +59,7 @@ def show(kind: str, name: str, version: str | None = Query(default=None, max_len
     }
 
 
-@router.get("/{kind}/{name}/history", responses=ERRORS)
+@router.get("/{kind}/{name}/history", responses={**ERRORS, **E.json_example([E.CHANGE])})
 def history(kind: str, name: str) -> list[dict[str, Any]]:
     """Every commit that changed the entry: version, commit, author, date, message."""
     cats = _catalogues()
@@ -68,7 +69,7 @@ def history(kind: str, name: str) -> list[dict[str, Any]]:
     return [c.to_json() | {"repo": target.name} for c in target.history(r.kind, r.name)]
 
 
-@router.get("/{kind}/{name}/diff", responses=ERRORS)
+@router.get("/{kind}/{name}/diff", responses={**ERRORS, **E.json_example(E.DIFF)})
 def diff(
     kind: str, name: str, from_: str = Query(alias="from", max_length=64), to: str = Query(max_length=64)
 ) -> dict[str, Any]:
@@ -78,13 +79,13 @@ def diff(
     return {"ref": str(r), "from": from_, "to": to, "diff": cats.find(r)[0].diff(r.kind, r.name, from_, to)}
 
 
-@router.get("/{kind}/{name}/used-by", responses=ERRORS)
+@router.get("/{kind}/{name}/used-by", responses={**ERRORS, **E.json_example([E.USED_BY])})
 def used_by(kind: str, name: str) -> list[dict[str, Any]]:
     """Which entries, at which versions, use this one."""
     return [u.to_json() for u in _catalogues().used_by(_kind(kind), name)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=ERRORS)
+@router.post("", status_code=status.HTTP_201_CREATED, responses={**ERRORS, **E.json_example(E.SAVED, 201)})
 def save(body: SaveRequest) -> dict[str, Any]:
     """Validate and save documents in one commit. Versions are immutable; a stale `base` answers 409."""
     if (body.spec is None) == (body.text is None):
@@ -101,7 +102,7 @@ def save(body: SaveRequest) -> dict[str, Any]:
     return {"status": "saved", "saved": [s.to_json() for s in saved]}
 
 
-@router.delete("/{kind}/{name}", responses=ERRORS)
+@router.delete("/{kind}/{name}", responses={**ERRORS, **E.json_example(E.DELETED)})
 def delete(kind: str, name: str, force: bool = Query(default=False)) -> dict[str, Any]:
     """Delete the entry (history and tags stay); refused while another entry uses it unless `force`."""
     commit = _catalogues().delete(parse_ref(f"{_kind(kind)}/{name}"), force=force)

@@ -10,6 +10,7 @@ import anyio
 from fastapi import APIRouter, Depends, Header, Query, status
 from fastapi.responses import StreamingResponse
 
+from mlops_nocode.api.examples import SSE
 from mlops_nocode.api.schemas import LaunchRequest, Run, RunEvent, RunPage, RunStatus
 from mlops_nocode.api.state import Gateway, gateway
 from mlops_nocode.runs.models import TERMINAL
@@ -77,7 +78,10 @@ def run_events(
 @router.get(
     "/{run_id}/logs",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}, **NOT_FOUND},
+    responses={
+        200: {"content": {"text/event-stream": {"example": SSE}}, "description": "Server-Sent Events"},
+        **NOT_FOUND,
+    },
 )
 async def run_logs(
     run_id: str,

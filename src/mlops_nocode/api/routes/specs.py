@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from mlops_nocode.api.examples import PLAN, TARGETS, json_example
 from mlops_nocode.api.schemas import ErrorOut, LaunchRequest, ValidateResponse
 from mlops_nocode.providers.registry import AVAILABLE, PLANNED
 from mlops_nocode.runs.compiling import prepare
@@ -23,13 +24,13 @@ def validate(body: LaunchRequest) -> ValidateResponse:
     return ValidateResponse(status="valid", pipeline=plan.root, steps=len(plan.steps))
 
 
-@router.post("/plan", responses=INVALID)
+@router.post("/plan", responses={**INVALID, **json_example(PLAN)})
 def plan(body: LaunchRequest) -> dict[str, Any]:
     """The compiled, flattened and placed plan (what a run would execute)."""
     return prepare(body.pipeline, body.parameters, body.target_dict()).to_json()
 
 
-@router.get("/targets")
+@router.get("/targets", responses=json_example(TARGETS))
 def targets() -> list[dict[str, Any]]:
     """Target providers: available now, and planned."""
     return [{"provider": p, "available": True} for p in AVAILABLE] + [
