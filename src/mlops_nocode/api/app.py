@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.gateway = gw
         workers = WorkerThreads(gw.runs, settings, settings.workers, gw.secret_key, gw.secrets, gw.notifier)
         workers.start()
+        gw.runs.on_created = workers.wake
         recovery = Recovery(gw.runs, settings, gw.notifier)
         recovery.start()
         dispatcher = start_dispatcher(gw)

@@ -9,6 +9,7 @@ come back from the cache) or, after `max_attempts` claims, failed with the reaso
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +88,7 @@ class RunService:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.on_created: Callable[[], None] | None = None  # e.g. wake this process's idle workers
 
     # -- what users do -------------------------------------------------------------------------------
     def create(
@@ -113,6 +115,8 @@ class RunService:
         )
         with self.db.session() as s:
             s.add(row)
+        if self.on_created is not None:
+            self.on_created()
         return run_json(row)
 
     def get(self, run_id: str) -> dict[str, Any]:

@@ -65,11 +65,17 @@ class Worker:
         self.notifier = notifier
         self.id = name or worker_name()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._runner: Runner | None = None
         self._last_recovery = 0.0
 
+    def wake(self) -> None:
+        """Look at the queue now instead of at the next poll (a run was just queued in this process)."""
+        self._wake.set()
+
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         runner = self._runner
         if runner is not None:
             runner.cancel()
@@ -96,7 +102,8 @@ class Worker:
                 self._stop.wait(1.0)
                 continue
             if claimed is None:
-                self._stop.wait(self.settings.poll_seconds)
+                if self._wake.wait(self.settings.poll_seconds):
+                    self._wake.clear()
                 continue
             self.execute(claimed)
 
@@ -233,6 +240,11 @@ class WorkerThreads:
     def start(self) -> None:
         for t in self.threads:
             t.start()
+
+    def wake(self) -> None:
+        """Wake every idle worker (each then tries to claim)."""
+        for w in self.workers:
+            w.wake()
 
     def stop(self, timeout: float = 10.0) -> None:
         for w in self.workers:
