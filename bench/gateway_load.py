@@ -1,11 +1,17 @@
-"""Gateway under load: `python -m bench.gateway_load [--quick]`.
+"""Gateway under load: `python -m bench.gateway_load [--quick] [--python-client]`.
 
 Starts the real gateway (`mlops up` in a subprocess, temp MLOPS_HOME, SQLite) and, as the same-run
-baseline, a bare FastAPI app served by uvicorn the same way (one process). Then, with httpx.AsyncClient
-and 100 concurrent clients (bounded in requests and time), measures p50/p99 latency and throughput of
+baseline, a bare FastAPI app served by uvicorn the same way (one process, log level warning). Then, with
+100 concurrent keep-alive connections, measures p50/p99 latency and throughput of
 `GET /pipelines/{id}/status`, `GET /api/v1/runs?limit=20` (with ~200 runs in the database) and the bare
-endpoint; deploy throughput (POST /pipelines/deploy, 20 concurrent clients); and queue-to-start latency
-with `mlops up --workers 4` (run created_at to started_at). Only 127.0.0.1 is ever contacted.
+endpoint; deploy throughput (POST /pipelines/deploy, 20 concurrent clients, httpx); and queue-to-start
+latency with `mlops up --workers 4` (run created_at to started_at). Only 127.0.0.1 is ever contacted.
+
+The load generator of the read cases is `wrk` (C, one thread; see bench/wrk.py) when it is on PATH: it
+needs a small share of one core, so the server is what is measured. Without wrk (or with
+`--python-client`) it falls back to httpx.AsyncClient, which on a 2-core machine takes about as much CPU
+as the server and so understates every server's throughput and inflates its latency (the ratios to the
+bare app stay comparable, the absolute figures do not). Nothing is installed here.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from bench import wrk
 from bench.harness import show
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -218,50 +225,76 @@ def queue_to_start(url: str, key: str, runs: int) -> dict[str, Any]:
     }
 
 
-def main(quick: bool = False) -> dict[str, Any]:
+def reads(
+    url: str, key: str | None, path: str, quick: bool, concurrency: int, use_wrk: bool
+) -> dict[str, Any]:
+    """One read case: wrk for a fixed time (after a 1 s warm-up), or httpx for a fixed request count."""
+    if use_wrk:
+        wrk.run(url + path, key, concurrency, 1)  # warm-up: caches, connections (not reported)
+        seconds = (4 if quick else 10) if concurrency > 1 else (2 if quick else 5)
+        return {**wrk.run(url + path, key, concurrency, seconds), "_answers": []}
     n = 600 if quick else 3000
+    return load(url, key, "GET", path, n if concurrency > 1 else n // 10, concurrency)
+
+
+def main(quick: bool = False, python_client: bool = False) -> dict[str, Any]:
     deploys = 100 if quick else 200
     qruns = 20 if quick else 50
+    use_wrk = not python_client and wrk.available() is not None
+    if use_wrk:
+        generator = "wrk -t1 (C, one thread)"
+    else:
+        generator = "httpx.AsyncClient (Python, same cores as the server)"
+        if not python_client:
+            print(f"note: wrk not found, using the Python load generator; get wrk: {wrk.HOW_TO_GET}")
+    print(f"load generator for the read cases: {generator}")
+    status_path, list_path = "/pipelines/{id}/status", "/api/v1/runs?limit=20"
     with tempfile.TemporaryDirectory(prefix="mlops-load-") as d:
         tmp = Path(d)
         with bare(tmp) as burl:
-            base = load(burl, None, "GET", "/ping", n, 100)
-            base1 = load(burl, None, "GET", "/ping", n // 10, 1)
+            base = reads(burl, None, "/ping", quick, 100, use_wrk)
+            base1 = reads(burl, None, "/ping", quick, 1, use_wrk)
         # reads and deploys: no worker threads, so the ~200 runs stay queued and no step competes for CPU
         with gateway(tmp, "reads", workers=0) as (url, key):
             dep = load(url, key, "POST", "/pipelines/deploy", deploys, 20, {"pipeline": tiny_pipeline()})
-            run_id = dep["_answers"][0]["pipeline_id"]
-            status = load(url, key, "GET", f"/pipelines/{run_id}/status", n, 100)
-            listing = load(url, key, "GET", "/api/v1/runs?limit=20", n, 100)
-            status1 = load(url, key, "GET", f"/pipelines/{run_id}/status", n // 10, 1)
-            listing1 = load(url, key, "GET", "/api/v1/runs?limit=20", n // 10, 1)
+            one = status_path.replace("{id}", dep["_answers"][0]["pipeline_id"])
+            status = reads(url, key, one, quick, 100, use_wrk)
+            listing = reads(url, key, list_path, quick, 100, use_wrk)
+            status1 = reads(url, key, one, quick, 1, use_wrk)
+            listing1 = reads(url, key, list_path, quick, 1, use_wrk)
         with gateway(tmp, "workers", workers=4) as (url, key):
             q2s = queue_to_start(url, key, qruns)
     rows = []
     for name, r in (
         ("bare FastAPI GET /ping (baseline)", base),
-        ("GET /pipelines/{id}/status", status),
-        ("GET /api/v1/runs?limit=20", listing),
+        (f"GET {status_path}", status),
+        (f"GET {list_path}", listing),
     ):
         r.pop("_answers")
         ratio = round(r["req_per_s"] / base["req_per_s"], 2)
         rows.append({"case": name, **r, "throughput_vs_bare": ratio})
-    show("gateway under load (SQLite, one uvicorn process, 100 concurrent clients)", rows)
+    show(f"gateway under load (SQLite, one uvicorn process, 100 connections; {generator})", rows)
     alone = []
     for name, r in (
         ("bare GET /ping", base1),
-        ("GET /pipelines/{id}/status", status1),
-        ("GET /api/v1/runs?limit=20", listing1),
+        (f"GET {status_path}", status1),
+        (f"GET {list_path}", listing1),
     ):
         r.pop("_answers")
         alone.append({"case": name, **r})
-    show("the same, one client at a time (service time without queueing)", alone)
+    show("the same, one connection (service time without queueing)", alone)
     dep.pop("_answers")
-    dep_row = {"case": "POST /pipelines/deploy (tiny inline pipeline)", **dep}
+    dep_row = {"case": "POST /pipelines/deploy (tiny inline pipeline; httpx)", **dep}
     show("deploy throughput (20 concurrent clients)", [dep_row])
     show("queue-to-start latency (mlops up --workers 4, one deploy every 50 ms)", [q2s])
-    return {"reads": rows, "one_client": alone, "deploy": dep_row, "queue_to_start": q2s}
+    return {
+        "generator": generator,
+        "reads": rows,
+        "one_client": alone,
+        "deploy": dep_row,
+        "queue_to_start": q2s,
+    }
 
 
 if __name__ == "__main__":
-    main("--quick" in sys.argv)
+    main("--quick" in sys.argv, "--python-client" in sys.argv)
