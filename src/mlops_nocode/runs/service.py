@@ -12,11 +12,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, select, text, update
-from sqlalchemy.orm import defer
+from sqlalchemy import and_, bindparam, func, select, text, update
 
 from mlops_nocode.runs.compiling import Inline, prepare
-from mlops_nocode.runs.db import Database
+from mlops_nocode.runs.db import AnyRow, Database
 from mlops_nocode.runs.models import TERMINAL, EventRow, RunRow
 from mlops_nocode.runtime.state import new_run_id
 
@@ -29,8 +28,31 @@ class RunStateError(ValueError):
     """The run is not in a state that allows this (HTTP 409)."""
 
 
-def run_json(row: RunRow) -> dict[str, Any]:
-    """The API's view of a run (never the plan's internals beyond its step ids)."""
+# What the API shows of a run, selected as columns by the read paths (not `spec` nor `artifacts`).
+RUN_VIEW = (
+    RunRow.id,
+    RunRow.pipeline,
+    RunRow.status,
+    RunRow.details,
+    RunRow.parameters,
+    RunRow.target,
+    RunRow.plan,
+    RunRow.outputs,
+    RunRow.created_at,
+    RunRow.started_at,
+    RunRow.finished_at,
+    RunRow.worker_id,
+    RunRow.heartbeat_at,
+    RunRow.attempts,
+    RunRow.cancel_requested,
+    RunRow.retry_of,
+)
+_GET = select(*RUN_VIEW).where(RunRow.id == bindparam("id"))  # built once (its SQL compiled once)
+
+
+def run_json(row: RunRow | AnyRow) -> dict[str, Any]:
+    """The API's view of a run (never the plan's internals beyond its step ids): of an ORM row, or of a
+    Core row of the RUN_VIEW columns."""
     steps = [s.get("id") for s in row.plan.get("steps", [])]
     return {
         "id": row.id,
@@ -100,11 +122,11 @@ class RunService:
         return run_json(row)
 
     def get(self, run_id: str) -> dict[str, Any]:
-        with self.db.session() as s:
-            row = s.get(RunRow, run_id)
-            if row is None:
-                raise RunNotFound(run_id)
-            return run_json(row)
+        with self.db.read() as c:
+            row = c.execute(_GET, {"id": run_id}).first()
+        if row is None:
+            raise RunNotFound(run_id)
+        return run_json(row)
 
     def list_runs(
         self, status: str | None = None, pipeline: str | None = None, limit: int = 50, offset: int = 0
@@ -116,17 +138,12 @@ class RunService:
         if pipeline:
             cond.append(RunRow.pipeline.startswith(pipeline))
         where = and_(*cond) if cond else text("1=1")
-        with self.db.session() as s:
-            total = int(s.scalar(select(func.count()).select_from(RunRow).where(where)) or 0)
-            rows = s.scalars(
-                select(RunRow)
-                .options(defer(RunRow.spec))  # never shown; only the plan's step ids are
-                .where(where)
-                .order_by(RunRow.created_at.desc())
-                .limit(limit)
-                .offset(offset)
-            )
-            return [run_json(r) for r in rows], total
+        with self.db.read() as c:  # one snapshot: the page and the total agree
+            total = int(c.scalar(select(func.count()).select_from(RunRow).where(where)) or 0)
+            rows = c.execute(
+                select(*RUN_VIEW).where(where).order_by(RunRow.created_at.desc()).limit(limit).offset(offset)
+            ).all()
+        return [run_json(r) for r in rows], total
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         """A queued run is cancelled at once; a running one is asked to stop (its worker ends it)."""
