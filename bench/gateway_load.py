@@ -225,21 +225,59 @@ def queue_to_start(url: str, key: str, runs: int) -> dict[str, Any]:
     }
 
 
-def reads(
-    url: str, key: str | None, path: str, quick: bool, concurrency: int, use_wrk: bool
-) -> dict[str, Any]:
-    """One read case: wrk for a fixed time (after a 1 s warm-up), or httpx for a fixed request count."""
+Case = tuple[str, str, str, str | None]  # name, server URL, path, API key
+
+
+def one_round(case: Case, concurrency: int, seconds: float, use_wrk: bool) -> dict[str, Any]:
+    """One measurement of one read case: wrk for `seconds`, or httpx for a request count."""
+    _, url, path, key = case
     if use_wrk:
-        wrk.run(url + path, key, concurrency, 1)  # warm-up: caches, connections (not reported)
-        seconds = (4 if quick else 10) if concurrency > 1 else (2 if quick else 5)
-        return {**wrk.run(url + path, key, concurrency, seconds), "_answers": []}
-    n = 600 if quick else 3000
-    return load(url, key, "GET", path, n if concurrency > 1 else n // 10, concurrency)
+        return wrk.run(url + path, key, concurrency, seconds)
+    n = max(50, int(seconds * 100)) if concurrency > 1 else max(20, int(seconds * 30))
+    r = load(url, key, "GET", path, n, concurrency)
+    r.pop("_answers")
+    return r
+
+
+def interleaved(
+    cases: list[Case], concurrency: int, rounds: int, seconds: float, use_wrk: bool
+) -> list[dict[str, Any]]:
+    """Each case measured in turn, `rounds` times over, so that background load drifting during
+    the run hits the baseline (the first case) and the others alike. Per case: the median over the rounds
+    of req/s, p50, p99 and of the throughput ratio to the baseline of the same round; the worst p99."""
+    for case in cases:  # warm-up: caches, connections, first-use imports (not reported)
+        one_round(case, concurrency, 1, use_wrk)
+    got: list[list[dict[str, Any]]] = [[] for _ in cases]
+    for _ in range(rounds):
+        for i, case in enumerate(cases):
+            got[i].append(one_round(case, concurrency, seconds, use_wrk))
+    rows = []
+    for (name, *_), results in zip(cases, got, strict=True):
+        ratios = [r["req_per_s"] / b["req_per_s"] for r, b in zip(results, got[0], strict=True)]
+        errors: dict[str, int] = {}
+        for r in results:
+            for k, v in (r["errors"] or {}).items():
+                errors[str(k)] = errors.get(str(k), 0) + v
+        rows.append(
+            {
+                "case": name,
+                "requests": sum(r["requests"] for r in results),
+                "concurrency": concurrency,
+                "p50_ms": statistics.median(r["p50_ms"] for r in results),
+                "p99_ms": statistics.median(r["p99_ms"] for r in results),
+                "worst_p99_ms": max(r["p99_ms"] for r in results),
+                "req_per_s": round(statistics.median(r["req_per_s"] for r in results), 1),
+                "errors": errors or "",
+                "throughput_vs_bare": round(statistics.median(ratios), 2),
+            }
+        )
+    return rows
 
 
 def main(quick: bool = False, python_client: bool = False) -> dict[str, Any]:
     deploys = 100 if quick else 200
     qruns = 20 if quick else 50
+    rounds, seconds = (2, 3) if quick else (3, 6)
     use_wrk = not python_client and wrk.available() is not None
     if use_wrk:
         generator = "wrk -t1 (C, one thread)"
@@ -247,43 +285,26 @@ def main(quick: bool = False, python_client: bool = False) -> dict[str, Any]:
         generator = "httpx.AsyncClient (Python, same cores as the server)"
         if not python_client:
             print(f"note: wrk not found, using the Python load generator; get wrk: {wrk.HOW_TO_GET}")
-    print(f"load generator for the read cases: {generator}")
+    print(f"load generator for the read cases: {generator}; {rounds} interleaved rounds of {seconds} s")
     status_path, list_path = "/pipelines/{id}/status", "/api/v1/runs?limit=20"
     with tempfile.TemporaryDirectory(prefix="mlops-load-") as d:
         tmp = Path(d)
-        with bare(tmp) as burl:
-            base = reads(burl, None, "/ping", quick, 100, use_wrk)
-            base1 = reads(burl, None, "/ping", quick, 1, use_wrk)
-        # reads and deploys: no worker threads, so the ~200 runs stay queued and no step competes for CPU
-        with gateway(tmp, "reads", workers=0) as (url, key):
+        # both servers up at once (the one not being measured idles); reads and deploys on a gateway with
+        # no worker threads, so the ~200 runs stay queued and no step competes for CPU
+        with bare(tmp) as burl, gateway(tmp, "reads", workers=0) as (url, key):
             dep = load(url, key, "POST", "/pipelines/deploy", deploys, 20, {"pipeline": tiny_pipeline()})
-            one = status_path.replace("{id}", dep["_answers"][0]["pipeline_id"])
-            status = reads(url, key, one, quick, 100, use_wrk)
-            listing = reads(url, key, list_path, quick, 100, use_wrk)
-            status1 = reads(url, key, one, quick, 1, use_wrk)
-            listing1 = reads(url, key, list_path, quick, 1, use_wrk)
+            one = status_path.replace("{id}", dep.pop("_answers")[0]["pipeline_id"])
+            cases: list[Case] = [
+                ("bare FastAPI GET /ping (baseline)", burl, "/ping", None),
+                (f"GET {status_path}", url, one, key),
+                (f"GET {list_path}", url, list_path, key),
+            ]
+            rows = interleaved(cases, 100, rounds, seconds, use_wrk)
+            alone = interleaved(cases, 1, 1, seconds, use_wrk)
         with gateway(tmp, "workers", workers=4) as (url, key):
             q2s = queue_to_start(url, key, qruns)
-    rows = []
-    for name, r in (
-        ("bare FastAPI GET /ping (baseline)", base),
-        (f"GET {status_path}", status),
-        (f"GET {list_path}", listing),
-    ):
-        r.pop("_answers")
-        ratio = round(r["req_per_s"] / base["req_per_s"], 2)
-        rows.append({"case": name, **r, "throughput_vs_bare": ratio})
     show(f"gateway under load (SQLite, one uvicorn process, 100 connections; {generator})", rows)
-    alone = []
-    for name, r in (
-        ("bare GET /ping", base1),
-        (f"GET {status_path}", status1),
-        (f"GET {list_path}", listing1),
-    ):
-        r.pop("_answers")
-        alone.append({"case": name, **r})
     show("the same, one connection (service time without queueing)", alone)
-    dep.pop("_answers")
     dep_row = {"case": "POST /pipelines/deploy (tiny inline pipeline; httpx)", **dep}
     show("deploy throughput (20 concurrent clients)", [dep_row])
     show("queue-to-start latency (mlops up --workers 4, one deploy every 50 ms)", [q2s])
