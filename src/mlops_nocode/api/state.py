@@ -30,7 +30,8 @@ class Gateway:
     notifier: Notifier
 
 
-def gateway(request: Request) -> Gateway:
-    """FastAPI dependency: the gateway serving this request."""
+async def gateway(request: Request) -> Gateway:
+    """FastAPI dependency: the gateway serving this request (async: FastAPI would run a plain function in
+    its threadpool, a thread hop per request for one attribute read)."""
     gw: Gateway = request.app.state.gateway
     return gw

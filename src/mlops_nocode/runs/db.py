@@ -9,13 +9,15 @@ import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Row, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 0x6D6C6F7073  # PostgreSQL advisory lock id serialising migrations across hosts
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]  # a Core result row, whatever its columns
+READ_ONLY = "mlops_read_only"  # execution option of the connections `Database.read()` hands out
 
 
 def normalize_url(url: str) -> str:
@@ -42,12 +44,24 @@ class Database:
         self.dialect = dialect_of(self.url)
         self.engine = make_engine(self.url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._reader = self.engine.execution_options(**{READ_ONLY: True})
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         """A session in one transaction (SQLite: BEGIN IMMEDIATE, so writers queue instead of failing)."""
         with self._sessions() as s, s.begin():
             yield s
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A Core connection in one read-only transaction, for the hot read paths (no ORM objects).
+
+        SQLite: a deferred BEGIN, so in WAL mode readers take no write lock and neither queue behind
+        writers nor behind each other (every `session()` takes the write lock at BEGIN IMMEDIATE); the
+        statements inside still see one snapshot. PostgreSQL: an ordinary transaction. Never write in it.
+        """
+        with self._reader.connect() as conn, conn.begin():
+            yield conn
 
     def migrate(self, lock_dir: Path | None = None) -> None:
         """Bring the schema to the latest revision (idempotent; serialised across processes by a file lock,
@@ -93,7 +107,11 @@ def make_engine(url: str) -> Engine:
         return create_engine(
             normalize_url(url), pool_pre_ping=True, pool_size=5, max_overflow=5, json_serializer=_json
         )
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    # a pool as large as the threadpool serving requests (40 threads): SQLite connections are cheap, and
+    # with the default 5 + 10 overflow, connections were opened and closed (PRAGMAs and all) under load
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=40, max_overflow=24
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, record: Any) -> None:
@@ -106,8 +124,8 @@ def make_engine(url: str) -> Engine:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
 

@@ -2,6 +2,12 @@
 
 A plain SHA-256 (not a slow password hash) is enough because the secret is random and 256 bits long:
 there is no dictionary to try, and lookups stay cheap on every request. Comparison is constant-time.
+
+Verified keys are cached in memory for `CACHE_SECONDS` (2 s), so a busy client costs one database read
+per key every 2 s instead of one per request. A revocation through this KeyStore (this process) takes
+effect at once; one made by another process (another gateway, the CLI) takes effect here within
+CACHE_SECONDS. Only verified keys are cached (by id, with their stored hash): an unknown id or a
+revoked key always goes to the database, and a wrong secret for a cached id is refused from the cache.
 """
 
 from __future__ import annotations
@@ -9,17 +15,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
-from mlops_nocode.runs.db import Database
+from mlops_nocode.runs.db import AnyRow, Database
 from mlops_nocode.runs.models import ApiKeyRow
 
 SCOPES = ("read", "write", "admin")
 PREFIX = "mlk_"
+CACHE_SECONDS = 2.0  # how long a verified key is trusted without reading the database again
+CACHE_MAX = 10_000  # entries; the cache is emptied when it would grow past this
 
 
 def expand_scopes(scopes: Iterable[str]) -> frozenset[str]:
@@ -43,8 +52,19 @@ class ApiKey:
     revoked_at: float | None
 
     @classmethod
-    def of(cls, row: ApiKeyRow) -> ApiKey:
+    def of(cls, row: ApiKeyRow | AnyRow) -> ApiKey:
         return cls(row.id, row.name, tuple(row.scopes.split(",")), row.created_at, row.revoked_at)
+
+
+_COLUMNS = (
+    ApiKeyRow.id,
+    ApiKeyRow.name,
+    ApiKeyRow.key_hash,
+    ApiKeyRow.scopes,
+    ApiKeyRow.created_at,
+    ApiKeyRow.revoked_at,
+)
+_BY_ID = select(*_COLUMNS).where(ApiKeyRow.id == bindparam("id"))  # built once: SQL compiled once
 
 
 def _hash(secret: str) -> str:
@@ -54,8 +74,41 @@ def _hash(secret: str) -> str:
 class KeyStore:
     """Create, check, list and revoke API keys."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cache_seconds: float = CACHE_SECONDS) -> None:
         self.db = db
+        self.cache_seconds = cache_seconds
+        # key id -> (stored hash, key, when read); a verified live key, or any key `get` read
+        self._cache: dict[str, tuple[str, ApiKey, float]] = {}
+        self._generation = 0  # bumped by each revoke: a read that started before it is not cached
+        self._lock = threading.Lock()
+
+    def _cached(self, key_id: str, margin: float = 0.0) -> tuple[str, ApiKey] | None:
+        hit = self._cache.get(key_id)
+        if hit is None or time.monotonic() - hit[2] >= self.cache_seconds - margin:
+            return None
+        return hit[0], hit[1]
+
+    def in_memory(self, token: str) -> bool:
+        """Whether `check(token)`, called right after, will answer from the cache without a database read
+        (so without I/O): the entry is fresh for at least a quarter of CACHE_SECONDS more."""
+        key_id, sep, _ = token.removeprefix(PREFIX).partition("_")
+        margin = self.cache_seconds / 4
+        return token.startswith(PREFIX) and bool(sep) and self._cached(key_id, margin) is not None
+
+    def _read(self, key_id: str) -> tuple[str, ApiKey] | None:
+        """The stored hash and the key, from the database; cached unless a revoke happened meanwhile."""
+        generation, now = self._generation, time.monotonic()
+        with self.db.read() as c:
+            row = c.execute(_BY_ID, {"id": key_id}).first()
+        if row is None:
+            return None
+        found = (str(row.key_hash), ApiKey.of(row))
+        with self._lock:
+            if generation == self._generation:
+                if len(self._cache) >= CACHE_MAX:
+                    self._cache.clear()
+                self._cache[key_id] = (*found, now)
+        return found
 
     def create(self, name: str, scopes: list[str] | tuple[str, ...]) -> tuple[ApiKey, str]:
         """A new key; returns it and its token (shown once, never stored)."""
@@ -82,18 +135,16 @@ class KeyStore:
         key_id, sep, secret = token[len(PREFIX) :].partition("_")
         if not sep or not secret:
             return None
-        with self.db.session() as s:
-            row = s.get(ApiKeyRow, key_id)
-            if row is None or row.revoked_at is not None:
-                return None
-            if not hmac.compare_digest(row.key_hash, _hash(secret)):
-                return None
-            return ApiKey.of(row)
+        found = self._cached(key_id) or self._read(key_id)
+        if found is None or found[1].revoked_at is not None:
+            return None
+        stored, key = found
+        return key if hmac.compare_digest(stored, _hash(secret)) else None
 
     def get(self, key_id: str) -> ApiKey | None:
-        with self.db.session() as s:
-            row = s.get(ApiKeyRow, key_id)
-            return None if row is None else ApiKey.of(row)
+        """A key by id, revoked or not (as of at most CACHE_SECONDS ago for another process's changes)."""
+        found = self._cached(key_id) or self._read(key_id)
+        return None if found is None else found[1]
 
     def list(self) -> list[ApiKey]:
         with self.db.session() as s:
@@ -106,7 +157,10 @@ class KeyStore:
             if row is None or row.revoked_at is not None:
                 return False
             row.revoked_at = time.time()
-            return True
+        with self._lock:  # after the commit: reads from now on see the revocation
+            self._generation += 1
+            self._cache.pop(key_id, None)
+        return True
 
     def count(self) -> int:
         with self.db.session() as s:

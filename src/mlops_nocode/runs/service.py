@@ -8,16 +8,17 @@ come back from the cache) or, after `max_attempts` claims, failed with the reaso
 
 from __future__ import annotations
 
+import functools
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, select, text, update
-from sqlalchemy.orm import defer
+from sqlalchemy import Select, Text, and_, bindparam, func, select, text, type_coerce, update
 
 from mlops_nocode.runs.compiling import Inline, prepare
-from mlops_nocode.runs.db import Database
+from mlops_nocode.runs.db import AnyRow, Database
 from mlops_nocode.runs.models import TERMINAL, EventRow, RunRow
 from mlops_nocode.runtime.state import new_run_id
 
@@ -46,18 +47,80 @@ class Beat:
     next_seq: int
 
 
-def run_json(row: RunRow) -> dict[str, Any]:
-    """The API's view of a run (never the plan's internals beyond its step ids)."""
-    steps = [s.get("id") for s in row.plan.get("steps", [])]
+# What the API shows of a run, selected as columns by the read paths: not `spec` nor `artifacts`, and not
+# the `plan` either (only its step ids are shown, and a run's plan never changes: see RunService._steps).
+RUN_VIEW = (
+    RunRow.id,
+    RunRow.pipeline,
+    RunRow.status,
+    RunRow.details,
+    # JSON columns read as their text and decoded by `loads` below (most are "{}" or "null")
+    type_coerce(RunRow.parameters, Text).label("parameters"),
+    type_coerce(RunRow.target, Text).label("target"),
+    type_coerce(RunRow.outputs, Text).label("outputs"),
+    RunRow.created_at,
+    RunRow.started_at,
+    RunRow.finished_at,
+    RunRow.worker_id,
+    RunRow.heartbeat_at,
+    RunRow.attempts,
+    RunRow.cancel_requested,
+    RunRow.retry_of,
+)
+# built once, so their SQL is compiled once
+_GET = select(*RUN_VIEW).where(RunRow.id == bindparam("id"))
+_GET_WITH_PLAN = select(*RUN_VIEW, RunRow.plan).where(RunRow.id == bindparam("id"))
+_PLANS = select(RunRow.id, RunRow.plan).where(RunRow.id.in_(bindparam("ids", expanding=True)))
+
+
+@functools.cache
+def _listing(by_status: bool, by_pipeline: bool) -> tuple[Select[int], Select[*tuple[Any, ...]]]:
+    """The count and page statements of a listing with these filters (built once each, values bound)."""
+    cond = []
+    if by_status:
+        cond.append(RunRow.status == bindparam("status"))
+    if by_pipeline:
+        cond.append(RunRow.pipeline.startswith(bindparam("pipeline")))
+    where = and_(*cond) if cond else text("1=1")
+    count = select(func.count()).select_from(RunRow).where(where)
+    page = select(*RUN_VIEW).where(where).order_by(RunRow.created_at.desc())
+    return count, page.limit(bindparam("limit")).offset(bindparam("offset"))
+
+
+STEP_CACHE_MAX = 50_000  # runs whose step ids are kept in memory; emptied when it would grow past this
+
+
+def loads(value: Any) -> Any:
+    """A JSON column's value from its text (or as it is when the driver already decoded it)."""
+    if not isinstance(value, str):
+        return value
+    if value == "{}":
+        return {}
+    return None if value == "null" else json.loads(value)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def step_ids(plan: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(s.get("id") for s in plan.get("steps", []))
+
+
+def run_json(
+    row: RunRow | AnyRow, steps: tuple[str, ...] | None = None, load: Callable[[Any], Any] = _same
+) -> dict[str, Any]:
+    """The API's view of a run (never the plan's internals beyond its step ids): of an ORM row, or of a
+    Core row of the RUN_VIEW columns with the step ids given and `load=loads`."""
     return {
         "id": row.id,
         "pipeline": row.pipeline,
         "status": row.status,
         "details": row.details,
-        "parameters": row.parameters,
-        "target": row.target,
-        "steps": steps,
-        "outputs": row.outputs,
+        "parameters": load(row.parameters),
+        "target": load(row.target),
+        "steps": list(step_ids(row.plan) if steps is None else steps),
+        "outputs": load(row.outputs),
         "created_at": row.created_at,
         "started_at": row.started_at,
         "finished_at": row.finished_at,
@@ -89,6 +152,17 @@ class RunService:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.on_created: Callable[[], None] | None = None  # e.g. wake this process's idle workers
+        # run id -> its plan's step ids. A plan is written once, when its run is created, and run ids are
+        # never reused, so this never goes stale; it spares the read paths decoding plans (most of a
+        # listing's cost otherwise).
+        self._steps: dict[str, tuple[str, ...]] = {}
+
+    def _remember(self, run_id: str, plan: dict[str, Any]) -> tuple[str, ...]:
+        steps = step_ids(plan)
+        if len(self._steps) >= STEP_CACHE_MAX:
+            self._steps.clear()
+        self._steps[run_id] = steps
+        return steps
 
     # -- what users do -------------------------------------------------------------------------------
     def create(
@@ -117,36 +191,31 @@ class RunService:
             s.add(row)
         if self.on_created is not None:
             self.on_created()
-        return run_json(row)
+        return run_json(row, self._remember(row.id, row.plan))
 
     def get(self, run_id: str) -> dict[str, Any]:
-        with self.db.session() as s:
-            row = s.get(RunRow, run_id)
-            if row is None:
-                raise RunNotFound(run_id)
-            return run_json(row)
+        steps = self._steps.get(run_id)
+        with self.db.read() as c:
+            row = c.execute(_GET if steps is not None else _GET_WITH_PLAN, {"id": run_id}).first()
+        if row is None:
+            raise RunNotFound(run_id)
+        return run_json(row, steps if steps is not None else self._remember(run_id, row.plan), loads)
 
     def list_runs(
         self, status: str | None = None, pipeline: str | None = None, limit: int = 50, offset: int = 0
     ) -> tuple[list[dict[str, Any]], int]:
         """Newest first; returns one page and the total matching."""
-        cond = []
-        if status:
-            cond.append(RunRow.status == status)
-        if pipeline:
-            cond.append(RunRow.pipeline.startswith(pipeline))
-        where = and_(*cond) if cond else text("1=1")
-        with self.db.session() as s:
-            total = int(s.scalar(select(func.count()).select_from(RunRow).where(where)) or 0)
-            rows = s.scalars(
-                select(RunRow)
-                .options(defer(RunRow.spec))  # never shown; only the plan's step ids are
-                .where(where)
-                .order_by(RunRow.created_at.desc())
-                .limit(limit)
-                .offset(offset)
-            )
-            return [run_json(r) for r in rows], total
+        count, page = _listing(bool(status), bool(pipeline))
+        params = {"status": status, "pipeline": pipeline, "limit": limit, "offset": offset}
+        with self.db.read() as c:  # one snapshot: the page and the total agree
+            total = int(c.scalar(count, params) or 0)
+            rows = c.execute(page, params).all()
+            steps = {r.id: self._steps.get(r.id) for r in rows}
+            missing = [i for i, known in steps.items() if known is None]
+            if missing:  # same snapshot: every row of the page has its plan
+                for i, plan in c.execute(_PLANS, {"ids": missing}):
+                    steps[i] = self._remember(i, plan)
+        return [run_json(r, steps[r.id] or (), loads) for r in rows], total
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         """A queued run is cancelled at once; a running one is asked to stop (its worker ends it)."""
