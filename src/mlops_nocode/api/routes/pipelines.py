@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Response, status
 
+from mlops_nocode.api.responses import json_answer
 from mlops_nocode.api.schemas import DeployResponse, ErrorOut, LaunchRequest, StatusResponse
 from mlops_nocode.api.state import Gateway, gateway
 
@@ -32,13 +33,14 @@ def deploy(body: LaunchRequest, gw: Gateway = Depends(gateway)) -> DeployRespons
 @router.get(
     "/{pipeline_id}/status", response_model=StatusResponse, responses={404: {"description": "no such run"}}
 )
-def pipeline_status(pipeline_id: str, gw: Gateway = Depends(gateway)) -> StatusResponse:
+def pipeline_status(pipeline_id: str, gw: Gateway = Depends(gateway)) -> Response:
     """queued, running, succeeded, failed or cancelled; `details` says why a run failed."""
     run = gw.runs.get(pipeline_id)
     stamp = run["finished_at"] or run["heartbeat_at"] or run["started_at"] or run["created_at"]
-    return StatusResponse(
-        pipeline_id=run["id"],
-        status=run["status"],
-        details=run["details"],
-        timestamp=datetime.fromtimestamp(stamp, UTC).isoformat(),
-    )
+    answer = {
+        "pipeline_id": run["id"],
+        "status": run["status"],
+        "details": run["details"],
+        "timestamp": datetime.fromtimestamp(stamp, UTC).isoformat(),
+    }
+    return json_answer(answer, StatusResponse)

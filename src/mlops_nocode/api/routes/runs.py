@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Depends, Header, Query, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from mlops_nocode.api.examples import SSE
+from mlops_nocode.api.responses import json_answer
 from mlops_nocode.api.schemas import LaunchRequest, Run, RunEvent, RunPage, RunStatus
 from mlops_nocode.api.state import Gateway, gateway
 from mlops_nocode.runs.models import TERMINAL
@@ -33,16 +34,16 @@ def list_runs(
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0, le=MAX_INT),
     gw: Gateway = Depends(gateway),
-) -> dict[str, Any]:
+) -> Response:
     """Newest first, filtered by status and pipeline, one page at a time."""
     items, total = gw.runs.list_runs(status_, pipeline, limit, offset)
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    return json_answer({"items": items, "total": total, "limit": limit, "offset": offset}, RunPage)
 
 
 @router.get("/{run_id}", response_model=Run, responses=NOT_FOUND)
-def get_run(run_id: str, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
+def get_run(run_id: str, gw: Gateway = Depends(gateway)) -> Response:
     """One run."""
-    return gw.runs.get(run_id)
+    return json_answer(gw.runs.get(run_id), Run)
 
 
 @router.post(
