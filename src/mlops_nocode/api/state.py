@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from mlops_nocode.api.metrics import Metrics
 from mlops_nocode.runs.db import Database
@@ -13,6 +16,9 @@ from mlops_nocode.runs.service import RunService
 from mlops_nocode.runs.vault import SecretStore
 from mlops_nocode.runs.webhooks import Notifier, WebhookStore
 from mlops_nocode.settings import Settings
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass
@@ -28,6 +34,14 @@ class Gateway:
     secrets: SecretStore
     webhooks: WebhookStore
     notifier: Notifier
+
+    async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a short database read: inline on SQLite (a local WAL read never waits for writers and
+        takes a fraction of a millisecond, less than a hop to the threadpool and back), in the threadpool
+        on PostgreSQL (a network round trip)."""
+        if self.db.dialect == "sqlite":
+            return fn(*args, **kwargs)
+        return await run_in_threadpool(fn, *args, **kwargs)
 
 
 async def gateway(request: Request) -> Gateway:

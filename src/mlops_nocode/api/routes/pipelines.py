@@ -33,9 +33,9 @@ def deploy(body: LaunchRequest, gw: Gateway = Depends(gateway)) -> DeployRespons
 @router.get(
     "/{pipeline_id}/status", response_model=StatusResponse, responses={404: {"description": "no such run"}}
 )
-def pipeline_status(pipeline_id: str, gw: Gateway = Depends(gateway)) -> Response:
+async def pipeline_status(pipeline_id: str, gw: Gateway = Depends(gateway)) -> Response:
     """queued, running, succeeded, failed or cancelled; `details` says why a run failed."""
-    run = gw.runs.get(pipeline_id)
+    run = await gw.read(gw.runs.get, pipeline_id)
     stamp = run["finished_at"] or run["heartbeat_at"] or run["started_at"] or run["created_at"]
     answer = {
         "pipeline_id": run["id"],

@@ -28,7 +28,7 @@ def create_run(body: LaunchRequest, gw: Gateway = Depends(gateway)) -> dict[str,
 
 
 @router.get("", response_model=RunPage)
-def list_runs(
+async def list_runs(
     status_: RunStatus | None = Query(default=None, alias="status"),
     pipeline: str | None = Query(default=None, max_length=300, description="pipeline ref prefix"),
     limit: int = Query(default=50, ge=1, le=500),
@@ -36,14 +36,14 @@ def list_runs(
     gw: Gateway = Depends(gateway),
 ) -> Response:
     """Newest first, filtered by status and pipeline, one page at a time."""
-    items, total = gw.runs.list_runs(status_, pipeline, limit, offset)
+    items, total = await gw.read(gw.runs.list_runs, status_, pipeline, limit, offset)
     return json_answer({"items": items, "total": total, "limit": limit, "offset": offset}, RunPage)
 
 
 @router.get("/{run_id}", response_model=Run, responses=NOT_FOUND)
-def get_run(run_id: str, gw: Gateway = Depends(gateway)) -> Response:
+async def get_run(run_id: str, gw: Gateway = Depends(gateway)) -> Response:
     """One run."""
-    return json_answer(gw.runs.get(run_id), Run)
+    return json_answer(await gw.read(gw.runs.get, run_id), Run)
 
 
 @router.post(
