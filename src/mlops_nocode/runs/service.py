@@ -1,4 +1,5 @@
-"""The run service: create (compile + queue), list, get, cancel, retry, events; claiming and recovery.
+"""The run service: create (compile + queue), list, get, cancel, retry, events; claiming (the rest of
+the worker side, reports, ends and recovery, is in runs.claims).
 
 Runs are queued in the database; workers (threads of `mlops up`, or `mlops worker` processes) claim them
 one at a time (an atomic UPDATE on SQLite, SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL), heartbeat
@@ -12,39 +13,30 @@ import functools
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, Text, and_, bindparam, func, select, text, type_coerce, update
 
+from mlops_nocode.runs.claims import Beat, ClaimOps, NewEvent
 from mlops_nocode.runs.compiling import Inline, prepare
 from mlops_nocode.runs.db import AnyRow, Database
+from mlops_nocode.runs.errors import RunNotFound, RunStateError, RunTaken, SeqGap
 from mlops_nocode.runs.models import TERMINAL, EventRow, RunRow
 from mlops_nocode.runtime.state import new_run_id
 
-
-class RunNotFound(LookupError):
-    """No run has that id."""
-
-
-class RunStateError(ValueError):
-    """The run is not in a state that allows this (HTTP 409)."""
-
-
-class RunTaken(RunStateError):
-    """A report for a claim that no longer owns the run (it was recovered elsewhere, or has ended)."""
-
-
-class SeqGap(ValueError):
-    """A report whose first event would not follow the stored ones (HTTP 422)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Beat:
-    """The answer to a report: whether a cancel was asked, and the seq the next event takes."""
-
-    cancel_requested: bool
-    next_seq: int
+__all__ = [
+    "Beat",
+    "NewEvent",
+    "RunNotFound",
+    "RunService",
+    "RunStateError",
+    "RunTaken",
+    "SeqGap",
+    "event_json",
+    "loads",
+    "run_json",
+    "step_ids",
+]
 
 
 # What the API shows of a run, selected as columns by the read paths: not `spec` nor `artifacts`, and not
@@ -136,17 +128,7 @@ def event_json(row: EventRow) -> dict[str, Any]:
     return {"seq": row.seq, "type": row.type, "step": row.step, "ts": row.ts, "data": row.data}
 
 
-@dataclass(frozen=True, slots=True)
-class NewEvent:
-    """An event waiting to be written."""
-
-    type: str
-    step: str | None
-    data: dict[str, Any]
-    ts: float
-
-
-class RunService:
+class RunService(ClaimOps):
     """Every operation on runs, over one Database."""
 
     def __init__(self, db: Database) -> None:
@@ -303,95 +285,6 @@ class RunService:
                 raise RunNotFound(run_id)
             return dict(row.artifacts or {})
 
-    def report(
-        self, run_id: str, worker_id: str, attempt: int, events: list[NewEvent], first_seq: int | None
-    ) -> Beat:
-        """Write a batch of events (numbered from `first_seq`; those already stored are skipped, so a
-        batch sent again after a lost answer is recorded once) and the heartbeat. RunTaken when the run
-        is no longer this claim's (recovered elsewhere, or ended)."""
-        with self.db.session() as s:
-            row = s.get(RunRow, run_id)
-            if row is None:
-                raise RunNotFound(run_id)
-            if row.worker_id != worker_id or row.attempts != attempt or row.status != "running":
-                raise RunTaken(f"run {run_id} is {row.status} and no longer claim {attempt} of {worker_id}")
-            stored = int(s.scalar(select(func.max(EventRow.seq)).where(EventRow.run_id == run_id)) or 0)
-            start = stored + 1 if first_seq is None else first_seq
-            if start > stored + 1:
-                raise SeqGap(f"events from seq {start} would leave a gap: the next is {stored + 1}")
-            for i, e in enumerate(events):
-                if start + i > stored:
-                    s.add(
-                        EventRow(run_id=run_id, seq=start + i, type=e.type, step=e.step, data=e.data, ts=e.ts)
-                    )
-            row.heartbeat_at = time.time()
-            return Beat(row.cancel_requested, max(stored, start + len(events) - 1) + 1)
-
-    def finish(
-        self,
-        run_id: str,
-        worker_id: str,
-        status: str,
-        details: str | None,
-        outputs: dict[str, Any] | None,
-        artifacts: dict[str, Any] | None = None,
-        attempt: int | None = None,
-    ) -> bool:
-        """Record the end of a run this worker owns (in claim `attempt`, when given)."""
-        with self.db.session() as s:
-            done = s.execute(
-                update(RunRow)
-                .where(_owned(run_id, worker_id, attempt))
-                .values(
-                    status=status,
-                    details=details,
-                    outputs=outputs,
-                    artifacts=artifacts,
-                    finished_at=time.time(),
-                    heartbeat_at=None,
-                )
-            )
-            return bool(done.rowcount)  # type: ignore[attr-defined]
-
-    def requeue(self, run_id: str, worker_id: str, attempt: int | None = None) -> bool:
-        """Give a run back to the queue (a worker shutting down); the claim does not count."""
-        with self.db.session() as s:
-            done = s.execute(
-                update(RunRow)
-                .where(_owned(run_id, worker_id, attempt))
-                .values(status="queued", worker_id=None, heartbeat_at=None, attempts=RunRow.attempts - 1)
-            )
-            return bool(done.rowcount)  # type: ignore[attr-defined]
-
-    def recover(self, stale_after: float, max_attempts: int) -> tuple[int, list[str]]:
-        """Runs whose worker stopped heartbeating: re-queued, or ended (failed after `max_attempts`
-        claims; cancelled when a cancel was asked). Returns (how many re-queued, ids of those ended)."""
-        cutoff = time.time() - stale_after
-        stale = and_(RunRow.status == "running", RunRow.heartbeat_at < cutoff)
-        with self.db.session() as s:
-            ended: list[str] = []
-            too_many = select(RunRow).where(stale, RunRow.attempts >= max_attempts)
-            for row in s.scalars(too_many.with_for_update(skip_locked=True)):
-                row.status, row.finished_at, row.heartbeat_at = "failed", time.time(), None
-                row.details = (
-                    f"its worker stopped (no heartbeat for {stale_after:g}s) on each of {row.attempts} "
-                    "attempt(s); giving up"
-                )
-                ended.append(row.id)
-            s.flush()
-            ended += s.scalars(
-                update(RunRow)
-                .where(stale, RunRow.cancel_requested.is_(True))
-                .values(
-                    status="cancelled", details="cancelled (its worker had stopped)", finished_at=time.time()
-                )
-                .returning(RunRow.id)
-            ).all()
-            requeued = s.execute(
-                update(RunRow).where(stale).values(status="queued", worker_id=None, heartbeat_at=None)
-            ).rowcount  # type: ignore[attr-defined]
-        return int(requeued), ended
-
     # -- what /metrics reads -------------------------------------------------------------------------
     def counts(self) -> tuple[dict[str, int], dict[str, int]]:
         """Runs by status, and step ends by kind (finished, failed, skipped, cancelled)."""
@@ -407,8 +300,3 @@ class RunService:
                 ).all()
             )
         return {str(k): int(v) for k, v in runs.items()}, {str(k): int(v) for k, v in steps.items()}
-
-
-def _owned(run_id: str, worker_id: str, attempt: int | None) -> Any:
-    cond = and_(RunRow.id == run_id, RunRow.worker_id == worker_id, RunRow.status == "running")
-    return cond if attempt is None else and_(cond, RunRow.attempts == attempt)
