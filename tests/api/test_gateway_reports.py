@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from mlops_nocode.runs.db import Database
@@ -147,6 +149,20 @@ def test_remote_runner_reports_through_mlops_execute(claimed: Claimed, tmp_path:
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
 
 
+def _step_processes(run_id: str, timeout: float) -> list[int]:
+    """Processes working in the run's folder (its steps), once they are gone or after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = []
+        for proc in psutil.process_iter():
+            with contextlib.suppress(psutil.Error):
+                if proc.status() != psutil.STATUS_ZOMBIE and f"/runs/{run_id}/" in proc.cwd() + "/":
+                    alive.append(proc.pid)
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
+
+
 def _worker(server: Server) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "mlops_nocode.cli.main", "worker"],
@@ -170,7 +186,7 @@ def test_kill9_of_a_standalone_worker_mid_run(tmp_path: Path, new_db: NewDb) -> 
     second: subprocess.Popen[bytes] | None = None
     try:
         with server.client(server.admin_key) as c:
-            docs = sleeper("worker-crash", [("first", 0.05), ("slow", 3)])
+            docs = sleeper("worker-crash", [("first", 0.05), ("slow", 5)])
             run_id = c.post("/pipelines/deploy", json={"pipeline": docs}).json()["pipeline_id"]
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
@@ -183,6 +199,7 @@ def test_kill9_of_a_standalone_worker_mid_run(tmp_path: Path, new_db: NewDb) -> 
             assert f":{first.pid}:" in c.get(f"/api/v1/runs/{run_id}").json()["worker_id"]
             os.kill(first.pid, signal.SIGKILL)
             first.wait()
+            assert _step_processes(run_id, 1.0) == []  # the running command step died with its worker
             # no worker is alive: the gateway itself puts the run back in the queue
             assert wait_status(c, run_id, 30, until={"queued"}) == "queued"
             second = _worker(server)
@@ -197,6 +214,39 @@ def test_kill9_of_a_standalone_worker_mid_run(tmp_path: Path, new_db: NewDb) -> 
         assert again and again[0]["data"]["cached"] is True  # not done twice
         slow_ends = [e for e in events if e["step"] == "slow" and e["type"] == "step.finished"]
         assert len(slow_ends) == 1
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(20)
+        server.stop()
+
+
+def test_a_stopped_worker_gives_its_run_back_and_the_next_one_finishes_it(
+    tmp_path: Path, new_db: NewDb
+) -> None:
+    server = Server(tmp_path / "home", WORKERS="0", POLL_SECONDS="0.1", HEARTBEAT_SECONDS="0.2", **new_db())
+    server.start()
+    first = _worker(server)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        with server.client(server.admin_key) as c:
+            docs = sleeper("worker-stop", [("first", 0.05), ("slow", 2)])
+            run_id = c.post("/pipelines/deploy", json={"pipeline": docs}).json()["pipeline_id"]
+            deadline = time.monotonic() + 60
+            while not any(
+                e["type"] == "step.started" and e["step"] == "slow"
+                for e in c.get(f"/api/v1/runs/{run_id}/events").json()
+            ):
+                assert time.monotonic() < deadline, "the slow step never started"
+                time.sleep(0.05)
+            first.terminate()  # SIGTERM: the run goes back to the queue, the claim does not count
+            assert first.wait(30) == 0
+            run = c.get(f"/api/v1/runs/{run_id}").json()
+            assert run["status"] == "queued" and run["attempts"] == 0, run
+            second = _worker(server)
+            assert wait_status(c, run_id, 60) == "succeeded", c.get(f"/pipelines/{run_id}/status").json()
+        assert (server.home / "runs" / f"{run_id}.released").is_dir()
     finally:
         for proc in (first, second):
             if proc is not None and proc.poll() is None:

@@ -16,6 +16,7 @@ from mlops_nocode.settings import Settings, SettingsError, write_private
 from mlops_nocode.spec import Problem
 
 CREDENTIALS_FILE = "credentials.json"
+GRACEFUL_SECONDS = 5
 
 HostOpt = Annotated[str | None, typer.Option("--host", help="Address to bind (default: HOST or 127.0.0.1)")]
 PortOpt = Annotated[int | None, typer.Option("--port", min=0, max=65535, help="Port (default: PORT or 8000)")]
@@ -63,6 +64,7 @@ def up(host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = None) -
     logging.basicConfig(
         level=logging.DEBUG if settings.debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
+    _check_port_free(settings.host, settings.port)
     gw = _open(settings)
     base = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"
     stored = read_credentials(settings)
@@ -71,17 +73,52 @@ def up(host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = None) -
         stored = {"url": base, "key": value}
         write_private(credentials_path(settings), json.dumps(stored) + "\n")
         err.print("[green]✓[/] created the admin API key (kept for the CLI in MLOPS_HOME/credentials.json)")
-    elif stored.get("key"):
-        stored["url"] = base
-        write_private(credentials_path(settings), json.dumps(stored) + "\n")
+        err.print(f"login: {base}/?token={value}", soft_wrap=True)
+    else:
+        if stored.get("key") and gw.keys.check(stored["key"]) is not None:  # this gateway's key: new URL
+            stored["url"] = base
+            write_private(credentials_path(settings), json.dumps(stored) + "\n")
+        err.print(
+            f"login: {base}/?token=<an API key> (the admin key created at first start is in "
+            "MLOPS_HOME/credentials.json)",
+            soft_wrap=True,
+        )
     gw.db.close()
-    if stored.get("key"):
-        err.print(f"login: {base}/?token={stored['key']}", soft_wrap=True)
     docs = f"API docs: {base}/docs"
     err.print(f"gateway on {base} ({docs}), {settings.workers} worker thread(s)", soft_wrap=True)
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level="warning", lifespan="on"
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,  # open log streams must not hold the shutdown
     )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail before anything starts (or is printed) when HOST:PORT is taken."""
+    import socket
+
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            fail(
+                [
+                    Problem(
+                        f"cannot listen on {host}:{port}: {e.strerror or e}",
+                        "--port" if e.errno == 98 else "--host",
+                        "stop the server using that port, or pick another with --port (or PORT)"
+                        if e.errno == 98
+                        else "give an address of this machine with --host (or HOST)",
+                    )
+                ]
+            )
 
 
 def worker(

@@ -57,6 +57,7 @@ class GatewayReporter:
         self.run_id, self.token, self.on_cancel, self.tick = run_id, token, on_cancel, tick
         self.client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
         self.lost = False
+        self.unreachable = False  # the last POST did not reach the gateway (or it answered 5xx)
         self.cancel_requested = False
         self.seq: int | None = None  # the seq of the next event to send; the gateway tells it
         self._buf: list[bytes] = []
@@ -128,6 +129,7 @@ class GatewayReporter:
             )
         except httpx.HTTPError as e:
             log.warning("cannot reach the gateway to %s run %s: %s", action, self.run_id, e)
+            self.unreachable = True
             return None
         if r.status_code == 409:
             if not self.lost:
@@ -137,7 +139,9 @@ class GatewayReporter:
             return None
         if r.status_code in RETRYABLE:
             log.warning("gateway answered %d to %s of run %s", r.status_code, action, self.run_id)
+            self.unreachable = True
             return None
+        self.unreachable = False
         if r.status_code >= 400:
             why = f"gateway refused the {action} of run {self.run_id}: {r.status_code} {r.text[:2000]}"
             raise ReportRefused(why)

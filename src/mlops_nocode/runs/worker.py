@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from mlops_nocode.compiler.plan import Plan
 from mlops_nocode.runs.artifacts import records
 from mlops_nocode.runs.reporter import GatewayReporter
@@ -68,6 +70,9 @@ class Worker:
         self._wake = threading.Event()
         self._runner: Runner | None = None
         self._last_recovery = 0.0
+        self._gateway_ok_until = 0.0
+        self._gateway_warned = False
+        self._gateway_down_since = 0.0
 
     def wake(self) -> None:
         """Look at the queue now instead of at the next poll (a run was just queued in this process)."""
@@ -96,6 +101,9 @@ class Worker:
                 if now - self._last_recovery >= min(self.settings.run_stale_after / 2, 5.0):
                     self._last_recovery = now
                     self.recover()
+                if not self._gateway_answers():
+                    self._stop.wait(1.0)
+                    continue
                 claimed = self.service.claim(self.id)
             except Exception:
                 log.exception("worker %s cannot reach the database", self.id)
@@ -107,14 +115,38 @@ class Worker:
                 continue
             self.execute(claimed)
 
+    def _gateway_answers(self) -> bool:
+        """Whether the gateway the Runners report to answers (checked at most every few seconds while it
+        does): a worker whose runs could not report them takes none."""
+        now = time.monotonic()
+        if self._gateway_ok_until > now:
+            return True
+        try:
+            httpx.get(f"{self.settings.report_url}/health", timeout=2.0).raise_for_status()
+        except httpx.HTTPError as e:
+            self._gateway_down_since = self._gateway_down_since or now
+            if not self._gateway_warned and now - self._gateway_down_since > 10:  # not while it starts
+                self._gateway_warned = True
+                log.warning(
+                    "the gateway does not answer at %s (%s): claiming nothing until it does",
+                    self.settings.report_url,
+                    e,
+                )
+            return False
+        if self._gateway_warned:
+            log.warning("the gateway answers again at %s", self.settings.report_url)
+        self._gateway_warned, self._gateway_down_since = False, 0.0
+        self._gateway_ok_until = now + 5.0
+        return True
+
     def execute(self, claimed: dict[str, Any]) -> None:
         """Run one claimed run to its end (or give it back when the worker is stopping)."""
         run_id, attempt = claimed["id"], claimed["attempts"]
         home = self.settings.home
-        if attempt > 1:  # keep the files of the interrupted attempt beside the new one
-            old = home / "runs" / run_id
-            if old.exists():
-                old.rename(_free(home / "runs" / f"{run_id}.attempt-{attempt - 1}"))
+        old = home / "runs" / run_id
+        if old.exists():  # keep the files of an interrupted (or given back) attempt beside the new one
+            earlier = f"{run_id}.attempt-{attempt - 1}" if attempt > 1 else f"{run_id}.released"
+            old.rename(_free(home / "runs" / earlier))
         try:
             throttle: Throttler | None = Throttler.from_env()
         except ThrottleConfigError:
@@ -149,13 +181,20 @@ class Worker:
             reporter.close()
         if reporter.lost:
             return
+        # When the gateway cannot be reached (it is stopping, or down), the end goes straight to the
+        # database this worker claims from, before the run would count as abandoned.
         if status == "cancelled" and self._stop.is_set() and not reporter.cancel_requested:
-            reporter.release()
+            if not reporter.release(patience=3.0) and not reporter.lost:
+                self.service.requeue(run_id, self.id, attempt)
             return
         if status == "cancelled":
             details = "cancelled on request"
         end = {"status": status, "details": details, "outputs": outputs, "artifacts": artifacts}
-        reporter.finish(end, patience=max(30.0, 2 * self.settings.run_stale_after))
+        patience = max(2.0, self.settings.run_stale_after / 2)
+        if not reporter.finish(end, patience=patience) and reporter.unreachable:
+            log.warning("recording the end of run %s in the database directly", run_id)
+            if self.service.finish(run_id, self.id, status, details, outputs, artifacts, attempt):
+                self._ended(run_id)
 
     def _cancel_current(self) -> None:
         runner = self._runner

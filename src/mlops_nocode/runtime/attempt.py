@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +134,9 @@ def start_command(a: Attempt, run_id: str) -> subprocess.Popen[bytes]:
         argv[0] = os.path.abspath(argv[0])  # relative to where the run was started, not the output folder
     if not shutil.which(argv[0]):
         raise StepFailure(f"command not found: {argv[0]!r}: install it or fix the playbook's command.argv")
+    setpriv = _setpriv()
+    if setpriv:  # the step dies with the Runner, even on kill -9 (Python steps: see zygote)
+        argv = [setpriv, "--pdeathsig", "KILL", "--", *argv]
     with open(a.log, "ab") as log:
         return subprocess.Popen(
             argv,
@@ -148,6 +153,12 @@ def start_command(a: Attempt, run_id: str) -> subprocess.Popen[bytes]:
             },
             start_new_session=True,
         )
+
+
+@functools.cache
+def _setpriv() -> str | None:
+    """util-linux's setpriv, which sets the parent-death signal and execs the command in place (Linux)."""
+    return shutil.which("setpriv") if sys.platform.startswith("linux") else None
 
 
 def describe_exit(code: int) -> str:
