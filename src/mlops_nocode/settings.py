@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     def home(self) -> Path:
         """MLOPS_HOME (created on first use)."""
         if self.mlops_home is not None:
-            self.mlops_home.mkdir(parents=True, exist_ok=True)
+            self.mlops_home.mkdir(mode=0o700, parents=True, exist_ok=True)
             return self.mlops_home
         return mlops_home()
 

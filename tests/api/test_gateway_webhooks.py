@@ -165,6 +165,9 @@ def test_registration_refusals_say_how_to_fix(hook_server: Server) -> None:
         assert "cannot resolve host 'no-such-host.invalid'" in r.json()["detail"][0]["msg"]
         r = c.post("/api/v1/webhooks", json={"url": "ftp://127.0.0.1/hook"})
         assert r.status_code == 422 and "http:// or https://" in r.json()["detail"][0]["msg"]
+        r = c.post("/api/v1/webhooks", json={"url": "http://bob:hunter2pass@127.0.0.1:9/hook"})
+        assert r.status_code == 422 and "user name or password" in r.json()["detail"][0]["msg"]
+        assert "hunter2pass" not in r.text and "hunter2pass" not in c.get("/api/v1/webhooks").text
 
 
 def test_allowed_hosts_enforced_at_registration_and_delivery(

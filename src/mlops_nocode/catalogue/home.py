@@ -28,7 +28,7 @@ def mlops_home() -> Path:
     """MLOPS_HOME, created on first use; a HomeError (a located problem) when it cannot be used."""
     home = Path(os.environ.get("MLOPS_HOME") or Path.home() / ".mlops-nocode").expanduser()
     try:
-        home.mkdir(parents=True, exist_ok=True)
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)  # new homes: this user's only (keys, runs)
     except FileExistsError:
         raise _unusable(home, "it exists and is not a folder") from None
     except OSError as e:

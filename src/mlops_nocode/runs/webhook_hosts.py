@@ -109,6 +109,11 @@ class HostPolicy:
                 f"{parts.scheme or 'no'} scheme or no host: a webhook URL is http:// or https:// with a host "
                 "(https://example.org/hooks/mlops)"
             )
+        if parts.username is not None or parts.password is not None:
+            raise HostRefused(
+                "the URL carries a user name or password (they would be stored and shown in clear, and are "
+                "not sent): drop them and check the X-MLOPS-Signature header in the receiver instead"
+            )
         try:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:

@@ -81,8 +81,9 @@ def resolve_secrets(step: PlanStep, environ: dict[str, str] | os._Environ[str]) 
     for name in step.secrets:
         if name not in environ:
             raise StepFailure(
-                f"secret {name!r} is not set: export {name}=... before running (secrets are read from the "
-                "environment of the runner and never stored in the plan)"
+                f"secret {name!r} is not set: export {name}=... before `mlops run`, or, for runs of the "
+                f"gateway, store it with PUT /api/v1/secrets/{name} (secrets are read from the Runner's "
+                "environment and never stored in the plan)"
             )
         values[name] = environ[name]
     return values
