@@ -253,3 +253,27 @@ def test_a_stopped_worker_gives_its_run_back_and_the_next_one_finishes_it(
                 proc.terminate()
                 proc.wait(20)
         server.stop()
+
+
+def test_gateway_stopping_gives_its_threads_runs_back_at_once(tmp_path: Path, new_db: NewDb) -> None:
+    """SIGTERM to `mlops up` while its worker thread runs a run: its own HTTP server is already closed,
+    so the run goes back to the queue through the database (no attempt used, no wait for recovery)."""
+    server = Server(tmp_path / "home", POLL_SECONDS="0.1", HEARTBEAT_SECONDS="0.2", WORKERS="1", **new_db())
+    server.start()
+    try:
+        with server.client(server.admin_key) as c:
+            docs = sleeper("gw-stop", [("slow", 30)])
+            run_id = c.post("/pipelines/deploy", json={"pipeline": docs}).json()["pipeline_id"]
+            wait_status(c, run_id, 30, until={"running"})
+        assert server.proc is not None
+        server.proc.terminate()
+        server.proc.wait(30)  # uvicorn re-raises SIGTERM after its graceful shutdown
+        server.start()
+        with server.client(server.admin_key) as c:
+            run = c.get(f"/api/v1/runs/{run_id}").json()
+            assert run["attempts"] <= 1, run  # given back: the interrupted claim does not count
+            # queued, or already claimed again by the new process (not still held by the old one)
+            assert run["status"] == "queued" or f":{server.proc.pid}:" in (run["worker_id"] or ""), run
+            c.post(f"/api/v1/runs/{run_id}/cancel")
+    finally:
+        server.stop()
