@@ -112,8 +112,12 @@ def test_sse_streams_events_until_the_end(server: Server, admin: httpx.Client) -
 
 
 def test_metrics_and_catalogue(admin: httpx.Client) -> None:
+    assert admin.get("/api/v1/runs/no-such-run/events").status_code == 404
     text = admin.get("/metrics").text
     assert 'mlops_runs{status="succeeded"}' in text and "mlops_http_requests_total" in text
+    # full route templates (not the raw path, not an included router's own part)
+    assert 'route="/api/v1/runs/{run_id}/events",status="404"' in text
+    assert "no-such-run" not in text
     listing = admin.get("/api/v1/catalogue", params={"kind": "pipeline"}).json()
     assert any(i["name"] == "iris-classifier" for i in listing)
     shown = admin.get("/api/v1/catalogue/pipeline/iris-classifier").json()

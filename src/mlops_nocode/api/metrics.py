@@ -55,6 +55,24 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._templates: dict[tuple[int, str], str] = {}  # (route id, its path) -> full template
+
+    def _template(self, scope: Scope) -> str:
+        """The matched route's full path template: a route of an included router knows only its own part
+        (`/runs/{run_id}`), so the prefix is taken from the request path once per route."""
+        route = scope.get("route")
+        own = str(getattr(route, "path", "") or "")
+        if not own:
+            return "unmatched"
+        key = (id(route), own)
+        template = self._templates.get(key)
+        if template is None:
+            path = str(scope.get("path", ""))
+            depth = own.count("/")
+            parts = path.split("/")
+            prefix = "/".join(parts[: len(parts) - depth]) if depth < len(parts) else ""
+            template = self._templates[key] = prefix + own if len(self._templates) < 1000 else own
+        return template
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,7 +90,6 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         finally:
-            route = scope.get("route")
-            path = str(getattr(route, "path", "")) or "unmatched"
+            path = self._template(scope)
             self.metrics.requests.labels(scope["method"], path, str(status)).inc()
             self.metrics.latency.labels(scope["method"], path).observe(time.perf_counter() - started)
