@@ -111,6 +111,21 @@ def test_sse_streams_events_until_the_end(server: Server, admin: httpx.Client) -
     assert ids and ids[0] == 3
 
 
+def test_an_unknown_event_type_filter_is_refused_with_its_location(admin: httpx.Client) -> None:
+    run_id = admin.post("/api/v1/runs", json={"pipeline": sleeper("logs-type", [("a", 0.1)])}).json()["id"]
+    r = admin.get(f"/api/v1/runs/{run_id}/logs", params={"type": "bogus"})
+    assert r.status_code == 422, r.text
+    [error] = r.json()["detail"]
+    assert error["loc"] == ["query", "type"] and "unknown event type 'bogus'" in error["msg"], error
+    assert "step.failed" in error["msg"] and "log" in error["msg"]
+    assert admin.get("/api/v1/runs/no-such-run/logs", params={"type": "logs"}).status_code == 422
+    assert wait_status(admin, run_id) == "succeeded"
+    with admin.stream("GET", f"/api/v1/runs/{run_id}/logs", params={"type": "step.finished"}) as ok:
+        assert ok.status_code == 200
+        kinds = [line[7:] for line in ok.iter_lines() if line.startswith("event: ")]
+    assert kinds == ["step.finished", "end"]
+
+
 def test_metrics_and_catalogue(admin: httpx.Client) -> None:
     assert admin.get("/api/v1/runs/no-such-run/events").status_code == 404
     text = admin.get("/metrics").text

@@ -1,9 +1,10 @@
 """The browser login session on a live gateway: the login URL sets an HttpOnly, SameSite=Strict cookie and
-redirects; the cookie authenticates GET/HEAD (EventSource can read run logs) but never writes."""
+redirects; the cookie authenticates GET (EventSource can read run logs) but never writes."""
 
 from __future__ import annotations
 
 import time
+from email.utils import parsedate_to_datetime
 
 import httpx
 import jwt
@@ -47,6 +48,23 @@ def test_login_url_sets_a_strict_httponly_cookie_and_drops_the_token(server: Ser
         assert me.json()["via"] == "session" and "admin" in me.json()["scopes"]
         page = browser.get("/")
         assert page.status_code == 200 and "Signed in" in page.text and server.admin_key not in page.text
+
+
+def _attrs(r: httpx.Response) -> dict[str, str]:
+    parts = [a.strip() for a in r.headers["set-cookie"].split(";")][1:]
+    return {k.lower(): v for k, _, v in (a.partition("=") for a in parts)}
+
+
+def test_the_cookie_expires_when_its_max_age_says(server: Server) -> None:
+    before = time.time()
+    r = _login(server, server.admin_key)
+    attrs = _attrs(r)
+    max_age = int(attrs["max-age"])
+    assert 3590 <= max_age <= 3600, attrs
+    expires = parsedate_to_datetime(attrs["expires"]).timestamp()  # an HTTP date, not a year-2083 one
+    assert before + max_age - 5 <= expires <= time.time() + max_age + 5, attrs
+    session = jwt.decode(_cookie(r), options={"verify_signature": False})
+    assert abs(session["exp"] - expires) <= 5  # the cookie goes when its token does
 
 
 def test_a_session_from_a_token_does_not_outlive_it(server: Server, admin: httpx.Client) -> None:
@@ -96,9 +114,10 @@ def test_the_cookie_never_authorizes_writes(server: Server) -> None:
         ]:
             r = browser.request(method, path, json=body)
             assert r.status_code == 401, (method, path, r.text)
-            assert "GET and HEAD only" in r.json()["detail"]
+            assert "accepted for GET only" in r.json()["detail"]
             assert r.headers["www-authenticate"] == "Bearer"
         assert browser.get("/api/v1/runs").status_code == 200  # while reads work
+        assert browser.head("/api/v1/runs").status_code == 405  # the routes are GET-only, as documented
 
 
 def test_expired_forged_and_garbage_cookies_are_refused(server: Server) -> None:

@@ -89,7 +89,12 @@ def test_login_checks_the_credential_then_stores_it_privately(gw: Server, mlops:
     assert ok.code == 0, ok
     assert f"logged in to {gw.url} as admin" in ok.stderr
     assert creds.stat().st_mode & 0o777 == 0o600
-    assert json.loads(creds.read_text()) == {"url": gw.url, "key": gw.admin_key, "source": "login"}
+    assert json.loads(creds.read_text()) == {
+        "url": gw.url,
+        "key": gw.admin_key,
+        "source": "login",
+        "scopes": "admin,read,write",  # the admin marker: logout asks for --force even with the gateway away
+    }
     piped = _with_stdin(home, gw.admin_key + "\n", "login", gw.url + "/", "--json")
     assert piped.code == 0, piped
     assert piped.json()["url"] == gw.url and "admin" in piped.json()["scopes"]
@@ -189,11 +194,18 @@ def test_env_overrides_and_logout(gw: Server, mlops: Mlops, home: Path) -> None:
     via_env = mlops("runs", "list", "--json", env={"MLOPS_URL": gw.url + "/", "MLOPS_TOKEN": gw.admin_key})
     assert via_env.code == 0 and "items" in via_env.json(), via_env
     assert not creds.exists()
-    assert mlops("login", f"{gw.url}/?token={gw.admin_key}").code == 0
     elsewhere = f"http://127.0.0.1:{free_port()}"
+    nothing = mlops("runs", "list", env={"MLOPS_URL": elsewhere})
+    assert nothing.code == 2 and f"no credential for {elsewhere}: none is stored in" in nothing.stderr
+    assert f"mlops login {elsewhere}" in nothing.stderr, nothing
+    with gw.client(gw.admin_key) as admin:
+        reader = admin.post("/api/v1/keys", json={"name": "cli-logout", "scopes": ["read"]}).json()["key"]
+    assert mlops("login", f"{gw.url}/?token={reader}").code == 0
     other = mlops("runs", "list", env={"MLOPS_URL": elsewhere})  # the stored key is not sent elsewhere
-    assert other.code == 2 and f"no credential for {elsewhere}" in other.stderr, other
-    out = mlops("logout")
+    assert (
+        other.code == 2 and f"no credential for {elsewhere}: the stored one is for {gw.url}" in other.stderr
+    )
+    out = mlops("logout")  # a read key: nothing to lose
     assert out.code == 0 and "forgot the credential" in out.stderr, out
     assert not creds.exists()
     assert mlops("runs", "list").code == 2
@@ -206,3 +218,95 @@ def test_env_overrides_and_logout(gw: Server, mlops: Mlops, home: Path) -> None:
     assert replaced.code == 2 and "only copy" in replaced.stderr, replaced
     assert mlops("logout", "--force").code == 0 and not creds.exists()
     _clean(gw.admin_key, via_env, other, out, kept, replaced)
+    _clean(reader, nothing, other, out)
+
+
+def test_logout_and_login_keep_any_stored_admin_key_without_force(
+    gw: Server, mlops: Mlops, home: Path
+) -> None:
+    creds = home / "credentials.json"
+    home.mkdir(parents=True, exist_ok=True)
+    creds.write_text(json.dumps({"url": gw.url, "key": gw.admin_key}))  # as `mlops up` stores it
+    again = mlops("login", f"{gw.url}/?token={gw.admin_key}")  # the same key: still `mlops up`'s only copy
+    assert again.code == 0, again
+    assert "source" not in json.loads(creds.read_text())
+    kept = mlops("logout")
+    assert kept.code == 2 and "the admin key `mlops up` created, its only copy" in kept.stderr, kept
+    assert "--force" in kept.stderr and creds.exists()
+    # another admin key, logged in: the gateway says it is admin-scoped
+    with gw.client(gw.admin_key) as admin:
+        other_admin = admin.post("/api/v1/keys", json={"name": "cli-admin2", "scopes": ["admin"]}).json()
+        reader = admin.post("/api/v1/keys", json={"name": "cli-reader2", "scopes": ["read"]}).json()["key"]
+    forced = mlops("login", gw.url, "--token", other_admin["key"], "--force")
+    assert forced.code == 0, forced
+    stored = json.loads(creds.read_text())
+    assert stored["source"] == "login" and stored["scopes"] == "admin,read,write", stored
+    kept = mlops("logout", "--json")
+    assert kept.code == 2 and "an admin key" in kept.json()["problems"][0]["what"], kept
+    replaced = mlops("login", gw.url, "--token", reader)
+    assert replaced.code == 2 and "an admin key" in replaced.stderr and creds.exists(), replaced
+    # the gateway away: the marker the login stored decides
+    creds.write_text(json.dumps(stored | {"url": f"http://127.0.0.1:{free_port()}"}))
+    assert mlops("logout").code == 2 and creds.exists()
+    creds.write_text(json.dumps(stored | {"url": f"http://127.0.0.1:{free_port()}", "scopes": "read"}))
+    assert mlops("logout").code == 0 and not creds.exists()
+    # a revoked admin key is not worth keeping
+    creds.write_text(json.dumps(stored))
+    with gw.client(gw.admin_key) as admin:
+        assert admin.delete(f"/api/v1/keys/{other_admin['id']}").status_code == 200
+    gone = mlops("logout")
+    assert gone.code == 0 and not creds.exists(), gone
+    creds.write_text(json.dumps(stored | {"key": gw.admin_key}))
+    assert mlops("logout", "--force").code == 0 and not creds.exists()
+    _clean(gw.admin_key, again, kept, forced, replaced, gone)
+    _clean(other_admin["key"], kept, forced, replaced)
+
+
+def _with_outputs(tmp_path: Path, name: str) -> Path:
+    docs = sleeper(name, [("a", 0.1)])
+    docs[1]["spec"]["outputs"] = {"result": "a.out"}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_wait_json_prints_one_json_document_and_no_table(
+    gw: Server, logged_in: Mlops, tmp_path: Path
+) -> None:
+    done = logged_in("deploy", str(_with_outputs(tmp_path, "cli-json-out")), "--wait", "--json")
+    assert done.code == 0, done
+    run = done.json()  # the whole of stdout is one JSON document
+    assert run["status"] == "succeeded" and "result" in run["outputs"], run
+    assert f"run {run['id']} succeeded" in done.stderr
+    again = logged_in("runs", "retry", run["id"], "--wait", "--json")
+    assert again.code == 0, again
+    assert again.json()["retry_of"] == run["id"] and again.json()["status"] == "succeeded"
+    table = logged_in("runs", "retry", run["id"], "--wait")  # without --json the outputs table is shown
+    assert table.code == 0 and "result" in table.stdout, table
+
+
+def test_logs_json_ends_with_the_end_line_once_the_run_ended(
+    gw: Server, logged_in: Mlops, tmp_path: Path
+) -> None:
+    spec = _spec(tmp_path, "cli-logs-end", [("a", 0.1)])
+    run = logged_in("deploy", str(spec), "--wait", "--json").json()
+    r = logged_in("runs", "logs", run["id"], "--json")
+    assert r.code == 0, r
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert lines[-1] == {"type": "end", "data": {"status": "succeeded", "details": None}}, lines
+    assert lines[0]["type"] == "run.started"
+    only = logged_in("runs", "logs", run["id"], "--json", "--type", "step.finished")
+    assert [e["type"] for e in map(json.loads, only.stdout.splitlines())] == ["step.finished", "end"]
+    text = logged_in("runs", "logs", run["id"])
+    assert text.code == 0 and f"run {run['id']} succeeded" in text.stderr, text
+    long = logged_in("deploy", str(_spec(tmp_path, "cli-logs-going", [("slow", 60.0)])), "--json").json()
+    going = logged_in("runs", "logs", long["id"], "--json")
+    assert going.code == 0 and '"end"' not in going.stdout, going  # still going: no end line
+    assert logged_in("runs", "cancel", long["id"]).code == 0
+
+
+def test_an_unknown_logs_type_is_an_error_not_silence(gw: Server, logged_in: Mlops, tmp_path: Path) -> None:
+    for args in (["--type", "logs"], ["--type", "logs", "--follow"]):
+        r = logged_in("runs", "logs", "some-run", *args)
+        assert r.code == 2, r
+        assert "unknown event type 'logs'" in r.stderr and "--type" in r.stderr and "step.failed" in r.stderr

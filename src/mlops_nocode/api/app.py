@@ -37,10 +37,11 @@ from mlops_nocode.settings import Settings, resolve_secret_key
 log = logging.getLogger("mlops_nocode.api")
 
 DESCRIPTION = """
-The MLOps No-Code gateway. Every route except `/health` and `/` needs `Authorization: Bearer <credential>`:
+The MLOps No-Code gateway. Every route except `/health`, `/`, `/docs`, `/redoc`, `/openapi.json` and
+`/logout` needs `Authorization: Bearer <credential>`:
 an API key (`mlk_...`) or a short-lived token from `POST /api/v1/auth/token`. GET needs the read scope,
 other methods the write scope; `/api/v1/keys` needs admin. A browser signed in with the login URL
-(`/?token=...`) carries a session cookie that authenticates GET and HEAD requests only.
+(`/?token=...`) carries a session cookie that authenticates GET requests only (HEAD is answered 405).
 """
 
 # What any authenticated route may answer besides its own codes (documented so clients and schema checks

@@ -2,12 +2,12 @@
 
 Tokens are JWTs (HS256, PyJWT): a standard format that n8n, Windmill or any HTTP client can carry as
 `Authorization: Bearer ...`, with expiry (`exp`) checked by the library. Every protected route takes the
-`authorize` dependency: GET/HEAD need the read scope, other methods the write scope; `require_admin` adds
-the admin scope.
+`authorize` dependency: GET needs the read scope, other methods the write scope; `require_admin` adds the
+admin scope. (The routes are GET-only for reads: HEAD and OPTIONS are answered 405 before any check.)
 
 Browsers (EventSource cannot send headers) sign in with the login URL (`/?token=...`), which sets the
 `mlops_session` cookie: an HttpOnly, SameSite=Strict token like the ones above. The cookie is accepted for
-GET and HEAD only; anything that writes still needs the Authorization header, so a forged cross-site
+GET only; anything that writes still needs the Authorization header, so a forged cross-site
 request cannot change anything.
 """
 
@@ -23,8 +23,8 @@ from mlops_nocode.runs.keys import SCOPES, KeyStore, expand_scopes
 
 ALGORITHM = "HS256"
 AUDIENCE = "mlops-nocode"
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-COOKIE_METHODS = frozenset({"GET", "HEAD"})  # the only methods a session cookie is accepted for (CSRF)
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # need the read scope (HEAD/OPTIONS: 405 anyway)
+COOKIE_METHODS = frozenset({"GET"})  # the only method a session cookie is accepted for (CSRF)
 SESSION_COOKIE = "mlops_session"
 
 
@@ -35,13 +35,17 @@ class Principal:
     subject: str
     scopes: frozenset[str]
     via: str  # "key", "token" or "session" (the browser cookie)
+    expires_at: float | None = None  # a token's or session's `exp` (UNIX time); None for an API key
 
 
-def issue_token(secret: str, subject: str, scopes: frozenset[str], ttl: int) -> tuple[str, float]:
-    """A signed token valid `ttl` seconds; returns it and its expiry (UNIX time)."""
+def issue_token(
+    secret: str, subject: str, scopes: frozenset[str], ttl: int, not_after: float | None = None
+) -> tuple[str, int]:
+    """A signed token valid `ttl` seconds, and never past `not_after` (the expiry of the token it is issued
+    from: a token cannot extend itself); returns it and its expiry (UNIX time, the `exp` claim)."""
     now = time.time()
-    exp = now + ttl
-    claims = {"sub": subject, "scopes": sorted(scopes), "iat": int(now), "exp": int(exp), "aud": AUDIENCE}
+    exp = int(now + ttl) if not_after is None else int(min(now + ttl, not_after))
+    claims = {"sub": subject, "scopes": sorted(scopes), "iat": int(now), "exp": exp, "aud": AUDIENCE}
     return jwt.encode(claims, secret, algorithm=ALGORITHM), exp
 
 
@@ -50,8 +54,8 @@ def _unauthorized(message: str) -> HTTPException:
 
 
 def authenticate(request: Request) -> Principal:
-    """The caller's credential from `Authorization: Bearer ...` (or, for GET/HEAD only, the browser's
-    session cookie), or 401."""
+    """The caller's credential from `Authorization: Bearer ...` (or, for GET only, the browser's session
+    cookie), or 401."""
     header = request.headers.get("authorization", "")
     scheme, _, credential = header.partition(" ")
     if scheme.lower() == "bearer" and credential.strip():
@@ -60,7 +64,7 @@ def authenticate(request: Request) -> Principal:
     if cookie and not header:
         if request.method not in COOKIE_METHODS:
             raise _unauthorized(
-                f"the browser session cookie is accepted for GET and HEAD only: send {request.method} "
+                f"the browser session cookie is accepted for GET only: send {request.method} "
                 "requests with Authorization: Bearer <API key or token>"
             )
         return _check_token(request, cookie, "session")
@@ -87,7 +91,11 @@ def _check_token(request: Request, credential: str, via: str) -> Principal:
     what = "session cookie" if via == "session" else "token"
     try:
         claims = jwt.decode(
-            credential, request.app.state.gateway.secret_key, algorithms=[ALGORITHM], audience=AUDIENCE
+            credential,
+            request.app.state.gateway.secret_key,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            options={"require": ["exp", "sub"]},
         )
     except jwt.ExpiredSignatureError:
         raise _unauthorized(f"{what} expired: {renew}") from None
@@ -100,7 +108,8 @@ def _check_token(request: Request, credential: str, via: str) -> Principal:
     key = keys.get(str(claims.get("sub", "")))
     if key is None or key.revoked_at is not None:
         raise _unauthorized(f"the key this {what} was issued from is revoked")
-    return Principal(str(claims["sub"]), expand_scopes(scopes) & expand_scopes(key.scopes), via)
+    scopes_now = expand_scopes(scopes) & expand_scopes(key.scopes)
+    return Principal(str(claims["sub"]), scopes_now, via, float(claims["exp"]))
 
 
 def _need(principal: Principal, scope: str) -> None:
@@ -109,7 +118,7 @@ def _need(principal: Principal, scope: str) -> None:
 
 
 def authorize(request: Request) -> Principal:
-    """Read scope for GET/HEAD, write scope for everything else."""
+    """Read scope for GET, write scope for everything else."""
     principal = authenticate(request)
     _need(principal, "read" if request.method in READ_METHODS else "write")
     request.state.principal = principal

@@ -60,12 +60,17 @@ def resolve_credential(as_json: bool = False) -> Credential:
     if env_url:
         if stored.get("key") and stored_url == env_url:
             return Credential(env_url, stored["key"], str(path))
+        what = (
+            f"the stored one is for {stored_url}"
+            if stored.get("key") and stored_url
+            else f"none is stored in {path}"
+        )
         fail(
             [
                 Problem(
-                    f"no credential for {env_url}: the stored one is for {stored_url or 'no gateway'}",
+                    f"no credential for {env_url}: {what}",
                     "MLOPS_URL",
-                    f"set MLOPS_TOKEN too, or `mlops login {env_url}`",
+                    f"set MLOPS_TOKEN too, or log in: `mlops login {env_url}`",
                 )
             ],
             as_json,

@@ -29,7 +29,8 @@ TokenOpt = Annotated[
     ),
 ]
 ForceOpt = Annotated[
-    bool, typer.Option("--force", help="Replace or forget the admin key `mlops up` stored (its only copy)")
+    bool,
+    typer.Option("--force", help="Replace or forget a stored admin key (it may be its only copy)"),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout")]
 
@@ -47,9 +48,49 @@ def _read_token(where: str, as_json: bool) -> str:
     return value.strip()
 
 
-def _from_mlops_up(stored: dict[str, str]) -> bool:
-    """Whether the stored credential is the one `mlops up` created (no other copy of it exists)."""
+def _from_mlops_up(stored: dict[str, Any]) -> bool:
+    """Whether the stored credential is the admin key `mlops up` created (no `source` marker)."""
     return bool(stored.get("key")) and stored.get("source") != "login"
+
+
+def _admin_scoped(stored: dict[str, Any]) -> bool:
+    """Whether the stored credential is an admin key (possibly the only copy of one).
+
+    The gateway it was stored for is asked (GET /api/v1/auth/whoami); when it cannot tell (unreachable,
+    not answering 200 or 401), the stored marker decides: the key `mlops up` stored, or a login that
+    recorded the admin scope. A key the gateway refuses (revoked, unknown) is not worth keeping."""
+    import httpx
+
+    if not stored.get("key"):
+        return False
+    marked = _from_mlops_up(stored) or "admin" in str(stored.get("scopes", "")).split(",")
+    if not stored.get("url"):
+        return marked
+    try:
+        r = httpx.get(
+            f"{str(stored['url']).rstrip('/')}/api/v1/auth/whoami",
+            headers={"Authorization": f"Bearer {stored['key']}"},
+            timeout=httpx.Timeout(5.0, connect=2.0),
+        )
+    except httpx.HTTPError:
+        return marked
+    if r.status_code == 401:
+        return False
+    if r.status_code != 200:
+        return marked
+    try:
+        scopes = r.json().get("scopes")
+    except (ValueError, AttributeError):
+        return marked
+    return isinstance(scopes, list) and "admin" in scopes
+
+
+def _only_copy(stored: dict[str, Any]) -> str:
+    return (
+        "the admin key `mlops up` created, its only copy"
+        if _from_mlops_up(stored)
+        else "an admin key (this may be its only copy)"
+    )
 
 
 def login(url: UrlArg, token: TokenOpt = None, force: ForceOpt = False, as_json: JsonOpt = False) -> None:
@@ -80,11 +121,11 @@ def login(url: UrlArg, token: TokenOpt = None, force: ForceOpt = False, as_json:
     settings = _settings()
     path = credentials_path(settings)
     stored = read_credentials(settings)
-    if _from_mlops_up(stored) and stored["key"] != value and not force:
+    if stored.get("key") and stored["key"] != value and not force and _admin_scoped(stored):
         fail(
             [
                 Problem(
-                    "this would replace the admin key `mlops up` stored, its only copy",
+                    f"this would replace the stored credential, {_only_copy(stored)}",
                     str(path),
                     "use MLOPS_URL and MLOPS_TOKEN for this gateway instead, or pass --force",
                 )
@@ -93,7 +134,13 @@ def login(url: UrlArg, token: TokenOpt = None, force: ForceOpt = False, as_json:
         )
     with Gateway(Credential(base, value, where), as_json, checking=True) as gw:
         me: dict[str, Any] = gw.call("GET", "/api/v1/auth/whoami")
-    write_private(path, json.dumps({"url": base, "key": value, "source": "login"}) + "\n")
+    record: dict[str, Any] = {"url": base, "key": value, "source": "login"}
+    if _from_mlops_up(stored) and stored["key"] == value:
+        record.pop("source")  # the same key `mlops up` stored: still its only copy
+    scopes = [str(x) for x in me.get("scopes") or []]
+    if "admin" in scopes:  # the marker: logout and another login ask for --force when the gateway is away
+        record["scopes"] = ",".join(sorted(scopes))
+    write_private(path, json.dumps(record) + "\n")
     if as_json:
         print(json.dumps({"status": "logged in", "url": base, "credentials": str(path)} | me))
         return
@@ -114,11 +161,11 @@ def logout(force: ForceOpt = False, as_json: JsonOpt = False) -> None:
         else:
             err.print(f"not logged in (no credential in {path})", highlight=False)
         return
-    if _from_mlops_up(stored) and not force:
+    if not force and _admin_scoped(stored):
         fail(
             [
                 Problem(
-                    "the stored credential is the admin key `mlops up` created, its only copy",
+                    f"the stored credential is {_only_copy(stored)}",
                     str(path),
                     "keep it, or pass --force to forget it (you then need another admin key to manage keys)",
                 )

@@ -25,6 +25,7 @@ app = typer.Typer(
     help="Runs on the gateway (uses the credential of `mlops up` / `mlops login`).", no_args_is_help=True
 )
 
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 RunArg = Annotated[str, typer.Argument(help="The run id (see `mlops runs list`)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout")]
 WaitOpt = Annotated[
@@ -54,7 +55,7 @@ def _wait(gw: Gateway, run: dict[str, Any], as_json: bool, verbose: bool) -> Non
     final: dict[str, Any] = gw.call("GET", f"/api/v1/runs/{run['id']}")
     if as_json:
         print(json.dumps(final, indent=2))
-    view.finished(final)
+    view.finished(final, as_json)
     if final["status"] != "succeeded":
         raise typer.Exit(1)
 
@@ -114,20 +115,26 @@ def logs(
     type_: Annotated[
         str | None, typer.Option("--type", help="Only this event type, e.g. log or step.failed")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line on stdout")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="One JSON event per line on stdout, then an end line if the run ended"),
+    ] = False,
 ) -> None:
-    """The run's log lines and events; `--follow` streams them (Server-Sent Events) until it ends."""
+    """The run's log lines and events; `--follow` streams them (Server-Sent Events) until it ends.
+
+    Once the run has ended, the last line (`--json`: `{"type": "end", "data": {"status", "details"}}`; else
+    on stderr) gives its final status; without `--follow`, a run still going has no end line."""
+    _check_type(type_, as_json)
     with _client(as_json) as gw:
         if follow:
             for kind, data in gw.events(run_id, only=type_):
                 if kind == "end":
-                    if as_json:
-                        print(json.dumps({"type": "end", "data": data}), flush=True)
-                    else:
-                        err.print(f"run {run_id} {data.get('status')}", highlight=False)
+                    _print_end(run_id, data, as_json)
                 elif isinstance(data, dict):
                     _print_event(data, as_json)
             return
+        # the run's state first: if it had ended then, every one of its events is stored already
+        run: dict[str, Any] = gw.call("GET", f"/api/v1/runs/{run_id}")
         after = 0
         while True:
             params: dict[str, Any] = {"after": after, "limit": 1000}
@@ -136,8 +143,35 @@ def logs(
                 if type_ is None or e["type"] == type_:
                     _print_event(e, as_json)
             if len(page) < 1000:
-                return
+                break
             after = page[-1]["seq"]
+        if run["status"] in TERMINAL:
+            _print_end(run_id, {"status": run["status"], "details": run.get("details")}, as_json)
+
+
+def _check_type(type_: str | None, as_json: bool) -> None:
+    """`--type` must name an event type (a typo would otherwise silently show nothing)."""
+    from mlops_nocode.runtime.events import EVENT_TYPES
+
+    if type_ is not None and type_ not in EVENT_TYPES:
+        fail(
+            [
+                Problem(
+                    f"unknown event type {type_!r}",
+                    "--type",
+                    f"use one of {', '.join(sorted(EVENT_TYPES))}",
+                )
+            ],
+            as_json,
+        )
+
+
+def _print_end(run_id: str, data: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"type": "end", "data": data}), flush=True)
+    else:
+        status = data.get("status") if isinstance(data, dict) else data
+        err.print(f"run {run_id} {status}", highlight=False)
 
 
 def _print_event(e: dict[str, Any], as_json: bool) -> None:

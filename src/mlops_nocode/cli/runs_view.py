@@ -126,11 +126,12 @@ def watch(run: dict[str, Any], stream: Iterator[tuple[str, Any]], verbose: bool)
     return end
 
 
-def finished(run: dict[str, Any]) -> None:
-    """The closing line of a watched run (and its outputs when it succeeded)."""
+def finished(run: dict[str, Any], as_json: bool = False) -> None:
+    """The closing line of a watched run on stderr, and its outputs table on stdout when it succeeded
+    (not with `--json`: stdout then holds only the run's JSON, which has the outputs)."""
     status = run["status"]
     if status == "succeeded":
-        if run.get("outputs"):
+        if run.get("outputs") and not as_json:
             out.print(outputs_table(run["outputs"]))
         err.print(f"[green]✓[/] run {run['id']} succeeded in {duration(run)}", highlight=False)
     else:

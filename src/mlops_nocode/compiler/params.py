@@ -148,7 +148,9 @@ def _hint(prop: dict[str, Any]) -> str:
     if "enum" in prop:
         parts.append("one of " + ", ".join(json.dumps(v) for v in prop["enum"]))
     elif "type" in prop:
-        parts.append(f"a {prop['type']}")
+        kinds = prop["type"] if isinstance(prop["type"], list) else [prop["type"]]
+        named = " or ".join(str(k) for k in kinds)
+        parts.append(f"{'an' if named[:1] in ('a', 'e', 'i', 'o', 'u') else 'a'} {named}")
     if "minimum" in prop:
         parts.append(f">= {prop['minimum']}")
     if "maximum" in prop:

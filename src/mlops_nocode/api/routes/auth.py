@@ -28,12 +28,36 @@ def _key(k: ApiKey) -> dict[str, Any]:
 def token(
     body: TokenRequest, principal: Principal = Depends(authenticate), gw: Gateway = Depends(gateway)
 ) -> TokenResponse:
-    """A signed token for the calling credential (at most its scopes), valid `ttl_seconds`.
+    """A signed token for the calling credential, with the scopes asked for (default: all of the caller's),
+    valid `ttl_seconds` (default and maximum: TOKEN_TTL_SECONDS).
 
-    Any valid credential may ask (it needs no write scope: it only narrows what it already has)."""
-    scopes = principal.scopes & expand_scopes(body.scopes) if body.scopes else principal.scopes
-    ttl = min(body.ttl_seconds or gw.settings.token_ttl_seconds, gw.settings.token_ttl_seconds)
-    value, exp = issue_token(gw.secret_key, principal.subject, scopes, ttl)
+    Any valid credential may ask (it needs no write scope: it can only narrow what it already has). A scope
+    the caller lacks is refused (403), not dropped; a token asked for with a token never outlives it."""
+    limit = gw.settings.token_ttl_seconds
+    if body.ttl_seconds is not None and body.ttl_seconds > limit:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            [
+                {
+                    "loc": ["body", "ttl_seconds"],
+                    "msg": f"ttl_seconds {body.ttl_seconds} is above the maximum {limit} "
+                    f"(TOKEN_TTL_SECONDS): ask for at most {limit}",
+                    "type": "less_than_equal",
+                }
+            ],
+        )
+    scopes = principal.scopes
+    if body.scopes:
+        lacking = sorted(set(body.scopes) - principal.scopes)
+        if lacking:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"this credential lacks the {', '.join(lacking)} scope{'s' if len(lacking) > 1 else ''}: "
+                f"ask for at most {', '.join(sorted(principal.scopes)) or 'no scope'}",
+            )
+        scopes = expand_scopes(body.scopes)
+    ttl = body.ttl_seconds or limit
+    value, exp = issue_token(gw.secret_key, principal.subject, scopes, ttl, principal.expires_at)
     return TokenResponse(access_token=value, token_type="bearer", expires_at=exp, scopes=sorted(scopes))
 
 

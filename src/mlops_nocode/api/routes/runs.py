@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from mlops_nocode.api.examples import SSE
@@ -15,6 +15,7 @@ from mlops_nocode.api.responses import json_answer
 from mlops_nocode.api.schemas import LaunchRequest, Run, RunEvent, RunPage, RunStatus
 from mlops_nocode.api.state import Gateway, gateway
 from mlops_nocode.runs.models import TERMINAL
+from mlops_nocode.runtime.events import EVENT_TYPES
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 MAX_INT = 2**62  # larger numbers overflow the databases' 64-bit integers (a 500): 422 instead
@@ -87,12 +88,26 @@ def run_events(
 async def run_logs(
     run_id: str,
     after: int = Query(default=0, ge=0, le=MAX_INT),
-    type_: str | None = Query(default=None, alias="type", description="only this event type, e.g. log"),
+    type_: str | None = Query(
+        default=None, alias="type", max_length=100, description="only this event type, e.g. log"
+    ),
     last_event_id: str | None = Header(default=None),
     gw: Gateway = Depends(gateway),
 ) -> StreamingResponse:
     """The run's events as Server-Sent Events (`id` = seq, `event` = type), live until the run ends,
     then an `end` event with the final status. Resumes after `Last-Event-ID`."""
+    if type_ is not None and type_ not in EVENT_TYPES:
+        known = ", ".join(sorted(EVENT_TYPES))
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            [
+                {
+                    "loc": ["query", "type"],
+                    "msg": f"unknown event type {type_!r}: use one of {known}",
+                    "type": "enum",
+                }
+            ],
+        )
     start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
     await anyio.to_thread.run_sync(gw.runs.get, run_id)  # 404 before the stream starts
     return StreamingResponse(

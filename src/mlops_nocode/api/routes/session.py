@@ -4,7 +4,7 @@ and `/logout`.
 `GET /?token=KEY_OR_TOKEN` checks the credential, then sets the `mlops_session` cookie (HttpOnly,
 SameSite=Strict, Path=/, Secure over https) holding a signed token that lives `TOKEN_TTL_SECONDS`, and
 redirects to `/` so the credential leaves the address bar and the history. A refused credential gets a
-401 page and no cookie. The cookie authenticates GET/HEAD only (see api.auth): enough for EventSource
+401 page and no cookie. The cookie authenticates GET only (see api.auth): enough for EventSource
 (run logs as Server-Sent Events) and the API docs' "Try it out" reads.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 import time
 
-import jwt
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -78,17 +77,17 @@ def home(
         )
         return HTMLResponse(body, status_code=401, headers=NO_STORE)
     gw: Gateway = request.app.state.gateway
-    ttl = gw.settings.token_ttl_seconds
-    if principal.via == "token":  # a session never outlives the token it came from
-        claims = jwt.decode(token.strip(), options={"verify_signature": False})
-        ttl = max(1, min(ttl, int(claims["exp"] - time.time())))
-    value, _ = issue_token(gw.secret_key, principal.subject, principal.scopes, ttl)
+    # a session never outlives the token it came from (principal.expires_at)
+    most = gw.settings.token_ttl_seconds
+    value, exp = issue_token(gw.secret_key, principal.subject, principal.scopes, most, principal.expires_at)
+    ttl = max(1, exp - int(time.time()))
     redirect = RedirectResponse("/", status_code=303, headers=NO_STORE)
+    # Max-Age and Expires (Starlette takes `expires` as seconds from now, like max_age) say the same
     redirect.set_cookie(
         SESSION_COOKIE,
         value,
         max_age=ttl,
-        expires=int(time.time()) + ttl,
+        expires=ttl,
         path="/",
         httponly=True,
         samesite="strict",
