@@ -310,3 +310,31 @@ def test_an_unknown_logs_type_is_an_error_not_silence(gw: Server, logged_in: Mlo
         r = logged_in("runs", "logs", "some-run", *args)
         assert r.code == 2, r
         assert "unknown event type 'logs'" in r.stderr and "--type" in r.stderr and "step.failed" in r.stderr
+
+
+def test_deploy_warns_when_a_python_step_module_sits_beside_the_spec(
+    gw: Server, logged_in: Mlops, tmp_path: Path
+) -> None:
+    (tmp_path / "local_steps.py").write_text("def f(*, ctx):\n    return {}\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        """
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {name: local-py, version: 1.0.0}
+spec: {runtime: python, python: {entrypoint: "local_steps:f"}}
+---
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {name: local-py-pipe, version: 1.0.0}
+spec: {steps: [{id: a, uses: playbook/local-py}]}
+"""
+    )
+    r = logged_in("deploy", str(spec), "--json")
+    assert "module 'local_steps' is beside the spec" in r.stderr, r
+    (tmp_path / "other").mkdir()
+    quiet = logged_in("deploy", str(_spec(tmp_path / "other", "cli-quiet", [("a", 0.01)])), "--json")
+    assert "beside the spec" not in quiet.stderr
+    for result in (r, quiet):
+        if result.code == 0:
+            logged_in("runs", "cancel", result.json()["id"])

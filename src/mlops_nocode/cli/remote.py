@@ -246,7 +246,28 @@ def _pipeline(target: str, as_json: bool) -> str | list[Any]:
         )
     if not docs:
         fail([Problem("no spec documents found", str(path), "give a YAML/JSON spec file")], as_json)
+    _warn_local_modules(docs, path if path.is_dir() else path.parent)
     return docs
+
+
+def _warn_local_modules(docs: list[Any], folder: Path) -> None:
+    """Python steps whose module sits beside the spec: `mlops run` imports it from there, the gateway
+    cannot (only the documents are sent)."""
+    for doc in docs:
+        spec = doc.get("spec") if isinstance(doc, dict) else None
+        entry = spec.get("python", {}).get("entrypoint") if isinstance(spec, dict) else None
+        if not isinstance(entry, str) or ":" not in entry:
+            continue
+        top = entry.split(":", 1)[0].split(".", 1)[0]
+        if (folder / f"{top}.py").is_file() or (folder / top / "__init__.py").is_file():
+            name = doc.get("metadata", {}).get("name", "?")
+            err.print(
+                f"[yellow]warning:[/] playbook {name}: module {top!r} is beside the spec on this machine; "
+                "only the documents are sent, so the gateway must be able to import it itself (install it "
+                "where the gateway's workers run), or run it here with `mlops run`",
+                soft_wrap=True,
+                highlight=False,
+            )
 
 
 def deploy(
