@@ -274,6 +274,10 @@ def test_gateway_stopping_gives_its_threads_runs_back_at_once(tmp_path: Path, ne
             assert run["attempts"] <= 1, run  # given back: the interrupted claim does not count
             # queued, or already claimed again by the new process (not still held by the old one)
             assert run["status"] == "queued" or f":{server.proc.pid}:" in (run["worker_id"] or ""), run
+            # what the stopped attempt could no longer send over HTTP reached the database
+            events = c.get(f"/api/v1/runs/{run_id}/events").json()
+            assert any(e["type"] == "step.cancelled" and e["step"] == "slow" for e in events), events
+            assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
             c.post(f"/api/v1/runs/{run_id}/cancel")
     finally:
         server.stop()

@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            log.info("gateway stopping: worker threads give their runs back")
             recovery.stop()
             workers.stop()
             dispatcher.stop()

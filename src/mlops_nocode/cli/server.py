@@ -61,9 +61,7 @@ def up(host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = None) -
     from mlops_nocode.api.app import create_app
 
     settings = _settings(host=host, port=port, workers=workers)
-    logging.basicConfig(
-        level=logging.DEBUG if settings.debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    _logging(settings.debug)
     _check_port_free(settings.host, settings.port)
     gw = _open(settings)
     base = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"
@@ -94,6 +92,15 @@ def up(host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = None) -
         lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_SECONDS,  # open log streams must not hold the shutdown
     )
+
+
+def _logging(debug: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if not debug:  # one line per request of the Runners' reports otherwise
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -142,7 +149,7 @@ def worker(
     if settings.gateway_url is None and read_credentials(settings).get("url"):
         settings = _settings(gateway_url=read_credentials(settings)["url"])
     _check_gateway(settings.report_url)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    _logging(settings.debug)
     gw = _open(settings)
     pool = WorkerThreads(gw.runs, settings, threads, gw.secret_key, gw.secrets, gw.notifier)
     done = threading.Event()

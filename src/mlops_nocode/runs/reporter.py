@@ -164,6 +164,11 @@ class GatewayReporter:
         if self._thread.is_alive():
             self._thread.join()
 
+    def unsent(self) -> list[dict[str, Any]]:
+        """The events not delivered yet (for a worker recording them another way)."""
+        with self._lock:
+            return [json.loads(raw) for raw in self._buf]
+
     # -- the end -------------------------------------------------------------------------------------
     def finish(self, end: dict[str, Any], patience: float = 30.0) -> bool:
         """Send the remaining events and record the end; True when the gateway recorded it."""

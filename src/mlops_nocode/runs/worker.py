@@ -16,6 +16,7 @@ import httpx
 
 from mlops_nocode.compiler.plan import Plan
 from mlops_nocode.runs.artifacts import records
+from mlops_nocode.runs.claims import NewEvent
 from mlops_nocode.runs.reporter import GatewayReporter
 from mlops_nocode.runs.runtoken import issue_run_token
 from mlops_nocode.runs.service import RunService
@@ -185,6 +186,7 @@ class Worker:
         # database this worker claims from, before the run would count as abandoned.
         if status == "cancelled" and self._stop.is_set() and not reporter.cancel_requested:
             if not reporter.release(patience=3.0) and not reporter.lost:
+                self._store_unsent(reporter, attempt)
                 self.service.requeue(run_id, self.id, attempt)
             return
         if status == "cancelled":
@@ -193,8 +195,18 @@ class Worker:
         patience = max(2.0, self.settings.run_stale_after / 2)
         if not reporter.finish(end, patience=patience) and reporter.unreachable:
             log.warning("recording the end of run %s in the database directly", run_id)
+            self._store_unsent(reporter, attempt)
             if self.service.finish(run_id, self.id, status, details, outputs, artifacts, attempt):
                 self._ended(run_id)
+
+    def _store_unsent(self, reporter: GatewayReporter, attempt: int) -> None:
+        """Write the events the gateway did not receive straight to the database (best effort)."""
+        events = [NewEvent(e["type"], e.get("step"), e.get("data") or {}, e["ts"]) for e in reporter.unsent()]
+        if events:
+            try:
+                self.service.report(reporter.run_id, self.id, attempt, events, reporter.seq)
+            except Exception:
+                log.exception("cannot store %d unsent event(s) of run %s", len(events), reporter.run_id)
 
     def _cancel_current(self) -> None:
         runner = self._runner
