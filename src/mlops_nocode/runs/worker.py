@@ -70,7 +70,6 @@ class Worker:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._runner: Runner | None = None
-        self._last_recovery = 0.0
         self._gateway_ok_until = 0.0
         self._gateway_warned = False
         self._gateway_down_since = 0.0
@@ -86,22 +85,10 @@ class Worker:
         if runner is not None:
             runner.cancel()
 
-    def recover(self) -> None:
-        """Re-queue (or fail) runs whose worker died; every worker does it now and then."""
-        requeued, ended = self.service.recover(self.settings.run_stale_after, self.settings.max_run_attempts)
-        if requeued or ended:
-            log.warning("recovered runs of dead workers: %d re-queued, %d ended", requeued, len(ended))
-        for run_id in ended:
-            self._ended(run_id)
-
     def run_forever(self) -> None:
         """Claim and execute runs until stopped."""
         while not self._stop.is_set():
             try:
-                now = time.monotonic()
-                if now - self._last_recovery >= min(self.settings.run_stale_after / 2, 5.0):
-                    self._last_recovery = now
-                    self.recover()
                 if not self._gateway_answers():
                     self._stop.wait(1.0)
                     continue
