@@ -21,6 +21,7 @@ from mlops_nocode.runs.claims import Beat, ClaimOps, NewEvent
 from mlops_nocode.runs.compiling import Inline, prepare
 from mlops_nocode.runs.db import AnyRow, Database
 from mlops_nocode.runs.errors import RunNotFound, RunStateError, RunTaken, SeqGap
+from mlops_nocode.runs.listen import CHANNEL as QUEUED_CHANNEL
 from mlops_nocode.runs.models import TERMINAL, EventRow, RunRow
 from mlops_nocode.runtime.state import new_run_id
 
@@ -171,6 +172,8 @@ class RunService(ClaimOps):
         )
         with self.db.session() as s:
             s.add(row)
+            if self.db.dialect == "postgresql":  # delivered at commit to every listening worker process
+                s.execute(text(f"NOTIFY {QUEUED_CHANNEL}"))
         if self.on_created is not None:
             self.on_created()
         return run_json(row, self._remember(row.id, row.plan))

@@ -17,6 +17,7 @@ import httpx
 from mlops_nocode.compiler.plan import Plan
 from mlops_nocode.runs.artifacts import records
 from mlops_nocode.runs.claims import NewEvent
+from mlops_nocode.runs.listen import QueueListener
 from mlops_nocode.runs.reporter import GatewayReporter
 from mlops_nocode.runs.runtoken import issue_run_token
 from mlops_nocode.runs.service import RunService
@@ -255,7 +256,8 @@ class Recovery:
 
 
 class WorkerThreads:
-    """N worker threads inside the gateway process."""
+    """N worker threads of one process (the gateway's, or `mlops worker`'s); on PostgreSQL they also
+    wake when any process queues a run (LISTEN/NOTIFY)."""
 
     def __init__(
         self,
@@ -274,10 +276,14 @@ class WorkerThreads:
             threading.Thread(target=w.run_forever, name=f"worker-{i}", daemon=True)
             for i, w in enumerate(self.workers)
         ]
+        db = service.db
+        self.listener = QueueListener(db.url, self.wake) if db.dialect == "postgresql" and count else None
 
     def start(self) -> None:
         for t in self.threads:
             t.start()
+        if self.listener is not None:
+            self.listener.start()
 
     def wake(self) -> None:
         """Wake every idle worker (each then tries to claim)."""
@@ -285,6 +291,8 @@ class WorkerThreads:
             w.wake()
 
     def stop(self, timeout: float = 10.0) -> None:
+        if self.listener is not None:
+            self.listener.stop()
         for w in self.workers:
             w.stop()
         deadline = time.monotonic() + timeout
