@@ -146,6 +146,17 @@ def wait_status(client: httpx.Client, run_id: str, timeout: float = 60.0, until:
     raise AssertionError(f"run {run_id} still {r.json()} after {timeout}s")
 
 
+def wait_step_started(client: httpx.Client, run_id: str, step: str, timeout: float = 60.0) -> None:
+    """Poll the run's events until `step` has started."""
+    deadline = time.monotonic() + timeout
+    while not any(
+        e["type"] == "step.started" and e["step"] == step
+        for e in client.get(f"/api/v1/runs/{run_id}/events").json()
+    ):
+        assert time.monotonic() < deadline, f"step {step} of run {run_id} never started"
+        time.sleep(0.05)
+
+
 def sleeper(name: str, steps: list[tuple[str, float]], fail: str | None = None) -> list[dict[str, Any]]:
     """Inline documents: a command playbook that sleeps, and a pipeline of such steps in a chain.
 

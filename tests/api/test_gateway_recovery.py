@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from tests.api.conftest import NewDb, Server, sleeper, wait_status
+from tests.api.conftest import NewDb, Server, sleeper, wait_status, wait_step_started
 
 
 def test_kill9_mid_run_then_restart_resumes(tmp_path: Path, new_db: NewDb) -> None:
@@ -17,14 +16,7 @@ def test_kill9_mid_run_then_restart_resumes(tmp_path: Path, new_db: NewDb) -> No
         with server.client(server.admin_key) as c:
             docs = sleeper("crash", [("first", 0.05), ("slow", 4)])
             run_id = c.post("/pipelines/deploy", json={"pipeline": docs}).json()["pipeline_id"]
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                events = c.get(f"/api/v1/runs/{run_id}/events").json()
-                if any(e["type"] == "step.started" and e["step"] == "slow" for e in events):
-                    break
-                time.sleep(0.05)
-            else:
-                raise AssertionError("the slow step never started")
+            wait_step_started(c, run_id, "slow", 30)
         server.kill9()
         server.start()
         with server.client(server.admin_key) as c:

@@ -21,7 +21,7 @@ import pytest
 from mlops_nocode.runs.db import Database
 from mlops_nocode.runs.runtoken import issue_run_token
 from mlops_nocode.runs.service import RunService
-from tests.api.conftest import NewDb, Server, sleeper, wait_status
+from tests.api.conftest import NewDb, Server, sleeper, wait_status, wait_step_started
 
 
 class Claimed:
@@ -188,14 +188,7 @@ def test_kill9_of_a_standalone_worker_mid_run(tmp_path: Path, new_db: NewDb) -> 
         with server.client(server.admin_key) as c:
             docs = sleeper("worker-crash", [("first", 0.05), ("slow", 5)])
             run_id = c.post("/pipelines/deploy", json={"pipeline": docs}).json()["pipeline_id"]
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                events = c.get(f"/api/v1/runs/{run_id}/events").json()
-                if any(e["type"] == "step.started" and e["step"] == "slow" for e in events):
-                    break
-                time.sleep(0.05)
-            else:
-                raise AssertionError("the slow step never started")
+            wait_step_started(c, run_id, "slow", 60)
             assert f":{first.pid}:" in c.get(f"/api/v1/runs/{run_id}").json()["worker_id"]
             os.kill(first.pid, signal.SIGKILL)
             first.wait()
@@ -233,13 +226,7 @@ def test_a_stopped_worker_gives_its_run_back_and_the_next_one_finishes_it(
         with server.client(server.admin_key) as c:
             docs = sleeper("worker-stop", [("first", 0.05), ("slow", 2)])
             run_id = c.post("/pipelines/deploy", json={"pipeline": docs}).json()["pipeline_id"]
-            deadline = time.monotonic() + 60
-            while not any(
-                e["type"] == "step.started" and e["step"] == "slow"
-                for e in c.get(f"/api/v1/runs/{run_id}/events").json()
-            ):
-                assert time.monotonic() < deadline, "the slow step never started"
-                time.sleep(0.05)
+            wait_step_started(c, run_id, "slow", 60)
             first.terminate()  # SIGTERM: the run goes back to the queue, the claim does not count
             assert first.wait(30) == 0
             run = c.get(f"/api/v1/runs/{run_id}").json()
