@@ -116,3 +116,17 @@ def test_follower_limit_reached_at_the_end(tmp_path: Path) -> None:
         "l18",
         "l19",
     ]
+
+
+def test_follower_tail_of_a_log_bigger_than_a_read(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    log.write_text("first\n")
+    f = LogFollower(log, {}, limit=1, tail=2)
+    assert f.poll() == ["first"]
+    with log.open("a") as w:
+        w.write("".join(f"line {i}\n" for i in range(100_000)))  # ~1.2 MB, several reads
+    assert f.rest() == [
+        "… 99998 line(s) not shown here (the step's log file has them all)",
+        "line 99998",
+        "line 99999",
+    ]

@@ -146,8 +146,9 @@ def worker(
     from mlops_nocode.runs.worker import WorkerThreads
 
     settings = _settings(gateway_url=gateway)
-    if settings.gateway_url is None and read_credentials(settings).get("url"):
-        settings = _settings(gateway_url=read_credentials(settings)["url"])
+    stored_url = read_credentials(settings).get("url")
+    if settings.gateway_url is None and stored_url:
+        settings = _settings(gateway_url=stored_url)
     _check_gateway(settings.report_url)
     _logging(settings.debug)
     gw = _open(settings)

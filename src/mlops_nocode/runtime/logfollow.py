@@ -56,25 +56,21 @@ class LogFollower:
         return out + [redact(line, self.secrets) for line in shown]
 
     def _tail_from_offset(self) -> list[str]:
-        """Past the limit: count the lines after the offset (streaming) and keep only the last ones."""
-        last = b""
+        """Past the limit: count the lines after the offset (streaming), keeping only the last bytes."""
+        tail, cut = self._partial, False
         try:
             with open(self.path, "rb") as f:
                 f.seek(self.offset)
-                data = self._partial
-                while True:
-                    chunk = f.read(READ_CHUNK)
-                    if not chunk:
-                        break
-                    data = last + chunk
+                while chunk := f.read(READ_CHUNK):
                     self.skipped += chunk.count(b"\n")
-                    last = data[-READ_CHUNK:]
-                data = last or data
+                    tail += chunk
+                    cut = cut or len(tail) > READ_CHUNK
+                    tail = tail[-READ_CHUNK:]
         except OSError:
             return []
-        if data and not data.endswith(b"\n"):
+        if tail and not tail.endswith(b"\n"):
             self.skipped += 1
-        lines = data.decode("utf-8", errors="replace").splitlines()
+        lines = tail.decode("utf-8", errors="replace").splitlines()[1 if cut else 0 :]  # a cut first line
         return lines[-self.tail :] if self.tail else []
 
     def _read(self, final: bool) -> list[str]:
