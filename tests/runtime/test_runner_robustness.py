@@ -116,6 +116,6 @@ spec:
 """)
     )
     assert r.status == "failed"
-    assert "cannot read o.json" in (r.steps["d"].error or "")
+    assert "'o.json' is a folder, where a regular file was expected" in (r.steps["d"].error or "")
     assert "UTF-8" in (r.steps["t"].error or "")
     assert r.steps["ok"].status == "succeeded"

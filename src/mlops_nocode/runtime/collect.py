@@ -72,6 +72,8 @@ def open_regular(name: str | Path, dir_fd: int | None = None, shown: str | None 
     in its last component and without blocking; Refused for anything else (FileNotFoundError passes)."""
     shown = shown or str(name)
     st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    if stat.S_ISDIR(st.st_mode):
+        raise Refused(f"{shown!r} is a folder, where a regular file was expected")
     if not stat.S_ISREG(st.st_mode):
         raise _not_collectable(shown, st, dir_fd, str(name))
     try:
