@@ -83,6 +83,7 @@ def assert_store_clean(home: Path) -> None:
         ("tree:root_link", "call-dir", "'tree/sub/root_link' is a symbolic link (to '/')"),
         ("tree:fifo", "call-dir", "'tree/sub/fifo' is a FIFO"),
         ("tree:outside_link:/etc/hostname", "call-dir", "'tree/sub/outside_link' is a symbolic link"),
+        ("via_link", "call-file", "'via_link' is a symbolic link (to '/etc')"),
     ],
 )
 def test_python_step_leaving_links_and_special_files_fails_fast(
@@ -251,6 +252,12 @@ def test_hard_link_to_a_file_outside_is_copied_and_the_original_untouched(home: 
     assert stored.read_text() == "owned by the worker's user"
     assert stat.S_IMODE(original.stat().st_mode) == 0o600 and original.stat().st_nlink == 1
     assert stored.stat().st_ino != original.stat().st_ino
+
+
+def test_a_file_deep_inside_the_output_folder_is_collected(home: Path) -> None:
+    r = run_bounded(compile_spec(leave_pipeline("nested")))
+    assert r.status == "succeeded", r.steps["s0"].error
+    assert Path(r.steps["s0"].outputs["y"]["path"]).read_text() == "deep inside"
 
 
 def test_outputs_outside_the_output_folder_are_refused(home: Path, tmp_path: Path) -> None:

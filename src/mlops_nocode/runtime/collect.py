@@ -313,12 +313,20 @@ class Folder:
         if not parts or ".." in parts:
             raise Refused(f"{rel!r} does not name a file inside {self.path}")
         fd = self.fd
-        for i, part in enumerate(parts[:-1]):
-            st = os.stat(part, dir_fd=fd, follow_symlinks=False)
-            if not stat.S_ISDIR(st.st_mode):
-                raise _not_collectable("/".join(parts[: i + 1]), st, fd, part)
-            fd = self._keep(_open_dir(part, fd, "/".join(parts[: i + 1]), st))
-        return fd, parts[-1]
+        try:
+            for i, part in enumerate(parts[:-1]):
+                st = os.stat(part, dir_fd=fd, follow_symlinks=False)
+                if not stat.S_ISDIR(st.st_mode):
+                    raise _not_collectable("/".join(parts[: i + 1]), st, fd, part)
+                child = _open_dir(part, fd, "/".join(parts[: i + 1]), st)
+                if fd != self.fd:
+                    os.close(fd)  # only the folder holding the last name stays open
+                fd = child
+        except BaseException:
+            if fd != self.fd:
+                os.close(fd)
+            raise
+        return (self._keep(fd) if fd != self.fd else fd), parts[-1]
 
     def parent_fd(self) -> int:
         """A descriptor of the folder holding this one (to name this folder itself in it)."""
