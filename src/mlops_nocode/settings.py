@@ -2,7 +2,8 @@
 
 Environment variables (unprefixed, as in the blueprint): DEBUG, SECRET_KEY, DATABASE_URL, HOST, PORT,
 WORKERS, N8N_API_URL, N8N_API_KEY, WINDMILL_API_URL, WINDMILL_API_KEY, WEBHOOK_ALLOWED_HOSTS, plus the
-tuning knobs below.
+tuning knobs below. The Runner's own settings live beside it, read by every Runner (CLI or gateway):
+runtime/limits.py (step output limits) and runtime/throttle.py (CPU throttler).
 """
 
 from __future__ import annotations

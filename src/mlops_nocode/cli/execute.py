@@ -31,6 +31,7 @@ def execute_plan(
     (a gateway URL) the run's events and end are reported there with the run token in MLOPS_RUN_TOKEN."""
     from mlops_nocode.cli.progress import ConsoleProgress, outputs_table, summary_table
     from mlops_nocode.runtime.events import Fanout, JsonLines, Sink
+    from mlops_nocode.runtime.limits import LimitsConfigError, load_limits
     from mlops_nocode.runtime.runner import Runner
     from mlops_nocode.runtime.throttle import ThrottleConfigError, Throttler
 
@@ -49,6 +50,10 @@ def execute_plan(
         throttle = Throttler.from_env()
     except ThrottleConfigError as e:
         fail([Problem(str(e), "environment", "fix or unset that variable (see docs/THROTTLE.md)")], as_json)
+    try:
+        limits = load_limits()
+    except LimitsConfigError as e:
+        fail([Problem(str(e), "environment", "fix or unset that variable (see docs/STEPS.md)")], as_json)
     sinks: list[Sink] = []
     events_file: IO[str] | None = None
     if events == "-":
@@ -71,7 +76,14 @@ def execute_plan(
     run_id, token = _reported_run(as_json) if report_to else (None, "")
     reporter = None
     try:
-        runner = Runner(plan, run_id=run_id, use_cache=not no_cache, max_parallel=parallel, throttle=throttle)
+        runner = Runner(
+            plan,
+            run_id=run_id,
+            use_cache=not no_cache,
+            max_parallel=parallel,
+            throttle=throttle,
+            limits=limits,
+        )
         if report_to and run_id:
             from mlops_nocode.runs.reporter import GatewayReporter
 

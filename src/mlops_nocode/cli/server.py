@@ -26,7 +26,10 @@ WorkersOpt = Annotated[
 
 
 def _settings(**overrides: Any) -> Settings:
+    from mlops_nocode.runtime.limits import load_limits
+
     try:
+        load_limits()  # the worker threads' Runners read them: refuse bad values before starting
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValueError as e:
         fail([Problem(f"invalid settings: {e}", "environment", "fix or unset the variable")])

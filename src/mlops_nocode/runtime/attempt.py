@@ -1,8 +1,9 @@
-"""One attempt of one step: prepare its folder and payload, launch it, and turn its result into outputs."""
+"""One attempt of one step: its files, its payload or command line, and its launch (outputs: outputs.py)."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import re
@@ -16,11 +17,34 @@ from pathlib import Path
 from typing import Any
 
 from mlops_nocode.compiler.plan import PlanStep
+from mlops_nocode.runtime.collect import Refused, open_regular
+from mlops_nocode.runtime.collect import read_lines as collect_lines
 from mlops_nocode.runtime.secrets import fill as fill_secrets
-from mlops_nocode.runtime.store import ArtifactStore
 
 VALUE_TYPES = frozenset({"metrics", "text", "json", "endpoint", "infra", "any"})
 _EXPR_RE = re.compile(r"\$\{\{\s*(params|inputs|outputs)\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}")
+
+
+STEM_MAX = 100  # characters of a step id kept readable in its file names
+
+
+def step_stem(step_id: str, attempt: int) -> str:
+    """The name of an attempt's files in `runs/<id>/steps/`: `<step>@<n>`, `/` written `__`.
+
+    Short ids of compiled plans stay readable as they are; longer ids, or ids with other characters (a
+    plan from elsewhere), keep a readable prefix and a hash of the whole id: the name always fits in a
+    file name (with its suffixes) and two ids never share one.
+    """
+    readable = step_id.replace("/", "__")
+    if len(readable) <= STEM_MAX and _PLAIN_ID.fullmatch(step_id):
+        return f"{readable}@{attempt}"
+    digest = hashlib.sha256(step_id.encode("utf-8", errors="surrogatepass")).hexdigest()[:16]
+    prefix = _UNSAFE.sub("-", readable)[: STEM_MAX - 20].lstrip(".-")
+    return f"{prefix}~{digest}@{attempt}"
+
+
+_PLAIN_ID = re.compile(r"[a-z0-9][a-z0-9-]*(/[a-z0-9][a-z0-9-]*)*")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class StepFailure(Exception):
@@ -122,8 +146,10 @@ def command_argv(a: Attempt) -> tuple[list[str], dict[str, str]]:
             return v if isinstance(v, str) else json.dumps(v)
         if ns == "inputs":
             return str(a.inputs[name]["path"]) if name in a.inputs else ""
-        return str(a.out_dir / outputs.get(name, name))
+        return str(a.out_dir / output_rel(name, outputs.get(name, name)))
 
+    for name, rel in outputs.items():  # a plan from elsewhere is checked before anything runs
+        output_rel(name, rel)
     argv = [_EXPR_RE.sub(sub, fill_secrets(arg, a.secrets)) for arg in cmd.get("argv", [])]
     env = {k: _EXPR_RE.sub(sub, fill_secrets(v, a.secrets)) for k, v in cmd.get("env", {}).items()}
     return argv, {**env, **a.secrets}
@@ -171,104 +197,26 @@ def describe_exit(code: int) -> str:
     return f"exited with code {code}"
 
 
-def raw_outputs(a: Attempt, code: int, text: str | None = None) -> dict[str, Any]:
-    """The outputs an attempt produced, or StepFailure saying why there are none.
-
-    A Python step's result arrives as `text` from the fork server, or in its result file when large.
-    """
-    if a.step.runtime == "python":
-        try:
-            result = json.loads(text if text is not None else a.result.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raise StepFailure(f"step process {describe_exit(code)} without a result") from None
-        if "error" in result:
-            raise StepFailure(result["error"])
-        if code != 0:
-            raise StepFailure(f"step process {describe_exit(code)}")
-        return dict(result["outputs"])
-    if code != 0:
-        raise StepFailure(f"command {describe_exit(code)}")
-    out: dict[str, Any] = {}
-    for name, rel in (a.step.command or {}).get("outputs", {}).items():
-        path = a.out_dir / rel
-        if not path.exists():
-            continue
-        kind = a.step.outputs.get(name, "any")
-        if kind in VALUE_TYPES:
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as e:
-                raise StepFailure(f"output {name!r} ({kind}): cannot read {rel} as UTF-8 text: {e}") from None
-            try:
-                out[name] = json.loads(text) if kind != "text" else text
-            except ValueError:
-                raise StepFailure(f"output {name!r}: {rel} does not hold valid JSON") from None
-        else:
-            out[name] = str(path)
-    return out
-
-
-def ingest(a: Attempt, raw: dict[str, Any], store: ArtifactStore) -> dict[str, dict[str, Any]]:
-    """Check returned outputs against the declared ports and move them into the artifact store."""
-    declared = a.step.outputs
-    extra = [k for k in raw if k not in declared]
-    if extra:
-        raise StepFailure(f"returned undeclared outputs {extra}; declared: {sorted(declared)}")
-    records: dict[str, dict[str, Any]] = {}
-    for name, kind in declared.items():
-        if name not in raw:
-            raise StepFailure(f"did not return its output {name!r} ({kind})")
-        value = raw[name]
-        if isinstance(value, dict) and set(value) == {"__path__"}:
-            value = value["__path__"]
-        if kind in VALUE_TYPES:
-            if kind == "metrics" and not (
-                isinstance(value, dict)
-                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value.values())
-            ):
-                raise StepFailure(f"output {name!r} (metrics) must be a mapping of names to numbers")
-            try:
-                json.dumps(value, allow_nan=False)
-            except ValueError:
-                raise StepFailure(
-                    f"output {name!r} ({kind}) holds NaN or Infinity, which JSON cannot represent: "
-                    "replace them (e.g. by null) before returning"
-                ) from None
-            if kind == "text" and not isinstance(value, str):
-                raise StepFailure(f"output {name!r} (text) must be a string")
-            digest, path = store.put_value(value, name)
-            records[name] = {"type": kind, "digest": digest, "path": str(path), "value": value}
-            continue
-        if not isinstance(value, str | os.PathLike):
-            raise StepFailure(f"output {name!r} ({kind}) must be a path, got {type(value).__name__}")
-        path = Path(value)
-        if not path.is_absolute():
-            path = a.out_dir / path
-        if not path.exists():
-            raise StepFailure(f"output {name!r} ({kind}): {path} does not exist")
-        if kind == "directory" and not path.is_dir():
-            raise StepFailure(f"output {name!r} is a directory output but {path} is a file")
-        if not a.out_dir.exists() or not path.resolve().is_relative_to(a.out_dir.resolve()):
-            copy = a.out_dir / f".copy-{name}" / path.name
-            copy.parent.mkdir(parents=True)
-            (shutil.copytree if path.is_dir() else shutil.copy2)(path, copy)
-            path = copy
-        try:
-            digest, stored = store.put(path)
-        except OSError as e:
-            raise StepFailure(f"output {name!r}: cannot store it: {e}") from None
-        records[name] = {"type": kind, "digest": digest, "path": str(stored)}
-    return records
+def output_rel(name: str, rel: str) -> str:
+    """A command output's path, normalised; StepFailure when it would leave the output folder."""
+    norm = os.path.normpath(rel) if isinstance(rel, str) and rel and "\0" not in rel else ""
+    if not norm or os.path.isabs(norm) or norm == ".." or norm.startswith("../"):
+        raise StepFailure(
+            f"command.outputs.{name}: {rel!r} is not a path inside the step's output folder: "
+            "write a relative path without '..' (e.g. model.bin)"
+        )
+    return norm
 
 
 def tail(path: Path, lines: int, max_bytes: int = 256 * 1024) -> list[str]:
-    """The last `lines` lines of a text file, reading at most its last `max_bytes` bytes."""
+    """The last `lines` lines of a text file, reading at most its last `max_bytes` bytes (a link or a
+    special file has none)."""
     try:
-        with open(path, "rb") as f:
+        with os.fdopen(open_regular(path), "rb") as f:
             size = f.seek(0, os.SEEK_END)
             f.seek(max(0, size - max_bytes))
-            data = f.read()
-    except OSError:
+            data = f.read(max_bytes)
+    except (OSError, Refused):
         return []
     text = data.decode("utf-8", errors="replace").splitlines()
     if size > max_bytes and text:
@@ -276,10 +224,7 @@ def tail(path: Path, lines: int, max_bytes: int = 256 * 1024) -> list[str]:
     return text[-lines:]
 
 
-def read_lines(path: Path) -> Iterator[str]:
-    """Every line of a text file, streamed (a missing file has none)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            yield from f
-    except OSError:
-        return
+def read_lines(path: Path, max_bytes: int) -> Iterator[str]:
+    """Every line of a text file a step wrote, streamed, up to `max_bytes` (a missing file, a link or a
+    special file has none)."""
+    return collect_lines(path, max_bytes)

@@ -16,9 +16,12 @@ from typing import Any
 
 from mlops_nocode.compiler.plan import Plan, PlanStep
 from mlops_nocode.runtime import attempt as att
+from mlops_nocode.runtime import outputs
+from mlops_nocode.runtime.collect import Budget, Stopped, is_regular_or_absent, remove_unless_regular
 from mlops_nocode.runtime.events import Event, JsonLines, Sink
 from mlops_nocode.runtime.forkserver import ForkServer, ForkServerError
 from mlops_nocode.runtime.home import mlops_home
+from mlops_nocode.runtime.limits import OutputLimits, load_limits
 from mlops_nocode.runtime.logfollow import LogFollower
 from mlops_nocode.runtime.secrets import redact, redact_files
 from mlops_nocode.runtime.state import Cancelled, RunResult, StepState, Throttle, new_run_id
@@ -44,6 +47,7 @@ class Runner:
         throttle: Throttle | None = None,
         run_id: str | None = None,
         environ: dict[str, str] | None = None,
+        limits: OutputLimits | None = None,
     ) -> None:
         unsupported = sorted({s.runtime for s in plan.steps} - LOCAL_RUNTIMES)
         if unsupported:
@@ -56,6 +60,8 @@ class Runner:
         self.run_dir = self.home / "runs" / self.run_id
         self.store = ArtifactStore(self.home / "artifacts")
         self.cache = CacheIndex(self.home / "cache")
+        self.limits = limits if limits is not None else load_limits()
+        self._stored = 0  # bytes of artifacts this run has stored (RUN_OUTPUTS_MAX_BYTES)
         self.use_cache = use_cache
         self.max_parallel = max(1, max_parallel or os.cpu_count() or 2)
         self.throttle = throttle
@@ -107,6 +113,7 @@ class Runner:
         (self.run_dir / "steps").mkdir(parents=True, exist_ok=True)
         (self.run_dir / "work").mkdir(exist_ok=True)
         self.plan.dump(self.run_dir / "plan.json")
+        self.store.clean_staging()
         started = time.monotonic()
         status = "failed"
         with open(self.run_dir / "events.jsonl", "a", encoding="utf-8") as events_file:
@@ -271,7 +278,7 @@ class Runner:
         a = att.Attempt(
             step,
             state.attempts,
-            self.run_dir / "steps" / f"{step.id.replace('/', '__')}@{state.attempts}",
+            self.run_dir / "steps" / att.step_stem(step.id, state.attempts),
             inputs,
         )
         state.current = a
@@ -328,15 +335,12 @@ class Runner:
         a = state.current
         assert a is not None
         state.duration = time.monotonic() - (state.started or time.monotonic())
-        state.deadline = None
+        deadline, state.deadline = state.deadline, None
         self._emit_step_events(a)
         try:
             if a.timed_out:
                 raise att.StepFailure(f"timed out after {a.step.timeout:g}s")
-            try:
-                state.outputs = att.ingest(a, att.raw_outputs(a, code, result), self.store)
-            except (OSError, ValueError, TypeError) as e:  # whatever a step left, the run goes on
-                raise att.StepFailure(f"cannot collect the step's outputs: {type(e).__name__}: {e}") from e
+            state.outputs = self._collect(a, code, result, deadline)
         except att.StepFailure as e:
             error = redact(str(e), self._secrets)
             final = state.attempts > state.step.retries
@@ -369,21 +373,49 @@ class Runner:
         )
         return True
 
+    def _collect(
+        self, a: att.Attempt, code: int, result: str | None, deadline: float | None
+    ) -> dict[str, Any]:
+        """The attempt's outputs, stored; interrupted by cancel (raises Cancelled) and by the step's
+        deadline, within the output limits."""
+
+        def stop() -> str | None:
+            if self._cancel.is_set():
+                return "the run was cancelled"
+            if deadline is not None and time.monotonic() >= deadline:
+                return f"timed out after {a.step.timeout:g}s while its outputs were collected"
+            return None
+
+        budget = Budget(self.limits, stop, run_before=self._stored)
+        try:
+            return outputs.ingest(a, outputs.raw_outputs(a, code, result, budget), self.store, budget)
+        except Stopped as e:
+            if self._cancel.is_set():
+                raise Cancelled from None
+            raise att.StepFailure(str(e)) from None
+        except (OSError, ValueError, TypeError) as e:  # whatever a step left, the run goes on
+            raise att.StepFailure(f"cannot collect the step's outputs: {type(e).__name__}: {e}") from e
+        finally:
+            self._stored += budget.step_bytes
+
     def _follow_logs(self) -> None:
         """Lines the running steps wrote since the last look, as `log` events."""
         self._followed_at = time.monotonic()
         for job, follower in self._followers.items():
+            if not is_regular_or_absent(follower.path):
+                continue  # a step replaced its log by a link or a FIFO: never read through it
             step, _, number = job.rpartition("#")
             for line in follower.poll():
                 self.emit("log", step, line=line, attempt=int(number))
 
     def _emit_step_events(self, a: att.Attempt) -> None:
         follower = self._followers.pop(a.job, None)
+        remove_unless_regular((a.log, a.events))
         lines = follower.rest() if follower is not None else []
         redact_files((a.log, a.events), self._secrets)
         for line in lines:
             self.emit("log", a.step.id, line=line, attempt=a.number)
-        for line in att.read_lines(a.events):
+        for line in att.read_lines(a.events, int(self.limits.step_values_max_bytes)):
             with contextlib.suppress(ValueError, KeyError):
                 ev = json.loads(line)
                 self.emit(
@@ -432,6 +464,7 @@ class Runner:
                 self.emit("step.cancelled", state.step.id)
         self._jobs.clear()
         for a in running:
+            remove_unless_regular((a.log, a.events))
             redact_files((a.log, a.events), self._secrets)
 
 

@@ -12,6 +12,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from mlops_nocode.runtime.collect import Budget, copy_entry
+
 _CHUNK = 1 << 20
 
 
@@ -32,10 +34,6 @@ def hash_path(path: Path) -> str:
         rel = p.relative_to(path).as_posix()
         h.update(f"d\0{rel}\n".encode() if p.is_dir() else f"f\0{rel}\0{hash_file(p)}\n".encode())
     return h.hexdigest()
-
-
-def _has_symlinks(path: Path) -> bool:
-    return any(p.is_symlink() for p in path.rglob("*"))
 
 
 def _read_only(path: Path) -> None:
@@ -63,46 +61,43 @@ class ArtifactStore:
         self.values = root / "values"
         self.values.mkdir(parents=True, exist_ok=True)
 
-    def put(self, path: Path) -> tuple[str, Path]:
-        """Move `path` (file or directory) into the store; return its digest and stored path.
+    def put(self, parent_fd: int, name: str, budget: Budget, shown: str) -> tuple[str, Path]:
+        """Copy the file or folder `name` of the open folder `parent_fd` into the store; return its
+        digest and stored path.
 
-        Symlinks inside a directory are replaced by what they point to (a stored artifact must not
-        depend on files outside it); the same content under another name is stored beside the first.
+        The copy is made by `collect.copy_entry` (never through a link, only regular files and folders,
+        counted against `budget`) into a staging folder, then renamed into place; the same content under
+        another name is stored beside the first. Refused or Stopped leave nothing behind.
         """
-        if path.is_dir() and _has_symlinks(path):
-            solid = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-            try:
-                shutil.copytree(path, solid, symlinks=False)
-            except (OSError, shutil.Error) as e:
-                shutil.rmtree(solid, ignore_errors=True)
-                raise OSError(f"cannot store {path.name}: a symlink inside it is broken ({e})") from None
-            shutil.rmtree(path)
-            os.rename(solid, path)
-        digest = hash_path(path)
-        dest_dir = self.root / digest[:2] / digest
-        dest = dest_dir / path.name
-        if dest.exists():
-            _discard(path)
-            return digest, dest
-        tmp = self.root / digest[:2] / f".tmp-{uuid.uuid4().hex}"
-        tmp.mkdir(parents=True)
+        staging = self.root / ".staging" / f"{os.getpid()}-{uuid.uuid4().hex}"
+        staging.mkdir(parents=True)
         try:
-            if _same_fs(path, tmp):
-                os.replace(path, tmp / path.name)
-            else:
-                shutil.move(path, tmp / path.name)
-            _read_only(tmp / path.name)
+            digest = copy_entry(parent_fd, name, staging / name, budget, shown)
+            dest_dir = self.root / digest[:2] / digest
+            dest = dest_dir / name
+            if dest.exists():
+                return digest, dest
+            _read_only(staging / name)
+            dest_dir.parent.mkdir(exist_ok=True)
             try:
-                os.rename(tmp, dest_dir)
+                os.rename(staging, dest_dir)
             except OSError:  # the same content is already stored, maybe under another name
                 if not dest.exists():
                     with contextlib.suppress(OSError):
-                        os.rename(tmp / path.name, dest)
+                        os.rename(staging / name, dest)
                 if not dest.exists():
                     raise
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(staging, ignore_errors=True)
         return digest, dest
+
+    def clean_staging(self) -> None:
+        """Remove the staging folders of processes that are gone (a Runner killed while it copied)."""
+        with contextlib.suppress(OSError):
+            for d in (self.root / ".staging").iterdir():
+                pid = d.name.partition("-")[0]
+                if pid.isdigit() and not _alive(int(pid)):
+                    shutil.rmtree(d, ignore_errors=True)
 
     def put_value(self, value: Any, name: str) -> tuple[str, Path]:
         """Store a JSON value as `values/<sha256>.json` (one flat folder: values are small and many)."""
@@ -116,18 +111,14 @@ class ArtifactStore:
         return digest, dest
 
 
-def _discard(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def _same_fs(a: Path, b: Path) -> bool:
+def _alive(pid: int) -> bool:
     try:
-        return a.stat().st_dev == b.stat().st_dev
-    except OSError:
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
+    except PermissionError:
+        return True
+    return True
 
 
 class CacheIndex:

@@ -93,6 +93,17 @@ class PythonRuntime(_Strict):
         return v
 
 
+def output_path(v: str) -> str:
+    """A command output's path: relative, inside the step's output folder (no `..`, not absolute)."""
+    parts = v.replace("\\", "/").split("/")
+    if not v.strip() or "\0" in v or v.startswith("/") or ".." in parts:
+        raise ValueError(
+            f"output path {v!r} is not inside the step's output folder: write a relative path without "
+            "'..' and not absolute (e.g. model.bin or results/metrics.json)"
+        )
+    return v
+
+
 class CommandRuntime(_Strict):
     """`runtime: command`: a shell-free argv with `${{ params|inputs|outputs.X }}` substituted.
 
@@ -102,7 +113,7 @@ class CommandRuntime(_Strict):
 
     argv: list[str] = Field(min_length=1)
     env: dict[str, str] = Field(default_factory=dict)
-    outputs: dict[str, str] = Field(default_factory=dict)
+    outputs: dict[str, Annotated[str, AfterValidator(output_path)]] = Field(default_factory=dict)
 
 
 class PlaybookSpec(_Strict):
@@ -133,6 +144,12 @@ class PlaybookSpec(_Strict):
             raise ValueError("runtime 'python' needs a 'python: {entrypoint: module:function}' section")
         if self.runtime == "command" and self.command is None:
             raise ValueError("runtime 'command' needs a 'command: {argv: [...]}' section")
+        undeclared = sorted(set(self.command.outputs) - set(self.outputs)) if self.command else []
+        if undeclared:
+            raise ValueError(
+                f"command.outputs names {undeclared}, not declared under outputs "
+                f"(declared: {sorted(self.outputs)}): declare them or fix the names"
+            )
         return self
 
 
