@@ -30,6 +30,7 @@ def execute_plan(
     """Run `plan` here with live progress; exit 0 succeeded, 1 failed, 130 cancelled. With `report_to`
     (a gateway URL) the run's events and end are reported there with the run token in MLOPS_RUN_TOKEN."""
     from mlops_nocode.cli.progress import ConsoleProgress, outputs_table, summary_table
+    from mlops_nocode.cli.throttle import show_logs
     from mlops_nocode.runtime.events import Fanout, JsonLines, Sink
     from mlops_nocode.runtime.runner import Runner
     from mlops_nocode.runtime.throttle import ThrottleConfigError, Throttler
@@ -49,6 +50,7 @@ def execute_plan(
         throttle = Throttler.from_env()
     except ThrottleConfigError as e:
         fail([Problem(str(e), "environment", "fix or unset that variable (see docs/THROTTLE.md)")], as_json)
+    show_logs(err)  # the throttler's log lines (LOG_LEVEL) say when and why steps wait
     sinks: list[Sink] = []
     events_file: IO[str] | None = None
     if events == "-":
@@ -78,7 +80,7 @@ def execute_plan(
             reporter = GatewayReporter(report_to, run_id, token, runner.cancel)
             sinks.append(reporter)
             reporter.start()
-        with ConsoleProgress(err, len(plan.steps), verbose) as progress:
+        with ConsoleProgress(err, len(plan.steps), verbose, show_throttle=False) as progress:
             runner.sink = Fanout(progress, *sinks)
             result = runner.run()
     except OSError as e:

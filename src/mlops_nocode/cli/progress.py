@@ -43,9 +43,12 @@ def _fmt_metrics(metrics: dict[str, Any]) -> str:
 class ConsoleProgress:
     """A sink that draws a progress bar and one line per finished step. Use as a context manager."""
 
-    def __init__(self, console: Console, total: int, verbose: bool = False) -> None:
+    def __init__(
+        self, console: Console, total: int, verbose: bool = False, show_throttle: bool = True
+    ) -> None:
         self.console = console
         self.verbose = verbose
+        self.show_throttle = show_throttle  # off where the throttler's own log lines are shown instead
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -109,9 +112,10 @@ class ConsoleProgress:
             p.advance(self.task)
             mark = _MARK["skipped" if e.type == "step.skipped" else "cancelled"]
             p.console.print(f"{mark} {step} {d.get('reason', e.type.split('.')[1])}")
-        elif e.type == "throttle":
+        elif e.type == "throttle" and self.show_throttle:
+            before = step or f"{d.get('count', 0)} step(s)"
             p.console.print(
-                f"[yellow]⏸[/] throttled {d.get('waited', 0):.2f}s before {step}: {d.get('reason')}"
+                f"[yellow]⏸[/] throttled {d.get('waited', 0):.2f}s before {before}: {d.get('reason')}"
             )
         elif e.type == "log" and self.verbose:
             p.console.print(Text(f"{e.step} | {e.data.get('line')}", style="dim"), highlight=False)

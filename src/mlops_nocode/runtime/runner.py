@@ -23,11 +23,13 @@ from mlops_nocode.runtime.logfollow import LogFollower
 from mlops_nocode.runtime.secrets import redact, redact_files
 from mlops_nocode.runtime.state import Cancelled, RunResult, StepState, Throttle, new_run_id
 from mlops_nocode.runtime.store import ArtifactStore, CacheIndex, module_digest
+from mlops_nocode.runtime.throttle import GateTicket
 
 LOCAL_RUNTIMES = frozenset({"python", "command"})
 LOG_EVENT_LINES = 200  # per attempt, past LIVE_LOG_LINES
 LIVE_LOG_LINES = 1000  # per attempt, sent while the step runs
 FOLLOW_EVERY = 0.5
+THROTTLE_EVENT_STEPS = 20  # step ids named in a `throttle` event (its `count` says how many)
 
 
 class Runner:
@@ -71,6 +73,10 @@ class Runner:
         self._server: ForkServer | None = None
         self._code: dict[str, str] = {}
         self._events: Sink = lambda event: None
+        self._gate = throttle.gate() if throttle is not None else None
+        self._ticket: GateTicket | None = None
+        self._gate_retry: float | None = None
+        self._passed: set[str] = set()  # steps a throttle wait has held already: they do not wait again
 
     def cancel(self) -> None:
         """Ask the run to stop; safe from any thread."""
@@ -167,15 +173,12 @@ class Runner:
             while running < self.max_parallel:
                 now = time.monotonic()
                 sid = next((r for r in ready if self.states[r].not_before <= now), None)
+                if sid is not None and self._gate is not None:
+                    sid = self._through_gate(sid, ready, now)
                 if sid is None:
                     break
                 ready.remove(sid)
-                if self.throttle is not None:
-                    res = self.throttle.wait(sid)
-                    if getattr(res, "throttled", False):
-                        self.emit(
-                            "throttle", sid, waited=res.waited, reason=res.reason, timed_out=res.timed_out
-                        )
+                self._passed.discard(sid)
                 if self._start(self.states[sid]):
                     running += 1
                 else:
@@ -198,9 +201,42 @@ class Runner:
             else:
                 ready.append(state.step.id)
 
+    def _through_gate(self, first: str, ready: list[str], now: float) -> str | None:
+        """The next step that may start now (`first` is the first one due): one a throttle wait has held
+        already, else `first` when the throttler's gate is open. The steps due while a wait is in progress
+        share it: when it ends they are all let through, and one `throttle` event says so."""
+        assert self._gate is not None
+        if self._passed:
+            held = next((r for r in ready if r in self._passed and self.states[r].not_before <= now), None)
+            if held is not None:
+                return held
+        if self._ticket is None:
+            self._ticket = self._gate.enter()
+        state = self._gate.poll(self._ticket, f"run {self.run_id}")
+        if not state.open:
+            self._gate_retry = state.retry_at
+            return None
+        self._ticket, self._gate_retry = None, None
+        if state.result.throttled:
+            due = [r for r in ready if self.states[r].not_before <= now]
+            self._passed.update(due)
+            r = state.result
+            self.emit(
+                "throttle",
+                None,
+                waited=round(r.waited, 4),
+                reason=r.reason,
+                timed_out=r.timed_out,
+                steps=due[:THROTTLE_EVENT_STEPS],
+                count=len(due),
+            )
+        return first
+
     def _next_wake(self, ready: list[str]) -> float:
         now = time.monotonic()
         times = [s.deadline for s in self._jobs.values() if s.deadline is not None]
+        if self._gate_retry is not None and ready:
+            times.append(self._gate_retry)
         times += [self.states[r].not_before for r in ready if self.states[r].not_before > now]
         return max(0.005, min([0.5, *(t - now for t in times)]))
 
