@@ -132,7 +132,8 @@ def plan(
 
     compiled = _compile(target, set_, catalogue, pipeline, provider, as_json)
     if out_file is not None:
-        write_output(out_file, json.dumps(compiled.to_json(), indent=2) + "\n", "--out", as_json)
+        portable = compiled.to_json(out_file.absolute().parent)  # local folders relative to the file
+        write_output(out_file, json.dumps(portable, indent=2) + "\n", "--out", as_json)
         err.print(f"[green]✓[/] plan written to {out_file}")
     if as_json:
         print(json.dumps(compiled.to_json(), indent=2))

@@ -16,13 +16,14 @@ from typing import Any
 
 from mlops_nocode.compiler.plan import Plan, PlanStep
 from mlops_nocode.runtime import attempt as att
+from mlops_nocode.runtime.codekey import CodeDigests
 from mlops_nocode.runtime.events import Event, JsonLines, Sink
 from mlops_nocode.runtime.forkserver import ForkServer, ForkServerError
 from mlops_nocode.runtime.home import mlops_home
 from mlops_nocode.runtime.logfollow import LogFollower
 from mlops_nocode.runtime.secrets import redact, redact_files
 from mlops_nocode.runtime.state import Cancelled, RunResult, StepState, Throttle, new_run_id
-from mlops_nocode.runtime.store import ArtifactStore, CacheIndex, module_digest
+from mlops_nocode.runtime.store import ArtifactStore, CacheIndex
 from mlops_nocode.runtime.throttle import GateTicket
 
 LOCAL_RUNTIMES = frozenset({"python", "command"})
@@ -71,7 +72,7 @@ class Runner:
         self._followers: dict[str, LogFollower] = {}
         self._followed_at = 0.0
         self._server: ForkServer | None = None
-        self._code: dict[str, str] = {}
+        self._codes = CodeDigests()  # the code a step can depend on, in its cache key (docs/STEPS.md)
         self._events: Sink = lambda event: None
         self._gate = throttle.gate() if throttle is not None else None
         self._ticket: GateTicket | None = None
@@ -270,13 +271,6 @@ class Runner:
                 stack.extend(children[c])
         return ended
 
-    def _code_digest(self, step: PlanStep) -> str:
-        """Digest of a Python step's module source, so that editing it invalidates the cache."""
-        module = step.entrypoint.split(":")[0] if step.entrypoint else ""
-        if module and module not in self._code:
-            self._code[module] = module_digest(module)
-        return self._code.get(module, "")
-
     def _inputs(self, step: PlanStep) -> dict[str, dict[str, Any]]:
         return {name: self.states[b.step].outputs[b.output] for name, b in step.inputs.items()}
 
@@ -287,7 +281,7 @@ class Runner:
         if state.attempts == 0 and step.cache and not step.secrets:
             state.cache_key = CacheIndex.key(
                 step.playbook,
-                step.digest + self._code_digest(step),
+                step.digest + self._codes.of(step),
                 step.params,
                 {k: v["digest"] for k, v in inputs.items()},
             )
