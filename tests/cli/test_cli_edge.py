@@ -144,6 +144,52 @@ spec: {steps: [{id: h, uses: playbook/hello}], outputs: {y: h.y}}
     assert r.json()["outputs"] == {"y": "hello world"}
 
 
+def test_plan_file_and_spec_folder_move_together(mlops: Mlops, tmp_path: Path) -> None:
+    """plan.json holds no absolute local path: moved elsewhere with the spec folder, it still runs."""
+    bundle = tmp_path / "bundle"
+    specs = bundle / "specs"
+    (specs / "data").mkdir(parents=True)
+    (specs / "localsteps.py").write_text("def hello(*, who: str):\n    return {'y': f'hello {who}'}\n")
+    (specs / "data" / "greeting.txt").write_text("bonjour")
+    (specs / "spec.yaml").write_text("""
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {name: hello, version: 1.0.0}
+spec:
+  runtime: python
+  python: {entrypoint: "localsteps:hello"}
+  outputs: {y: {type: text}}
+  parameters: {type: object, properties: {who: {type: string, default: world}}}
+---
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {name: read, version: 1.0.0}
+spec:
+  runtime: command
+  files: [data/greeting.txt]
+  command:
+    argv: [cp, "${{ spec.dir }}/data/greeting.txt", "${{ outputs.t }}"]
+    outputs: {t: t.txt}
+  outputs: {t: {type: text}}
+---
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {name: hi, version: 1.0.0}
+spec:
+  steps: [{id: h, uses: playbook/hello}, {id: r, uses: playbook/read}]
+  outputs: {y: h.y, t: r.t}
+""")
+    plan = bundle / "plan.json"
+    assert mlops("plan", str(specs / "spec.yaml"), "--out", str(plan)).code == 0
+    assert str(tmp_path) not in plan.read_text()
+    moved = tmp_path / "far" / "away"
+    moved.parent.mkdir()
+    bundle.rename(moved)
+    r = mlops("execute", str(moved / "plan.json"), "--json", "--no-cache", cwd=Path("/"))
+    assert r.code == 0, r
+    assert r.json()["outputs"] == {"y": "hello world", "t": "bonjour"}
+
+
 def test_unavailable_target_reported_once(mlops: Mlops) -> None:
     r = mlops("plan", "metapipeline/ml-portfolio", "--target", "exoscale", "--json")
     assert r.code == 2

@@ -107,7 +107,7 @@ def execute_plan(
         if as_json:
             print(json.dumps(summary, indent=2, default=str))
         elif events != "-":
-            out.print(summary_table(summary))
+            out.print(summary_table(summary, out.width))
             if summary["outputs"]:
                 out.print(outputs_table(summary["outputs"]))
         if code:

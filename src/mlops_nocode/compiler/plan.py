@@ -174,10 +174,21 @@ class Plan:
             if b.step not in seen or b.output not in seen[b.step].outputs:
                 raise PlanError(f"outputs.{name}: comes from unknown {b.step}.{b.output}")
 
+    def to_text(self, base: Path | None = None) -> str:
+        """The plan file's text: indented JSON with one line per step (fast to write for big plans: the
+        fully indented form takes seconds for 10,000 steps)."""
+        d = self.to_json(base)
+        steps = ",\n    ".join(json.dumps(s) for s in d.pop("steps"))
+        body = json.dumps(d, indent=2)[:-2]  # without the closing brace
+        return (
+            f'{body},\n  "steps": [\n    {steps}\n  ]\n}}\n'
+            if steps
+            else json.dumps(self.to_json(base), indent=2) + "\n"
+        )
+
     def dump(self, path: str | Path) -> None:
         """Write the plan file; its local folders are written relative to the file's folder."""
-        text = json.dumps(self.to_json(Path(path).absolute().parent), indent=2) + "\n"
-        Path(path).write_text(text, encoding="utf-8")
+        Path(path).write_text(self.to_text(Path(path).absolute().parent), encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> Plan:
