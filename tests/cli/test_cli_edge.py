@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PLAYBOOKS, CliResult, spawn_mlops, wait_for_text
+from tests.conftest import PLAYBOOKS, CliResult, spawn_mlops, wait_for_text, wait_gone
 
 Mlops = Callable[..., CliResult]
 
@@ -209,7 +208,7 @@ apiVersion: mlops-nocode/v1
 kind: Pipeline
 metadata: {{name: stubborn, version: 1.0.0}}
 spec:
-  steps: [{{id: s, uses: playbook/call, with: {{action: ignore_term, arg: '{pid_file}'}}}}]
+  steps: [{{id: s, uses: playbook/call, with: {{action: note_term, arg: '{pid_file}'}}}}]
 """
     )
     proc = spawn_mlops("run", str(f), "--json")
@@ -217,7 +216,7 @@ spec:
         wait_for_text(pid_file)
         step_pid = int(pid_file.read_text())
         proc.send_signal(signal.SIGINT)
-        time.sleep(0.5)
+        wait_for_text(Path(f"{pid_file}.term"))  # the Runner is stopping its steps: the second Ctrl-C now
         proc.send_signal(signal.SIGINT)
         stdout, _ = proc.communicate(timeout=30)
     finally:
@@ -226,10 +225,7 @@ spec:
     assert json.loads(stdout)["status"] == "cancelled"
     summaries = list(home.glob("runs/*/summary.json"))
     assert summaries and json.loads(summaries[0].read_text())["status"] == "cancelled"
-    time.sleep(0.2)
-    import psutil
-
-    assert not psutil.pid_exists(step_pid) or psutil.Process(step_pid).status() == psutil.STATUS_ZOMBIE
+    wait_gone([step_pid])
 
 
 MARKUP = """

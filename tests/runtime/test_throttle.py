@@ -317,7 +317,7 @@ def test_thread_safety_smoke() -> None:
         cpu_reader=cpu,
         load_reader=lambda: (0.0, 0.0, 0.0),
     )
-    time.sleep(interval)
+    throttler.warm_up()  # a real reading first (it blocks at most one CHECK_INTERVAL)
     results: list[object] = []
     errors: list[BaseException] = []
 
