@@ -217,3 +217,13 @@ def test_declared_files_stay_inside_the_spec_folder(
         r = mlops(cmd, str(project / "spec.yaml"))
         assert r.code == 2, r
         assert error in r.stderr and "spec.files[0]" in r.stderr.replace("\n", ""), r
+
+
+def test_validate_checks_the_files_of_a_playbook_no_pipeline_uses(mlops: Mlops, project: Path) -> None:
+    playbook_only = COMMAND_STEP.split("---")[0].replace(
+        "  runtime: command\n", "  runtime: command\n  files: [nope.py]\n"
+    )
+    write(project, {"pb.yaml": playbook_only})
+    r = mlops("validate", str(project / "pb.yaml"))
+    assert r.code == 2, r
+    assert "'nope.py' matches no file" in r.stderr

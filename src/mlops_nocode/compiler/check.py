@@ -7,8 +7,9 @@ from typing import Any
 
 from mlops_nocode.catalogue.base import Doc, Resolver
 from mlops_nocode.compiler.compile import compile_plan
+from mlops_nocode.compiler.files import shipped
 from mlops_nocode.compiler.plan import Plan
-from mlops_nocode.spec import MetaPipeline, Pipeline, Problem, SpecError
+from mlops_nocode.spec import MetaPipeline, Pipeline, Playbook, Problem, SpecError
 
 
 def check_doc(doc: Doc, resolver: Resolver) -> None:
@@ -25,6 +26,9 @@ def validate_graphs(docs: Sequence[Doc], root: Doc, resolver: Resolver, params: 
     """
     plans: list[Plan] = []
     problems: list[Problem] = []
+    for doc in docs:  # the files a playbook ships, even when no pipeline of these documents uses it
+        if isinstance(doc, Playbook):
+            problems.extend(shipped(doc, str(doc.ref))[2])
     graphs = [d for d in docs if isinstance(d, Pipeline | MetaPipeline)]
     if isinstance(root, Pipeline | MetaPipeline) and root not in graphs:
         graphs.append(root)
