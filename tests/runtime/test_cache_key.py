@@ -227,3 +227,17 @@ def test_validate_checks_the_files_of_a_playbook_no_pipeline_uses(mlops: Mlops, 
     r = mlops("validate", str(project / "pb.yaml"))
     assert r.code == 2, r
     assert "'nope.py' matches no file" in r.stderr
+
+
+def test_a_playbook_shipping_files_is_not_saved_to_a_catalogue_without_them(
+    mlops: Mlops, project: Path
+) -> None:
+    """A catalogue stores documents only: saving one that needs files beside it would break its runs."""
+    playbook_only = COMMAND_STEP.split("---")[0].replace(
+        "  runtime: command\n", "  runtime: command\n  files: [script.py]\n"
+    )
+    write(project, {"pb.yaml": playbook_only, "script.py": SCRIPT})
+    r = mlops("catalogue", "save", str(project / "pb.yaml"))
+    assert r.code == 2, r
+    assert "cannot be saved to a catalogue" in r.stderr and "playbook/cmd@1.0.0 > spec.files" in r.stderr
+    assert "playbook/cmd" not in mlops("catalogue", "list", "--kind", "playbook").stdout

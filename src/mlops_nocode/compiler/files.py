@@ -54,8 +54,8 @@ def shipped(pb: Playbook, label: str) -> tuple[str | None, tuple[str, ...], list
                 Problem(
                     f"{what} needs the playbook's folder, and this playbook was not loaded from a file",
                     f"{where} > spec",
-                    "run it from its spec file (mlops run FOLDER/spec.yaml), or save it to a catalogue "
-                    "with `mlops catalogue save`, which stores its files with it",
+                    "run it from its spec file (mlops run FOLDER/spec.yaml), or install its code as a "
+                    "Python package and name it in python.entrypoint",
                 )
             ],
         )
