@@ -250,6 +250,10 @@ def test_rich_markup_in_step_errors_is_shown_as_text(mlops: Mlops, write_spec: C
     assert r.code == 1 and "RuntimeError: bad [/foo] [bold]" in r.stderr, r
     r = mlops("run", str(f), "--json")
     assert r.json()["steps"]["ok"]["status"] == "succeeded"
+    r = mlops("plan", str(f), env={"COLUMNS": "200"})  # parameters in the plan table are text too
+    assert r.code == 0, r
+    no_traceback(r)
+    assert 'arg="bad [/foo] [bold]"' in r.stdout
 
 
 def test_a_reader_that_goes_away_does_not_stop_the_run(write_spec: Callable[..., Path], home: Path) -> None:

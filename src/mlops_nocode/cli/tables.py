@@ -87,11 +87,12 @@ def fitted(
     natural = [max([len(c.header), *(_length(r[j]) for r in data)]) for j, c in enumerate(shown)]
     available = max(len(shown) * _MIN_WIDTH, width - 3 * len(shown) - 1)
     widths = fit_widths(natural, available, [c.weight for c in shown])
-    table = Table(title=title, caption=caption, caption_justify="left")
+    table = Table(title=Text(title), caption=Text(caption) if caption else None, caption_justify="left")
     for c, w in zip(shown, widths, strict=True):
         table.add_column(c.header, width=w, no_wrap=True, overflow="ellipsis", justify=c.justify)
-    for r in data:
-        table.add_row(*(shorten(cell, w, c.middle) for cell, w, c in zip(r, widths, shown, strict=True)))
+    for r in data:  # plain strings become Text: what users wrote ("[bold]" in a parameter) is not markup
+        cells = (shorten(cell, w, c.middle) for cell, w, c in zip(r, widths, shown, strict=True))
+        table.add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in cells))
     return table
 
 
