@@ -241,3 +241,29 @@ def test_a_playbook_shipping_files_is_not_saved_to_a_catalogue_without_them(
     assert r.code == 2, r
     assert "cannot be saved to a catalogue" in r.stderr and "playbook/cmd@1.0.0 > spec.files" in r.stderr
     assert "playbook/cmd" not in mlops("catalogue", "list", "--kind", "playbook").stdout
+
+
+def test_what_the_key_reads_is_bounded(tmp_path: Path) -> None:
+    """A parameter can name any path in argv: the key never blocks on it (a FIFO, /proc, /dev) and never
+    reads a big file whole (it is keyed by size and times)."""
+    import threading
+
+    from mlops_nocode.runtime.codekey import MAX_HASHED_BYTES, file_digest
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as f:
+        f.truncate(MAX_HASHED_BYTES + 1)  # sparse: no disk used
+    results: dict[str, str] = {}
+
+    def digest_all() -> None:
+        for path in (fifo, Path("/proc/self/status"), Path("/dev/zero"), big):
+            results[str(path)] = file_digest(path)
+
+    worker = threading.Thread(target=digest_all, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), f"blocked after {results}"
+    assert results[str(fifo)] == results["/proc/self/status"] == results["/dev/zero"] == "not-a-regular-file"
+    assert results[str(big)].startswith(f"large:{MAX_HASHED_BYTES + 1}:")

@@ -12,9 +12,10 @@ What goes in (docs/STEPS.md, "Caching", says the same for users):
   an argv[0] found on PATH by its resolved path, size and modification time (executables can be large);
 - the files the playbook declares under `spec.files`, by relative name and content.
 
-Hashing is cheap on repeat: file digests are memoised per process by (path, size, mtime, ctime, inode),
-except for files changed in the last two seconds (a change within the clock's resolution could go unseen),
-and a Runner computes each step's code digest once per distinct code.
+Reading is bounded (see `file_digest`). Hashing is cheap on repeat: file digests are memoised per
+process by (path, size, mtime, ctime, inode), except for files changed in the last two seconds (a change
+within the clock's resolution could go unseen), and a Runner computes each step's code digest once per
+distinct code.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import os
 import re
 import shutil
 import site
+import stat
 import sys
 import sysconfig
 import threading
@@ -42,6 +44,9 @@ from mlops_nocode.compiler.plan import PlanStep
 MAX_MODULE_FILES = 5_000
 """Module files hashed per import folder (sorted; past this many the rest is not looked at)."""
 RACY_SECONDS = 2.0
+MAX_HASHED_BYTES = 64 * 1024 * 1024
+"""Files larger than this are keyed by size, times and inode, not content."""
+_SPECIAL = ("/proc/", "/sys/", "/dev/")
 _CHUNK = 1 << 20
 _MODULE_SUFFIXES = tuple(importlib.machinery.SOURCE_SUFFIXES + importlib.machinery.EXTENSION_SUFFIXES)
 _EXPR_RE = re.compile(r"\$\{\{\s*(params|spec)\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}")
@@ -50,13 +55,22 @@ _memo_lock = threading.Lock()
 
 
 def file_digest(path: str | Path) -> str:
-    """sha256 of a file's content, memoised by its stat; "missing" when it cannot be read."""
+    """sha256 of a regular file's content, memoised by its stat; "missing" when it cannot be read.
+
+    What the key may read is bounded, whatever an argv names: only regular files, never under /proc, /sys
+    or /dev (some block on read), at most their size at stat time, and files above MAX_HASHED_BYTES are
+    named by size, times and inode instead of content (hashing a big dataset would delay every run).
+    """
     p = os.fspath(path)
     try:
         st = os.stat(p)
     except OSError:
         return "missing"
     stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    if not stat.S_ISREG(st.st_mode) or os.path.realpath(p).startswith(_SPECIAL):
+        return "not-a-regular-file"
+    if st.st_size > MAX_HASHED_BYTES:
+        return "large:{}:{}:{}:{}".format(*stamp)
     with _memo_lock:
         hit = _memo.get(p)
     if hit is not None and hit[0] == stamp:
@@ -64,8 +78,10 @@ def file_digest(path: str | Path) -> str:
     h = hashlib.sha256()
     try:
         with open(p, "rb") as f:
-            while chunk := f.read(_CHUNK):
+            left = st.st_size
+            while left > 0 and (chunk := f.read(min(_CHUNK, left))):
                 h.update(chunk)
+                left -= len(chunk)
     except OSError:
         return "unreadable"
     digest = h.hexdigest()
@@ -198,7 +214,8 @@ def command_code(step: PlanStep) -> str:
             continue
         name = _name(path, spec_dir)
         found.append([i, name, file_digest(path)])
-        if path.endswith(".py"):
+        folder = os.path.realpath(os.path.dirname(path))
+        if path.endswith(".py") and folder not in _roots("stdlib") | _roots("site"):
             found.append([i, "modules", folder_modules(Path(path).parent)])
     return hashlib.sha256(json.dumps(found).encode()).hexdigest()
 
