@@ -21,16 +21,15 @@ from mlops_nocode.runtime.events import Event, JsonLines, Sink
 from mlops_nocode.runtime.forkserver import ForkServer, ForkServerError
 from mlops_nocode.runtime.home import mlops_home
 from mlops_nocode.runtime.logfollow import LogFollower
+from mlops_nocode.runtime.rungate import RunGate
 from mlops_nocode.runtime.secrets import redact, redact_files
 from mlops_nocode.runtime.state import Cancelled, RunResult, StepState, Throttle, new_run_id
 from mlops_nocode.runtime.store import ArtifactStore, CacheIndex
-from mlops_nocode.runtime.throttle import GateTicket
 
 LOCAL_RUNTIMES = frozenset({"python", "command"})
 LOG_EVENT_LINES = 200  # per attempt, past LIVE_LOG_LINES
 LIVE_LOG_LINES = 1000  # per attempt, sent while the step runs
 FOLLOW_EVERY = 0.5
-THROTTLE_EVENT_STEPS = 20  # step ids named in a `throttle` event (its `count` says how many)
 
 
 class Runner:
@@ -74,10 +73,7 @@ class Runner:
         self._server: ForkServer | None = None
         self._codes = CodeDigests()  # the code a step can depend on, in its cache key (docs/STEPS.md)
         self._events: Sink = lambda event: None
-        self._gate = throttle.gate() if throttle is not None else None
-        self._ticket: GateTicket | None = None
-        self._gate_retry: float | None = None
-        self._passed: set[str] = set()  # steps a throttle wait has held already: they do not wait again
+        self._gate = RunGate(throttle.gate(), f"run {self.run_id}") if throttle is not None else None
 
     def cancel(self) -> None:
         """Ask the run to stop; safe from any thread."""
@@ -174,12 +170,13 @@ class Runner:
             while running < self.max_parallel:
                 now = time.monotonic()
                 sid = next((r for r in ready if self.states[r].not_before <= now), None)
-                if sid is not None and self._gate is not None:
-                    sid = self._through_gate(sid, ready, now)
+                if sid is not None and self._gate is not None:  # the CPU throttler (docs/THROTTLE.md)
+                    sid, released = self._gate.next(sid, ready, self.states, now)
+                    if released is not None:
+                        self.emit("throttle", None, **released)
                 if sid is None:
                     break
                 ready.remove(sid)
-                self._passed.discard(sid)
                 if self._start(self.states[sid]):
                     running += 1
                 else:
@@ -202,42 +199,11 @@ class Runner:
             else:
                 ready.append(state.step.id)
 
-    def _through_gate(self, first: str, ready: list[str], now: float) -> str | None:
-        """The next step that may start now (`first` is the first one due): one a throttle wait has held
-        already, else `first` when the throttler's gate is open. The steps due while a wait is in progress
-        share it: when it ends they are all let through, and one `throttle` event says so."""
-        assert self._gate is not None
-        if self._passed:
-            held = next((r for r in ready if r in self._passed and self.states[r].not_before <= now), None)
-            if held is not None:
-                return held
-        if self._ticket is None:
-            self._ticket = self._gate.enter()
-        state = self._gate.poll(self._ticket, f"run {self.run_id}")
-        if not state.open:
-            self._gate_retry = state.retry_at
-            return None
-        self._ticket, self._gate_retry = None, None
-        if state.result.throttled:
-            due = [r for r in ready if self.states[r].not_before <= now]
-            self._passed.update(due)
-            r = state.result
-            self.emit(
-                "throttle",
-                None,
-                waited=round(r.waited, 4),
-                reason=r.reason,
-                timed_out=r.timed_out,
-                steps=due[:THROTTLE_EVENT_STEPS],
-                count=len(due),
-            )
-        return first
-
     def _next_wake(self, ready: list[str]) -> float:
         now = time.monotonic()
         times = [s.deadline for s in self._jobs.values() if s.deadline is not None]
-        if self._gate_retry is not None and ready:
-            times.append(self._gate_retry)
+        if self._gate is not None and self._gate.retry_at is not None and ready:
+            times.append(self._gate.retry_at)
         times += [self.states[r].not_before for r in ready if self.states[r].not_before > now]
         return max(0.005, min([0.5, *(t - now for t in times)]))
 
