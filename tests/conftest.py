@@ -138,6 +138,27 @@ def spawn_mlops(*args: str, text: bool = True) -> subprocess.Popen[Any]:
 def wait_for_text(path: Path, timeout: float = 60) -> str:
     """The content of `path` once a step has written it (a step's pid, typically)."""
     deadline = time.monotonic() + timeout
-    while not (path.exists() and path.read_text().strip()) and time.monotonic() < deadline:
+    while not (path.exists() and path.read_text().strip()):
+        assert time.monotonic() < deadline, f"nothing was written to {path} within {timeout}s"
         time.sleep(0.05)
     return path.read_text()
+
+
+def wait_gone(pids: list[int], timeout: float = 30) -> None:
+    """Wait until none of `pids` runs any more (gone, or a zombie); fail naming those that still run."""
+    import psutil
+
+    def running() -> list[int]:
+        alive = []
+        for pid in pids:
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.append(pid)
+            except psutil.NoSuchProcess:
+                pass
+        return alive
+
+    deadline = time.monotonic() + timeout
+    while running():
+        assert time.monotonic() < deadline, f"still running: {running()}"
+        time.sleep(0.05)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import httpx
 
@@ -92,7 +91,6 @@ def test_sse_streams_events_until_the_end(server: Server, admin: httpx.Client) -
     docs = sleeper("inline-sse", [("a", 0.3), ("b", 0.3)])
     run_id = admin.post("/api/v1/runs", json={"pipeline": docs}).json()["id"]
     seen: list[tuple[str, dict[str, object]]] = []
-    started = time.monotonic()
     with admin.stream("GET", f"/api/v1/runs/{run_id}/logs", timeout=60) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         event = ""
@@ -101,7 +99,6 @@ def test_sse_streams_events_until_the_end(server: Server, admin: httpx.Client) -
                 event = line[len("event: ") :]
             elif line.startswith("data: "):
                 seen.append((event, json.loads(line[len("data: ") :])))
-    assert time.monotonic() - started < 60
     kinds = [k for k, _ in seen]
     assert kinds[0] == "run.started" and kinds[-1] == "end" and "step.finished" in kinds
     assert seen[-1][1]["status"] == "succeeded"

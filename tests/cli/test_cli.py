@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 
-from tests.conftest import PLAYBOOKS, CliResult, spawn_mlops, wait_for_text
+from tests.conftest import PLAYBOOKS, CliResult, spawn_mlops, wait_for_text, wait_gone
 
 Mlops = Callable[..., CliResult]
 
@@ -161,9 +160,7 @@ spec:
     assert summary["status"] == "cancelled"
     assert summary["steps"]["sleeper"]["status"] == "cancelled"
     assert summary["steps"]["after"]["status"] == "cancelled"
-    time.sleep(0.2)
-    for pid in [*step_pids, *tree]:
-        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, pid
+    wait_gone([*step_pids, *tree])
 
 
 def test_validate_checks_reusable_pipelines_that_need_inputs(

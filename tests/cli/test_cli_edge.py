@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PLAYBOOKS, CliResult, spawn_mlops, wait_for_text
+from tests.conftest import PLAYBOOKS, CliResult, spawn_mlops, wait_for_text, wait_gone
 
 Mlops = Callable[..., CliResult]
 
@@ -144,6 +143,52 @@ spec: {steps: [{id: h, uses: playbook/hello}], outputs: {y: h.y}}
     assert r.json()["outputs"] == {"y": "hello world"}
 
 
+def test_plan_file_and_spec_folder_move_together(mlops: Mlops, tmp_path: Path) -> None:
+    """plan.json holds no absolute local path: moved elsewhere with the spec folder, it still runs."""
+    bundle = tmp_path / "bundle"
+    specs = bundle / "specs"
+    (specs / "data").mkdir(parents=True)
+    (specs / "localsteps.py").write_text("def hello(*, who: str):\n    return {'y': f'hello {who}'}\n")
+    (specs / "data" / "greeting.txt").write_text("bonjour")
+    (specs / "spec.yaml").write_text("""
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {name: hello, version: 1.0.0}
+spec:
+  runtime: python
+  python: {entrypoint: "localsteps:hello"}
+  outputs: {y: {type: text}}
+  parameters: {type: object, properties: {who: {type: string, default: world}}}
+---
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {name: read, version: 1.0.0}
+spec:
+  runtime: command
+  files: [data/greeting.txt]
+  command:
+    argv: [cp, "${{ spec.dir }}/data/greeting.txt", "${{ outputs.t }}"]
+    outputs: {t: t.txt}
+  outputs: {t: {type: text}}
+---
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {name: hi, version: 1.0.0}
+spec:
+  steps: [{id: h, uses: playbook/hello}, {id: r, uses: playbook/read}]
+  outputs: {y: h.y, t: r.t}
+""")
+    plan = bundle / "plan.json"
+    assert mlops("plan", str(specs / "spec.yaml"), "--out", str(plan)).code == 0
+    assert str(tmp_path) not in plan.read_text()
+    moved = tmp_path / "far" / "away"
+    moved.parent.mkdir()
+    bundle.rename(moved)
+    r = mlops("execute", str(moved / "plan.json"), "--json", "--no-cache", cwd=Path("/"))
+    assert r.code == 0, r
+    assert r.json()["outputs"] == {"y": "hello world", "t": "bonjour"}
+
+
 def test_unavailable_target_reported_once(mlops: Mlops) -> None:
     r = mlops("plan", "metapipeline/ml-portfolio", "--target", "exoscale", "--json")
     assert r.code == 2
@@ -163,7 +208,7 @@ apiVersion: mlops-nocode/v1
 kind: Pipeline
 metadata: {{name: stubborn, version: 1.0.0}}
 spec:
-  steps: [{{id: s, uses: playbook/call, with: {{action: ignore_term, arg: '{pid_file}'}}}}]
+  steps: [{{id: s, uses: playbook/call, with: {{action: note_term, arg: '{pid_file}'}}}}]
 """
     )
     proc = spawn_mlops("run", str(f), "--json")
@@ -171,7 +216,7 @@ spec:
         wait_for_text(pid_file)
         step_pid = int(pid_file.read_text())
         proc.send_signal(signal.SIGINT)
-        time.sleep(0.5)
+        wait_for_text(Path(f"{pid_file}.term"))  # the Runner is stopping its steps: the second Ctrl-C now
         proc.send_signal(signal.SIGINT)
         stdout, _ = proc.communicate(timeout=30)
     finally:
@@ -180,10 +225,7 @@ spec:
     assert json.loads(stdout)["status"] == "cancelled"
     summaries = list(home.glob("runs/*/summary.json"))
     assert summaries and json.loads(summaries[0].read_text())["status"] == "cancelled"
-    time.sleep(0.2)
-    import psutil
-
-    assert not psutil.pid_exists(step_pid) or psutil.Process(step_pid).status() == psutil.STATUS_ZOMBIE
+    wait_gone([step_pid])
 
 
 MARKUP = """
@@ -208,6 +250,10 @@ def test_rich_markup_in_step_errors_is_shown_as_text(mlops: Mlops, write_spec: C
     assert r.code == 1 and "RuntimeError: bad [/foo] [bold]" in r.stderr, r
     r = mlops("run", str(f), "--json")
     assert r.json()["steps"]["ok"]["status"] == "succeeded"
+    r = mlops("plan", str(f), env={"COLUMNS": "200"})  # parameters in the plan table are text too
+    assert r.code == 0, r
+    no_traceback(r)
+    assert 'arg="bad [/foo] [bold]"' in r.stdout
 
 
 def test_a_reader_that_goes_away_does_not_stop_the_run(write_spec: Callable[..., Path], home: Path) -> None:

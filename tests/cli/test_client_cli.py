@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from rich.cells import cell_len
 
 from tests.api.conftest import Server, free_port, sleeper, wait_status
 from tests.conftest import FIXTURES, CliResult
@@ -114,6 +115,12 @@ def test_deploy_a_file_and_wait_then_inspect_the_run(gw: Server, logged_in: Mlop
     assert run["id"] in [r["id"] for r in listed.json()["items"]]
     table = logged_in("runs", "list")
     assert run["id"] in table.stdout and "pipeline/cli-ok@1.0.0" in table.stdout, table
+    for args in (["runs", "list"], ["runs", "events", run["id"]]):  # one line per row at 80 columns
+        narrow = logged_in(*args, env={"COLUMNS": "80"})
+        assert narrow.code == 0, narrow
+        assert max(cell_len(line) for line in narrow.stdout.splitlines()) <= 80, narrow.stdout
+    narrow = logged_in("runs", "list", env={"COLUMNS": "80"}).stdout
+    assert any(run["id"] in line and "succeeded" in line for line in narrow.splitlines()), narrow
     logs = logged_in("runs", "logs", run["id"])
     assert logs.code == 0 and "step.finished a" in logs.stdout and "step.finished b" in logs.stdout, logs
     events = logged_in("runs", "events", run["id"], "--json").json()

@@ -7,12 +7,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
 from mlops_nocode.cli import throttle
+from tests.cpuload import burning
 
 IDLE_ENV = {"CPU_THRESHOLD": "100.1", "LOAD_AVG_THRESHOLD": "1000", "CHECK_INTERVAL": "0.05"}
 ENV_NAMES = [
@@ -103,8 +105,58 @@ def test_wait_reports_throttling_on_stderr(root: typer.Typer, monkeypatch: pytes
     result = CliRunner().invoke(root, cmd, env=env)
     assert result.exit_code == 0, result.output
     err = flat(result.stderr)
-    assert "throttle: waited 0.3" in err and "MAX_WAIT_TIME reached, proceeding anyway" in err
+    assert "still busy after 0.3" in err and "MAX_WAIT_TIME (0.3s) reached, proceeding anyway" in err
     assert "load average (5 min) 50.00 > LOAD_AVG_THRESHOLD 6" in err
+
+
+@pytest.mark.parametrize(
+    ("level", "shown", "hidden"),
+    [
+        ("DEBUG", ["reading: CPU", "throttling busy-test", "MAX_WAIT_TIME"], []),
+        ("INFO", ["throttling busy-test", "MAX_WAIT_TIME"], ["reading: CPU"]),
+        ("WARNING", ["MAX_WAIT_TIME"], ["throttling busy-test", "reading: CPU"]),
+        ("ERROR", [], ["MAX_WAIT_TIME", "throttling", "reading: CPU"]),
+    ],
+)
+def test_log_level_decides_what_the_throttler_logs(level: str, shown: list[str], hidden: list[str]) -> None:
+    """`mlops throttle wait` on a really busy machine, as a real process: LOG_LEVEL filters its log lines."""
+    env = {
+        **os.environ,
+        "CPU_THRESHOLD": "50",
+        "LOAD_AVG_THRESHOLD": "1000",
+        "MAX_WAIT_TIME": "0.3",
+        "LOG_LEVEL": level,
+        "COLUMNS": "200",
+    }
+    argv = [sys.executable, "-m", "mlops_nocode.cli.throttle", "wait", "--label", "busy-test"]
+    with burning():
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    err = flat(proc.stderr)
+    for text in shown:
+        assert text in err, (level, text, err)
+    for text in hidden:
+        assert text not in err, (level, text, err)
+
+
+def test_wait_command_that_is_not_a_program_exits_126(root: typer.Typer, tmp_path: Path) -> None:
+    """An executable file that is no program (exec format error), or a folder: exit 126, no traceback."""
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"\x00\x01\x02 not a program\n")
+    junk.chmod(0o755)
+    for cmd in (str(junk), str(tmp_path)):
+        result = CliRunner().invoke(root, ["throttle", "wait", "--", cmd], env=IDLE_ENV)
+        assert result.exit_code == 126, (cmd, result.output, result.exception)
+        assert f"cannot run {cmd}" in flat(result.stderr)
+        assert "Traceback" not in result.output
+
+
+def test_empty_throttle_disable_means_unset(root: typer.Typer) -> None:
+    result = CliRunner().invoke(
+        root, ["throttle", "status", "--json"], env={**IDLE_ENV, "THROTTLE_DISABLE": ""}
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["disabled"] is False
 
 
 def test_module_runs_as_real_subprocess() -> None:

@@ -79,6 +79,11 @@ def input_ports(doc: Doc) -> dict[str, Any]:
     return dict(doc.spec.inputs)
 
 
+def test_the_catalogue_is_loaded() -> None:
+    """The tests parametrized over the catalogue would be silently skipped if it were not found."""
+    assert sum(isinstance(d, Playbook) for d in DOCS.values()) >= 10 and len(GRAPHS) >= 5
+
+
 @pytest.mark.parametrize("key", sorted(GRAPHS), ids=lambda k: f"{k[0]}/{k[1]}")
 def test_graph_wiring(key: tuple[str, str]) -> None:
     graph = GRAPHS[key]

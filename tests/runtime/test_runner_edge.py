@@ -48,9 +48,10 @@ def test_secret_passed_down_a_nesting_level_is_resolved_redacted_and_not_cached(
     assert r.status == "succeeded", r.summary()
     assert r.steps["sub/use"].step.secrets == ("MY_TOKEN",)
     assert r.outputs == {"y": "***"}  # the step got the real value; what leaves the run is redacted
-    for f in r.run_dir.rglob("*"):
-        if f.is_file():
-            assert "s3cr3t-value-42" not in f.read_text(errors="replace"), f
+    files = [f for f in r.run_dir.rglob("*") if f.is_file()]
+    assert any(f.suffix == ".log" for f in files) and any(f.name == "events.jsonl" for f in files), files
+    for f in files:
+        assert "s3cr3t-value-42" not in f.read_text(errors="replace"), f
     r2, _ = run_spec(NESTED_SECRET, environ={"MY_TOKEN": "another-value-77"})
     assert not r2.steps["sub/use"].cached
 
@@ -68,9 +69,10 @@ spec:
     assert r.status == "succeeded"
     assert r.outputs["y"] == "token=***"
     assert any(e.type == "metric" and e.data["labels"] == {"token": "***"} for e in events)
-    for f in r.run_dir.rglob("*"):
-        if f.is_file():
-            assert "zzz-leak-me" not in f.read_text(errors="replace"), f
+    files = [f for f in r.run_dir.rglob("*") if f.is_file()]
+    assert any(f.suffix == ".log" for f in files) and any(f.name == "events.jsonl" for f in files), files
+    for f in files:
+        assert "zzz-leak-me" not in f.read_text(errors="replace"), f
 
 
 def test_parameters_larger_than_a_datagram() -> None:

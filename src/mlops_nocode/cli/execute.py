@@ -30,6 +30,7 @@ def execute_plan(
     """Run `plan` here with live progress; exit 0 succeeded, 1 failed, 130 cancelled. With `report_to`
     (a gateway URL) the run's events and end are reported there with the run token in MLOPS_RUN_TOKEN."""
     from mlops_nocode.cli.progress import ConsoleProgress, outputs_table, summary_table
+    from mlops_nocode.cli.throttle import show_logs
     from mlops_nocode.runtime.events import Fanout, JsonLines, Sink
     from mlops_nocode.runtime.limits import LimitsConfigError, load_limits
     from mlops_nocode.runtime.runner import Runner
@@ -54,6 +55,7 @@ def execute_plan(
         limits = load_limits()
     except LimitsConfigError as e:
         fail([Problem(str(e), "environment", "fix or unset that variable (see docs/STEPS.md)")], as_json)
+    show_logs(err)  # the throttler's log lines (LOG_LEVEL) say when and why steps wait
     sinks: list[Sink] = []
     events_file: IO[str] | None = None
     if events == "-":
@@ -90,7 +92,7 @@ def execute_plan(
             reporter = GatewayReporter(report_to, run_id, token, runner.cancel)
             sinks.append(reporter)
             reporter.start()
-        with ConsoleProgress(err, len(plan.steps), verbose) as progress:
+        with ConsoleProgress(err, len(plan.steps), verbose, show_throttle=False) as progress:
             runner.sink = Fanout(progress, *sinks)
             result = runner.run()
     except OSError as e:
@@ -117,7 +119,7 @@ def execute_plan(
         if as_json:
             print(json.dumps(summary, indent=2, default=str))
         elif events != "-":
-            out.print(summary_table(summary))
+            out.print(summary_table(summary, out.width))
             if summary["outputs"]:
                 out.print(outputs_table(summary["outputs"]))
         if code:

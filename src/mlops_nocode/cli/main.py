@@ -27,6 +27,24 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"mlops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Options of `mlops` itself (before any command)."""
+
+
 app.add_typer(throttle_cli.app, name="throttle")
 app.add_typer(catalogue_cli.app, name="catalogue")
 app.command()(server_cli.up)
@@ -126,26 +144,23 @@ def plan(
     provider: TargetOpt = None,
     out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write the plan JSON here")] = None,
     as_json: JsonOpt = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Show every step (big plans are summarised: first and last steps)")
+    ] = False,
 ) -> None:
     """Compile to a flattened plan and show it, without running anything."""
-    from rich.table import Table
+    from mlops_nocode.cli.plan_view import plan_view
 
     compiled = _compile(target, set_, catalogue, pipeline, provider, as_json)
     if out_file is not None:
-        write_output(out_file, json.dumps(compiled.to_json(), indent=2) + "\n", "--out", as_json)
+        portable = compiled.to_text(out_file.absolute().parent)  # local folders relative to the file
+        write_output(out_file, portable, "--out", as_json)
         err.print(f"[green]✓[/] plan written to {out_file}")
     if as_json:
         print(json.dumps(compiled.to_json(), indent=2))
         return
-    t = Table(title=f"plan {compiled.root}: {len(compiled.steps)} steps")
-    for col in ("step", "playbook", "needs", "target", "parameters"):
-        t.add_column(col, overflow="fold")
-    for s in compiled.steps:
-        params = ", ".join(f"{k}={json.dumps(v)}" for k, v in s.params.items())
-        t.add_row(s.id, s.playbook, ", ".join(s.needs), s.target.get("provider", "local"), params)
-    out.print(t)
-    if compiled.outputs:
-        out.print("outputs: " + ", ".join(f"{k} <- {b.step}.{b.output}" for k, b in compiled.outputs.items()))
+    for part in plan_view(compiled, out.width, show_all):
+        out.print(part, highlight=False)
 
 
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Run every step even when a cached result exists")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections import Counter
 from typing import Any
 
 from rich.console import Console
@@ -19,6 +20,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from mlops_nocode.cli.tables import MAX_ROWS, Cell, Col, fitted, summarised
 from mlops_nocode.runtime.events import Event
 
 _MARK = {
@@ -43,9 +45,12 @@ def _fmt_metrics(metrics: dict[str, Any]) -> str:
 class ConsoleProgress:
     """A sink that draws a progress bar and one line per finished step. Use as a context manager."""
 
-    def __init__(self, console: Console, total: int, verbose: bool = False) -> None:
+    def __init__(
+        self, console: Console, total: int, verbose: bool = False, show_throttle: bool = True
+    ) -> None:
         self.console = console
         self.verbose = verbose
+        self.show_throttle = show_throttle  # off where the throttler's own log lines are shown instead
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -109,23 +114,38 @@ class ConsoleProgress:
             p.advance(self.task)
             mark = _MARK["skipped" if e.type == "step.skipped" else "cancelled"]
             p.console.print(f"{mark} {step} {d.get('reason', e.type.split('.')[1])}")
-        elif e.type == "throttle":
+        elif e.type == "throttle" and self.show_throttle:
+            before = step or f"{d.get('count', 0)} step(s)"
             p.console.print(
-                f"[yellow]⏸[/] throttled {d.get('waited', 0):.2f}s before {step}: {d.get('reason')}"
+                f"[yellow]⏸[/] throttled {d.get('waited', 0):.2f}s before {before}: {d.get('reason')}"
             )
         elif e.type == "log" and self.verbose:
             p.console.print(Text(f"{e.step} | {e.data.get('line')}", style="dim"), highlight=False)
 
 
-def summary_table(summary: dict[str, Any]) -> Table:
-    """The steps of a finished run with status, duration and attempts."""
-    t = Table(title=f"run {summary['run_id']}: {summary['status']}", show_lines=False)
-    for col in ("step", "status", "duration", "attempts"):
-        t.add_column(col)
-    for sid, s in summary["steps"].items():
-        status = s["status"] + (" (cached)" if s.get("cached") else "")
-        t.add_row(sid, status, f"{s['duration']:.2f}s", str(s["attempts"]))
-    return t
+def summary_table(summary: dict[str, Any], width: int = 80) -> Table:
+    """The steps of a finished run with status (`cached` for a step reused from the cache), duration and
+    attempts, one line each. Past MAX_ROWS steps: the steps that did not succeed first, the first and
+    last rows of the rest, and a count per status below."""
+    steps = summary["steps"]
+    rows: list[list[Cell]] = []
+    for sid, s in steps.items():
+        status = "cached" if s.get("cached") else s["status"]
+        rows.append([sid, status, f"{s['duration']:.2f}s", str(s["attempts"])])
+    caption = None
+    if len(rows) > MAX_ROWS:
+        rows.sort(key=lambda r: r[1] in ("succeeded", "cached"))  # the others first
+        counts = Counter("cached" if s.get("cached") else s["status"] for s in steps.values())
+        rows = summarised(rows, False, "steps")
+        tally = ", ".join(f"{n:,} {status}" for status, n in counts.most_common())
+        caption = f"{len(steps):,} steps: {tally} (--json lists every step)"
+    cols = [
+        Col("step", middle=True, weight=2.0),
+        Col("status"),
+        Col("duration", justify="right"),
+        Col("attempts", justify="right", min_terminal=60),
+    ]
+    return fitted(f"run {summary['run_id']}: {summary['status']}", cols, rows, width, caption)
 
 
 def _number(v: float) -> str:

@@ -78,7 +78,7 @@ def list_runs(
     if as_json:
         print(json.dumps(page, indent=2))
     else:
-        out.print(view.runs_table(page))
+        out.print(view.runs_table(page, out.width))
 
 
 @app.command()
@@ -105,7 +105,7 @@ def events(
     if as_json:
         print(json.dumps(found, indent=2))
     else:
-        out.print(view.events_table(found, run_id))
+        out.print(view.events_table(found, run_id, out.width))
 
 
 @app.command()

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from mlops_nocode.cli.progress import ConsoleProgress, outputs_table
 from mlops_nocode.cli.report import err, out
+from mlops_nocode.cli.tables import Cell, Col, fitted
 from mlops_nocode.runtime.events import Event
 
 STYLE = {"queued": "dim", "running": "cyan", "succeeded": "green", "failed": "red", "cancelled": "yellow"}
@@ -37,25 +38,25 @@ def status_text(status: str) -> Text:
     return Text(status, style=STYLE.get(status, ""))
 
 
-def runs_table(page: dict[str, Any]) -> Table:
-    """A page of runs, newest first."""
+def runs_table(page: dict[str, Any], width: int = 80) -> Table:
+    """A page of runs, newest first, one line each (run ids whole: they are what `runs show` takes)."""
     items = page["items"]
     first = page["offset"] + 1 if items else 0
     title = f"runs {first}-{page['offset'] + len(items)} of {page['total']}" if items else "no runs"
-    t = Table(title=title)
-    for col in ("id", "pipeline", "status", "created", "duration", "details"):
-        t.add_column(col, overflow="fold")
+    cols = [
+        Col("id", weight=3.0),
+        Col("pipeline", middle=True, weight=1.5),
+        Col("status"),
+        Col("created"),
+        Col("duration", justify="right", min_terminal=90),
+        Col("details", min_terminal=120),
+    ]
+    rows: list[list[Cell]] = []
     for r in items:
-        details = (r.get("details") or "")[:80]
-        t.add_row(
-            r["id"],
-            r["pipeline"],
-            status_text(r["status"]),
-            stamp(r["created_at"]),
-            duration(r),
-            Text(details),
-        )
-    return t
+        created = stamp(r["created_at"]) if width >= 110 else stamp(r["created_at"])[5:16]
+        details = " ".join((r.get("details") or "").split())
+        rows.append([r["id"], r["pipeline"], status_text(r["status"]), created, duration(r), Text(details)])
+    return fitted(title, cols, rows, width)
 
 
 def show_run(run: dict[str, Any]) -> None:
@@ -101,14 +102,20 @@ def event_line(e: dict[str, Any]) -> Text:
     return line
 
 
-def events_table(events: list[dict[str, Any]], run_id: str) -> Table:
-    t = Table(title=f"events of run {run_id}")
-    for col in ("seq", "time", "type", "step", "data"):
-        t.add_column(col, overflow="fold")
+def events_table(events: list[dict[str, Any]], run_id: str, width: int = 80) -> Table:
+    """Events of a run, one line each (the data shortened to fit; `--json` has it whole)."""
+    cols = [
+        Col("seq", justify="right"),
+        Col("time", min_terminal=100),
+        Col("type"),
+        Col("step", middle=True),
+        Col("data", weight=2.0),
+    ]
+    rows: list[list[Cell]] = []
     for e in events:
         data = json.dumps(e.get("data") or {}, default=str)
-        t.add_row(str(e["seq"]), stamp(e["ts"]), e["type"], e.get("step") or "", Text(data[:200]))
-    return t
+        rows.append([str(e["seq"]), stamp(e["ts"]), e["type"], e.get("step") or "", Text(data[:1000])])
+    return fitted(f"events of run {run_id}", cols, rows, width)
 
 
 def watch(run: dict[str, Any], stream: Iterator[tuple[str, Any]], verbose: bool) -> dict[str, Any]:

@@ -7,6 +7,7 @@ THROTTLE_DISABLE, LOG_LEVEL); see docs/THROTTLE.md.
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import subprocess
 from dataclasses import asdict
@@ -27,12 +28,42 @@ _err = Console(stderr=True)
 _out = Console()
 
 
+class _ConsoleHandler(logging.Handler):
+    """Prints the throttler's log records on a Rich console (the one a live progress display uses)."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            style = "red" if record.levelno >= logging.WARNING else "yellow"
+            self.console.print(f"[{style}]⏸ throttle[/] {escape(record.getMessage())}", highlight=False)
+        except Exception:  # a log line must never break a run
+            self.handleError(record)
+
+
+_handler: _ConsoleHandler | None = None
+
+
+def show_logs(console: Console) -> None:
+    """Print the `mlops.throttle` logger's records on `console`; which records is set by LOG_LEVEL (the
+    throttler sets its logger's level): DEBUG every reading, INFO waits and resumes, WARNING a wait that
+    reached MAX_WAIT_TIME, ERROR nothing."""
+    global _handler
+    if _handler is None:
+        _handler = _ConsoleHandler(console)
+        logging.getLogger("mlops.throttle").addHandler(_handler)
+    _handler.console = console
+
+
 def _throttler() -> Throttler:
     try:
         throttler = Throttler.from_env()
     except ThrottleConfigError as exc:
         _err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
+    show_logs(_err)
     throttler.warm_up()  # a fresh process has no CPU reading yet; take one over CHECK_INTERVAL
     return throttler
 
@@ -49,10 +80,7 @@ def wait(
     Example: mlops throttle wait -- python train.py --epochs 3
     """
     throttler = _throttler()
-    result = throttler.wait(label or (command[0] if command else ""))
-    if result.throttled:
-        how = "MAX_WAIT_TIME reached, proceeding anyway" if result.timed_out else "resuming"
-        _err.print(f"[yellow]throttle:[/yellow] waited {result.waited:.2f}s ({escape(result.reason)}); {how}")
+    throttler.wait(label or (command[0] if command else ""))  # what it did is logged (LOG_LEVEL)
     if not command:
         raise typer.Exit(0)
     try:
@@ -60,8 +88,9 @@ def wait(
     except FileNotFoundError:
         _err.print(f"[red]error:[/red] command not found: {escape(command[0])}")
         raise typer.Exit(127) from None
-    except PermissionError:
-        _err.print(f"[red]error:[/red] command not executable: {escape(command[0])}")
+    except OSError as exc:  # not executable, a folder, not a program (exec format error)...
+        why = exc.strerror or type(exc).__name__
+        _err.print(f"[red]error:[/red] cannot run {escape(command[0])}: {escape(why)}")
         raise typer.Exit(126) from None
     if code < 0:  # killed by a signal: report it as a shell does
         _err.print(f"[red]error:[/red] {escape(command[0])} killed by {signal.Signals(-code).name}")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mlops_nocode.catalogue.base import Doc, Resolver
+from mlops_nocode.compiler.files import shipped
 from mlops_nocode.compiler.params import ParamSchema, _Unbound, bind, find_secrets
 from mlops_nocode.compiler.plan import Binding, Plan, PlanStep
 from mlops_nocode.spec import MetaPipeline, Pipeline, Playbook, Problem, Ref, SpecError, Step, parse_duration
@@ -65,6 +66,10 @@ class _Compiler:
                 "resources": spec.resources.model_dump(),
                 "cache": spec.cache,
             }
+            spec_dir, files, problems = shipped(pb, str(pb.ref))
+            self.problems.extend(problems)
+            if spec_dir is not None:
+                t.update(spec_dir=spec_dir, files=files)
         return t
 
     def resolve(self, step: Step, where: str) -> Doc | None:

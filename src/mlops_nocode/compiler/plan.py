@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,12 @@ class PlanStep:
     secrets: tuple[str, ...] = ()
     target: dict[str, Any] = field(default_factory=lambda: {"provider": "local", "options": {}})
     source: str = ""
+    spec_dir: str | None = None
+    """The folder of the playbook's spec file, when the step needs it (`${{ spec.dir }}`, `files`)."""
+    files: tuple[str, ...] = ()
+    """The files the playbook ships with (`spec.files`), relative to `spec_dir`."""
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, base: Path | None = None) -> dict[str, Any]:
         return {
             "id": self.id,
             "playbook": self.playbook,
@@ -67,10 +72,12 @@ class PlanStep:
             "secrets": list(self.secrets),
             "target": self.target,
             "source": self.source,
+            "spec_dir": _portable(self.spec_dir, base) if self.spec_dir else None,
+            "files": list(self.files),
         }
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> PlanStep:
+    def from_json(cls, d: dict[str, Any], base: Path | None = None) -> PlanStep:
         return cls(
             id=d["id"],
             playbook=d["playbook"],
@@ -89,6 +96,8 @@ class PlanStep:
             secrets=tuple(d.get("secrets", ())),
             target=d.get("target", {"provider": "local", "options": {}}),
             source=d.get("source", ""),
+            spec_dir=_local(str(d["spec_dir"]), base) if d.get("spec_dir") else None,
+            files=tuple(str(f) for f in d.get("files", ())),
         )
 
 
@@ -108,19 +117,23 @@ class Plan:
                 return s
         raise KeyError(step_id)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, base: Path | None = None) -> dict[str, Any]:
+        """The plan's JSON form. With `base` (the folder the plan file goes to), local folders (the spec
+        folders of `python_path` and the steps' `spec_dir`) are written relative to it, so the plan file
+        and the spec folders can move elsewhere together."""
         return {
             "format": PLAN_FORMAT,
             "root": self.root,
             "parameters": self.parameters,
-            "steps": [s.to_json() for s in self.steps],
+            "steps": [s.to_json(base) for s in self.steps],
             "outputs": {k: b.to_json() for k, b in self.outputs.items()},
-            "python_path": list(self.python_path),
+            "python_path": [_portable(p, base) for p in self.python_path],
         }
 
     @classmethod
-    def from_json(cls, d: Any) -> Plan:
-        """A plan from its JSON form; PlanError says what is wrong with a malformed one."""
+    def from_json(cls, d: Any, base: Path | None = None) -> Plan:
+        """A plan from its JSON form; PlanError says what is wrong with a malformed one. Relative local
+        folders are taken relative to `base` (the plan file's folder), or left as they are without it."""
         if not isinstance(d, dict) or d.get("format") != PLAN_FORMAT:
             got = d.get("format") if isinstance(d, dict) else type(d).__name__
             raise PlanError(f"not a plan: format is {got!r}, expected {PLAN_FORMAT!r}")
@@ -128,9 +141,9 @@ class Plan:
             plan = cls(
                 root=str(d["root"]),
                 parameters=dict(d.get("parameters", {})),
-                steps=tuple(PlanStep.from_json(s) for s in d["steps"]),
+                steps=tuple(PlanStep.from_json(s, base) for s in d["steps"]),
                 outputs={k: Binding(**b) for k, b in dict(d.get("outputs", {})).items()},
-                python_path=tuple(str(p) for p in d.get("python_path", ())),
+                python_path=tuple(_local(str(p), base) for p in d.get("python_path", ())),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise PlanError(f"malformed plan: {type(e).__name__}: {e}") from None
@@ -161,13 +174,41 @@ class Plan:
             if b.step not in seen or b.output not in seen[b.step].outputs:
                 raise PlanError(f"outputs.{name}: comes from unknown {b.step}.{b.output}")
 
+    def to_text(self, base: Path | None = None) -> str:
+        """The plan file's text: indented JSON with one line per step (fast to write for big plans: the
+        fully indented form takes seconds for 10,000 steps)."""
+        d = self.to_json(base)
+        steps = ",\n    ".join(json.dumps(s) for s in d.pop("steps"))
+        body = json.dumps(d, indent=2)[:-2]  # without the closing brace
+        return (
+            f'{body},\n  "steps": [\n    {steps}\n  ]\n}}\n'
+            if steps
+            else json.dumps(self.to_json(base), indent=2) + "\n"
+        )
+
     def dump(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+        """Write the plan file; its local folders are written relative to the file's folder."""
+        Path(path).write_text(self.to_text(Path(path).absolute().parent), encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> Plan:
+        """Read a plan file; relative local folders in it are taken relative to the file's folder."""
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as e:
             raise PlanError(f"cannot read plan: {e}") from None
-        return cls.from_json(data)
+        return cls.from_json(data, Path(path).absolute().parent)
+
+
+def _portable(folder: str, base: Path | None) -> str:
+    """`folder` relative to `base` (POSIX separators), or as it is without a base."""
+    if base is None or not os.path.isabs(folder):
+        return folder
+    return Path(os.path.relpath(folder, base)).as_posix()
+
+
+def _local(folder: str, base: Path | None) -> str:
+    """A folder read from a plan: relative ones are taken relative to `base`, the plan file's folder."""
+    if base is None or os.path.isabs(folder):
+        return folder
+    return os.path.normpath(base / folder)

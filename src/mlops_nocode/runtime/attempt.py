@@ -23,6 +23,7 @@ from mlops_nocode.runtime.secrets import fill as fill_secrets
 
 VALUE_TYPES = frozenset({"metrics", "text", "json", "endpoint", "infra", "any"})
 _EXPR_RE = re.compile(r"\$\{\{\s*(params|inputs|outputs)\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}")
+_SPEC_DIR_RE = re.compile(r"\$\{\{\s*spec\.dir\s*\}\}")
 
 
 STEM_MAX = 100  # characters of a step id kept readable in its file names
@@ -128,7 +129,7 @@ def python_payload(a: Attempt, run_id: str) -> dict[str, Any]:
         "result": str(a.result),
         "events": str(a.events),
         "cwd": str(a.cwd),
-        "env": {**a.secrets, "MLOPS_RUN_ID": run_id, "MLOPS_STEP_ID": a.step.id},
+        "env": {**a.secrets, **spec_dir_env(a.step), "MLOPS_RUN_ID": run_id, "MLOPS_STEP_ID": a.step.id},
         "secrets": a.secrets,
     }
 
@@ -150,9 +151,20 @@ def command_argv(a: Attempt) -> tuple[list[str], dict[str, str]]:
 
     for name, rel in outputs.items():  # a plan from elsewhere is checked before anything runs
         output_rel(name, rel)
-    argv = [_EXPR_RE.sub(sub, fill_secrets(arg, a.secrets)) for arg in cmd.get("argv", [])]
-    env = {k: _EXPR_RE.sub(sub, fill_secrets(v, a.secrets)) for k, v in cmd.get("env", {}).items()}
-    return argv, {**env, **a.secrets}
+
+    def expand(text: str) -> str:
+        if a.step.spec_dir:  # the playbook's folder (only a playbook from a file has one: see the compiler)
+            text = _SPEC_DIR_RE.sub(lambda m: str(a.step.spec_dir), text)
+        return _EXPR_RE.sub(sub, fill_secrets(text, a.secrets))
+
+    argv = [expand(arg) for arg in cmd.get("argv", [])]
+    env = {k: expand(v) for k, v in cmd.get("env", {}).items()}
+    return argv, {**env, **a.secrets, **spec_dir_env(a.step)}
+
+
+def spec_dir_env(step: PlanStep) -> dict[str, str]:
+    """`MLOPS_SPEC_DIR`, the playbook's folder, for steps that have one."""
+    return {"MLOPS_SPEC_DIR": step.spec_dir} if step.spec_dir else {}
 
 
 def start_command(a: Attempt, run_id: str) -> subprocess.Popen[bytes]:

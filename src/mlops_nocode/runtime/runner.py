@@ -17,15 +17,17 @@ from typing import Any
 from mlops_nocode.compiler.plan import Plan, PlanStep
 from mlops_nocode.runtime import attempt as att
 from mlops_nocode.runtime import outputs
+from mlops_nocode.runtime.codekey import CodeDigests
 from mlops_nocode.runtime.collect import Budget, Stopped, is_regular_or_absent, remove_unless_regular
 from mlops_nocode.runtime.events import Event, JsonLines, Sink
 from mlops_nocode.runtime.forkserver import ForkServer, ForkServerError
 from mlops_nocode.runtime.home import mlops_home
 from mlops_nocode.runtime.limits import OutputLimits, load_limits
 from mlops_nocode.runtime.logfollow import LogFollower
+from mlops_nocode.runtime.rungate import RunGate
 from mlops_nocode.runtime.secrets import redact, redact_files
 from mlops_nocode.runtime.state import Cancelled, RunResult, StepState, Throttle, new_run_id
-from mlops_nocode.runtime.store import ArtifactStore, CacheIndex, module_digest
+from mlops_nocode.runtime.store import ArtifactStore, CacheIndex
 
 LOCAL_RUNTIMES = frozenset({"python", "command"})
 LOG_EVENT_LINES = 200  # per attempt, past LIVE_LOG_LINES
@@ -75,8 +77,9 @@ class Runner:
         self._followers: dict[str, LogFollower] = {}
         self._followed_at = 0.0
         self._server: ForkServer | None = None
-        self._code: dict[str, str] = {}
+        self._codes = CodeDigests()  # the code a step can depend on, in its cache key (docs/STEPS.md)
         self._events: Sink = lambda event: None
+        self._gate = RunGate(throttle.gate(), f"run {self.run_id}") if throttle is not None else None
 
     def cancel(self) -> None:
         """Ask the run to stop; safe from any thread."""
@@ -174,15 +177,13 @@ class Runner:
             while running < self.max_parallel:
                 now = time.monotonic()
                 sid = next((r for r in ready if self.states[r].not_before <= now), None)
+                if sid is not None and self._gate is not None:  # the CPU throttler (docs/THROTTLE.md)
+                    sid, released = self._gate.next(sid, ready, self.states, now)
+                    if released is not None:
+                        self.emit("throttle", None, **released)
                 if sid is None:
                     break
                 ready.remove(sid)
-                if self.throttle is not None:
-                    res = self.throttle.wait(sid)
-                    if getattr(res, "throttled", False):
-                        self.emit(
-                            "throttle", sid, waited=res.waited, reason=res.reason, timed_out=res.timed_out
-                        )
                 if self._start(self.states[sid]):
                     running += 1
                 else:
@@ -208,6 +209,8 @@ class Runner:
     def _next_wake(self, ready: list[str]) -> float:
         now = time.monotonic()
         times = [s.deadline for s in self._jobs.values() if s.deadline is not None]
+        if self._gate is not None and self._gate.retry_at is not None and ready:
+            times.append(self._gate.retry_at)
         times += [self.states[r].not_before for r in ready if self.states[r].not_before > now]
         return max(0.005, min([0.5, *(t - now for t in times)]))
 
@@ -241,13 +244,6 @@ class Runner:
                 stack.extend(children[c])
         return ended
 
-    def _code_digest(self, step: PlanStep) -> str:
-        """Digest of a Python step's module source, so that editing it invalidates the cache."""
-        module = step.entrypoint.split(":")[0] if step.entrypoint else ""
-        if module and module not in self._code:
-            self._code[module] = module_digest(module)
-        return self._code.get(module, "")
-
     def _inputs(self, step: PlanStep) -> dict[str, dict[str, Any]]:
         return {name: self.states[b.step].outputs[b.output] for name, b in step.inputs.items()}
 
@@ -258,7 +254,7 @@ class Runner:
         if state.attempts == 0 and step.cache and not step.secrets:
             state.cache_key = CacheIndex.key(
                 step.playbook,
-                step.digest + self._code_digest(step),
+                step.digest + self._codes.of(step),
                 step.params,
                 {k: v["digest"] for k, v in inputs.items()},
             )

@@ -10,12 +10,13 @@ from typing import Any, Protocol
 
 from mlops_nocode.compiler.plan import PlanStep
 from mlops_nocode.runtime.attempt import Attempt
+from mlops_nocode.runtime.throttle import ThrottleGate
 
 
 class Throttle(Protocol):
-    """What the runner needs of a throttler (see runtime/throttle.py)."""
+    """What the runner needs of a throttler (see runtime/throttle.py): its gate, which never blocks."""
 
-    def wait(self, label: str = "") -> Any: ...
+    def gate(self) -> ThrottleGate: ...
 
 
 class Cancelled(Exception):

@@ -1,9 +1,11 @@
 """CPU throttler: before a step starts, wait while the machine is too busy (blueprint §3.7).
 
-`Throttler.wait()` is called by the runner before every step. The common "not busy" path costs a lock, a
-clock read and two comparisons: the CPU and load readings are cached and refreshed at most once per
-CHECK_INTERVAL, so a burst of calls never sleeps and never blocks to measure. While the machine is busy,
-`wait()` sleeps CHECK_INTERVAL at a time, refreshing the readings each time, for at most MAX_WAIT_TIME.
+The runner asks the throttler's gate (`ThrottleGate`, never blocking) before starting a step;
+`Throttler.wait()` blocks on the same gate (the CLI's `mlops throttle wait`, threads). The common "not
+busy" path costs a lock, a clock read and two comparisons: the CPU and load readings are cached and
+refreshed at most once per CHECK_INTERVAL, so a burst of calls never sleeps and never blocks to measure.
+While the machine is busy, one wait is in progress at a time, re-measuring every CHECK_INTERVAL, for at
+most MAX_WAIT_TIME; everyone waiting at the same time shares it and is released when it ends.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "CpuSampler",
+    "GateState",
+    "GateTicket",
     "ThrottleConfigError",
+    "ThrottleGate",
     "ThrottleResult",
     "ThrottleSettings",
     "ThrottleStatus",
@@ -46,7 +51,10 @@ class ThrottleConfigError(ValueError):
 class ThrottleSettings(BaseSettings):
     """Throttler settings, read from environment variables of the same name in upper case (no prefix)."""
 
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+    # An empty variable (`THROTTLE_DISABLE=`) counts as unset, as in a shell, not as a bad value.
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, extra="ignore", env_ignore_empty=True
+    )
 
     cpu_threshold: float = Field(90.0, ge=0, allow_inf_nan=False, description="system-wide CPU %")
     load_avg_threshold: float = Field(6.0, ge=0, allow_inf_nan=False, description="5-minute load average")
@@ -168,6 +176,7 @@ class Throttler:
         self._cpu_valid = False
         self._loads: tuple[float, float, float] = (0.0, 0.0, 0.0)
         self._sampled_at: float | None = None  # None until primed
+        self._gate = ThrottleGate(self)
         logger.setLevel(self.settings.log_level)
         if not self.settings.throttle_disable:
             with self._lock:
@@ -195,6 +204,7 @@ class Throttler:
                 self._cpu_valid = True
                 self._loads = self._load_reader()
                 self._sampled_at = now
+                logger.debug("reading: CPU %.1f%%, load average %.2f %.2f %.2f", self._cpu, *self._loads)
             return self._cpu, self._loads
 
     def _reason(self, cpu: float, load5: float) -> str:
@@ -220,45 +230,24 @@ class Throttler:
             self._sleep(remaining)
         self._sample(self.settings.check_interval / 2)
 
+    def gate(self) -> ThrottleGate:
+        """The throttler's one gate, shared by every caller of `wait()` (see `ThrottleGate`)."""
+        return self._gate
+
     def wait(self, label: str = "") -> ThrottleResult:
-        """Block while the machine is busy, at most MAX_WAIT_TIME; `label` (a step id) goes in the logs."""
+        """Block while the machine is busy, at most MAX_WAIT_TIME; `label` (a step id) goes in the logs.
+
+        Callers waiting at the same time share one wait (the gate's): when it ends, all are released.
+        """
         s = self.settings
         if s.throttle_disable:
             return ThrottleResult(0.0, False, False, 0.0, 0.0, "disabled")
-        cpu, loads = self._sample(s.check_interval)
-        if cpu <= s.cpu_threshold and loads[1] <= s.load_avg_threshold:
-            return ThrottleResult(0.0, False, False, cpu, loads[1], "")
-        return self._wait_while_busy(label, cpu, loads[1])
-
-    def _wait_while_busy(self, label: str, cpu: float, load: float) -> ThrottleResult:
-        s = self.settings
-        what = f" {label}" if label else ""
-        reason = self._reason(cpu, load)
-        logger.info("throttling%s: %s; waiting (at most %gs)", what, reason, s.max_wait_time)
-        start = self._clock()
+        ticket = self._gate.enter()
         while True:
-            waited = self._clock() - start
-            if waited >= s.max_wait_time:
-                logger.warning(
-                    "throttle%s: still busy after %.2fs, MAX_WAIT_TIME (%gs) reached, proceeding anyway: %s",
-                    what,
-                    waited,
-                    s.max_wait_time,
-                    reason,
-                )
-                return ThrottleResult(waited, True, True, cpu, load, reason)
-            self._sleep(min(s.check_interval, s.max_wait_time - waited))
-            # Half the interval: a reading refreshed by another waiting thread a moment ago is fresh enough.
-            cpu, loads = self._sample(s.check_interval / 2)
-            load = loads[1]
-            busy = self._reason(cpu, load)
-            if not busy:
-                waited = self._clock() - start
-                logger.info(
-                    "throttle%s: resuming after %.2fs (CPU %.1f%%, load %.2f)", what, waited, cpu, load
-                )
-                return ThrottleResult(waited, True, False, cpu, load, reason)
-            reason = busy
+            state = self._gate.poll(ticket, label)
+            if state.open:
+                return state.result
+            self._sleep(max(0.0, state.retry_at - self._clock()))
 
     def status(self) -> ThrottleStatus:
         """Current readings and thresholds, and whether `wait()` would wait now (never waits itself)."""
@@ -276,3 +265,120 @@ class Throttler:
             reason=reason,
             disabled=s.throttle_disable,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class GateTicket:
+    """A place in the gate's queue: the wait (generation) it joined and when it joined."""
+
+    generation: int
+    since: float
+
+
+@dataclass(frozen=True, slots=True)
+class GateState:
+    """What `ThrottleGate.poll()` says: open (with the `result` of the wait that held the caller, or of no
+    wait), or closed until `retry_at` (a time on the throttler's clock)."""
+
+    open: bool
+    result: ThrottleResult
+    retry_at: float = 0.0
+
+
+class ThrottleGate:
+    """One wait at a time, shared by everyone waiting at the same time (steps of a run, threads).
+
+    A caller takes a ticket (`enter`), then polls it (`poll`) until the gate opens; `poll` never blocks,
+    so a scheduler can keep working while steps wait. When the machine is busy the first poll starts a
+    wait; every ticket taken while that wait lasts joins it, and all of them are released together when
+    it ends: when the machine is no longer busy, or when MAX_WAIT_TIME has passed since it began. N steps
+    ready at once on a busy machine therefore wait at most one MAX_WAIT_TIME in all, not N of them.
+    """
+
+    _KEEP = 256  # results of ended waits kept for callers that have not polled since
+
+    def __init__(self, throttler: Throttler) -> None:
+        self._t = throttler
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._since: float | None = None  # when the wait in progress began
+        self._reason = ""
+        self._ended: dict[int, ThrottleResult] = {}
+        self.waits = 0
+        """How many waits have started (for reports and tests)."""
+
+    def enter(self) -> GateTicket:
+        """A ticket for the wait in progress, or for the next one."""
+        with self._lock:
+            return GateTicket(self._generation, self._t._clock())
+
+    def poll(self, ticket: GateTicket, label: str = "") -> GateState:
+        """Open (the caller may go on) or closed until `retry_at`; `label` names the caller in the logs."""
+        t, s = self._t, self._t.settings
+        if s.throttle_disable:
+            return GateState(True, ThrottleResult(0.0, False, False, 0.0, 0.0, "disabled"))
+        with self._lock:
+            now = t._clock()
+            ended = self._ended.get(ticket.generation)
+            if ended is not None:  # the wait this ticket joined is over
+                return GateState(True, _joined(ended, now - ticket.since))
+            if self._since is None:
+                cpu, loads = t._sample(s.check_interval)
+                reason = t._reason(cpu, loads[1])
+                if not reason:
+                    return GateState(True, ThrottleResult(0.0, False, False, cpu, loads[1], ""))
+                self._since, self._reason = now, reason
+                self.waits += 1
+                logger.info("throttling%s: %s; waiting (at most %gs)", _what(label), reason, s.max_wait_time)
+            else:
+                # Half the interval: a reading refreshed by another caller a moment ago is fresh enough.
+                cpu, loads = t._sample(s.check_interval / 2)
+                busy = t._reason(cpu, loads[1])
+                if not busy:
+                    return self._end(ticket, now, cpu, loads[1], False, label)
+                self._reason = busy
+            if now - self._since >= s.max_wait_time - 1e-9:
+                return self._end(ticket, now, cpu, loads[1], True, label)
+            retry = min(now + s.check_interval, self._since + s.max_wait_time)
+            return GateState(False, ThrottleResult(0.0, False, False, cpu, loads[1], ""), retry)
+
+    def _end(
+        self, ticket: GateTicket, now: float, cpu: float, load: float, timed_out: bool, label: str
+    ) -> GateState:
+        """End the wait in progress (the caller holds the lock); every ticket that joined it is released."""
+        assert self._since is not None
+        waited, reason, s = now - self._since, self._reason, self._t.settings
+        if timed_out:
+            logger.warning(
+                "throttle%s: still busy after %.2fs, MAX_WAIT_TIME (%gs) reached, proceeding anyway: %s",
+                _what(label),
+                waited,
+                s.max_wait_time,
+                reason,
+            )
+        else:
+            logger.info(
+                "throttle%s: resuming after %.2fs (CPU %.1f%%, load %.2f)", _what(label), waited, cpu, load
+            )
+        result = ThrottleResult(waited, True, timed_out, cpu, load, reason)
+        self._ended[self._generation] = result
+        self._ended.pop(self._generation - self._KEEP, None)
+        self._generation += 1
+        self._since = None
+        return GateState(True, _joined(result, now - ticket.since))
+
+
+def _what(label: str) -> str:
+    return f" {label}" if label else ""
+
+
+def _joined(result: ThrottleResult, waited: float) -> ThrottleResult:
+    """The result of a wait, as seen by a caller who joined it `waited` seconds before it ended."""
+    return ThrottleResult(
+        min(waited, result.waited) if waited >= 0 else 0.0,
+        True,
+        result.timed_out,
+        result.cpu,
+        result.load,
+        result.reason,
+    )

@@ -24,6 +24,28 @@ _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 CONNECTION_RE = re.compile(r"^(inputs|[a-z0-9]([-a-z0-9]*[a-z0-9])?)\.[A-Za-z_][A-Za-z0-9_-]*$")
 MEMORY_RE = re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
 ENTRYPOINT_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+RELATIVE_PATH_RE = re.compile(r"^(?=.*\S)(?![/~]|[A-Za-z]:)(?!(.*/)?\.\.(/|$))[^\\\x00-\x1f]+$")
+
+
+def check_relative_path(path: str) -> str:
+    """Why `path` is not a safe path relative to a spec's folder ("" when it is): it must be relative,
+    stay inside the folder (no `..`), and be plain text."""
+    if not path.strip():
+        return "is empty: give a path relative to the spec file's folder"
+    if "\0" in path or "\\" in path or any(ord(c) < 32 for c in path):
+        return "holds a control character or a backslash: write a plain relative path with /"
+    if path.startswith(("/", "~")) or re.match(r"^[A-Za-z]:", path):
+        return "is absolute: write it relative to the spec file's folder"
+    if ".." in path.split("/"):
+        return "leaves the spec file's folder (..): ship only files inside it"
+    return ""
+
+
+def _relative_path(path: str) -> str:
+    problem = check_relative_path(path)
+    if problem:
+        raise ValueError(f"{path!r} {problem}")
+    return path
 
 
 def parse_duration(value: str | float | int) -> float:
@@ -130,6 +152,13 @@ class PlaybookSpec(_Strict):
     timeout: str | float | None = None
     cache: bool = True
     secrets: list[str] = Field(default_factory=list)
+    files: list[Annotated[str, AfterValidator(_relative_path)]] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Files the playbook ships with: paths or glob patterns relative to the folder of its "
+        "spec file (a folder brings every file under it). Part of the step's cache key; the step reads "
+        "them under ${{ spec.dir }}.",
+    )
 
     @field_validator("timeout")
     @classmethod

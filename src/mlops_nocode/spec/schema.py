@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from mlops_nocode.spec.models import DURATION_RE, ENTRYPOINT_RE, MEMORY_RE, Document
+from mlops_nocode.spec.models import DURATION_RE, ENTRYPOINT_RE, MEMORY_RE, RELATIVE_PATH_RE, Document
 from mlops_nocode.spec.refs import NAME_PATTERN
 
 NAME = f"^{NAME_PATTERN}$"
@@ -55,6 +55,7 @@ def _constrain(defs: dict[str, Any]) -> None:
     props["Metadata"]["version"]["pattern"] = SEMVER
     props["PythonRuntime"]["entrypoint"]["pattern"] = ENTRYPOINT
     props["Resources"]["memory"]["pattern"] = MEMORY
+    props["PlaybookSpec"]["files"]["items"]["pattern"] = RELATIVE_PATH_RE.pattern
     step = props["Step"]
     step["id"]["pattern"] = NAME
     step["uses"]["pattern"] = USES
