@@ -17,6 +17,7 @@ from typing import Any
 
 from mlops_nocode.compiler.plan import PlanStep
 from mlops_nocode.runtime.secrets import fill as fill_secrets
+from mlops_nocode.runtime.secrets import value_problem
 from mlops_nocode.runtime.store import ArtifactStore
 
 VALUE_TYPES = frozenset({"metrics", "text", "json", "endpoint", "infra", "any"})
@@ -76,7 +77,8 @@ class Attempt:
 
 
 def resolve_secrets(step: PlanStep, environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
-    """The values of the secrets a step needs, from the environment; a missing one is a clear failure."""
+    """The values of the secrets a step needs, from the environment; a missing one, or one no process
+    could be given (a NUL, a lone surrogate, too long), is a clear failure."""
     values = {}
     for name in step.secrets:
         if name not in environ:
@@ -85,6 +87,8 @@ def resolve_secrets(step: PlanStep, environ: dict[str, str] | os._Environ[str]) 
                 f"gateway, store it with PUT /api/v1/secrets/{name} (secrets are read from the Runner's "
                 "environment and never stored in the plan)"
             )
+        if problem := value_problem(name, environ[name], short=False):
+            raise StepFailure(f"{problem[0]}: {problem[1]}")
         values[name] = environ[name]
     return values
 

@@ -20,7 +20,8 @@ from mlops_nocode.runtime.events import Event, JsonLines, Sink
 from mlops_nocode.runtime.forkserver import ForkServer, ForkServerError
 from mlops_nocode.runtime.home import mlops_home
 from mlops_nocode.runtime.logfollow import LogFollower
-from mlops_nocode.runtime.secrets import redact, redact_files
+from mlops_nocode.runtime.redaction import Redactor, redact_files, redactor_for
+from mlops_nocode.runtime.secrets import short_warning
 from mlops_nocode.runtime.state import Cancelled, RunResult, StepState, Throttle, new_run_id
 from mlops_nocode.runtime.store import ArtifactStore, CacheIndex, module_digest
 
@@ -77,9 +78,14 @@ class Runner:
         self._cancel.set()
         self._q.put(("", 0, None))
 
+    @property
+    def redactor(self) -> Redactor:
+        """Masks every form of the secret values the run's steps were given so far."""
+        return redactor_for(self._secrets.values())
+
     def emit(self, type_: str, step: str | None = None, **data: Any) -> None:
         if self._secrets:
-            data = json.loads(redact(json.dumps(data, default=str), self._secrets))
+            data = self.redactor.data(data)
         event = Event(type_, self.run_id, step, data)
         self._events(event)
         if self.sink is not None:
@@ -135,13 +141,12 @@ class Runner:
                 if self._server is not None:
                     self._server.close()
             duration = time.monotonic() - started
-            outputs = self._outputs()
-            if self._secrets:
-                outputs = json.loads(redact(json.dumps(outputs), self._secrets))
+            outputs = self.redactor.data(self._outputs())
             self.emit("run.finished", status=status, duration=round(duration, 4), outputs=outputs)
         result = RunResult(self.run_id, status, self.plan.root, duration, self.states, outputs, self.run_dir)
         with contextlib.suppress(OSError):  # e.g. a full disk: the result is still returned
-            (self.run_dir / "summary.json").write_text(json.dumps(result.summary(), indent=2, default=str))
+            summary = self.redactor.data(result.summary())
+            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         return result
 
     def _outputs(self) -> dict[str, Any]:
@@ -281,6 +286,9 @@ class Runner:
         try:
             a.secrets = att.resolve_secrets(step, self.environ)
             self._secrets.update(a.secrets)
+            for name, value in a.secrets.items():
+                if warning := short_warning(name, value):
+                    self.emit("log", step.id, line=warning, attempt=a.number)
             a.prepare()
             self._followers[a.job] = LogFollower(a.log, self._secrets, LIVE_LOG_LINES, LOG_EVENT_LINES)
             if step.runtime == "python":
@@ -290,9 +298,9 @@ class Runner:
                 proc = att.start_command(a, self.run_id)
                 a.proc = proc
                 threading.Thread(target=self._wait_command, args=(a.job, proc), daemon=True).start()
-        except (att.StepFailure, ForkServerError, OSError) as e:
+        except (att.StepFailure, ForkServerError, OSError, ValueError) as e:
             self._followers.pop(a.job, None)
-            state.status, state.error = "failed", str(e)
+            state.status, state.error = "failed", self.redactor.text(str(e))
             state.duration = time.monotonic() - state.started
             self.emit("step.failed", step.id, attempt=a.number, error=state.error, final=True)
             return False
@@ -334,11 +342,13 @@ class Runner:
             if a.timed_out:
                 raise att.StepFailure(f"timed out after {a.step.timeout:g}s")
             try:
-                state.outputs = att.ingest(a, att.raw_outputs(a, code, result), self.store)
+                state.outputs = att.ingest(a, self._redacted(a, att.raw_outputs(a, code, result)), self.store)
             except (OSError, ValueError, TypeError) as e:  # whatever a step left, the run goes on
                 raise att.StepFailure(f"cannot collect the step's outputs: {type(e).__name__}: {e}") from e
+            finally:
+                redact_files((a.result,), self.redactor)  # a large result, read above
         except att.StepFailure as e:
-            error = redact(str(e), self._secrets)
+            error = self.redactor.text(str(e))
             final = state.attempts > state.step.retries
             self.emit(
                 "step.failed",
@@ -380,7 +390,7 @@ class Runner:
     def _emit_step_events(self, a: att.Attempt) -> None:
         follower = self._followers.pop(a.job, None)
         lines = follower.rest() if follower is not None else []
-        redact_files((a.log, a.events), self._secrets)
+        redact_files((a.log, a.events), self.redactor)
         for line in lines:
             self.emit("log", a.step.id, line=line, attempt=a.number)
         for line in att.read_lines(a.events):
@@ -432,7 +442,24 @@ class Runner:
                 self.emit("step.cancelled", state.step.id)
         self._jobs.clear()
         for a in running:
-            redact_files((a.log, a.events), self._secrets)
+            redact_files((a.log, a.events, a.result), self.redactor)
+
+    def _redacted(self, a: att.Attempt, raw: dict[str, Any]) -> dict[str, Any]:
+        """The value outputs of an attempt with the secrets masked, before they are stored (paths are the
+        step's files, kept as they are). A metric holding a secret's digits cannot be masked: refused."""
+        if not self._secrets:
+            return raw
+        out = dict(raw)
+        for name, value in raw.items():
+            kind = a.step.outputs.get(name)
+            if kind in att.VALUE_TYPES:
+                out[name] = self.redactor.data(value)
+                if kind == "metrics" and out[name] != value:
+                    raise att.StepFailure(
+                        f"output {name!r} (metrics): a metric's name or value holds the value of a secret, "
+                        "which cannot be masked in a number: leave secrets out of metrics"
+                    )
+        return out
 
 
 def _metrics(outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
