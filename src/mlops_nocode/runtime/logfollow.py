@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from mlops_nocode.runtime.redaction import LineRedactor, Redactor, redactor_for
+from mlops_nocode.runtime.redaction import LineRedactor, Redactor, open_regular, redactor_for
 
 READ_CHUNK = 256 * 1024
 
@@ -75,7 +75,7 @@ class LogFollower:
         last `tail` lines and `context` lines before them)."""
         tail, cut = self._partial, False
         try:
-            with open(self.path, "rb") as f:
+            with open_regular(self.path) as f:
                 f.seek(self.offset)
                 while chunk := f.read(READ_CHUNK):
                     self.skipped += chunk.count(b"\n")
@@ -93,7 +93,7 @@ class LogFollower:
         """New complete lines; with `final`, the unterminated last line too."""
         chunks: list[bytes] = []
         try:
-            with open(self.path, "rb") as f:
+            with open_regular(self.path) as f:
                 size = f.seek(0, os.SEEK_END)
                 if size < self.offset:  # the file was replaced: start over
                     self.offset, self._partial = 0, b""

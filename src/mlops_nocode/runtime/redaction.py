@@ -18,11 +18,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
+import io
 import json
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, quote_plus
 
 MIN_REDACTED = 4  # shorter values would blank out ordinary text ("x" in every word)
@@ -218,8 +220,9 @@ def _mask_lines(window: list[str], first: int, end: int, redactor: Redactor) -> 
 
 
 def redact_files(paths: Iterable[Path], redactor: Redactor) -> None:
-    """Rewrite each existing file with every secret form masked (streamed; only when something changed).
-    The file is read in chunks with an overlap as long as the longest form, so no cut hides one."""
+    """Rewrite each existing regular file with every secret form masked (streamed; only when something
+    changed; links and special files are left alone). The file is read in chunks with an overlap as
+    long as the longest form, so no cut hides one."""
     if not redactor:
         return
     for path in paths:
@@ -231,10 +234,24 @@ def redact_files(paths: Iterable[Path], redactor: Redactor) -> None:
             tmp.unlink()
 
 
+def open_regular(path: Path) -> BinaryIO:
+    """`path` opened for reading if it is a regular file, never through a symbolic link (a step can
+    replace its files by a link to /dev/zero, a FIFO or a file of the platform): OSError otherwise."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _redact_stream(path: Path, tmp: Path, redactor: Redactor) -> bool:
     changed, carry = False, ""
     with (
-        open(path, encoding="utf-8", errors="replace", newline="") as src,
+        io.TextIOWrapper(open_regular(path), encoding="utf-8", errors="replace", newline="") as src,
         open(tmp, "w", encoding="utf-8", newline="") as dst,
     ):
         while True:

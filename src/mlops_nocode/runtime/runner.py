@@ -345,8 +345,8 @@ class Runner:
                 state.outputs = att.ingest(a, self._redacted(a, att.raw_outputs(a, code, result)), self.store)
             except (OSError, ValueError, TypeError) as e:  # whatever a step left, the run goes on
                 raise att.StepFailure(f"cannot collect the step's outputs: {type(e).__name__}: {e}") from e
-            finally:
-                redact_files((a.result,), self.redactor)  # a large result, read above
+            finally:  # a large result, and the files of a command's value outputs, read above
+                redact_files((a.result, *_value_files(a)), self.redactor)
         except att.StepFailure as e:
             error = self.redactor.text(str(e))
             final = state.attempts > state.step.retries
@@ -442,7 +442,7 @@ class Runner:
                 self.emit("step.cancelled", state.step.id)
         self._jobs.clear()
         for a in running:
-            redact_files((a.log, a.events, a.result), self.redactor)
+            redact_files((a.log, a.events, a.result, *_value_files(a)), self.redactor)
 
     def _redacted(self, a: att.Attempt, raw: dict[str, Any]) -> dict[str, Any]:
         """The value outputs of an attempt with the secrets masked, before they are stored (paths are the
@@ -460,6 +460,21 @@ class Runner:
                         "which cannot be masked in a number: leave secrets out of metrics"
                     )
         return out
+
+
+def _value_files(a: att.Attempt) -> list[Path]:
+    """The files a command step wrote its value outputs to (inside its output folder only)."""
+    if a.step.runtime != "command":
+        return []
+    files = []
+    for name, rel in (a.step.command or {}).get("outputs", {}).items():
+        path = a.out_dir / str(rel)
+        with contextlib.suppress(OSError, ValueError):
+            if a.step.outputs.get(name) in att.VALUE_TYPES and path.resolve().is_relative_to(
+                a.out_dir.resolve()
+            ):
+                files.append(path)
+    return files
 
 
 def _metrics(outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
