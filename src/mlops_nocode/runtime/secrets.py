@@ -39,14 +39,15 @@ def fill(value: Any, secrets: dict[str, str]) -> Any:
     return value
 
 
-def value_problem(name: str, value: str, short: bool = True) -> tuple[str, str] | None:
+def value_problem(name: str | None, value: str, short: bool = True) -> tuple[str, str] | None:
     """Why `value` cannot be the value of secret `name`, and how to fix it (None when it can): a NUL
     character or a lone surrogate (no environment variable can carry them: every run using it would
     break), more than MAX_VALUE_BYTES, or, with `short`, fewer than MIN_REDACTED characters (it could not
     be redacted). Plain strings: the step process imports this module, and must stay light."""
+    subject = f"the value of secret {name!r}" if name else "a secret's value"
     if "\0" in value:
         return (
-            f"the value of secret {name!r} holds a NUL character (\\0): no environment variable or "
+            f"{subject} holds a NUL character (\\0): no environment variable or "
             "command-line argument can carry it, so every step using it would fail",
             "remove the NUL characters (encode binary values, e.g. in base64, and decode them in the step)",
         )
@@ -54,18 +55,17 @@ def value_problem(name: str, value: str, short: bool = True) -> tuple[str, str] 
         size = len(value.encode("utf-8"))
     except UnicodeEncodeError:
         return (
-            f"the value of secret {name!r} holds a lone surrogate (\\ud800-\\udfff), which is not text",
+            f"{subject} holds a lone surrogate (\\ud800-\\udfff), which is not text",
             "send valid Unicode text (encode binary values, e.g. in base64)",
         )
     if size > MAX_VALUE_BYTES:
         return (
-            f"the value of secret {name!r} is {size} bytes long; a secret value is at most "
-            f"{MAX_VALUE_BYTES} bytes (UTF-8)",
+            f"{subject} is {size} bytes long; a secret value is at most {MAX_VALUE_BYTES} bytes (UTF-8)",
             "store large credentials as a file the step reads, and keep the secret for its key",
         )
     if short and len(value) < MIN_REDACTED:
         return (
-            f"the value of secret {name!r} has {len(value)} character(s): values shorter than "
+            f"{subject} has {len(value)} character(s): values shorter than "
             f"{MIN_REDACTED} characters cannot be redacted from logs and outputs (they would blank out "
             "ordinary text), so they would show in clear",
             f"use a value of at least {MIN_REDACTED} characters",
