@@ -86,6 +86,7 @@ class Redactor:
             patterns |= forms(v)
         self.patterns = tuple(sorted(patterns, key=len, reverse=True))
         self.longest = len(self.patterns[0]) if self.patterns else 0
+        self.shortest = len(self.patterns[-1]) if self.patterns else 0
         # the most line breaks a secret holds: a log line is masked knowing that many lines around it
         self.span_lines = max((len(v.splitlines()) - 1 for v in values), default=0)
 
@@ -95,6 +96,8 @@ class Redactor:
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Where the forms occur in `text` (overlapping occurrences merged), in order."""
         found: list[tuple[int, int]] = []
+        if len(text) < self.shortest:
+            return found
         for p in self.patterns:
             i = text.find(p)
             while i >= 0:
@@ -147,9 +150,9 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self._walk(v) for v in value]
         text = self.text(value if isinstance(value, str) else str(value))
-        for ascii_only in (True, False):  # defence in depth: the string as it will be serialised
-            if self.spans(_json_inner(text, ascii_only)):
-                return MASK
+        as_ascii = _json_inner(text, True)  # defence in depth: the string as it will be serialised
+        if as_ascii != text and (self.spans(as_ascii) or self.spans(_json_inner(text, False))):
+            return MASK
         return text
 
 
