@@ -127,3 +127,27 @@ def test_short_secret_is_run_with_a_warning() -> None:
     assert r.steps["py"].status == "succeeded"
     warnings = [e.data["line"] for e in events if e.type == "log" and "warning: secret" in e.data["line"]]
     assert warnings and "fewer than 4 characters" in warnings[0]
+
+
+@pytest.mark.timeout(120)
+def test_step_linking_its_log_and_metrics_to_dev_zero_does_not_hang_the_runner() -> None:
+    spec = """
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {name: zero, version: 1.0.0}
+spec:
+  runtime: python
+  python: {entrypoint: "steps:link_to_zero"}
+  secrets: [TOK]
+  outputs: {y: {type: json}}
+---
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {name: z, version: 1.0.0}
+spec:
+  steps: [{id: z, uses: playbook/zero, with: {}}]
+"""
+    plan = compile_plan("pipeline/z", Index(load_text(spec)))
+    result = Runner(plan, environ={"TOK": "a-secret-value"}).run()
+    assert result.status == "succeeded", result.summary()
+    assert (result.run_dir / "steps" / "z@1.log").is_symlink()  # left alone, never read nor rewritten

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 import re
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_nocode.compiler.plan import PlanStep
+from mlops_nocode.runtime.redaction import open_regular
 from mlops_nocode.runtime.secrets import fill as fill_secrets
 from mlops_nocode.runtime.secrets import value_problem
 from mlops_nocode.runtime.store import ArtifactStore
@@ -281,9 +283,9 @@ def tail(path: Path, lines: int, max_bytes: int = 256 * 1024) -> list[str]:
 
 
 def read_lines(path: Path) -> Iterator[str]:
-    """Every line of a text file, streamed (a missing file has none)."""
+    """Every line of a regular text file, streamed (a missing file, a link or a special file: none)."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
+        with io.TextIOWrapper(open_regular(path), encoding="utf-8", errors="replace") as f:
             yield from f
     except OSError:
         return
