@@ -23,6 +23,7 @@ from mlops_nocode.runtime.logfollow import LogFollower
 from mlops_nocode.runtime.redaction import Redactor, redact_files, redactor_for
 from mlops_nocode.runtime.secrets import short_warning
 from mlops_nocode.runtime.state import Cancelled, RunResult, StepState, Throttle, new_run_id
+from mlops_nocode.runtime.stepsecrets import masked_values, value_files
 from mlops_nocode.runtime.store import ArtifactStore, CacheIndex, module_digest
 
 LOCAL_RUNTIMES = frozenset({"python", "command"})
@@ -342,11 +343,13 @@ class Runner:
             if a.timed_out:
                 raise att.StepFailure(f"timed out after {a.step.timeout:g}s")
             try:
-                state.outputs = att.ingest(a, self._redacted(a, att.raw_outputs(a, code, result)), self.store)
+                state.outputs = att.ingest(
+                    a, masked_values(a, att.raw_outputs(a, code, result), self.redactor), self.store
+                )
             except (OSError, ValueError, TypeError) as e:  # whatever a step left, the run goes on
                 raise att.StepFailure(f"cannot collect the step's outputs: {type(e).__name__}: {e}") from e
             finally:  # a large result, and the files of a command's value outputs, read above
-                redact_files((a.result, *_value_files(a)), self.redactor)
+                redact_files((a.result, *value_files(a)), self.redactor)
         except att.StepFailure as e:
             error = self.redactor.text(str(e))
             final = state.attempts > state.step.retries
@@ -442,39 +445,7 @@ class Runner:
                 self.emit("step.cancelled", state.step.id)
         self._jobs.clear()
         for a in running:
-            redact_files((a.log, a.events, a.result, *_value_files(a)), self.redactor)
-
-    def _redacted(self, a: att.Attempt, raw: dict[str, Any]) -> dict[str, Any]:
-        """The value outputs of an attempt with the secrets masked, before they are stored (paths are the
-        step's files, kept as they are). A metric holding a secret's digits cannot be masked: refused."""
-        if not self._secrets:
-            return raw
-        out = dict(raw)
-        for name, value in raw.items():
-            kind = a.step.outputs.get(name)
-            if kind in att.VALUE_TYPES:
-                out[name] = self.redactor.data(value)
-                if kind == "metrics" and out[name] != value:
-                    raise att.StepFailure(
-                        f"output {name!r} (metrics): a metric's name or value holds the value of a secret, "
-                        "which cannot be masked in a number: leave secrets out of metrics"
-                    )
-        return out
-
-
-def _value_files(a: att.Attempt) -> list[Path]:
-    """The files a command step wrote its value outputs to (inside its output folder only)."""
-    if a.step.runtime != "command":
-        return []
-    files = []
-    for name, rel in (a.step.command or {}).get("outputs", {}).items():
-        path = a.out_dir / str(rel)
-        with contextlib.suppress(OSError, ValueError):
-            if a.step.outputs.get(name) in att.VALUE_TYPES and path.resolve().is_relative_to(
-                a.out_dir.resolve()
-            ):
-                files.append(path)
-    return files
+            redact_files((a.log, a.events, a.result, *value_files(a)), self.redactor)
 
 
 def _metrics(outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
