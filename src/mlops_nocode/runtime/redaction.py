@@ -33,8 +33,18 @@ MASK = "***"
 FILE_CHUNK = 1024 * 1024
 
 
+_NUMBER = (int, float)
+_SEQUENCE = (list, tuple)
+_KEY = (str, int, float)
+
+
 def _json_inner(text: str, ascii_only: bool) -> str:
     return json.dumps(text, ensure_ascii=ascii_only)[1:-1]
+
+
+def _json_as_is(text: str) -> bool:
+    """Whether JSON writes `text` as it is (then its serialised forms need no check of their own)."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
 
 
 def _escapes(text: str) -> set[str]:
@@ -137,21 +147,23 @@ class Redactor:
     def _walk(self, value: Any) -> Any:
         if value is None or isinstance(value, bool):
             return value
-        if isinstance(value, int | float):
+        if isinstance(value, _NUMBER):
             return MASK if self.spans(str(value)) else value
         if isinstance(value, dict):
             out: dict[Any, Any] = {}
             for k, v in value.items():
-                key = self._walk(k) if isinstance(k, str | int | float) else k
+                key = self._walk(k) if isinstance(k, _KEY) else k
                 while key in out:  # two keys redacted alike: keep both
                     key = f"{key}'"
                 out[key] = self._walk(v)
             return out
-        if isinstance(value, list | tuple):
+        if isinstance(value, _SEQUENCE):
             return [self._walk(v) for v in value]
         text = self.text(value if isinstance(value, str) else str(value))
-        as_ascii = _json_inner(text, True)  # defence in depth: the string as it will be serialised
-        if as_ascii != text and (self.spans(as_ascii) or self.spans(_json_inner(text, False))):
+        if _json_as_is(text):
+            return text
+        # defence in depth: the string as it will be serialised
+        if self.spans(_json_inner(text, True)) or self.spans(_json_inner(text, False)):
             return MASK
         return text
 
