@@ -76,6 +76,7 @@ def open_gateway(settings: Settings, metrics: Metrics | None = None) -> Gateway:
     m = metrics or Metrics()
     m.attach(service)
     vault = SecretStore(db, secret)
+    service.secret_values = vault.values  # what Runners report is redacted again with these
     hooks = WebhookStore(db, vault, HostPolicy.from_settings(settings))
     notifier = Notifier(hooks, service, settings)
     return Gateway(settings, db, service, KeyStore(db), m, secret, vault, hooks, notifier)

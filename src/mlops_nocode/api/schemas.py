@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mlops_nocode.api import examples as E
+from mlops_nocode.runtime.secrets import MAX_VALUE_BYTES, MIN_REDACTED, value_problem
 
 MAX_DEPTH = 32
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -256,7 +257,21 @@ class SecretIn(Strict):
 
     model_config = E.config("SecretIn")
 
-    value: str = Field(min_length=1, max_length=64 * 1024)
+    value: str = Field(
+        min_length=MIN_REDACTED,
+        max_length=MAX_VALUE_BYTES,
+        description=f"at least {MIN_REDACTED} characters (shorter values could not be redacted from logs "
+        f"and outputs), at most {MAX_VALUE_BYTES} bytes of UTF-8, no NUL character",
+    )
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _runnable(cls, v: Any) -> Any:
+        """Refuse, saying why, what no step could be given or what could not be redacted."""
+        problem = value_problem(None, v) if isinstance(v, str) else None
+        if problem is not None:
+            raise ValueError(f"{problem[0]}; fix: {problem[1]}")
+        return v
 
 
 class SecretOut(BaseModel):

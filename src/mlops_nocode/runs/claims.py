@@ -4,6 +4,7 @@ give it back, and what any process does for runs whose worker died (recovery). M
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,9 @@ from sqlalchemy import and_, func, select, update
 from mlops_nocode.runs.db import Database
 from mlops_nocode.runs.errors import RunNotFound, RunTaken, SeqGap
 from mlops_nocode.runs.models import EventRow, RunRow
+from mlops_nocode.runtime.redaction import Redactor, redactor_for
+
+REDACTORS_KEPT = 1000  # runs whose secret values are kept in memory for redacting their reports
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +37,46 @@ class NewEvent:
 
 
 class ClaimOps:
-    """The worker side of the run service."""
+    """The worker side of the run service.
+
+    What a Runner reports (events, the end's details and outputs) is redacted again here with the values
+    of the vault's secrets the run's steps use, when `secret_values` is set (by the gateway): a defence in
+    depth behind the Runner's own redaction, whichever Runner reports and whatever its version."""
 
     db: Database
+    secret_values: Callable[[Iterable[str]], dict[str, str]] | None
+    _redactors: dict[str, Redactor]
+
+    def redactor(self, run_id: str) -> Redactor:
+        """Masks the values of the stored secrets that the run's steps use (cached per run)."""
+        cached = self._redactors.get(run_id)
+        if cached is not None:
+            return cached
+        if self.secret_values is None:
+            return redactor_for(())
+        steps = self.plan_of(run_id).get("steps") or []
+        names = {str(n) for step in steps for n in step.get("secrets") or ()}
+        try:
+            found = redactor_for(self.secret_values(names).values() if names else ())
+        except ValueError:  # unreadable (SECRET_KEY changed): the worker fails such a run anyway
+            return redactor_for(())
+        if len(self._redactors) >= REDACTORS_KEPT:
+            self._redactors.clear()
+        self._redactors[run_id] = found
+        return found
+
+    def plan_of(self, run_id: str) -> dict[str, Any]:
+        """The run's plan as stored ({} for an unknown run)."""
+        with self.db.read() as c:
+            plan = c.scalar(select(RunRow.plan).where(RunRow.id == run_id))
+        return plan if isinstance(plan, dict) else {}
+
+    def stale_runs(self, stale_after: float) -> list[str]:
+        """The ids of the running runs whose worker has not beaten for `stale_after` seconds."""
+        cutoff = time.time() - stale_after
+        query = select(RunRow.id).where(RunRow.status == "running", RunRow.heartbeat_at < cutoff)
+        with self.db.read() as c:
+            return [str(i) for i in c.scalars(query)]
 
     def report(
         self, run_id: str, worker_id: str, attempt: int, events: list[NewEvent], first_seq: int | None
@@ -43,6 +84,7 @@ class ClaimOps:
         """Write a batch of events (numbered from `first_seq`; those already stored are skipped, so a
         batch sent again after a lost answer is recorded once) and the heartbeat. RunTaken when the run
         is no longer this claim's (recovered elsewhere, or ended)."""
+        scrub = self.redactor(run_id)
         with self.db.session() as s:
             row = s.get(RunRow, run_id)
             if row is None:
@@ -55,8 +97,9 @@ class ClaimOps:
                 raise SeqGap(f"events from seq {start} would leave a gap: the next is {stored + 1}")
             for i, e in enumerate(events):
                 if start + i > stored:
+                    data = scrub.data(e.data) if scrub else e.data
                     s.add(
-                        EventRow(run_id=run_id, seq=start + i, type=e.type, step=e.step, data=e.data, ts=e.ts)
+                        EventRow(run_id=run_id, seq=start + i, type=e.type, step=e.step, data=data, ts=e.ts)
                     )
             row.heartbeat_at = time.time()
             return Beat(row.cancel_requested, max(stored, start + len(events) - 1) + 1)
@@ -72,6 +115,11 @@ class ClaimOps:
         attempt: int | None = None,
     ) -> bool:
         """Record the end of a run this worker owns (in claim `attempt`, when given)."""
+        scrub = self.redactor(run_id)
+        self._redactors.pop(run_id, None)  # the run's reports end here
+        if scrub:
+            details = scrub.text(details) if details else details
+            outputs = scrub.data(outputs)
         with self.db.session() as s:
             done = s.execute(
                 update(RunRow)

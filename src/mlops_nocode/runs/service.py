@@ -139,6 +139,8 @@ class RunService(ClaimOps):
         # never reused, so this never goes stale; it spares the read paths decoding plans (most of a
         # listing's cost otherwise).
         self._steps: dict[str, tuple[str, ...]] = {}
+        self.secret_values = None  # the vault's SecretStore.values, set by the gateway (see ClaimOps)
+        self._redactors = {}
 
     def _remember(self, run_id: str, plan: dict[str, Any]) -> tuple[str, ...]:
         steps = step_ids(plan)

@@ -20,10 +20,18 @@ from sqlalchemy import select
 
 from mlops_nocode.runs.db import Database
 from mlops_nocode.runs.models import SecretRow
+from mlops_nocode.runtime.secrets import value_problem
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,99}$")  # what `${{ secrets.NAME }}` accepts
-MAX_VALUE_BYTES = 64 * 1024
 HKDF_INFO = b"mlops-nocode secrets v1"
+
+
+class SecretRefused(ValueError):
+    """A value no step could be given (NUL, too long) or that could not be redacted (too short)."""
+
+    def __init__(self, what: str, fix: str) -> None:
+        super().__init__(what)
+        self.what, self.fix = what, fix
 
 
 class SecretUnreadable(ValueError):
@@ -74,10 +82,11 @@ class SecretStore:
             raise SecretUnreadable("cannot decrypt: SECRET_KEY changed since this was stored") from None
 
     def put(self, name: str, value: str) -> tuple[SecretInfo, bool]:
-        """Set (or replace) a secret; returns what may be shown and whether it is new."""
+        """Set (or replace) a secret; returns what may be shown and whether it is new. SecretRefused for
+        a value no step could be given or that could not be redacted (see runtime.secrets)."""
         check_name(name)
-        if len(value.encode()) > MAX_VALUE_BYTES:
-            raise ValueError(f"a secret value is at most {MAX_VALUE_BYTES} bytes")
+        if problem := value_problem(name, value):
+            raise SecretRefused(*problem)
         token = self._fernet.encrypt(value.encode()).decode()
         now = time.time()
         with self.db.session() as s:
@@ -109,8 +118,9 @@ class SecretStore:
         wanted = sorted(set(names))
         if not wanted:
             return {}
-        with self.db.session() as s:
-            rows = list(s.scalars(select(SecretRow).where(SecretRow.name.in_(wanted))))
+        query = select(SecretRow.name, SecretRow.ciphertext).where(SecretRow.name.in_(wanted))
+        with self.db.read() as c:  # takes no write lock: callable while another session writes
+            rows = c.execute(query).all()
         out: dict[str, str] = {}
         for row in rows:
             try:

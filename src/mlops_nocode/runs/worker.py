@@ -20,8 +20,10 @@ from mlops_nocode.runs.claims import NewEvent
 from mlops_nocode.runs.listen import QueueListener
 from mlops_nocode.runs.reporter import GatewayReporter
 from mlops_nocode.runs.runtoken import issue_run_token
+from mlops_nocode.runs.scrub import scrub_run_files
 from mlops_nocode.runs.service import RunService
 from mlops_nocode.runs.vault import SecretStore, SecretUnreadable
+from mlops_nocode.runtime.redaction import redactor_for
 from mlops_nocode.runtime.runner import Runner
 from mlops_nocode.runtime.state import RunResult
 from mlops_nocode.runtime.throttle import ThrottleConfigError, Throttler
@@ -134,6 +136,7 @@ class Worker:
         home = self.settings.home
         old = home / "runs" / run_id
         if old.exists():  # keep the files of an interrupted (or given back) attempt beside the new one
+            self._scrub_interrupted(run_id, claimed["plan"])
             earlier = f"{run_id}.attempt-{attempt - 1}" if attempt > 1 else f"{run_id}.released"
             old.rename(_free(home / "runs" / earlier))
         try:
@@ -186,6 +189,17 @@ class Worker:
             self._store_unsent(reporter, attempt)
             if self.service.finish(run_id, self.id, status, details, outputs, artifacts, attempt):
                 self._ended(run_id)
+
+    def _scrub_interrupted(self, run_id: str, plan_json: dict[str, Any]) -> None:
+        """Mask the secrets in what an interrupted attempt left (its Runner may have died before it could):
+        with the values this worker gives the run's steps."""
+        try:
+            plan = Plan.from_json(plan_json)
+            environ = self._environ(plan)
+            values = [environ[n] for step in plan.steps for n in step.secrets if n in environ]
+            scrub_run_files(self.settings.home, run_id, plan_json, redactor_for(values))
+        except Exception:
+            log.exception("cannot mask the secrets in the files of run %s", run_id)
 
     def _store_unsent(self, reporter: GatewayReporter, attempt: int) -> None:
         """Write the events the gateway did not receive straight to the database (best effort)."""
@@ -242,6 +256,9 @@ class Recovery:
         every = min(self.settings.run_stale_after / 2, 5.0)
         while not self._stop.wait(every):
             try:
+                stale = self.service.stale_runs(self.settings.run_stale_after)
+                for run_id in stale:  # before anyone can claim them again (and rename their folder)
+                    self._scrub(run_id)
                 requeued, ended = self.service.recover(
                     self.settings.run_stale_after, self.settings.max_run_attempts
                 )
@@ -251,8 +268,18 @@ class Recovery:
             if requeued or ended:
                 log.warning("recovered runs of dead workers: %d re-queued, %d ended", requeued, len(ended))
             for run_id in ended:
+                if run_id not in stale:
+                    self._scrub(run_id)
                 if self.notifier is not None:
                     self.notifier.run_ended(run_id)
+
+    def _scrub(self, run_id: str) -> None:
+        """Mask the secrets (from the vault) in what the dead worker's steps left in this MLOPS_HOME."""
+        try:
+            plan = self.service.plan_of(run_id)
+            scrub_run_files(self.settings.home, run_id, plan, self.service.redactor(run_id))
+        except Exception:
+            log.exception("cannot mask the secrets in the files of run %s", run_id)
 
 
 class WorkerThreads:

@@ -20,6 +20,7 @@ from mlops_nocode.compiler.plan import PlanStep
 from mlops_nocode.runtime.collect import Refused, open_regular
 from mlops_nocode.runtime.collect import read_lines as collect_lines
 from mlops_nocode.runtime.secrets import fill as fill_secrets
+from mlops_nocode.runtime.secrets import value_problem
 
 VALUE_TYPES = frozenset({"metrics", "text", "json", "endpoint", "infra", "any"})
 _EXPR_RE = re.compile(r"\$\{\{\s*(params|inputs|outputs)\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}")
@@ -101,7 +102,8 @@ class Attempt:
 
 
 def resolve_secrets(step: PlanStep, environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
-    """The values of the secrets a step needs, from the environment; a missing one is a clear failure."""
+    """The values of the secrets a step needs, from the environment; a missing one, or one no process
+    could be given (a NUL, a lone surrogate, too long), is a clear failure."""
     values = {}
     for name in step.secrets:
         if name not in environ:
@@ -110,6 +112,8 @@ def resolve_secrets(step: PlanStep, environ: dict[str, str] | os._Environ[str]) 
                 f"gateway, store it with PUT /api/v1/secrets/{name} (secrets are read from the Runner's "
                 "environment and never stored in the plan)"
             )
+        if problem := value_problem(name, environ[name], short=False):
+            raise StepFailure(f"{problem[0]}: {problem[1]}")
         values[name] = environ[name]
     return values
 

@@ -24,9 +24,11 @@ from mlops_nocode.runtime.forkserver import ForkServer, ForkServerError
 from mlops_nocode.runtime.home import mlops_home
 from mlops_nocode.runtime.limits import OutputLimits, load_limits
 from mlops_nocode.runtime.logfollow import LogFollower
+from mlops_nocode.runtime.redaction import Redactor, redact_files, redactor_for
 from mlops_nocode.runtime.rungate import RunGate
-from mlops_nocode.runtime.secrets import redact, redact_files
+from mlops_nocode.runtime.secrets import short_warning
 from mlops_nocode.runtime.state import Cancelled, RunResult, StepState, Throttle, new_run_id
+from mlops_nocode.runtime.stepsecrets import masked_values, value_files
 from mlops_nocode.runtime.store import ArtifactStore, CacheIndex
 
 LOCAL_RUNTIMES = frozenset({"python", "command"})
@@ -86,9 +88,14 @@ class Runner:
         self._cancel.set()
         self._q.put(("", 0, None))
 
+    @property
+    def redactor(self) -> Redactor:
+        """Masks every form of the secret values the run's steps were given so far."""
+        return redactor_for(self._secrets.values())
+
     def emit(self, type_: str, step: str | None = None, **data: Any) -> None:
         if self._secrets:
-            data = json.loads(redact(json.dumps(data, default=str), self._secrets))
+            data = self.redactor.data(data)
         event = Event(type_, self.run_id, step, data)
         self._events(event)
         if self.sink is not None:
@@ -145,13 +152,12 @@ class Runner:
                 if self._server is not None:
                     self._server.close()
             duration = time.monotonic() - started
-            outputs = self._outputs()
-            if self._secrets:
-                outputs = json.loads(redact(json.dumps(outputs), self._secrets))
+            outputs = self.redactor.data(self._outputs())
             self.emit("run.finished", status=status, duration=round(duration, 4), outputs=outputs)
         result = RunResult(self.run_id, status, self.plan.root, duration, self.states, outputs, self.run_dir)
         with contextlib.suppress(OSError):  # e.g. a full disk: the result is still returned
-            (self.run_dir / "summary.json").write_text(json.dumps(result.summary(), indent=2, default=str))
+            summary = self.redactor.data(result.summary())
+            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         return result
 
     def _outputs(self) -> dict[str, Any]:
@@ -284,6 +290,9 @@ class Runner:
         try:
             a.secrets = att.resolve_secrets(step, self.environ)
             self._secrets.update(a.secrets)
+            for name, value in a.secrets.items():
+                if warning := short_warning(name, value):
+                    self.emit("log", step.id, line=warning, attempt=a.number)
             a.prepare()
             self._followers[a.job] = LogFollower(a.log, self._secrets, LIVE_LOG_LINES, LOG_EVENT_LINES)
             if step.runtime == "python":
@@ -293,9 +302,9 @@ class Runner:
                 proc = att.start_command(a, self.run_id)
                 a.proc = proc
                 threading.Thread(target=self._wait_command, args=(a.job, proc), daemon=True).start()
-        except (att.StepFailure, ForkServerError, OSError) as e:
+        except (att.StepFailure, ForkServerError, OSError, ValueError) as e:
             self._followers.pop(a.job, None)
-            state.status, state.error = "failed", str(e)
+            state.status, state.error = "failed", self.redactor.text(str(e))
             state.duration = time.monotonic() - state.started
             self.emit("step.failed", step.id, attempt=a.number, error=state.error, final=True)
             return False
@@ -338,7 +347,7 @@ class Runner:
                 raise att.StepFailure(f"timed out after {a.step.timeout:g}s")
             state.outputs = self._collect(a, code, result, deadline)
         except att.StepFailure as e:
-            error = redact(str(e), self._secrets)
+            error = self.redactor.text(str(e))
             final = state.attempts > state.step.retries
             self.emit(
                 "step.failed",
@@ -384,7 +393,8 @@ class Runner:
 
         budget = Budget(self.limits, stop, run_before=self._stored)
         try:
-            return outputs.ingest(a, outputs.raw_outputs(a, code, result, budget), self.store, budget)
+            raw = masked_values(a, outputs.raw_outputs(a, code, result, budget), self.redactor)
+            return outputs.ingest(a, raw, self.store, budget)
         except Stopped as e:
             if self._cancel.is_set():
                 raise Cancelled from None
@@ -393,6 +403,7 @@ class Runner:
             raise att.StepFailure(f"cannot collect the step's outputs: {type(e).__name__}: {e}") from e
         finally:
             self._stored += budget.step_bytes
+            redact_files((a.result, *value_files(a)), self.redactor)  # a large result, command value files
 
     def _follow_logs(self) -> None:
         """Lines the running steps wrote since the last look, as `log` events."""
@@ -408,7 +419,7 @@ class Runner:
         follower = self._followers.pop(a.job, None)
         remove_unless_regular((a.log, a.events))
         lines = follower.rest() if follower is not None else []
-        redact_files((a.log, a.events), self._secrets)
+        redact_files((a.log, a.events), self.redactor)
         for line in lines:
             self.emit("log", a.step.id, line=line, attempt=a.number)
         for line in att.read_lines(a.events, int(self.limits.step_values_max_bytes)):
@@ -461,7 +472,7 @@ class Runner:
         self._jobs.clear()
         for a in running:
             remove_unless_regular((a.log, a.events))
-            redact_files((a.log, a.events), self._secrets)
+            redact_files((a.log, a.events, a.result, *value_files(a)), self.redactor)
 
 
 def _metrics(outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 
 from mlops_nocode.api.schemas import SecretIn, SecretOut
 from mlops_nocode.api.state import Gateway, gateway
+from mlops_nocode.runs.vault import SecretRefused
+from mlops_nocode.spec import Problem, SpecError
 
 router = APIRouter(prefix="/secrets", tags=["secrets"])
 Name = Path(pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,99}$", description="as in ${{ secrets.NAME }}")
@@ -24,9 +26,13 @@ def list_secrets(gw: Gateway = Depends(gateway)) -> list[dict[str, Any]]:
 def put_secret(
     body: SecretIn, response: Response, name: str = Name, gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
-    """Set or replace a secret (201 when new, 200 when replaced); stored encrypted."""
+    """Set or replace a secret (201 when new, 200 when replaced); stored encrypted. Refused (422): a
+    value shorter than 4 characters (it could not be redacted from logs and outputs), longer than 64 KiB,
+    or holding a NUL character (no step process could be given it)."""
     try:
         info, created = gw.secrets.put(name, body.value)
+    except SecretRefused as e:
+        raise SpecError(Problem(e.what, "body.value", e.fix)) from None
     except ValueError as e:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(e)) from None
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
