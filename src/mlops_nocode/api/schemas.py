@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -43,6 +43,10 @@ class TargetIn(Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+# the blueprint's deploy body may name the provider alone: `"target": "local"`
+ProviderName = Annotated[str, Field(min_length=1, max_length=64, examples=["local"])]
+
+
 class LaunchRequest(Strict):
     """A ref (`pipeline/iris-classifier@1.0.0`) or inline spec documents, with parameters and a target."""
 
@@ -60,7 +64,10 @@ class LaunchRequest(Strict):
         description="a ref, one spec document, or a list of documents (the last Pipeline is run)"
     )
     parameters: dict[str, Any] = Field(default_factory=dict)
-    target: TargetIn | None = None
+    target: TargetIn | ProviderName | None = Field(
+        default=None,
+        description='where to run: {"provider": ..., "options": {...}}, or a provider name ("local")',
+    )
 
     @field_validator("pipeline", "parameters")
     @classmethod
@@ -72,6 +79,9 @@ class LaunchRequest(Strict):
         return v
 
     def target_dict(self) -> dict[str, Any] | None:
+        """The target as the run service takes it (a provider name is `{"provider": name}`)."""
+        if isinstance(self.target, str):
+            return TargetIn(provider=self.target).model_dump()
         return self.target.model_dump() if self.target else None
 
 
@@ -183,7 +193,11 @@ class TokenRequest(Strict):
     model_config = E.config("TokenRequest")
 
     ttl_seconds: int | None = Field(default=None, ge=10, le=7 * 24 * 3600)
-    scopes: list[Literal["read", "write", "admin"]] | None = None
+    scopes: list[Literal["read", "write", "admin"]] | None = Field(
+        default=None,
+        min_length=1,
+        description="the scopes to carry (default: all of the caller's); an empty list is refused",
+    )
 
 
 class WhoAmI(BaseModel):

@@ -47,7 +47,7 @@ def token(
             ],
         )
     scopes = principal.scopes
-    if body.scopes:
+    if body.scopes is not None:
         lacking = sorted(set(body.scopes) - principal.scopes)
         if lacking:
             raise HTTPException(
