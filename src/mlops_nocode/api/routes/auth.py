@@ -7,9 +7,17 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, status
 
 from mlops_nocode.api.auth import Principal, authenticate, issue_token, require_admin
-from mlops_nocode.api.schemas import KeyCreate, KeyCreated, KeyOut, TokenRequest, TokenResponse, WhoAmI
+from mlops_nocode.api.schemas import (
+    ErrorOut,
+    KeyCreate,
+    KeyCreated,
+    KeyOut,
+    TokenRequest,
+    TokenResponse,
+    WhoAmI,
+)
 from mlops_nocode.api.state import Gateway, gateway
-from mlops_nocode.runs.keys import ApiKey, expand_scopes
+from mlops_nocode.runs.keys import ApiKey, LastAdminKey, expand_scopes
 
 router = APIRouter(tags=["auth"])
 
@@ -92,10 +100,27 @@ def create_key(body: KeyCreate, gw: Gateway = Depends(gateway)) -> dict[str, Any
     return _key(key) | {"key": value}
 
 
-@router.delete("/keys/{key_id}", response_model=KeyOut, dependencies=[Depends(require_admin)])
+@router.delete(
+    "/keys/{key_id}",
+    response_model=KeyOut,
+    dependencies=[Depends(require_admin)],
+    responses={
+        404: {"description": "no such live key", "model": ErrorOut},
+        409: {"description": "the last live admin key", "model": ErrorOut},
+    },
+)
 def revoke_key(key_id: str, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
-    """Revoke a key (tokens issued from it stop working too)."""
-    if not gw.keys.revoke(key_id):
+    """Revoke a key (tokens and browser sessions issued from it stop working too). The last live admin
+    key cannot be revoked (409): create another admin key first."""
+    try:
+        revoked = gw.keys.revoke(key_id)
+    except LastAdminKey as e:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f'{e}; create another admin key first (POST /api/v1/keys with scopes ["admin"], or '
+            "`mlops keys create --admin` on the gateway's machine), then revoke this one",
+        ) from None
+    if not revoked:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no live key {key_id}")
     found = gw.keys.get(key_id)
     assert found is not None
