@@ -67,6 +67,21 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_spec_depth: int = Field(default=32, ge=4)
     token_ttl_seconds: int = Field(default=3600, ge=10, le=7 * 24 * 3600)
+    session_ttl_seconds: int = Field(
+        default=8 * 3600, ge=60, le=30 * 24 * 3600, description="absolute life of a browser session"
+    )
+    session_idle_seconds: int = Field(
+        default=3600,
+        ge=0,
+        le=30 * 24 * 3600,
+        description="a browser session ends after this idle time; 0: never",
+    )
+    session_scopes: str = Field(
+        default="read,write", description="scopes of a browser session when its sign-in asks for none"
+    )
+    csrf_trusted_origins: str = Field(
+        default="", description="comma list of other origins (https://ui.example.org) allowed cookie writes"
+    )
     heartbeat_seconds: float = Field(default=1.0, gt=0)
     run_stale_after: float = Field(default=15.0, gt=0, description="seconds without heartbeat = dead")
     max_run_attempts: int = Field(default=3, ge=1, description="claims of one run before giving up")
@@ -91,6 +106,18 @@ class Settings(BaseSettings):
     @classmethod
     def _allowed_hosts_syntax(cls, value: str) -> str:
         allowed_host_entries(value)
+        return value
+
+    @field_validator("session_scopes")
+    @classmethod
+    def _session_scopes(cls, value: str) -> str:
+        session_scope_list(value)
+        return value
+
+    @field_validator("csrf_trusted_origins")
+    @classmethod
+    def _trusted_origins(cls, value: str) -> str:
+        trusted_origin_list(value)
         return value
 
     @model_validator(mode="after")
@@ -137,6 +164,30 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def session_scope_list(value: str) -> list[str]:
+    """SESSION_SCOPES as a list (read, write, admin); a ValueError says what is wrong."""
+    scopes = [s.strip().lower() for s in value.split(",") if s.strip()]
+    bad = [s for s in scopes if s not in ("read", "write", "admin")]
+    if bad or not scopes:
+        raise ValueError(f"SESSION_SCOPES {value!r}: give some of read, write, admin (comma-separated)")
+    return scopes
+
+
+_ORIGIN = re.compile(r"^https?://[^\s/?#@]+$")
+
+
+def trusted_origin_list(value: str) -> list[str]:
+    """CSRF_TRUSTED_ORIGINS as normalised origins (`scheme://host[:port]`, lower case, no path)."""
+    origins = [o.strip().lower().rstrip("/") for o in value.split(",") if o.strip()]
+    for o in origins:
+        if not _ORIGIN.match(o):
+            raise ValueError(
+                f"CSRF_TRUSTED_ORIGINS: {o!r} is not an origin; write scheme://host[:port], e.g. "
+                "https://ui.example.org"
+            )
+    return origins
 
 
 _HOSTNAME = re.compile(

@@ -340,3 +340,36 @@ class Delivery(BaseModel):
     status_code: int | None
     error: str | None
     ts: float
+
+
+class SessionRequest(Strict):
+    """Open a browser session: its scopes (default: SESSION_SCOPES, read and write, capped by the caller's;
+    `admin` only when asked for) and life (default and maximum: SESSION_TTL_SECONDS)."""
+
+    model_config = E.config("SessionRequest")
+
+    scopes: list[Literal["read", "write", "admin"]] | None = Field(default=None, min_length=1)
+    ttl_seconds: int | None = Field(default=None, ge=60, le=30 * 24 * 3600)
+
+
+class SessionOut(BaseModel):
+    """A browser session as listed (never its cookie value)."""
+
+    model_config = E.config("SessionOut")
+
+    id: str
+    key_id: str = Field(description="the API key it was opened with")
+    scopes: list[str]
+    created_at: float
+    last_seen_at: float
+    expires_at: float = Field(description="absolute end (UNIX time)")
+    idle_expires_at: float | None = Field(description="when it ends unless used before (sliding)")
+    revoked_at: float | None
+
+
+class SessionCurrent(SessionOut):
+    """The calling browser's own session, with the CSRF token its writes must send (X-CSRF-Token)."""
+
+    model_config = E.config("SessionCurrent")
+
+    csrf_token: str

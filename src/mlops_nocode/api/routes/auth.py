@@ -6,7 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
 
-from mlops_nocode.api.auth import Principal, authenticate, issue_token, require_admin
+from mlops_nocode.api.auth import (
+    Principal,
+    authenticate,
+    issue_token,
+    require_admin,
+    require_admin_minting,
+    require_minting,
+)
 from mlops_nocode.api.schemas import (
     ErrorOut,
     KeyCreate,
@@ -34,13 +41,14 @@ def _key(k: ApiKey) -> dict[str, Any]:
 
 @router.post("/auth/token", response_model=TokenResponse)
 def token(
-    body: TokenRequest, principal: Principal = Depends(authenticate), gw: Gateway = Depends(gateway)
+    body: TokenRequest, principal: Principal = Depends(require_minting), gw: Gateway = Depends(gateway)
 ) -> TokenResponse:
-    """A signed token for the calling credential, with the scopes asked for (default: all of the caller's),
-    valid `ttl_seconds` (default and maximum: TOKEN_TTL_SECONDS).
+    """A signed token for the calling credential, with the scopes asked for (default: all of the caller's;
+    an empty list is a 422), valid `ttl_seconds` (default and maximum: TOKEN_TTL_SECONDS).
 
-    Any valid credential may ask (it needs no write scope: it can only narrow what it already has). A scope
-    the caller lacks is refused (403), not dropped; a token asked for with a token never outlives it."""
+    Any API key or token may ask (it needs no write scope: it can only narrow what it already has); a
+    browser session may not (403). A scope the caller lacks is refused (403), not dropped; a token asked
+    for with a token never outlives it."""
     limit = gw.settings.token_ttl_seconds
     if body.ttl_seconds is not None and body.ttl_seconds > limit:
         raise HTTPException(
@@ -92,10 +100,11 @@ def list_keys(gw: Gateway = Depends(gateway)) -> list[dict[str, Any]]:
     "/keys",
     status_code=status.HTTP_201_CREATED,
     response_model=KeyCreated,
-    dependencies=[Depends(require_admin)],
+    dependencies=[Depends(require_admin_minting)],
 )
 def create_key(body: KeyCreate, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
-    """A new API key; its value is in this answer only."""
+    """A new API key; its value is in this answer only. Needs an admin API key or token (a browser
+    session, even an admin one, cannot create keys)."""
     key, value = gw.keys.create(body.name, list(body.scopes))
     return _key(key) | {"key": value}
 
