@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, GetJsonSchemaHandler, field_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core.core_schema import CoreSchema
 
 from mlops_nocode.api import examples as E
 
@@ -43,8 +45,23 @@ class TargetIn(Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-# the blueprint's deploy body may name the provider alone: `"target": "local"`
-ProviderName = Annotated[str, Field(min_length=1, max_length=64, examples=["local"])]
+def _provider_name(value: Any) -> Any:
+    return {"provider": value} if isinstance(value, str) else value
+
+
+class _OrProviderName:
+    """Documents that a target may also be a provider name (its errors stay located at the target's
+    fields, where a union type would add its member's name to them)."""
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        name = {"type": "string", "minLength": 1, "maxLength": 64, "examples": ["local"]}
+        return {"anyOf": [handler(schema), name]}
+
+
+# the blueprint's deploy body may name the provider alone: `"target": "local"` is {"provider": "local"}
+TargetOrName = Annotated[TargetIn, BeforeValidator(_provider_name), _OrProviderName()]
 
 
 class LaunchRequest(Strict):
@@ -64,7 +81,7 @@ class LaunchRequest(Strict):
         description="a ref, one spec document, or a list of documents (the last Pipeline is run)"
     )
     parameters: dict[str, Any] = Field(default_factory=dict)
-    target: TargetIn | ProviderName | None = Field(
+    target: TargetOrName | None = Field(
         default=None,
         description='where to run: {"provider": ..., "options": {...}}, or a provider name ("local")',
     )
@@ -79,9 +96,6 @@ class LaunchRequest(Strict):
         return v
 
     def target_dict(self) -> dict[str, Any] | None:
-        """The target as the run service takes it (a provider name is `{"provider": name}`)."""
-        if isinstance(self.target, str):
-            return TargetIn(provider=self.target).model_dump()
         return self.target.model_dump() if self.target else None
 
 

@@ -106,6 +106,10 @@ def home(
     except HTTPException as e:
         return _refused(str(e.detail), 403)
     session, value = open_session(gw, principal, granted)
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:  # the browser's former session ends with this sign-in (its cookie is replaced)
+        with contextlib.suppress(SessionRefused):
+            gw.sessions.revoke(gw.sessions.check(previous).id)
     redirect = RedirectResponse("/", status_code=303, headers=page_headers(PAGE_CSP))
     set_session_cookie(redirect, request, value, session.expires_at)
     return redirect
