@@ -21,6 +21,11 @@ from mlops_nocode.catalogue.home import mlops_home
 
 SECRET_KEY_FILE = "secret_key"
 MIN_SECRET_KEY_LENGTH = 32
+MIN_SECRET_KEY_GUESSES_LOG10 = 25  # zxcvbn's estimate, ~83 bits; random keys of 32+ characters score 28+
+# found in a key (case and punctuation ignored), they mark a placeholder or a hand-made key
+PLACEHOLDER_WORDS = ("changeme", "changethis", "replaceme", "secret", "password", "example", "placeholder",
+                     "insecure", "sample")  # fmt: skip
+PROJECT_WORDS = ("mlops", "nocode", "mlops-nocode", "gateway", "platform")  # what a hand-made key may reuse
 # Values copied from tutorials and templates: never accepted on a reachable address.
 WELL_KNOWN_SECRET_KEYS = frozenset(
     {
@@ -63,6 +68,21 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_spec_depth: int = Field(default=32, ge=4)
     token_ttl_seconds: int = Field(default=3600, ge=10, le=7 * 24 * 3600)
+    session_ttl_seconds: int = Field(
+        default=8 * 3600, ge=60, le=30 * 24 * 3600, description="absolute life of a browser session"
+    )
+    session_idle_seconds: int = Field(
+        default=3600,
+        ge=0,
+        le=30 * 24 * 3600,
+        description="a browser session ends after this idle time; 0: never",
+    )
+    session_scopes: str = Field(
+        default="read,write", description="scopes of a browser session when its sign-in asks for none"
+    )
+    csrf_trusted_origins: str = Field(
+        default="", description="comma list of other origins (https://ui.example.org) allowed cookie writes"
+    )
     heartbeat_seconds: float = Field(default=1.0, gt=0)
     run_stale_after: float = Field(default=15.0, gt=0, description="seconds without heartbeat = dead")
     max_run_attempts: int = Field(default=3, ge=1, description="claims of one run before giving up")
@@ -87,6 +107,18 @@ class Settings(BaseSettings):
     @classmethod
     def _allowed_hosts_syntax(cls, value: str) -> str:
         allowed_host_entries(value)
+        return value
+
+    @field_validator("session_scopes")
+    @classmethod
+    def _session_scopes(cls, value: str) -> str:
+        session_scope_list(value)
+        return value
+
+    @field_validator("csrf_trusted_origins")
+    @classmethod
+    def _trusted_origins(cls, value: str) -> str:
+        trusted_origin_list(value)
         return value
 
     @model_validator(mode="after")
@@ -135,6 +167,30 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def session_scope_list(value: str) -> list[str]:
+    """SESSION_SCOPES as a list (read, write, admin); a ValueError says what is wrong."""
+    scopes = [s.strip().lower() for s in value.split(",") if s.strip()]
+    bad = [s for s in scopes if s not in ("read", "write", "admin")]
+    if bad or not scopes:
+        raise ValueError(f"SESSION_SCOPES {value!r}: give some of read, write, admin (comma-separated)")
+    return scopes
+
+
+_ORIGIN = re.compile(r"^https?://[^\s/?#@]+$")
+
+
+def trusted_origin_list(value: str) -> list[str]:
+    """CSRF_TRUSTED_ORIGINS as normalised origins (`scheme://host[:port]`, lower case, no path)."""
+    origins = [o.strip().lower().rstrip("/") for o in value.split(",") if o.strip()]
+    for o in origins:
+        if not _ORIGIN.match(o):
+            raise ValueError(
+                f"CSRF_TRUSTED_ORIGINS: {o!r} is not an origin; write scheme://host[:port], e.g. "
+                "https://ui.example.org"
+            )
+    return origins
+
+
 _HOSTNAME = re.compile(
     r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
 )
@@ -161,9 +217,33 @@ def allowed_host_entries(value: str) -> list[str]:
     return entries
 
 
-def weak_secret(value: str) -> bool:
-    """Too short, or a value known from documentation and templates."""
-    return len(value) < MIN_SECRET_KEY_LENGTH or value.strip().lower() in WELL_KNOWN_SECRET_KEYS
+def weak_secret(value: str) -> str | None:
+    """Why `value` is too weak to sign tokens beyond loopback, or None when it is strong.
+
+    Refused: shorter than MIN_SECRET_KEY_LENGTH; a well-known value, or one with a placeholder word in it
+    (`changeme`, `secret`, `example`...); and whatever zxcvbn (Dropbox's password strength estimator: it
+    finds dictionary words, repeats, sequences, keyboard walks and dates) estimates at fewer than
+    10^MIN_SECRET_KEY_GUESSES_LOG10 guesses, judged on the first 72 characters (zxcvbn's limit). A random
+    key of 32 hex digits (128 bits) estimates at 10^28 or more.
+    """
+    if len(value) < MIN_SECRET_KEY_LENGTH:
+        return f"it has {len(value)} characters, fewer than {MIN_SECRET_KEY_LENGTH}"
+    folded = value.strip().lower()
+    if folded in WELL_KNOWN_SECRET_KEYS:
+        return "it is a well-known value from documentation or templates"
+    squeezed = re.sub(r"[^a-z0-9]", "", folded)
+    word = next((w for w in PLACEHOLDER_WORDS if w in squeezed), None)
+    if word is not None:
+        return f"it contains the placeholder word {word!r}"
+    from zxcvbn import zxcvbn  # imported here: only a gateway binding beyond loopback needs it
+
+    guesses = float(zxcvbn(value[:72], user_inputs=list(PROJECT_WORDS))["guesses_log10"])
+    if guesses < MIN_SECRET_KEY_GUESSES_LOG10:
+        return (
+            "it is guessable: made of words, repeats, sequences or keyboard patterns "
+            f"(about 10^{guesses:.0f} guesses, fewer than 10^{MIN_SECRET_KEY_GUESSES_LOG10})"
+        )
+    return None
 
 
 def resolve_secret_key(settings: Settings) -> str:
@@ -175,10 +255,11 @@ def resolve_secret_key(settings: Settings) -> str:
     """
     if settings.secret_key is not None:
         value = settings.secret_key.get_secret_value()
-        if not settings.loopback and weak_secret(value):
+        why = None if settings.loopback else weak_secret(value)
+        if why is not None:
             raise SettingsError(
-                f"SECRET_KEY is too weak to listen on {settings.host} (it must be at least "
-                f"{MIN_SECRET_KEY_LENGTH} characters and not a well-known value); "
+                f"SECRET_KEY is too weak to listen on {settings.host}: {why}; it must be random, at least "
+                f"{MIN_SECRET_KEY_LENGTH} characters; "
                 'generate one with: python3 -c "import secrets; print(secrets.token_urlsafe(48))"'
             )
         if not value:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import secrets
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,8 +28,53 @@ def test_refuses_non_loopback_without_strong_key(tmp_path: Path, key: str | None
     s = Settings(mlops_home=tmp_path, host="0.0.0.0", secret_key=key)
     with pytest.raises(SettingsError, match="SECRET_KEY"):
         resolve_secret_key(s)
-    strong = Settings(mlops_home=tmp_path, host="0.0.0.0", secret_key="k" * 8 + "x7Qp" * 8)
+    strong = Settings(mlops_home=tmp_path, host="0.0.0.0", secret_key=secrets.token_urlsafe(32))
     assert resolve_secret_key(strong)
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("k" * 8 + "x7Qp" * 8, "guessable"),  # 40 characters, but a repeated pattern
+        ("a" * 64, "guessable"),
+        ("0123456789" * 4, "guessable"),  # a sequence
+        ("qwertyuiopasdfghjklzxcvbnm1234567890", "guessable"),  # a keyboard walk
+        ("Tr0ub4dor&3Tr0ub4dor&3Tr0ub4dor&3", "guessable"),  # words, l33t, repeated
+        ("mlops-nocode-production-key-2025-v1", "guessable"),  # hand-made from the project's words
+        ("iloveyouiloveyou1234567812345678", "guessable"),
+        ("changeme-changeme-changeme-changeme", "placeholder word 'changeme'"),
+        ("this-is-my-super-SECRET-key-for-prod!", "placeholder word 'secret'"),
+        ("your_password_goes_here_0123456789abc", "placeholder word 'password'"),
+        ("django-insecure-x8#k2!pq9@m4z&l7w0e3r6t1y5u", "placeholder word 'insecure'"),
+        ("09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7", "well-known"),  # FastAPI docs
+        (" 09D25E094FAA6CA2556C818166B7A9563B93F7099F6F0F4CAA6CF63B88E8D3E7 ", "well-known"),
+    ],
+)
+def test_a_long_but_weak_or_placeholder_key_is_refused_saying_why(tmp_path: Path, key: str, why: str) -> None:
+    assert len(key.strip()) >= 32  # length alone would accept every one of them
+    s = Settings(mlops_home=tmp_path, host="0.0.0.0", secret_key=key)
+    with pytest.raises(SettingsError, match="SECRET_KEY is too weak") as refused:
+        resolve_secret_key(s)
+    assert why in str(refused.value) and "secrets.token_urlsafe" in str(refused.value)
+    assert key not in str(refused.value)  # the refusal never repeats the key
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: secrets.token_hex(16),  # 128 bits, the smallest random key accepted
+        lambda: secrets.token_hex(32),
+        lambda: secrets.token_urlsafe(24),
+        lambda: secrets.token_urlsafe(48),  # what the error message suggests
+        lambda: base64.b64encode(os.urandom(32)).decode(),  # openssl rand -base64 32
+        lambda: secrets.token_urlsafe(200),  # longer than zxcvbn's 72 characters
+    ],
+)
+def test_random_keys_are_accepted(tmp_path: Path, make: Callable[[], str]) -> None:
+    for _ in range(10):
+        key = make()
+        s = Settings(mlops_home=tmp_path, host="0.0.0.0", secret_key=key)
+        assert resolve_secret_key(s) == key
 
 
 def test_up_refuses_to_bind_beyond_loopback(tmp_path: Path) -> None:

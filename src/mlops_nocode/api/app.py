@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
 from mlops_nocode import __version__
+from mlops_nocode.api import docs
 from mlops_nocode.api.auth import Principal, authorize
 from mlops_nocode.api.errors import BodyLimit, install_error_handlers
 from mlops_nocode.api.metrics import Metrics, MetricsMiddleware
@@ -21,12 +22,14 @@ from mlops_nocode.api.routes import catalogue, health, pipelines, reports, runs,
 from mlops_nocode.api.routes import metrics as metrics_routes
 from mlops_nocode.api.routes import secrets as secrets_routes
 from mlops_nocode.api.routes import session as session_routes
+from mlops_nocode.api.routes import sessions as sessions_routes
 from mlops_nocode.api.routes import webhooks as webhooks_routes
 from mlops_nocode.api.schemas import ErrorOut
 from mlops_nocode.api.state import Gateway
 from mlops_nocode.runs.db import Database
 from mlops_nocode.runs.keys import KeyStore
 from mlops_nocode.runs.service import RunService
+from mlops_nocode.runs.sessions import SessionStore
 from mlops_nocode.runs.vault import SecretStore
 from mlops_nocode.runs.webhook_dispatch import Dispatcher
 from mlops_nocode.runs.webhook_hosts import HostPolicy
@@ -40,8 +43,11 @@ DESCRIPTION = """
 The MLOps No-Code gateway. Every route except `/health`, `/`, `/docs`, `/redoc`, `/openapi.json` and
 `/logout` needs `Authorization: Bearer <credential>`:
 an API key (`mlk_...`) or a short-lived token from `POST /api/v1/auth/token`. GET needs the read scope,
-other methods the write scope; `/api/v1/keys` needs admin. A browser signed in with the login URL
-(`/?token=...`) carries a session cookie that authenticates GET requests only (HEAD is answered 405).
+other methods the write scope; `/api/v1/keys` and `/api/v1/sessions` need admin. A browser signed in with
+the login URL (`/?token=...`) or `POST /api/v1/session` carries a session cookie instead: its own
+credential (read and write by default), accepted only as that cookie; its writes must send the
+session's CSRF token as `X-CSRF-Token` (from `GET /api/v1/session`), and it cannot mint tokens or keys.
+HEAD and OPTIONS are answered 405.
 """
 
 # What any authenticated route may answer besides its own codes (documented so clients and schema checks
@@ -79,7 +85,8 @@ def open_gateway(settings: Settings, metrics: Metrics | None = None) -> Gateway:
     service.secret_values = vault.values  # what Runners report is redacted again with these
     hooks = WebhookStore(db, vault, HostPolicy.from_settings(settings))
     notifier = Notifier(hooks, service, settings)
-    return Gateway(settings, db, service, KeyStore(db), m, secret, vault, hooks, notifier)
+    sessions = SessionStore(db, settings.session_idle_seconds)
+    return Gateway(settings, db, service, KeyStore(db), m, secret, vault, hooks, notifier, sessions)
 
 
 def start_dispatcher(gw: Gateway) -> Dispatcher:
@@ -121,11 +128,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         debug=settings.debug,
+        docs_url=None,  # served by api.docs, from assets of the gateway itself
+        redoc_url=None,
     )
     install_error_handlers(app)
     protected = [Depends(authorize_fast)]
     app.include_router(health.router)
     app.include_router(session_routes.router)
+    app.include_router(docs.router)
     app.include_router(pipelines.router, dependencies=protected, responses=COMMON)
     for router in (runs, artifacts_routes, specs, catalogue, secrets_routes, webhooks_routes):
         app.include_router(router.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
@@ -133,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports.router, prefix="/api/v1", responses=COMMON)
     # authenticated per route: a token may be asked with any scope; keys need admin
     app.include_router(auth_routes.router, prefix="/api/v1", responses=COMMON)
+    app.include_router(sessions_routes.router, prefix="/api/v1", responses=COMMON)
     app.include_router(metrics_routes.router, dependencies=protected, responses=COMMON)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

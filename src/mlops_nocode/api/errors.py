@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mlops_nocode.catalogue.git import Conflict
 from mlops_nocode.runs.service import RunNotFound, RunStateError
 from mlops_nocode.spec import SpecError
+from mlops_nocode.spec.refs import RefError
 
 
 def _problems(e: SpecError) -> list[dict[str, str]]:
@@ -42,6 +43,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def state_error(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
 
+    async def ref_error(request: Request, exc: Exception) -> JSONResponse:
+        # a reference or version that a route did not check itself (those locate it): still a 422
+        problem = {"what": str(exc), "where": "request", "fix": "write KIND/NAME or KIND/NAME@VERSION"}
+        return JSONResponse({"detail": "invalid", "problems": [problem]}, 422)
+
     async def too_deep(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(
             {"detail": [{"loc": ["body"], "msg": "nested too deeply", "type": "too_deep"}]}, 400
@@ -52,6 +58,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RunNotFound, not_found)
     app.add_exception_handler(RunStateError, state_error)
     app.add_exception_handler(RecursionError, too_deep)
+    app.add_exception_handler(RefError, ref_error)
 
 
 class BodyLimit:

@@ -189,6 +189,17 @@ WEBHOOK: dict[str, Any] = {
     "created_at": T0,
 }
 
+SESSION: dict[str, Any] = {
+    "id": "5e2b9c01d4a7f386",
+    "key_id": KEY_ID,
+    "scopes": ["read", "write"],
+    "created_at": T0,
+    "last_seen_at": T0 + 120,
+    "expires_at": T0 + 8 * 3600,
+    "idle_expires_at": T0 + 120 + 3600,
+    "revoked_at": None,
+}
+
 TARGETS: list[dict[str, Any]] = [
     {"provider": "local", "available": True},
     {"provider": "k3s", "available": False},
@@ -230,6 +241,9 @@ MODELS: dict[str, list[Any]] = {
     ],
     "WhoAmI": [{"key_id": KEY_ID, "name": "ci", "scopes": ["read", "write"], "via": "key"}],
     "KeyCreate": [{"name": "ci", "scopes": ["write"]}],
+    "SessionRequest": [{"scopes": ["read", "write"]}],
+    "SessionOut": [SESSION],
+    "SessionCurrent": [SESSION | {"csrf_token": "Jx4q3Xw2mQk9v0aB7cD1eF5gH8iJ2kL6mN0pQ3rS4tU"}],
     "KeyOut": [KEY],
     "KeyCreated": [KEY | {"key": f"mlk_{KEY_ID}_(shown once)"}],
     "SaveRequest": [

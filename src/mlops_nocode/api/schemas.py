@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, GetJsonSchemaHandler, field_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core.core_schema import CoreSchema
 
 from mlops_nocode.api import examples as E
 from mlops_nocode.runtime.secrets import MAX_VALUE_BYTES, MIN_REDACTED, value_problem
@@ -44,6 +46,25 @@ class TargetIn(Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+def _provider_name(value: Any) -> Any:
+    return {"provider": value} if isinstance(value, str) else value
+
+
+class _OrProviderName:
+    """Documents that a target may also be a provider name (its errors stay located at the target's
+    fields, where a union type would add its member's name to them)."""
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        name = {"type": "string", "minLength": 1, "maxLength": 64, "examples": ["local"]}
+        return {"anyOf": [handler(schema), name]}
+
+
+# the blueprint's deploy body may name the provider alone: `"target": "local"` is {"provider": "local"}
+TargetOrName = Annotated[TargetIn, BeforeValidator(_provider_name), _OrProviderName()]
+
+
 class LaunchRequest(Strict):
     """A ref (`pipeline/iris-classifier@1.0.0`) or inline spec documents, with parameters and a target."""
 
@@ -61,7 +82,10 @@ class LaunchRequest(Strict):
         description="a ref, one spec document, or a list of documents (the last Pipeline is run)"
     )
     parameters: dict[str, Any] = Field(default_factory=dict)
-    target: TargetIn | None = None
+    target: TargetOrName | None = Field(
+        default=None,
+        description='where to run: {"provider": ..., "options": {...}}, or a provider name ("local")',
+    )
 
     @field_validator("pipeline", "parameters")
     @classmethod
@@ -184,7 +208,11 @@ class TokenRequest(Strict):
     model_config = E.config("TokenRequest")
 
     ttl_seconds: int | None = Field(default=None, ge=10, le=7 * 24 * 3600)
-    scopes: list[Literal["read", "write", "admin"]] | None = None
+    scopes: list[Literal["read", "write", "admin"]] | None = Field(
+        default=None,
+        min_length=1,
+        description="the scopes to carry (default: all of the caller's); an empty list is refused",
+    )
 
 
 class WhoAmI(BaseModel):
@@ -341,3 +369,36 @@ class Delivery(BaseModel):
     status_code: int | None
     error: str | None
     ts: float
+
+
+class SessionRequest(Strict):
+    """Open a browser session: its scopes (default: SESSION_SCOPES, read and write, capped by the caller's;
+    `admin` only when asked for) and life (default and maximum: SESSION_TTL_SECONDS)."""
+
+    model_config = E.config("SessionRequest")
+
+    scopes: list[Literal["read", "write", "admin"]] | None = Field(default=None, min_length=1)
+    ttl_seconds: int | None = Field(default=None, ge=60, le=30 * 24 * 3600)
+
+
+class SessionOut(BaseModel):
+    """A browser session as listed (never its cookie value)."""
+
+    model_config = E.config("SessionOut")
+
+    id: str
+    key_id: str = Field(description="the API key it was opened with")
+    scopes: list[str]
+    created_at: float
+    last_seen_at: float
+    expires_at: float = Field(description="absolute end (UNIX time)")
+    idle_expires_at: float | None = Field(description="when it ends unless used before (sliding)")
+    revoked_at: float | None
+
+
+class SessionCurrent(SessionOut):
+    """The calling browser's own session, with the CSRF token its writes must send (X-CSRF-Token)."""
+
+    model_config = E.config("SessionCurrent")
+
+    csrf_token: str

@@ -13,6 +13,7 @@ from mlops_nocode.api.metrics import Metrics
 from mlops_nocode.runs.db import Database
 from mlops_nocode.runs.keys import KeyStore
 from mlops_nocode.runs.service import RunService
+from mlops_nocode.runs.sessions import SessionStore
 from mlops_nocode.runs.vault import SecretStore
 from mlops_nocode.runs.webhooks import Notifier, WebhookStore
 from mlops_nocode.settings import Settings
@@ -34,6 +35,7 @@ class Gateway:
     secrets: SecretStore
     webhooks: WebhookStore
     notifier: Notifier
+    sessions: SessionStore
 
     async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a short database read: inline on SQLite (a local WAL read never waits for writers and

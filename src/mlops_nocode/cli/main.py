@@ -12,6 +12,7 @@ import typer
 
 from mlops_nocode import __version__
 from mlops_nocode.cli import catalogue as catalogue_cli
+from mlops_nocode.cli import keys as keys_cli
 from mlops_nocode.cli import login as login_cli
 from mlops_nocode.cli import remote as remote_cli
 from mlops_nocode.cli import server as server_cli
@@ -52,6 +53,7 @@ app.command()(server_cli.worker)
 app.command()(login_cli.login)
 app.command()(login_cli.logout)
 app.add_typer(remote_cli.app, name="runs")
+app.add_typer(keys_cli.app, name="keys")
 app.command()(remote_cli.deploy)
 
 TargetArg = Annotated[

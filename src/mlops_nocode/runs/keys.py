@@ -3,6 +3,11 @@
 A plain SHA-256 (not a slow password hash) is enough because the secret is random and 256 bits long:
 there is no dictionary to try, and lookups stay cheap on every request. Comparison is constant-time.
 
+The last live admin key cannot be revoked (LastAdminKey): without one, nobody could manage keys through
+the API again. The check and the revocation are one transaction, serialised with every other revocation
+(SQLite: BEGIN IMMEDIATE; PostgreSQL: a transaction-scoped advisory lock, then a fresh read), so two
+concurrent revocations of the last two admin keys cannot both succeed.
+
 Verified keys are cached in memory for `CACHE_SECONDS` (2 s), so a busy client costs one database read
 per key every 2 s instead of one per request. A revocation through this KeyStore (this process) takes
 effect at once; one made by another process (another gateway, the CLI) takes effect here within
@@ -14,13 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, text
 
 from mlops_nocode.runs.db import AnyRow, Database
 from mlops_nocode.runs.models import ApiKeyRow
@@ -29,6 +35,12 @@ SCOPES = ("read", "write", "admin")
 PREFIX = "mlk_"
 CACHE_SECONDS = 2.0  # how long a verified key is trusted without reading the database again
 CACHE_MAX = 10_000  # entries; the cache is emptied when it would grow past this
+NAME_RE = re.compile(r"^[A-Za-z0-9_.@ -]{1,100}$")  # what a key's name may be (it appears in commits)
+REVOKE_LOCK = 0x6D6C6B7276  # PostgreSQL advisory lock id serialising revocations ("mlkrv")
+
+
+class LastAdminKey(ValueError):
+    """Revoking this key would leave no live admin key."""
 
 
 def expand_scopes(scopes: Iterable[str]) -> frozenset[str]:
@@ -115,6 +127,10 @@ class KeyStore:
         bad = sorted(set(scopes) - set(SCOPES))
         if bad or not scopes:
             raise ValueError(f"unknown scopes {bad}; use some of {', '.join(SCOPES)}")
+        if not NAME_RE.match(name):
+            raise ValueError(
+                f"invalid key name {name!r}: 1 to 100 letters, digits, spaces and _ . @ - (e.g. ci-bot)"
+            )
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         row = ApiKeyRow(
@@ -151,11 +167,29 @@ class KeyStore:
             return [ApiKey.of(r) for r in s.scalars(select(ApiKeyRow).order_by(ApiKeyRow.created_at))]
 
     def revoke(self, key_id: str) -> bool:
-        """Revoke a key; False when there is no such live key."""
+        """Revoke a key; False when there is no such live key; LastAdminKey when it is the last live key
+        with the admin scope."""
         with self.db.session() as s:
+            if self.db.dialect == "postgresql":  # READ COMMITTED: the reads below start after the lock
+                s.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": REVOKE_LOCK})
             row = s.get(ApiKeyRow, key_id)
             if row is None or row.revoked_at is not None:
                 return False
+            if "admin" in row.scopes.split(","):
+                others = s.scalar(
+                    select(func.count())
+                    .select_from(ApiKeyRow)
+                    .where(
+                        ApiKeyRow.revoked_at.is_(None),
+                        ApiKeyRow.scopes.contains("admin"),
+                        ApiKeyRow.id != key_id,
+                    )
+                )
+                if not others:
+                    raise LastAdminKey(
+                        f"key {key_id} ({row.name}) is the last live admin key: revoking it would leave "
+                        "nobody able to manage keys"
+                    )
             row.revoked_at = time.time()
         with self._lock:  # after the commit: reads from now on see the revocation
             self._generation += 1

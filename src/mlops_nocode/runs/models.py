@@ -1,4 +1,5 @@
-"""The gateway's tables: runs, their events, API keys, secrets, webhooks and their delivery queue.
+"""The gateway's tables: runs, their events, API keys, browser sessions, secrets, webhooks and their
+delivery queue.
 Times are UNIX seconds (floats, UTC)."""
 
 from __future__ import annotations
@@ -66,6 +67,23 @@ class ApiKeyRow(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     scopes: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[float] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class BrowserSessionRow(Base):
+    """A browser's login session: the cookie holds `mls_<id>_<secret>`; only SHA-256(secret) is stored.
+    `csrf_token` is the synchronizer token its unsafe requests must carry (X-CSRF-Token)."""
+
+    __tablename__ = "browser_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    scopes: Mapped[str] = mapped_column(String(100))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    last_seen_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 

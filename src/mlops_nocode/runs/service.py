@@ -73,11 +73,23 @@ def _listing(by_status: bool, by_pipeline: bool) -> tuple[Select[int], Select[*t
     if by_status:
         cond.append(RunRow.status == bindparam("status"))
     if by_pipeline:
-        cond.append(RunRow.pipeline.startswith(bindparam("pipeline")))
+        # a literal prefix: the value is escaped (`like_prefix`), so `%` and `_` are plain characters
+        cond.append(RunRow.pipeline.startswith(bindparam("pipeline"), escape=LIKE_ESCAPE))
     where = and_(*cond) if cond else text("1=1")
     count = select(func.count()).select_from(RunRow).where(where)
     page = select(*RUN_VIEW).where(where).order_by(RunRow.created_at.desc())
     return count, page.limit(bindparam("limit")).offset(bindparam("offset"))
+
+
+LIKE_ESCAPE = "\\"
+
+
+def like_prefix(value: str) -> str:
+    """`value` escaped for a LIKE pattern with ESCAPE LIKE_ESCAPE: its `%`, `_` and escape characters
+    match themselves."""
+    for c in (LIKE_ESCAPE, "%", "_"):
+        value = value.replace(c, LIKE_ESCAPE + c)
+    return value
 
 
 STEP_CACHE_MAX = 50_000  # runs whose step ids are kept in memory; emptied when it would grow past this
@@ -193,7 +205,8 @@ class RunService(ClaimOps):
     ) -> tuple[list[dict[str, Any]], int]:
         """Newest first; returns one page and the total matching."""
         count, page = _listing(bool(status), bool(pipeline))
-        params = {"status": status, "pipeline": pipeline, "limit": limit, "offset": offset}
+        prefix = like_prefix(pipeline) if pipeline else None
+        params = {"status": status, "pipeline": prefix, "limit": limit, "offset": offset}
         with self.db.read() as c:  # one snapshot: the page and the total agree
             total = int(c.scalar(count, params) or 0)
             rows = c.execute(page, params).all()

@@ -6,10 +6,25 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
 
-from mlops_nocode.api.auth import Principal, authenticate, issue_token, require_admin
-from mlops_nocode.api.schemas import KeyCreate, KeyCreated, KeyOut, TokenRequest, TokenResponse, WhoAmI
+from mlops_nocode.api.auth import (
+    Principal,
+    authenticate,
+    issue_token,
+    require_admin,
+    require_admin_minting,
+    require_minting,
+)
+from mlops_nocode.api.schemas import (
+    ErrorOut,
+    KeyCreate,
+    KeyCreated,
+    KeyOut,
+    TokenRequest,
+    TokenResponse,
+    WhoAmI,
+)
 from mlops_nocode.api.state import Gateway, gateway
-from mlops_nocode.runs.keys import ApiKey, expand_scopes
+from mlops_nocode.runs.keys import ApiKey, LastAdminKey, expand_scopes
 
 router = APIRouter(tags=["auth"])
 
@@ -26,13 +41,14 @@ def _key(k: ApiKey) -> dict[str, Any]:
 
 @router.post("/auth/token", response_model=TokenResponse)
 def token(
-    body: TokenRequest, principal: Principal = Depends(authenticate), gw: Gateway = Depends(gateway)
+    body: TokenRequest, principal: Principal = Depends(require_minting), gw: Gateway = Depends(gateway)
 ) -> TokenResponse:
-    """A signed token for the calling credential, with the scopes asked for (default: all of the caller's),
-    valid `ttl_seconds` (default and maximum: TOKEN_TTL_SECONDS).
+    """A signed token for the calling credential, with the scopes asked for (default: all of the caller's;
+    an empty list is a 422), valid `ttl_seconds` (default and maximum: TOKEN_TTL_SECONDS).
 
-    Any valid credential may ask (it needs no write scope: it can only narrow what it already has). A scope
-    the caller lacks is refused (403), not dropped; a token asked for with a token never outlives it."""
+    Any API key or token may ask (it needs no write scope: it can only narrow what it already has); a
+    browser session may not (403). A scope the caller lacks is refused (403), not dropped; a token asked
+    for with a token never outlives it."""
     limit = gw.settings.token_ttl_seconds
     if body.ttl_seconds is not None and body.ttl_seconds > limit:
         raise HTTPException(
@@ -47,7 +63,7 @@ def token(
             ],
         )
     scopes = principal.scopes
-    if body.scopes:
+    if body.scopes is not None:
         lacking = sorted(set(body.scopes) - principal.scopes)
         if lacking:
             raise HTTPException(
@@ -84,18 +100,36 @@ def list_keys(gw: Gateway = Depends(gateway)) -> list[dict[str, Any]]:
     "/keys",
     status_code=status.HTTP_201_CREATED,
     response_model=KeyCreated,
-    dependencies=[Depends(require_admin)],
+    dependencies=[Depends(require_admin_minting)],
 )
 def create_key(body: KeyCreate, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
-    """A new API key; its value is in this answer only."""
+    """A new API key; its value is in this answer only. Needs an admin API key or token (a browser
+    session, even an admin one, cannot create keys)."""
     key, value = gw.keys.create(body.name, list(body.scopes))
     return _key(key) | {"key": value}
 
 
-@router.delete("/keys/{key_id}", response_model=KeyOut, dependencies=[Depends(require_admin)])
+@router.delete(
+    "/keys/{key_id}",
+    response_model=KeyOut,
+    dependencies=[Depends(require_admin)],
+    responses={
+        404: {"description": "no such live key", "model": ErrorOut},
+        409: {"description": "the last live admin key", "model": ErrorOut},
+    },
+)
 def revoke_key(key_id: str, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
-    """Revoke a key (tokens issued from it stop working too)."""
-    if not gw.keys.revoke(key_id):
+    """Revoke a key (tokens and browser sessions issued from it stop working too). The last live admin
+    key cannot be revoked (409): create another admin key first."""
+    try:
+        revoked = gw.keys.revoke(key_id)
+    except LastAdminKey as e:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f'{e}; create another admin key first (POST /api/v1/keys with scopes ["admin"], or '
+            "`mlops keys create --admin` on the gateway's machine), then revoke this one",
+        ) from None
+    if not revoked:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no live key {key_id}")
     found = gw.keys.get(key_id)
     assert found is not None

@@ -1,31 +1,41 @@
-"""The browser's login session: `/` (the page, and the login URL `/?token=...` that `mlops up` prints)
-and `/logout`.
+"""The browser's pages: `/` (the home page, and the login URL `/?token=...` that `mlops up` prints) and
+`/logout`.
 
-`GET /?token=KEY_OR_TOKEN` checks the credential, then sets the `mlops_session` cookie (HttpOnly,
-SameSite=Strict, Path=/, Secure over https) holding a signed token that lives `TOKEN_TTL_SECONDS`, and
-redirects to `/` so the credential leaves the address bar and the history. A refused credential gets a
-401 page and no cookie. The cookie authenticates GET only (see api.auth): enough for EventSource
-(run logs as Server-Sent Events) and the API docs' "Try it out" reads.
+`GET /?token=KEY_OR_TOKEN[&scopes=read,write]` checks the credential, opens a browser session (see
+runs.sessions: its own scopes, read and write unless others are asked for, admin only when asked for; its
+own lifetime; revocable) and sets the `mlops_session` cookie (HttpOnly, SameSite=Strict, Path=/, Secure
+over https), then redirects to `/` so the credential leaves the address bar and the history. A refused
+credential gets a 401 page and no cookie. `/logout` revokes the session in the database and clears the
+cookie. Every page carries a strict Content-Security-Policy (no script at all) and security headers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
-import time
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from mlops_nocode.api.auth import SESSION_COOKIE, Principal, authenticate, check_credential, issue_token
+from mlops_nocode.api.auth import SESSION_COOKIE, Principal, authenticate, check_credential
+from mlops_nocode.api.browser import (
+    clear_session_cookie,
+    csp_hash,
+    open_session,
+    page_headers,
+    session_scopes,
+    set_session_cookie,
+)
+from mlops_nocode.api.csrf import FROM_ANYWHERE_SAFE, own_origin
 from mlops_nocode.api.state import Gateway
+from mlops_nocode.runs.sessions import SessionRefused
 
 router = APIRouter(include_in_schema=False)
 
-NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-
+STYLE = "body { font-family: sans-serif; max-width: 40em; margin: 3em auto }"
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>MLOps No-Code</title></head>
-<body style="font-family: sans-serif; max-width: 40em; margin: 3em auto">
+<html lang="en"><head><meta charset="utf-8"><title>MLOps No-Code</title><style>{style}</style></head>
+<body>
 <h1>MLOps No-Code Platform</h1>
 <p id="who">{who}</p>
 <ul><li><a href="/docs">API documentation (Swagger UI)</a></li><li><a href="/redoc">ReDoc</a></li>
@@ -33,13 +43,18 @@ PAGE = """<!doctype html>
 {logout}
 </body></html>
 """
-
+# no script; the one inline style by its hash; the sign-out form posts to this origin only
+PAGE_CSP = (
+    f"default-src 'none'; style-src {csp_hash(STYLE)}; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 SIGNED_OUT = "Not signed in: open the login link <code>mlops up</code> printed (<code>/?token=...</code>)."
 LOGOUT_FORM = '<form method="post" action="/logout"><button type="submit">Sign out</button></form>'
 
 
-def _page(who: str, signed_in: bool) -> str:
-    return PAGE.format(who=who, logout=LOGOUT_FORM if signed_in else "")
+def _page(who: str, signed_in: bool, status_code: int = 200) -> HTMLResponse:
+    body = PAGE.format(style=STYLE, who=who, logout=LOGOUT_FORM if signed_in else "")
+    return HTMLResponse(body, status_code=status_code, headers=page_headers(PAGE_CSP))
 
 
 def _signed_in(request: Request) -> Principal | None:
@@ -51,56 +66,73 @@ def _signed_in(request: Request) -> Principal | None:
         return None
 
 
+def _refused(reason: str, status_code: int) -> HTMLResponse:
+    return _page(
+        f"Sign-in refused: {html.escape(reason)}. Open the login link <code>mlops up</code> printed again, "
+        "or ask for a new API key.",
+        False,
+        status_code,
+    )
+
+
 @router.get("/", response_class=HTMLResponse)
 def home(
-    request: Request, token: str | None = Query(default=None, max_length=4096, description="login")
+    request: Request,
+    token: str | None = Query(default=None, max_length=4096, description="login"),
+    scopes: str | None = Query(default=None, max_length=100, description="the session's scopes"),
 ) -> Response:
-    """The home page; with `?token=` a login: check the credential, set the session cookie, redirect."""
+    """The home page; with `?token=` a login: check the credential, open a session, set its cookie,
+    redirect."""
     if token is None:
         principal = _signed_in(request)
         if principal is None:
-            return HTMLResponse(_page(SIGNED_OUT, False), headers=NO_STORE)
+            return _page(SIGNED_OUT, False)
         who = (
             f"Signed in (key {html.escape(principal.subject)}, scopes "
-            f"{html.escape(', '.join(sorted(principal.scopes)))}). Reads in the API docs use this session; "
-            "writes need 'Authorize' with an API key."
+            f"{html.escape(', '.join(sorted(principal.scopes)))}). The API docs' requests use this session."
         )
-        return HTMLResponse(_page(who, True), headers=NO_STORE)
+        return _page(who, True)
     try:
         principal = check_credential(request, token.strip())
     except HTTPException as e:
-        reason = html.escape(str(e.detail))
-        body = _page(
-            f"Sign-in refused: {reason}. Open the login link <code>mlops up</code> printed again, or ask "
-            "for a new API key.",
-            False,
-        )
-        return HTMLResponse(body, status_code=401, headers=NO_STORE)
+        return _refused(str(e.detail), 401)
     gw: Gateway = request.app.state.gateway
-    # a session never outlives the token it came from (principal.expires_at)
-    most = gw.settings.token_ttl_seconds
-    value, exp = issue_token(gw.secret_key, principal.subject, principal.scopes, most, principal.expires_at)
-    ttl = max(1, exp - int(time.time()))
-    redirect = RedirectResponse("/", status_code=303, headers=NO_STORE)
-    # Max-Age and Expires (Starlette takes `expires` as seconds from now, like max_age) say the same
-    redirect.set_cookie(
-        SESSION_COOKIE,
-        value,
-        max_age=ttl,
-        expires=ttl,
-        path="/",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
+    asked = None if scopes is None else [s.strip() for s in scopes.split(",") if s.strip()]
+    unknown = [s for s in asked or [] if s not in ("read", "write", "admin")]
+    if asked is not None and (unknown or not asked):
+        return _refused(f"unknown scopes {unknown or scopes!r}: ask for some of read, write, admin", 400)
+    try:
+        granted = session_scopes(gw, principal, asked)
+    except HTTPException as e:
+        return _refused(str(e.detail), 403)
+    session, value = open_session(gw, principal, granted)
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:  # the browser's former session ends with this sign-in (its cookie is replaced)
+        with contextlib.suppress(SessionRefused):
+            gw.sessions.revoke(gw.sessions.check(previous).id)
+    redirect = RedirectResponse("/", status_code=303, headers=page_headers(PAGE_CSP))
+    set_session_cookie(redirect, request, value, session.expires_at)
     return redirect
+
+
+def _same_origin(request: Request) -> bool:
+    """Whether a sign-out comes from this origin (or from outside any page: typed, bookmarked)."""
+    site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    return (site is None or site in FROM_ANYWHERE_SAFE) and (
+        origin is None or origin.lower().rstrip("/") == own_origin(request)
+    )
 
 
 @router.api_route("/logout", methods=["GET", "POST"])
 def logout(request: Request) -> Response:
-    """Clear the session cookie and go back to `/` (the API keys stay valid)."""
-    redirect = RedirectResponse("/", status_code=303, headers=NO_STORE)
-    redirect.delete_cookie(
-        SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https"
-    )
+    """Sign out: revoke the cookie's session in the database (when the request comes from this origin:
+    another page cannot sign the browser out) and clear the cookie; back to `/` (API keys stay valid)."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and _same_origin(request):
+        gw: Gateway = request.app.state.gateway
+        with contextlib.suppress(SessionRefused):  # already ended, or not a session: only clear the cookie
+            gw.sessions.revoke(gw.sessions.check(cookie).id)
+    redirect = RedirectResponse("/", status_code=303, headers=page_headers(PAGE_CSP))
+    clear_session_cookie(redirect, request)
     return redirect
