@@ -177,6 +177,9 @@ class ValidateResponse(BaseModel):
     status: Literal["valid"]
     pipeline: str
     steps: int
+    warnings: list[ProblemOut] = Field(
+        default_factory=list, description="worth fixing, but not invalid (e.g. a parameter in a shell -c)"
+    )
 
 
 class TokenRequest(Strict):
