@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -80,6 +81,20 @@ def bind(value: Any, params: dict[str, Any], where: str, secrets: set[str], prob
     return value
 
 
+@functools.lru_cache(maxsize=256)
+def _checked(text: str) -> tuple[tuple[str, str, str] | None, Any]:
+    """(what is wrong, or None; a validator) for a schema given as canonical JSON (checked once)."""
+    schema = json.loads(text)
+    try:
+        SafeValidator.check_schema(schema)
+        bad = refused(schema)
+    except SchemaError as e:
+        bad = (f"invalid parameter schema: {_short(e.message)}", "", "make it a JSON Schema of an object")
+    except RecursionError:  # pragma: no cover - documents are limited to MAX_SPEC_DEPTH levels
+        bad = ("parameter schema nested too deeply", "", "flatten it")
+    return bad, SafeValidator(schema)
+
+
 class ParamSchema:
     """A compiled parameter schema: fills top-level defaults and validates, with located errors."""
 
@@ -88,20 +103,9 @@ class ParamSchema:
         self.where = where
         self.owner = owner or where
         self.problem: Problem | None = None
-        try:
-            SafeValidator.check_schema(schema)
-            bad = refused(schema)
-        except SchemaError as e:
-            bad = (
-                f"invalid parameter schema: {_short(e.message)}",
-                "",
-                "fix it to be a JSON Schema of an object",
-            )
-        except RecursionError:  # pragma: no cover - documents are limited to MAX_SPEC_DEPTH levels
-            bad = ("parameter schema nested too deeply", "", "flatten it")
+        bad, self.validator = _checked(json.dumps(schema, sort_keys=True))
         if bad is not None:
             self.problem = Problem(bad[0], f"{where}.parameters{bad[1]}", bad[2])
-        self.validator = SafeValidator(schema)
         props = schema.get("properties", {}) if isinstance(schema, dict) else {}
         self.properties: dict[str, Any] = props if isinstance(props, dict) else {}
         self.defaults = {
