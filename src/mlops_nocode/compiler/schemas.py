@@ -53,7 +53,8 @@ def _search(pattern: str, text: str) -> bool:
 
 def _pattern(v: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
     if v.is_type(instance, "string") and not _search(pattern, instance):
-        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+        shown = repr(instance) if len(instance) <= 40 else repr(instance[:37] + "...")
+        yield ValidationError(f"{shown} does not match {pattern[:80]!r}")
 
 
 def _pattern_properties(
