@@ -311,7 +311,10 @@ def _launch_problems(params: dict[str, Any], launch: dict[str, Any] | None, labe
     """What is wrong with the values a launch brings (never expressions: they are data)."""
     problems = data_problems(params, f"{label} > parameters")
     if launch is not None:
-        problems += data_problems(launch.get("options") or {}, "target.options")
+        if not isinstance(launch.get("provider"), str) or not isinstance(launch.get("options", {}), dict):
+            problems.append(Problem("invalid target", "target", 'give {"provider": NAME, "options": {...}}'))
+        else:
+            problems += data_problems(launch.get("options") or {}, "target.options")
     stack: list[Any] = [params]
     while stack and not problems:
         v = stack.pop()
