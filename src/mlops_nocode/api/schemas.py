@@ -7,8 +7,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mlops_nocode.api import examples as E
+from mlops_nocode.spec.limits import spec_depth_limit
 
-MAX_DEPTH = 32
+MAX_DEPTH = spec_depth_limit() + 1  # MAX_SPEC_DEPTH for one document; +1 for a list of them
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 

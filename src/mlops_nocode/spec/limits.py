@@ -52,6 +52,14 @@ def limits() -> SpecLimits:
         ) from None
 
 
+def spec_depth_limit() -> int:
+    """MAX_SPEC_DEPTH, or its default when the variable is invalid (compiling reports that)."""
+    try:
+        return limits().max_spec_depth
+    except SpecError:
+        return int(SpecLimits.model_fields["max_spec_depth"].default)
+
+
 def _path(where: str, parts: list[str | int]) -> str:
     out = where
     for p in parts:
