@@ -33,7 +33,11 @@ PIPELINE: dict[str, Any] = {
     "kind": "Pipeline",
     "metadata": {"name": "crashy", "version": "1.0.0"},
     "spec": {
-        "parameters": {"type": "object", "properties": {"msg": {"type": "string"}}, "required": ["msg"]},
+        "parameters": {
+            "type": "object",
+            "properties": {"msg": {"type": "string"}, "n": {"type": "number"}},
+            "required": ["msg"],
+        },
         "steps": [{"id": "load", "uses": "playbook/echo", "with": {"msg": "${{ params.msg }}"}}],
         "outputs": {"out": "load.out"},
     },
@@ -112,7 +116,7 @@ def hostile_bodies() -> list[tuple[str, dict[str, Any], str]]:
 @pytest.mark.parametrize("path", ["/api/v1/validate", "/api/v1/plan", "/pipelines/deploy"])
 def test_bad_specs_answer_422_with_located_problems(gateway: httpx.Client, path: str) -> None:
     for case, body, fragment in hostile_bodies():
-        r = gateway.post(path, json=body)
+        r = gateway.post(path, json={"parameters": {"msg": "hi"}, **body})
         assert r.status_code == 422, (case, r.status_code, r.text)
         problems = r.json()["problems"]
         assert any(fragment in p["what"] for p in problems), (case, problems)
@@ -131,7 +135,11 @@ def test_not_a_number_in_parameters_is_422(gateway: httpx.Client) -> None:
 def test_catalogue_save_refuses_the_crash_class_and_accepts_required_parameters(
     gateway: httpx.Client, tmp_path: Path
 ) -> None:
-    r = gateway.post("/api/v1/catalogue", json={"spec": [PLAYBOOK, pipeline(outputs={"d": "load"})]})
+    with_default = {"type": "object", "properties": {"msg": {"type": "string", "default": "x"}}}
+    r = gateway.post(
+        "/api/v1/catalogue",
+        json={"spec": [PLAYBOOK, pipeline(parameters=with_default, outputs={"d": "load"})]},
+    )
     assert r.status_code == 422 and "invalid connection" in r.text, r.text
     r = gateway.post(
         "/api/v1/catalogue", json={"text": "apiVersion: mlops-nocode/v1\nkind: Pipeline\n" + "x: [" * 40}
