@@ -12,7 +12,8 @@ Mlops = Callable[..., CliResult]
 
 
 def doc(kind: str, name: str, spec: str) -> str:
-    return f"---\napiVersion: mlops-nocode/v1\nkind: {kind}\nmetadata: {{name: {name}, version: 1.0.0}}\nspec:\n{spec}"
+    head = f"---\napiVersion: mlops-nocode/v1\nkind: {kind}\nmetadata: {{name: {name}, version: 1.0.0}}\n"
+    return head + "spec:\n" + spec
 
 
 def clean_failure(r: CliResult) -> str:
