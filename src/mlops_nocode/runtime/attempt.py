@@ -21,6 +21,7 @@ from mlops_nocode.runtime.store import ArtifactStore
 from mlops_nocode.spec.expressions import EXPR_RE, apply_filter
 
 VALUE_TYPES = frozenset({"metrics", "text", "json", "endpoint", "infra", "any"})
+_EXPR_RE = EXPR_RE  # `${{ NAMESPACE.NAME }}` or `${{ NAMESPACE.NAME | FILTER }}` (spec/expressions.py)
 
 
 class StepFailure(Exception):
@@ -115,21 +116,20 @@ def command_argv(a: Attempt) -> tuple[list[str], dict[str, str]]:
     params = fill_secrets(a.step.params, a.secrets) if a.secrets else a.step.params
     outputs = cmd.get("outputs", {})
 
-    def value(ns: str, name: str) -> str:
+    def sub(m: re.Match[str]) -> str:
+        ns, name = m[1], m[2]
         if ns == "params":
             v = params.get(name, "")
             return v if isinstance(v, str) else json.dumps(v)
-        if ns == "secrets":
-            return a.secrets.get(name, "")
         if ns == "inputs":
             return str(a.inputs[name]["path"]) if name in a.inputs else ""
         return str(a.out_dir / outputs.get(name, name))
 
-    def sub(m: re.Match[str]) -> str:  # one pass: a substituted value is never read as an expression
-        return apply_filter(value(m[1], m[2]), m[3])
+    def filtered(m: re.Match[str]) -> str:  # one pass: a substituted value is never read as an expression
+        return apply_filter(a.secrets.get(m[2], "") if m[1] == "secrets" else sub(m), m[3])
 
-    argv = [EXPR_RE.sub(sub, arg) for arg in cmd.get("argv", [])]
-    env = {k: EXPR_RE.sub(sub, v) for k, v in cmd.get("env", {}).items()}
+    argv = [_EXPR_RE.sub(filtered, arg) for arg in cmd.get("argv", [])]
+    env = {k: _EXPR_RE.sub(filtered, v) for k, v in cmd.get("env", {}).items()}
     return argv, {**env, **a.secrets}
 
 
