@@ -14,7 +14,7 @@ import semver
 from mlops_nocode.catalogue import Index
 from mlops_nocode.compiler import compile_plan
 from mlops_nocode.compiler.params import ParamSchema
-from mlops_nocode.spec import SpecError, VersionRange, parse_document
+from mlops_nocode.spec import SpecError, VersionRange, load_text, parse_document
 from mlops_nocode.spec.limits import limits
 from tests.catalogue.gitcat_support import catalogues, doc, new_repo, playbook_text
 from tests.compiler.test_compile import catalogue, pipeline
@@ -184,3 +184,31 @@ def test_a_release_can_follow_a_later_pre_release_in_a_catalogue(tmp_path: Path)
         cat.save([doc(playbook_text("x", version, f"m:v{version.replace('.', '_').replace('-', '_')}"))])
     assert cat.repos[0].versions("playbook", "x") == ["1.2.0", "1.2.1", "1.3.0-rc.1"]
     assert semver.Version.parse("1.2.1") < semver.Version.parse("1.3.0-rc.1")
+
+
+def test_command_expressions_are_checked_where_they_are_written() -> None:
+    from mlops_nocode.compiler.lint import check_playbook
+
+    [pb] = load_text(
+        """
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {name: c, version: 1.0.0}
+spec:
+  runtime: command
+  inputs: {data: {type: file}}
+  command:
+    argv: ["${{ spec.dir }}/run.sh", "${{ inputs.data | shell_quote }}", "${{ inputs.nope }}",
+           "${{ spec.home }}", "${{ params.x | upper }}", "${{ params.x", bash, -euo, pipefail, -c,
+           "cat ${{ inputs.data }}"]
+"""
+    )
+    errors, warnings = check_playbook(pb)  # type: ignore[arg-type]
+    assert [(e.where.rsplit(" > ", 1)[1], e.what.split(" ")[0]) for e in errors] == [
+        ("spec.command.argv[2]", "'${{"),
+        ("spec.command.argv[3]", "unknown"),
+        ("spec.command.argv[4]", "unknown"),
+        ("spec.command.argv[5]", "unterminated"),
+    ]
+    [w] = warnings
+    assert w.where.endswith("argv[10]") and w.what.startswith("input path 'data' is substituted")

@@ -126,7 +126,11 @@ def command_argv(a: Attempt) -> tuple[list[str], dict[str, str]]:
         return str(a.out_dir / outputs.get(name, name))
 
     def filtered(m: re.Match[str]) -> str:  # one pass: a substituted value is never read as an expression
-        return apply_filter(a.secrets.get(m[2], "") if m[1] == "secrets" else sub(m), m[3])
+        if m[1] == "secrets":
+            return apply_filter(a.secrets.get(m[2], ""), m[3])
+        if m[1] == "spec":  # ${{ spec.dir }}: the playbook's folder, where a plan step has one
+            return apply_filter(str(getattr(a.step, "spec_dir", None) or m[0]), m[3])
+        return apply_filter(sub(m), m[3])
 
     argv = [_EXPR_RE.sub(filtered, arg) for arg in cmd.get("argv", [])]
     env = {k: _EXPR_RE.sub(filtered, v) for k, v in cmd.get("env", {}).items()}

@@ -1,9 +1,10 @@
 """The expression grammar of specs: `${{ NAMESPACE.NAME }}`, optionally `${{ NAMESPACE.NAME | FILTER }}`.
 
-Namespaces: `params`, `secrets` (in `with:` values and in a command playbook's argv/env), `inputs` and
-`outputs` (argv/env only). The one filter, `shell_quote`, quotes the value for a POSIX shell; it is applied
-where the value is substituted into a command's argv or env. Every `${{` must open a valid expression:
-there is no way to write a literal `${{`.
+Namespaces: `params`, `secrets` (in `with:` values and in a command playbook's argv/env), `inputs`,
+`outputs` and `spec` (`${{ spec.dir }}`, the folder of the playbook's spec file; argv/env only). The one
+filter, `shell_quote`, quotes the value for a POSIX shell; it is applied where the value is substituted
+into a command's argv or env. Every `${{` must open a valid expression: there is no way to write a
+literal `${{`.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import re
 import shlex
 from dataclasses import dataclass
 
-NAMESPACES = ("params", "secrets", "inputs", "outputs")
+NAMESPACES = ("params", "secrets", "inputs", "outputs", "spec")
+"""In a command's argv and env; `spec` has one name, `dir` (the folder of the playbook's spec file)."""
 FILTERS = ("shell_quote",)
 NAME = r"[A-Za-z_][A-Za-z0-9_-]*"
 EXPR_RE = re.compile(
-    r"\$\{\{\s*(params|secrets|inputs|outputs)\.(" + NAME + r")\s*(?:\|\s*([A-Za-z_]\w*)\s*)?\}\}"
+    r"\$\{\{\s*(params|secrets|inputs|outputs|spec)\.(" + NAME + r")\s*(?:\|\s*([A-Za-z_]\w*)\s*)?\}\}"
 )
 """One valid expression: groups (namespace, name, filter or None)."""
 _CLOSED_RE = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
@@ -69,6 +71,13 @@ def scan(
                 ExprProblem(
                     f"unsupported expression '${{{{ {_shown(closed[1].strip())} }}}}'",
                     f"the only expressions here are {only}",
+                )
+            )
+            continue
+        if m[1] == "spec" and m[2] != "dir":
+            problems.append(
+                ExprProblem(
+                    f"unknown expression '{_shown(closed[0])}'", "the spec namespace has one name: spec.dir"
                 )
             )
             continue
