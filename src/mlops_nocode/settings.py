@@ -66,7 +66,9 @@ class Settings(BaseSettings):
     windmill_api_url: str | None = None
     windmill_api_key: SecretStr | None = None
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
-    max_spec_depth: int = Field(default=32, ge=4)
+    max_spec_depth: int = Field(
+        default=32, ge=4, le=200, description="levels of nesting in specs and launch values (spec/limits.py)"
+    )
     token_ttl_seconds: int = Field(default=3600, ge=10, le=7 * 24 * 3600)
     session_ttl_seconds: int = Field(
         default=8 * 3600, ge=60, le=30 * 24 * 3600, description="absolute life of a browser session"

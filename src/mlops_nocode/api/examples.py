@@ -234,7 +234,9 @@ MODELS: dict[str, list[Any]] = {
         {"detail": [FIELD_ERROR]},
         {"detail": f"no run {RUN_ID}"},
     ],
-    "ValidateResponse": [{"status": "valid", "pipeline": "pipeline/iris-classifier@1.0.0", "steps": 5}],
+    "ValidateResponse": [
+        {"status": "valid", "pipeline": "pipeline/iris-classifier@1.0.0", "steps": 5, "warnings": []}
+    ],
     "TokenRequest": [{"ttl_seconds": 600, "scopes": ["read"]}],
     "TokenResponse": [
         {"access_token": JWT, "token_type": "bearer", "expires_at": T0 + 600, "scopes": ["read"]}

@@ -10,8 +10,9 @@ from pydantic_core.core_schema import CoreSchema
 
 from mlops_nocode.api import examples as E
 from mlops_nocode.runtime.secrets import MAX_VALUE_BYTES, MIN_REDACTED, value_problem
+from mlops_nocode.spec.limits import spec_depth_limit
 
-MAX_DEPTH = 32
+MAX_DEPTH = spec_depth_limit() + 1  # MAX_SPEC_DEPTH for one document; +1 for a list of them
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
@@ -202,6 +203,9 @@ class ValidateResponse(BaseModel):
     status: Literal["valid"]
     pipeline: str
     steps: int
+    warnings: list[ProblemOut] = Field(
+        default_factory=list, description="worth fixing, but not invalid (e.g. a parameter in a shell -c)"
+    )
 
 
 class TokenRequest(Strict):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -157,6 +157,15 @@ def _semver_max(versions: list[str]) -> semver.Version:
     return max((semver.Version.parse(v) for v in versions), key=lambda v: v)
 
 
+def _latest_to_pass(versions: Iterable[str], version: str) -> semver.Version | None:
+    """The version a new `version` must not be below: the highest release (a release may follow a
+    pre-release of a later version: 1.2.1 after 1.3.0-rc.1), or for a pre-release the highest of all."""
+    parsed = [semver.Version.parse(v) for v in versions if semver.Version.is_valid(v)]
+    if not semver.Version.parse(version).prerelease:
+        parsed = [v for v in parsed if not v.prerelease]
+    return max(parsed) if parsed else None
+
+
 def _plan_one(cat: GitCatalogue, doc: Doc, old_tags: dict[str, str]) -> bool:
     """Whether `doc` must be written: False if that exact version exists; Conflict if it exists with other
     content (build metadata does not make another version), or is below the latest. Versions are kept
@@ -204,13 +213,13 @@ def _plan_one(cat: GitCatalogue, doc: Doc, old_tags: dict[str, str]) -> bool:
                 f"(or restore {highest} unchanged)",
             )
         )
-    if entry is not None and semver.Version.parse(version).compare(entry.latest) < 0:
+    latest = _latest_to_pass(entry.versions if entry is not None else [], version)
+    if latest is not None and semver.Version.parse(version).compare(latest) < 0:
         raise Conflict(
             Problem(
-                f"{where} is older than the latest version {entry.latest}",
+                f"{where} is older than the latest version {latest}",
                 f"{where} > metadata.version",
-                f"save it as a version above {entry.latest}, e.g. "
-                f"{semver.Version.parse(entry.latest).bump_patch()}",
+                f"save it as a version above {latest}, e.g. {latest.bump_patch()}",
             )
         )
     return True

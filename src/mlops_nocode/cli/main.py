@@ -109,17 +109,21 @@ def validate(
     target: TargetArg, catalogue: CatOpt = None, set_: SetOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Validate every document of a file (or a ref): schema, refs, parameters, types, cycles."""
+    from mlops_nocode.cli.report import warn
     from mlops_nocode.cli.source import load_source, parse_sets, validate_all
+    from mlops_nocode.compiler.check import warnings_of
+    from mlops_nocode.providers.registry import check_placement
     from mlops_nocode.spec import Playbook
 
     try:
         src = load_source(target, catalogue or [])
         params = parse_sets(set_ or [], src.root.spec.parameters)
-        plans = validate_all(src, params)
+        plans = validate_all(src, params, check_placement)
     except SpecError as e:
         fail(e.problems, as_json)
     docs = src.docs or [src.root]
     n_pb = sum(isinstance(d, Playbook) for d in docs)
+    warnings = warnings_of(docs, plans)
     if as_json:
         print(
             json.dumps(
@@ -127,13 +131,16 @@ def validate(
                     "status": "valid",
                     "documents": [str(d.ref) for d in docs],
                     "steps": sum(len(p.steps) for p in plans),
+                    "warnings": [{"what": w.what, "where": w.where, "fix": w.fix} for w in warnings],
                 }
             )
         )
         return
+    warn(warnings)
     err.print(
         f"[green]✓[/] {len(docs)} document(s) valid ({n_pb} playbook(s), {len(plans)} pipeline(s) "
         f"compiling to {sum(len(p.steps) for p in plans)} step(s))"
+        + (f", {len(warnings)} warning(s)" if warnings else "")
     )
 
 

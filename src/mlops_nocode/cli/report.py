@@ -37,14 +37,25 @@ def fail(problems: list[Problem], as_json: bool = False) -> NoReturn:
     if as_json:
         print(json.dumps({"status": "invalid", "problems": SpecError(problems).to_json()}, indent=2))
     err.print(f"[red bold]✗ {len(problems)} problem(s)[/]")
-    for p in problems[:MAX_SHOWN]:
-        err.print(f"[red]•[/] [bold]{p.where or '(spec)'}[/]", highlight=False)
+    _show(problems, "[red]•[/]")
+    raise typer.Exit(2)
+
+
+def warn(warnings: list[Problem]) -> None:
+    """Report warnings: located like problems, but nothing fails."""
+    if warnings:
+        err.print(f"[yellow bold]! {len(warnings)} warning(s)[/]")
+        _show(warnings, "[yellow]![/]")
+
+
+def _show(problems: list[Problem], bullet: str) -> None:
+    for p in problems[:MAX_SHOWN]:  # where and fix quote the user's text: never read as markup
+        err.print(f"{bullet} [bold]{escape(p.where or '(spec)')}[/]", highlight=False)
         err.print(f"  {p.what}", highlight=False, markup=False)
         if p.fix:
-            err.print(f"  [cyan]fix:[/] {p.fix}", highlight=False)
+            err.print(f"  [cyan]fix:[/] {escape(p.fix)}", highlight=False)
     if len(problems) > MAX_SHOWN:
         err.print(f"... and {len(problems) - MAX_SHOWN} more (use --json to see them all)")
-    raise typer.Exit(2)
 
 
 def write_output(path: Path, text: str, option: str, as_json: bool = False) -> None:

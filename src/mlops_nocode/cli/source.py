@@ -14,7 +14,7 @@ import yaml
 from mlops_nocode.catalogue import Chain, Doc, load_folder
 from mlops_nocode.catalogue.service import configured_catalogue
 from mlops_nocode.compiler import Plan
-from mlops_nocode.compiler.check import validate_graphs
+from mlops_nocode.compiler.check import Placement, validate_graphs
 from mlops_nocode.spec import MetaPipeline, Pipeline, Problem, Ref, RefError, SpecError
 from mlops_nocode.spec.loader import yaml_load_value
 
@@ -135,9 +135,10 @@ def _spec_dirs(path: Path) -> list[Path]:
     return list(dict.fromkeys([path.parent, path.resolve().parent]))
 
 
-def validate_all(src: Source, params: dict[str, Any]) -> list[Plan]:
-    """Check every Pipeline/MetaPipeline the user brought (the root with `params`); raise on any problem."""
-    return validate_graphs(src.docs, src.root, src.catalogue, params)
+def validate_all(src: Source, params: dict[str, Any], placement: Placement | None = None) -> list[Plan]:
+    """Check every document the user brought (the root with `params`); raise on any problem. With
+    `placement`, pipelines that can run on their own must fit their targets."""
+    return validate_graphs(src.docs, src.root, src.catalogue, params, placement)
 
 
 def add_python_path(dirs: list[Path]) -> list[str]:

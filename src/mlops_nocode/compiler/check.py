@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mlops_nocode.catalogue.base import Doc, Resolver
 from mlops_nocode.compiler.compile import compile_plan
 from mlops_nocode.compiler.files import shipped, uses_spec_dir
+from mlops_nocode.compiler.lint import check_playbook
 from mlops_nocode.compiler.plan import Plan
 from mlops_nocode.spec import MetaPipeline, Pipeline, Playbook, Problem, SpecError
+
+Placement = Callable[[Plan], list[Problem]]
+"""Why the targets of a compiled plan cannot run it (providers.registry.check_placement)."""
 
 
 def check_doc(doc: Doc, resolver: Resolver) -> None:
     """Raise SpecError unless `doc` is valid against `resolver`: a Pipeline/MetaPipeline must compile
-    (every ref resolves, types and parameters check; inputs get placeholders); a Playbook has loaded and
-    ships no files (a catalogue stores documents only)."""
+    (every ref resolves, types and parameters check; inputs get placeholders, required parameters are
+    taken as given at launch); a Playbook's command expressions must be valid, and it ships no files (a
+    catalogue stores documents only)."""
     if isinstance(doc, Pipeline | MetaPipeline):
         compile_plan(doc, resolver, check_only=True)
     elif doc.spec.files or uses_spec_dir(doc):
@@ -28,12 +33,25 @@ def check_doc(doc: Doc, resolver: Resolver) -> None:
                 "version is part of the cache key), or run the playbook from its spec file",
             )
         )
+    else:
+        errors, _ = check_playbook(doc)
+        if errors:
+            raise SpecError(errors)
 
 
-def validate_graphs(docs: Sequence[Doc], root: Doc, resolver: Resolver, params: dict[str, Any]) -> list[Plan]:
-    """Check every Pipeline/MetaPipeline of `docs` (and `root`, with `params`); raise on any problem.
+def validate_graphs(
+    docs: Sequence[Doc],
+    root: Doc,
+    resolver: Resolver,
+    params: dict[str, Any],
+    placement: Placement | None = None,
+) -> list[Plan]:
+    """Check every document of `docs` (and `root`, with `params`); raise on any problem.
 
-    Reusable pipelines that need inputs are checked with placeholders for them.
+    Reusable pipelines that need inputs are checked with placeholders for them, and required parameters
+    no value gives are taken as given at launch. With `placement`, every pipeline that can run on its own
+    must also fit its declared (or the default) target, as `mlops run` would require. The plans carry
+    the warnings of the playbooks they use; `warnings_of` adds those of playbooks used by none.
     """
     plans: list[Plan] = []
     problems: list[Problem] = []
@@ -46,9 +64,23 @@ def validate_graphs(docs: Sequence[Doc], root: Doc, resolver: Resolver, params: 
     for doc in graphs:
         try:
             values = params if doc is root else None
-            plans.append(compile_plan(doc, resolver, values, check_only=True))
+            plan = compile_plan(doc, resolver, values, check_only=True)
         except SpecError as e:
             problems.extend(e.problems)
+            continue
+        plans.append(plan)
+        if placement is not None and not any(not p.optional for p in doc.spec.inputs.values()):
+            problems.extend(placement(plan))
+    for pb in docs:
+        if isinstance(pb, Playbook):
+            problems.extend(check_playbook(pb)[0])
     if problems:
         raise SpecError(list(dict.fromkeys(problems)))
     return plans
+
+
+def warnings_of(docs: Sequence[Doc], plans: Sequence[Plan]) -> list[Problem]:
+    """Every warning of `plans`, and of the playbooks among `docs`, once each."""
+    found = [w for p in plans for w in p.warnings]
+    found += [w for d in docs if isinstance(d, Playbook) for w in check_playbook(d)[1]]
+    return list(dict.fromkeys(found))

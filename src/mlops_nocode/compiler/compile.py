@@ -1,48 +1,86 @@
-"""Compile a spec tree into a Plan: resolve refs, flatten nesting with namespaced ids, bind and check."""
+"""Compile a spec tree into a Plan: resolve refs, flatten nesting with namespaced ids, bind and check.
+
+Nesting does not use the Python stack: expanding a sub-pipeline is a request (`_Sub`) that a graph's
+generator yields to one loop (`_Compiler.expand`), so depth is limited only by MAX_NESTING_DEPTH.
+"""
 
 from __future__ import annotations
 
-import graphlib
 import hashlib
 import json
+from collections.abc import Generator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from mlops_nocode.catalogue.base import Doc, Resolver
 from mlops_nocode.compiler.files import shipped
-from mlops_nocode.compiler.params import ParamSchema, _Unbound, bind, find_secrets
+from mlops_nocode.compiler.graph import Absent, Wire, Wiring, step_order
+from mlops_nocode.compiler.lint import check_playbook
+from mlops_nocode.compiler.params import ParamSchema, Unknown, bind, find_secrets
 from mlops_nocode.compiler.plan import Binding, Plan, PlanStep
-from mlops_nocode.spec import MetaPipeline, Pipeline, Playbook, Problem, Ref, SpecError, Step, parse_duration
-from mlops_nocode.spec.models import Port, Target
+from mlops_nocode.spec import (
+    MetaPipeline,
+    Pipeline,
+    Playbook,
+    Problem,
+    Ref,
+    RefError,
+    SpecError,
+    Step,
+    parse_duration,
+)
+from mlops_nocode.spec.limits import data_problems, limits
+from mlops_nocode.spec.models import Target
 
 Graph = Pipeline | MetaPipeline
 _LOCAL = {"provider": "local", "options": {}}
+T = TypeVar("T")
 
 
 @dataclass
-class _Expanded:
-    """What a step of a graph produced: its outputs (as leaf bindings) and every leaf step id under it."""
+class Expanded:
+    """What a step of a graph produced: its outputs (leaf bindings, or Absent) and every leaf step id."""
 
-    outputs: dict[str, Binding]
+    outputs: dict[str, Binding | Absent]
     leaves: list[str]
     failed: bool = False
 
 
+@dataclass(frozen=True)
+class _Sub:
+    """A request to expand one (meta)pipeline, answered with its outputs."""
+
+    doc: Graph
+    ns: str
+    params: dict[str, Any]
+    inputs: dict[str, Wire]
+    trail: tuple[str, ...]
+    where: str
+    target: dict[str, Any] | None
+
+
+_Gen = Generator[_Sub, dict[str, Wire], T]
+
+
 @dataclass
-class _Compiler:
-    resolver: Resolver
-    launch_target: dict[str, Any] | None
+class Compiler(Wiring):
+    """One compile: the steps and problems found so far, and what is computed once per document."""
+
+    resolver: Resolver = field(kw_only=True)
+    launch_target: dict[str, Any] | None = field(kw_only=True)
+    max_nesting: int = field(default_factory=lambda: limits().max_nesting_depth, kw_only=True)
     steps: list[PlanStep] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
     _schemas: dict[int, ParamSchema] = field(default_factory=dict)
     _digests: dict[int, str] = field(default_factory=dict)
-    _orders: dict[int, list[str] | None] = field(default_factory=dict)
+    _orders: dict[int, tuple[list[str], set[str]]] = field(default_factory=dict)
     _templates: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def schema(self, doc: Doc, where: str) -> ParamSchema:
         s = self._schemas.get(id(doc))
         if s is None:
-            s = self._schemas[id(doc)] = ParamSchema(doc.spec.parameters, where)
+            owner = f"{doc.kind.lower()}/{doc.metadata.name}"
+            s = self._schemas[id(doc)] = ParamSchema(doc.spec.parameters, where, owner)
         return s
 
     def digest(self, doc: Doc) -> str:
@@ -53,10 +91,17 @@ class _Compiler:
         return d
 
     def template(self, pb: Playbook) -> dict[str, Any]:
-        """The parts of a plan step that depend on the playbook alone (shared by all its uses)."""
+        """The parts of a plan step that depend on the playbook alone (shared by all its uses); the
+        playbook's own problems and warnings are recorded once, on its first use."""
         t = self._templates.get(id(pb))
         if t is None:
             spec = pb.spec
+            errors, warnings = check_playbook(pb)
+            self.problems.extend(errors)
+            self.warnings.extend(warnings)
+            command_secrets: set[str] = set()
+            if spec.command is not None:
+                find_secrets([spec.command.argv, spec.command.env], command_secrets)
             t = self._templates[id(pb)] = {
                 "digest": self.digest(pb),
                 "runtime": spec.runtime,
@@ -65,6 +110,7 @@ class _Compiler:
                 "command": spec.command.model_dump() if spec.command else None,
                 "resources": spec.resources.model_dump(),
                 "cache": spec.cache,
+                "_secrets": command_secrets,
             }
             spec_dir, files, problems = shipped(pb, str(pb.ref))
             self.problems.extend(problems)
@@ -80,117 +126,60 @@ class _Compiler:
                 self.problems.append(Problem(p.what, f"{where} > uses", p.fix))
             return None
 
-    def graph(
-        self,
-        doc: Graph,
-        ns: str,
-        params: dict[str, Any],
-        inputs: dict[str, Binding | None],
-        trail: tuple[str, ...],
-        where: str,
-        target: dict[str, Any] | None,
-    ) -> dict[str, Binding | None]:
-        """Expand one (meta)pipeline; return its outputs as bindings to leaf steps (None when unknown)."""
-        label = f"{doc.kind.lower()}/{doc.metadata.name}"
-        order = self.order(doc, where)
-        if order is None:
-            return {}
-        target = self.launch_target or (doc.spec.target.model_dump() if doc.spec.target else None) or target
-        by_id = {s.id: (i, s) for i, s in enumerate(doc.spec.steps)}
-        done: dict[str, _Expanded] = {}
-        for sid in order:
-            i, step = by_id[sid]
-            swhere = f"{where} > steps[{i}] ({step.id})"
-            done[sid] = self.step(doc, step, ns, params, inputs, done, trail, swhere, target)
-        outputs: dict[str, Binding | None] = {}
-        for name, source in doc.spec.outputs.items():
-            outputs[name] = self.connect(source, inputs, done, doc, f"{where} > outputs.{name}", label)
-        return outputs
+    def expand(self, root: _Sub) -> dict[str, Wire]:
+        """Expand `root` and every pipeline under it, with a stack of generators instead of recursion."""
+        stack = [self.graph(root)]
+        answer: dict[str, Wire] | None = None
+        while True:
+            try:
+                call = stack[-1].send(answer)  # type: ignore[arg-type]
+            except StopIteration as done:
+                stack.pop()
+                if not stack:
+                    return dict(done.value)
+                answer = done.value
+                continue
+            stack.append(self.graph(call))
+            answer = None
 
-    def order(self, doc: Graph, where: str) -> list[str] | None:
-        """Topological order of a graph's steps (computed once per document), None on a cycle."""
+    def order(self, doc: Graph, where: str) -> tuple[list[str], set[str]]:
+        """A graph's steps in an order where each comes after what it needs (computed once per document),
+        and the steps in or after a cycle (reported once), which come last in declaration order."""
         if id(doc) not in self._orders:
-            self._orders[id(doc)] = self._order(doc, where)
+            order, cyclic, problem = step_order(doc, where)
+            if problem is not None:
+                self.problems.append(problem)
+            self._orders[id(doc)] = (order, cyclic)
         return self._orders[id(doc)]
 
-    def _order(self, doc: Graph, where: str) -> list[str] | None:
-        ids = {s.id for s in doc.spec.steps}
-        sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
-        for step in doc.spec.steps:
-            deps = {src.split(".", 1)[0] for src in step.inputs.values()} | set(step.depends_on)
-            sorter.add(step.id, *(d for d in deps if d in ids))
-        try:
-            return list(sorter.static_order())
-        except graphlib.CycleError as e:
-            cycle = " -> ".join(e.args[1][::-1])
-            self.problems.append(
-                Problem(
-                    f"steps form a cycle: {cycle}",
-                    where,
-                    "remove one of these connections so the steps form a DAG",
-                )
+    def graph(self, c: _Sub) -> _Gen[dict[str, Wire]]:
+        """Expand one (meta)pipeline; return its outputs as bindings to leaf steps (None when failed)."""
+        doc = c.doc
+        label = f"{doc.kind.lower()}/{doc.metadata.name}"
+        order, cyclic = self.order(doc, c.where)
+        target = self.launch_target or (doc.spec.target.model_dump() if doc.spec.target else None) or c.target
+        by_id = {s.id: (i, s) for i, s in enumerate(doc.spec.steps)}
+        done = {sid: Expanded({}, [], failed=True) for sid in cyclic}
+        for sid in order:
+            i, step = by_id[sid]
+            done[sid] = yield from self.step(
+                doc, step, c, done, f"{c.where} > steps[{i}] ({step.id})", target
             )
-            return None
-
-    def connect(
-        self,
-        source: str,
-        inputs: dict[str, Binding | None],
-        done: dict[str, _Expanded],
-        doc: Graph,
-        where: str,
-        label: str,
-    ) -> Binding | None:
-        sid, out = source.split(".", 1)
-        if sid == "inputs":
-            if out not in inputs:
-                known = ", ".join(doc.spec.inputs) or "none"
-                self.problems.append(
-                    Problem(
-                        f"{label} has no input {out!r}",
-                        where,
-                        f"declare it under spec.inputs (known inputs: {known})",
-                    )
-                )
-                return None
-            return inputs[out]
-        if sid not in done:
-            steps = ", ".join(s.id for s in doc.spec.steps)
-            self.problems.append(
-                Problem(
-                    f"dangling connection {source!r}: no step {sid!r} in {label}",
-                    where,
-                    f"connect to one of the steps: {steps}",
-                )
-            )
-            return None
-        exp = done[sid]
-        if exp.failed:
-            return None
-        if out not in exp.outputs:
-            self.problems.append(
-                Problem(
-                    f"dangling connection {source!r}: step {sid!r} has no output {out!r}",
-                    where,
-                    f"use one of its outputs: {', '.join(exp.outputs) or 'none'}",
-                )
-            )
-            return None
-        return exp.outputs[out]
+        return {
+            name: self.connect(source, c.inputs, done, doc, f"{c.where} > outputs.{name}", label)
+            for name, source in doc.spec.outputs.items()
+        }
 
     def step(
         self,
         parent: Graph,
         step: Step,
-        ns: str,
-        params: dict[str, Any],
-        inputs: dict[str, Binding | None],
-        done: dict[str, _Expanded],
-        trail: tuple[str, ...],
+        c: _Sub,
+        done: dict[str, Expanded],
         where: str,
         target: dict[str, Any] | None,
-    ) -> _Expanded:
-        failed = _Expanded({}, [], failed=True)
+    ) -> _Gen[Expanded]:
+        failed = Expanded({}, [], failed=True)
         child = self.resolve(step, where)
         if child is None:
             return failed
@@ -204,8 +193,8 @@ class _Compiler:
             )
             return failed
         pinned = str(step.ref.pinned(child.metadata.version))
-        if pinned in trail:
-            cycle = " -> ".join((*trail[trail.index(pinned) :], pinned))
+        if pinned in c.trail:
+            cycle = " -> ".join((*c.trail[c.trail.index(pinned) :], pinned))
             self.problems.append(
                 Problem(
                     f"reference cycle: {cycle}",
@@ -214,16 +203,25 @@ class _Compiler:
                 )
             )
             return failed
+        if not isinstance(child, Playbook) and len(c.trail) >= self.max_nesting:
+            self.problems.append(
+                Problem(
+                    f"pipelines nested more than {self.max_nesting} levels deep",
+                    f"{where} > uses",
+                    f"nest fewer levels, or raise the limit MAX_NESTING_DEPTH (now {self.max_nesting})",
+                )
+            )
+            return failed
         label = f"{parent.kind.lower()}/{parent.metadata.name}"
-        wired: dict[str, Binding | None] = {}
+        wired: dict[str, Wire] = {}
         for name, source in step.inputs.items():
-            wired[name] = self.connect(source, inputs, done, parent, f"{where} > inputs.{name}", label)
+            wired[name] = self.connect(source, c.inputs, done, parent, f"{where} > inputs.{name}", label)
         needs: list[str] = []
         for dep in step.depends_on:
             if dep not in done:
                 self.problems.append(
                     Problem(
-                        f"depends_on names unknown step {dep!r}",
+                        f"depends_on names unknown step {dep[:63]!r}",
                         f"{where} > depends_on",
                         f"use one of: {', '.join(s.id for s in parent.spec.steps)}",
                     )
@@ -231,65 +229,27 @@ class _Compiler:
             else:
                 needs.extend(done[dep].leaves)
         secrets: set[str] = set()
-        try:
-            with_ = bind(step.with_, params, f"{where} > with", secrets)
-        except _Unbound as e:
-            self.problems.append(e.problem)
-            return failed
+        with_ = bind(step.with_, c.params, f"{where} > with", secrets, self.problems)
         if step.target is not None:
             target = step.target.model_dump()
         cwhere = f"{where} > {pinned}"
         if isinstance(child, Playbook):
-            return self.leaf(child, step, ns + step.id, with_, wired, needs, secrets, where, target, pinned)
+            return self.leaf(child, step, c.ns + step.id, with_, wired, needs, secrets, where, target, pinned)
         values, problems = self.schema(child, cwhere).apply(with_, f"{where} > with")
         self.problems.extend(problems)
         wired = self.wire(pinned, child.spec.inputs, wired, where)
         start = len(self.steps)
-        outs = self.graph(child, f"{ns}{step.id}/", values, wired, (*trail, pinned), cwhere, target)
+        outs = yield _Sub(child, f"{c.ns}{step.id}/", values, wired, (*c.trail, pinned), cwhere, target)
         leaves = [s.id for s in self.steps[start:]]
         if needs:
             for j in range(start, len(self.steps)):
                 s = self.steps[j]
                 self.steps[j] = replace(s, needs=tuple(dict.fromkeys([*s.needs, *needs])))
-        return _Expanded(
+        return Expanded(
             {k: v for k, v in outs.items() if v is not None},
             leaves,
             failed=any(v is None for v in outs.values()),
         )
-
-    def wire(
-        self, pinned: str, ports: dict[str, Port], wired: dict[str, Binding | None], where: str
-    ) -> dict[str, Binding | None]:
-        """Check connections against the ports of what a step uses: known names, types, required ones."""
-        for name, b in wired.items():
-            port = ports.get(name)
-            if port is None:
-                self.problems.append(
-                    Problem(
-                        f"{pinned} has no input {name!r}",
-                        f"{where} > inputs.{name}",
-                        f"use one of: {', '.join(ports) or 'none'}",
-                    )
-                )
-            elif b is not None and "any" not in (port.type, b.type) and port.type != b.type:
-                source = f"{b.step}.{b.output}" if b.step else f"input {b.output!r}"
-                self.problems.append(
-                    Problem(
-                        f"type mismatch: input {name!r} expects {port.type} but {source} is {b.type}",
-                        f"{where} > inputs.{name}",
-                        f"connect an output of type {port.type}",
-                    )
-                )
-        for name, port in ports.items():
-            if name not in wired and not port.optional:
-                self.problems.append(
-                    Problem(
-                        f"required input {name!r} of {pinned} is not connected",
-                        f"{where} > inputs",
-                        f"add inputs: {{{name}: STEP.OUTPUT}}",
-                    )
-                )
-        return {k: b for k, b in wired.items() if k in ports}
 
     def leaf(
         self,
@@ -297,18 +257,21 @@ class _Compiler:
         step: Step,
         sid: str,
         with_: dict[str, Any],
-        wired: dict[str, Binding | None],
+        wired: dict[str, Wire],
         needs: list[str],
         secrets: set[str],
         where: str,
         target: dict[str, Any] | None,
         pinned: str,
-    ) -> _Expanded:
+    ) -> Expanded:
         spec = pb.spec
         params, problems = self.schema(pb, f"{where} > {pinned}").apply(with_, f"{where} > with")
         self.problems.extend(problems)
-        bound = {k: b for k, b in self.wire(pinned, spec.inputs, wired, where).items() if b is not None}
-        secrets.update(spec.secrets)
+        bound = {
+            k: b for k, b in self.wire(pinned, spec.inputs, wired, where).items() if isinstance(b, Binding)
+        }
+        template = dict(self.template(pb))
+        secrets.update(spec.secrets, template.pop("_secrets"))
         find_secrets(params, secrets)
         timeout = step.timeout if step.timeout is not None else spec.timeout
         plan_step = PlanStep(
@@ -322,10 +285,57 @@ class _Compiler:
             secrets=tuple(sorted(secrets)),
             target=target or _LOCAL,
             source=where,
-            **self.template(pb),
+            **template,
         )
         self.steps.append(plan_step)
-        return _Expanded({k: Binding(sid, k, p.type) for k, p in spec.outputs.items()}, [sid])
+        return Expanded({k: Binding(sid, k, p.type) for k, p in spec.outputs.items()}, [sid])
+
+
+def _root(root: Doc | Ref | str, resolver: Resolver) -> Graph:
+    if isinstance(root, str):
+        text = root
+        try:
+            root = Ref.parse(text)
+        except RefError as e:
+            raise SpecError(
+                Problem(str(e), text[:300], "give a ref such as pipeline/iris-classifier")
+            ) from None
+    doc = resolver.resolve(root) if isinstance(root, Ref) else root
+    if isinstance(doc, Playbook):
+        raise SpecError(
+            Problem(
+                f"{doc.ref} is a Playbook: only a Pipeline or MetaPipeline can be planned or run",
+                str(doc.ref),
+                "wrap it in a Pipeline with one step that uses it",
+            )
+        )
+    return doc
+
+
+def _launch_problems(params: dict[str, Any], launch: dict[str, Any] | None, label: str) -> list[Problem]:
+    """What is wrong with the values a launch brings (never expressions: they are data)."""
+    problems = data_problems(params, f"{label} > parameters")
+    if launch is not None:
+        if not isinstance(launch.get("provider"), str) or not isinstance(launch.get("options", {}), dict):
+            problems.append(Problem("invalid target", "target", 'give {"provider": NAME, "options": {...}}'))
+        else:
+            problems += data_problems(launch.get("options") or {}, "target.options")
+    stack: list[Any] = [params]
+    while stack and not problems:
+        v = stack.pop()
+        if isinstance(v, str) and "${{" in v:
+            problems.append(
+                Problem(
+                    "a parameter value holds '${{': launch values are data, not expressions",
+                    f"{label} > parameters",
+                    "remove the '${{' from the value",
+                )
+            )
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return problems
 
 
 def compile_plan(
@@ -338,45 +348,53 @@ def compile_plan(
     """Compile `root` (a Pipeline/MetaPipeline document or a ref to one) into a Plan.
 
     Raises SpecError with every problem found, each with what, where and how to fix it. With
-    `check_only`, a reusable pipeline that needs inputs is checked with placeholders for them; the
-    plan it returns then only serves to validate, not to run.
+    `check_only` the definition is checked: a reusable pipeline that needs inputs gets placeholders for
+    them, and a required parameter that no value gives is taken as given; the plan it returns then only
+    serves to validate, not to run.
     """
-    if isinstance(root, str):
-        root = Ref.parse(root)
-    doc = resolver.resolve(root) if isinstance(root, Ref) else root
-    if isinstance(doc, Playbook):
-        raise SpecError(
-            Problem(
-                f"{doc.ref} is a Playbook: only a Pipeline or MetaPipeline can be planned or run",
-                str(doc.ref),
-                "wrap it in a Pipeline with one step that uses it",
-            )
-        )
+    doc = _root(root, resolver)
     launch = target.model_dump() if isinstance(target, Target) else target
-    c = _Compiler(resolver, launch)
     label = f"{doc.kind.lower()}/{doc.metadata.name}"
-    values, problems = c.schema(doc, label).apply(dict(params or {}), f"{label} > parameters")
+    given = dict(params or {})
+    problems = _launch_problems(given, launch, label)
     if problems:
         raise SpecError(problems)
-    unbound = {n: None for n, p in doc.spec.inputs.items() if not p.optional}
-    placeholders: dict[str, Binding | None] = {}
+    c = Compiler(resolver=resolver, launch_target=launch)
+    schema = c.schema(doc, label)
+    where = f"{label} > parameters"
+    unknowns = schema.unknowns(given)  # required, without a value: only a launch can give them
+    values, problems = schema.apply({**given, **unknowns}, where)
+    if not check_only:
+        fix = "pass it at launch: --set NAME=VALUE (mlops run/plan/deploy), or parameters.NAME (API)"
+        problems = [schema.missing(name, where, fix) for name in unknowns] + problems
+    c.problems.extend(problems)
+    for name in values:  # an invalid value is not checked again in every step that uses it
+        if any(
+            p.where == f"{where}.{name}" or p.where.startswith((f"{where}.{name}.", f"{where}.{name}["))
+            for p in problems
+        ):
+            values[name] = Unknown(f"${{{{ params.{name} }}}}")
+    placeholders: dict[str, Wire] = {}
     if check_only:
         placeholders = {n: Binding("", n, p.type) for n, p in doc.spec.inputs.items()}
-    elif unbound:
-        raise SpecError(
-            Problem(
-                f"{label} needs inputs {', '.join(unbound)} and cannot run on its own",
-                label,
-                "run a pipeline that uses it and connects its inputs",
+    else:
+        unbound = [n for n, p in doc.spec.inputs.items() if not p.optional]
+        if unbound:
+            c.problems.append(
+                Problem(
+                    f"{label} needs inputs {', '.join(unbound)} and cannot run on its own",
+                    label,
+                    "run a pipeline that uses it and connects its inputs",
+                )
             )
-        )
     pinned = str(doc.ref)
-    outputs = c.graph(doc, "", values, placeholders, (pinned,), label, None)
+    outputs = c.expand(_Sub(doc, "", values, placeholders, (pinned,), label, None))
     if c.problems:
         raise SpecError(list(dict.fromkeys(c.problems)))
     return Plan(
         root=pinned,
         parameters=values,
         steps=tuple(c.steps),
-        outputs={k: v for k, v in outputs.items() if v is not None},
+        outputs={k: v for k, v in outputs.items() if isinstance(v, Binding)},
+        warnings=tuple(dict.fromkeys(c.warnings)),
     )

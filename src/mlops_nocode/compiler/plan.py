@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlops_nocode.spec import Problem
+
 PLAN_FORMAT = "mlops-nocode/plan/v1"
 
 
@@ -110,6 +112,8 @@ class Plan:
     steps: tuple[PlanStep, ...]
     outputs: dict[str, Binding]
     python_path: tuple[str, ...] = ()
+    warnings: tuple[Problem, ...] = ()
+    """What validation found worth saying that does not stop a run (not part of the plan's JSON)."""
 
     def step(self, step_id: str) -> PlanStep:
         for s in self.steps:

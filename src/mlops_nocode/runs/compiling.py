@@ -6,12 +6,13 @@ the parameters and target, check placement. Every failure is a SpecError of loca
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from mlops_nocode.catalogue import Doc
 from mlops_nocode.catalogue.service import configured_catalogue
 from mlops_nocode.compiler import Plan, compile_plan
-from mlops_nocode.compiler.check import validate_graphs
+from mlops_nocode.compiler.check import validate_graphs, warnings_of
 from mlops_nocode.providers.registry import check_placement
 from mlops_nocode.spec import MetaPipeline, Pipeline, Problem, Ref, RefError, SpecError, parse_document
 
@@ -65,14 +66,15 @@ def prepare(
     root = root_of(pipeline, docs)
     root_doc = catalogue.resolve(root) if isinstance(root, Ref) else root
     params = dict(parameters or {})
-    if docs:
-        validate_graphs(docs, root_doc, catalogue, params)
+    plans = validate_graphs(docs, root_doc, catalogue, params) if docs else []
     launch = None
     if target:
         launch = {"provider": target.get("provider", "local"), "options": dict(target.get("options") or {})}
     plan = compile_plan(root_doc, catalogue, params, launch, check_only=check_only)
-    if not check_only:
-        problems = check_placement(plan, launch["provider"] if launch else None)
+    if not check_only or not any(not p.optional for p in root_doc.spec.inputs.values()):
+        problems = check_placement(plan, launch["provider"] if launch else None)  # what a run would refuse
         if problems:
             raise SpecError(problems)
+    if check_only:
+        plan = replace(plan, warnings=tuple(warnings_of(docs, [plan, *plans])))
     return plan

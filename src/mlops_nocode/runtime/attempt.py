@@ -21,10 +21,10 @@ from mlops_nocode.runtime.collect import Refused, open_regular
 from mlops_nocode.runtime.collect import read_lines as collect_lines
 from mlops_nocode.runtime.secrets import fill as fill_secrets
 from mlops_nocode.runtime.secrets import value_problem
+from mlops_nocode.spec.expressions import EXPR_RE, apply_filter
 
 VALUE_TYPES = frozenset({"metrics", "text", "json", "endpoint", "infra", "any"})
-_EXPR_RE = re.compile(r"\$\{\{\s*(params|inputs|outputs)\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}")
-_SPEC_DIR_RE = re.compile(r"\$\{\{\s*spec\.dir\s*\}\}")
+_EXPR_RE = EXPR_RE  # `${{ NAMESPACE.NAME }}` or `${{ NAMESPACE.NAME | FILTER }}` (spec/expressions.py)
 
 
 STEM_MAX = 100  # characters of a step id kept readable in its file names
@@ -156,13 +156,15 @@ def command_argv(a: Attempt) -> tuple[list[str], dict[str, str]]:
     for name, rel in outputs.items():  # a plan from elsewhere is checked before anything runs
         output_rel(name, rel)
 
-    def expand(text: str) -> str:
-        if a.step.spec_dir:  # the playbook's folder (only a playbook from a file has one: see the compiler)
-            text = _SPEC_DIR_RE.sub(lambda m: str(a.step.spec_dir), text)
-        return _EXPR_RE.sub(sub, fill_secrets(text, a.secrets))
+    def filtered(m: re.Match[str]) -> str:  # one pass: a substituted value is never read as an expression
+        if m[1] == "secrets":
+            return apply_filter(a.secrets.get(m[2], ""), m[3])
+        if m[1] == "spec":  # ${{ spec.dir }}: the playbook's folder, where a plan step has one
+            return apply_filter(str(a.step.spec_dir or m[0]), m[3])
+        return apply_filter(sub(m), m[3])
 
-    argv = [expand(arg) for arg in cmd.get("argv", [])]
-    env = {k: expand(v) for k, v in cmd.get("env", {}).items()}
+    argv = [_EXPR_RE.sub(filtered, arg) for arg in cmd.get("argv", [])]
+    env = {k: _EXPR_RE.sub(filtered, v) for k, v in cmd.get("env", {}).items()}
     return argv, {**env, **a.secrets, **spec_dir_env(a.step)}
 
 

@@ -12,7 +12,9 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from mlops_nocode.spec.errors import Problem, SpecError
+from mlops_nocode.spec.limits import check_data
 from mlops_nocode.spec.models import API_VERSION, Document, MetaPipeline, Pipeline, Playbook
+from mlops_nocode.spec.refs import NAME_RE
 from mlops_nocode.spec.yamlio import parse_texts, yaml_load_value
 
 __all__ = [
@@ -47,6 +49,11 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def parse_document(data: Any, where: str = "") -> Playbook | Pipeline | MetaPipeline:
     """Validate one already-parsed mapping as a spec document."""
     prefix = f"{where} > " if where else ""
@@ -55,20 +62,23 @@ def parse_document(data: Any, where: str = "") -> Playbook | Pipeline | MetaPipe
     if data.get("apiVersion") != API_VERSION:
         raise SpecError(
             Problem(
-                f"apiVersion is {data.get('apiVersion')!r}",
+                f"apiVersion is {_short(data.get('apiVersion'))}",
                 f"{prefix}apiVersion",
                 f"set apiVersion: {API_VERSION}",
             )
         )
     if data.get("kind") not in _KINDS:
         raise SpecError(
-            Problem(f"unknown kind {data.get('kind')!r}", f"{prefix}kind", f"use one of {', '.join(_KINDS)}")
+            Problem(
+                f"unknown kind {_short(data.get('kind'))}", f"{prefix}kind", f"use one of {', '.join(_KINDS)}"
+            )
         )
     data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
     meta = data.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
-    if name:
+    if isinstance(name, str) and NAME_RE.fullmatch(name):
         prefix = f"{where} ({data['kind']} {name}) > " if where else f"{str(data['kind']).lower()}/{name} > "
+    check_data(data, prefix)
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as e:
@@ -81,11 +91,13 @@ def _problem(err: ErrorDetails, prefix: str) -> Problem:
         return Problem("unknown field", where, "remove it or check its spelling")
     if err["loc"][1:] == ("metadata", "version") and not isinstance(err["input"], str):
         return Problem(
-            f"version must be a quoted semver string, not {err['input']!r}",
+            f"version must be a quoted semver string, not {_short(err['input'])}",
             where,
             'quote it: version: "1.0.0"',
         )
-    return Problem(err["msg"].removeprefix("Value error, "), where, "see `mlops schema`")
+    cause = (err.get("ctx") or {}).get("error")
+    fix = getattr(cause, "fix", None) or "see `mlops schema`"
+    return Problem(err["msg"].removeprefix("Value error, "), where, fix)
 
 
 def load_text(text: str, source: str = "<text>") -> list[Playbook | Pipeline | MetaPipeline]:

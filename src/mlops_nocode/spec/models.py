@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -48,6 +49,22 @@ def _relative_path(path: str) -> str:
     return path
 
 
+PORT_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+"""Names of inputs, outputs and secrets: what `${{ inputs.X }}` and `STEP.OUTPUT` can refer to."""
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_TIMEOUT = 366 * 24 * 3600.0
+"""The longest timeout a step may have (a year): longer ones are refused rather than overflowing a clock."""
+_TIMEOUT_FIX = "give a positive duration such as 30s, 10m or 2h, or leave timeout out for no time limit"
+
+
+class SpecValueError(ValueError):
+    """A field validator's complaint that knows how to fix it (the loader shows `fix`)."""
+
+    def __init__(self, what: str, fix: str) -> None:
+        super().__init__(what)
+        self.fix = fix
+
+
 def parse_duration(value: str | float | int) -> float:
     """Seconds from `90`, `1.5`, `500ms`, `30s`, `10m` or `2h`."""
     if isinstance(value, int | float):
@@ -56,6 +73,35 @@ def parse_duration(value: str | float | int) -> float:
     if not m:
         raise ValueError(f"invalid duration {value!r}: use seconds or a number with ms, s, m or h (e.g. 10m)")
     return float(m[1]) * _DURATION_UNITS[m[2]]
+
+
+def check_timeout(value: str | float | None) -> str | float | None:
+    """`value` when it is a usable timeout: a duration above 0 and at most MAX_TIMEOUT (None: no limit)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise SpecValueError(f"timeout {value!r} is not a duration", _TIMEOUT_FIX)
+    try:
+        seconds = parse_duration(value)
+    except ValueError as e:
+        raise SpecValueError(str(e), _TIMEOUT_FIX) from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise SpecValueError(
+            f"timeout {value!r} is not above 0 (a timeout of 0 would not mean 'no limit')", _TIMEOUT_FIX
+        )
+    if seconds > MAX_TIMEOUT:
+        raise SpecValueError(f"timeout {value!r} is longer than a year", _TIMEOUT_FIX)
+    return value
+
+
+def _names(kind: str, names: Any, pattern: re.Pattern[str] = PORT_NAME_RE) -> None:
+    for name in names:
+        if not pattern.fullmatch(name):
+            raise SpecValueError(
+                f"invalid {kind} name {name[:60]!r}",
+                f"use letters, digits, '_'{' and -' if pattern is PORT_NAME_RE else ''}, "
+                "starting with a letter or '_'",
+            )
 
 
 class _Strict(BaseModel):
@@ -90,15 +136,17 @@ class Port(_Strict):
 class Resources(_Strict):
     """What one step needs: CPU cores, memory (e.g. 512Mi, 2Gi) and GPUs."""
 
-    cpu: float = 1.0
+    cpu: float = Field(default=1.0, gt=0, le=100_000, allow_inf_nan=False)
     memory: str = "512Mi"
-    gpu: int = 0
+    gpu: int = Field(default=0, ge=0, le=10_000)
 
     @field_validator("memory")
     @classmethod
     def _memory(cls, v: str) -> str:
-        if not MEMORY_RE.fullmatch(v):
-            raise ValueError(f"invalid memory {v!r}: use a number with Ki, Mi, Gi or Ti (e.g. 512Mi, 2Gi)")
+        if not MEMORY_RE.fullmatch(v) or len(v) > 24:
+            raise ValueError(
+                f"invalid memory {v[:40]!r}: use a number with Ki, Mi, Gi or Ti (e.g. 512Mi, 2Gi)"
+            )
         return v
 
 
@@ -137,6 +185,12 @@ class CommandRuntime(_Strict):
     env: dict[str, str] = Field(default_factory=dict)
     outputs: dict[str, Annotated[str, AfterValidator(output_path)]] = Field(default_factory=dict)
 
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
+        _names("environment variable", v, ENV_NAME_RE)
+        return v
+
 
 class PlaybookSpec(_Strict):
     """A reusable step: runtime, typed ports, parameter schema, resources, retries, timeout, secrets."""
@@ -163,8 +217,18 @@ class PlaybookSpec(_Strict):
     @field_validator("timeout")
     @classmethod
     def _timeout(cls, v: str | float | None) -> str | float | None:
-        if v is not None and parse_duration(v) <= 0:
-            raise ValueError("timeout must be positive")
+        return check_timeout(v)
+
+    @field_validator("inputs", "outputs")
+    @classmethod
+    def _port_names(cls, v: dict[str, Port]) -> dict[str, Port]:
+        _names("port", v)
+        return v
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_names(cls, v: list[str]) -> list[str]:
+        _names("secret", v)
         return v
 
     @model_validator(mode="after")
@@ -223,19 +287,17 @@ class Step(_Strict):
     def _inputs(cls, v: dict[str, str]) -> dict[str, str]:
         for name, source in v.items():
             if not isinstance(source, str) or not CONNECTION_RE.fullmatch(source):
-                raise ValueError(
-                    f"input {name!r}: invalid connection {source!r}: "
+                raise SpecValueError(
+                    f"input {name[:60]!r}: invalid connection {str(source)[:60]!r}",
                     "write STEP_ID.OUTPUT (e.g. load.dataset) "
-                    "or inputs.NAME for an input of the enclosing pipeline"
+                    "or inputs.NAME for an input of the enclosing pipeline",
                 )
         return v
 
     @field_validator("timeout")
     @classmethod
     def _timeout(cls, v: str | float | None) -> str | float | None:
-        if v is not None:
-            parse_duration(v)
-        return v
+        return check_timeout(v)
 
     @property
     def ref(self) -> Ref:
@@ -250,6 +312,24 @@ class PipelineSpec(_Strict):
     inputs: dict[str, Port] = Field(default_factory=dict)
     steps: list[Step] = Field(min_length=1)
     outputs: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("inputs")
+    @classmethod
+    def _port_names(cls, v: dict[str, Port]) -> dict[str, Port]:
+        _names("input", v)
+        return v
+
+    @field_validator("outputs")
+    @classmethod
+    def _outputs(cls, v: dict[str, str]) -> dict[str, str]:
+        _names("output", v)
+        for name, source in v.items():
+            if not CONNECTION_RE.fullmatch(source):
+                raise SpecValueError(
+                    f"output {name!r}: invalid connection {source[:60]!r}",
+                    "write STEP_ID.OUTPUT (e.g. train.model) or inputs.NAME to pass an input through",
+                )
+        return v
 
     @model_validator(mode="after")
     def _unique_ids(self) -> PipelineSpec:

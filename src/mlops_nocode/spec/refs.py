@@ -55,7 +55,13 @@ def check_version(version: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class VersionRange:
-    """A version constraint: exact `1.2.0`, caret `^1.2`, tilde `~1.2`, partial `1.2`, `*` or comparators."""
+    """A version constraint: exact `1.2.0`, caret `^1.2`, tilde `~1.2`, partial `1.2`, `*` or comparators.
+
+    Pre-releases follow semver ranges as npm reads them: a pre-release such as 1.2.1-rc.1 is only chosen
+    by a constraint that names a pre-release of the same MAJOR.MINOR.PATCH (`^1.2.1-rc.1`,
+    `>=1.2.1-rc.1,<2.0.0`, or exactly `1.2.1-rc.1`); any release is always preferred over lower ones, so a
+    pre-release never hides a later stable release (`^1.2` picks 1.2.1 over 1.2.1-rc.1).
+    """
 
     text: str
     lower: semver.Version | None
@@ -71,25 +77,39 @@ class VersionRange:
             v = semver.Version.parse(t)
             return cls(text, v, v, True)
         if t[0] in "^~":
-            m = _PARTIAL_RE.match(t[1:])
-            if not m:
-                raise RefError(f"invalid version constraint {text!r}")
-            major, minor, patch = (int(m[g]) if m[g] else None for g in ("major", "minor", "patch"))
-            low = semver.Version(major or 0, minor or 0, patch or 0)
-            if t[0] == "~":
-                high = low.bump_major() if minor is None else low.bump_minor()
-            elif major or minor is None:
-                high = low.bump_major()
-            elif minor or patch is None:
-                high = low.bump_minor()
-            else:
-                high = low.bump_patch()
-            return cls(text, low, high, False)
+            return cls._caret_tilde(text, t)
         m = _PARTIAL_RE.match(t.rstrip(".x*").rstrip("."))
         if m and m["patch"] is None:
             low = semver.Version(int(m["major"]), int(m["minor"] or 0), 0)
             return cls(text, low, low.bump_major() if m["minor"] is None else low.bump_minor(), False)
         return cls._comparators(text)
+
+    @classmethod
+    def _caret_tilde(cls, text: str, t: str) -> VersionRange:
+        op, rest = t[0], t[1:].strip()
+        pre: str | None = None
+        major: int | None
+        minor: int | None
+        patch: int | None
+        if semver.Version.is_valid(rest):  # ^1.2.1-rc.1: a full version, maybe a pre-release
+            full = semver.Version.parse(rest)
+            major, minor, patch, pre = full.major, full.minor, full.patch, full.prerelease
+        else:
+            m = _PARTIAL_RE.match(rest)
+            if not m:
+                raise RefError(f"invalid version constraint {text[:60]!r}")
+            major, minor, patch = (int(m[g]) if m[g] else None for g in ("major", "minor", "patch"))
+        low = semver.Version(major or 0, minor or 0, patch or 0, pre)
+        base = semver.Version(major or 0, minor or 0, patch or 0)
+        if op == "~":
+            high = base.bump_major() if minor is None else base.bump_minor()
+        elif major or minor is None:
+            high = base.bump_major()
+        elif minor or patch is None:
+            high = base.bump_minor()
+        else:
+            high = base.bump_patch()
+        return cls(text, low, high, False)
 
     @classmethod
     def _comparators(cls, text: str) -> VersionRange:
@@ -99,7 +119,8 @@ class VersionRange:
             m = re.match(r"^(>=|<)(.+)$", part)
             if not m or not semver.Version.is_valid(m[2]):
                 raise RefError(
-                    f"invalid version constraint {text!r}: use 1.2.0, ^1.2, ~1.2, 1.2, or '>=1.0.0,<2.0.0'"
+                    f"invalid version constraint {text[:60]!r}: "
+                    "use 1.2.0, ^1.2, ~1.2, 1.2, or '>=1.0.0,<2.0.0'"
                 )
             if m[1] == ">=":
                 lower = semver.Version.parse(m[2])
@@ -110,8 +131,11 @@ class VersionRange:
     def allows(self, version: str | semver.Version) -> bool:
         v = version if isinstance(version, semver.Version) else semver.Version.parse(version)
         if self.exact:
-            return v == self.lower
-        if v.prerelease and not self.text.count("-"):
+            return v.compare(self.lower) == 0 if self.lower is not None else False
+        if v.prerelease and not any(
+            b is not None and b.prerelease and b.to_tuple()[:3] == v.to_tuple()[:3]
+            for b in (self.lower, self.upper)
+        ):
             return False
         if self.lower is not None and v < self.lower:
             return False

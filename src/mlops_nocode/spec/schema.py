@@ -10,7 +10,16 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from mlops_nocode.spec.models import DURATION_RE, ENTRYPOINT_RE, MEMORY_RE, RELATIVE_PATH_RE, Document
+from mlops_nocode.spec.models import (
+    DURATION_RE,
+    ENTRYPOINT_RE,
+    ENV_NAME_RE,
+    MAX_TIMEOUT,
+    MEMORY_RE,
+    PORT_NAME_RE,
+    RELATIVE_PATH_RE,
+    Document,
+)
 from mlops_nocode.spec.refs import NAME_PATTERN
 
 NAME = f"^{NAME_PATTERN}$"
@@ -24,6 +33,7 @@ CONNECTION = rf"^(inputs|{NAME_PATTERN})\.[A-Za-z_][A-Za-z0-9_-]*$"
 ENTRYPOINT = ENTRYPOINT_RE.pattern
 MEMORY = MEMORY_RE.pattern
 DURATION = DURATION_RE.pattern
+POSITIVE_DURATION = r"^(?!0*(\.0*)?(ms|s|m|h)?$)" + DURATION.removeprefix("^")
 EXTENSION = "^x-"
 """Top-level keys starting with `x-` are ignored (a place for YAML anchors, as in docker-compose)."""
 
@@ -62,8 +72,16 @@ def _constrain(defs: dict[str, Any]) -> None:
     step["inputs"]["additionalProperties"]["pattern"] = CONNECTION
     step["depends_on"]["items"]["pattern"] = NAME
     for timeout in (step["timeout"], props["PlaybookSpec"]["timeout"]):
-        _string(timeout)["pattern"] = DURATION
-    _number(props["PlaybookSpec"]["timeout"])["exclusiveMinimum"] = 0
+        _string(timeout)["pattern"] = POSITIVE_DURATION
+        _number(timeout).update({"exclusiveMinimum": 0, "maximum": MAX_TIMEOUT})
+    port_names = {"pattern": PORT_NAME_RE.pattern}
+    for spec in ("PlaybookSpec", "PipelineSpec"):
+        props[spec]["inputs"]["propertyNames"] = port_names
+        props[spec]["outputs"]["propertyNames"] = port_names
+    props["PipelineSpec"]["outputs"]["additionalProperties"]["pattern"] = CONNECTION
+    props["PlaybookSpec"]["secrets"]["items"]["pattern"] = PORT_NAME_RE.pattern
+    props["CommandRuntime"]["env"]["propertyNames"] = {"pattern": ENV_NAME_RE.pattern}
+    props["Resources"]["memory"]["maxLength"] = 24
     defs["PlaybookSpec"]["allOf"] = [
         {
             "if": {"properties": {"runtime": {"const": runtime}}, "required": ["runtime"]},

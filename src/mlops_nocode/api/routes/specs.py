@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from mlops_nocode.api.examples import PLAN, TARGETS, json_example
-from mlops_nocode.api.schemas import ErrorOut, LaunchRequest, ValidateResponse
+from mlops_nocode.api.schemas import ErrorOut, LaunchRequest, ProblemOut, ValidateResponse
 from mlops_nocode.providers.registry import AVAILABLE, PLANNED
 from mlops_nocode.runs.compiling import prepare
 
@@ -21,7 +21,8 @@ INVALID: dict[int | str, dict[str, Any]] = {
 def validate(body: LaunchRequest) -> ValidateResponse:
     """Validate a ref or inline spec with its parameters: schema, refs, parameters, types, cycles."""
     plan = prepare(body.pipeline, body.parameters, body.target_dict(), check_only=True)
-    return ValidateResponse(status="valid", pipeline=plan.root, steps=len(plan.steps))
+    warnings = [ProblemOut(what=w.what, where=w.where, fix=w.fix) for w in plan.warnings]
+    return ValidateResponse(status="valid", pipeline=plan.root, steps=len(plan.steps), warnings=warnings)
 
 
 @router.post("/plan", responses={**INVALID, **json_example(PLAN)})
