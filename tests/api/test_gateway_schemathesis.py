@@ -37,24 +37,29 @@ SECRETS = {
     ),
 }
 # the secrets the executed run prints and writes to its output (the others are only stored)
-RUN_SECRETS = ["PLAIN_TOKEN"]
-# Answers that are a step's own file, byte for byte: the artifact download serves what the step wrote,
-# secrets included (a known gap, see test_an_artifact_download_is_the_file_the_step_wrote).
-RAW_FILES = ["GET /api/v1/runs/{run_id}/artifacts/{name}"]
+RUN_SECRETS = list(SECRETS)
+# Answers exempt from the secret check (none: a step's file holding a secret is withheld, see
+# test_an_artifact_file_holding_a_secret_is_withheld).
+RAW_FILES: list[str] = []
 
 
 def _leaky_run(names: list[str]) -> list[dict[str, Any]]:
-    """A command step that prints the secrets it is given and writes them to its JSON output."""
-    code = "import sys, json; print(*sys.argv[2:]); open(sys.argv[1], 'w').write(json.dumps(sys.argv[2:]))"
-    argv = ["python3", "-c", code, "${{ outputs.out }}", *[f"${{{{ params.{n.lower()} }}}}" for n in names]]
+    """A command step that prints the secrets it is given and writes them to its JSON output (a value,
+    masked) and to a file output (its data, kept as written)."""
+    code = (
+        "import sys, json; print(*sys.argv[3:]); open(sys.argv[1], 'w').write(json.dumps(sys.argv[3:])); "
+        "open(sys.argv[2], 'w').write(' '.join(sys.argv[3:]))"
+    )
+    params = [f"${{{{ params.{n.lower()} }}}}" for n in names]
+    argv = ["python3", "-c", code, "${{ outputs.out }}", "${{ outputs.raw }}", *params]
     playbook = {
         "apiVersion": "mlops-nocode/v1",
         "kind": "Playbook",
         "metadata": {"name": "st-leak", "version": "1.0.0"},
         "spec": {
             "runtime": "command",
-            "command": {"argv": argv, "outputs": {"out": "out.json"}},
-            "outputs": {"out": {"type": "json"}},
+            "command": {"argv": argv, "outputs": {"out": "out.json", "raw": "raw.txt"}},
+            "outputs": {"out": {"type": "json"}, "raw": {"type": "file"}},
             "parameters": {
                 "type": "object",
                 "properties": {n.lower(): {"type": "string"} for n in names},
@@ -73,7 +78,7 @@ def _leaky_run(names: list[str]) -> list[dict[str, Any]]:
                     "with": {n.lower(): f"${{{{ secrets.{n} }}}}" for n in names},
                 }
             ],
-            "outputs": {"out": "leak.out"},
+            "outputs": {"out": "leak.out", "raw": "leak.raw"},
         },
     }
     return [playbook, pipeline]
@@ -148,17 +153,20 @@ def test_schema_fuzzing_finds_no_server_error_schema_violation_or_secret(
         assert admin.get("/api/v1/keys").status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True, reason="artifact downloads serve the step's file as written, secrets in clear (known gap)"
-)
-def test_an_artifact_download_is_the_file_the_step_wrote(live: tuple[Server, str]) -> None:
-    """Found by the fuzzing's secret check: the run's output file holds the secret the step wrote, and
-    downloading it answers it in clear. When this passes (artifacts redacted), drop RAW_FILES."""
+def test_an_artifact_file_holding_a_secret_is_withheld(live: tuple[Server, str]) -> None:
+    """Found by the fuzzing's secret check: a file output holds the secrets the step wrote (its data, not
+    rewritten), so downloading it is refused with a located problem; a value output is served masked."""
     server, run_id = live
     with server.client(server.admin_key) as admin:
-        r = admin.get(f"/api/v1/runs/{run_id}/artifacts/out")
-    assert r.status_code == 200, r.text
-    assert SECRETS["PLAIN_TOKEN"] not in r.text
+        raw = admin.get(f"/api/v1/runs/{run_id}/artifacts/raw")
+        value = admin.get(f"/api/v1/runs/{run_id}/artifacts/out")
+    assert raw.status_code == 403, raw.text
+    assert raw.json()["problems"][0]["where"] == f"run {run_id} > outputs.raw"
+    assert value.status_code == 200, value.text
+    for secret in SECRETS.values():
+        for answer in (raw.text, value.text):
+            assert secret not in answer and json.dumps(secret)[1:-1] not in answer
+    assert "***" in value.text
 
 
 def test_the_secret_check_catches_every_form_of_a_value() -> None:

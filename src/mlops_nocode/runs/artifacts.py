@@ -3,7 +3,8 @@
 The worker records, at the end of a run, each pipeline output's type, digest and stored path (`runs.
 artifacts` column). Downloads look the name up in that record (a name is never joined into a path) and
 check that the stored path lies inside MLOPS_HOME/artifacts before reading it; directories are streamed
-as .tar.gz built on the fly.
+as .tar.gz built on the fly. An artifact holding the value of a secret its run used (in a file's bytes
+or a file's name) is withheld: a step's files are its data and are not rewritten, so they are not served.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from mlops_nocode.compiler.plan import Plan
+from mlops_nocode.runtime.redaction import Redactor
 from mlops_nocode.runtime.state import RunResult
 
 CHUNK = 64 * 1024
+SCAN_CHUNK = 1 << 20
+_VERDICTS: dict[tuple[str, int], bool] = {}  # (digest, patterns) -> holds a secret (content-addressed)
+VERDICTS_KEPT = 4096
 
 
 class ArtifactMissing(LookupError):
@@ -101,3 +106,40 @@ def iter_targz(path: Path) -> Iterator[bytes]:
                 yield chunk
     finally:
         thread.join(5)
+
+
+def holds_secret(path: Path, redactor: Redactor, digest: str | None = None) -> bool:
+    """Whether the stored artifact `path` (a file, or any file or name under a folder) contains a form of
+    one of the redactor's secret values. Verdicts are remembered per content digest."""
+    if not redactor:
+        return False
+    key = (digest or "", hash(redactor.patterns))
+    if digest and key in _VERDICTS:
+        return _VERDICTS[key]
+    found = _scan(path, redactor)
+    if digest:
+        if len(_VERDICTS) >= VERDICTS_KEPT:
+            _VERDICTS.clear()
+        _VERDICTS[key] = found
+    return found
+
+
+def _scan(path: Path, redactor: Redactor) -> bool:
+    patterns = [p.encode("utf-8", "surrogatepass") for p in redactor.patterns]
+    keep = max(len(p) for p in patterns) - 1
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if not p.is_symlink())
+        if any(redactor.spans(str(p.relative_to(path.parent))) for p in files):
+            return True
+        files = [p for p in files if p.is_file()]
+    else:
+        files = [path]
+    for f in files:
+        tail = b""
+        with open(f, "rb") as fh:
+            while chunk := fh.read(SCAN_CHUNK):
+                buf = tail + chunk
+                if any(p in buf for p in patterns):
+                    return True
+                tail = buf[-keep:] if keep else b""
+    return False

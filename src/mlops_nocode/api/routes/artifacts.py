@@ -7,11 +7,11 @@ from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, Depends, HTTPException, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from mlops_nocode.api.schemas import Artifact
 from mlops_nocode.api.state import Gateway, gateway
-from mlops_nocode.runs.artifacts import ArtifactMissing, describe, iter_file, iter_targz, locate
+from mlops_nocode.runs.artifacts import ArtifactMissing, describe, holds_secret, iter_file, iter_targz, locate
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such run or artifact"}}
@@ -28,10 +28,15 @@ async def list_artifacts(run_id: str, gw: Gateway = Depends(gateway)) -> list[di
 @router.get(
     "/{run_id}/artifacts/{name}",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}, "application/gzip": {}}}, **NOT_FOUND},
+    responses={
+        200: {"content": {"application/octet-stream": {}, "application/gzip": {}}},
+        403: {"description": "withheld: the artifact holds the value of a secret its run used"},
+        **NOT_FOUND,
+    },
 )
-async def download_artifact(run_id: str, name: str, gw: Gateway = Depends(gateway)) -> StreamingResponse:
-    """The artifact's file, or its directory as a .tar.gz stream."""
+async def download_artifact(run_id: str, name: str, gw: Gateway = Depends(gateway)) -> Response:
+    """The artifact's file, or its directory as a .tar.gz stream. An artifact holding the value of a
+    secret its run used is withheld (403): a step's files are served as written, never rewritten."""
     recs = await anyio.to_thread.run_sync(gw.runs.artifacts, run_id)
     record = recs.get(name)
     if record is None:
@@ -40,6 +45,15 @@ async def download_artifact(run_id: str, name: str, gw: Gateway = Depends(gatewa
         path = await anyio.to_thread.run_sync(locate, gw.settings.home, record)
     except ArtifactMissing as e:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from None
+    redactor = await anyio.to_thread.run_sync(gw.runs.redactor, run_id)
+    if await anyio.to_thread.run_sync(holds_secret, path, redactor, record.get("digest")):
+        problem = {
+            "what": f"artifact {name!r} holds the value of a secret its run used: it is withheld",
+            "where": f"run {run_id} > outputs.{name}",
+            "fix": "change the step so that it does not write secret values into its output files, "
+            "then run it again",
+        }
+        return JSONResponse({"detail": "withheld", "problems": [problem]}, status.HTTP_403_FORBIDDEN)
     if path.is_dir():
         filename, media, body = f"{path.name}.tar.gz", "application/gzip", iter_targz(path)
         headers: dict[str, str] = {}
