@@ -180,6 +180,7 @@ ARTIFACT: dict[str, Any] = {
     "kind": "file",
     "filename": "metrics.json",
     "size": 64,
+    "withheld": False,
 }
 
 WEBHOOK: dict[str, Any] = {

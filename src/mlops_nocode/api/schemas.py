@@ -330,6 +330,9 @@ class Artifact(BaseModel):
     kind: Literal["file", "directory"] | None
     filename: str | None = Field(description="what a download is saved as (directories: .tar.gz)")
     size: int | None = Field(description="bytes (directories: total of their files)")
+    withheld: bool = Field(
+        default=False, description="true when it holds the value of a secret its run used: never downloaded"
+    )
 
 
 WebhookEvent = Literal["run.succeeded", "run.failed", "run.cancelled"]

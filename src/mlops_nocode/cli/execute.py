@@ -15,6 +15,7 @@ from mlops_nocode.spec import Problem
 
 if TYPE_CHECKING:
     from mlops_nocode.runs.reporter import GatewayReporter
+    from mlops_nocode.runtime.redaction import Redactor
     from mlops_nocode.runtime.state import RunResult
 
 
@@ -113,7 +114,7 @@ def execute_plan(
             reporter.close()
     summary = result.summary()
     code = {"succeeded": 0, "failed": 1, "cancelled": 130}[result.status]
-    if reporter is not None and not _report_end(reporter, plan, result):
+    if reporter is not None and not _report_end(reporter, plan, result, runner.redactor):
         code = code or 1
     try:
         if as_json:
@@ -157,7 +158,7 @@ def _reported_run(as_json: bool) -> tuple[str, str]:
     return run_id, token
 
 
-def _report_end(reporter: GatewayReporter, plan: Plan, result: RunResult) -> bool:
+def _report_end(reporter: GatewayReporter, plan: Plan, result: RunResult, redactor: Redactor) -> bool:
     """Record the end at the gateway; False (with a message) when it could not be recorded."""
     from mlops_nocode.runs.artifacts import records
     from mlops_nocode.runs.worker import failure_details
@@ -167,7 +168,7 @@ def _report_end(reporter: GatewayReporter, plan: Plan, result: RunResult) -> boo
         return False
     details = "cancelled on request" if reporter.cancel_requested else failure_details(result)
     end = {"status": result.status, "details": details, "outputs": result.outputs}
-    if reporter.finish(end | {"artifacts": records(plan, result)}):
+    if reporter.finish(end | {"artifacts": records(plan, result, redactor)}):
         return True
     err.print(f"[red]could not record the end of run {result.run_id} at the gateway[/]")
     return False

@@ -30,8 +30,10 @@ class ArtifactMissing(LookupError):
     """No artifact by that name, or its file is gone (or not where the store keeps files)."""
 
 
-def records(plan: Plan, result: RunResult) -> dict[str, dict[str, Any]]:
-    """{output name: {type, digest, path, step, output}} for every pipeline output the run produced."""
+def records(plan: Plan, result: RunResult, redactor: Redactor | None = None) -> dict[str, dict[str, Any]]:
+    """{output name: {type, digest, path, step, output, withheld}} for every pipeline output the run
+    produced; `withheld` when it holds a form of one of the run's secret values (`redactor`'s), decided
+    now, while the Runner knows them (the vault's values may change or go before a download)."""
     out: dict[str, dict[str, Any]] = {}
     for name, b in plan.outputs.items():
         state = result.steps.get(b.step)
@@ -43,8 +45,16 @@ def records(plan: Plan, result: RunResult) -> dict[str, dict[str, Any]]:
                 "path": str(rec["path"]),
                 "step": b.step,
                 "output": b.output,
+                "withheld": _withheld(Path(str(rec["path"])), redactor, rec.get("digest")),
             }
     return out
+
+
+def _withheld(path: Path, redactor: Redactor | None, digest: str | None) -> bool:
+    try:
+        return redactor is not None and holds_secret(path, redactor, digest)
+    except OSError:  # gone from the store: a download answers 404 anyway
+        return False
 
 
 def _size(path: Path) -> int:
@@ -66,6 +76,7 @@ def describe(home: Path, name: str, record: dict[str, Any]) -> dict[str, Any]:
     """The API's view of one artifact (never the server's paths)."""
     info: dict[str, Any] = {
         "name": name,
+        "withheld": bool(record.get("withheld")),
         "type": record.get("type"),
         "digest": record.get("digest"),
         "step": record.get("step"),

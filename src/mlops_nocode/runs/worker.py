@@ -162,7 +162,7 @@ class Worker:
                 runner.cancel()
             result = runner.run()
             status, details, outputs = result.status, failure_details(result), result.outputs
-            artifacts = records(plan, result)
+            artifacts = records(plan, result, runner.redactor)
         except SecretUnreadable as e:
             details = str(e)
         except Exception as e:

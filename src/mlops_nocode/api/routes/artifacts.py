@@ -46,7 +46,9 @@ async def download_artifact(run_id: str, name: str, gw: Gateway = Depends(gatewa
     except ArtifactMissing as e:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from None
     redactor = await anyio.to_thread.run_sync(gw.runs.redactor, run_id)
-    if await anyio.to_thread.run_sync(holds_secret, path, redactor, record.get("digest")):
+    if record.get("withheld") or await anyio.to_thread.run_sync(
+        holds_secret, path, redactor, record.get("digest")
+    ):
         problem = {
             "what": f"artifact {name!r} holds the value of a secret its run used: it is withheld",
             "where": f"run {run_id} > outputs.{name}",
