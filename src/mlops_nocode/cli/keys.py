@@ -24,7 +24,7 @@ from mlops_nocode.cli.report import err, fail, out
 from mlops_nocode.spec import Problem
 
 if TYPE_CHECKING:
-    from mlops_nocode.runs.keys import ApiKey, KeyStore
+    from mlops_nocode.runs.keys import KeyStore
 
 app = typer.Typer(
     help="API keys, on the gateway's database (works with the gateway stopped), or --remote through its API.",
@@ -78,16 +78,6 @@ def _store(as_json: bool) -> KeyStore:
     return KeyStore(db, cache_seconds=0)
 
 
-def _json(k: ApiKey) -> dict[str, Any]:
-    return {
-        "id": k.id,
-        "name": k.name,
-        "scopes": list(k.scopes),
-        "created_at": k.created_at,
-        "revoked_at": k.revoked_at,
-    }
-
-
 def _when(ts: float | None) -> str:
     return "-" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -113,7 +103,9 @@ def _remote(method: str, path: str, as_json: bool, body: Any = None) -> Any:
 @app.command("list")
 def list_keys(remote: RemoteOpt = False, as_json: JsonOpt = False) -> None:
     """Every key, live and revoked (never their values)."""
-    keys = _remote("GET", "/api/v1/keys", as_json) if remote else [_json(k) for k in _store(as_json).list()]
+    keys = (
+        _remote("GET", "/api/v1/keys", as_json) if remote else [k.to_json() for k in _store(as_json).list()]
+    )
     if as_json:
         print(json.dumps(keys, indent=2))
         return
@@ -157,7 +149,7 @@ def create(
         created = _remote("POST", "/api/v1/keys", as_json, {"name": name, "scopes": scopes})
     else:
         key, value = _store(as_json).create(name, scopes)
-        created = _json(key) | {"key": value}
+        created = key.to_json() | {"key": value}
     if as_json:
         print(json.dumps(created, indent=2))
         return
@@ -195,7 +187,7 @@ def revoke(
             _bad(f"no live key {key_id!r}", "KEY_ID", "see the keys with `mlops keys list`", as_json)
         found = store.get(key_id)
         assert found is not None
-        revoked = _json(found)
+        revoked = found.to_json()
     if as_json:
         print(json.dumps(revoked, indent=2))
         return

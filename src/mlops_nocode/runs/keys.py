@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, func, select, text
 
@@ -66,6 +67,16 @@ class ApiKey:
     @classmethod
     def of(cls, row: ApiKeyRow | AnyRow) -> ApiKey:
         return cls(row.id, row.name, tuple(row.scopes.split(",")), row.created_at, row.revoked_at)
+
+    def to_json(self) -> dict[str, Any]:
+        """The key as the API and `mlops keys --json` show it."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "scopes": list(self.scopes),
+            "created_at": self.created_at,
+            "revoked_at": self.revoked_at,
+        }
 
 
 _COLUMNS = (

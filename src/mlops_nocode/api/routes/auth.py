@@ -24,19 +24,9 @@ from mlops_nocode.api.schemas import (
     WhoAmI,
 )
 from mlops_nocode.api.state import Gateway, gateway
-from mlops_nocode.runs.keys import ApiKey, LastAdminKey, expand_scopes
+from mlops_nocode.runs.keys import LastAdminKey, expand_scopes
 
 router = APIRouter(tags=["auth"])
-
-
-def _key(k: ApiKey) -> dict[str, Any]:
-    return {
-        "id": k.id,
-        "name": k.name,
-        "scopes": list(k.scopes),
-        "created_at": k.created_at,
-        "revoked_at": k.revoked_at,
-    }
 
 
 @router.post("/auth/token", response_model=TokenResponse)
@@ -93,7 +83,7 @@ def whoami(principal: Principal = Depends(authenticate), gw: Gateway = Depends(g
 @router.get("/keys", response_model=list[KeyOut], dependencies=[Depends(require_admin)])
 def list_keys(gw: Gateway = Depends(gateway)) -> list[dict[str, Any]]:
     """Every API key (never their secrets)."""
-    return [_key(k) for k in gw.keys.list()]
+    return [k.to_json() for k in gw.keys.list()]
 
 
 @router.post(
@@ -106,7 +96,7 @@ def create_key(body: KeyCreate, gw: Gateway = Depends(gateway)) -> dict[str, Any
     """A new API key; its value is in this answer only. Needs an admin API key or token (a browser
     session, even an admin one, cannot create keys)."""
     key, value = gw.keys.create(body.name, list(body.scopes))
-    return _key(key) | {"key": value}
+    return key.to_json() | {"key": value}
 
 
 @router.delete(
@@ -133,4 +123,4 @@ def revoke_key(key_id: str, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no live key {key_id}")
     found = gw.keys.get(key_id)
     assert found is not None
-    return _key(found)
+    return found.to_json()
