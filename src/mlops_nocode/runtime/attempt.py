@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import json
 import os
 import re
@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from mlops_nocode.compiler.plan import PlanStep
+from mlops_nocode.runtime import confine
+from mlops_nocode.runtime.sandbox import RunSandbox, step_env
 from mlops_nocode.runtime.secrets import fill as fill_secrets
 from mlops_nocode.runtime.store import ArtifactStore
 
@@ -61,6 +63,11 @@ class Attempt:
         return self.base.with_name(self.base.name + ".events.jsonl")
 
     @property
+    def tmp(self) -> Path:
+        """The attempt's private temporary folder (its TMPDIR and HOME), removed when it ends."""
+        return self.base.with_name(self.base.name + ".tmp")
+
+    @property
     def cwd(self) -> Path:
         """Where a Python step runs: the run's shared scratch folder (`runs/<id>/work`)."""
         return self.base.parent.parent / "work"
@@ -89,10 +96,12 @@ def resolve_secrets(step: PlanStep, environ: dict[str, str] | os._Environ[str]) 
     return values
 
 
-def python_payload(a: Attempt, run_id: str) -> dict[str, Any]:
-    """What the fork server's child needs to run a Python step."""
+def python_payload(a: Attempt, run_id: str, box: RunSandbox) -> dict[str, Any]:
+    """What the fork server's child needs to run a Python step (its folders, environment and grants)."""
     kwargs = dict(a.step.params)  # secret placeholders are filled in by the step's process
     kwargs.update({name: rec["path"] for name, rec in a.inputs.items()})
+    extra = {**a.secrets, "MLOPS_RUN_ID": run_id, "MLOPS_STEP_ID": a.step.id}
+    grants = box.step_grants(a.out_dir, a.tmp, _input_paths(a), a.cwd) if box.confined else []
     return {
         "step": a.step.id,
         "run_id": run_id,
@@ -104,9 +113,15 @@ def python_payload(a: Attempt, run_id: str) -> dict[str, Any]:
         "result": str(a.result),
         "events": str(a.events),
         "cwd": str(a.cwd),
-        "env": {**a.secrets, "MLOPS_RUN_ID": run_id, "MLOPS_STEP_ID": a.step.id},
+        "tmp": str(a.tmp),
+        "grants": grants,
+        "env": step_env(box.env, a.tmp, extra),
         "secrets": a.secrets,
     }
+
+
+def _input_paths(a: Attempt) -> list[str]:
+    return [str(rec["path"]) for rec in a.inputs.values() if rec.get("path")]
 
 
 def command_argv(a: Attempt) -> tuple[list[str], dict[str, str]]:
@@ -129,37 +144,62 @@ def command_argv(a: Attempt) -> tuple[list[str], dict[str, str]]:
     return argv, {**env, **a.secrets}
 
 
-def start_command(a: Attempt, run_id: str) -> subprocess.Popen[bytes]:
+def start_command(a: Attempt, run_id: str, box: RunSandbox) -> subprocess.Popen[bytes]:
+    """Start a command step under its supervisor (runtime/confine.py): confined as `box` says, and with
+    nothing it starts outliving it or its Runner."""
     argv, env = command_argv(a)
     if "/" in argv[0] and not os.path.isabs(argv[0]):
         argv[0] = os.path.abspath(argv[0])  # relative to where the run was started, not the output folder
-    if not shutil.which(argv[0]):
+    exe = shutil.which(argv[0], path=box.env.get("PATH"))
+    if not exe:
         raise StepFailure(f"command not found: {argv[0]!r}: install it or fix the playbook's command.argv")
-    setpriv = _setpriv()
-    if setpriv:  # the step dies with the Runner, even on kill -9 (Python steps: see zygote)
-        argv = [setpriv, "--pdeathsig", "KILL", "--", *argv]
-    with open(a.log, "ab") as log:
-        return subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=a.out_dir,
-            env={
-                "PYTHONUNBUFFERED": "1",  # Python tools print live (their log is followed)
-                **os.environ,
-                **env,
-                "MLOPS_RUN_ID": run_id,
-                "MLOPS_STEP_ID": a.step.id,
-            },
-            start_new_session=True,
-        )
+    a.tmp.mkdir(mode=0o700)
+    extra = {"PYTHONUNBUFFERED": "1", **env, "MLOPS_RUN_ID": run_id, "MLOPS_STEP_ID": a.step.id}
+    config: dict[str, Any] = {
+        "argv": argv,
+        "exe": os.path.abspath(exe),
+        "parent": os.getpid(),
+        "confine": None,
+    }
+    if box.confined:
+        grants = [*box.software, *box.step_grants(a.out_dir, a.tmp, _input_paths(a), None)]
+        config["confine"] = {"abi": box.confinement.abi, "grants": grants}
+    read, write = os.pipe()
+    try:
+        with open(a.log, "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", confine.__file__, str(read)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=a.out_dir,
+                env=step_env(box.env, a.tmp, extra),
+                start_new_session=True,
+                pass_fds=[read],
+            )
+        os.close(read)
+        read = -1
+        with open(write, "wb") as pipe:
+            write = -1
+            pipe.write(json.dumps(config).encode())
+    except BrokenPipeError:
+        pass  # the supervisor is gone already: its exit code says so
+    finally:
+        for fd in (read, write):
+            if fd >= 0:
+                os.close(fd)
+    return proc
 
 
-@functools.cache
-def _setpriv() -> str | None:
-    """util-linux's setpriv, which sets the parent-death signal and execs the command in place (Linux)."""
-    return shutil.which("setpriv") if sys.platform.startswith("linux") else None
+def signal_command(proc: subprocess.Popen[bytes], sig: int) -> None:
+    """Signal a command step: SIGKILL asks its supervisor to kill everything the step started (killing
+    the supervisor itself would leave the step's other sessions running); other signals go to its group
+    and the supervisor passes them to the rest."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if sig == signal.SIGKILL:
+            os.kill(proc.pid, signal.SIGUSR1)
+        else:
+            os.killpg(proc.pid, sig)
 
 
 def describe_exit(code: int) -> str:

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import threading
@@ -20,6 +21,7 @@ from mlops_nocode.runtime.events import Event, JsonLines, Sink
 from mlops_nocode.runtime.forkserver import ForkServer, ForkServerError
 from mlops_nocode.runtime.home import mlops_home
 from mlops_nocode.runtime.logfollow import LogFollower
+from mlops_nocode.runtime.sandbox import Confinement, RunSandbox, for_run, resolve, step_env
 from mlops_nocode.runtime.secrets import redact, redact_files
 from mlops_nocode.runtime.state import Cancelled, RunResult, StepState, Throttle, new_run_id
 from mlops_nocode.runtime.store import ArtifactStore, CacheIndex, module_digest
@@ -44,6 +46,7 @@ class Runner:
         throttle: Throttle | None = None,
         run_id: str | None = None,
         environ: dict[str, str] | None = None,
+        sandbox: Confinement | None = None,
     ) -> None:
         unsupported = sorted({s.runtime for s in plan.steps} - LOCAL_RUNTIMES)
         if unsupported:
@@ -60,6 +63,8 @@ class Runner:
         self.max_parallel = max(1, max_parallel or os.cpu_count() or 2)
         self.throttle = throttle
         self.environ = environ if environ is not None else dict(os.environ)
+        self.confinement = sandbox or resolve()  # SandboxError when STEP_SANDBOX cannot be had here
+        self._box: RunSandbox | None = None
         self.sink = sink
         self.states = {s.id: StepState(s) for s in plan.steps}
         self._q: queue.Queue[tuple[str, int, str | None]] = queue.Queue()
@@ -285,9 +290,9 @@ class Runner:
             self._followers[a.job] = LogFollower(a.log, self._secrets, LIVE_LOG_LINES, LOG_EVENT_LINES)
             if step.runtime == "python":
                 spill = a.base.with_name(a.base.name + ".payload.json")
-                self._fork_server().submit(a.job, att.python_payload(a, self.run_id), spill)
+                self._fork_server().submit(a.job, att.python_payload(a, self.run_id, self.box), spill)
             else:
-                proc = att.start_command(a, self.run_id)
+                proc = att.start_command(a, self.run_id, self.box)
                 a.proc = proc
                 threading.Thread(target=self._wait_command, args=(a.job, proc), daemon=True).start()
         except (att.StepFailure, ForkServerError, OSError) as e:
@@ -300,16 +305,36 @@ class Runner:
         self._jobs[a.job] = state
         return True
 
+    @property
+    def box(self) -> RunSandbox:
+        """What this run's steps may see (set when the run starts)."""
+        if self._box is None:
+            # the process's own environment (PATH, PYTHONPATH ...): `environ` is where secrets come from
+            self._box = for_run(self.confinement, self.home, self.run_dir, os.environ, self.plan.python_path)
+        return self._box
+
     def _fork_server(self) -> ForkServer:
         """The warm fork server, started on first use with every step module of the plan preloaded."""
         if self._server is None:
             preload = sorted({s.entrypoint.split(":")[0] for s in self.plan.steps if s.entrypoint})
+            box = self.box
+            tmp = self.run_dir / "tmp"
+            tmp.mkdir(mode=0o700, exist_ok=True)
+            confinement = None
+            if box.confined:
+                confinement = {
+                    "abi": box.confinement.abi,
+                    "server": box.server_grants(),
+                    "step": box.software,
+                }
             self._server = ForkServer(
                 self._exited,
                 ["mlops_nocode.runtime.zygote", *preload],
                 self.run_dir / "forkserver.log",
                 idle=min(self.max_parallel, sum(s.runtime == "python" for s in self.plan.steps)) + 1,
                 log_dir=self.run_dir / "steps",
+                env=step_env(box.env, tmp, {}),
+                box=confinement,
             )
             self._server.wait_ready()
         return self._server
@@ -329,6 +354,7 @@ class Runner:
         assert a is not None
         state.duration = time.monotonic() - (state.started or time.monotonic())
         state.deadline = None
+        shutil.rmtree(a.tmp, ignore_errors=True)
         self._emit_step_events(a)
         try:
             if a.timed_out:
@@ -392,8 +418,7 @@ class Runner:
 
     def _kill(self, a: att.Attempt, sig: int) -> None:
         if a.proc is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(a.proc.pid, sig)
+            att.signal_command(a.proc, sig)
         elif self._server is not None:
             self._server.kill(a.job, sig)
 
