@@ -263,7 +263,6 @@ def _sqlite_file(url: str | None) -> list[Path]:
     return []
 
 
-@functools.lru_cache(maxsize=16)
 def _software(
     protected: tuple[str, ...], sources: tuple[str, ...], read: tuple[str, ...], write: tuple[str, ...]
 ) -> tuple[Grant, ...]:
