@@ -15,6 +15,7 @@ from mlops_nocode.spec import Problem
 
 if TYPE_CHECKING:
     from mlops_nocode.runs.reporter import GatewayReporter
+    from mlops_nocode.runtime.sandbox import Confinement
     from mlops_nocode.runtime.state import RunResult
 
 
@@ -49,6 +50,7 @@ def execute_plan(
         throttle = Throttler.from_env()
     except ThrottleConfigError as e:
         fail([Problem(str(e), "environment", "fix or unset that variable (see docs/THROTTLE.md)")], as_json)
+    confinement = _confinement(as_json)
     sinks: list[Sink] = []
     events_file: IO[str] | None = None
     if events == "-":
@@ -71,7 +73,14 @@ def execute_plan(
     run_id, token = _reported_run(as_json) if report_to else (None, "")
     reporter = None
     try:
-        runner = Runner(plan, run_id=run_id, use_cache=not no_cache, max_parallel=parallel, throttle=throttle)
+        runner = Runner(
+            plan,
+            run_id=run_id,
+            use_cache=not no_cache,
+            max_parallel=parallel,
+            throttle=throttle,
+            sandbox=confinement,
+        )
         if report_to and run_id:
             from mlops_nocode.runs.reporter import GatewayReporter
 
@@ -116,6 +125,23 @@ def execute_plan(
         os.dup2(devnull, sys.stdout.fileno())
         os.dup2(devnull, sys.stderr.fileno())
     raise typer.Exit(code)
+
+
+def _confinement(as_json: bool) -> Confinement:
+    """STEP_SANDBOX checked against this kernel; a warning when `auto` finds no Landlock here."""
+    from mlops_nocode.runtime.sandbox import SandboxError, resolve
+
+    try:
+        conf = resolve()
+    except SandboxError as e:
+        fail([Problem(str(e), "STEP_SANDBOX", "see the step sandbox in docs/STEPS.md")], as_json)
+    if conf.settings.step_sandbox == "auto" and not conf.confined:
+        err.print(
+            f"[yellow]warning:[/] steps run unconfined ({'; '.join(conf.notes)}); set STEP_SANDBOX=none "
+            "to silence this",
+            soft_wrap=True,
+        )
+    return conf
 
 
 def _reported_run(as_json: bool) -> tuple[str, str]:

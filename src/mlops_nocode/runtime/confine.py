@@ -259,10 +259,12 @@ def _children_by_scan(pid: int) -> list[int]:
     out = []
     for name in os.listdir("/proc"):
         if name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                with open(f"/proc/{name}/stat", encoding="ascii", errors="replace") as f:
-                    if int(f.read().rpartition(")")[2].split()[1]) == pid:
-                        out.append(int(name))
+            with (
+                contextlib.suppress(OSError, ValueError, IndexError),
+                open(f"/proc/{name}/stat", encoding="ascii", errors="replace") as f,
+            ):
+                if int(f.read().rpartition(")")[2].split()[1]) == pid:
+                    out.append(int(name))
     return out
 
 

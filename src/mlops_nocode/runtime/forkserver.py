@@ -152,6 +152,8 @@ class ForkServer:
 
     def _handle(self, data: bytes, sender: int | None, fds: list[int]) -> None:
         msg = json.loads(data)
+        if sender is None:
+            return
         with self._lock:
             if "exit" in msg:
                 if self._proc is None or sender != self._proc.pid:
@@ -169,7 +171,7 @@ class ForkServer:
                     self.pids[job] = sender
                     self._by_pid[sender] = job
                     return
-                if sender is None or self.pids.get(job) != sender:
+                if self.pids.get(job) != sender:
                     return
                 self._by_pid.pop(sender, None)
             self._pending.discard(job)
@@ -264,12 +266,8 @@ def _read_result(fd: int) -> str:
     if not stat.S_ISREG(st.st_mode):
         return json.dumps({"error": "the step's process sent its result in something that is not a file"})
     if st.st_size > MAX_RESULT_BYTES:
-        return json.dumps(
-            {
-                "error": f"the step's result is {st.st_size} bytes of JSON, over the {MAX_RESULT_BYTES} allowed: "
-                "return large data as files in the output folder"
-            }
-        )
+        why = f"the step's result is {st.st_size} bytes of JSON, over the {MAX_RESULT_BYTES} allowed"
+        return json.dumps({"error": why + ": return large data as files in the output folder"})
     chunks, offset = [], 0
     while offset < st.st_size:
         chunk = os.pread(fd, st.st_size - offset, offset)
