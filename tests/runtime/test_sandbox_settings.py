@@ -47,7 +47,7 @@ def test_without_landlock_servers_refuse_unless_told_none_and_the_cli_runs_uncon
 def test_landlock_demands_every_feature(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STEP_SANDBOX", "landlock")
     kernel(monkeypatch, 5)
-    with pytest.raises(SandboxError, match="ABI 6.*ABI 5"):
+    with pytest.raises(SandboxError, match=r"ABI 6.*ABI 5"):
         resolve()
     kernel(monkeypatch, 0)
     with pytest.raises(SandboxError, match="no Landlock"):
@@ -60,7 +60,7 @@ def test_bad_values_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
         resolve()
     monkeypatch.setenv("STEP_SANDBOX", "auto")
     monkeypatch.setenv("STEP_ENV_PASSTHROUGH", "AWS_REGION,DATABASE_URL")
-    with pytest.raises(SandboxError, match="STEP_ENV_PASSTHROUGH.*DATABASE_URL"):
+    with pytest.raises(SandboxError, match=r"STEP_ENV_PASSTHROUGH.*DATABASE_URL"):
         resolve()
 
 

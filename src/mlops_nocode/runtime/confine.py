@@ -40,7 +40,6 @@ _WRITE = WRITE_FILE | TRUNCATE | REMOVE_DIR | REMOVE_FILE | MAKE_DIR | MAKE_REG 
 RIGHTS = {
     "ro": _READ | EXECUTE,  # software: read and run
     "read": _READ,  # data: read only
-    "list": READ_DIR,  # folder names only
     "rw": _READ | EXECUTE | _WRITE | MAKE_FIFO | REFER,  # the step's own folders
     "dev": READ_FILE | WRITE_FILE | IOCTL_DEV,  # /dev/null and friends
     "write": WRITE_FILE,  # an open log or events file

@@ -321,8 +321,8 @@ def serve(
             replace_finished()  # a child says it finished before it exits: read that first
             _kill_strays(children)
         for pid, code in exited:
+            _send(results, {"pid": pid, "exit": code})  # the Runner ignores it after the step's own end
             if not children.pop(pid):
-                _send(results, {"pid": pid, "exit": code})
                 spawn()
     for pid in children:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -343,11 +343,8 @@ def _kill_strays(children: dict[int, bool]) -> None:
 def _prime_import_caches() -> None:
     """List every import folder now, so imports keep working from folders the sandbox will not let this
     process list (a spec folder that holds MLOPS_HOME is granted entry by entry)."""
-    for entry in sys.path:
-        with contextlib.suppress(Exception):
-            finder = importlib.machinery.PathFinder._path_importer_cache(entry)  # type: ignore[attr-defined]
-            if finder is not None and hasattr(finder, "_fill_cache"):
-                finder._fill_cache()
+    with contextlib.suppress(Exception):
+        importlib.machinery.PathFinder.find_spec("mlops-nocode-no-such-module")  # visits every folder
 
 
 def _reap(children: dict[int, bool]) -> list[tuple[int, int]]:
