@@ -458,6 +458,7 @@ class Runner:
         self._jobs.clear()
         for a in running:
             redact_files((a.log, a.events), self._secrets)
+            shutil.rmtree(a.tmp, ignore_errors=True)
 
 
 def _metrics(outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:

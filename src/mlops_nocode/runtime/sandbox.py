@@ -22,6 +22,7 @@ and steps), the SQLite database wherever it is, nor the usual credential folders
 from __future__ import annotations
 
 import functools
+import glob
 import os
 import re
 import stat
@@ -71,6 +72,7 @@ PASSED_ENV = frozenset(
 )
 SYSTEM_SOFTWARE = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+GPU_DEVICES = ("/dev/nvidia*", "/dev/dri", "/dev/kfd")  # NVIDIA, DRM render nodes, AMD ROCm
 HOME_CREDENTIALS = (
     ".ssh",
     ".gnupg",
@@ -271,7 +273,7 @@ def _software(
     wanted += [(p, "ro") for p in sources]
     wanted += [(p, "ro") for p in read] + [(p, "rw") for p in write]
     wanted += [("/proc", "read"), ("/sys", "read"), ("/dev/shm", "rw")]
-    wanted += [(p, "dev") for p in DEVICES]
+    wanted += [(p, "dev") for p in [*DEVICES, *(g for pattern in GPU_DEVICES for g in glob.glob(pattern))]]
     grants = [g for path, kind in wanted for g in _outside(_real(path), kind, protected)]
     grants += _etc(protected)
     return tuple(dict.fromkeys(grants))
