@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mlops_nocode.compiler.plan import PlanStep
-from mlops_nocode.runtime import confine
 from mlops_nocode.runtime.sandbox import RunSandbox, step_env
 from mlops_nocode.runtime.secrets import fill as fill_secrets
 from mlops_nocode.runtime.store import ArtifactStore
@@ -38,7 +34,6 @@ class Attempt:
     base: Path
     inputs: dict[str, dict[str, Any]]
     secrets: dict[str, str] = field(default_factory=dict)
-    proc: subprocess.Popen[bytes] | None = None
     timed_out: bool = False
     cancelled: bool = False
 
@@ -144,62 +139,28 @@ def command_argv(a: Attempt) -> tuple[list[str], dict[str, str]]:
     return argv, {**env, **a.secrets}
 
 
-def start_command(a: Attempt, run_id: str, box: RunSandbox) -> subprocess.Popen[bytes]:
-    """Start a command step under its supervisor (runtime/confine.py): confined as `box` says, and with
-    nothing it starts outliving it or its Runner."""
+def command_payload(a: Attempt, run_id: str, box: RunSandbox) -> dict[str, Any]:
+    """What the fork server's child needs to run a command step: it confines itself as `box` says and
+    execs the command in place (so nothing it starts outlives it, see runtime/zygote.py)."""
     argv, env = command_argv(a)
     if "/" in argv[0] and not os.path.isabs(argv[0]):
         argv[0] = os.path.abspath(argv[0])  # relative to where the run was started, not the output folder
     exe = shutil.which(argv[0], path=box.env.get("PATH"))
     if not exe:
         raise StepFailure(f"command not found: {argv[0]!r}: install it or fix the playbook's command.argv")
-    a.tmp.mkdir(mode=0o700)
     extra = {"PYTHONUNBUFFERED": "1", **env, "MLOPS_RUN_ID": run_id, "MLOPS_STEP_ID": a.step.id}
-    config: dict[str, Any] = {
-        "argv": argv,
+    grants = box.step_grants(a.out_dir, a.tmp, _input_paths(a), None) if box.confined else []
+    return {
+        "step": a.step.id,
         "exe": os.path.abspath(exe),
-        "parent": os.getpid(),
-        "confine": None,
+        "argv": argv,  # may hold secret values: it travels like env, never through a file
+        "output_dir": str(a.out_dir),
+        "log": str(a.log),
+        "cwd": str(a.out_dir),
+        "tmp": str(a.tmp),
+        "grants": grants,
+        "env": step_env(box.env, a.tmp, extra),
     }
-    if box.confined:
-        grants = [*box.software, *box.step_grants(a.out_dir, a.tmp, _input_paths(a), None)]
-        config["confine"] = {"abi": box.confinement.abi, "grants": grants}
-    read, write = os.pipe()
-    try:
-        with open(a.log, "ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", confine.__file__, str(read)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=a.out_dir,
-                env=step_env(box.env, a.tmp, extra),
-                start_new_session=True,
-                pass_fds=[read],
-            )
-        os.close(read)
-        read = -1
-        with open(write, "wb") as pipe:
-            write = -1
-            pipe.write(json.dumps(config).encode())
-    except BrokenPipeError:
-        pass  # the supervisor is gone already: its exit code says so
-    finally:
-        for fd in (read, write):
-            if fd >= 0:
-                os.close(fd)
-    return proc
-
-
-def signal_command(proc: subprocess.Popen[bytes], sig: int) -> None:
-    """Signal a command step: SIGKILL asks its supervisor to kill everything the step started (killing
-    the supervisor itself would leave the step's other sessions running); other signals go to its group
-    and the supervisor passes them to the rest."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        if sig == signal.SIGKILL:
-            os.kill(proc.pid, signal.SIGUSR1)
-        else:
-            os.killpg(proc.pid, sig)
 
 
 def describe_exit(code: int) -> str:

@@ -1,10 +1,7 @@
-"""Kernel confinement of step processes: Landlock rulesets, capabilities, subreaping, and the supervisor of
-command steps.
+"""Kernel confinement of step processes: Landlock rulesets, capabilities, parent-death signal, subreaping.
 
-Standard library only, and importing nothing of ours: this file is also run as a script
-(`python -I -S confine.py`, see `supervise`), the small launcher that confines itself and then runs a
-command step. The Landlock calls are direct syscalls through ctypes: 444-446 on every architecture that has
-Landlock (x86_64, aarch64 ...), structures from include/uapi/linux/landlock.h.
+The Landlock calls are direct system calls through ctypes: 444-446 on every architecture that has Landlock
+(x86_64, aarch64 ...), structures from include/uapi/linux/landlock.h. Standard library only.
 """
 
 from __future__ import annotations
@@ -12,13 +9,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import json
 import os
-import resource
 import signal
 import stat
 import sys
-from typing import Any, NoReturn
+from typing import Any
 
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446
 _CREATE_RULESET_VERSION = 1
@@ -267,17 +262,6 @@ def _children_by_scan(pid: int) -> list[int]:
     return out
 
 
-def descendants(pid: int | None = None) -> list[int]:
-    """Every process below `pid` (default: this process), parents before their children."""
-    out: list[int] = []
-    todo = children(pid)
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo += children(p)
-    return out
-
-
 def kill_descendants() -> None:
     """SIGKILL every descendant of this process and reap them, until none is left.
 
@@ -298,96 +282,3 @@ def kill_descendants() -> None:
                 pass
         except ChildProcessError:
             break
-
-
-def _confine_self(config: dict[str, Any]) -> None:
-    """In the command's process, before exec: drop privileges and apply the step's ruleset."""
-    box = config.get("confine")
-    if not box:
-        return
-    ruleset = Ruleset(int(box["abi"]))
-    for path, kind in box["grants"]:
-        ruleset.allow(path, kind)
-    ruleset.allow_fd(1, WRITE_FILE, False)  # the step's log, reopened as /dev/stdout by some tools
-    drop_capabilities()
-    ruleset.restrict()
-
-
-def _exec(config: dict[str, Any], blocked: set[signal.Signals]) -> NoReturn:
-    argv = [str(a) for a in config["argv"]]
-    try:
-        for sig in (*blocked, signal.SIGPIPE, signal.SIGXFSZ):  # as subprocess's restore_signals does
-            signal.signal(sig, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
-        _confine_self(config)
-        os.execve(config["exe"], argv, os.environ)
-    except OSError as e:
-        hint = ""
-        if e.errno in (errno.EACCES, errno.EPERM) and config.get("confine"):
-            hint = (
-                " (the step sandbox lets a command run only programs under the system and Python folders, "
-                "the spec folders and STEP_SANDBOX_READ)"
-            )
-        os.write(2, f"cannot run {config['exe']}: {e.strerror or e}{hint}\n".encode())
-        os._exit(127 if e.errno == errno.ENOENT else 126)
-    except BaseException as e:
-        os.write(2, f"cannot start the command: {type(e).__name__}: {e}\n".encode())
-        os._exit(126)
-
-
-def supervise(config: dict[str, Any]) -> NoReturn:
-    """Run one command step and make sure nothing it started outlives it.
-
-    Started by the Runner in a new session. It dies with the Runner's thread (parent-death signal SIGUSR1),
-    becomes a child subreaper, and runs the command in a confined child. When the command ends, or on
-    SIGUSR1 (the Runner's kill, or its death), every descendant is killed. SIGTERM (cancel) is passed on
-    to every descendant, those that called setsid included. It exits as the command did.
-    """
-    handled = {signal.SIGCHLD, signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP, signal.SIGINT}
-    signal.pthread_sigmask(signal.SIG_BLOCK, handled)
-    set_parent_death_signal(signal.SIGUSR1)
-    if os.getppid() != int(config["parent"]):  # the Runner died before the parent-death signal was set
-        os._exit(137)
-    set_subreaper()
-    main = os.fork()
-    if main == 0:
-        _exec(config, handled)
-    status: int | None = None
-    while status is None:
-        info = signal.sigwaitinfo(handled)
-        if info.si_signo == signal.SIGCHLD:
-            with contextlib.suppress(ChildProcessError):
-                while True:
-                    pid, wstatus = os.waitpid(-1, os.WNOHANG)
-                    if pid == 0:
-                        break
-                    if pid == main:
-                        status = os.waitstatus_to_exitcode(wstatus)
-        elif info.si_signo == signal.SIGTERM:
-            for pid in descendants():
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGTERM)
-        else:  # SIGUSR1, SIGHUP, SIGINT: stop everything now
-            status = -int(signal.SIGKILL)
-    kill_descendants()
-    if status >= 0:
-        os._exit(status)
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    signal.signal(-status, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.Signals(-status)})
-    os.kill(os.getpid(), -status)
-    os._exit(128 - status)
-
-
-def main() -> NoReturn:
-    """`python -I -S confine.py FD`: read the command's configuration (JSON) from FD and supervise it."""
-    fd = int(sys.argv[1])
-    chunks = []
-    while chunk := os.read(fd, 1 << 16):
-        chunks.append(chunk)
-    os.close(fd)
-    supervise(json.loads(b"".join(chunks)))
-
-
-if __name__ == "__main__":
-    main()

@@ -188,8 +188,8 @@ class ForkServer:
     def submit(self, job: str, payload: dict[str, Any], spill: Path | None = None) -> None:
         """Hand `payload` (see zygote.run_step for its keys) to an idle child.
 
-        A payload too big for one datagram is written to `spill`, without its `env` and `secrets`, which
-        always travel in the datagram so that secret values never touch the disk.
+        A payload too big for one datagram is written to `spill`, without its `env`, `secrets` and `argv`,
+        which always travel in the datagram so that secret values never touch the disk.
         """
         if self._proc is None:
             self.start()
@@ -202,10 +202,10 @@ class ForkServer:
         if len(data) > MAX_DGRAM:
             if spill is None:
                 raise ForkServerError("step payload too large to send")
-            private = ("env", "secrets")
+            private = ("env", "secrets", "argv")
             public = {k: v for k, v in payload.items() if k not in private}
             spill.write_text(json.dumps(public), encoding="utf-8")
-            kept = {k: payload.get(k, {}) for k in private}
+            kept = {k: payload[k] for k in private if k in payload}
             data = json.dumps({"job": job, "token": token, "file": str(spill), **kept}).encode()
         with self._lock:
             self._pending.add(job)

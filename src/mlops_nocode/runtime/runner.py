@@ -8,7 +8,6 @@ import os
 import queue
 import shutil
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -289,12 +288,11 @@ class Runner:
             a.prepare()
             self._followers[a.job] = LogFollower(a.log, self._secrets, LIVE_LOG_LINES, LOG_EVENT_LINES)
             if step.runtime == "python":
-                spill = a.base.with_name(a.base.name + ".payload.json")
-                self._fork_server().submit(a.job, att.python_payload(a, self.run_id, self.box), spill)
+                payload = att.python_payload(a, self.run_id, self.box)
             else:
-                proc = att.start_command(a, self.run_id, self.box)
-                a.proc = proc
-                threading.Thread(target=self._wait_command, args=(a.job, proc), daemon=True).start()
+                payload = att.command_payload(a, self.run_id, self.box)
+            spill = a.base.with_name(a.base.name + ".payload.json")
+            self._fork_server().submit(a.job, payload, spill)
         except (att.StepFailure, ForkServerError, OSError) as e:
             self._followers.pop(a.job, None)
             state.status, state.error = "failed", str(e)
@@ -314,7 +312,8 @@ class Runner:
         return self._box
 
     def _fork_server(self) -> ForkServer:
-        """The warm fork server, started on first use with every step module of the plan preloaded."""
+        """The warm fork server, started on first use with every step module of the plan preloaded; it
+        runs command steps too (a pre-forked child confines itself and execs the command)."""
         if self._server is None:
             preload = sorted({s.entrypoint.split(":")[0] for s in self.plan.steps if s.entrypoint})
             box = self.box
@@ -331,19 +330,13 @@ class Runner:
                 self._exited,
                 ["mlops_nocode.runtime.zygote", *preload],
                 self.run_dir / "forkserver.log",
-                idle=min(self.max_parallel, sum(s.runtime == "python" for s in self.plan.steps)) + 1,
+                idle=min(self.max_parallel, len(self.plan.steps)) + 1,
                 log_dir=self.run_dir / "steps",
                 env=step_env(box.env, tmp, {}),
                 box=confinement,
             )
             self._server.wait_ready()
         return self._server
-
-    def _wait_command(self, job: str, proc: subprocess.Popen[bytes]) -> None:
-        code = proc.wait()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)  # what the command left running in the background
-        self._exited(job, code, None)
 
     def _exited(self, job: str, code: int, result: str | None) -> None:
         self._q.put((job, code, result))
@@ -417,9 +410,7 @@ class Runner:
                 )
 
     def _kill(self, a: att.Attempt, sig: int) -> None:
-        if a.proc is not None:
-            att.signal_command(a.proc, sig)
-        elif self._server is not None:
+        if self._server is not None:
             self._server.kill(a.job, sig)
 
     def _stop_all(self) -> None:

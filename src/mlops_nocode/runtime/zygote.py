@@ -5,7 +5,8 @@ path: idle children are forked ahead of time, each in its own process group, and
 datagram socket. A job datagram is taken by exactly one idle child, which tells the server (so it forks a
 replacement), reports `{"job", "pid"}`, runs the step and reports `{"job", "done": CODE}` before exiting.
 The server reaps every child and reports `{"job", "exit": CODE}` (negative for a signal), which covers
-steps that crash before they can report. Closing the server's stdin stops it and kills every child.
+steps that crash before they can report, and command steps (their child execs the command in place).
+Closing the server's stdin stops it and kills every child.
 
 Confinement (runtime/sandbox.py): the server drops its capabilities and confines itself to what any step
 of the run may touch before it imports the step modules; each idle child builds its step's Landlock ruleset
@@ -18,6 +19,7 @@ names (SO_PASSCRED), and a job's first message only with the job's one-time toke
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import importlib
 import importlib.machinery
@@ -173,7 +175,7 @@ def _child(
         payload = msg
         if "file" in msg:
             spilled = json.loads(Path(msg["file"]).read_text(encoding="utf-8"))
-            payload = {**spilled, "env": msg.get("env", {}), "secrets": msg.get("secrets", {})}
+            payload = {**spilled, **{k: msg[k] for k in ("env", "secrets", "argv") if k in msg}}
         try:
             os.rename(spare_log, payload["log"])
         except OSError:
@@ -186,6 +188,10 @@ def _child(
             text = json.dumps({"error": f"the step sandbox could not be set up: {e}"})
             _report(results, ctl, msg["job"], 1, text)
             return
+        if "argv" in payload:
+            results.close()
+            ctl.close()
+            _exec(payload)
         for stream in (sys.stdout, sys.stderr):  # what the step prints reaches its log (and events) live
             with contextlib.suppress(AttributeError, ValueError):
                 stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
@@ -209,9 +215,11 @@ def _enter_sandbox(payload: dict[str, Any], ruleset: confine.Ruleset | None) -> 
         os.mkdir(tmp, 0o700)
     if ruleset is not None:
         os.makedirs(payload["output_dir"], exist_ok=True)
-        events = os.open(payload["events"], os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
-        ruleset.allow_fd(events, confine.WRITE_FILE, False)
-        os.close(events)
+        if "events" in payload:  # where ctx.metric writes
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+            events = os.open(payload["events"], flags, 0o644)
+            ruleset.allow_fd(events, confine.WRITE_FILE, False)
+            os.close(events)
         ruleset.allow_fd(1, confine.WRITE_FILE, False)  # the log, reopened as /dev/stdout by some tools
         for path, kind in payload.get("grants", []):
             ruleset.allow(path, kind)
@@ -221,6 +229,24 @@ def _enter_sandbox(payload: dict[str, Any], ruleset: confine.Ruleset | None) -> 
     tempfile.tempdir = None  # TMPDIR changed: let tempfile look again
     if payload.get("cwd"):
         os.chdir(payload["cwd"])
+
+
+def _exec(payload: dict[str, Any]) -> None:
+    """Become the command step (confined already): the server reports its exit code, and kills whatever it
+    leaves behind once it ends. Never returns."""
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)  # as subprocess's restore_signals does
+    try:
+        os.execve(payload["exe"], payload["argv"], os.environ)
+    except OSError as e:
+        hint = ""
+        if e.errno in (errno.EACCES, errno.EPERM) and payload.get("grants"):
+            hint = (
+                " (a confined step may run only programs in the system's and Python's folders, on PATH, in "
+                "the spec folders and in STEP_SANDBOX_READ: see the step sandbox in docs/STEPS.md)"
+            )
+        os.write(2, f"cannot run {payload['exe']}: {e.strerror or e}{hint}\n".encode())
+        os._exit(127 if e.errno == errno.ENOENT else 126)
 
 
 def _report(results: socket.socket, ctl: socket.socket, job: str, code: int, text: str) -> None:
@@ -316,9 +342,10 @@ def serve(
                 os.read(rfd, 4096)
         if ctl_r in ready:
             replace_finished()
-        exited = _reap(children)
+        exited, strays = _reap(children)
         if exited:
             replace_finished()  # a child says it finished before it exits: read that first
+        if exited or strays:  # a step ended, or a process it left did: end what came back here
             _kill_strays(children)
         for pid, code in exited:
             _send(results, {"pid": pid, "exit": code})  # the Runner ignores it after the step's own end
@@ -347,10 +374,11 @@ def _prime_import_caches() -> None:
         importlib.machinery.PathFinder.find_spec("mlops-nocode-no-such-module")  # visits every folder
 
 
-def _reap(children: dict[int, bool]) -> list[tuple[int, int]]:
-    """Every child that has exited, with its exit code (negative for a signal)."""
-    out = []
-    while children:
+def _reap(children: dict[int, bool]) -> tuple[list[tuple[int, int]], int]:
+    """Every child that has exited, with its exit code (negative for a signal), and how many other
+    processes (left by steps) were reaped."""
+    out, strays = [], 0
+    while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
@@ -359,7 +387,9 @@ def _reap(children: dict[int, bool]) -> list[tuple[int, int]]:
             break
         if pid in children:
             out.append((pid, os.waitstatus_to_exitcode(status)))
-    return out
+        else:
+            strays += 1
+    return out, strays
 
 
 def _read_config() -> dict[str, Any]:
