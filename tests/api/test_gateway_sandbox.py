@@ -91,6 +91,23 @@ def test_a_write_key_cannot_read_the_gateways_secrets_through_a_step(
     assert logs and not any(s in log.read_text() for log in logs for s in secrets)
 
 
+def test_a_spec_cannot_name_the_gateways_own_variables_as_its_secrets(
+    server: Server, admin: httpx.Client
+) -> None:
+    """`${{ secrets.DATABASE_URL }}` resolves only from the secret store, never from the worker's own
+    environment (on PostgreSQL that variable holds the database password)."""
+    docs = thief(server.home)
+    docs[1]["spec"]["steps"][0]["with"] = {"db": "${{ secrets.DATABASE_URL }}"}
+    docs[0]["spec"]["parameters"] = {"type": "object", "properties": {"db": {"type": "string"}}}
+    docs[0]["spec"]["command"]["argv"].append("${{ params.db }}")
+    r = admin.post("/pipelines/deploy", json={"pipeline": docs})
+    assert r.status_code == 202, r.text
+    run_id = r.json()["pipeline_id"]
+    assert wait_status(admin, run_id, 120) == "failed"
+    details = admin.get(f"/pipelines/{run_id}/status").json()["details"]
+    assert "secret 'DATABASE_URL' is not set" in details
+
+
 @pytest.mark.parametrize("killed", ["gateway", "worker"])
 def test_nothing_a_step_started_survives_kill_9_of_its_gateway_or_worker(tmp_path: Path, killed: str) -> None:
     io = tmp_path / "io"  # where the steps say their pids (tmp_path is granted to steps in tests)
