@@ -81,10 +81,15 @@ def test_grants_never_cover_a_protected_path(tmp_path: Path) -> None:
     assert sandbox._outside(str(tmp_path / "home" / "runs"), "ro", [str(tmp_path / "home")]) == []
 
 
-def test_etc_secrets_are_left_out() -> None:
-    grants = dict(sandbox._etc(()))
-    assert "/etc/shadow" not in grants and "/etc" not in grants
-    assert "/etc/passwd" in grants or "/etc" in grants
+def test_etc_secrets_are_left_out_and_steps_need_few_rules(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    box = sandbox.for_run(resolve(), home, home / "runs" / "r", {"PATH": "/usr/bin"})
+    software = dict(box.software)
+    assert "/etc/shadow" not in software and "/etc" not in software and "/etc/passwd" in software
+    assert "/usr" in software and "/usr/bin" not in software  # nested grants merged
+    assert not any(p == str(home) or p.startswith(f"{home}/") for p, _ in box.shared)
+    assert len(box.shared) < 60 < len(box.software)  # the fork server's layer keeps /etc's details
 
 
 def test_a_bad_setting_stops_the_gateway_with_a_located_message(

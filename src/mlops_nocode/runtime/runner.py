@@ -324,7 +324,7 @@ class Runner:
                 confinement = {
                     "abi": box.confinement.abi,
                     "server": box.server_grants(),
-                    "step": box.software,
+                    "step": box.shared,
                 }
             self._server = ForkServer(
                 self._exited,

@@ -204,11 +204,19 @@ def step_env(base: Mapping[str, str], tmp: Path, extra: Mapping[str, str]) -> di
 
 @dataclass(frozen=True)
 class RunSandbox:
-    """What every step of one run may see; `step_grants` adds what one step may."""
+    """What every step of one run may see; `step_grants` adds what one step may.
+
+    Two Landlock layers confine a step. The fork server's (`server_grants`) holds the exact software
+    grants (`software`: every protected path carved out) plus the run's folder and the artifacts. Each
+    step's own layer narrows that to its own folders: it holds `shared`, the same software grants carved
+    only around MLOPS_HOME (the server's layer already excludes the rest, and what both allow is all a
+    step gets), so a step's layer needs a few dozen rules instead of hundreds.
+    """
 
     confinement: Confinement
     env: dict[str, str]
     software: tuple[Grant, ...]
+    shared: tuple[Grant, ...]
     run_dir: Path
     home: Path
 
@@ -217,12 +225,11 @@ class RunSandbox:
         return self.confinement.confined
 
     def server_grants(self) -> list[Grant]:
-        """The fork server's own bounds (each step then narrows them): the run's folder and every
-        artifact readable, on top of the software."""
+        """The fork server's own bounds: the software, the run's folder and every artifact."""
         return [*self.software, (str(self.run_dir), "rw"), (str(self.home / "artifacts"), "read")]
 
     def step_grants(self, out_dir: Path, tmp: Path, inputs: Iterable[str], work: Path | None) -> list[Grant]:
-        """One step's own grants, besides `software`."""
+        """One step's own grants, besides `shared`."""
         grants = [(str(out_dir), "rw"), (str(tmp), "rw"), *((p, "read") for p in inputs)]
         if work is not None:
             grants.append((str(work), "rw"))
@@ -240,19 +247,20 @@ def for_run(
     """The sandbox of one run of the Runner whose MLOPS_HOME is `home`."""
     env = base_env(environ, conf.settings.passthrough)
     if not conf.confined:
-        return RunSandbox(conf, env, (), run_dir, home)
+        return RunSandbox(conf, env, (), (), run_dir, home)
     protected = [home, *protect, *_sqlite_file(environ.get("DATABASE_URL"))]
     user_home = Path(environ.get("HOME") or Path.home())
     protected += [user_home / name for name in HOME_CREDENTIALS]
     sources = [*_split(environ.get("PYTHONPATH", ""), os.pathsep), *python_path]
     programs = [p for p in _split(environ.get("PATH", ""), os.pathsep) if os.path.isabs(p)]
-    software = _software(
-        tuple(sorted({_real(p) for p in protected})),
-        tuple(dict.fromkeys(_real(p) for p in [*sources, *programs])),
-        tuple(_split(conf.settings.step_sandbox_read, os.pathsep)),
-        tuple(_split(conf.settings.step_sandbox_write, os.pathsep)),
+    wanted = _wanted(
+        [_real(p) for p in [*sources, *programs]],
+        _split(conf.settings.step_sandbox_read, os.pathsep),
+        _split(conf.settings.step_sandbox_write, os.pathsep),
     )
-    return RunSandbox(conf, env, software, run_dir, home)
+    software = _carve(wanted, sorted({_real(p) for p in protected}), _etc_private()[0])
+    shared = _carve(wanted, [_real(home)], ())
+    return RunSandbox(conf, env, software, shared, run_dir, home)
 
 
 def _real(path: str | Path) -> str:
@@ -265,18 +273,32 @@ def _sqlite_file(url: str | None) -> list[Path]:
     return []
 
 
-def _software(
-    protected: tuple[str, ...], sources: tuple[str, ...], read: tuple[str, ...], write: tuple[str, ...]
-) -> tuple[Grant, ...]:
+def _wanted(sources: list[str], read: list[str], write: list[str]) -> list[Grant]:
+    """Everything steps may use, before protected paths are carved out."""
     wanted: list[Grant] = [(p, "ro") for p in SYSTEM_SOFTWARE]
-    wanted += [(p, "ro") for p in _python_folders()]
-    wanted += [(p, "ro") for p in sources]
-    wanted += [(p, "ro") for p in read] + [(p, "rw") for p in write]
-    wanted += [("/proc", "read"), ("/sys", "read"), ("/dev/shm", "rw")]
+    wanted += [(p, "ro") for p in [*_python_folders(), *sources, *read]]
+    wanted += [(p, "rw") for p in write]
+    wanted += [("/proc", "read"), ("/sys", "read"), ("/dev/shm", "rw"), ("/etc", "read")]
     wanted += [(p, "dev") for p in [*DEVICES, *(g for pattern in GPU_DEVICES for g in glob.glob(pattern))]]
-    grants = [g for path, kind in wanted for g in _outside(_real(path), kind, protected)]
-    grants += _etc(protected)
-    return tuple(dict.fromkeys(grants))
+    wanted += [(p, "read") for p in _etc_private()[1]]
+    return [(_real(p), kind) for p, kind in wanted]
+
+
+def _carve(wanted: list[Grant], protected: Iterable[str], private_etc: Iterable[str]) -> tuple[Grant, ...]:
+    """`wanted` without anything protected (and without /etc's private files), nested grants merged."""
+    protected = list(protected)
+    grants: list[Grant] = []
+    for path, kind in wanted:
+        grants += _outside(path, kind, [*protected, *private_etc] if path == "/etc" else protected)
+    kept: list[Grant] = []
+    for path, kind in dict.fromkeys(grants):
+        rights = confine.RIGHTS[kind]
+        covered = any(
+            other != path and _within(path, other) and rights & ~confine.RIGHTS[k] == 0 for other, k in grants
+        )
+        if not covered:
+            kept.append((path, kind))
+    return tuple(kept)
 
 
 def _python_folders() -> list[str]:
@@ -314,8 +336,8 @@ def _outside(path: str, kind: str, protected: Iterable[str]) -> list[Grant]:
 
 @functools.lru_cache(maxsize=1)
 def _etc_private() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Files and folders of /etc that others may not read (shadow, private keys ...), and the targets of
-    its symbolic links that lie outside the granted software (e.g. /etc/resolv.conf's)."""
+    """Files and folders of /etc that others may not read (shadow, private keys ...), and the world-readable
+    targets of its symbolic links that lie outside the granted software (e.g. /etc/resolv.conf's)."""
     private, targets = [], []
     for root, dirs, files in os.walk("/etc"):
         for name in dirs + files:
@@ -326,25 +348,22 @@ def _etc_private() -> tuple[tuple[str, ...], tuple[str, ...]]:
                 continue
             if stat.S_ISLNK(st.st_mode):
                 target = os.path.realpath(path)
-                if not any(_within(target, p) for p in ("/etc", *SYSTEM_SOFTWARE, "/proc")):
+                granted = any(_within(target, p) for p in ("/etc", *SYSTEM_SOFTWARE, "/proc"))
+                if not granted and _readable(target):
                     targets.append(target)
-            elif not st.st_mode & stat.S_IROTH or (
-                stat.S_ISDIR(st.st_mode) and not st.st_mode & stat.S_IXOTH
-            ):
+            elif not _readable_by_others(st.st_mode):
                 private.append(path)
                 if name in dirs:
                     dirs.remove(name)
-    return tuple(private), tuple(targets)
+    return tuple(private), tuple(dict.fromkeys(targets))
 
 
-def _etc(protected: tuple[str, ...]) -> list[Grant]:
-    private, targets = _etc_private()
-    grants = _outside("/etc", "read", (*protected, *private))
-    for target in targets:
-        try:
-            world_readable = bool(os.stat(target).st_mode & stat.S_IROTH)
-        except OSError:
-            continue
-        if world_readable:
-            grants += _outside(target, "read", protected)
-    return grants
+def _readable_by_others(mode: int) -> bool:
+    return bool(mode & stat.S_IROTH) and (not stat.S_ISDIR(mode) or bool(mode & stat.S_IXOTH))
+
+
+def _readable(path: str) -> bool:
+    try:
+        return bool(os.stat(path).st_mode & stat.S_IROTH)
+    except OSError:
+        return False
