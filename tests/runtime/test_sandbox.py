@@ -164,3 +164,28 @@ def test_a_step_cannot_kill_its_fork_server(tmp_path: Path) -> None:
     r = run(pipeline(f"- {{id: k, uses: playbook/call, with: {{action: kill_server, arg: '{tmp_path}/p'}}}}"))
     assert r.status == "failed"
     assert "PermissionError" in (r.steps["k"].error or "")
+
+
+def test_a_long_command_line_goes_through_a_file_unless_it_holds_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LONG_TOKEN", "s" * 70_000)
+    long = "x" * 70_000
+    spec = f"""
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {{name: long, version: 1.0.0}}
+spec:
+  runtime: command
+  command: {{argv: ["{sys.executable}", -c, "import sys; print(len(sys.argv[1]))", "${{{{ params.text }}}}"]}}
+  parameters: {{type: object, properties: {{text: {{type: string}}}}}}
+---
+""" + pipeline(f"""
+- {{id: plain, uses: playbook/long, with: {{text: {long}}}}}
+- {{id: secret, uses: playbook/long, with: {{text: "${{{{ secrets.LONG_TOKEN }}}}"}}}}
+""")
+    r = run(spec)
+    assert r.steps["plain"].status == "succeeded", r.steps["plain"].error
+    assert "70000" in (r.run_dir / "steps" / "plain@1.log").read_text()
+    assert "take" in (r.steps["secret"].error or "") and "inputs" in (r.steps["secret"].error or "")
+    assert "s" * 100 not in (r.run_dir / "steps" / "secret@1.payload.json").read_text()

@@ -153,7 +153,8 @@ def command_payload(a: Attempt, run_id: str, box: RunSandbox) -> dict[str, Any]:
     return {
         "step": a.step.id,
         "exe": os.path.abspath(exe),
-        "argv": argv,  # may hold secret values: it travels like env, never through a file
+        "argv": argv,  # with secrets, it travels like env, never through a file
+        "secrets": a.secrets,
         "output_dir": str(a.out_dir),
         "log": str(a.log),
         "cwd": str(a.out_dir),

@@ -188,8 +188,9 @@ class ForkServer:
     def submit(self, job: str, payload: dict[str, Any], spill: Path | None = None) -> None:
         """Hand `payload` (see zygote.run_step for its keys) to an idle child.
 
-        A payload too big for one datagram is written to `spill`, without its `env`, `secrets` and `argv`,
-        which always travel in the datagram so that secret values never touch the disk.
+        A payload too big for one datagram is written to `spill`, without its `env` and `secrets` (and a
+        command's `argv` when the step has secrets), which travel in the datagram so that secret values
+        never touch the disk.
         """
         if self._proc is None:
             self.start()
@@ -202,11 +203,16 @@ class ForkServer:
         if len(data) > MAX_DGRAM:
             if spill is None:
                 raise ForkServerError("step payload too large to send")
-            private = ("env", "secrets", "argv")
+            private = ("env", "secrets", "argv") if payload.get("secrets") else ("env", "secrets")
             public = {k: v for k, v in payload.items() if k not in private}
             spill.write_text(json.dumps(public), encoding="utf-8")
             kept = {k: payload[k] for k in private if k in payload}
             data = json.dumps({"job": job, "token": token, "file": str(spill), **kept}).encode()
+            if len(data) > MAX_DGRAM:
+                raise ForkServerError(
+                    f"the step's command line, environment and secrets take {len(data)} bytes, over "
+                    f"{MAX_DGRAM}: pass large values through inputs (files) instead"
+                )
         with self._lock:
             self._pending.add(job)
             self._tokens[job] = token
