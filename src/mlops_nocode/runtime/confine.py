@@ -1,4 +1,5 @@
-"""Kernel confinement of step processes: Landlock rulesets, capabilities, parent-death signal, subreaping.
+"""Kernel confinement of step processes: Landlock rulesets, capabilities, parent-death signal, subreaping,
+and the kernel's word on who sent a socket message.
 
 The Landlock calls are direct system calls through ctypes: 444-446 on every architecture that has Landlock
 (x86_64, aarch64 ...), structures from include/uapi/linux/landlock.h. Standard library only.
@@ -11,6 +12,7 @@ import ctypes
 import errno
 import os
 import signal
+import socket
 import stat
 import sys
 from typing import Any
@@ -260,6 +262,17 @@ def _children_by_scan(pid: int) -> list[int]:
                 if int(f.read().rpartition(")")[2].split()[1]) == pid:
                     out.append(int(name))
     return out
+
+
+CREDS_SPACE = socket.CMSG_SPACE(12)  # ancillary room for one SCM_CREDENTIALS
+
+
+def sender_pid(ancillary: list[tuple[int, int, bytes]]) -> int | None:
+    """The pid the kernel vouches for in a message received on a socket with SO_PASSCRED."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and len(data) >= 12:
+            return int.from_bytes(data[:4], sys.byteorder, signed=True)
+    return None
 
 
 def kill_descendants() -> None:

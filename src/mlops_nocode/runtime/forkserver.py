@@ -23,7 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from mlops_nocode.runtime.zygote import CREDS_SPACE, MAX_DGRAM, sender_pid
+from mlops_nocode.runtime.confine import CREDS_SPACE, sender_pid
+from mlops_nocode.runtime.zygote import MAX_DGRAM
 
 MAX_RESULT_BYTES = 64 * 1024 * 1024
 _FDS_SPACE = socket.CMSG_SPACE(4 * 8)

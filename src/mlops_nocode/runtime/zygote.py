@@ -127,17 +127,6 @@ def _die_with_parent(server: int) -> None:
         os._exit(1)
 
 
-def sender_pid(ancillary: list[tuple[int, int, bytes]]) -> int | None:
-    """The pid the kernel vouches for in a message received on a socket with SO_PASSCRED."""
-    for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and len(data) >= 12:
-            return int.from_bytes(data[:4], sys.byteorder, signed=True)
-    return None
-
-
-CREDS_SPACE = socket.CMSG_SPACE(12)
-
-
 def _child(
     jobs: socket.socket,
     results: socket.socket,
@@ -316,10 +305,10 @@ def serve(
         """
         while True:
             try:
-                _, ancillary, _, _ = ctl_r.recvmsg(1 << 16, CREDS_SPACE)
+                _, ancillary, _, _ = ctl_r.recvmsg(1 << 16, confine.CREDS_SPACE)
             except BlockingIOError:
                 return
-            pid = sender_pid(ancillary)
+            pid = confine.sender_pid(ancillary)
             if pid is not None and children.get(pid) is False:
                 children[pid] = True
                 with contextlib.suppress(ProcessLookupError, PermissionError):
