@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import catalogue_scale, compile_scale, fork_cost, gateway_load, runner_overhead
+from bench import catalogue_scale, compile_scale, fork_cost, gateway_load, runner_overhead, sandbox_cost
 
 
 def main() -> None:
@@ -21,6 +21,7 @@ def main() -> None:
         "compile_scale": compile_scale.main(quick),
         "runner_overhead": runner_overhead.main(quick),
         "fork_cost": fork_cost.main(),
+        "sandbox_cost": sandbox_cost.main(),
         "catalogue_scale": catalogue_scale.main(quick),
         "gateway_load": gateway_load.main(quick),
     }

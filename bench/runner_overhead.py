@@ -60,6 +60,8 @@ def thread_pool(plan: Plan, workers: int, fn: Any = noop) -> None:
 
 def main(quick: bool = False) -> list[dict[str, Any]]:
     os.environ["THROTTLE_DISABLE"] = "true"
+    repo = str(Path(__file__).resolve().parents[1])  # step processes import bench.steps from here
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))
     workers = os.cpu_count() or 2
     results = []
     sizes = (100,) if quick else (100, 500)

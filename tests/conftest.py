@@ -19,9 +19,12 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    h = tmp_path / "mlops-home"
+    """MLOPS_HOME beside (not inside) tmp_path; steps may write in tmp_path, where tests put the files they
+    watch (STEP_SANDBOX_WRITE), and never see MLOPS_HOME beyond their own folders."""
+    h = tmp_path.with_name(tmp_path.name + "-mlops-home")
     monkeypatch.setenv("MLOPS_HOME", str(h))
     monkeypatch.setenv("THROTTLE_DISABLE", "true")
+    monkeypatch.setenv("STEP_SANDBOX_WRITE", str(tmp_path))
     return h
 
 

@@ -175,7 +175,7 @@ def sleeper(name: str, steps: list[tuple[str, float]], fail: str | None = None) 
             "runtime": "command",
             "command": {
                 "argv": [
-                    "python3",
+                    sys.executable,
                     "-c",
                     code,
                     "${{ params.seconds }}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import sys
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ def _docs(name: str) -> list[dict[str, Any]]:
             "runtime": "command",
             "command": {
                 "argv": [
-                    "python3",
+                    sys.executable,
                     "-c",
                     code,
                     "${{ outputs.report }}",

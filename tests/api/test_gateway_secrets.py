@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from typing import Any
 
 import httpx
@@ -29,7 +30,7 @@ def _docs(name: str, secret: str) -> list[dict[str, Any]]:
         "spec": {
             "runtime": "command",
             "command": {
-                "argv": ["python3", "-c", code, "${{ params.token }}", "${{ outputs.out }}"],
+                "argv": [sys.executable, "-c", code, "${{ params.token }}", "${{ outputs.out }}"],
                 "outputs": {"out": "out.json"},
             },
             "outputs": {"out": {"type": "json"}},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
@@ -20,11 +21,11 @@ metadata: {name: shake, version: 1.0.0}
 spec:
   runtime: command
   command:
-    argv: [python3, -c, "import sys, time, pathlib; f = pathlib.Path(sys.argv[1]); print('ready for', f);
+    argv: [PYTHON, -c, "import sys, time, pathlib; f = pathlib.Path(sys.argv[1]); print('ready for', f);
            [time.sleep(0.02) for _ in range(1500) if not f.exists()]; sys.exit(0 if f.exists() else 7)",
            "${{ params.file }}"]
   parameters: {type: object, properties: {file: {type: string}}}
-"""
+""".replace("PYTHON", sys.executable)
 
 
 class Answerer:

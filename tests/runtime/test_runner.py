@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -163,7 +164,7 @@ metadata: {name: echo, version: 1.0.0}
 spec:
   runtime: command
   command:
-    argv: [python3, -c, "import sys, json; open(sys.argv[2], 'w').write(json.dumps({'words': sys.argv[1]}))",
+    argv: [PYTHON, -c, "import sys, json; open(sys.argv[2], 'w').write(json.dumps({'words': sys.argv[1]}))",
            "${{ params.text }}", "${{ outputs.result }}"]
     outputs: {result: result.json}
   outputs: {result: {type: json}}
@@ -175,7 +176,7 @@ metadata: {name: c, version: 1.0.0}
 spec:
   steps: [{id: e, uses: playbook/echo, with: {text: "a b; rm -rf /"}}]
   outputs: {r: e.result}
-"""
+""".replace("PYTHON", sys.executable)
     plan = compile_plan("pipeline/c", Index(load_text(spec)))
     r = Runner(plan).run()
     assert r.status == "succeeded", r.steps["e"].error

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import stat
+import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +18,7 @@ from mlops_nocode.catalogue import Index
 from mlops_nocode.compiler import compile_plan
 from mlops_nocode.runtime.runner import Runner, RunResult
 from mlops_nocode.spec import load_text
-from tests.conftest import FILE_PLAYBOOK, PLAYBOOKS, call_playbook
+from tests.conftest import FILE_PLAYBOOK, PLAYBOOKS, call_playbook, wait_for_text
 
 DIR_PLAYBOOK = "---" + call_playbook("call-dir", "directory", optional=False)
 
@@ -67,10 +71,18 @@ def test_a_process_forked_by_a_step_does_not_report_for_it() -> None:
 
 
 def test_killing_the_fork_server_fails_its_steps_and_leaves_nothing_running(tmp_path: Path) -> None:
+    """The test kills the server from outside (a confined step may not signal it, see test_sandbox)."""
     pid_file = tmp_path / "pid"
+
+    def kill_server() -> None:
+        os.kill(psutil.Process(int(wait_for_text(pid_file))).ppid(), signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_server)
+    killer.start()
     r = run_spec(
-        pipeline(f"- {{id: k, uses: playbook/call, with: {{action: kill_server, arg: '{pid_file}'}}}}")
+        pipeline(f"- {{id: k, uses: playbook/call, with: {{action: pid_sleep, arg: '{pid_file}'}}}}")
     )
+    killer.join()
     assert r.status == "failed"
     assert "fork server died" in (r.steps["k"].error or "")
     pid = int(pid_file.read_text())
@@ -102,10 +114,10 @@ kind: Playbook
 metadata: {name: bad-text, version: 1.0.0}
 spec:
   runtime: command
-  command: {argv: [python3, -c, "import sys; open(sys.argv[1], 'wb').write(b'\\\\xff')", "${{ outputs.t }}"],
+  command: {argv: [PYTHON, -c, "import sys; open(sys.argv[1], 'wb').write(b'\\\\xff')", "${{ outputs.t }}"],
             outputs: {t: t.txt}}
   outputs: {t: {type: text}}
-"""
+""".replace("PYTHON", sys.executable)
     r = run_spec(
         spec
         + "---"

@@ -16,6 +16,7 @@ from mlops_nocode.spec import Problem
 if TYPE_CHECKING:
     from mlops_nocode.runs.reporter import GatewayReporter
     from mlops_nocode.runtime.redaction import Redactor
+    from mlops_nocode.runtime.sandbox import Confinement
     from mlops_nocode.runtime.state import RunResult
 
 
@@ -57,6 +58,7 @@ def execute_plan(
     except LimitsConfigError as e:
         fail([Problem(str(e), "environment", "fix or unset that variable (see docs/STEPS.md)")], as_json)
     show_logs(err)  # the throttler's log lines (LOG_LEVEL) say when and why steps wait
+    confinement = _confinement(as_json)
     sinks: list[Sink] = []
     events_file: IO[str] | None = None
     if events == "-":
@@ -86,6 +88,7 @@ def execute_plan(
             max_parallel=parallel,
             throttle=throttle,
             limits=limits,
+            sandbox=confinement,
         )
         if report_to and run_id:
             from mlops_nocode.runs.reporter import GatewayReporter
@@ -131,6 +134,23 @@ def execute_plan(
         os.dup2(devnull, sys.stdout.fileno())
         os.dup2(devnull, sys.stderr.fileno())
     raise typer.Exit(code)
+
+
+def _confinement(as_json: bool) -> Confinement:
+    """STEP_SANDBOX checked against this kernel; a warning when `auto` finds no Landlock here."""
+    from mlops_nocode.runtime.sandbox import SandboxError, resolve
+
+    try:
+        conf = resolve()
+    except SandboxError as e:
+        fail([Problem(str(e), "STEP_SANDBOX", "see the step sandbox in docs/STEPS.md")], as_json)
+    if conf.settings.step_sandbox == "auto" and not conf.confined:
+        err.print(
+            f"[yellow]warning:[/] steps run unconfined ({'; '.join(conf.notes)}); set STEP_SANDBOX=none "
+            "to silence this",
+            soft_wrap=True,
+        )
+    return conf
 
 
 def _reported_run(as_json: bool) -> tuple[str, str]:

@@ -48,6 +48,20 @@ def read_credentials(settings: Settings) -> dict[str, str]:
     return {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
+def _check_sandbox(workers: int) -> None:
+    """Refuse to run others' steps unconfined unless STEP_SANDBOX=none says so (runtime/sandbox.py)."""
+    if not workers:
+        return
+    from mlops_nocode.runtime.sandbox import SandboxError, server_check
+
+    try:
+        conf = server_check()
+    except SandboxError as e:
+        fail([Problem(str(e), "STEP_SANDBOX", "see the step sandbox in docs/STEPS.md")])
+    for note in conf.notes:
+        err.print(f"[yellow]warning:[/] step sandbox: {note}", soft_wrap=True)
+
+
 def _open(settings: Settings) -> Any:
     from mlops_nocode.api.app import open_gateway
 
@@ -65,6 +79,7 @@ def up(host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = None) -
 
     settings = _settings(host=host, port=port, workers=workers)
     _logging(settings.debug)
+    _check_sandbox(settings.workers)
     _check_port_free(settings.host, settings.port)
     gw = _open(settings)
     base = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"
@@ -152,6 +167,7 @@ def worker(
     stored_url = read_credentials(settings).get("url")
     if settings.gateway_url is None and stored_url:
         settings = _settings(gateway_url=stored_url)
+    _check_sandbox(threads)
     _check_gateway(settings.report_url)
     _logging(settings.debug)
     gw = _open(settings)

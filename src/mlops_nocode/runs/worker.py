@@ -25,6 +25,7 @@ from mlops_nocode.runs.service import RunService
 from mlops_nocode.runs.vault import SecretStore, SecretUnreadable
 from mlops_nocode.runtime.redaction import redactor_for
 from mlops_nocode.runtime.runner import Runner
+from mlops_nocode.runtime.sandbox import RESERVED_ENV
 from mlops_nocode.runtime.state import RunResult
 from mlops_nocode.runtime.throttle import ThrottleConfigError, Throttler
 from mlops_nocode.settings import Settings
@@ -221,8 +222,10 @@ class Worker:
 
     def _environ(self, plan: Plan) -> dict[str, str]:
         """The Runner's environment: this process's, plus the stored secrets the plan's steps reference
-        (decrypted here, at the last moment; the Runner gives each step only its own and redacts them)."""
-        environ = dict(os.environ)
+        (decrypted here, at the last moment; the Runner gives each step only its own and redacts them).
+        The platform's own variables (DATABASE_URL, SECRET_KEY ...) are left out: a spec that names one
+        as a secret gets only a stored secret of that name."""
+        environ = {k: v for k, v in os.environ.items() if k not in RESERVED_ENV}
         if self.secrets is not None:
             environ.update(self.secrets.values(name for step in plan.steps for name in step.secrets))
         return environ

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +16,7 @@ from typing import Any
 from mlops_nocode.compiler.plan import PlanStep
 from mlops_nocode.runtime.collect import Refused, open_regular
 from mlops_nocode.runtime.collect import read_lines as collect_lines
+from mlops_nocode.runtime.sandbox import RunSandbox, step_env
 from mlops_nocode.runtime.secrets import fill as fill_secrets
 from mlops_nocode.runtime.secrets import value_problem
 from mlops_nocode.spec.expressions import EXPR_RE, apply_filter
@@ -62,7 +60,6 @@ class Attempt:
     base: Path
     inputs: dict[str, dict[str, Any]]
     secrets: dict[str, str] = field(default_factory=dict)
-    proc: subprocess.Popen[bytes] | None = None
     timed_out: bool = False
     cancelled: bool = False
 
@@ -85,6 +82,11 @@ class Attempt:
     @property
     def events(self) -> Path:
         return self.base.with_name(self.base.name + ".events.jsonl")
+
+    @property
+    def tmp(self) -> Path:
+        """The attempt's private temporary folder (its TMPDIR and HOME), removed when it ends."""
+        return self.base.with_name(self.base.name + ".tmp")
 
     @property
     def cwd(self) -> Path:
@@ -118,10 +120,12 @@ def resolve_secrets(step: PlanStep, environ: dict[str, str] | os._Environ[str]) 
     return values
 
 
-def python_payload(a: Attempt, run_id: str) -> dict[str, Any]:
-    """What the fork server's child needs to run a Python step."""
+def python_payload(a: Attempt, run_id: str, box: RunSandbox) -> dict[str, Any]:
+    """What the fork server's child needs to run a Python step (its folders, environment and grants)."""
     kwargs = dict(a.step.params)  # secret placeholders are filled in by the step's process
     kwargs.update({name: rec["path"] for name, rec in a.inputs.items()})
+    extra = {**a.secrets, **spec_dir_env(a.step), "MLOPS_RUN_ID": run_id, "MLOPS_STEP_ID": a.step.id}
+    grants = box.step_grants(a.out_dir, a.tmp, _input_paths(a), a.cwd) if box.confined else []
     return {
         "step": a.step.id,
         "run_id": run_id,
@@ -133,9 +137,15 @@ def python_payload(a: Attempt, run_id: str) -> dict[str, Any]:
         "result": str(a.result),
         "events": str(a.events),
         "cwd": str(a.cwd),
-        "env": {**a.secrets, **spec_dir_env(a.step), "MLOPS_RUN_ID": run_id, "MLOPS_STEP_ID": a.step.id},
+        "tmp": str(a.tmp),
+        "grants": grants,
+        "env": step_env(box.env, a.tmp, extra),
         "secrets": a.secrets,
     }
+
+
+def _input_paths(a: Attempt) -> list[str]:
+    return [str(rec["path"]) for rec in a.inputs.values() if rec.get("path")]
 
 
 def command_argv(a: Attempt) -> tuple[list[str], dict[str, str]]:
@@ -173,37 +183,29 @@ def spec_dir_env(step: PlanStep) -> dict[str, str]:
     return {"MLOPS_SPEC_DIR": step.spec_dir} if step.spec_dir else {}
 
 
-def start_command(a: Attempt, run_id: str) -> subprocess.Popen[bytes]:
+def command_payload(a: Attempt, run_id: str, box: RunSandbox) -> dict[str, Any]:
+    """What the fork server's child needs to run a command step: it confines itself as `box` says and
+    execs the command in place (so nothing it starts outlives it, see runtime/zygote.py)."""
     argv, env = command_argv(a)
     if "/" in argv[0] and not os.path.isabs(argv[0]):
         argv[0] = os.path.abspath(argv[0])  # relative to where the run was started, not the output folder
-    if not shutil.which(argv[0]):
+    exe = shutil.which(argv[0], path=box.env.get("PATH"))
+    if not exe:
         raise StepFailure(f"command not found: {argv[0]!r}: install it or fix the playbook's command.argv")
-    setpriv = _setpriv()
-    if setpriv:  # the step dies with the Runner, even on kill -9 (Python steps: see zygote)
-        argv = [setpriv, "--pdeathsig", "KILL", "--", *argv]
-    with open(a.log, "ab") as log:
-        return subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=a.out_dir,
-            env={
-                "PYTHONUNBUFFERED": "1",  # Python tools print live (their log is followed)
-                **os.environ,
-                **env,
-                "MLOPS_RUN_ID": run_id,
-                "MLOPS_STEP_ID": a.step.id,
-            },
-            start_new_session=True,
-        )
-
-
-@functools.cache
-def _setpriv() -> str | None:
-    """util-linux's setpriv, which sets the parent-death signal and execs the command in place (Linux)."""
-    return shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    extra = {"PYTHONUNBUFFERED": "1", **env, "MLOPS_RUN_ID": run_id, "MLOPS_STEP_ID": a.step.id}
+    grants = box.step_grants(a.out_dir, a.tmp, _input_paths(a), None) if box.confined else []
+    return {
+        "step": a.step.id,
+        "exe": os.path.abspath(exe),
+        "argv": argv,  # with secrets, it travels like env, never through a file
+        "secrets": a.secrets,
+        "output_dir": str(a.out_dir),
+        "log": str(a.log),
+        "cwd": str(a.out_dir),
+        "tmp": str(a.tmp),
+        "grants": grants,
+        "env": step_env(box.env, a.tmp, extra),
+    }
 
 
 def describe_exit(code: int) -> str:

@@ -1,21 +1,33 @@
-"""Runner side of the fork server: submit Python steps, learn their pids and exit codes."""
+"""Runner side of the fork server: submit Python steps, learn their pids and exit codes.
+
+Step code can write on the sockets it shares with the server, so a message counts only when the kernel
+says who sent it (SO_PASSCRED): a job's claim only with the job's one-time token, its end only from the
+process that claimed it, an exit code only from the server.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
 import threading
+from array import array
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from mlops_nocode.runtime.confine import CREDS_SPACE, sender_pid
 from mlops_nocode.runtime.zygote import MAX_DGRAM
+
+MAX_RESULT_BYTES = 64 * 1024 * 1024
+_FDS_SPACE = socket.CMSG_SPACE(4 * 8)
 
 OnExit = Callable[[str, int, str | None], None]
 
@@ -37,12 +49,17 @@ class ForkServer:
         stderr_path: Path | None = None,
         idle: int = 3,
         log_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+        box: dict[str, Any] | None = None,
     ) -> None:
         self.on_exit = on_exit
         self.preload = preload
         self.stderr_path = stderr_path
         self.idle = max(1, idle)
         self.log_dir = log_dir or Path(tempfile.gettempdir())
+        self.env = env
+        self.box = box
+        self._tokens: dict[str, str] = {}
         self.pids: dict[str, int] = {}
         self._by_pid: dict[int, str] = {}
         self._pending: set[str] = set()
@@ -56,6 +73,7 @@ class ForkServer:
     def start(self) -> None:
         jobs_w, jobs_r = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         res_r, res_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        res_r.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         ctl_r, ctl_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         theirs = [jobs_r, res_w, ctl_r, ctl_w]
         err: IO[bytes] | int = subprocess.DEVNULL
@@ -65,6 +83,7 @@ class ForkServer:
         self._proc = subprocess.Popen(
             [
                 sys.executable,
+                "-P",  # not the current folder: steps import from PYTHONPATH, spec folders and packages
                 "-m",
                 "mlops_nocode.runtime.zygote",
                 str(self.idle),
@@ -76,9 +95,14 @@ class ForkServer:
             stdout=subprocess.PIPE,
             stderr=err,
             pass_fds=[s.fileno() for s in theirs],
+            env=self.env,
         )
         if not isinstance(err, int):
             err.close()
+        assert self._proc.stdin is not None
+        with contextlib.suppress(OSError):  # a server that died at once is reported by submit
+            self._proc.stdin.write(json.dumps({"confine": self.box}).encode() + b"\n")
+            self._proc.stdin.flush()
         for s in theirs:
             s.close()
         self._jobs, self._results = jobs_w, res_r
@@ -110,38 +134,64 @@ class ForkServer:
         assert self._results is not None
         while True:
             try:
-                data = self._results.recv(1 << 16)
+                data, ancillary, _, _ = self._results.recvmsg(
+                    1 << 16, CREDS_SPACE + _FDS_SPACE, socket.MSG_CMSG_CLOEXEC
+                )
             except OSError:
                 return
-            if not data:
+            if not data and self._closed:
                 return
-            msg = json.loads(data)
-            with self._lock:
-                if "exit" in msg:
-                    job = self._by_pid.pop(msg["pid"], None)
-                    if job is None:
-                        continue
-                else:
-                    job = msg["job"]
-                    if "done" not in msg:
-                        self.pids[job] = msg["pid"]
-                        self._by_pid[msg["pid"]] = job
-                        continue
-                    self._by_pid.pop(self.pids.get(job, -1), None)
-                if job not in self._pending:
-                    continue
-                self._pending.discard(job)
-                self.pids.pop(job, None)
+            fds = _received_fds(ancillary)
+            try:
+                self._handle(data, sender_pid(ancillary), fds)
+            except (ValueError, TypeError, KeyError, AttributeError):
+                pass  # not a message of ours: a step wrote on the socket
+            finally:
+                for fd in fds:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+
+    def _handle(self, data: bytes, sender: int | None, fds: list[int]) -> None:
+        msg = json.loads(data)
+        if sender is None:
+            return
+        with self._lock:
             if "exit" in msg:
-                self.on_exit(job, msg["exit"], None)
+                if self._proc is None or sender != self._proc.pid:
+                    return
+                job = self._by_pid.pop(msg["pid"], None)
+                if job is None:
+                    return
             else:
-                self.on_exit(job, msg["done"], msg.get("result") or None)
+                job = msg["job"]
+                if job not in self._pending:
+                    return
+                if "done" not in msg:  # a child took the job: it must know the job's token
+                    if job in self.pids or msg.get("pid") != sender or msg.get("token") != self._tokens[job]:
+                        return
+                    self.pids[job] = sender
+                    self._by_pid[sender] = job
+                    return
+                if self.pids.get(job) != sender:
+                    return
+                self._by_pid.pop(sender, None)
+            self._pending.discard(job)
+            self._tokens.pop(job, None)
+            self.pids.pop(job, None)
+        if "exit" in msg:
+            self.on_exit(job, int(msg["exit"]), None)
+            return
+        result = msg.get("result") or None
+        if msg.get("memfd"):
+            result = _read_result(fds[0]) if fds else None
+        self.on_exit(job, int(msg["done"]), result)
 
     def submit(self, job: str, payload: dict[str, Any], spill: Path | None = None) -> None:
         """Hand `payload` (see zygote.run_step for its keys) to an idle child.
 
-        A payload too big for one datagram is written to `spill`, without its `env` and `secrets`, which
-        always travel in the datagram so that secret values never touch the disk.
+        A payload too big for one datagram is written to `spill`, without its `env` and `secrets` (and a
+        command's `argv` when the step has secrets), which travel in the datagram so that secret values
+        never touch the disk.
         """
         if self._proc is None:
             self.start()
@@ -149,22 +199,30 @@ class ForkServer:
             raise ForkServerError(
                 "the step fork server is not running (see forkserver.log in the run folder)"
             )
-        data = json.dumps({**payload, "job": job}).encode()
+        token = secrets.token_hex(16)
+        data = json.dumps({**payload, "job": job, "token": token}).encode()
         if len(data) > MAX_DGRAM:
             if spill is None:
                 raise ForkServerError("step payload too large to send")
-            private = ("env", "secrets")
+            private = ("env", "secrets", "argv") if payload.get("secrets") else ("env", "secrets")
             public = {k: v for k, v in payload.items() if k not in private}
             spill.write_text(json.dumps(public), encoding="utf-8")
-            kept = {k: payload.get(k, {}) for k in private}
-            data = json.dumps({"job": job, "file": str(spill), **kept}).encode()
+            kept = {k: payload[k] for k in private if k in payload}
+            data = json.dumps({"job": job, "token": token, "file": str(spill), **kept}).encode()
+            if len(data) > MAX_DGRAM:
+                raise ForkServerError(
+                    f"the step's command line, environment and secrets take {len(data)} bytes, over "
+                    f"{MAX_DGRAM}: pass large values through inputs (files) instead"
+                )
         with self._lock:
             self._pending.add(job)
+            self._tokens[job] = token
         try:
             self._jobs.send(data)
         except OSError as e:
             with self._lock:
                 self._pending.discard(job)
+                self._tokens.pop(job, None)
             raise ForkServerError(f"the step fork server died: {e}") from None
 
     def wait_ready(self, timeout: float = 120.0) -> bool:
@@ -198,3 +256,30 @@ class ForkServer:
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
                 s.close()
+
+
+def _received_fds(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
+    fds: list[int] = []
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds += array("i", data[: len(data) - len(data) % 4])
+    return fds
+
+
+def _read_result(fd: int) -> str:
+    """A result too large for a datagram, from the memory file the step's process sent (read at its size:
+    whatever else a step sends instead, nothing here waits on it)."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        return json.dumps({"error": "the step's process sent its result in something that is not a file"})
+    if st.st_size > MAX_RESULT_BYTES:
+        why = f"the step's result is {st.st_size} bytes of JSON, over the {MAX_RESULT_BYTES} allowed"
+        return json.dumps({"error": why + ": return large data as files in the output folder"})
+    chunks, offset = [], 0
+    while offset < st.st_size:
+        chunk = os.pread(fd, st.st_size - offset, offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks).decode("utf-8", errors="replace")

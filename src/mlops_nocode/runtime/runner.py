@@ -6,8 +6,8 @@ import contextlib
 import json
 import os
 import queue
+import shutil
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +26,7 @@ from mlops_nocode.runtime.limits import OutputLimits, load_limits
 from mlops_nocode.runtime.logfollow import LogFollower
 from mlops_nocode.runtime.redaction import Redactor, redact_files, redactor_for
 from mlops_nocode.runtime.rungate import RunGate
+from mlops_nocode.runtime.sandbox import Confinement, RunSandbox, for_run, resolve, step_env
 from mlops_nocode.runtime.secrets import short_warning
 from mlops_nocode.runtime.state import Cancelled, RunResult, StepState, Throttle, new_run_id
 from mlops_nocode.runtime.stepsecrets import masked_values, value_files
@@ -52,6 +53,7 @@ class Runner:
         run_id: str | None = None,
         environ: dict[str, str] | None = None,
         limits: OutputLimits | None = None,
+        sandbox: Confinement | None = None,
     ) -> None:
         unsupported = sorted({s.runtime for s in plan.steps} - LOCAL_RUNTIMES)
         if unsupported:
@@ -70,6 +72,8 @@ class Runner:
         self.max_parallel = max(1, max_parallel or os.cpu_count() or 2)
         self.throttle = throttle
         self.environ = environ if environ is not None else dict(os.environ)
+        self.confinement = sandbox or resolve()  # SandboxError when STEP_SANDBOX cannot be had here
+        self._box: RunSandbox | None = None
         self.sink = sink
         self.states = {s.id: StepState(s) for s in plan.steps}
         self._q: queue.Queue[tuple[str, int, str | None]] = queue.Queue()
@@ -296,12 +300,11 @@ class Runner:
             a.prepare()
             self._followers[a.job] = LogFollower(a.log, self._secrets, LIVE_LOG_LINES, LOG_EVENT_LINES)
             if step.runtime == "python":
-                spill = a.base.with_name(a.base.name + ".payload.json")
-                self._fork_server().submit(a.job, att.python_payload(a, self.run_id), spill)
+                payload = att.python_payload(a, self.run_id, self.box)
             else:
-                proc = att.start_command(a, self.run_id)
-                a.proc = proc
-                threading.Thread(target=self._wait_command, args=(a.job, proc), daemon=True).start()
+                payload = att.command_payload(a, self.run_id, self.box)
+            spill = a.base.with_name(a.base.name + ".payload.json")
+            self._fork_server().submit(a.job, payload, spill)
         except (att.StepFailure, ForkServerError, OSError, ValueError) as e:
             self._followers.pop(a.job, None)
             state.status, state.error = "failed", self.redactor.text(str(e))
@@ -312,25 +315,44 @@ class Runner:
         self._jobs[a.job] = state
         return True
 
+    @property
+    def box(self) -> RunSandbox:
+        """What this run's steps may see (set when the run starts)."""
+        if self._box is None:
+            # the process's own environment (PATH, PYTHONPATH ...): `environ` is where secrets come from
+            self._box = for_run(self.confinement, self.home, self.run_dir, os.environ, self._sources())
+        return self._box
+
+    def _sources(self) -> list[str]:
+        """The folders steps import and read code from: the plan's Python path and playbook folders."""
+        return [*self.plan.python_path, *sorted({s.spec_dir for s in self.plan.steps if s.spec_dir})]
+
     def _fork_server(self) -> ForkServer:
-        """The warm fork server, started on first use with every step module of the plan preloaded."""
+        """The warm fork server, started on first use with every step module of the plan preloaded; it
+        runs command steps too (a pre-forked child confines itself and execs the command)."""
         if self._server is None:
             preload = sorted({s.entrypoint.split(":")[0] for s in self.plan.steps if s.entrypoint})
+            box = self.box
+            tmp = self.run_dir / "tmp"
+            tmp.mkdir(mode=0o700, exist_ok=True)
+            confinement = None
+            if box.confined:
+                confinement = {
+                    "abi": box.confinement.abi,
+                    "server": box.server_grants(),
+                    "step": box.shared,
+                }
             self._server = ForkServer(
                 self._exited,
                 ["mlops_nocode.runtime.zygote", *preload],
                 self.run_dir / "forkserver.log",
-                idle=min(self.max_parallel, sum(s.runtime == "python" for s in self.plan.steps)) + 1,
+                idle=min(self.max_parallel, len(self.plan.steps)) + 1,
                 log_dir=self.run_dir / "steps",
+                env=step_env(box.env, tmp, {}),
+                box=confinement,
             )
             self._server.wait_ready()
         return self._server
-
-    def _wait_command(self, job: str, proc: subprocess.Popen[bytes]) -> None:
-        code = proc.wait()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)  # what the command left running in the background
-        self._exited(job, code, None)
 
     def _exited(self, job: str, code: int, result: str | None) -> None:
         self._q.put((job, code, result))
@@ -341,6 +363,7 @@ class Runner:
         assert a is not None
         state.duration = time.monotonic() - (state.started or time.monotonic())
         deadline, state.deadline = state.deadline, None
+        shutil.rmtree(a.tmp, ignore_errors=True)
         self._emit_step_events(a)
         try:
             if a.timed_out:
@@ -430,10 +453,7 @@ class Runner:
                 )
 
     def _kill(self, a: att.Attempt, sig: int) -> None:
-        if a.proc is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(a.proc.pid, sig)
-        elif self._server is not None:
+        if self._server is not None:
             self._server.kill(a.job, sig)
 
     def _stop_all(self) -> None:
@@ -473,6 +493,7 @@ class Runner:
         for a in running:
             remove_unless_regular((a.log, a.events))
             redact_files((a.log, a.events, a.result, *value_files(a)), self.redactor)
+            shutil.rmtree(a.tmp, ignore_errors=True)
 
 
 def _metrics(outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
