@@ -52,7 +52,7 @@ class EventRow(Base):
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     seq: Mapped[int] = mapped_column(Integer)
     type: Mapped[str] = mapped_column(String(32))
-    step: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    step: Mapped[str | None] = mapped_column(Text, nullable=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ts: Mapped[float] = mapped_column(Float)
 

@@ -27,11 +27,15 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+MAX_STEP_ID = 16_384
+
+
 class EventIn(Strict):
     """One event, as the Runner emitted it."""
 
     type: Literal[tuple(sorted(EVENT_TYPES))]  # type: ignore[valid-type]
-    step: str | None = Field(default=None, max_length=300)
+    # ids of pipelines nested MAX_NESTING_DEPTH levels: up to 64 characters a level
+    step: str | None = Field(default=None, max_length=MAX_STEP_ID)
     ts: float = Field(ge=0, le=1e11)
     data: dict[str, Any] = Field(default_factory=dict)
 
