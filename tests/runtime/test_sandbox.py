@@ -189,3 +189,63 @@ spec:
     assert "70000" in (r.run_dir / "steps" / "plain@1.log").read_text()
     assert "take" in (r.steps["secret"].error or "") and "inputs" in (r.steps["secret"].error or "")
     assert "s" * 100 not in (r.run_dir / "steps" / "secret@1.payload.json").read_text()
+
+
+def _tool_step(argv0: str) -> str:
+    return f"""
+---
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {{name: tool, version: 1.0.0}}
+spec:
+  runtime: command
+  command: {{argv: ["{argv0}", "${{{{ outputs.y }}}}"], outputs: {{y: y.json}}}}
+  outputs: {{y: {{type: json}}}}
+---
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {{name: t, version: 1.0.0}}
+spec:
+  steps: [{{id: use, uses: playbook/tool}}]
+"""
+
+
+def test_a_version_managers_shims_on_path_can_run_its_programs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyenv, rbenv and asdf put ROOT/shims on PATH, whose scripts run programs under ROOT: a confined
+    command naming `python3` through a pyenv shim failed with exit 126. Outside tmp_path (which the tests
+    grant), as a real version manager's root would be."""
+    root = tmp_path.with_name(tmp_path.name + "-vm")
+    (root / "libexec").mkdir(parents=True)
+    (root / "shims").mkdir()
+    real = root / "libexec" / "real-tool"
+    real.write_text('#!/bin/sh\necho \'"ran"\' > "$1"\n')
+    shim = root / "shims" / "mytool"
+    shim.write_text(f'#!/bin/sh\nexec "{real}" "$@"\n')
+    real.chmod(0o755)
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{root / 'shims'}:{Path(sys.executable).parent}:/usr/bin:/bin")
+    result = Runner(compile_plan("pipeline/t", Index(load_text(_tool_step("mytool")))), use_cache=False).run()
+    assert result.status == "succeeded", result.summary()
+    assert result.steps["use"].outputs["y"]["value"] == "ran"
+
+
+def test_a_program_the_sandbox_cannot_run_fails_saying_where_to_grant_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command whose script runs a program outside the granted folders: the step's error says why."""
+    outside = tmp_path.with_name(tmp_path.name + "-bin")
+    outside.mkdir()
+    hidden = outside / "hidden-tool"
+    hidden.write_text("#!/bin/sh\nexit 0\n")
+    hidden.chmod(0o755)
+    script = tmp_path / "wrapper"
+    script.write_text(f'#!/bin/sh\nexec "{hidden}" "$@"\n')
+    script.chmod(0o755)
+    result = Runner(
+        compile_plan("pipeline/t", Index(load_text(_tool_step(str(script))))), use_cache=False
+    ).run()
+    assert result.status == "failed"
+    error = result.steps["use"].error or ""
+    assert "exited with code 126" in error and "STEP_SANDBOX_READ" in error, error

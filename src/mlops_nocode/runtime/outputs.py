@@ -43,6 +43,12 @@ def raw_outputs(a: Attempt, code: int, text: str | None, budget: Budget) -> dict
         if code != 0:
             raise StepFailure(f"step process {describe_exit(code)}")
         return dict(result["outputs"])
+    if code in (126, 127):
+        raise StepFailure(
+            f"command {describe_exit(code)}: a program it runs could not be "
+            f"{'executed' if code == 126 else 'found'} (see its log; a confined step can run only programs "
+            "in the system's and Python's folders, on PATH, in the spec folders and in STEP_SANDBOX_READ)"
+        )
     if code != 0:
         raise StepFailure(f"command {describe_exit(code)}")
     out: dict[str, Any] = {}

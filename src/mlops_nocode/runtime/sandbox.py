@@ -253,6 +253,8 @@ def for_run(
     protected += [user_home / name for name in HOME_CREDENTIALS]
     sources = [*_split(environ.get("PYTHONPATH", ""), os.pathsep), *python_path]
     programs = [p for p in _split(environ.get("PATH", ""), os.pathsep) if os.path.isabs(p)]
+    # a version manager's shims (pyenv, rbenv, asdf: ROOT/shims on PATH) run programs from its ROOT
+    programs += [str(Path(p).parent) for p in programs if Path(p).name == "shims"]
     wanted = _wanted(
         [_real(p) for p in [*sources, *programs]],
         _split(conf.settings.step_sandbox_read, os.pathsep),
