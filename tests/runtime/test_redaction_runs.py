@@ -130,7 +130,11 @@ def test_short_secret_is_run_with_a_warning() -> None:
 
 
 @pytest.mark.timeout(120)
-def test_step_linking_its_log_and_metrics_to_dev_zero_does_not_hang_the_runner() -> None:
+def test_step_linking_its_log_and_metrics_to_dev_zero_does_not_hang_the_runner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without the sandbox (a confined step cannot replace its log), the Runner still never reads it."""
+    monkeypatch.setenv("STEP_SANDBOX", "none")
     spec = """
 apiVersion: mlops-nocode/v1
 kind: Playbook

@@ -23,11 +23,18 @@ from mlops_nocode.runtime.store import ArtifactStore
 def raw_outputs(a: Attempt, code: int, text: str | None, budget: Budget) -> dict[str, Any]:
     """The outputs an attempt produced, or StepFailure saying why there are none.
 
-    A Python step's result arrives as `text` from the fork server, or in its result file when large.
-    A command step's outputs are read from its output folder (values) or named there (artifacts).
+    A Python step's result arrives as `text` from the fork server (large ones through a memory file), or
+    in its result file. A command step's outputs are read from its output folder (values) or named there
+    (artifacts).
     """
     limit = int(budget.limits.step_values_max_bytes)
     if a.step.runtime == "python":
+        if text is not None and len(text) > limit and len(text.encode("utf-8", "surrogatepass")) > limit:
+            raise StepFailure(
+                f"step process {describe_exit(code)}; its result is larger than STEP_VALUES_MAX_BYTES "
+                f"({budget.limits.step_values_max_bytes.human_readable()}): return less as values (write "
+                "big data as a file output), or raise STEP_VALUES_MAX_BYTES"
+            )
         try:
             if text is None:
                 text = read_bytes(
