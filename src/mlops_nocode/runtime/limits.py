@@ -1,4 +1,4 @@
-"""Limits on what the Runner collects from a step's output folder, read from the environment.
+"""Limits on what the Runner collects from a step's output folder (and its log), read from the environment.
 
 Every Runner reads them (`mlops run`, `mlops execute` and the gateway's workers alike), from environment
 variables of the same name in upper case. Sizes accept plain bytes or units (`512MiB`, `4GiB`, `10GB`).
@@ -13,6 +13,7 @@ __all__ = ["LimitsConfigError", "OutputLimits", "load_limits"]
 
 GiB = 1 << 30
 MiB = 1 << 20
+KiB = 1 << 10
 
 
 class LimitsConfigError(ValueError):
@@ -43,6 +44,12 @@ class OutputLimits(BaseSettings):
         100_000, gt=0, description="files and folders in all the output folders of one step attempt"
     )
     step_output_max_depth: int = Field(32, gt=0, le=200, description="nesting depth of an output folder")
+    step_log_line_max_bytes: ByteSize = Field(
+        ByteSize(16 * KiB),
+        ge=KiB,
+        le=256 * KiB,
+        description="bytes of one line of a step's log in a `log` event: a longer line is cut, with a marker",
+    )
 
 
 def load_limits() -> OutputLimits:

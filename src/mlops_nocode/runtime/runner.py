@@ -298,7 +298,8 @@ class Runner:
                 if warning := short_warning(name, value):
                     self.emit("log", step.id, line=warning, attempt=a.number)
             a.prepare()
-            self._followers[a.job] = LogFollower(a.log, self._secrets, LIVE_LOG_LINES, LOG_EVENT_LINES)
+            cap = int(self.limits.step_log_line_max_bytes)
+            self._followers[a.job] = LogFollower(a.log, self._secrets, LIVE_LOG_LINES, LOG_EVENT_LINES, cap)
             if step.runtime == "python":
                 payload = att.python_payload(a, self.run_id, self.box)
             else:
@@ -441,10 +442,9 @@ class Runner:
     def _emit_step_events(self, a: att.Attempt) -> None:
         follower = self._followers.pop(a.job, None)
         remove_unless_regular((a.log, a.events))
-        lines = follower.rest() if follower is not None else []
-        redact_files((a.log, a.events), self.redactor)
-        for line in lines:
+        for line in follower.rest() if follower is not None else ():  # before the log is rewritten
             self.emit("log", a.step.id, line=line, attempt=a.number)
+        redact_files((a.log, a.events), self.redactor)
         for line in att.read_lines(a.events, int(self.limits.step_values_max_bytes)):
             with contextlib.suppress(ValueError, KeyError):
                 ev = json.loads(line)
