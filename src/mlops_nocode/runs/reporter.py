@@ -5,6 +5,9 @@ batches every tick to `/api/v1/runs/{id}/report` (each POST is also the run's he
 numbered on this side, so a batch sent again after a lost answer is stored once. The answer says whether
 a cancel was asked (the Runner is then cancelled) and, near the token's expiry, carries a fresh token.
 A 409 means the run was handed to another worker: this one stops its Runner and records nothing more.
+No event can hold the reports up: one larger than MAX_EVENT_BYTES is replaced by a note saying so; when
+the gateway refuses a batch as too large (413: its MAX_BODY_BYTES is smaller), batches get smaller, and
+an event refused on its own is replaced by such a note (dropped if even the note is refused).
 The end goes to `/finish` (or `/release`, giving the run back to the queue), retried until it lands or
 the run would be recovered anyway.
 """
@@ -32,14 +35,37 @@ class ReportRefused(RuntimeError):
     """The gateway refused the report for good (bad token, unknown run): the message says why."""
 
 
+class BodyTooLarge(ReportRefused):
+    """The gateway refused a body as larger than its MAX_BODY_BYTES (413)."""
+
+
 def _encode(event: Event) -> bytes:
-    raw = json.dumps(
-        {"type": event.type, "step": event.step, "ts": event.ts, "data": event.data}, default=str
-    ).encode()
+    fields = {"type": event.type, "step": event.step, "ts": event.ts}
+    raw = json.dumps({**fields, "data": event.data}, default=str).encode()
     if len(raw) <= MAX_EVENT_BYTES:
         return raw
-    note = {"truncated": True, "bytes": len(raw), "why": f"event larger than {MAX_EVENT_BYTES} bytes"}
-    return json.dumps({"type": event.type, "step": event.step, "ts": event.ts, "data": note}).encode()
+    return _note(fields, event.data, len(raw), f"larger than {MAX_EVENT_BYTES} bytes")
+
+
+def _note(fields: dict[str, Any], data: dict[str, Any], size: int, why: str) -> bytes:
+    """An event standing for one of `size` bytes that is not sent (a `log` event keeps a line)."""
+    note: dict[str, Any] = {"truncated": True, "bytes": size, "why": why}
+    if fields["type"] == "log":
+        note["line"] = f"… [a log event of {size} bytes was not sent: {why}]"
+        if "attempt" in data:
+            note["attempt"] = data["attempt"]
+    return json.dumps({**fields, "data": note}, default=str).encode()
+
+
+def _shrunk(raw: bytes) -> bytes | None:
+    """A note standing for the encoded event `raw`, which the gateway refused as too large (None when
+    `raw` is such a note already)."""
+    event = json.loads(raw)
+    data = event.get("data") or {}
+    if data.get("truncated"):
+        return None
+    fields = {k: event.get(k) for k in ("type", "step", "ts")}
+    return _note(fields, data, len(raw), "the gateway refused it as too large (MAX_BODY_BYTES)")
 
 
 class GatewayReporter:
@@ -60,6 +86,7 @@ class GatewayReporter:
         self.unreachable = False  # the last POST did not reach the gateway (or it answered 5xx)
         self.cancel_requested = False
         self.seq: int | None = None  # the seq of the next event to send; the gateway tells it
+        self.max_batch = MAX_BATCH_BYTES  # smaller once the gateway refused a batch as too large
         self._buf: list[bytes] = []
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
@@ -90,18 +117,39 @@ class GatewayReporter:
                 batch: list[bytes] = []
                 size = 2
                 for raw in pending[sent:]:
-                    if batch and size + len(raw) + 1 > MAX_BATCH_BYTES:
+                    if batch and size + len(raw) + 1 > self.max_batch:
                         break
                     batch.append(raw)
                     size += len(raw) + 1
-                if not self._post_batch(batch):
-                    break
+                try:
+                    if not self._post_batch(batch):
+                        break
+                except BodyTooLarge:
+                    if not batch:
+                        raise
+                    if len(batch) > 1:
+                        self.max_batch = size // 2
+                    else:
+                        self._shrink(pending, sent)
+                    continue
                 sent += len(batch)
                 if sent >= len(pending):
                     break
             with self._lock:
                 del self._buf[:sent]
             return sent == len(pending)
+
+    def _shrink(self, pending: list[bytes], i: int) -> None:
+        """Event `i` was refused on its own: a note stands for it, or it is dropped if it was one."""
+        smaller = _shrunk(pending[i])
+        log.warning(
+            "the gateway refused an event of %d bytes of run %s as too large", len(pending[i]), self.run_id
+        )
+        with self._lock:  # the buffer only grows at its end meanwhile: index i is still this event
+            if smaller is None:
+                del pending[i], self._buf[i]
+            else:
+                pending[i] = self._buf[i] = smaller
 
     def _post_batch(self, batch: list[bytes]) -> bool:
         if self.seq is None and batch and not self._post_batch([]):  # learn the seq before numbering
@@ -137,6 +185,10 @@ class GatewayReporter:
                 log.warning("run %s was taken over elsewhere; stopping it here", self.run_id)
                 self.on_cancel()
             return None
+        if r.status_code == 413:
+            raise BodyTooLarge(
+                f"gateway refused the {action} of run {self.run_id} as too large: {r.text[:2000]}"
+            )
         if r.status_code in RETRYABLE:
             log.warning("gateway answered %d to %s of run %s", r.status_code, action, self.run_id)
             self.unreachable = True
