@@ -54,6 +54,9 @@ class PlanStep:
     """The folder of the playbook's spec file, when the step needs it (`${{ spec.dir }}`, `files`)."""
     files: tuple[str, ...] = ()
     """The files the playbook ships with (`spec.files`), relative to `spec_dir`."""
+    placement: dict[str, Any] | None = None
+    """Where placement put it: {"provider", "deployment", "offer" (Offer JSON or None), "price_per_hour",
+    "why", "runner_up"}; None until the plan is placed (providers.placement.place)."""
 
     def to_json(self, base: Path | None = None) -> dict[str, Any]:
         return {
@@ -76,6 +79,7 @@ class PlanStep:
             "source": self.source,
             "spec_dir": _portable(self.spec_dir, base) if self.spec_dir else None,
             "files": list(self.files),
+            "placement": self.placement,
         }
 
     @classmethod
@@ -100,6 +104,7 @@ class PlanStep:
             source=d.get("source", ""),
             spec_dir=_local(str(d["spec_dir"]), base) if d.get("spec_dir") else None,
             files=tuple(str(f) for f in d.get("files", ())),
+            placement=dict(d["placement"]) if d.get("placement") else None,
         )
 
 
