@@ -104,6 +104,16 @@ class Settings(BaseSettings):
     webhook_allowed_hosts: str = Field(
         default="*", description="comma list of hostnames (*.suffix allowed), IPs, CIDRs, or *"
     )
+    provider_modules: dict[str, str] = Field(
+        default_factory=dict,
+        description='JSON {"NAME": "python.module"}: modules whose PROVIDER adds or replaces a target provider',
+    )
+    deployment_poll_seconds: float = Field(
+        default=2.0, gt=0, description="how often a run with remote deployments asks their status"
+    )
+    deployment_input_wait: float = Field(
+        default=6 * 3600.0, gt=0, description="seconds a Runner waits for an input made by another deployment"
+    )
 
     @field_validator("webhook_allowed_hosts")
     @classmethod

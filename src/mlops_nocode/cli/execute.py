@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import IO, TYPE_CHECKING
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
 
 import typer
 
@@ -20,6 +21,39 @@ if TYPE_CHECKING:
     from mlops_nocode.runtime.state import RunResult
 
 
+@dataclass(frozen=True, slots=True)
+class Part:
+    """A Runner that runs one deployment's steps of a run (`mlops execute --deployment`)."""
+
+    deployment: str
+    run_id: str | None
+
+    @staticmethod
+    def of(deployment: str, run_id: str | None, as_json: bool) -> Part:
+        from mlops_nocode.runtime.handoff import RUN_ID
+
+        if run_id is not None and not RUN_ID.match(run_id):
+            fix = "letters, digits, '.', '_' and '-', at most 64, as the gateway's run ids"
+            fail([Problem(f"invalid run id {run_id!r}", "--run-id", fix)], as_json)
+        return Part(deployment, run_id)
+
+    @staticmethod
+    def unsupported(plan: Plan, deployment: str) -> list[Problem]:
+        """The steps of `deployment` whose runtime this machine's Runner cannot run."""
+        from mlops_nocode.runs.flow import deployment_of
+        from mlops_nocode.runtime.runner import LOCAL_RUNTIMES
+
+        return [
+            Problem(
+                f"step {s.id} uses runtime {s.runtime!r}, which this Runner cannot run",
+                f"{s.source} > runtime",
+                f"run it where {s.runtime} runs (this Runner runs: {', '.join(sorted(LOCAL_RUNTIMES))})",
+            )
+            for s in plan.steps
+            if deployment_of(s) == deployment and s.runtime not in LOCAL_RUNTIMES
+        ]
+
+
 def execute_plan(
     plan: Plan,
     as_json: bool,
@@ -28,6 +62,7 @@ def execute_plan(
     events: str | None,
     verbose: bool,
     report_to: str | None = None,
+    part: Part | None = None,
 ) -> None:
     """Run `plan` here with live progress; exit 0 succeeded, 1 failed, 130 cancelled. With `report_to`
     (a gateway URL) the run's events and end are reported there with the run token in MLOPS_RUN_TOKEN."""
@@ -79,24 +114,24 @@ def execute_plan(
             )
         sinks.append(JsonLines(events_file))
     run_id, token = _reported_run(as_json) if report_to else (None, "")
+    if part is not None and run_id is None:
+        run_id = part.run_id
+        if run_id is None:
+            fix = "give the run's id with --run-id, or report to the gateway with --report-to"
+            fail([Problem("--deployment needs the run's id", "--deployment", fix)], as_json)
     reporter = None
     try:
-        runner = Runner(
-            plan,
-            run_id=run_id,
-            use_cache=not no_cache,
-            max_parallel=parallel,
-            throttle=throttle,
-            limits=limits,
-            sandbox=confinement,
-        )
+        runner = Runner(plan, run_id=run_id, use_cache=not no_cache, max_parallel=parallel,
+                        throttle=throttle, limits=limits, sandbox=confinement, **_part(part, run_id))  # fmt: skip
         if report_to and run_id:
             from mlops_nocode.runs.reporter import GatewayReporter
 
-            reporter = GatewayReporter(report_to, run_id, token, runner.cancel)
+            reporter = GatewayReporter(report_to, run_id, token, runner.cancel, append=part is not None)
             sinks.append(reporter)
             reporter.start()
-        with ConsoleProgress(err, len(plan.steps), verbose, show_throttle=False) as progress:
+        with ConsoleProgress(
+            err, len(runner.states) - len(runner.foreign), verbose, show_throttle=False
+        ) as progress:
             runner.sink = Fanout(progress, *sinks)
             result = runner.run()
     except OSError as e:
@@ -134,6 +169,23 @@ def execute_plan(
         os.dup2(devnull, sys.stdout.fileno())
         os.dup2(devnull, sys.stderr.fileno())
     raise typer.Exit(code)
+
+
+def _part(part: Part | None, run_id: str | None) -> dict[str, Any]:
+    """The Runner's arguments for one deployment's part of a run: its steps, the shared step results."""
+    if part is None or run_id is None:
+        return {}
+    from mlops_nocode.runtime.handoff import LocalStepResults
+    from mlops_nocode.runtime.home import mlops_home
+    from mlops_nocode.settings import Settings
+
+    home = mlops_home()
+    return {
+        "deployment": part.deployment,
+        "results": LocalStepResults(home / "results"),
+        "run_dir": home / "runs" / f"{run_id}.{part.deployment}",
+        "input_wait": Settings().deployment_input_wait,
+    }
 
 
 def _confinement(as_json: bool) -> Confinement:

@@ -85,8 +85,7 @@ def _compile(
     from dataclasses import replace
 
     from mlops_nocode.cli.source import add_python_path, load_source, parse_sets, validate_all
-    from mlops_nocode.compiler import compile_plan
-    from mlops_nocode.providers.registry import check_placement
+    from mlops_nocode.runs.flow import placed_plan
 
     try:
         src = load_source(target, catalogues or [], pipeline)
@@ -94,10 +93,7 @@ def _compile(
         if src.docs:
             validate_all(src, params)
         launch = {"provider": provider, "options": {}} if provider else None
-        plan = compile_plan(src.root, src.catalogue, params, launch)
-        problems = check_placement(plan, provider)
-        if problems:
-            raise SpecError(problems)
+        plan = placed_plan(src.root, src.catalogue, params, launch)
     except SpecError as e:
         fail(e.problems, as_json)
     dirs = add_python_path(src.spec_dirs)
@@ -112,13 +108,13 @@ def validate(
     from mlops_nocode.cli.report import warn
     from mlops_nocode.cli.source import load_source, parse_sets, validate_all
     from mlops_nocode.compiler.check import warnings_of
-    from mlops_nocode.providers.registry import check_placement
+    from mlops_nocode.runs.flow import check_placed
     from mlops_nocode.spec import Playbook
 
     try:
         src = load_source(target, catalogue or [])
         params = parse_sets(set_ or [], src.root.spec.parameters)
-        plans = validate_all(src, params, check_placement)
+        plans = validate_all(src, params, check_placed)
     except SpecError as e:
         fail(e.problems, as_json)
     docs = src.docs or [src.root]
@@ -215,21 +211,41 @@ def execute(
             help="Gateway URL to report the run's events and end to, with the run token in MLOPS_RUN_TOKEN",
         ),
     ] = None,
+    deployment: Annotated[
+        str | None,
+        typer.Option(
+            "--deployment",
+            "-d",
+            help="Run only the steps placed on this deployment; inputs made elsewhere are awaited",
+        ),
+    ] = None,
+    run_id: Annotated[
+        str | None, typer.Option("--run-id", help="The run's id (with --deployment, without --report-to)")
+    ] = None,
 ) -> None:
     """Run a compiled plan file (what remote targets run)."""
+    from mlops_nocode.cli.execute import Part
     from mlops_nocode.cli.source import add_python_path
     from mlops_nocode.compiler.plan import Plan, PlanError
-    from mlops_nocode.providers.registry import check_placement
+    from mlops_nocode.runs.flow import check, deployment_of, place
 
     try:
         compiled = Plan.load(plan_file)
     except PlanError as e:
         fail([Problem(str(e), str(plan_file), "write one with `mlops plan FILE --out PLAN.json`")], as_json)
-    problems = check_placement(compiled)
+    if any(s.placement is None for s in compiled.steps):
+        compiled = place(compiled, None)
+    names = sorted({deployment_of(s) for s in compiled.steps})
+    if deployment is not None and deployment not in names:
+        fix = f"give one of: {', '.join(names)}"
+        fail([Problem(f"the plan has no deployment {deployment!r}", "--deployment", fix)], as_json)
+    # placement chose the machine of a deployment's steps: only the runtimes are checked here
+    problems = check(compiled) if deployment is None else Part.unsupported(compiled, deployment)
     if problems:
         fail(problems, as_json)
     add_python_path([Path(p) for p in compiled.python_path if Path(p).is_dir()])
-    execute_plan(compiled, as_json, no_cache, parallel, events, verbose, report_to)
+    part = Part.of(deployment, run_id, as_json) if deployment else None
+    execute_plan(compiled, as_json, no_cache, parallel, events, verbose, report_to, part)
 
 
 @app.command()

@@ -79,7 +79,11 @@ class GatewayReporter:
         on_cancel: Callable[[], None],
         tick: float = 0.5,
         timeout: float = 10.0,
+        append: bool = False,
     ) -> None:
+        """`append`: events go after those stored, whoever stored them (a run whose deployments each
+        have a Runner reporting; a batch resent after a lost answer may then be stored twice)."""
+        self.append = append
         self.run_id, self.token, self.on_cancel, self.tick = run_id, token, on_cancel, tick
         self.client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
         self.lost = False
@@ -154,7 +158,7 @@ class GatewayReporter:
     def _post_batch(self, batch: list[bytes]) -> bool:
         if self.seq is None and batch and not self._post_batch([]):  # learn the seq before numbering
             return False
-        first = "null" if self.seq is None else str(self.seq)
+        first = "null" if self.seq is None or self.append else str(self.seq)
         body = b'{"first_seq":' + first.encode() + b',"events":[' + b",".join(batch) + b"]}"
         answer = self._post("report", body)
         if answer is None:

@@ -21,6 +21,7 @@ from mlops_nocode.runtime.codekey import CodeDigests
 from mlops_nocode.runtime.collect import Budget, Stopped, is_regular_or_absent, remove_unless_regular
 from mlops_nocode.runtime.events import Event, JsonLines, Sink
 from mlops_nocode.runtime.forkserver import ForkServer, ForkServerError
+from mlops_nocode.runtime.handoff import StepResults
 from mlops_nocode.runtime.home import mlops_home
 from mlops_nocode.runtime.limits import OutputLimits, load_limits
 from mlops_nocode.runtime.logfollow import LogFollower
@@ -54,8 +55,19 @@ class Runner:
         environ: dict[str, str] | None = None,
         limits: OutputLimits | None = None,
         sandbox: Confinement | None = None,
+        deployment: str | None = None,
+        results: StepResults | None = None,
+        run_dir: Path | None = None,
+        input_wait: float = 6 * 3600.0,
     ) -> None:
-        unsupported = sorted({s.runtime for s in plan.steps} - LOCAL_RUNTIMES)
+        """With `deployment`, only the steps placed on it run; the inputs they need from steps of other
+        deployments are awaited in `results` (where this Runner publishes the end of its own steps)."""
+        self.deployment, self.results, self.input_wait = deployment, results, input_wait
+        own = [s for s in plan.steps if deployment is None or _deployment(s) == deployment]
+        own_ids = {s.id for s in own}
+        self._own = tuple(own)
+        self.foreign = {n for s in own for n in s.needs if n not in own_ids}
+        unsupported = sorted({s.runtime for s in own} - LOCAL_RUNTIMES)
         if unsupported:
             raise ValueError(
                 f"the local runner cannot run runtimes {unsupported}; it runs python and command"
@@ -63,7 +75,7 @@ class Runner:
         self.plan = plan
         self.home = home or mlops_home()
         self.run_id = run_id or new_run_id()
-        self.run_dir = self.home / "runs" / self.run_id
+        self.run_dir = run_dir or self.home / "runs" / self.run_id
         self.store = ArtifactStore(self.home / "artifacts")
         self.cache = CacheIndex(self.home / "cache")
         self.limits = limits if limits is not None else load_limits()
@@ -75,7 +87,7 @@ class Runner:
         self.confinement = sandbox or resolve()  # SandboxError when STEP_SANDBOX cannot be had here
         self._box: RunSandbox | None = None
         self.sink = sink
-        self.states = {s.id: StepState(s) for s in plan.steps}
+        self.states = {s.id: StepState(s) for s in plan.steps if s.id in own_ids or s.id in self.foreign}
         self._q: queue.Queue[tuple[str, int, str | None]] = queue.Queue()
         self._cancel = threading.Event()
         self._jobs: dict[str, StepState] = {}
@@ -135,13 +147,13 @@ class Runner:
             self.emit(
                 "run.started",
                 pipeline=self.plan.root,
-                steps=len(self.plan.steps),
+                steps=len(self.states) - len(self.foreign),
                 parameters=self.plan.parameters,
                 run_dir=str(self.run_dir),
             )
             try:
                 with self._signals():
-                    if any(s.runtime == "python" for s in self.plan.steps):
+                    if any(s.runtime == "python" for s in self._own):
                         self._fork_server()
                     self._loop()
                 ok = all(s.status == "succeeded" for s in self.states.values())
@@ -167,23 +179,34 @@ class Runner:
     def _outputs(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, b in self.plan.outputs.items():
+            if b.step not in self.states or b.step in self.foreign:
+                continue
             rec = self.states[b.step].outputs.get(b.output)
             if rec is not None:
                 out[name] = rec["value"] if "value" in rec else rec["path"]
         return out
 
     def _loop(self) -> None:
-        waiting = {sid: set(s.needs) for sid, s in ((s.id, s) for s in self.plan.steps)}
-        children: dict[str, list[str]] = {s.id: [] for s in self.plan.steps}
-        for s in self.plan.steps:
-            for n in s.needs:
-                children[n].append(s.id)
-        ready = [sid for sid, deps in waiting.items() if not deps]
+        waiting = {sid: set(st.step.needs) & self.states.keys() for sid, st in self.states.items()}
+        children: dict[str, list[str]] = {sid: [] for sid in self.states}
+        for st in self.states.values():
+            for n in st.step.needs:
+                if n in children:
+                    children[n].append(st.step.id)
+        ready = [sid for sid, deps in waiting.items() if not deps and sid not in self.foreign]
+        awaiting = set(self.foreign)
+        wait_until = time.monotonic() + self.input_wait
         running = 0
         remaining = len(self.states)
         while remaining:
             if self._cancel.is_set():
                 raise Cancelled
+            for other in sorted(awaiting):
+                if self._arrived(self.states[other], wait_until):
+                    awaiting.discard(other)
+                    remaining -= self._settle(self.states[other], children, waiting, ready)
+            if not remaining:
+                break
             while running < self.max_parallel:
                 now = time.monotonic()
                 sid = next((r for r in ready if self.states[r].not_before <= now), None)
@@ -236,6 +259,7 @@ class Runner:
     ) -> int:
         """Release or skip the dependants of a finished step; return how many steps reached an end."""
         ended = 1
+        self._publish(state)
         if state.status == "succeeded":
             for c in children[state.step.id]:
                 waiting[c].discard(state.step.id)
@@ -250,9 +274,34 @@ class Runner:
                 cs.status = "skipped"
                 cs.error = f"upstream step {state.step.id} {state.status}"
                 self.emit("step.skipped", c, reason=cs.error)
+                self._publish(cs)
                 ended += 1
                 stack.extend(children[c])
         return ended
+
+    def _arrived(self, state: StepState, wait_until: float) -> bool:
+        """Whether the end of a step of another deployment is known (taken from `results`)."""
+        record = self.results.get(self.run_id, state.step.id) if self.results is not None else None
+        if record is None:
+            if time.monotonic() < wait_until:
+                return False
+            state.status = "failed"
+            state.error = f"no result from its deployment after {self.input_wait:g}s"
+            return True
+        state.status = str(record.get("status"))
+        if state.status == "succeeded":
+            state.outputs = dict(record.get("outputs") or {})
+        else:
+            where = record.get("deployment") or "another deployment"
+            state.status, state.error = "failed", f"{record.get('status')} on {where}"
+        return True
+
+    def _publish(self, state: StepState) -> None:
+        """Tell the other deployments of the run how one of this Runner's steps ended."""
+        if self.results is None or self.deployment is None or state.step.id in self.foreign:
+            return
+        record = {"status": state.status, "outputs": state.outputs, "error": state.error}
+        self.results.put(self.run_id, state.step.id, record | {"deployment": self.deployment})
 
     def _inputs(self, step: PlanStep) -> dict[str, dict[str, Any]]:
         return {name: self.states[b.step].outputs[b.output] for name, b in step.inputs.items()}
@@ -332,7 +381,7 @@ class Runner:
         """The warm fork server, started on first use with every step module of the plan preloaded; it
         runs command steps too (a pre-forked child confines itself and execs the command)."""
         if self._server is None:
-            preload = sorted({s.entrypoint.split(":")[0] for s in self.plan.steps if s.entrypoint})
+            preload = sorted({s.entrypoint.split(":")[0] for s in self._own if s.entrypoint})
             box = self.box
             tmp = self.run_dir / "tmp"
             tmp.mkdir(mode=0o700, exist_ok=True)
@@ -347,7 +396,7 @@ class Runner:
                 self._exited,
                 ["mlops_nocode.runtime.zygote", *preload],
                 self.run_dir / "forkserver.log",
-                idle=min(self.max_parallel, len(self.plan.steps)) + 1,
+                idle=min(self.max_parallel, len(self._own)) + 1,
                 log_dir=self.run_dir / "steps",
                 env=step_env(box.env, tmp, {}),
                 box=confinement,
@@ -486,14 +535,24 @@ class Runner:
             if state.current is not None:
                 self._kill(state.current, signal.SIGKILL)
         for state in self.states.values():
-            if state.status in ("pending", "running"):
+            if state.status in ("pending", "running") and state.step.id not in self.foreign:
                 state.status = "cancelled"
                 self.emit("step.cancelled", state.step.id)
+                self._publish(state)
         self._jobs.clear()
         for a in running:
             remove_unless_regular((a.log, a.events))
             redact_files((a.log, a.events, a.result, *value_files(a)), self.redactor)
             shutil.rmtree(a.tmp, ignore_errors=True)
+
+
+def _deployment(step: PlanStep) -> str:
+    """The deployment a placed step belongs to (its provider until placement names one)."""
+    placed = step.placement or {}
+    provider = str(step.target.get("provider", "local"))
+    return str(
+        placed.get("deployment") or placed.get("provider") or ("local" if provider == "auto" else provider)
+    )
 
 
 def _metrics(outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:

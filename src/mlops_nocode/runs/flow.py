@@ -1,0 +1,211 @@
+"""The run flow, written once: spec → resolve → compile → place → render → (provision → run → report →
+teardown, in runs.deploying). The CLI (`mlops plan`, `mlops run`, `mlops execute`) and the gateway
+(`/api/v1/plan`, run creation, the workers) all go through these functions.
+
+Placement and the provider registry come from `providers.placement` and the provider modules
+(`providers/<name>.py` exposing `PROVIDER`); PROVIDER_MODULES adds or replaces providers (plug-ins,
+tests). Until `providers.placement` exists, steps are placed on their target's provider as they are
+(`auto` on `local`), one deployment per provider.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import time
+from dataclasses import dataclass, replace
+from typing import Any, cast
+
+from mlops_nocode.compiler import Plan, compile_plan
+from mlops_nocode.compiler.plan import PlanStep
+from mlops_nocode.providers.base import Bundle, Deployment, Provider
+from mlops_nocode.spec import Problem, SpecError
+
+LOCAL = "local"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def provider_for(name: str) -> Provider | None:
+    """The provider named `name`: PROVIDER_MODULES first, then `mlops_nocode.providers.<name>`'s
+    `PROVIDER`; None when there is none (not installed, or its module has not landed)."""
+    from mlops_nocode.settings import Settings
+
+    if not _NAME.match(name):
+        return None
+    module_name = Settings().provider_modules.get(name, f"mlops_nocode.providers.{name}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    provider = getattr(module, "PROVIDER", None)
+    return provider if isinstance(provider, Provider) else None
+
+
+def provider_of(step: PlanStep) -> str:
+    """The provider a (placed) step runs on."""
+    if step.placement:
+        return str(step.placement.get("provider", LOCAL))
+    provider = str(step.target.get("provider", LOCAL))
+    return LOCAL if provider == "auto" else provider
+
+
+def deployment_of(step: PlanStep) -> str:
+    """The deployment a (placed) step belongs to."""
+    if step.placement and step.placement.get("deployment"):
+        return str(step.placement["deployment"])
+    return provider_of(step)
+
+
+def place(plan: Plan, launch: dict[str, Any] | None) -> Plan:
+    """Write where each step runs into `PlanStep.placement` (providers.placement when present)."""
+    placement = _placement_module()
+    if placement is not None:
+        placed: Plan = placement.place(plan, launch)
+        return placed
+    steps = []
+    for s in plan.steps:
+        provider = provider_of(replace(s, placement=None))
+        why = f"target {provider}" + (" (auto: this machine)" if s.target.get("provider") == "auto" else "")
+        steps.append(
+            replace(
+                s,
+                placement={
+                    "provider": provider,
+                    "deployment": provider,
+                    "offer": None,
+                    "price_per_hour": 0.0,
+                    "why": why,
+                    "runner_up": None,
+                },
+            )
+        )
+    return replace(plan, steps=tuple(steps))
+
+
+def deployments(plan: Plan, run_id: str) -> list[Deployment]:
+    """The placed plan's steps grouped by deployment, in the order of their first step."""
+    placement = _placement_module()
+    if placement is not None:
+        found: list[Deployment] = placement.deployments(plan, run_id)
+        return found
+    groups: dict[str, list[PlanStep]] = {}
+    for s in plan.steps:
+        groups.setdefault(deployment_of(s), []).append(s)
+    return [
+        Deployment(run_id, name, provider_of(steps[0]), None, dict(steps[0].target.get("options") or {}),
+                   tuple(steps), plan)
+        for name, steps in groups.items()
+    ]  # fmt: skip
+
+
+def _placement_module() -> Any:
+    try:
+        return importlib.import_module("mlops_nocode.providers.placement")
+    except ImportError:
+        return None
+
+
+def check(plan: Plan, launch_provider: str | None = None) -> list[Problem]:
+    """What a run of the placed plan would refuse: unknown providers, steps their provider cannot run."""
+    from mlops_nocode.providers.registry import check_placement
+
+    local_steps = tuple(s for s in plan.steps if provider_of(s) == LOCAL)
+    problems = check_placement(replace(plan, steps=local_steps), launch_provider) if local_steps else []
+    remote: dict[str, list[PlanStep]] = {}
+    for s in plan.steps:
+        if provider_of(s) != LOCAL:
+            remote.setdefault(provider_of(s), []).append(s)
+    for name, steps in remote.items():
+        provider = provider_for(name)
+        where = "--target" if name == launch_provider else f"{steps[0].source} > target"
+        if provider is None:
+            problems.append(
+                Problem(
+                    f"target provider {name!r} is not available in this installation; it is the target of "
+                    + ", ".join(s.id for s in steps[:5])
+                    + (f" and {len(steps) - 5} more" if len(steps) > 5 else ""),
+                    where,
+                    "run with --target local, or install the provider (see docs/TARGETS.md)",
+                )
+            )
+            continue
+        for s in steps:
+            if s.runtime not in provider.features.runtimes:
+                problems.append(
+                    Problem(
+                        f"step {s.id} uses runtime {s.runtime!r}, which {name} cannot run (it runs: "
+                        f"{', '.join(sorted(provider.features.runtimes))})",
+                        f"{s.source} > runtime",
+                        "choose another target for this step",
+                    )
+                )
+    return problems
+
+
+def check_placed(plan: Plan) -> list[Problem]:
+    """`check` of the plan as placement would place it (for validation of every graph of a file)."""
+    return check(place(plan, None))
+
+
+def placed_plan(root: Any, catalogue: Any, params: dict[str, Any], launch: dict[str, Any] | None,
+                *, check_only: bool = False) -> Plan:  # fmt: skip
+    """compile → place → check, the one way a plan becomes runnable; SpecError with located problems."""
+    plan = compile_plan(root, catalogue, params, launch, check_only=check_only)
+    plan = place(plan, launch)
+    problems = check(plan, launch["provider"] if launch else None)
+    if problems:
+        raise SpecError(problems)
+    return plan
+
+
+def is_remote(plan: Plan) -> bool:
+    """Whether some step of the placed plan runs elsewhere than in this process's Runner."""
+    return any(provider_of(s) != LOCAL for s in plan.steps)
+
+
+# -- render (creates nothing) -------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """Every deployment's bundle, the estimated cost, and how long rendering took."""
+
+    bundles: tuple[Bundle, ...]
+    seconds: float
+
+    def cost(self) -> dict[str, Any]:
+        """Per hour (all deployments together) and a total when every deployment has an expected duration."""
+        per_hour = round(sum(b.price_per_hour for b in self.bundles), 4)
+        totals = [b.total for b in self.bundles]
+        total = None if any(t is None for t in totals) else round(sum(cast(float, t) for t in totals), 4)
+        return {"per_hour": per_hour, "total": total, "currency": "USD"}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"bundles": [b.to_json() for b in self.bundles], "cost": self.cost()}
+
+
+def render(plan: Plan, run_id: str = "plan") -> Rendered:
+    """Each deployment's Bundle (provider.render), creating nothing."""
+    started = time.perf_counter()
+    bundles = [_render_one(d) for d in deployments(plan, run_id)]
+    return Rendered(tuple(bundles), time.perf_counter() - started)
+
+
+def _render_one(deployment: Deployment) -> Bundle:
+    provider = provider_for(deployment.provider)
+    if provider is not None:
+        return provider.render(deployment)
+    if deployment.provider == LOCAL:  # `local` provisions nothing
+        return Bundle(deployment.name, LOCAL, {}, (), 0.0, _hours(deployment.steps))
+    raise SpecError(
+        Problem(
+            f"target provider {deployment.provider!r} is not available in this installation",
+            f"deployment {deployment.name}",
+            "run with --target local, or install the provider (see docs/TARGETS.md)",
+        )
+    )
+
+
+def _hours(steps: tuple[PlanStep, ...]) -> float | None:
+    """The expected duration of a deployment: the sum of its steps' timeouts, when all declare one."""
+    if not steps or any(s.timeout is None for s in steps):
+        return None
+    return round(sum(cast(float, s.timeout) for s in steps) / 3600, 4)
