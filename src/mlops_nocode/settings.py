@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     )
     provider_modules: dict[str, str] = Field(
         default_factory=dict,
-        description='JSON {"NAME": "python.module"}: modules whose PROVIDER adds or replaces a target provider',
+        description='JSON {"NAME": "python.module"}: modules whose PROVIDER adds or replaces a provider',
     )
     deployment_poll_seconds: float = Field(
         default=2.0, gt=0, description="how often a run with remote deployments asks their status"

@@ -87,6 +87,9 @@ class LaunchRequest(Strict):
         default=None,
         description='where to run: {"provider": ..., "options": {...}}, or a provider name ("local")',
     )
+    keep: bool = Field(
+        default=False, description="keep what the run provisions after it ends (serving), until destroyed"
+    )
 
     @field_validator("pipeline", "parameters")
     @classmethod

@@ -121,8 +121,16 @@ def execute_plan(
             fail([Problem("--deployment needs the run's id", "--deployment", fix)], as_json)
     reporter = None
     try:
-        runner = Runner(plan, run_id=run_id, use_cache=not no_cache, max_parallel=parallel,
-                        throttle=throttle, limits=limits, sandbox=confinement, **_part(part, run_id))  # fmt: skip
+        runner = Runner(
+            plan,
+            run_id=run_id,
+            use_cache=not no_cache,
+            max_parallel=parallel,
+            throttle=throttle,
+            limits=limits,
+            sandbox=confinement,
+            **_part(part, run_id),
+        )
         if report_to and run_id:
             from mlops_nocode.runs.reporter import GatewayReporter
 

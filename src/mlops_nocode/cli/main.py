@@ -147,25 +147,42 @@ def plan(
     catalogue: CatOpt = None,
     pipeline: PipeOpt = None,
     provider: TargetOpt = None,
-    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write the plan JSON here")] = None,
+    out_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="FILE.json: write the plan there; a folder: plan.json and each deployment's bundle in it",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     show_all: Annotated[
         bool, typer.Option("--all", help="Show every step (big plans are summarised: first and last steps)")
     ] = False,
 ) -> None:
-    """Compile to a flattened plan and show it, without running anything."""
-    from mlops_nocode.cli.plan_view import plan_view
+    """Compile, place and render: the plan, each deployment's bundle (the files that would be applied,
+    the resources that would be created) and the estimated cost. Creates nothing."""
+    from mlops_nocode.cli.plan_view import bundles_table, plan_view, write_bundles
+    from mlops_nocode.runs.flow import render
 
     compiled = _compile(target, set_, catalogue, pipeline, provider, as_json)
-    if out_file is not None:
+    try:
+        rendered = render(compiled)
+    except SpecError as e:
+        fail(e.problems, as_json)
+    if out_file is not None and out_file.suffix == ".json":
         portable = compiled.to_text(out_file.absolute().parent)  # local folders relative to the file
         write_output(out_file, portable, "--out", as_json)
         err.print(f"[green]✓[/] plan written to {out_file}")
+    elif out_file is not None:
+        write_bundles(out_file, compiled, rendered, as_json)
+        err.print(f"[green]✓[/] plan and {len(rendered.bundles)} bundle(s) written under {out_file}")
     if as_json:
-        print(json.dumps(compiled.to_json(), indent=2))
+        print(json.dumps(compiled.to_json() | rendered.to_json(), indent=2))
         return
     for part in plan_view(compiled, out.width, show_all):
         out.print(part, highlight=False)
+    out.print(bundles_table(rendered), highlight=False)
 
 
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Run every step even when a cached result exists")]

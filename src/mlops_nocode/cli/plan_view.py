@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from rich.console import RenderableType
 
 from mlops_nocode.cli.tables import HEAD, MAX_ROWS, Cell, Col, counts_table, fitted, shorten, summarised
 from mlops_nocode.compiler import Plan
+
+if TYPE_CHECKING:
+    from mlops_nocode.runs.flow import Rendered
 
 
 def plan_view(plan: Plan, width: int, show_all: bool = False) -> list[RenderableType]:
@@ -43,3 +48,45 @@ def plan_view(plan: Plan, width: int, show_all: bool = False) -> list[Renderable
             lines = [*lines[:HEAD], f"  ⋯ {len(lines) - HEAD:,} more"]
         out.append("\n".join(["outputs:", *(str(shorten(line, width, middle=True)) for line in lines)]))
     return out
+
+
+def bundles_table(rendered: Rendered) -> RenderableType:
+    """One line per deployment: provider, files, resources that would be created, cost."""
+    from rich.table import Table
+
+    cost = rendered.cost()
+    total = "-" if cost["total"] is None else f"{cost['total']:g}"
+    table = Table(
+        title=f"deployments (creates nothing): {cost['per_hour']:g} {cost['currency']}/h, total {total}",
+        title_justify="left",
+    )
+    for col in ("deployment", "provider", "files", "resources", "per hour", "total"):
+        table.add_column(col)
+    for b in rendered.bundles:
+        resources = ", ".join(f"{r.get('type')}.{r.get('name')}" for r in b.resources) or "-"
+        table.add_row(
+            b.deployment,
+            b.provider,
+            ", ".join(b.files) or "-",
+            shorten(resources, 80),
+            f"{b.price_per_hour:g}",
+            "-" if b.total is None else f"{b.total:g}",
+        )
+    return table
+
+
+def write_bundles(folder: Path, plan: Plan, rendered: Rendered, as_json: bool) -> None:
+    """`folder`/plan.json and each deployment's bundle under `folder`/<deployment>/ (files only inside)."""
+    from mlops_nocode.cli.report import fail
+    from mlops_nocode.spec import Problem
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        plan.dump(folder / "plan.json")
+        for b in rendered.bundles:
+            for rel in b.files:
+                if PurePosixPath(rel).is_absolute() or ".." in PurePosixPath(rel).parts:
+                    raise OSError(f"bundle file {rel!r} of {b.deployment} would land outside its folder")
+            b.write(folder / b.deployment)
+    except OSError as e:
+        fail([Problem(f"cannot write under {folder}: {e}", "--out", "give a writable folder")], as_json)

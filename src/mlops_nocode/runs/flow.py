@@ -92,10 +92,17 @@ def deployments(plan: Plan, run_id: str) -> list[Deployment]:
     for s in plan.steps:
         groups.setdefault(deployment_of(s), []).append(s)
     return [
-        Deployment(run_id, name, provider_of(steps[0]), None, dict(steps[0].target.get("options") or {}),
-                   tuple(steps), plan)
+        Deployment(
+            run_id,
+            name,
+            provider_of(steps[0]),
+            None,
+            dict(steps[0].target.get("options") or {}),
+            tuple(steps),
+            plan,
+        )
         for name, steps in groups.items()
-    ]  # fmt: skip
+    ]
 
 
 def _placement_module() -> Any:
@@ -147,8 +154,14 @@ def check_placed(plan: Plan) -> list[Problem]:
     return check(place(plan, None))
 
 
-def placed_plan(root: Any, catalogue: Any, params: dict[str, Any], launch: dict[str, Any] | None,
-                *, check_only: bool = False) -> Plan:  # fmt: skip
+def placed_plan(
+    root: Any,
+    catalogue: Any,
+    params: dict[str, Any],
+    launch: dict[str, Any] | None,
+    *,
+    check_only: bool = False,
+) -> Plan:
     """compile → place → check, the one way a plan becomes runnable; SpecError with located problems."""
     plan = compile_plan(root, catalogue, params, launch, check_only=check_only)
     plan = place(plan, launch)

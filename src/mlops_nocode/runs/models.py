@@ -40,6 +40,7 @@ class RunRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     retry_of: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    keep: Mapped[bool] = mapped_column(Boolean, default=False)  # keep what was provisioned after the end
 
 
 class EventRow(Base):
@@ -55,6 +56,27 @@ class EventRow(Base):
     step: Mapped[str | None] = mapped_column(Text, nullable=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ts: Mapped[float] = mapped_column(Float)
+
+
+DEPLOYMENT_STATES = ("rendered", "provisioning", "running", "succeeded", "failed", "cancelled", "destroyed")
+
+
+class DeploymentRow(Base):
+    """One deployment of a run (the steps placed on one provider and offer): its state and what exists
+    for it (`provisioned`: the provider's Provisioned record, enough to tear it down after a restart)."""
+
+    __tablename__ = "run_deployments"
+    __table_args__ = (UniqueConstraint("run_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    provisioned: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    details: Mapped[str | None] = mapped_column(Text, nullable=True)
+    price_per_hour: Mapped[float] = mapped_column(Float, default=0.0)
+    updated_at: Mapped[float] = mapped_column(Float)
 
 
 class ApiKeyRow(Base):

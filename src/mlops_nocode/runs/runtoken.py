@@ -31,10 +31,19 @@ class RunClaims:
     worker_id: str
     attempt: int
     expires: float
+    deployment: str | None = None  # the token of one deployment's Runner: its end is that deployment's
 
 
-def issue_run_token(secret: str, run_id: str, worker_id: str, attempt: int, ttl: int = DEFAULT_TTL) -> str:
-    """A token that lets its holder report events and the end of `run_id` for claim `attempt`."""
+def issue_run_token(
+    secret: str,
+    run_id: str,
+    worker_id: str,
+    attempt: int,
+    ttl: int = DEFAULT_TTL,
+    deployment: str | None = None,
+) -> str:
+    """A token that lets its holder report events and the end of `run_id` for claim `attempt` (with
+    `deployment`: the events and the end of that deployment's part of the run)."""
     now = int(time.time())
     claims = {
         "aud": AUDIENCE,
@@ -44,6 +53,8 @@ def issue_run_token(secret: str, run_id: str, worker_id: str, attempt: int, ttl:
         "iat": now,
         "exp": now + ttl,
     }
+    if deployment is not None:
+        claims["dep"] = deployment
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -62,6 +73,9 @@ def verify_run_token(secret: str, token: str) -> RunClaims:
     except jwt.PyJWTError:
         raise InvalidRunToken("invalid run token (one is issued when a worker claims the run)") from None
     run_id, worker_id, attempt = claims.get("sub"), claims.get("wrk"), claims.get("att")
+    deployment = claims.get("dep")
     if not isinstance(run_id, str) or not isinstance(worker_id, str) or not isinstance(attempt, int):
         raise InvalidRunToken("invalid run token")
-    return RunClaims(run_id, worker_id, attempt, float(claims["exp"]))
+    if deployment is not None and not isinstance(deployment, str):
+        raise InvalidRunToken("invalid run token")
+    return RunClaims(run_id, worker_id, attempt, float(claims["exp"]), deployment)

@@ -168,8 +168,10 @@ class RunService(ClaimOps):
         parameters: dict[str, Any] | None = None,
         target: dict[str, Any] | None = None,
         retry_of: str | None = None,
+        keep: bool = False,
     ) -> dict[str, Any]:
-        """Compile (SpecError with located problems when invalid) and queue a run."""
+        """Compile (SpecError with located problems when invalid) and queue a run (`keep`: what it
+        provisions stays after its end, until `destroy`)."""
         plan = prepare(pipeline, parameters, target)
         row = RunRow(
             id=new_run_id(),
@@ -183,6 +185,7 @@ class RunService(ClaimOps):
             attempts=0,
             cancel_requested=False,
             retry_of=retry_of,
+            keep=keep,
         )
         with self.db.session() as s:
             s.add(row)
@@ -293,7 +296,7 @@ class RunService(ClaimOps):
             row = s.get(RunRow, claimed)
             assert row is not None
             s.refresh(row)
-            return run_json(row) | {"plan": row.plan}
+            return run_json(row) | {"plan": row.plan, "keep": bool(row.keep)}
 
     def artifacts(self, run_id: str) -> dict[str, dict[str, Any]]:
         """The artifact records of a run ({} while it runs, or when it produced none)."""

@@ -17,12 +17,16 @@ import httpx
 from mlops_nocode.compiler.plan import Plan
 from mlops_nocode.runs.artifacts import records
 from mlops_nocode.runs.claims import NewEvent
+from mlops_nocode.runs.deploying import RemoteDeployments, provider_env
+from mlops_nocode.runs.deployrecords import DeploymentRecords
+from mlops_nocode.runs.flow import is_remote
 from mlops_nocode.runs.listen import QueueListener
 from mlops_nocode.runs.reporter import GatewayReporter
 from mlops_nocode.runs.runtoken import issue_run_token
 from mlops_nocode.runs.scrub import scrub_run_files
 from mlops_nocode.runs.service import RunService
 from mlops_nocode.runs.vault import SecretStore, SecretUnreadable
+from mlops_nocode.runtime.handoff import LocalStepResults
 from mlops_nocode.runtime.redaction import redactor_for
 from mlops_nocode.runtime.runner import Runner
 from mlops_nocode.runtime.sandbox import RESERVED_ENV
@@ -153,9 +157,22 @@ class Worker:
             tick=min(self.settings.heartbeat_seconds, 0.5),
         )
         status, details, outputs, artifacts = "failed", None, None, None
+        remote: RemoteDeployments | None = None
         try:
             plan = Plan.from_json(claimed["plan"])
-            runner = Runner(plan, home=home, run_id=run_id, throttle=throttle, environ=self._environ(plan))
+            part: dict[str, Any] = {}
+            if is_remote(plan):  # the steps placed elsewhere run on their deployments' own Runners
+                reporter.append = True
+                remote = self._remote(run_id, attempt, plan)
+                part = {
+                    "deployment": remote.local,
+                    "results": remote.results,
+                    "input_wait": self.settings.deployment_input_wait,
+                }
+                remote.start()
+            runner = Runner(
+                plan, home=home, run_id=run_id, throttle=throttle, environ=self._environ(plan), **part
+            )
             runner.sink = reporter
             self._runner = runner
             reporter.start()
@@ -164,6 +181,8 @@ class Worker:
             result = runner.run()
             status, details, outputs = result.status, failure_details(result), result.outputs
             artifacts = records(plan, result, runner.redactor)
+            if remote is not None:
+                status, details, outputs = self._with_remote(remote, reporter, status, details, outputs)
         except SecretUnreadable as e:
             details = str(e)
         except Exception as e:
@@ -171,6 +190,8 @@ class Worker:
             details = f"internal error in worker {self.id}: {type(e).__name__}: {e}"
         finally:
             self._runner = None
+            if remote is not None and not claimed.get("keep"):
+                remote.teardown()
             reporter.close()
         if reporter.lost:
             return
@@ -190,6 +211,45 @@ class Worker:
             self._store_unsent(reporter, attempt)
             if self.service.finish(run_id, self.id, status, details, outputs, artifacts, attempt):
                 self._ended(run_id)
+
+    def _remote(self, run_id: str, attempt: int, plan: Plan) -> RemoteDeployments:
+        """The run's remote deployments; their Runners report with tokens of this claim."""
+        settings = self.settings
+
+        def token_for(deployment: str) -> str:
+            ttl = settings.run_token_ttl
+            return issue_run_token(self.secret_key, run_id, self.id, attempt, ttl, deployment)
+
+        return RemoteDeployments(
+            DeploymentRecords(self.service.db),
+            settings.home,
+            run_id,
+            plan,
+            LocalStepResults(settings.home / "results"),
+            token_for,
+            settings.report_url,
+            provider_env(),
+            settings.deployment_poll_seconds,
+        )
+
+    def _with_remote(
+        self,
+        remote: RemoteDeployments,
+        reporter: GatewayReporter,
+        status: str,
+        details: str | None,
+        outputs: dict[str, Any] | None,
+    ) -> tuple[str, str | None, dict[str, Any] | None]:
+        """The run's end once its remote deployments have ended too (or a cancel came)."""
+        remote.wait(lambda: self._stop.is_set() or reporter.cancel_requested or reporter.lost)
+        r_status, r_details = remote.outcome()
+        outputs = {**remote.outputs(), **(outputs or {})}
+        if reporter.cancel_requested or status == "cancelled":
+            return "cancelled", "cancelled", outputs
+        if r_status == "failed" or status == "failed":
+            why = "; ".join(d for d in (r_details, details) if d and d != "cancelled")
+            return "failed", why or "the run failed", outputs
+        return r_status, r_details, outputs
 
     def _scrub_interrupted(self, run_id: str, plan_json: dict[str, Any]) -> None:
         """Mask the secrets in what an interrupted attempt left (its Runner may have died before it could):

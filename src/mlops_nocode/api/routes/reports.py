@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Field
 
 from mlops_nocode.api.schemas import Strict
 from mlops_nocode.api.state import Gateway, gateway
+from mlops_nocode.runs.deployrecords import DeploymentRecords
 from mlops_nocode.runs.runtoken import InvalidRunToken, RunClaims, issue_run_token, verify_run_token
 from mlops_nocode.runs.service import NewEvent, SeqGap
 from mlops_nocode.runtime.events import EVENT_TYPES
@@ -133,14 +134,17 @@ def report(
 ) -> dict[str, Any]:
     """Store a batch of events (those already stored are skipped) and beat the run's heartbeat."""
     events = [NewEvent(e.type, e.step, e.data, e.ts) for e in body.events]
+    first_seq = None if claims.deployment else body.first_seq  # a run's Runners append side by side
     try:
-        beat = gw.runs.report(run_id, claims.worker_id, claims.attempt, events, body.first_seq)
+        beat = gw.runs.report(run_id, claims.worker_id, claims.attempt, events, first_seq)
     except SeqGap as e:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(e)) from None
     token = None
     ttl = gw.settings.run_token_ttl
     if claims.expires - time.time() < ttl / 2:
-        token = issue_run_token(gw.secret_key, run_id, claims.worker_id, claims.attempt, ttl)
+        token = issue_run_token(
+            gw.secret_key, run_id, claims.worker_id, claims.attempt, ttl, claims.deployment
+        )
     return {"cancel_requested": beat.cancel_requested, "next_seq": beat.next_seq, "token": token}
 
 
@@ -151,7 +155,13 @@ def finish(
     claims: RunClaims = Depends(run_claims),
     gw: Gateway = Depends(gateway),
 ) -> dict[str, Any]:
-    """Record the end of the run (then its webhooks are sent)."""
+    """Record the end of the run (then its webhooks are sent); with a deployment's token, the end of
+    that deployment's part (the run ends when its worker has seen every part end)."""
+    if claims.deployment:
+        ended = DeploymentRecords(gw.runs.db).runner_ended(
+            run_id, claims.worker_id, claims.attempt, claims.deployment, body.status, body.details
+        )
+        return {"recorded": ended}
     recorded = gw.runs.finish(
         run_id, claims.worker_id, body.status, body.details, body.outputs, body.artifacts, claims.attempt
     )
@@ -164,5 +174,8 @@ def finish(
 def release(
     run_id: str, claims: RunClaims = Depends(run_claims), gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
-    """Give the run back to the queue (its worker is stopping); the claim does not count."""
+    """Give the run back to the queue (its worker is stopping); the claim does not count. A deployment's
+    Runner cannot give back the whole run."""
+    if claims.deployment:
+        return {"recorded": False}
     return {"recorded": gw.runs.requeue(run_id, claims.worker_id, claims.attempt)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,6 +15,9 @@ from mlops_nocode.api.examples import SSE
 from mlops_nocode.api.responses import json_answer
 from mlops_nocode.api.schemas import LaunchRequest, Run, RunEvent, RunPage, RunStatus
 from mlops_nocode.api.state import Gateway, gateway
+from mlops_nocode.runs.deploying import destroy, provider_env
+from mlops_nocode.runs.deployrecords import DeploymentRecords
+from mlops_nocode.runs.errors import RunStateError
 from mlops_nocode.runs.models import TERMINAL
 from mlops_nocode.runtime.events import EVENT_TYPES
 
@@ -25,7 +29,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such run"
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=Run)
 def create_run(body: LaunchRequest, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
     """Validate, compile and queue a run of a ref or an inline spec, with parameters and a target."""
-    return gw.runs.create(body.pipeline, body.parameters, body.target_dict())
+    return gw.runs.create(body.pipeline, body.parameters, body.target_dict(), keep=body.keep)
 
 
 @router.get("", response_model=RunPage)
@@ -64,6 +68,23 @@ def cancel_run(run_id: str, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
 def retry_run(run_id: str, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
     """A new run of the same spec, parameters and target (cached steps are reused)."""
     return gw.runs.retry(run_id)
+
+
+@router.get("/{run_id}/deployments", responses=NOT_FOUND)
+def run_deployments(run_id: str, gw: Gateway = Depends(gateway)) -> list[dict[str, Any]]:
+    """The run's deployments: provider, state, hourly price, and what was provisioned for each."""
+    return DeploymentRecords(gw.runs.db).of(run_id)
+
+
+@router.post("/{run_id}/destroy", responses=NOT_FOUND)
+def destroy_run(run_id: str, gw: Gateway = Depends(gateway)) -> list[dict[str, Any]]:
+    """Tear down everything the run provisioned (a running run is cancelled first); always possible,
+    also after a failure. Answers the deployments as recorded afterwards."""
+    run = gw.runs.get(run_id)
+    if run["status"] not in TERMINAL:
+        with contextlib.suppress(RunStateError):  # it ended meanwhile
+            gw.runs.cancel(run_id)
+    return destroy(DeploymentRecords(gw.runs.db), run_id, provider_env())
 
 
 @router.get("/{run_id}/events", response_model=list[RunEvent], responses=NOT_FOUND)

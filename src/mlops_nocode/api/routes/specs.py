@@ -10,6 +10,7 @@ from mlops_nocode.api.examples import PLAN, TARGETS, json_example
 from mlops_nocode.api.schemas import ErrorOut, LaunchRequest, ProblemOut, ValidateResponse
 from mlops_nocode.providers.registry import AVAILABLE, PLANNED
 from mlops_nocode.runs.compiling import prepare
+from mlops_nocode.runs.flow import render
 
 router = APIRouter(tags=["specs"])
 INVALID: dict[int | str, dict[str, Any]] = {
@@ -27,8 +28,11 @@ def validate(body: LaunchRequest) -> ValidateResponse:
 
 @router.post("/plan", responses={**INVALID, **json_example(PLAN)})
 def plan(body: LaunchRequest) -> dict[str, Any]:
-    """The compiled, flattened and placed plan (what a run would execute)."""
-    return prepare(body.pipeline, body.parameters, body.target_dict()).to_json()
+    """The compiled, flattened and placed plan (what a run would execute), with each deployment's bundle
+    (the files that would be applied, the resources that would be created) and the estimated cost;
+    creates nothing."""
+    placed = prepare(body.pipeline, body.parameters, body.target_dict())
+    return placed.to_json() | render(placed).to_json()
 
 
 @router.get("/targets", responses=json_example(TARGETS))
