@@ -65,6 +65,8 @@ class RemoteDeployments:
         self._exited_at: dict[str, float] = {}
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._done = threading.Event()  # every deployment ended, or the run stops following them
+        self._follower = threading.Thread(target=self._follow_loop, name=f"follow-{run_id}", daemon=True)
 
     def start(self) -> None:
         """Bring every remote deployment up, each on its own thread."""
@@ -73,6 +75,7 @@ class RemoteDeployments:
             t = threading.Thread(target=self._bring_up, args=(d,), name=f"deploy-{d.name}", daemon=True)
             self._threads.append(t)
             t.start()
+        self._follower.start()
 
     def _bring_up(self, d: Deployment) -> None:
         provider = provider_for(d.provider)
@@ -146,13 +149,29 @@ class RemoteDeployments:
                     self._failed(d, "its Runner exited without reporting its end")
         return all(d.name in self._ended for d in self.remote)
 
+    def _follow_loop(self) -> None:
+        """Follow (on its own thread, while this worker's Runner runs) until every deployment ended: a
+        lost instance is seen, and its steps failed for the Runners waiting for them, at once."""
+        while not self._done.is_set():
+            try:
+                if self.follow():
+                    break
+            except Exception:
+                log.exception("run %s: cannot follow its deployments", self.run_id)
+            self._done.wait(self.poll)
+        self._done.set()
+
     def wait(self, stop: Callable[[], bool]) -> None:
-        """Follow until every deployment has ended, or `stop()` (a cancel)."""
-        while not self.follow() and not stop():
-            time.sleep(self.poll)
+        """Until every deployment has ended, or `stop()` (a cancel)."""
+        while not self._done.wait(0.2):
+            if stop():
+                self._done.set()
 
     def teardown(self) -> None:
         """Destroy what every deployment provisioned (safe twice)."""
+        self._done.set()
+        if self._follower.is_alive():
+            self._follower.join(30.0)
         for t in self._threads:
             t.join(60.0)
         with self._lock:

@@ -1,0 +1,177 @@
+"""Done when: a meta-pipeline with steps on two targets plans into two bundles and runs end to end, the
+"remote" Runner being a second local process (started by the test provider's launch) that reads and
+writes the shared artifact store and step results and reports to a live gateway (`mlops up`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.conftest import Server, wait_status
+
+ROOT = Path(__file__).resolve().parents[2]
+PROVIDERS = json.dumps({"k3s": "tests.deploy.fakeprovider"})
+HOP = (
+    "import json, os, sys, time; src, out, tag, wait = sys.argv[1:5]; "
+    "seen = json.load(open(src)) if src else []; time.sleep(float(wait)); "
+    "json.dump(seen + [tag], open(out, 'w'))"
+)
+
+
+def docs(remote_wait: float = 0.0) -> list[dict[str, Any]]:
+    """prep (local) -> train (remote, on k3s) -> report (local), wired through their outputs."""
+    playbook = {
+        "apiVersion": "mlops-nocode/v1",
+        "kind": "Playbook",
+        "metadata": {"name": "hop", "version": "1.0.0"},
+        "spec": {
+            "runtime": "command",
+            "command": {
+                "argv": [sys.executable, "-c", HOP, "${{ inputs.src }}", "${{ outputs.out }}",
+                         "${{ params.tag }}", "${{ params.wait }}"],
+                "outputs": {"out": "out.json"},
+            },
+            "inputs": {"src": {"type": "json", "optional": True}},
+            "outputs": {"out": {"type": "json"}},
+            "parameters": {"type": "object", "properties": {"tag": {"type": "string"},
+                                                             "wait": {"type": "number", "default": 0}}},
+        },
+    }  # fmt: skip
+
+    def pipeline(name: str, tag: str, wait: float, with_input: bool) -> dict[str, Any]:
+        step: dict[str, Any] = {"id": "hop", "uses": "playbook/hop", "with": {"tag": tag, "wait": wait}}
+        spec: dict[str, Any] = {"steps": [step], "outputs": {"out": "hop.out"}}
+        if with_input:
+            step["inputs"] = {"src": "inputs.src"}
+            spec["inputs"] = {"src": {"type": "json"}}
+        meta = {"name": name, "version": "1.0.0"}
+        return {"apiVersion": "mlops-nocode/v1", "kind": "Pipeline", "metadata": meta, "spec": spec}
+
+    meta = {
+        "apiVersion": "mlops-nocode/v1",
+        "kind": "MetaPipeline",
+        "metadata": {"name": "two-targets", "version": "1.0.0"},
+        "spec": {
+            "target": {"provider": "local"},
+            "steps": [
+                {"id": "prep", "uses": "pipeline/prep"},
+                {"id": "train", "uses": "pipeline/train", "inputs": {"src": "prep.out"},
+                 "target": {"provider": "k3s"}},
+                {"id": "report", "uses": "pipeline/report", "inputs": {"src": "train.out"}},
+            ],
+            "outputs": {"trained": "train.out", "final": "report.out"},
+        },
+    }  # fmt: skip
+    return [
+        playbook,
+        pipeline("prep", "prep", 0, False),
+        pipeline("train", "train", remote_wait, True),
+        pipeline("report", "report", 0, True),
+        meta,
+    ]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    s = Server(
+        tmp_path_factory.mktemp("deploy") / "home",
+        RUN_STALE_AFTER="5",
+        POLL_SECONDS="0.1",
+        PROVIDER_MODULES=PROVIDERS,
+        DEPLOYMENT_POLL_SECONDS="0.2",
+        PYTHONPATH=str(ROOT),
+    )
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def admin(server: Server) -> Iterator[httpx.Client]:
+    with server.client(server.admin_key) as c:
+        yield c
+
+
+def test_plan_renders_two_bundles_creating_nothing(tmp_path: Path, admin: httpx.Client) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(docs()))
+    env = {"PROVIDER_MODULES": PROVIDERS, "PYTHONPATH": str(ROOT), "MLOPS_HOME": str(tmp_path / "home")}
+    out = tmp_path / "out"
+    cli = subprocess.run(
+        [sys.executable, "-m", "mlops_nocode.cli.main", "plan", str(spec), "--out", str(out), "--json"],
+        capture_output=True, text=True, env={**__import__("os").environ, **env}, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    answer = json.loads(cli.stdout)
+    assert [(b["deployment"], b["provider"]) for b in answer["bundles"]] == [("local", "local"), ("k3s", "k3s")]
+    assert answer["cost"] == {"per_hour": 0.25, "total": None, "currency": "USD"}
+    placed = {s["id"]: s["placement"]["provider"] for s in answer["steps"]}
+    assert placed == {"prep/hop": "local", "train/hop": "k3s", "report/hop": "local"}
+    tf = json.loads((out / "k3s" / "main.tf.json").read_text())
+    assert tf["resource"]["terraform_data"]["k3s"]["input"] == ["train/hop"]
+    assert (out / "plan.json").is_file()
+    assert not (tmp_path / "home" / "deployments").exists()  # plan creates nothing
+
+    api = admin.post("/api/v1/plan", json={"pipeline": docs()})
+    assert api.status_code == 200, api.text
+    assert [b["deployment"] for b in api.json()["bundles"]] == ["local", "k3s"]
+    assert api.json()["steps"][1]["placement"]["provider"] == "k3s"
+
+
+def test_runs_end_to_end_across_two_runners(server: Server, admin: httpx.Client) -> None:
+    r = admin.post("/api/v1/runs", json={"pipeline": docs()})
+    assert r.status_code == 202, r.text
+    run_id = r.json()["id"]
+    assert wait_status(admin, run_id, timeout=120) == "succeeded", admin.get(f"/api/v1/runs/{run_id}").json()
+    run = admin.get(f"/api/v1/runs/{run_id}").json()
+    assert run["outputs"]["final"] == ["prep", "train", "report"]  # local -> remote Runner -> local
+    assert run["outputs"]["trained"] == ["prep", "train"]  # an output made remotely
+    events = admin.get(f"/api/v1/runs/{run_id}/events").json()
+    finished = {e["step"] for e in events if e["type"] == "step.finished"}
+    assert finished == {"prep/hop", "train/hop", "report/hop"}  # both Runners reported to the gateway
+    deps = admin.get(f"/api/v1/runs/{run_id}/deployments").json()
+    assert [(d["name"], d["status"]) for d in deps] == [("k3s", "destroyed")]  # torn down at the end
+    workdir = server.home / "deployments" / run_id / "k3s"
+    assert "train/hop" in (workdir / "main.tf.json").read_text()
+    assert not (workdir / "instance").exists()
+    assert (server.home / "runs" / f"{run_id}.k3s" / "events.jsonl").is_file()  # the remote Runner's
+
+
+def test_a_kept_run_stays_until_destroyed(server: Server, admin: httpx.Client) -> None:
+    r = admin.post("/api/v1/runs", json={"pipeline": docs(), "keep": True})
+    run_id = r.json()["id"]
+    assert wait_status(admin, run_id, timeout=120) == "succeeded"
+    deps = admin.get(f"/api/v1/runs/{run_id}/deployments").json()
+    assert [(d["name"], d["status"]) for d in deps] == [("k3s", "succeeded")]
+    assert (server.home / "deployments" / run_id / "k3s" / "instance").exists()
+    destroyed = admin.post(f"/api/v1/runs/{run_id}/destroy")
+    assert destroyed.status_code == 200, destroyed.text
+    assert [d["status"] for d in destroyed.json()] == ["destroyed"]
+    assert not (server.home / "deployments" / run_id / "k3s" / "instance").exists()
+    again = admin.post(f"/api/v1/runs/{run_id}/destroy")  # always possible, nothing left to do
+    assert [d["status"] for d in again.json()] == ["destroyed"]
+
+
+def test_an_instance_lost_mid_run_fails_the_run_and_is_destroyed(server: Server, admin: httpx.Client) -> None:
+    r = admin.post("/api/v1/runs", json={"pipeline": docs(remote_wait=60)})
+    run_id = r.json()["id"]
+    workdir = server.home / "deployments" / run_id / "k3s"
+    deadline = time.monotonic() + 60
+    while not (workdir / "plan.json").exists():
+        assert time.monotonic() < deadline, "the remote Runner never started"
+        time.sleep(0.1)
+    (workdir / "lose").write_text("")
+    assert wait_status(admin, run_id, timeout=60) == "failed"
+    run = admin.get(f"/api/v1/runs/{run_id}").json()
+    assert "lost" in run["details"] and "k3s" in run["details"]
+    assert not (workdir / "instance").exists()
+    deps = admin.get(f"/api/v1/runs/{run_id}/deployments").json()
+    assert deps[0]["status"] == "destroyed" and "lost" in deps[0]["details"]
