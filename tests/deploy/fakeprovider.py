@@ -47,7 +47,9 @@ class FakeRemote:
         return self.offers()
 
     def render(self, deployment: Deployment) -> Bundle:
-        root = {"resource": {"terraform_data": {deployment.name: {"input": [s.id for s in deployment.steps]}}}}
+        root = {
+            "resource": {"terraform_data": {deployment.name: {"input": [s.id for s in deployment.steps]}}}
+        }
         return Bundle(
             deployment.name,
             self.name,

@@ -5,6 +5,7 @@ writes the shared artifact store and step results and reports to a live gateway 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -107,11 +108,14 @@ def test_plan_renders_two_bundles_creating_nothing(tmp_path: Path, admin: httpx.
     out = tmp_path / "out"
     cli = subprocess.run(
         [sys.executable, "-m", "mlops_nocode.cli.main", "plan", str(spec), "--out", str(out), "--json"],
-        capture_output=True, text=True, env={**__import__("os").environ, **env}, cwd=ROOT, check=False,
+        capture_output=True, text=True, env={**os.environ, **env}, cwd=ROOT, check=False,
     )  # fmt: skip
     assert cli.returncode == 0, cli.stderr
     answer = json.loads(cli.stdout)
-    assert [(b["deployment"], b["provider"]) for b in answer["bundles"]] == [("local", "local"), ("k3s", "k3s")]
+    assert [(b["deployment"], b["provider"]) for b in answer["bundles"]] == [
+        ("local", "local"),
+        ("k3s", "k3s"),
+    ]
     assert answer["cost"] == {"per_hour": 0.25, "total": None, "currency": "USD"}
     placed = {s["id"]: s["placement"]["provider"] for s in answer["steps"]}
     assert placed == {"prep/hop": "local", "train/hop": "k3s", "report/hop": "local"}
@@ -145,19 +149,29 @@ def test_runs_end_to_end_across_two_runners(server: Server, admin: httpx.Client)
     assert (server.home / "runs" / f"{run_id}.k3s" / "events.jsonl").is_file()  # the remote Runner's
 
 
-def test_a_kept_run_stays_until_destroyed(server: Server, admin: httpx.Client) -> None:
-    r = admin.post("/api/v1/runs", json={"pipeline": docs(), "keep": True})
-    run_id = r.json()["id"]
-    assert wait_status(admin, run_id, timeout=120) == "succeeded"
+def mlops(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MLOPS_URL": server.url, "MLOPS_TOKEN": server.admin_key, "PYTHONPATH": str(ROOT)}
+    env["MLOPS_HOME"] = str(server.home.parent / "client-home")
+    argv = [sys.executable, "-m", "mlops_nocode.cli.main", *args]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT, check=False, timeout=300)
+
+
+def test_a_kept_run_stays_until_destroyed(tmp_path: Path, server: Server, admin: httpx.Client) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(docs()))
+    deployed = mlops(server, "deploy", str(spec), "--keep", "--wait", "--json")
+    assert deployed.returncode == 0, deployed.stderr
+    run_id = json.loads(deployed.stdout)["id"]
     deps = admin.get(f"/api/v1/runs/{run_id}/deployments").json()
     assert [(d["name"], d["status"]) for d in deps] == [("k3s", "succeeded")]
     assert (server.home / "deployments" / run_id / "k3s" / "instance").exists()
-    destroyed = admin.post(f"/api/v1/runs/{run_id}/destroy")
-    assert destroyed.status_code == 200, destroyed.text
-    assert [d["status"] for d in destroyed.json()] == ["destroyed"]
+    destroyed = mlops(server, "destroy", run_id)
+    assert destroyed.returncode == 0, destroyed.stderr
+    assert "deployment k3s (k3s)" in destroyed.stderr
     assert not (server.home / "deployments" / run_id / "k3s" / "instance").exists()
     again = admin.post(f"/api/v1/runs/{run_id}/destroy")  # always possible, nothing left to do
     assert [d["status"] for d in again.json()] == ["destroyed"]
+    assert admin.post("/api/v1/runs/no-such-run/destroy").status_code == 404
 
 
 def test_an_instance_lost_mid_run_fails_the_run_and_is_destroyed(server: Server, admin: httpx.Client) -> None:
@@ -175,3 +189,25 @@ def test_an_instance_lost_mid_run_fails_the_run_and_is_destroyed(server: Server,
     assert not (workdir / "instance").exists()
     deps = admin.get(f"/api/v1/runs/{run_id}/deployments").json()
     assert deps[0]["status"] == "destroyed" and "lost" in deps[0]["details"]
+
+
+def test_a_failed_provision_leaves_nothing_and_fails_the_run(tmp_path: Path) -> None:
+    s = Server(tmp_path / "home", POLL_SECONDS="0.1", PROVIDER_MODULES=PROVIDERS, PYTHONPATH=str(ROOT),
+               DEPLOYMENT_POLL_SECONDS="0.2", FAKE_PROVISION_FAIL="1")  # fmt: skip
+    s.start()
+    try:
+        with s.client(s.admin_key) as admin:
+            run_id = admin.post("/api/v1/runs", json={"pipeline": docs()}).json()["id"]
+            assert wait_status(admin, run_id, timeout=120) == "failed"
+            run = admin.get(f"/api/v1/runs/{run_id}").json()
+            assert "provisioning failed: quota exceeded" in run["details"]
+            deps = admin.get(f"/api/v1/runs/{run_id}/deployments").json()
+            assert [(d["name"], d["status"], d["provisioned"]) for d in deps] == [("k3s", "destroyed", None)]
+            events = admin.get(f"/api/v1/runs/{run_id}/events").json()
+            skipped = {e["step"] for e in events if e["type"] == "step.skipped"}
+            assert skipped == {"report/hop"}  # waited for the remote step, which could not run
+        workdir = s.home / "deployments" / run_id / "k3s"
+        assert not (workdir / "instance").exists()  # what the failed provision created is gone
+        assert (workdir.parent / "teardowns.log").read_text() == "k3s\n"
+    finally:
+        s.stop()

@@ -55,6 +55,7 @@ app.command()(login_cli.logout)
 app.add_typer(remote_cli.app, name="runs")
 app.add_typer(keys_cli.app, name="keys")
 app.command()(remote_cli.deploy)
+app.command()(remote_cli.destroy)
 
 TargetArg = Annotated[
     str, typer.Argument(help="A spec file or folder (YAML/JSON), or a ref such as pipeline/iris-classifier")

@@ -193,6 +193,24 @@ def cancel(run_id: RunArg, as_json: JsonOpt = False) -> None:
         err.print(f"[green]✓[/] run {run_id}: {what}", highlight=False)
 
 
+def destroy(run_id: RunArg, as_json: JsonOpt = False) -> None:
+    """Tear down everything a run provisioned (a running run is cancelled first); always possible."""
+    with _client(as_json) as gw:
+        deployments = gw.call("POST", f"/api/v1/runs/{run_id}/destroy")
+    if as_json:
+        print(json.dumps(deployments, indent=2))
+        return
+    if not deployments:
+        err.print(f"[green]✓[/] run {run_id} provisioned nothing", highlight=False)
+    for d in deployments:
+        ok = d["status"] == "destroyed"
+        mark = "[green]✓[/]" if ok else "[red]✗[/]"
+        why = "" if ok else f": {d['status']}, {d['details'] or 'not destroyed'} (run it again)"
+        err.print(f"{mark} run {run_id}, deployment {d['name']} ({d['provider']}){why}", highlight=False)
+    if any(d["status"] != "destroyed" and d["provisioned"] for d in deployments):
+        raise typer.Exit(1)
+
+
 @app.command()
 def retry(
     run_id: RunArg, wait: WaitOpt = False, verbose: VerboseOpt = False, as_json: JsonOpt = False
@@ -281,8 +299,14 @@ def deploy(
     wait: WaitOpt = False,
     verbose: VerboseOpt = False,
     as_json: JsonOpt = False,
+    keep: Annotated[
+        bool,
+        typer.Option(
+            "--keep", help="Keep what the run provisions after it ends (serving); `mlops destroy RUN`"
+        ),
+    ] = False,
 ) -> None:
-    """Launch a run on the gateway: a catalogue ref, or spec documents sent inline."""
+    """Launch a run on the gateway: plan, provision, start the Runners, follow, tear down (unless --keep)."""
     from mlops_nocode.cli.source import parse_sets
 
     try:
@@ -292,6 +316,8 @@ def deploy(
     body: dict[str, Any] = {"pipeline": _pipeline(target, as_json), "parameters": params}
     if provider:
         body["target"] = {"provider": provider, "options": {}}
+    if keep:
+        body["keep"] = True
     with _client(as_json) as gw:
         run = gw.call("POST", "/api/v1/runs", json=body)
         if not wait:
