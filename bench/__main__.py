@@ -8,7 +8,15 @@ import sys
 import time
 from pathlib import Path
 
-from bench import catalogue_scale, compile_scale, fork_cost, gateway_load, runner_overhead, sandbox_cost
+from bench import (
+    catalogue_scale,
+    compile_scale,
+    fork_cost,
+    gateway_load,
+    render_targets,
+    runner_overhead,
+    sandbox_cost,
+)
 
 
 def main() -> None:
@@ -19,6 +27,7 @@ def main() -> None:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "compile_scale": compile_scale.main(quick),
+        "render_targets": render_targets.main(quick),
         "runner_overhead": runner_overhead.main(quick),
         "fork_cost": fork_cost.main(),
         "sandbox_cost": sandbox_cost.main(),
