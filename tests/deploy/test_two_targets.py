@@ -19,6 +19,7 @@ import pytest
 from tests.api.conftest import Server, wait_status
 
 ROOT = Path(__file__).resolve().parents[2]
+PYPATH = os.pathsep.join([str(ROOT / "src"), str(ROOT)])  # this tree's code in every process started
 PROVIDERS = json.dumps({"k3s": "tests.deploy.fakeprovider"})
 HOP = (
     "import json, os, sys, time; src, out, tag, wait = sys.argv[1:5]; "
@@ -88,7 +89,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         POLL_SECONDS="0.1",
         PROVIDER_MODULES=PROVIDERS,
         DEPLOYMENT_POLL_SECONDS="0.2",
-        PYTHONPATH=str(ROOT),
+        PYTHONPATH=PYPATH,
     )
     s.start()
     yield s
@@ -104,7 +105,7 @@ def admin(server: Server) -> Iterator[httpx.Client]:
 def test_plan_renders_two_bundles_creating_nothing(tmp_path: Path, admin: httpx.Client) -> None:
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps(docs()))
-    env = {"PROVIDER_MODULES": PROVIDERS, "PYTHONPATH": str(ROOT), "MLOPS_HOME": str(tmp_path / "home")}
+    env = {"PROVIDER_MODULES": PROVIDERS, "PYTHONPATH": PYPATH, "MLOPS_HOME": str(tmp_path / "home")}
     out = tmp_path / "out"
     cli = subprocess.run(
         [sys.executable, "-m", "mlops_nocode.cli.main", "plan", str(spec), "--out", str(out), "--json"],
@@ -150,7 +151,7 @@ def test_runs_end_to_end_across_two_runners(server: Server, admin: httpx.Client)
 
 
 def mlops(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MLOPS_URL": server.url, "MLOPS_TOKEN": server.admin_key, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "MLOPS_URL": server.url, "MLOPS_TOKEN": server.admin_key, "PYTHONPATH": PYPATH}
     env["MLOPS_HOME"] = str(server.home.parent / "client-home")
     argv = [sys.executable, "-m", "mlops_nocode.cli.main", *args]
     return subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT, check=False, timeout=300)
@@ -192,7 +193,7 @@ def test_an_instance_lost_mid_run_fails_the_run_and_is_destroyed(server: Server,
 
 
 def test_a_failed_provision_leaves_nothing_and_fails_the_run(tmp_path: Path) -> None:
-    s = Server(tmp_path / "home", POLL_SECONDS="0.1", PROVIDER_MODULES=PROVIDERS, PYTHONPATH=str(ROOT),
+    s = Server(tmp_path / "home", POLL_SECONDS="0.1", PROVIDER_MODULES=PROVIDERS, PYTHONPATH=PYPATH,
                DEPLOYMENT_POLL_SECONDS="0.2", FAKE_PROVISION_FAIL="1")  # fmt: skip
     s.start()
     try:

@@ -17,7 +17,7 @@ from mlops_nocode.compiler import Plan
 from mlops_nocode.runs.compiling import prepare
 from mlops_nocode.runtime.handoff import LocalStepResults
 from mlops_nocode.runtime.runner import Runner
-from tests.deploy.test_two_targets import PROVIDERS, ROOT, docs
+from tests.deploy.test_two_targets import PROVIDERS, PYPATH, docs
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_two_runner_processes_share_one_run(plan: Plan, tmp_path: Path) -> None:
     home = tmp_path / "home"
     plan_file = tmp_path / "plan.json"
     plan.dump(plan_file)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": PYPATH}
     argv = [sys.executable, "-m", "mlops_nocode.cli.main", "execute", str(plan_file)]
     remote = subprocess.Popen([*argv, "--deployment", "k3s", "--run-id", "r1", "--json"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -87,7 +87,7 @@ def test_execute_refuses_an_unknown_deployment_and_a_missing_run_id(plan: Plan, 
     plan_file = tmp_path / "plan.json"
     plan.dump(plan_file)
     argv = [sys.executable, "-m", "mlops_nocode.cli.main", "execute", str(plan_file), "--json"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": PYPATH}
     unknown = subprocess.run([*argv, "--deployment", "gpu"], capture_output=True, text=True, env=env)
     assert unknown.returncode != 0 and "no deployment 'gpu'" in unknown.stdout
     no_id = subprocess.run([*argv, "--deployment", "k3s"], capture_output=True, text=True, env=env)
@@ -95,3 +95,17 @@ def test_execute_refuses_an_unknown_deployment_and_a_missing_run_id(plan: Plan, 
     bad_id = subprocess.run([*argv, "--deployment", "k3s", "--run-id", "../x"], capture_output=True,
                             text=True, env=env)  # fmt: skip
     assert bad_id.returncode != 0 and "invalid run id" in bad_id.stdout
+
+
+def test_a_hostile_deployment_name_in_a_plan_file_is_refused(plan: Plan, tmp_path: Path) -> None:
+    data = plan.to_json()
+    data["steps"][1]["placement"]["deployment"] = "../../escape"
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(data))
+    argv = [sys.executable, "-m", "mlops_nocode.cli.main", "execute", str(plan_file), "--json"]
+    env = {**os.environ, "PYTHONPATH": PYPATH}
+    done = subprocess.run([*argv, "--deployment", "../../escape", "--run-id", "r5"], capture_output=True,
+                          text=True, env=env)  # fmt: skip
+    assert done.returncode != 0
+    assert "invalid deployment name '../../escape' of step train/hop" in done.stdout
+    assert not (tmp_path / "home" / "escape").exists() and not (tmp_path / "escape").exists()

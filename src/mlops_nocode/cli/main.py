@@ -245,7 +245,7 @@ def execute(
     from mlops_nocode.cli.execute import Part
     from mlops_nocode.cli.source import add_python_path
     from mlops_nocode.compiler.plan import Plan, PlanError
-    from mlops_nocode.runs.flow import check, deployment_of, place
+    from mlops_nocode.runs.flow import check, deployments, place
 
     try:
         compiled = Plan.load(plan_file)
@@ -253,7 +253,10 @@ def execute(
         fail([Problem(str(e), str(plan_file), "write one with `mlops plan FILE --out PLAN.json`")], as_json)
     if any(s.placement is None for s in compiled.steps):
         compiled = place(compiled, None)
-    names = sorted({deployment_of(s) for s in compiled.steps})
+    try:
+        names = sorted(d.name for d in deployments(compiled, "plan"))
+    except SpecError as e:
+        fail(e.problems, as_json)
     if deployment is not None and deployment not in names:
         fix = f"give one of: {', '.join(names)}"
         fail([Problem(f"the plan has no deployment {deployment!r}", "--deployment", fix)], as_json)

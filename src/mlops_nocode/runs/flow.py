@@ -83,7 +83,18 @@ def place(plan: Plan, launch: dict[str, Any] | None) -> Plan:
 
 
 def deployments(plan: Plan, run_id: str) -> list[Deployment]:
-    """The placed plan's steps grouped by deployment, in the order of their first step."""
+    """The placed plan's steps grouped by deployment, in the order of their first step. A deployment
+    name becomes a folder and a resource name: anything but a DNS label is refused (a plan file is
+    untrusted input)."""
+    for s in plan.steps:
+        if not _NAME.match(deployment_of(s)):
+            raise SpecError(
+                Problem(
+                    f"invalid deployment name {deployment_of(s)!r} of step {s.id}",
+                    f"{s.source or s.id} > placement.deployment",
+                    "lower-case letters, digits and '-', at most 63, starting with a letter or digit",
+                )
+            )
     placement = _placement_module()
     if placement is not None:
         found: list[Deployment] = placement.deployments(plan, run_id)
