@@ -69,9 +69,11 @@ class RemoteDeployments:
         self._follower = threading.Thread(target=self._follow_loop, name=f"follow-{run_id}", daemon=True)
 
     def start(self) -> None:
-        """Bring every remote deployment up, each on its own thread."""
+        """Bring every remote deployment up, each on its own thread (after destroying what an earlier
+        attempt of the run left: its worker died; no orphans)."""
+        destroy(self.records, self.run_id, self.env)
         for d in self.remote:
-            self.records.record(self.run_id, d.name, d.provider, "rendered")
+            self.records.record(self.run_id, d.name, d.provider, "rendered", provisioned=None, details=None)
             t = threading.Thread(target=self._bring_up, args=(d,), name=f"deploy-{d.name}", daemon=True)
             self._threads.append(t)
             t.start()
