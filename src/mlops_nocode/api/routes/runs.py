@@ -11,7 +11,7 @@ import anyio
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
 from fastapi.responses import StreamingResponse
 
-from mlops_nocode.api.examples import SSE
+from mlops_nocode.api.examples import SSE, json_example
 from mlops_nocode.api.responses import json_answer
 from mlops_nocode.api.schemas import LaunchRequest, Run, RunEvent, RunPage, RunStatus
 from mlops_nocode.api.state import Gateway, gateway
@@ -22,6 +22,23 @@ from mlops_nocode.runs.models import TERMINAL
 from mlops_nocode.runtime.events import EVENT_TYPES
 
 router = APIRouter(prefix="/runs", tags=["runs"])
+_DEPLOYMENT = {
+    "name": "k3s",
+    "provider": "k3s",
+    "status": "running",
+    "details": None,
+    "price_per_hour": 0.25,
+    "provisioned": {
+        "deployment": "k3s",
+        "provider": "k3s",
+        "resources": [{"type": "kubernetes_job_v1", "name": "runner"}],
+        "workdir": "/var/lib/mlops/deployments/20261130-061657-82d7dc/k3s",
+        "handle": {"namespace": "mlops-20261130-061657-82d7dc"},
+    },
+    "updated_at": 1795000000.0,
+}
+DEPLOYMENTS = [_DEPLOYMENT]
+DESTROYED = [_DEPLOYMENT | {"status": "destroyed"}]
 MAX_INT = 2**62  # larger numbers overflow the databases' 64-bit integers (a 500): 422 instead
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such run"}}
 
@@ -70,13 +87,13 @@ def retry_run(run_id: str, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
     return gw.runs.retry(run_id)
 
 
-@router.get("/{run_id}/deployments", responses=NOT_FOUND)
+@router.get("/{run_id}/deployments", responses={**NOT_FOUND, **json_example(DEPLOYMENTS)})
 def run_deployments(run_id: str, gw: Gateway = Depends(gateway)) -> list[dict[str, Any]]:
     """The run's deployments: provider, state, hourly price, and what was provisioned for each."""
     return DeploymentRecords(gw.runs.db).of(run_id)
 
 
-@router.post("/{run_id}/destroy", responses=NOT_FOUND)
+@router.post("/{run_id}/destroy", responses={**NOT_FOUND, **json_example(DESTROYED)})
 def destroy_run(run_id: str, gw: Gateway = Depends(gateway)) -> list[dict[str, Any]]:
     """Tear down everything the run provisioned (a running run is cancelled first); always possible,
     also after a failure. Answers the deployments as recorded afterwards."""
