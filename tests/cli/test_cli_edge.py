@@ -47,7 +47,7 @@ def no_traceback(r: CliResult) -> None:
         ["run", "{f}", "--events", "{tmp}"],
         ["run", "{f}", "--events", "{tmp}/missing/e.jsonl"],
         ["plan", "{f}", "--out", "{tmp}/missing/p.json"],
-        ["plan", "{f}", "--out", "{tmp}"],
+        ["plan", "{f}", "--out", "{f}/bundles"],  # a folder --out under a file
         ["schema", "--out", "{tmp}/missing/s.json"],
         ["run", "{f}", "--parallel", "0"],
         ["run", "{f}", "--json", "--events", "-"],

@@ -212,3 +212,30 @@ def test_a_failed_provision_leaves_nothing_and_fails_the_run(tmp_path: Path) -> 
         assert (workdir.parent / "teardowns.log").read_text() == "k3s\n"
     finally:
         s.stop()
+
+
+def test_plan_out_to_a_folder_writes_the_plan_and_bundles_and_a_json_file_only_the_plan(
+    tmp_path: Path,
+) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(docs()))
+    env = {
+        **os.environ,
+        "PROVIDER_MODULES": PROVIDERS,
+        "PYTHONPATH": PYPATH,
+        "MLOPS_HOME": str(tmp_path / "h"),
+    }
+    argv = [sys.executable, "-m", "mlops_nocode.cli.main", "plan", str(spec), "--out"]
+    text = subprocess.run(
+        [*argv, str(tmp_path / "out")], capture_output=True, text=True, env=env, check=False
+    )
+    assert text.returncode == 0, text.stderr
+    assert "0.25" in text.stdout and "terraform_data.k3s" in text.stdout  # the deployments and their cost
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["k3s", "plan.json"]
+    one = subprocess.run(
+        [*argv, str(tmp_path / "p.json")], capture_output=True, text=True, env=env, check=False
+    )
+    assert one.returncode == 0 and sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".json") == [
+        "p.json",
+        "spec.json",
+    ]

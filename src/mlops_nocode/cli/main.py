@@ -183,7 +183,8 @@ def plan(
         return
     for part in plan_view(compiled, out.width, show_all):
         out.print(part, highlight=False)
-    out.print(bundles_table(rendered), highlight=False)
+    if any(b.provider != "local" for b in rendered.bundles):  # all local: nothing to provision
+        out.print(bundles_table(rendered), highlight=False)
 
 
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Run every step even when a cached result exists")]
