@@ -147,7 +147,16 @@ def test_runs_end_to_end_across_two_runners(server: Server, admin: httpx.Client)
     workdir = server.home / "deployments" / run_id / "k3s"
     assert "train/hop" in (workdir / "main.tf.json").read_text()
     assert not (workdir / "instance").exists()
-    assert (server.home / "runs" / f"{run_id}.k3s" / "events.jsonl").is_file()  # the remote Runner's
+    started = [e["step"] for e in events if e["type"] == "step.started"]
+    assert sorted(started) == ["prep/hop", "report/hop", "train/hop"]  # each step ran once
+    assert started_in(server.home / "runs" / f"{run_id}.k3s") == ["train/hop"]  # on the remote Runner
+    assert started_in(server.home / "runs" / run_id) == ["prep/hop", "report/hop"]  # on the worker's
+
+
+def started_in(run_dir: Path) -> list[str]:
+    """The steps a Runner started, from its own events file."""
+    lines = (run_dir / "events.jsonl").read_text().splitlines()
+    return sorted(e["step"] for e in map(json.loads, lines) if e["type"] == "step.started")
 
 
 def mlops(server: Server, *args: str) -> subprocess.CompletedProcess[str]:

@@ -19,7 +19,10 @@ from typing import Any, cast
 from mlops_nocode.compiler import Plan, compile_plan
 from mlops_nocode.compiler.plan import PlanStep
 from mlops_nocode.providers.base import Bundle, Deployment, Provider
+from mlops_nocode.runtime.handoff import deployment_of
 from mlops_nocode.spec import Problem, SpecError
+
+__all__ = ["LOCAL", "deployment_of", "deployments", "place", "placed_plan", "provider_for", "render"]
 
 LOCAL = "local"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -47,13 +50,6 @@ def provider_of(step: PlanStep) -> str:
         return str(step.placement.get("provider", LOCAL))
     provider = str(step.target.get("provider", LOCAL))
     return LOCAL if provider == "auto" else provider
-
-
-def deployment_of(step: PlanStep) -> str:
-    """The deployment a (placed) step belongs to."""
-    if step.placement and step.placement.get("deployment"):
-        return str(step.placement["deployment"])
-    return provider_of(step)
 
 
 def place(plan: Plan, launch: dict[str, Any] | None) -> Plan:

@@ -13,9 +13,14 @@ import hashlib
 import json
 import os
 import re
+import time
 import uuid
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from mlops_nocode.compiler.plan import PlanStep
+    from mlops_nocode.runtime.state import StepState
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -58,3 +63,37 @@ class LocalStepResults:
         if not isinstance(record, dict) or record.get("step") != step_id:
             return None
         return record
+
+
+def deployment_of(step: PlanStep) -> str:
+    """The deployment a placed step belongs to (its provider until placement names one)."""
+    placed = step.placement or {}
+    provider = str(step.target.get("provider", "local"))
+    return str(
+        placed.get("deployment") or placed.get("provider") or ("local" if provider == "auto" else provider)
+    )
+
+
+def arrived(
+    results: StepResults | None, run_id: str, state: StepState, wait_until: float, wait: float
+) -> bool:
+    """Whether the end of `state`'s step, run by another deployment, is known: then `state` holds it
+    (its outputs, or failed saying where); failed too once `wait_until` (monotonic) has passed."""
+    record = results.get(run_id, state.step.id) if results is not None else None
+    if record is None:
+        if time.monotonic() < wait_until:
+            return False
+        state.status, state.error = "failed", f"no result from its deployment after {wait:g}s"
+        return True
+    if record.get("status") == "succeeded":
+        state.status, state.outputs = "succeeded", dict(record.get("outputs") or {})
+    else:
+        where = record.get("deployment") or "another deployment"
+        state.status, state.error = "failed", f"{record.get('status')} on {where}"
+    return True
+
+
+def publish(results: StepResults, run_id: str, state: StepState, deployment: str) -> None:
+    """Record how one of this Runner's steps ended, for the Runners of the other deployments."""
+    record = {"status": state.status, "outputs": state.outputs, "error": state.error}
+    results.put(run_id, state.step.id, record | {"deployment": deployment})

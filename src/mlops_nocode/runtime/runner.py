@@ -21,7 +21,7 @@ from mlops_nocode.runtime.codekey import CodeDigests
 from mlops_nocode.runtime.collect import Budget, Stopped, is_regular_or_absent, remove_unless_regular
 from mlops_nocode.runtime.events import Event, JsonLines, Sink
 from mlops_nocode.runtime.forkserver import ForkServer, ForkServerError
-from mlops_nocode.runtime.handoff import StepResults
+from mlops_nocode.runtime.handoff import StepResults, arrived, deployment_of, publish
 from mlops_nocode.runtime.home import mlops_home
 from mlops_nocode.runtime.limits import OutputLimits, load_limits
 from mlops_nocode.runtime.logfollow import LogFollower
@@ -63,7 +63,7 @@ class Runner:
         """With `deployment`, only the steps placed on it run; the inputs they need from steps of other
         deployments are awaited in `results` (where this Runner publishes the end of its own steps)."""
         self.deployment, self.results, self.input_wait = deployment, results, input_wait
-        own = [s for s in plan.steps if deployment is None or _deployment(s) == deployment]
+        own = [s for s in plan.steps if deployment is None or deployment_of(s) == deployment]
         own_ids = {s.id for s in own}
         self._own = tuple(own)
         self.foreign = {n for s in own for n in s.needs if n not in own_ids}
@@ -187,9 +187,12 @@ class Runner:
         return out
 
     def _loop(self) -> None:
-        waiting = {sid: set(st.step.needs) & self.states.keys() for sid, st in self.states.items()}
+        # a step of another deployment waits for nothing here: its end is awaited in `results`
+        own = {sid: st for sid, st in self.states.items() if sid not in self.foreign}
+        waiting = {sid: set(st.step.needs) & self.states.keys() for sid, st in own.items()}
+        waiting.update((sid, set()) for sid in self.foreign)
         children: dict[str, list[str]] = {sid: [] for sid in self.states}
-        for st in self.states.values():
+        for st in own.values():
             for n in st.step.needs:
                 if n in children:
                     children[n].append(st.step.id)
@@ -280,28 +283,13 @@ class Runner:
         return ended
 
     def _arrived(self, state: StepState, wait_until: float) -> bool:
-        """Whether the end of a step of another deployment is known (taken from `results`)."""
-        record = self.results.get(self.run_id, state.step.id) if self.results is not None else None
-        if record is None:
-            if time.monotonic() < wait_until:
-                return False
-            state.status = "failed"
-            state.error = f"no result from its deployment after {self.input_wait:g}s"
-            return True
-        state.status = str(record.get("status"))
-        if state.status == "succeeded":
-            state.outputs = dict(record.get("outputs") or {})
-        else:
-            where = record.get("deployment") or "another deployment"
-            state.status, state.error = "failed", f"{record.get('status')} on {where}"
-        return True
+        """Whether the end of a step of another deployment is known (then `state` holds it)."""
+        return arrived(self.results, self.run_id, state, wait_until, self.input_wait)
 
     def _publish(self, state: StepState) -> None:
         """Tell the other deployments of the run how one of this Runner's steps ended."""
-        if self.results is None or self.deployment is None or state.step.id in self.foreign:
-            return
-        record = {"status": state.status, "outputs": state.outputs, "error": state.error}
-        self.results.put(self.run_id, state.step.id, record | {"deployment": self.deployment})
+        if self.results is not None and self.deployment is not None and state.step.id not in self.foreign:
+            publish(self.results, self.run_id, state, self.deployment)
 
     def _inputs(self, step: PlanStep) -> dict[str, dict[str, Any]]:
         return {name: self.states[b.step].outputs[b.output] for name, b in step.inputs.items()}
@@ -544,15 +532,6 @@ class Runner:
             remove_unless_regular((a.log, a.events))
             redact_files((a.log, a.events, a.result, *value_files(a)), self.redactor)
             shutil.rmtree(a.tmp, ignore_errors=True)
-
-
-def _deployment(step: PlanStep) -> str:
-    """The deployment a placed step belongs to (its provider until placement names one)."""
-    placed = step.placement or {}
-    provider = str(step.target.get("provider", "local"))
-    return str(
-        placed.get("deployment") or placed.get("provider") or ("local" if provider == "auto" else provider)
-    )
 
 
 def _metrics(outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
