@@ -63,6 +63,8 @@ class FakeRemote:
     def provision(self, bundle: Bundle, workdir: Path, env: Mapping[str, str]) -> Provisioned:
         bundle.write(workdir)
         (workdir / "instance").write_text("up")
+        if env.get("FAKE_PROVISION_FAIL") == "crash":
+            raise RuntimeError("a bug in the provider")
         if env.get("FAKE_PROVISION_FAIL"):
             raise ProviderError("quota exceeded", "fake API", "ask for more quota", created=["instance"])
         return Provisioned(bundle.deployment, self.name, tuple(bundle.resources), str(workdir))

@@ -201,16 +201,20 @@ def test_an_instance_lost_mid_run_fails_the_run_and_is_destroyed(server: Server,
     assert deps[0]["status"] == "destroyed" and "lost" in deps[0]["details"]
 
 
-def test_a_failed_provision_leaves_nothing_and_fails_the_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("mode", "why"),
+    [("quota", "provisioning failed: quota exceeded"), ("crash", "internal error: RuntimeError: a bug")],
+)
+def test_a_failed_provision_leaves_nothing_and_fails_the_run(tmp_path: Path, mode: str, why: str) -> None:
     s = Server(tmp_path / "home", POLL_SECONDS="0.1", PROVIDER_MODULES=PROVIDERS, PYTHONPATH=PYPATH,
-               DEPLOYMENT_POLL_SECONDS="0.2", FAKE_PROVISION_FAIL="1")  # fmt: skip
+               DEPLOYMENT_POLL_SECONDS="0.2", FAKE_PROVISION_FAIL=mode)  # fmt: skip
     s.start()
     try:
         with s.client(s.admin_key) as admin:
             run_id = admin.post("/api/v1/runs", json={"pipeline": docs()}).json()["id"]
             assert wait_status(admin, run_id, timeout=120) == "failed"
             run = admin.get(f"/api/v1/runs/{run_id}").json()
-            assert "provisioning failed: quota exceeded" in run["details"]
+            assert why in run["details"]
             deps = admin.get(f"/api/v1/runs/{run_id}/deployments").json()
             assert [(d["name"], d["status"], d["provisioned"]) for d in deps] == [("k3s", "destroyed", None)]
             events = admin.get(f"/api/v1/runs/{run_id}/events").json()
@@ -218,7 +222,7 @@ def test_a_failed_provision_leaves_nothing_and_fails_the_run(tmp_path: Path) -> 
             assert skipped == {"report/hop"}  # waited for the remote step, which could not run
         workdir = s.home / "deployments" / run_id / "k3s"
         assert not (workdir / "instance").exists()  # what the failed provision created is gone
-        assert (workdir.parent / "teardowns.log").read_text() == "k3s\n"
+        assert (workdir.parent / "teardowns.log").read_text() == "k3s\n"  # torn down, also after a crash
     finally:
         s.stop()
 

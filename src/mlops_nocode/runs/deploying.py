@@ -92,10 +92,14 @@ class RemoteDeployments:
                 self.run_id, d.name, d.provider, "provisioning", price_per_hour=bundle.price_per_hour
             )
             provisioned = provider.provision(bundle, workdir, self.env)
-        except ProviderError as e:
-            leftover = Provisioned(d.name, d.provider, tuple({"name": c} for c in e.created), str(workdir))
-            self._teardown(provider, leftover)  # a failed provision leaves nothing behind
-            self._failed(d, f"provisioning failed: {_why(e)}", status_="destroyed")
+        except Exception as e:  # a provider's bug too: the run must end, and leave nothing behind
+            created = e.created if isinstance(e, ProviderError) else ()
+            why = _why(e) if isinstance(e, ProviderError) else f"internal error: {type(e).__name__}: {e}"
+            if not isinstance(e, ProviderError):
+                log.exception("run %s: provisioning %s failed", self.run_id, d.name)
+            leftover = Provisioned(d.name, d.provider, tuple({"name": c} for c in created), str(workdir))
+            self._teardown(provider, leftover)
+            self._failed(d, f"provisioning failed: {why}", status_="destroyed")
             return
         self.records.record(self.run_id, d.name, d.provider, "running", provisioned=provisioned.to_json())
         with self._lock:
@@ -105,8 +109,9 @@ class RemoteDeployments:
         )
         try:
             provider.launch(provisioned, spec, {**self.env, "MLOPS_RUN_TOKEN": self.token_for(d.name)})
-        except ProviderError as e:
-            self._failed(d, f"the Runner could not be started: {_why(e)}")
+        except Exception as e:
+            why = _why(e) if isinstance(e, ProviderError) else f"internal error: {type(e).__name__}: {e}"
+            self._failed(d, f"the Runner could not be started: {why}")
 
     def _failed(self, d: Deployment, why: str, status_: str = "failed") -> None:
         """A deployment that will not run its steps: recorded, and its steps failed for the others."""
@@ -139,8 +144,9 @@ class RemoteDeployments:
             provider, provisioned = up
             try:
                 state = provider.status(provisioned, self.env)
-            except ProviderError as e:
-                log.warning("run %s: status of deployment %s unknown: %s", self.run_id, d.name, _why(e))
+            except Exception as e:
+                why = _why(e) if isinstance(e, ProviderError) else f"{type(e).__name__}: {e}"
+                log.warning("run %s: status of deployment %s unknown: %s", self.run_id, d.name, why)
                 continue
             if state == "lost":
                 self._teardown(provider, provisioned)
@@ -185,9 +191,10 @@ class RemoteDeployments:
     def _teardown(self, provider: Provider, provisioned: Provisioned) -> bool:
         try:
             provider.teardown(provisioned, self.env)
-        except ProviderError as e:
-            self.failures.append(f"teardown of deployment {provisioned.deployment} failed: {_why(e)}")
-            log.error("run %s: teardown of %s failed: %s", self.run_id, provisioned.deployment, _why(e))
+        except Exception as e:
+            why = _why(e) if isinstance(e, ProviderError) else f"{type(e).__name__}: {e}"
+            self.failures.append(f"teardown of deployment {provisioned.deployment} failed: {why}")
+            log.error("run %s: teardown of %s failed: %s", self.run_id, provisioned.deployment, why)
             return False
         return True
 

@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from mlops_nocode.compiler import Plan, compile_plan
 from mlops_nocode.compiler.plan import PlanStep
-from mlops_nocode.providers.base import Bundle, Deployment, Provider
+from mlops_nocode.providers.base import Bundle, Deployment, Provider, ProviderError
 from mlops_nocode.runtime.handoff import deployment_of
 from mlops_nocode.spec import Problem, SpecError
 
@@ -212,7 +212,10 @@ def render(plan: Plan, run_id: str = "plan") -> Rendered:
 def _render_one(deployment: Deployment) -> Bundle:
     provider = provider_for(deployment.provider)
     if provider is not None:
-        return provider.render(deployment)
+        try:
+            return provider.render(deployment)
+        except ProviderError as e:
+            raise SpecError(Problem(e.what, f"deployment {deployment.name}: {e.where}", e.fix)) from None
     if deployment.provider == LOCAL:  # `local` provisions nothing
         return Bundle(deployment.name, LOCAL, {}, (), 0.0, _hours(deployment.steps))
     raise SpecError(
