@@ -139,6 +139,8 @@ def test_runs_end_to_end_across_two_runners(server: Server, admin: httpx.Client)
     run = admin.get(f"/api/v1/runs/{run_id}").json()
     assert run["outputs"]["final"] == ["prep", "train", "report"]  # local -> remote Runner -> local
     assert run["outputs"]["trained"] == ["prep", "train"]  # an output made remotely
+    trained = admin.get(f"/api/v1/runs/{run_id}/artifacts/trained")  # served as local ones are
+    assert trained.status_code == 200 and trained.json() == ["prep", "train"]
     events = admin.get(f"/api/v1/runs/{run_id}/events").json()
     finished = {e["step"] for e in events if e["type"] == "step.finished"}
     assert finished == {"prep/hop", "train/hop", "report/hop"}  # both Runners reported to the gateway

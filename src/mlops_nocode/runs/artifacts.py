@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tarfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +30,22 @@ class ArtifactMissing(LookupError):
     """No artifact by that name, or its file is gone (or not where the store keeps files)."""
 
 
-def records(plan: Plan, result: RunResult, redactor: Redactor | None = None) -> dict[str, dict[str, Any]]:
+def records(
+    plan: Plan,
+    result: RunResult,
+    redactor: Redactor | None = None,
+    elsewhere: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, dict[str, Any]]:
     """{output name: {type, digest, path, step, output, withheld}} for every pipeline output the run
     produced; `withheld` when it holds a form of one of the run's secret values (`redactor`'s), decided
-    now, while the Runner knows them (the vault's values may change or go before a download)."""
+    now, while the Runner knows them (the vault's values may change or go before a download).
+    `elsewhere`: the outputs of steps run by other deployments' Runners (step id -> outputs)."""
     out: dict[str, dict[str, Any]] = {}
     for name, b in plan.outputs.items():
         state = result.steps.get(b.step)
         rec = state.outputs.get(b.output) if state is not None else None
+        if rec is None and elsewhere is not None:
+            rec = (elsewhere.get(b.step) or {}).get(b.output)
         if rec is not None and rec.get("path"):
             out[name] = {
                 "type": rec.get("type"),

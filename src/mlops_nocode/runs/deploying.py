@@ -206,6 +206,15 @@ class RemoteDeployments:
             return "cancelled", "cancelled"
         return "succeeded", None
 
+    def step_outputs(self) -> dict[str, dict[str, Any]]:
+        """The outputs of the steps behind the pipeline's outputs, as the other Runners recorded them."""
+        found: dict[str, dict[str, Any]] = {}
+        for b in self.plan.outputs.values():
+            record = self.results.get(self.run_id, b.step)
+            if record is not None and record.get("status") == "succeeded":
+                found[b.step] = dict(record.get("outputs") or {})
+        return found
+
     def outputs(self) -> dict[str, Any]:
         """The pipeline's outputs made on remote deployments, from the shared results."""
         found: dict[str, Any] = {}

@@ -180,9 +180,10 @@ class Worker:
                 runner.cancel()
             result = runner.run()
             status, details, outputs = result.status, failure_details(result), result.outputs
-            artifacts = records(plan, result, runner.redactor)
             if remote is not None:
                 status, details, outputs = self._with_remote(remote, reporter, status, details, outputs)
+            elsewhere = remote.step_outputs() if remote is not None else None
+            artifacts = records(plan, result, runner.redactor, elsewhere)
         except SecretUnreadable as e:
             details = str(e)
         except Exception as e:
