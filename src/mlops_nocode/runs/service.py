@@ -239,7 +239,7 @@ class RunService(ClaimOps):
             return run_json(row)
 
     def retry(self, run_id: str) -> dict[str, Any]:
-        """A new run of the same spec, parameters and target (the old one must have ended)."""
+        """A new run of the same spec, parameters, target and `keep` (the old one must have ended)."""
         with self.db.session() as s:
             row = s.get(RunRow, run_id)
             if row is None:
@@ -247,8 +247,8 @@ class RunService(ClaimOps):
             if row.status not in TERMINAL:
                 raise RunStateError(f"run {run_id} is {row.status}: cancel it or wait for it to end")
             source: Inline = row.spec if row.spec is not None else row.pipeline
-            parameters, target = row.parameters, row.target
-        return self.create(source, parameters, target, retry_of=run_id)
+            parameters, target, keep = row.parameters, row.target, bool(row.keep)
+        return self.create(source, parameters, target, retry_of=run_id, keep=keep)
 
     def events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """Events with seq > after, in order."""

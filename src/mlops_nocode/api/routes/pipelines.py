@@ -22,7 +22,7 @@ router = APIRouter(prefix="/pipelines", tags=["pipelines (blueprint)"])
 def deploy(body: LaunchRequest, gw: Gateway = Depends(gateway)) -> DeployResponse:
     """Validate, compile and queue a run of a pipeline (a ref or an inline spec). The run id is the
     `pipeline_id` to poll."""
-    run = gw.runs.create(body.pipeline, body.parameters, body.target_dict())
+    run = gw.runs.create(body.pipeline, body.parameters, body.target_dict(), keep=body.keep)
     return DeployResponse(
         pipeline_id=run["id"],
         status=run["status"],
