@@ -49,8 +49,8 @@ def normalise_gpu(vast_name: str, gpu_ram_gib: float) -> str:
 
 
 def offer_from_api(o: Mapping[str, Any]) -> Offer:
-    """An Offer from one search answer row (fields as in vastai/data/offer.py; RAM in MB)."""
-    gpu_ram = float(o.get("gpu_ram") or 0) / 1000
+    """An Offer from one search answer row (fields as in vastai/data/offer.py; RAM in MiB)."""
+    gpu_ram = float(o.get("gpu_ram") or 0) / 1024  # MiB, e.g. 24576 for a 24 GB card
     geo = str(o.get("geolocation") or "")
     region = geo.rsplit(",", 1)[-1].strip() if geo else ""
     count = int(o.get("num_gpus") or 0)
@@ -59,7 +59,7 @@ def offer_from_api(o: Mapping[str, Any]) -> Offer:
         provider=NAME,
         id=f"{name.replace(' ', '_')}x{count}" + (f"/{region}" if region else ""),
         vcpus=float(o.get("cpu_cores_effective") or 0),
-        memory_gib=round(float(o.get("cpu_ram") or 0) / 1000, 1),
+        memory_gib=round(float(o.get("cpu_ram") or 0) / 1024, 1),
         price_per_hour=round(float(o.get("dph_total") or 0), 4),
         region=region,
         gpu_type=normalise_gpu(name, gpu_ram) if count else "",

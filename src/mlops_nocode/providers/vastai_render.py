@@ -147,9 +147,9 @@ def search_query(n: Needs, offer: Offer | None, opts: Mapping[str, Any]) -> dict
     count = opts.get("gpu_count") or (offer.gpu_count if offer else 0) or max(n.gpus, 1)
     q["num_gpus"] = {"eq": int(count)} if gpu_name else {"gte": int(count)}
     if offer and offer.gpu_memory_gib:
-        q["gpu_ram"] = {"gte": round(offer.gpu_memory_gib * 1000)}  # MB (offers_mult in vastai/api/query.py)
+        q["gpu_ram"] = {"gte": round(offer.gpu_memory_gib * 1024)}  # MiB, as offers list it
     q["cpu_cores_effective"] = {"gte": n.vcpus}
-    q["cpu_ram"] = {"gte": round(n.memory_gib * 1000)}  # MB
+    q["cpu_ram"] = {"gte": round(n.memory_gib * 1024)}  # MiB
     q["reliability"] = {"gte": opts["min_reliability"]}
     q["disk_space"] = {"gte": opts["disk_gb"]}
     if opts.get("max_price"):
