@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import base64
 import gzip
+import http.server
 import json
 import os
 import re
 import stat
 import subprocess
+import threading
 from pathlib import Path
 
 import httpx
@@ -19,14 +21,19 @@ import respx
 from mlops_nocode.compiler.plan import Plan, PlanStep
 from mlops_nocode.providers import pricing
 from mlops_nocode.providers.base import Deployment, LaunchSpec, Provider, ProviderError, Provisioned
-from mlops_nocode.providers.vastai import PROVIDER, fail_if_lost, status_of
+from mlops_nocode.providers.vastai import PROVIDER, fail_if_lost
 from tests.providers import vastai_shapes as shapes
 
 API = "https://console.vast.ai"
 KEY = "vast-key-0123456789abcdef"
 TOKEN = "run-token-eyJhbGciOiJIUzI1NiJ9.secret-part"
 SECRET = "s3cr3t-value-that-must-not-leak"
-ENV = {"VAST_API_KEY": KEY, "MLOPS_RUN_TOKEN": TOKEN, "MLOPS_REPORT_TO": "https://gw.example.org", "HF_TOKEN": SECRET}
+ENV = {
+    "VAST_API_KEY": KEY,
+    "MLOPS_RUN_TOKEN": TOKEN,
+    "MLOPS_REPORT_TO": "https://gw.example.org",
+    "HF_TOKEN": SECRET,
+}
 HOSTILE = [
     "'; touch /tmp/pwned-vastai; echo '",
     '"; touch /tmp/pwned-vastai; echo "',
@@ -65,8 +72,12 @@ def step(sid: str = "train/fit", params: dict[str, object] | None = None, **kw: 
     return PlanStep(**base)  # type: ignore[arg-type]
 
 
-def deployment(steps: tuple[PlanStep, ...] | None = None, options: dict[str, object] | None = None,
-               run_id: str = "run1", offer: bool = True) -> Deployment:
+def deployment(
+    steps: tuple[PlanStep, ...] | None = None,
+    options: dict[str, object] | None = None,
+    run_id: str = "run1",
+    offer: bool = True,
+) -> Deployment:
     steps = steps or (step(),)
     plan = Plan(root="pipeline/p", parameters={}, steps=steps, outputs={})
     chosen = next(o for o in PROVIDER.offers() if o.id == "RTX_4090x1/US") if offer else None
@@ -112,7 +123,9 @@ def test_render_shows_the_exact_requests_without_any_secret(monkeypatch: pytest.
     body = create["body"]
     assert isinstance(body, dict)
     assert body["image"] == "ghcr.io/mlops-nocode/runner:0.1.0-cuda" and body["runtype"] == "args"
-    assert body["entrypoint"] == "sh" and body["args"][0] == "-c" and body["args"][1] == bundle.files["start.sh"]
+    assert (
+        body["entrypoint"] == "sh" and body["args"][0] == "-c" and body["args"][1] == bundle.files["start.sh"]
+    )
     assert set(body["env"]) == {"MLOPS_RUN_TOKEN", "MLOPS_REPORT_TO", "HF_TOKEN"}
     assert all(v.startswith("<from the environment") for v in body["env"].values())
     assert "mlops execute plan.json --report-to" in bundle.files["start.sh"]
@@ -146,8 +159,11 @@ def test_hostile_strings_never_leave_their_string(tmp_path: Path, hostile: str) 
     script = bundle.files["start.sh"]
     assert hostile not in script and "pwned" not in script and "secrets." not in script
     run_dir = tmp_path / "run"
-    env = {"PATH": f"{fake_mlops(tmp_path)}:{os.environ['PATH']}", "MLOPS_RUN_DIR": str(run_dir),
-           "MLOPS_REPORT_TO": "https://gw.example.org"}
+    env = {
+        "PATH": f"{fake_mlops(tmp_path)}:{os.environ['PATH']}",
+        "MLOPS_RUN_DIR": str(run_dir),
+        "MLOPS_REPORT_TO": "https://gw.example.org",
+    }
     subprocess.run(["sh", "-c", script], env=env, check=True, timeout=60)
     assert not marker.exists()
     plan = json.loads((run_dir / "plan.json").read_text())
@@ -156,16 +172,39 @@ def test_hostile_strings_never_leave_their_string(tmp_path: Path, hostile: str) 
     assert args == ["execute", "plan.json", "--report-to", "https://gw.example.org"]
 
 
-def test_a_plan_too_big_to_travel_inline_is_fetched_from_a_url_given_at_provision() -> None:
+def test_a_plan_too_big_to_travel_inline_is_fetched_from_a_url_given_at_provision(tmp_path: Path) -> None:
     big = tuple(step(f"s{i}", params={"blob": os.urandom(64).hex()}, secrets=()) for i in range(40))
     bundle = PROVIDER.render(deployment(big))
     meta = json.loads(bundle.files["deployment.json"])
     assert meta["plan_inline"] is False and "MLOPS_PLAN_URL" in meta["required_env"]
     assert 'os.environ["MLOPS_PLAN_URL"]' in bundle.files["start.sh"]
     assert len(bundle.files["start.sh"]) < 4096
+    served = Plan(root="pipeline/p", parameters={}, steps=big, outputs={}).to_text().encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(served)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {
+            "PATH": f"{fake_mlops(tmp_path)}:{os.environ['PATH']}",
+            "MLOPS_RUN_DIR": str(tmp_path / "run"),
+            "MLOPS_REPORT_TO": "https://gw.example.org",
+            "MLOPS_PLAN_URL": f"http://127.0.0.1:{server.server_port}/p",
+        }
+        subprocess.run(["sh", "-c", bundle.files["start.sh"]], env=env, check=True, timeout=60)
+    finally:
+        server.shutdown()
+    assert (tmp_path / "run" / "plan.json").read_bytes() == served
     small = json.loads(PROVIDER.render(deployment()).files["deployment.json"])
     assert small["plan_inline"] is True
-    b64 = re.search(r"sys.argv\[1\]\)\)\)' (\S+) > plan.json", PROVIDER.render(deployment()).files["start.sh"])
+    b64 = re.search(
+        r"sys.argv\[1\]\)\)\)' (\S+) > plan.json", PROVIDER.render(deployment()).files["start.sh"]
+    )
     assert b64 and json.loads(gzip.decompress(base64.b64decode(b64[1])))["root"] == "pipeline/p"
 
 
@@ -205,16 +244,25 @@ def test_provision_rents_the_cheapest_fitting_offer_with_the_values_injected(
     assert got.handle["instance_id"] == 7835610 and got.handle["offer_id"] == 111
     assert json.loads((tmp_path / "w" / "vastai.json").read_text())["instance_id"] == 7835610
     sent = json.loads(create.calls.last.request.content)
-    assert sent["env"] == {"MLOPS_RUN_TOKEN": TOKEN, "MLOPS_REPORT_TO": "https://gw.example.org",
-                           "HF_TOKEN": SECRET, "AWS_ACCESS_KEY_ID": "AKIA"}
+    assert sent["env"] == {
+        "MLOPS_RUN_TOKEN": TOKEN,
+        "MLOPS_REPORT_TO": "https://gw.example.org",
+        "HF_TOKEN": SECRET,
+        "AWS_ACCESS_KEY_ID": "AKIA",
+    }
     assert sent["args"] == json.loads(bundle.files["create_instance.json"])["body"]["args"]
-    assert json.loads(search.calls.last.request.content) == json.loads(bundle.files["search_offers.json"])["body"]
+    assert (
+        json.loads(search.calls.last.request.content)
+        == json.loads(bundle.files["search_offers.json"])["body"]
+    )
     assert create.calls.last.request.headers["Authorization"] == f"Bearer {KEY}"
     assert Provisioned.from_json(got.to_json()) == got
 
 
 @respx.mock(base_url=API)
-def test_an_offer_taken_meanwhile_is_skipped_for_the_next(respx_mock: respx.MockRouter, tmp_path: Path) -> None:
+def test_an_offer_taken_meanwhile_is_skipped_for_the_next(
+    respx_mock: respx.MockRouter, tmp_path: Path
+) -> None:
     respx_mock.post("/api/v0/bundles/").respond(json={"offers": [shapes.offer(111), shapes.offer(222)]})
     respx_mock.put("/api/v0/asks/111/").respond(410, json=shapes.OFFER_GONE)
     respx_mock.put("/api/v0/asks/222/").respond(json=shapes.CREATED)
@@ -229,13 +277,24 @@ def test_an_offer_taken_meanwhile_is_skipped_for_the_next(respx_mock: respx.Mock
         ("search", 200, {"offers": []}, "search_offers.json", "no Vast.ai offer fits"),
         ("create", 403, shapes.NO_CREDIT, "balance", "too little credit"),
         ("create", 401, shapes.UNAUTHORIZED, "VAST_API_KEY", "API key was refused"),
-        ("create", 400, {"success": False, "error": "invalid_args", "msg": "bad"}, "/api/v0/asks/111/", "400"),
+        (
+            "create",
+            400,
+            {"success": False, "error": "invalid_args", "msg": "bad"},
+            "/api/v0/asks/111/",
+            "400",
+        ),
     ],
 )
 @respx.mock(base_url=API, assert_all_called=False)
 def test_provision_errors_are_located_and_leave_nothing(
-    respx_mock: respx.MockRouter, tmp_path: Path, route: str, status: int, answer: dict[str, object],
-    where: str, said: str,
+    respx_mock: respx.MockRouter,
+    tmp_path: Path,
+    route: str,
+    status: int,
+    answer: dict[str, object],
+    where: str,
+    said: str,
 ) -> None:
     ok_search = {"offers": [shapes.offer(111)]}
     search = respx_mock.post("/api/v0/bundles/").respond(
@@ -251,10 +310,14 @@ def test_provision_errors_are_located_and_leave_nothing(
 
 
 @respx.mock(base_url=API, assert_all_called=False)
-def test_a_create_without_answer_destroys_what_it_may_have_made(respx_mock: respx.MockRouter, tmp_path: Path) -> None:
+def test_a_create_without_answer_destroys_what_it_may_have_made(
+    respx_mock: respx.MockRouter, tmp_path: Path
+) -> None:
     respx_mock.post("/api/v0/bundles/").respond(json={"offers": [shapes.offer(111)]})
     respx_mock.put("/api/v0/asks/111/").mock(side_effect=httpx.ReadTimeout("slow"))
-    respx_mock.get("/api/v1/instances/").respond(json={"instances": [{"id": 99, "label": "mlops-run1-train"}]})
+    respx_mock.get("/api/v1/instances/").respond(
+        json={"instances": [{"id": 99, "label": "mlops-run1-train"}]}
+    )
     destroy = respx_mock.delete("/api/v0/instances/99/").respond(json=shapes.DESTROYED)
     with pytest.raises(ProviderError) as e:
         PROVIDER.provision(PROVIDER.render(deployment()), tmp_path, ENV)
@@ -295,11 +358,17 @@ def test_status_reads_actual_and_intended_status(answer: dict[str, object], expe
 def test_a_lost_instance_fails_the_run_with_the_reason_and_is_destroyed() -> None:
     prov = Provisioned("train", "vastai", (), None, {"instance_id": 7835610})
     with respx.mock(base_url=API) as mock:
-        mock.get("/api/v0/instances/7835610/").respond(json=shapes.instance("offline", msg="host unreachable"))
+        mock.get("/api/v0/instances/7835610/").respond(
+            json=shapes.instance("offline", msg="host unreachable")
+        )
         destroy = mock.delete("/api/v0/instances/7835610/").respond(json=shapes.DESTROYED)
         with pytest.raises(ProviderError) as e:
             PROVIDER.launch(prov, LaunchSpec("{}", "https://gw.example.org", ("train/fit",)), ENV)
-        assert "lost mid-run" in e.value.what and "offline" in e.value.what and "host unreachable" in e.value.what
+        assert (
+            "lost mid-run" in e.value.what
+            and "offline" in e.value.what
+            and "host unreachable" in e.value.what
+        )
         assert destroy.called
     with respx.mock(base_url=API) as mock:
         mock.get("/api/v0/instances/7835610/").respond(json=shapes.instance("running"))
@@ -310,7 +379,10 @@ def test_teardown_is_safe_twice_and_after_a_failed_provision() -> None:
     prov = Provisioned("train", "vastai", (), None, {"instance_id": 7835610})
     with respx.mock(base_url=API) as mock:
         mock.delete("/api/v0/instances/7835610/").mock(
-            side_effect=[httpx.Response(200, json=shapes.DESTROYED), httpx.Response(404, json=shapes.NO_SUCH_INSTANCE)]
+            side_effect=[
+                httpx.Response(200, json=shapes.DESTROYED),
+                httpx.Response(404, json=shapes.NO_SUCH_INSTANCE),
+            ]
         )
         PROVIDER.teardown(prov, ENV)
         PROVIDER.teardown(prov, ENV)

@@ -19,7 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 
-def offer(offer_id: int, gpu: str = "RTX 4090", price: float = 0.41, geo: str = "Texas, US", **kw: Any) -> dict[str, Any]:
+def offer(
+    offer_id: int, gpu: str = "RTX 4090", price: float = 0.41, geo: str = "Texas, US", **kw: Any
+) -> dict[str, Any]:
     row = {
         "id": offer_id,
         "ask_contract_id": offer_id,

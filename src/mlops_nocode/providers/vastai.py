@@ -41,7 +41,9 @@ GONE = frozenset({"offline", "unknown", "error"})  # the host stopped answering,
 def normalise_gpu(vast_name: str, gpu_ram_gib: float) -> str:
     """A marketplace GPU name as the platform writes GPU types: 'RTX 4090' -> 'RTX-4090',
     'A100 SXM4' with 80 GB -> 'A100-80GB' (data-centre parts carry their memory)."""
-    words = [w for w in vast_name.replace("_", " ").upper().split() if w not in {"SXM", "SXM4", "SXM5", "PCIE"}]
+    words = [
+        w for w in vast_name.replace("_", " ").upper().split() if w not in {"SXM", "SXM4", "SXM5", "PCIE"}
+    ]
     name = "-".join(words) or "GPU"
     if words and words[0] in {"A100", "H100", "H200", "A800", "H800", "B200"} and gpu_ram_gib:
         name += f"-{round(gpu_ram_gib)}GB"
@@ -136,7 +138,9 @@ class VastaiProvider:
             except (TypeError, ValueError):
                 continue  # a malformed row is skipped, not trusted
             key = (offer.gpu_type, offer.gpu_count, offer.region)
-            if offer.price_per_hour > 0 and (key not in best or offer.price_per_hour < best[key].price_per_hour):
+            if offer.price_per_hour > 0 and (
+                key not in best or offer.price_per_hour < best[key].price_per_hour
+            ):
                 best[key] = offer
         offers = sorted(best.values(), key=lambda o: (o.gpu_type, o.gpu_count, o.price_per_hour))
         source = (
@@ -321,7 +325,8 @@ def fail_if_lost(provisioned: Provisioned, env: Mapping[str, str]) -> None:
         msg = str((row or {}).get("status_msg") or "")[:200]
         api.destroy_instance(int(instance_id))
     raise ProviderError(
-        f"Vast.ai instance {instance_id} was lost mid-run: {why}" + (f" ({msg})" if msg else "")
+        f"Vast.ai instance {instance_id} was lost mid-run: {why}"
+        + (f" ({msg})" if msg else "")
         + "; it has been destroyed",
         f"deployment {provisioned.deployment}",
         "run again: a new offer on another host is rented",

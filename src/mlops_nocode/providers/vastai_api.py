@@ -109,8 +109,7 @@ def error_for(response: httpx.Response, action: str, key: str) -> VastApiError:
         )
     if code == 401:
         return VastApiError(
-            "auth",
-            f"{said}: the API key was refused", KEY_ENV, f"check or renew the key at {KEYS_PAGE}"
+            "auth", f"{said}: the API key was refused", KEY_ENV, f"check or renew the key at {KEYS_PAGE}"
         )
     if code == 403:
         return VastApiError(

@@ -111,7 +111,9 @@ def options(deployment: Deployment, conf: VastaiSettings) -> dict[str, Any]:
         "hours": number("hours", 0, 0, 100_000) or None,
     }
     gpu_name = opts.get("gpu_name")
-    if gpu_name is not None and (not isinstance(gpu_name, str) or not re.fullmatch(r"[\w .+-]{1,64}", gpu_name)):
+    if gpu_name is not None and (
+        not isinstance(gpu_name, str) or not re.fullmatch(r"[\w .+-]{1,64}", gpu_name)
+    ):
         raise ProviderError(
             f"Vast.ai option gpu_name is not a GPU name: {str(gpu_name)[:40]!r}",
             _where(deployment, "gpu_name"),
@@ -157,7 +159,12 @@ def search_query(n: Needs, offer: Offer | None, opts: Mapping[str, Any]) -> dict
     if opts.get("regions"):
         q["geolocation"] = {"in": list(opts["regions"])}
     q.update(
-        {"order": [["dph_total", "asc"]], "type": "on-demand", "limit": 20, "allocated_storage": opts["disk_gb"]}
+        {
+            "order": [["dph_total", "asc"]],
+            "type": "on-demand",
+            "limit": 20,
+            "allocated_storage": opts["disk_gb"],
+        }
     )
     return q
 
@@ -192,7 +199,9 @@ def env_names(deployment: Deployment, inline: bool) -> tuple[list[str], list[str
     return required + secrets, list(STORE_ENV)
 
 
-def create_body(image: str, script: str, disk_gb: float, the_label: str, names: Sequence[str]) -> dict[str, Any]:
+def create_body(
+    image: str, script: str, disk_gb: float, the_label: str, names: Sequence[str]
+) -> dict[str, Any]:
     """The create-instance body (PUT /api/v0/asks/{offer_id}/), as vastai/api/instances.py
     build_create_instance_payload shapes it; `entrypoint` + `args` (runtype "args") run the script, so
     the instance exits when the Runner ends."""
