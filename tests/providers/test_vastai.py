@@ -309,19 +309,31 @@ def test_provision_errors_are_located_and_leave_nothing(
     assert search.call_count == 1  # a search quota is not retried
 
 
+@pytest.mark.parametrize(
+    ("effect", "said"),
+    [
+        (httpx.ReadTimeout("slow"), "cannot reach Vast.ai"),
+        (httpx.Response(504, json={"detail": "gateway timeout"}), "answered 504"),
+    ],
+)
 @respx.mock(base_url=API, assert_all_called=False)
 def test_a_create_without_answer_destroys_what_it_may_have_made(
-    respx_mock: respx.MockRouter, tmp_path: Path
+    respx_mock: respx.MockRouter, tmp_path: Path, effect: object, said: str
 ) -> None:
     respx_mock.post("/api/v0/bundles/").respond(json={"offers": [shapes.offer(111)]})
-    respx_mock.put("/api/v0/asks/111/").mock(side_effect=httpx.ReadTimeout("slow"))
-    respx_mock.get("/api/v1/instances/").respond(
-        json={"instances": [{"id": 99, "label": "mlops-run1-train"}]}
+    create = respx_mock.put("/api/v0/asks/111/").mock(side_effect=[effect])
+    listed = respx_mock.get("/api/v1/instances/").respond(
+        json={"instances": [{"id": 99, "label": "mlops-run1-train"}, {"id": 98, "label": "someone-else"}]}
     )
-    destroy = respx_mock.delete("/api/v0/instances/99/").respond(json=shapes.DESTROYED)
+    destroy = respx_mock.delete(url__regex=r"/api/v0/instances/\d+/").respond(json=shapes.DESTROYED)
     with pytest.raises(ProviderError) as e:
         PROVIDER.provision(PROVIDER.render(deployment()), tmp_path, ENV)
-    assert "cannot reach Vast.ai" in e.value.what and destroy.called
+    assert said in e.value.what
+    assert [c.request.url.path for c in destroy.calls] == ["/api/v0/instances/99/"]
+    assert json.loads(listed.calls.last.request.url.params["select_filters"]) == {
+        "label": {"eq": "mlops-run1-train"}
+    }
+    assert create.call_count == 1  # renting is not retried after a request that may have gone through
 
 
 def test_missing_credentials_or_run_values_fail_before_any_request(tmp_path: Path) -> None:
@@ -413,3 +425,12 @@ def test_refresh_offers_stores_the_cheapest_per_gpu_count_and_country() -> None:
     sheet = pricing.load_sheet("vastai")
     assert sheet.offers == tuple(offers) and "snapshot of a market" in sheet.source
     assert PROVIDER.offers() == offers
+
+
+def test_a_passing_server_error_on_a_search_is_retried() -> None:
+    with respx.mock(base_url=API) as mock:
+        route = mock.post("/api/v0/bundles/").mock(
+            side_effect=[httpx.Response(503), httpx.Response(200, json={"offers": [shapes.offer(5)]})]
+        )
+        assert [o.extra["ask_id"] for o in PROVIDER.refresh_offers(ENV)] == [5]
+        assert route.call_count == 2

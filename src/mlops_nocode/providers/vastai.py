@@ -267,8 +267,9 @@ class VastaiProvider:
         )
 
     def _sweep(self, api: VastApi, the_label: str, cause: VastApiError) -> None:
-        """After a create failed without an answer saying so, destroy any instance it made anyway."""
-        if cause.kind != "unreachable":
+        """After a create failed without an answer saying whether it rented (no answer, or a 5xx),
+        destroy any instance it made anyway."""
+        if cause.kind not in ("unreachable", "server"):
             return
         try:
             for instance_id in api.instances_labelled(the_label):

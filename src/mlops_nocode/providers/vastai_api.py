@@ -58,7 +58,7 @@ class VastaiSettings(BaseSettings):
 
 class VastApiError(ProviderError):
     """A refused or failed API call; `kind` is one of auth, forbidden, credit, quota, gone, unreachable,
-    other (what the provider decides on: a `gone` offer is skipped for the next one)."""
+    server (5xx), other (what the provider decides on: a `gone` offer is skipped for the next one)."""
 
     def __init__(self, kind: str, what: str, where: str, fix: str) -> None:
         super().__init__(what, where, fix)
@@ -133,7 +133,7 @@ def error_for(response: httpx.Response, action: str, key: str) -> VastApiError:
             "plan again: marketplace offers come and go",
         )
     return VastApiError(
-        "other",
+        "server" if code >= 500 else "other",
         said,
         f"{response.request.method} {response.request.url.path}",
         "check the request in the rendered bundle; a 5xx is Vast.ai's side: try again later",
@@ -172,10 +172,16 @@ class VastApi:
         body: Any = None,
         params: Mapping[str, str] | None = None,
         ok: frozenset[int] = frozenset({200, 201}),
+        idempotent: bool = True,
     ) -> tuple[int, Any]:
         """Send one request (retrying 429/502/503/504 as the official client does, and transport
-        errors); returns (status, JSON). A status outside `ok` raises the mapped ProviderError."""
+        errors); returns (status, JSON). A status outside `ok` raises the mapped ProviderError.
+        A request that is not `idempotent` (renting) is retried only when it surely did nothing: a 429,
+        or a connection that was never made; otherwise a retry could rent twice."""
         import httpx
+
+        retry_status = RETRYABLE if idempotent else frozenset({429})
+        retry_errors = (httpx.TransportError,) if idempotent else (httpx.ConnectError, httpx.ConnectTimeout)
 
         wait = self.conf.vastai_retry_wait
         for attempt in range(self.conf.vastai_retries):
@@ -183,7 +189,7 @@ class VastApi:
             try:
                 r = self._client.request(method, path, json=body, params=params)
             except httpx.TransportError as e:
-                if last:
+                if last or not isinstance(e, retry_errors):
                     raise VastApiError(
                         "unreachable",
                         f"{action}: cannot reach Vast.ai at {self.conf.vast_url} ({type(e).__name__})",
@@ -194,7 +200,7 @@ class VastApi:
                 wait *= 1.5
                 continue
             quota = r.status_code == 429 and _json(r).get("error") == "search_quota_exceeded"
-            if r.status_code in RETRYABLE and not last and not quota:
+            if r.status_code in retry_status and not last and not quota:
                 time.sleep(min(_retry_after(r, wait), 60.0))
                 wait *= 1.5
                 continue
@@ -214,7 +220,8 @@ class VastApi:
     def create_instance(self, offer_id: int, body: Mapping[str, Any]) -> int:
         """PUT /api/v0/asks/{offer_id}/: {"success": true, "new_contract": INSTANCE_ID}."""
         action = f"rent Vast.ai offer {offer_id}"
-        _, data = self.request("PUT", f"/api/v0/asks/{int(offer_id)}/", action, body=dict(body))
+        path = f"/api/v0/asks/{int(offer_id)}/"
+        _, data = self.request("PUT", path, action, body=dict(body), idempotent=False)
         new = data.get("new_contract")
         if not data.get("success", True) or not isinstance(new, int):
             raise ProviderError(
