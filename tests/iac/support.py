@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+
+import pytest
+
+from mlops_nocode.iac.terraform import TerraformRunner
 
 
 def wait_for(condition: Callable[[], object], what: str, deadline_s: float = 120.0) -> None:
@@ -13,3 +18,9 @@ def wait_for(condition: Callable[[], object], what: str, deadline_s: float = 120
         if time.monotonic() > end:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+needs_terraform = pytest.mark.skipif(
+    TerraformRunner.find_binary() is None and not os.environ.get("CI"),
+    reason="terraform/tofu not installed (CI fails loudly instead: .ci/run checks for it)",
+)

@@ -14,12 +14,9 @@ from typing import Any
 import pytest
 
 from mlops_nocode.iac.terraform import TerraformError, TerraformRunner
-from tests.iac.support import wait_for
+from tests.iac.support import needs_terraform, wait_for
 
-pytestmark = pytest.mark.skipif(
-    TerraformRunner.find_binary() is None and not os.environ.get("CI"),
-    reason="terraform/tofu not installed (CI fails loudly instead: .ci/run checks for it)",
-)
+pytestmark = needs_terraform
 
 SECRET = "tf-secret-Zq8v!K2$${x}"  # a hostile value: quotes and template marks must not matter
 
