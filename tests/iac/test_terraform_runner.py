@@ -98,6 +98,21 @@ def test_failed_apply_is_followed_by_a_destroy_of_what_was_created(
     assert tf.resources() == []  # no orphans
 
 
+def test_a_failed_update_destroys_only_what_it_created(runner: Callable[..., TerraformRunner]) -> None:
+    tf = runner({"resource": {"terraform_data": {"kept": {"input": "serving"}}}})
+    tf.apply()
+    failing = {"input": "new", "provisioner": local_exec("exit 4")}
+    resources = {"kept": {"input": "serving"}, "added": failing}
+    write_module(tf.workdir, {"resource": {"terraform_data": resources}})
+    with pytest.raises(TerraformError) as err:
+        tf.apply()
+    assert "created then destroyed: terraform_data.added" in err.value.what
+    assert "what existed before the apply was left as it was (1)" in err.value.what
+    assert [r["address"] for r in tf.resources()] == ["terraform_data.kept"]
+    assert err.value.created == ("terraform_data.kept",)
+    tf.destroy()
+
+
 def test_secrets_only_in_the_environment_and_masked_everywhere(
     runner: Callable[..., TerraformRunner], lines: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

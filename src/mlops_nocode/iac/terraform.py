@@ -147,12 +147,13 @@ class TerraformRunner:
         destroys what was created, then raises a TerraformError saying what was created and destroyed."""
         with self._locked():
             self._ensure_init()
+            before = {r["address"] for r in self.resources()}
             plan_file = self._plan_dir / "tfplan" if self._plan_dir else None
             args = ["apply", "-input=false", "-no-color", "-lock-timeout=0s", "-auto-approve"]
             done = self._run(*args, *([str(plan_file)] if plan_file else []))
             self._drop_plan()
             if done.returncode != 0 or done.timed_out:
-                raise self._undo_failed_apply(done)
+                raise self._undo_failed_apply(done, before)
         return self.outputs()
 
     def outputs(self) -> dict[str, Any]:
@@ -196,14 +197,17 @@ class TerraformRunner:
 
     # -- helpers ----------------------------------------------------------------------------------
 
-    def _undo_failed_apply(self, done: Completed) -> TerraformError:
+    def _undo_failed_apply(self, done: Completed, before: set[str]) -> TerraformError:
+        """Destroy what the failed apply created (only that: what existed before it stays), and say so."""
         failure = "timed out" if done.timed_out else "failed"
         reason = "\n".join(done.error_lines())
-        created = [r["address"] for r in self.resources()]
+        created = [a for a in (r["address"] for r in self.resources()) if a not in before]
+        kept = f"; what existed before the apply was left as it was ({len(before)})" if before else ""
         try:
             if created:
+                targets = [f"-target={a}" for a in created] if before else []
                 args = ["destroy", "-input=false", "-no-color", "-lock-timeout=0s", "-auto-approve"]
-                self._check("destroy", self._run(*args))
+                self._check("destroy", self._run(*args, *targets))
         except TerraformError as exc:
             left = [r["address"] for r in self.resources()]
             return TerraformError(
@@ -213,12 +217,13 @@ class TerraformRunner:
                 "fix the cause, then run `mlops destroy` for this run (it retries the destroy)",
                 created=left,
             )
+        left = [r["address"] for r in self.resources()]
         return TerraformError(
             f"terraform apply {failure}: {reason}\n"
-            f"created then destroyed: {', '.join(created) or 'nothing'}; nothing is left",
+            f"created then destroyed: {', '.join(created) or 'nothing'}{kept}",
             str(self.workdir),
             "fix the cause shown above and deploy again",
-            created=(),
+            created=left,
         )
 
     def _run(self, *args: str, capture: bool = False) -> Completed:
@@ -323,7 +328,7 @@ def _checked_version(binary: str) -> str:
     if binary in _versions:
         return binary
     done = run_streamed(
-        [binary, "version", "-json"], Path.cwd(), clean_env({}), redactor_for(()), None, 60, capture=True
+        [binary, "version", "-json"], Path("/"), clean_env({}), redactor_for(()), None, 60, capture=True
     )
     try:
         version = str(json.loads(done.stdout)["terraform_version"])
