@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.iac import checkov_gate as gate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +56,7 @@ def test_an_empty_scan_passes(tmp_path: Path) -> None:
     assert gate.unexplained([], tmp_path) == []
 
 
+@pytest.mark.timeout(900)  # the first run installs checkov into its cached virtual environment
 def test_real_checkov_scan_fails_on_the_unexplained_module_only() -> None:
     done = subprocess.run(["bash", str(ROOT / "scripts" / "checkov.sh"), str(FIXTURES)], cwd=ROOT,
                           capture_output=True, text=True, timeout=900)  # fmt: skip

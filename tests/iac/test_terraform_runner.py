@@ -114,8 +114,13 @@ def test_a_failed_update_destroys_only_what_it_created(runner: Callable[..., Ter
 
 
 def test_secrets_only_in_the_environment_and_masked_everywhere(
-    runner: Callable[..., TerraformRunner], lines: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: Callable[..., TerraformRunner],
+    lines: list[str],
+    tmp_path: Path,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.delenv("TF_PLUGIN_CACHE_DIR", raising=False)
     monkeypatch.setenv("SECRET_KEY", "platform-key-never-for-terraform")
     seen = tmp_path / "seen"  # outside the working directory
     seen.mkdir()
@@ -144,6 +149,7 @@ def test_secrets_only_in_the_environment_and_masked_everywhere(
     env = (seen / "env").read_text()
     assert f"TF_VAR_token={SECRET}" in env  # it reached terraform through the environment...
     assert "TF_IN_AUTOMATION=1" in env and "SECRET_KEY" not in env  # ...and the platform's keys did not
+    assert f"TF_PLUGIN_CACHE_DIR={home / 'terraform' / 'plugin-cache'}" in env
     tf.destroy()
     for path in tf.workdir.rglob("*"):
         if path.is_file():
