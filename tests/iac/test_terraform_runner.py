@@ -272,3 +272,25 @@ def test_a_too_old_binary_is_refused(tmp_path: Path) -> None:
     with pytest.raises(TerraformError) as err:
         TerraformRunner(write_module(tmp_path / "d", two_resources()), binary=str(old)).init()
     assert "version 1.3.9, too old" in err.value.what and "terraform >= 1.5" in err.value.fix
+
+
+def test_a_multi_line_secret_is_masked_line_by_line(
+    runner: Callable[..., TerraformRunner], lines: list[str]
+) -> None:
+    kubeconfig = (
+        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: QUJDREVGR0hJSktMTU5PUA==\n"
+    )
+    module = {
+        "variable": {"kubeconfig": {"type": "string"}},
+        "resource": {
+            "terraform_data": {
+                "show": {"input": "x", "provisioner": local_exec('printf "%s" "$K"', K="${var.kubeconfig}")}
+            }
+        },
+    }
+    tf = runner(module, env={"TF_VAR_kubeconfig": kubeconfig})
+    tf.apply()
+    printed = "\n".join(lines)
+    assert "certificate-authority-data: QUJDREVGR0hJSktMTU5PUA==" not in printed
+    assert "QUJDREVGR0hJSktMTU5PUA" not in printed and "***" in printed
+    tf.destroy()
