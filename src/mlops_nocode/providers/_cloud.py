@@ -9,11 +9,13 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from mlops_nocode.providers.base import Bundle, Deployment, Provisioned, ProviderError, TargetState
+from mlops_nocode.providers.base import Bundle, Deployment, Offer, Provisioned, ProviderError, TargetState
+from mlops_nocode.settings import is_loopback
 
-SECRET_TF_VARS = {"MLOPS_RUN_TOKEN": "run_token"}
-"""Environment variable -> sensitive root variable: provision passes each as TF_VAR_<name>."""
+TF_VARS = {"MLOPS_RUN_TOKEN": "run_token", "MLOPS_REPORT_TO": "report_to"}
+"""Environment variable -> root variable: provision passes each as TF_VAR_<name> (the token is sensitive)."""
 
 SOURCE_MODULES = Path(__file__).resolve().parents[3] / "deploy" / "terraform" / "modules"
 PACKAGED_MODULES = Path(__file__).resolve().parents[1] / "_deploy" / "terraform" / "modules"
@@ -52,29 +54,60 @@ def module_files(provider: str) -> dict[str, str]:
 
 
 def expected_hours(deployment: Deployment) -> float | None:
-    """Hours the deployment is expected to run: the target option `duration` (e.g. "90m", "2h", seconds)
-    of the deployment, else the sum of its steps' own `duration` options; None when none declares one."""
+    """Hours the deployment is expected to run: the target option `duration` (e.g. "90m", "2h", seconds),
+    else the sum of its steps' timeouts when every step declares one; None otherwise."""
     from mlops_nocode.spec import parse_duration
 
-    def hours(value: Any, where: str) -> float:
+    value = deployment.options.get("duration")
+    if value is not None:
         try:
-            seconds = parse_duration(value)
+            return round(parse_duration(value) / 3600.0, 4)
         except (TypeError, ValueError) as e:
             raise ProviderError(
                 f"target option duration {value!r} is not a duration ({e})",
-                where,
+                f"deployment {deployment.name} > target.options.duration",
                 "give a duration such as 30m or 2h, or leave it out",
             ) from None
-        return seconds / 3600.0
+    if not deployment.steps or any(s.timeout is None for s in deployment.steps):
+        return None
+    return round(sum(float(s.timeout or 0) for s in deployment.steps) / 3600.0, 4)
 
-    if deployment.options.get("duration") is not None:
-        return round(hours(deployment.options["duration"], "target.options.duration"), 4)
-    per_step = [
-        hours(s.target["options"]["duration"], f"{s.source} > target.options.duration")
-        for s in deployment.steps
-        if isinstance(s.target.get("options"), Mapping) and s.target["options"].get("duration") is not None
+
+def needs(deployment: Deployment) -> tuple[float, float, int]:
+    """The largest CPU, memory (GiB) and GPU count any step of the deployment asks for."""
+    from mlops_nocode.providers.local import memory_bytes
+
+    cpu = max((float(s.resources.get("cpu", 1)) for s in deployment.steps), default=1.0)
+    mem = max((memory_bytes(str(s.resources.get("memory", "512Mi"))) for s in deployment.steps), default=0)
+    gpu = max((int(s.resources.get("gpu", 0)) for s in deployment.steps), default=0)
+    return cpu, mem / 2**30, gpu
+
+
+def cheapest_fit(provider: str, offers: list[Offer], deployment: Deployment) -> Offer:
+    """The cheapest offer that fits every step of the deployment (used when placement chose none), or a
+    ProviderError naming what the deployment needs and the nearest offers."""
+    cpu, mem, gpu = needs(deployment)
+    fits = [
+        o
+        for o in offers
+        if o.vcpus >= cpu and o.memory_gib >= mem and o.gpu_count >= gpu and (gpu > 0 or o.gpu_count == 0)
     ]
-    return round(sum(per_step), 4) if per_step else None
+    if fits:
+        return min(fits, key=lambda o: (o.price_per_hour, o.id, o.region))
+    nearest = sorted(
+        offers,
+        key=lambda o: (
+            -min(o.vcpus / cpu, o.memory_gib / max(mem, 1e-9), (o.gpu_count / gpu) if gpu else 1.0, 1.0),
+            o.price_per_hour,
+        ),
+    )
+    names = ", ".join(f"{o.id} ({o.vcpus:g} vCPU, {o.memory_gib:g} GiB, {o.gpu_count} GPU)" for o in nearest[:3])
+    raise ProviderError(
+        f"no {provider} offer fits deployment {deployment.name}: it needs {cpu:g} vCPU, {mem:.1f} GiB and "
+        f"{gpu} GPU(s); nearest: {names or 'none'}",
+        f"deployment {deployment.name} > resources",
+        f"lower the steps' resources, or choose another target (`mlops targets` lists {provider}'s offers)",
+    )
 
 
 def terraform_binary(env: Mapping[str, str]) -> str | None:
@@ -110,25 +143,34 @@ def tf_env(bundle: Bundle, env: Mapping[str, str]) -> dict[str, str]:
     environment only)."""
     out = {k: v for k, v in env.items()}
     for name in bundle.env:
-        tf_var = SECRET_TF_VARS.get(name)
+        tf_var = TF_VARS.get(name)
         if tf_var and env.get(name):
             out[f"TF_VAR_{tf_var}"] = env[name]
     out.setdefault("PATH", os.environ.get("PATH", "/usr/bin:/bin"))
     return out
 
 
-def provision(bundle: Bundle, workdir: Path, env: Mapping[str, str], handle_keys: tuple[str, ...]) -> Provisioned:
+def provision(
+    bundle: Bundle, workdir: Path, env: Mapping[str, str], handle_keys: tuple[str, ...], default_report_to: str
+) -> Provisioned:
     """Write the bundle into `workdir` and apply it (the runner destroys what it created on failure);
     `handle_keys` are the root outputs kept as the handle (instance id, pod id...)."""
     from mlops_nocode.iac.terraform import TerraformRunner
 
-    for name in bundle.env:
-        if name in SECRET_TF_VARS and not env.get(name):
-            raise ProviderError(
-                f"{name} is not set: the remote Runner needs it to report to the gateway",
-                "environment",
-                f"provision through `mlops deploy` or the gateway, which set {name} for the run",
-            )
+    if not env.get("MLOPS_RUN_TOKEN"):
+        raise ProviderError(
+            "MLOPS_RUN_TOKEN is not set: the remote Runner needs it to report to the gateway",
+            "environment",
+            "provision through `mlops deploy` or the gateway, which set MLOPS_RUN_TOKEN for the run",
+        )
+    report_to = env.get("MLOPS_REPORT_TO") or default_report_to
+    host = urlsplit(report_to).hostname or ""
+    if not host or is_loopback(host):
+        raise ProviderError(
+            f"the gateway URL {report_to!r} cannot be reached from a {bundle.provider} machine",
+            "GATEWAY_URL",
+            "set GATEWAY_URL (or MLOPS_REPORT_TO) to an address of the gateway the cloud can reach",
+        )
     bundle.write(workdir)
     runner = TerraformRunner(workdir, env=tf_env(bundle, env))
     runner.init()

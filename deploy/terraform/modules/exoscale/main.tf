@@ -34,11 +34,11 @@ locals {
       command -v docker >/dev/null || { apt-get update -q && apt-get install -y -q docker.io; }
       docker pull -- "$MLOPS_RUNNER_IMAGE"
       exec docker run --rm --network host "$${names[@]}" -v /opt/mlops:/opt/mlops -- "$MLOPS_RUNNER_IMAGE" \
-        mlops execute /opt/mlops/plan.json --report-to "$MLOPS_REPORT_TO"
+        mlops execute /opt/mlops/plan.json --deployment "$MLOPS_DEPLOYMENT" --report-to "$MLOPS_REPORT_TO"
     fi
     command -v python3 >/dev/null && python3 -m venv --help >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q python3-venv; }
     [ -x /opt/mlops/venv/bin/mlops ] || { python3 -m venv /opt/mlops/venv && /opt/mlops/venv/bin/pip install -q -- "$MLOPS_PIP_SPEC"; }
-    exec setpriv --reuid=mlops --regid=mlops --init-groups -- /opt/mlops/venv/bin/mlops execute /opt/mlops/plan.json --report-to "$MLOPS_REPORT_TO"
+    exec setpriv --reuid=mlops --regid=mlops --init-groups -- /opt/mlops/venv/bin/mlops execute /opt/mlops/plan.json --deployment "$MLOPS_DEPLOYMENT" --report-to "$MLOPS_REPORT_TO"
   EOT
 
   unit = <<-EOT

@@ -8,7 +8,7 @@ locals {
     set -eu
     printf '%s' "$MLOPS_PLAN_B64" | base64 -d > /tmp/mlops-plan.json
     unset MLOPS_PLAN_B64
-    exec mlops execute /tmp/mlops-plan.json --report-to "$MLOPS_REPORT_TO"
+    exec mlops execute /tmp/mlops-plan.json --deployment "$MLOPS_DEPLOYMENT" --report-to "$MLOPS_REPORT_TO"
   EOT
 
   env = merge(
