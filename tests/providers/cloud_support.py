@@ -7,7 +7,7 @@ from typing import Any
 from mlops_nocode.compiler.plan import Plan, PlanStep
 from mlops_nocode.providers.base import Deployment, Offer
 
-HOSTILE = 'x"; rm -rf / #${var.run_token}%{ if true }$(id)`id`\n  - evil: yes\n\'\\u0000'
+HOSTILE = "x\"; rm -rf / #${var.run_token}%{ if true }$(id)`id`\n  - evil: yes\n'\\u0000"
 
 
 def step(step_id: str, params: dict[str, Any] | None = None, **kw: Any) -> PlanStep:

@@ -66,7 +66,11 @@ def _check_body(body: dict[str, Any], schema: dict[str, Any], where: str) -> lis
     for key, value in body.items():
         if key == "__is_block__" or key in META:
             continue
-        if isinstance(value, list) and value and all(isinstance(b, dict) and b.get("__is_block__") for b in value):
+        if (
+            isinstance(value, list)
+            and value
+            and all(isinstance(b, dict) and b.get("__is_block__") for b in value)
+        ):
             if key not in schema.get("blocks", {}):
                 wrong.append(f"{where}: block {key!r} is not in the schema")
                 continue
@@ -80,7 +84,9 @@ def _check_body(body: dict[str, Any], schema: dict[str, Any], where: str) -> lis
 @pytest.mark.parametrize("name", sorted(PROVIDERS))
 def test_module_uses_only_documented_arguments_and_blocks(name: str) -> None:
     schema = json.loads((SCHEMAS / f"{name}.json").read_text(encoding="utf-8"))
-    assert schema["provider"] == f"{name}/{name}" and schema["source"].startswith("https://") and schema["date"]
+    assert (
+        schema["provider"] == f"{name}/{name}" and schema["source"].startswith("https://") and schema["date"]
+    )
     main = _load(MODULES / name / "main.tf")
     wrong, used = [], 0
     for kind, table in (("resource", "resources"), ("data", "data_sources")):
@@ -112,16 +118,26 @@ def test_module_files_readme_and_pinned_provider(name: str) -> None:
     folder = MODULES / name
     for f in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md"):
         assert (folder / f).is_file(), f
-    versions = _load(folder / "versions.tf")["terraform"][0]["required_providers"][0][name]
+    pinned = _load(folder / "versions.tf")["terraform"][0]["required_providers"][0][name]
+    versions = {k: pinned[k].strip('"') for k in ("source", "version")}
     assert versions["source"] == f"{name}/{name}" and versions["version"].startswith("~>")
     # the root module the renderer writes pins the same provider
-    root = json.loads(PROVIDERS[name].render(deployment(name, steps=(step("a", resources={"gpu": 1}),))).files["main.tf.json"])
-    assert root["terraform"]["required_providers"][name] == {"source": versions["source"], "version": versions["version"]}
+    root = json.loads(
+        PROVIDERS[name]
+        .render(deployment(name, steps=(step("a", resources={"gpu": 1}),)))
+        .files["main.tf.json"]
+    )
+    assert root["terraform"]["required_providers"][name] == {
+        "source": versions["source"],
+        "version": versions["version"],
+    }
 
 
 def test_modules_are_terraform_fmt_clean() -> None:
     binary = shutil.which("terraform") or shutil.which("tofu")
     assert binary, "terraform (or tofu) is needed for this check: install it (CI installs it)"
     for name in PROVIDERS:
-        done = subprocess.run([binary, "fmt", "-check", "-diff", str(MODULES / name)], capture_output=True, text=True)
+        done = subprocess.run(
+            [binary, "fmt", "-check", "-diff", str(MODULES / name)], capture_output=True, text=True
+        )
         assert done.returncode == 0, done.stdout + done.stderr

@@ -54,7 +54,9 @@ def _terraform() -> str:
 def _evaluate(provider: str, bundle: Bundle, tmp: Path) -> dict[str, Any]:
     """Apply the bundle with the module's resources replaced by outputs of its locals and variables."""
     module_text = (MODULES / provider / "main.tf").read_text(encoding="utf-8")
-    first_resource = min(i for i in (module_text.find('\ndata "'), module_text.find('\nresource "')) if i >= 0)
+    first_resource = min(
+        i for i in (module_text.find('\ndata "'), module_text.find('\nresource "')) if i >= 0
+    )
     evalmod = tmp / "modules" / provider
     evalmod.mkdir(parents=True)
     (evalmod / "variables.tf").write_text((MODULES / provider / "variables.tf").read_text(encoding="utf-8"))
@@ -62,11 +64,18 @@ def _evaluate(provider: str, bundle: Bundle, tmp: Path) -> dict[str, Any]:
     root = json.loads(bundle.files["main.tf.json"])
     root.pop("provider")
     root.pop("terraform")
-    root["output"] = {k: {"value": f"${{module.runner.{k}}}", "sensitive": True} for k in ("vars", *_outs(provider))}
+    root["output"] = {
+        k: {"value": f"${{module.runner.{k}}}", "sensitive": True} for k in ("vars", *_outs(provider))
+    }
     (tmp / "main.tf.json").write_text(json.dumps(root))
     env = {**os.environ, "TF_VAR_run_token": TOKEN, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
-    for args in (["init", "-input=false", "-no-color"], ["apply", "-auto-approve", "-input=false", "-no-color"]):
-        done = subprocess.run([_terraform(), *args], cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
+    for args in (
+        ["init", "-input=false", "-no-color"],
+        ["apply", "-auto-approve", "-input=false", "-no-color"],
+    ):
+        done = subprocess.run(
+            [_terraform(), *args], cwd=tmp, env=env, capture_output=True, text=True, timeout=300
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         assert TOKEN not in done.stdout + done.stderr
     out = subprocess.run(
@@ -80,7 +89,9 @@ def _outs(provider: str) -> tuple[str, ...]:
 
 
 def _hostile_step() -> Any:
-    return step("train/fit", {"x": HOSTILE, HOSTILE: [HOSTILE]}, resources={"cpu": 2, "memory": "4Gi", "gpu": 1})
+    return step(
+        "train/fit", {"x": HOSTILE, HOSTILE: [HOSTILE]}, resources={"cpu": 2, "memory": "4Gi", "gpu": 1}
+    )
 
 
 def test_exoscale_cloud_init_carries_hostile_values_intact(tmp_path: Path) -> None:
@@ -89,7 +100,11 @@ def test_exoscale_cloud_init_carries_hostile_values_intact(tmp_path: Path) -> No
     bundle = exoscale.PROVIDER.render(dep)
     assert TOKEN not in json.dumps(bundle.to_json())
     got = _evaluate("exoscale", bundle, tmp_path)
-    assert got["vars"]["image"] == HOSTILE and got["vars"]["key"] == HOSTILE and got["vars"]["template"] == HOSTILE
+    assert (
+        got["vars"]["image"] == HOSTILE
+        and got["vars"]["key"] == HOSTILE
+        and got["vars"]["template"] == HOSTILE
+    )
     assert got["vars"]["labels"] == {"mlops-run": "run-123", "mlops-deployment": "train-1"}
     user_data = got["user_data"]
     assert user_data.startswith("#cloud-config\n")
@@ -107,11 +122,17 @@ def test_exoscale_cloud_init_carries_hostile_values_intact(tmp_path: Path) -> No
         "/opt/mlops/start.sh",
         "/etc/systemd/system/mlops-runner.service",
         "/etc/mlops/secret/MLOPS_RUN_TOKEN",
-        *(f"/etc/mlops/env/{n}" for n in ("MLOPS_DEPLOYMENT", "MLOPS_PIP_SPEC", "MLOPS_REPORT_TO", "MLOPS_RUNNER_IMAGE")),
+        *(
+            f"/etc/mlops/env/{n}"
+            for n in ("MLOPS_DEPLOYMENT", "MLOPS_PIP_SPEC", "MLOPS_REPORT_TO", "MLOPS_RUNNER_IMAGE")
+        ),
     }
     script = base64.b64decode(files["/opt/mlops/start.sh"]["content"]).decode()
     assert "rm -rf" not in script and TOKEN not in script and "evil" not in script
-    assert 'mlops execute /opt/mlops/plan.json --deployment "$MLOPS_DEPLOYMENT" --report-to "$MLOPS_REPORT_TO"' in script
+    assert (
+        'mlops execute /opt/mlops/plan.json --deployment "$MLOPS_DEPLOYMENT" --report-to "$MLOPS_REPORT_TO"'
+        in script
+    )
     # only the plan, script, unit and root-only env files are written; user text never is a YAML key
     assert "evil" not in "".join(str(k) for f in doc["write_files"] for k in f)
 
@@ -129,4 +150,5 @@ def test_runpod_environment_carries_hostile_values_intact(tmp_path: Path) -> Non
     assert plan["steps"][0]["params"]["x"] == HOSTILE
     start = got["start"]
     assert HOSTILE not in start and TOKEN not in start
-    assert 'exec mlops execute /tmp/mlops-plan.json --deployment "$MLOPS_DEPLOYMENT" --report-to "$MLOPS_REPORT_TO"' in start
+    command = 'exec mlops execute /tmp/mlops-plan.json --deployment "$MLOPS_DEPLOYMENT" --report-to '
+    assert command + '"$MLOPS_REPORT_TO"' in start

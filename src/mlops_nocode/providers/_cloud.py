@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from mlops_nocode.providers.base import Bundle, Deployment, Offer, Provisioned, ProviderError, TargetState
+from mlops_nocode.providers.base import Bundle, Deployment, Offer, ProviderError, Provisioned, TargetState
 from mlops_nocode.settings import is_loopback
 
 TF_VARS = {"MLOPS_RUN_TOKEN": "run_token", "MLOPS_REPORT_TO": "report_to"}
@@ -43,7 +43,9 @@ def module_files(provider: str) -> dict[str, str]:
     """The shipped module's files, as bundle entries under `modules/<provider>/` (the root module calls
     `./modules/<provider>`, so a bundle is self-contained and reviewable as it is)."""
     folder = modules_dir() / provider
-    files = {f"modules/{provider}/{p.name}": p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.tf"))}
+    files = {
+        f"modules/{provider}/{p.name}": p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.tf"))
+    }
     if not files:
         raise ProviderError(
             f"the Terraform module for {provider} is missing ({folder})",
@@ -101,7 +103,9 @@ def cheapest_fit(provider: str, offers: list[Offer], deployment: Deployment) -> 
             o.price_per_hour,
         ),
     )
-    names = ", ".join(f"{o.id} ({o.vcpus:g} vCPU, {o.memory_gib:g} GiB, {o.gpu_count} GPU)" for o in nearest[:3])
+    names = ", ".join(
+        f"{o.id} ({o.vcpus:g} vCPU, {o.memory_gib:g} GiB, {o.gpu_count} GPU)" for o in nearest[:3]
+    )
     raise ProviderError(
         f"no {provider} offer fits deployment {deployment.name}: it needs {cpu:g} vCPU, {mem:.1f} GiB and "
         f"{gpu} GPU(s); nearest: {names or 'none'}",
@@ -151,7 +155,11 @@ def tf_env(bundle: Bundle, env: Mapping[str, str]) -> dict[str, str]:
 
 
 def provision(
-    bundle: Bundle, workdir: Path, env: Mapping[str, str], handle_keys: tuple[str, ...], default_report_to: str
+    bundle: Bundle,
+    workdir: Path,
+    env: Mapping[str, str],
+    handle_keys: tuple[str, ...],
+    default_report_to: str,
 ) -> Provisioned:
     """Write the bundle into `workdir` and apply it (the runner destroys what it created on failure);
     `handle_keys` are the root outputs kept as the handle (instance id, pod id...)."""
@@ -213,7 +221,8 @@ def http_error(provider: str, doing: str, status: int, message: str, where: str)
         return ProviderError(
             f"{provider} quota or limit reached while {doing}: {text}",
             where,
-            f"raise the quota or balance in the {provider} console, or choose a smaller offer or another target",
+            f"raise the quota or balance in the {provider} console, or choose a smaller offer or "
+            "another target",
         )
     if status == 404:
         return ProviderError(

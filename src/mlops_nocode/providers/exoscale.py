@@ -42,7 +42,9 @@ class ExoscaleSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
 
     exoscale_zone: str = Field(
-        default="ch-gva-2", pattern=r"^[a-z]{2}-[a-z]{3}-[0-9]$", description="zone whose API endpoint is asked"
+        default="ch-gva-2",
+        pattern=r"^[a-z]{2}-[a-z]{3}-[0-9]$",
+        description="zone whose API endpoint is asked",
     )
     exoscale_runner_image: str = Field(
         default="",
@@ -66,7 +68,7 @@ class ExoscaleProvider:
         runtimes=frozenset({"python", "command"}),
         unsupported={
             "container": "the Runner on an instance has no container executor; use a python or command step",
-            "spot": "Exoscale has no spot or preemptible instances; every instance is billed per second at list price",
+            "spot": "Exoscale has no spot or preemptible instances; instances are billed at list price",
             "multi-node": "one instance per deployment; split the pipeline into deployments instead",
             "gpu-sharing": "a GPU instance type is rented whole (MIG profiles exist only in SKS node pools)",
         },
@@ -157,7 +159,9 @@ class ExoscaleProvider:
             "runner_env": {"MLOPS_DEPLOYMENT": deployment.name},
         }
         root = {
-            "terraform": {"required_providers": {NAME: {"source": "exoscale/exoscale", "version": "~> 0.70"}}},
+            "terraform": {
+                "required_providers": {NAME: {"source": "exoscale/exoscale", "version": "~> 0.70"}}
+            },
             "provider": {NAME: {}},
             "variable": {
                 "run_token": {"type": "string", "sensitive": True},

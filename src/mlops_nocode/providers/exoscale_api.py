@@ -2,8 +2,9 @@
 
 Scheme (https://openapi-v2.exoscale.com/#topic-api-request-signature, as implemented by Exoscale's own
 egoscale and requests-exoscale-auth): HMAC-SHA256 with the API secret over
-`"<METHOD> <path>\\n<body>\\n<values of single-valued query args, sorted by name, concatenated>\\n\\n<expires>"`,
-sent as `Authorization: EXO2-HMAC-SHA256 credential=<key>[,signed-query-args=a;b],expires=<ts>,signature=<b64>`.
+`"<METHOD> <path>\\n<body>\\n<single-valued query arg values, sorted by name, joined>\\n\\n<expires>"`,
+sent as the header `Authorization: EXO2-HMAC-SHA256 credential=<key>[,signed-query-args=a;b],expires=<ts>,
+signature=<b64>` (on one line).
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def credentials(env: Mapping[str, str]) -> tuple[str, str]:
         raise ProviderError(
             "Exoscale credentials are missing",
             "environment: EXOSCALE_API_KEY, EXOSCALE_API_SECRET",
-            "create an API key in the Exoscale portal (IAM) and export EXOSCALE_API_KEY and EXOSCALE_API_SECRET",
+            "create an API key in the Exoscale portal (IAM), then export EXOSCALE_API_KEY and "
+            "EXOSCALE_API_SECRET",
         )
     return key, secret
 

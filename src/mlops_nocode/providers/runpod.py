@@ -12,6 +12,7 @@ import datetime
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -86,7 +87,8 @@ class RunpodProvider:
         conf = RunpodSettings()
         offers = []
         for t in runpod_api.gpu_types(env, conf.runpod_graphql_url):
-            low = t.get("lowestPrice") if isinstance(t.get("lowestPrice"), dict) else {}
+            found = t.get("lowestPrice")
+            low: dict[str, Any] = found if isinstance(found, dict) else {}
             price = low.get("uninterruptablePrice")
             if not isinstance(price, int | float) or price <= 0 or not t.get("id"):
                 continue
@@ -132,7 +134,9 @@ class RunpodProvider:
         from mlops_nocode.settings import Settings
 
         plan_text = json.dumps(deployment.plan.to_json(), sort_keys=True, separators=(",", ":"))
-        ports = str(opts.get("ports") or (f"{int(opts['serve_port'])}/http" if opts.get("serve_port") else ""))
+        ports = str(
+            opts.get("ports") or (f"{int(opts['serve_port'])}/http" if opts.get("serve_port") else "")
+        )
         module = {
             "source": f"./modules/{NAME}",
             "name": deployment.name,

@@ -60,7 +60,9 @@ def api_key(env: Mapping[str, str]) -> str:
     return key
 
 
-def query(env: Mapping[str, str], url: str, text: str, variables: Mapping[str, Any], doing: str) -> dict[str, Any]:
+def query(
+    env: Mapping[str, str], url: str, text: str, variables: Mapping[str, Any], doing: str
+) -> dict[str, Any]:
     """One GraphQL request; its `data`, or a ProviderError (the key never appears in a message)."""
     key = api_key(env)
     where = f"RunPod GraphQL API ({url})"
@@ -95,7 +97,9 @@ def query(env: Mapping[str, str], url: str, text: str, variables: Mapping[str, A
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, dict):
         raise ProviderError(
-            f"the RunPod API answered without data while {doing}", where, "retry later; report it if it persists"
+            f"the RunPod API answered without data while {doing}",
+            where,
+            "retry later; report it if it persists",
         )
     return data
 
