@@ -4,12 +4,15 @@ through the one Terraform runner. Nothing here talks to a network at import time
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
+
+from pydantic_settings import BaseSettings
 
 from mlops_nocode.providers.base import Bundle, Deployment, Offer, ProviderError, Provisioned, TargetState
 from mlops_nocode.settings import is_loopback
@@ -19,6 +22,7 @@ TF_VARS = {"MLOPS_RUN_TOKEN": "run_token", "MLOPS_REPORT_TO": "report_to"}
 
 SOURCE_MODULES = Path(__file__).resolve().parents[3] / "deploy" / "terraform" / "modules"
 PACKAGED_MODULES = Path(__file__).resolve().parents[1] / "_deploy" / "terraform" / "modules"
+S = TypeVar("S", bound=BaseSettings)
 
 
 def tf_escape(value: Any) -> Any:
@@ -34,11 +38,56 @@ def tf_escape(value: Any) -> Any:
     return value
 
 
+def settings(cls: type[S], prefix: str) -> S:
+    """`cls()` built once per value of the environment variables starting with `prefix` (building
+    pydantic settings costs milliseconds, and render must stay fast)."""
+    key = tuple(sorted((k.upper(), v) for k, v in os.environ.items() if k.upper().startswith(prefix)))
+    return cast(S, _settings(cls, key))
+
+
+@functools.lru_cache(maxsize=64)
+def _settings(cls: type[BaseSettings], key: tuple[tuple[str, str], ...]) -> BaseSettings:
+    return cls()
+
+
+def report_url() -> str:
+    """The gateway URL Runners report to by default (GATEWAY_URL, else HOST and PORT)."""
+    key = tuple(os.environ.get(n, os.environ.get(n.lower(), "")) for n in ("GATEWAY_URL", "HOST", "PORT"))
+    return _report_url(key)
+
+
+@functools.lru_cache(maxsize=16)
+def _report_url(key: tuple[str, ...]) -> str:
+    from mlops_nocode.settings import Settings
+
+    return Settings().report_url
+
+
 def modules_dir() -> Path:
     """deploy/terraform/modules: beside the source tree, or packaged in the wheel."""
     return SOURCE_MODULES if SOURCE_MODULES.is_dir() else PACKAGED_MODULES
 
 
+def offers(provider: str) -> list[Offer]:
+    """The offers of the price sheet in use, parsed once per version of the sheet file."""
+    from mlops_nocode.providers.pricing import sheet_path
+
+    path = sheet_path(provider)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = 0
+    return list(_offers(provider, str(path), stamp))
+
+
+@functools.lru_cache(maxsize=16)
+def _offers(provider: str, path: str, stamp: int) -> tuple[Offer, ...]:
+    from mlops_nocode.providers.pricing import load_sheet
+
+    return load_sheet(provider).offers
+
+
+@functools.lru_cache(maxsize=8)
 def module_files(provider: str) -> dict[str, str]:
     """The shipped module's files, as bundle entries under `modules/<provider>/` (the root module calls
     `./modules/<provider>`, so a bundle is self-contained and reviewable as it is)."""

@@ -81,14 +81,14 @@ class ExoscaleProvider:
         return _cloud.target_state(NAME, env, CREDENTIALS)
 
     def offers(self) -> list[Offer]:
-        return list(load_sheet(NAME).offers)
+        return _cloud.offers(NAME)
 
     def refresh_offers(self, env: Mapping[str, str]) -> list[Offer]:
         """Instance types (vCPU, memory, GPUs, zones) from `GET /v2/instance-type`; prices from the sheet
         in use (Exoscale's API has no price list). Types without a known price are left out."""
         from mlops_nocode.providers import exoscale_api
 
-        zone = ExoscaleSettings().exoscale_zone
+        zone = _cloud.settings(ExoscaleSettings, "EXOSCALE_").exoscale_zone
         types = exoscale_api.list_instance_types(env, zone)
         old = load_sheet(NAME)
         known = {o.id: o for o in old.offers}
@@ -125,12 +125,14 @@ class ExoscaleProvider:
         return offers
 
     def render(self, deployment: Deployment) -> Bundle:
-        conf = ExoscaleSettings()
+        conf = _cloud.settings(ExoscaleSettings, "EXOSCALE_")
         opts = deployment.options
         offer = deployment.offer or _chosen(self.offers(), deployment)
         zone = str(opts.get("zone") or offer.region or conf.exoscale_zone)
         plan_text = json.dumps(deployment.plan.to_json(), sort_keys=True, separators=(",", ":"))
-        packed = len(base64.b64encode(gzip.compress(plan_text.encode("utf-8"))))
+        packed = len(plan_text)
+        if packed * 1.4 > USER_DATA_PLAN_MAX:  # else its gzip+base64 form surely fits
+            packed = len(base64.b64encode(gzip.compress(plan_text.encode("utf-8"))))
         if packed > USER_DATA_PLAN_MAX:
             raise ProviderError(
                 f"the plan is too large for Exoscale user-data ({packed} bytes compressed, at most "
@@ -138,8 +140,6 @@ class ExoscaleProvider:
                 f"deployment {deployment.name}",
                 "split the pipeline into smaller deployments, or shorten large parameter values",
             )
-        from mlops_nocode.settings import Settings
-
         ssh_key = str(opts.get("ssh_public_key") or "")
         serve_port = int(opts.get("serve_port") or 0)
         module = {
@@ -166,7 +166,7 @@ class ExoscaleProvider:
             "variable": {
                 "run_token": {"type": "string", "sensitive": True},
                 "secret_env": {"type": "map(string)", "sensitive": True, "default": {}},
-                "report_to": {"type": "string", "default": _cloud.tf_escape(Settings().report_url)},
+                "report_to": {"type": "string", "default": _cloud.tf_escape(_cloud.report_url())},
             },
             "module": {"runner": {**_cloud.tf_escape(module), **_REFS}},
             "output": {k: {"value": f"${{module.runner.{k}}}"} for k in ("instance_id", "zone", "public_ip")},
@@ -210,7 +210,9 @@ class ExoscaleProvider:
         instance_id = str(provisioned.handle.get("instance_id") or "")
         if not instance_id:
             return "destroyed"
-        zone = str(provisioned.handle.get("zone") or ExoscaleSettings().exoscale_zone)
+        zone = str(
+            provisioned.handle.get("zone") or _cloud.settings(ExoscaleSettings, "EXOSCALE_").exoscale_zone
+        )
         instance = exoscale_api.get_instance(env, zone, instance_id)
         if instance is None:
             return "lost"

@@ -28,7 +28,7 @@ from mlops_nocode.providers.base import (
     Provisioned,
     TargetState,
 )
-from mlops_nocode.providers.pricing import PriceSheet, load_sheet, save_sheet
+from mlops_nocode.providers.pricing import PriceSheet, save_sheet
 
 NAME = "runpod"
 CREDENTIALS = ("RUNPOD_API_KEY",)
@@ -76,7 +76,7 @@ class RunpodProvider:
         return _cloud.target_state(NAME, env, CREDENTIALS)
 
     def offers(self) -> list[Offer]:
-        return list(load_sheet(NAME).offers)
+        return _cloud.offers(NAME)
 
     def refresh_offers(self, env: Mapping[str, str]) -> list[Offer]:
         """GPU types and their lowest on-demand price (`lowestPrice.uninterruptablePrice`) from the GraphQL
@@ -84,7 +84,7 @@ class RunpodProvider:
         available now) are left out."""
         from mlops_nocode.providers import runpod_api
 
-        conf = RunpodSettings()
+        conf = _cloud.settings(RunpodSettings, "RUNPOD_")
         offers = []
         for t in runpod_api.gpu_types(env, conf.runpod_graphql_url):
             found = t.get("lowestPrice")
@@ -122,7 +122,7 @@ class RunpodProvider:
         return offers
 
     def render(self, deployment: Deployment) -> Bundle:
-        conf = RunpodSettings()
+        conf = _cloud.settings(RunpodSettings, "RUNPOD_")
         opts = deployment.options
         offer = deployment.offer or _chosen(self.offers(), deployment)
         if offer.gpu_count < 1:
@@ -131,8 +131,6 @@ class RunpodProvider:
                 f"deployment {deployment.name}",
                 "choose a GPU offer, or run the steps on another target",
             )
-        from mlops_nocode.settings import Settings
-
         plan_text = json.dumps(deployment.plan.to_json(), sort_keys=True, separators=(",", ":"))
         ports = str(
             opts.get("ports") or (f"{int(opts['serve_port'])}/http" if opts.get("serve_port") else "")
@@ -156,7 +154,7 @@ class RunpodProvider:
             "variable": {
                 "run_token": {"type": "string", "sensitive": True},
                 "secret_env": {"type": "map(string)", "sensitive": True, "default": {}},
-                "report_to": {"type": "string", "default": _cloud.tf_escape(Settings().report_url)},
+                "report_to": {"type": "string", "default": _cloud.tf_escape(_cloud.report_url())},
             },
             "module": {"runner": {**_cloud.tf_escape(module), **_REFS}},
             "output": {"pod_id": {"value": "${module.runner.pod_id}"}},
@@ -192,7 +190,7 @@ class RunpodProvider:
         pod_id = str(provisioned.handle.get("pod_id") or "")
         if not pod_id:
             return "destroyed"
-        found = runpod_api.pod(env, RunpodSettings().runpod_graphql_url, pod_id)
+        found = runpod_api.pod(env, _cloud.settings(RunpodSettings, "RUNPOD_").runpod_graphql_url, pod_id)
         if found is None:
             return "lost"
         return _STATES.get(str(found.get("desiredStatus", "")), "pending")
