@@ -63,6 +63,19 @@ def _report_url(key: tuple[str, ...]) -> str:
     return Settings().report_url
 
 
+def platform_setting(name: str, default: str) -> str:
+    """A field of the platform's Settings (e.g. `runner_image_cuda`), or `default` where this version
+    has no such field; built once per value of its environment variable."""
+    return _platform_setting(name, os.environ.get(name.upper(), os.environ.get(name, "")), default)
+
+
+@functools.lru_cache(maxsize=16)
+def _platform_setting(name: str, key: str, default: str) -> str:
+    from mlops_nocode.settings import Settings
+
+    return str(getattr(Settings(), name, default) or default)
+
+
 def modules_dir() -> Path:
     """deploy/terraform/modules: beside the source tree, or packaged in the wheel."""
     return SOURCE_MODULES if SOURCE_MODULES.is_dir() else PACKAGED_MODULES

@@ -46,9 +46,9 @@ class RunpodSettings(BaseSettings):
         description="RunPod's GraphQL endpoint",
     )
     runpod_runner_image: str = Field(
-        default="ghcr.io/mlops-nocode/runner:0.1.0-cuda",
-        pattern=r"^[a-z0-9][a-z0-9._/:@-]{0,254}$",
-        description="the runner image pods start (the CUDA variant of deploy/docker's runner)",
+        default="",
+        pattern=r"^([a-z0-9][A-Za-z0-9._/:@-]{0,254})?$",
+        description="the runner image pods start; empty: RUNNER_IMAGE_CUDA (deploy/docker's CUDA runner)",
     )
     runpod_cloud_type: str = Field(default="SECURE", pattern=r"^(SECURE|COMMUNITY)$")
     runpod_volume_gb: int = Field(default=20, ge=0, le=10_000, description="pod volume (GB), at /workspace")
@@ -141,7 +141,7 @@ class RunpodProvider:
             "gpu_type_id": str(offer.extra.get("gpu_type_id") or offer.id),
             "gpu_count": offer.gpu_count,
             "cloud_type": str(offer.extra.get("cloud_type") or conf.runpod_cloud_type),
-            "image": str(opts.get("image") or conf.runpod_runner_image),
+            "image": str(opts.get("image") or conf.runpod_runner_image or _cuda_image()),
             "container_disk_gb": int(opts.get("container_disk_gb") or conf.runpod_container_disk_gb),
             "volume_gb": int(opts.get("volume_gb", conf.runpod_volume_gb)),
             "ports": ports,
@@ -215,6 +215,12 @@ _REFS = {
     "secret_env": "${var.secret_env}",
     "report_to": "${var.report_to}",
 }
+
+
+def _cuda_image() -> str:
+    from mlops_nocode import __version__
+
+    return _cloud.platform_setting("runner_image_cuda", f"mlops-nocode-runner:{__version__}-cuda")
 
 
 def _normalise(display: str) -> str:
