@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -62,7 +63,18 @@ def test_bundle_shape_cost_and_no_secret(provider: Any, monkeypatch: pytest.Monk
     assert root["variable"]["run_token"] == {"type": "string", "sensitive": True}
     assert root["module"]["runner"]["source"] == f"./modules/{provider.name}"
     assert "MLOPS_RUN_TOKEN" in bundle.env
-    assert all(r["name"] == "train-1" for r in bundle.resources)
+    assert all(r["name"] == "mlops-run123-train-1" for r in bundle.resources)
+    assert root["module"]["runner"]["name"] == "mlops-run123-train-1"
+
+
+def test_resource_names_are_unique_per_run_and_dns_labels() -> None:
+    from mlops_nocode.providers._cloud import resource_name
+
+    a = resource_name(deployment("exoscale", name="train"))
+    b = resource_name(replace(deployment("exoscale", name="train"), run_id="0f3a9c7e-other"))
+    assert a != b and a == "mlops-run123-train"
+    long = resource_name(replace(deployment("runpod", name="x" * 80), run_id="R" * 40))
+    assert len(long) <= 63 and re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?", long)
 
 
 def test_exoscale_picks_cheapest_fitting_gpu_and_cpu_offers() -> None:
@@ -92,7 +104,7 @@ def test_exoscale_options_add_rules_and_key() -> None:
     }
     bundle = exoscale.PROVIDER.render(deployment("exoscale", options=opts))
     assert [r["type"] for r in bundle.resources].count("exoscale_security_group_rule") == 2
-    assert {"type": "exoscale_ssh_key", "name": "train-1"} in bundle.resources
+    assert {"type": "exoscale_ssh_key", "name": "mlops-run123-train-1"} in bundle.resources
     assert bundle.hours == 1.5
 
 
@@ -143,3 +155,15 @@ def test_exoscale_refuses_a_plan_too_large_for_user_data() -> None:
     with pytest.raises(ProviderError) as e:
         exoscale.PROVIDER.render(deployment("exoscale", steps=(step("a", {"blob": noise}),)))
     assert "too large for Exoscale user-data" in e.value.what
+
+
+@pytest.mark.parametrize("provider", [exoscale.PROVIDER, runpod.PROVIDER])
+def test_satisfies_the_provider_protocol_and_declares_features(provider: Any) -> None:
+    from mlops_nocode.providers.base import Provider
+
+    assert isinstance(provider, Provider)
+    assert provider.features.gpus and provider.features.iac == "terraform"
+    assert {"python", "command"} <= provider.features.runtimes
+    assert all(why for why in provider.features.unsupported.values())
+    sheet = {o.id for o in provider.offers() if o.gpu_count}
+    assert sheet, "the price sheet lists GPU offers"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -74,6 +75,14 @@ def _platform_setting(name: str, key: str, default: str) -> str:
     from mlops_nocode.settings import Settings
 
     return str(getattr(Settings(), name, default) or default)
+
+
+def resource_name(deployment: Deployment) -> str:
+    """A name unique per run for the cloud objects of a deployment (security group and SSH key names are
+    unique per account): `mlops-<run id prefix>-<deployment>`, a DNS label of at most 63 characters."""
+    run = re.sub(r"[^a-z0-9]+", "", deployment.run_id.lower())[:12] or "run"
+    base = re.sub(r"[^a-z0-9-]+", "-", deployment.name.lower()).strip("-") or "deployment"
+    return f"mlops-{run}-{base}"[:63].rstrip("-")
 
 
 def modules_dir() -> Path:

@@ -142,9 +142,10 @@ class ExoscaleProvider:
             )
         ssh_key = str(opts.get("ssh_public_key") or "")
         serve_port = int(opts.get("serve_port") or 0)
+        name = _cloud.resource_name(deployment)
         module = {
             "source": f"./modules/{NAME}",
-            "name": deployment.name,
+            "name": name,
             "zone": zone,
             "instance_type": offer.id,
             "disk_size": int(opts.get("disk_size") or conf.exoscale_disk_gb),
@@ -172,15 +173,15 @@ class ExoscaleProvider:
             "output": {k: {"value": f"${{module.runner.{k}}}"} for k in ("instance_id", "zone", "public_ip")},
         }
         resources = [
-            {"type": "exoscale_security_group", "name": deployment.name},
-            {"type": "exoscale_compute_instance", "name": deployment.name},
+            {"type": "exoscale_security_group", "name": name},
+            {"type": "exoscale_compute_instance", "name": name},
         ]
         if ssh_key:
-            resources.insert(1, {"type": "exoscale_ssh_key", "name": deployment.name})
+            resources.insert(1, {"type": "exoscale_ssh_key", "name": name})
         if opts.get("ssh_cidr"):
-            resources.insert(1, {"type": "exoscale_security_group_rule", "name": f"{deployment.name} ssh"})
+            resources.insert(1, {"type": "exoscale_security_group_rule", "name": f"{name} ssh"})
         if serve_port:
-            resources.insert(1, {"type": "exoscale_security_group_rule", "name": f"{deployment.name} serve"})
+            resources.insert(1, {"type": "exoscale_security_group_rule", "name": f"{name} serve"})
         return Bundle(
             deployment=deployment.name,
             provider=NAME,

@@ -135,9 +135,10 @@ class RunpodProvider:
         ports = str(
             opts.get("ports") or (f"{int(opts['serve_port'])}/http" if opts.get("serve_port") else "")
         )
+        name = _cloud.resource_name(deployment)
         module = {
             "source": f"./modules/{NAME}",
-            "name": deployment.name,
+            "name": name,
             "gpu_type_id": str(offer.extra.get("gpu_type_id") or offer.id),
             "gpu_count": offer.gpu_count,
             "cloud_type": str(offer.extra.get("cloud_type") or conf.runpod_cloud_type),
@@ -163,7 +164,7 @@ class RunpodProvider:
             deployment=deployment.name,
             provider=NAME,
             files={"main.tf.json": _cloud.bundle_json(root), **_cloud.module_files(NAME)},
-            resources=({"type": "runpod_pod", "name": deployment.name},),
+            resources=({"type": "runpod_pod", "name": name},),
             price_per_hour=offer.price_per_hour,
             hours=_cloud.expected_hours(deployment),
             env=("MLOPS_RUN_TOKEN", "MLOPS_REPORT_TO", *CREDENTIALS),
