@@ -117,6 +117,7 @@ def test_exoscale_cloud_init_carries_hostile_values_intact(tmp_path: Path) -> No
     assert base64.b64decode(files["/etc/mlops/secret/MLOPS_RUN_TOKEN"]["content"]).decode() == TOKEN
     assert files["/etc/mlops/secret/MLOPS_RUN_TOKEN"]["permissions"] == "0600"
     assert base64.b64decode(files["/etc/mlops/env/MLOPS_RUNNER_IMAGE"]["content"]).decode() == HOSTILE
+    assert base64.b64decode(files["/etc/mlops/env/MLOPS_GPU_DRIVER"]["content"]).decode() == "1"
     assert set(files) == {
         "/opt/mlops/plan.json",
         "/opt/mlops/start.sh",
@@ -124,7 +125,13 @@ def test_exoscale_cloud_init_carries_hostile_values_intact(tmp_path: Path) -> No
         "/etc/mlops/secret/MLOPS_RUN_TOKEN",
         *(
             f"/etc/mlops/env/{n}"
-            for n in ("MLOPS_DEPLOYMENT", "MLOPS_PIP_SPEC", "MLOPS_REPORT_TO", "MLOPS_RUNNER_IMAGE")
+            for n in (
+                "MLOPS_DEPLOYMENT",
+                "MLOPS_GPU_DRIVER",
+                "MLOPS_PIP_SPEC",
+                "MLOPS_REPORT_TO",
+                "MLOPS_RUNNER_IMAGE",
+            )
         ),
     }
     script = base64.b64decode(files["/opt/mlops/start.sh"]["content"]).decode()
@@ -150,5 +157,6 @@ def test_runpod_environment_carries_hostile_values_intact(tmp_path: Path) -> Non
     assert plan["steps"][0]["params"]["x"] == HOSTILE
     start = got["start"]
     assert HOSTILE not in start and TOKEN not in start
-    command = 'exec mlops execute /tmp/mlops-plan.json --deployment "$MLOPS_DEPLOYMENT" --report-to '
-    assert command + '"$MLOPS_REPORT_TO"' in start
+    command = 'mlops execute /tmp/mlops-plan.json --deployment "$MLOPS_DEPLOYMENT" --report-to '
+    assert command + '"$MLOPS_REPORT_TO" || code=$?' in start
+    assert start.rstrip().endswith("exec sleep infinity")

@@ -157,6 +157,7 @@ class ExoscaleProvider:
             "plan_json": plan_text,
             "runner_image": str(opts.get("image") or conf.exoscale_runner_image),
             "pip_spec": conf.exoscale_pip_spec,
+            "gpu_driver": offer.gpu_count > 0,
             "runner_env": {"MLOPS_DEPLOYMENT": deployment.name},
         }
         root = {

@@ -11,6 +11,7 @@ locals {
       MLOPS_REPORT_TO    = var.report_to
       MLOPS_RUNNER_IMAGE = var.runner_image
       MLOPS_PIP_SPEC     = var.pip_spec
+      MLOPS_GPU_DRIVER   = var.gpu_driver ? "1" : "0"
     },
   )
 
@@ -28,6 +29,11 @@ locals {
     # Only root may reach the metadata server (user-data holds the run token).
     iptables -C OUTPUT -d 169.254.169.254 -m owner ! --uid-owner 0 -j REJECT 2>/dev/null \
       || iptables -A OUTPUT -d 169.254.169.254 -m owner ! --uid-owner 0 -j REJECT
+    if [ "$MLOPS_GPU_DRIVER" = 1 ] && ! command -v nvidia-smi >/dev/null; then
+      apt-get update -q && apt-get install -y -q ubuntu-drivers-common && ubuntu-drivers install --gpgpu
+      apt-get install -y -q nvidia-utils-server 2>/dev/null || true
+      modprobe nvidia || true
+    fi
     id mlops >/dev/null 2>&1 || useradd --system --create-home mlops
     chown mlops /opt/mlops
     if [ -n "$MLOPS_RUNNER_IMAGE" ]; then
@@ -50,6 +56,8 @@ locals {
     [Service]
     Type=simple
     ExecStart=/opt/mlops/start.sh
+    # The instance stops when the Runner ends, so its status says so (the deployment is then destroyed).
+    ExecStopPost=/bin/systemctl --no-block poweroff
     Restart=no
 
     [Install]

@@ -70,6 +70,12 @@ variable "report_to" {
   type        = string
 }
 
+variable "gpu_driver" {
+  description = "Install the NVIDIA driver at boot when the template has none (GPU instance types)."
+  type        = bool
+  default     = false
+}
+
 variable "runner_image" {
   description = "Runner container image; empty: the platform is installed with pip (pip_spec)."
   type        = string

@@ -8,7 +8,11 @@ locals {
     set -eu
     printf '%s' "$MLOPS_PLAN_B64" | base64 -d > /tmp/mlops-plan.json
     unset MLOPS_PLAN_B64
-    exec mlops execute /tmp/mlops-plan.json --deployment "$MLOPS_DEPLOYMENT" --report-to "$MLOPS_REPORT_TO"
+    code=0
+    mlops execute /tmp/mlops-plan.json --deployment "$MLOPS_DEPLOYMENT" --report-to "$MLOPS_REPORT_TO" || code=$?
+    echo "mlops execute ended with status $code" > /tmp/mlops-runner-exit
+    # RunPod restarts a pod whose command ends: wait here until the deployment is destroyed.
+    exec sleep infinity
   EOT
 
   env = merge(
