@@ -167,3 +167,31 @@ def test_satisfies_the_provider_protocol_and_declares_features(provider: Any) ->
     assert all(why for why in provider.features.unsupported.values())
     sheet = {o.id for o in provider.offers() if o.gpu_count}
     assert sheet, "the price sheet lists GPU offers"
+
+
+def _shipped_refs() -> list[str]:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "catalogue"
+    return [
+        f"{kind[:-1]}/{p.stem}"
+        for kind in ("pipelines", "metapipelines")
+        for p in sorted((root / kind).glob("*.yaml"))
+    ]
+
+
+@pytest.mark.parametrize("ref", _shipped_refs())
+def test_every_shipped_example_renders_on_both_targets(ref: str) -> None:
+    from mlops_nocode.cli.source import load_source
+    from mlops_nocode.compiler import compile_plan
+    from mlops_nocode.providers.base import Deployment
+
+    src = load_source(ref, [], None)
+    if src.root.kind == "Pipeline" and src.root.spec.inputs:
+        pytest.skip(f"{ref} needs inputs: it runs inside a meta-pipeline only")
+    for provider in (exoscale.PROVIDER, runpod.PROVIDER):
+        plan = compile_plan(src.root, src.catalogue, {}, {"provider": provider.name, "options": {}})
+        bundle = provider.render(Deployment("run-1", "all", provider.name, None, {}, plan.steps, plan))
+        module = _module(bundle)
+        assert json.loads(module["plan_json"].replace("$${", "${").replace("%%{", "%{"))["root"] == plan.root
+        assert bundle.price_per_hour > 0 and bundle.resources
