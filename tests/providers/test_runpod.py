@@ -84,6 +84,15 @@ def test_refusals_are_located_errors_that_change_nothing(
     assert not (home / "prices" / "runpod.json").exists()
 
 
+@respx.mock
+def test_a_key_echoed_by_the_server_is_masked() -> None:
+    echoed = {"errors": [{"message": f"API key {ENV['RUNPOD_API_KEY']} is not valid"}]}
+    respx.post(URL).mock(return_value=httpx.Response(401, json=echoed))
+    with pytest.raises(ProviderError) as e:
+        runpod.PROVIDER.refresh_offers(ENV)
+    assert ENV["RUNPOD_API_KEY"] not in e.value.what and "***" in e.value.what
+
+
 def _provisioned(workdir: str | None = None) -> Provisioned:
     return Provisioned(
         "train-1",

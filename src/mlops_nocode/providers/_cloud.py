@@ -277,8 +277,14 @@ def teardown(provisioned: Provisioned, env: Mapping[str, str]) -> None:
     TerraformRunner(Path(provisioned.workdir), env=dict(env)).destroy()
 
 
-def http_error(provider: str, doing: str, status: int, message: str, where: str) -> ProviderError:
-    """A provider API's refusal as a ProviderError saying what, where and how to fix it."""
+def http_error(
+    provider: str, doing: str, status: int, message: str, where: str, secrets: tuple[str, ...] = ()
+) -> ProviderError:
+    """A provider API's refusal as a ProviderError saying what, where and how to fix it (any of
+    `secrets` the server echoed is masked)."""
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "***")
     text = message.strip()[:300] or f"HTTP {status}"
     low = text.lower()
     if status in (401, 403) and "quota" not in low and "limit" not in low:

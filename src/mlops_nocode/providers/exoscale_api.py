@@ -82,7 +82,7 @@ def call(env: Mapping[str, str], zone: str, method: str, path: str, doing: str) 
             "check the network and the zone name (e.g. ch-gva-2, de-fra-1)",
         ) from None
     if response.status_code >= 400:
-        raise http_error("exoscale", doing, response.status_code, _message(response), where)
+        raise http_error("exoscale", doing, response.status_code, _message(response), where, (key, secret))
     try:
         return response.json()
     except ValueError:

@@ -90,10 +90,10 @@ def query(
         first = errors[0]
         message = str(first.get("message", first) if isinstance(first, dict) else first)
     if response.status_code >= 400:
-        raise http_error("runpod", doing, response.status_code, message or response.text, where)
+        raise http_error("runpod", doing, response.status_code, message or response.text, where, (key,))
     if message:
         status = 401 if "unauthor" in message.lower() or "api key" in message.lower() else 400
-        raise http_error("runpod", doing, status, message, where)
+        raise http_error("runpod", doing, status, message, where, (key,))
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, dict):
         raise ProviderError(
