@@ -16,12 +16,14 @@ from typing import Any
 
 import yaml
 
-from mlops_nocode.providers import exoscale, runpod
+from mlops_nocode.providers import _cloud, exoscale, runpod
 from mlops_nocode.providers.base import Bundle
 from tests.providers.cloud_support import HOSTILE, deployment, step
 
 MODULES = Path(__file__).resolve().parents[2] / "deploy" / "terraform" / "modules"
 TOKEN = "tok-" + "s3cr3t" * 4
+NASTY = HOSTILE + '\b\f\x01\x7f\\${x}\\"é😀 "quoted" %%{ end }'
+STORE = {"ARTIFACT_STORE_URL": "s3://bucket/prefix", "ARTIFACT_STORE_SECRET_KEY": NASTY}
 
 EVAL_OUTPUTS = {
     "exoscale": """
@@ -68,7 +70,14 @@ def _evaluate(provider: str, bundle: Bundle, tmp: Path) -> dict[str, Any]:
         k: {"value": f"${{module.runner.{k}}}", "sensitive": True} for k in ("vars", *_outs(provider))
     }
     (tmp / "main.tf.json").write_text(json.dumps(root))
-    env = {**os.environ, "TF_VAR_run_token": TOKEN, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
+    given = {
+        **os.environ,
+        "MLOPS_RUN_TOKEN": TOKEN,
+        **STORE,
+        "TF_IN_AUTOMATION": "1",
+        "CHECKPOINT_DISABLE": "1",
+    }
+    env = _cloud.tf_env(bundle, given)  # how provision passes secrets: TF_VAR_run_token, TF_VAR_secret_env
     for args in (
         ["init", "-input=false", "-no-color"],
         ["apply", "-auto-approve", "-input=false", "-no-color"],
@@ -118,11 +127,14 @@ def test_exoscale_cloud_init_carries_hostile_values_intact(tmp_path: Path) -> No
     assert files["/etc/mlops/secret/MLOPS_RUN_TOKEN"]["permissions"] == "0600"
     assert base64.b64decode(files["/etc/mlops/env/MLOPS_RUNNER_IMAGE"]["content"]).decode() == HOSTILE
     assert base64.b64decode(files["/etc/mlops/env/MLOPS_GPU_DRIVER"]["content"]).decode() == "1"
+    for name, value in STORE.items():
+        assert base64.b64decode(files[f"/etc/mlops/secret/{name}"]["content"]).decode() == value
     assert set(files) == {
         "/opt/mlops/plan.json",
         "/opt/mlops/start.sh",
         "/etc/systemd/system/mlops-runner.service",
         "/etc/mlops/secret/MLOPS_RUN_TOKEN",
+        *(f"/etc/mlops/secret/{n}" for n in STORE),
         *(
             f"/etc/mlops/env/{n}"
             for n in (
@@ -152,6 +164,7 @@ def test_runpod_environment_carries_hostile_values_intact(tmp_path: Path) -> Non
     assert got["vars"]["image"] == HOSTILE and got["vars"]["ports"] == HOSTILE
     env = got["env"]
     assert env["MLOPS_RUN_TOKEN"] == TOKEN
+    assert {k: env[k] for k in STORE} == STORE
     assert env["MLOPS_DEPLOYMENT"] == "train-1"
     plan = json.loads(base64.b64decode(env["MLOPS_PLAN_B64"]))
     assert plan["steps"][0]["params"]["x"] == HOSTILE

@@ -208,6 +208,29 @@ def target_state(provider: str, env: Mapping[str, str], credentials: tuple[str, 
     )
 
 
+RUNNER_ENV_PREFIXES = ("ARTIFACT_STORE_",)
+"""Environment the remote Runner gets through the sensitive map `secret_env` (the artifact store's
+address and keys), taken from the provisioning environment."""
+
+
+def hcl_string(value: str) -> str:
+    """`value` as a quoted HCL string literal: quotes, backslashes and control characters escaped,
+    `${` and `%{` made literal (TF_VAR_* values of complex types are parsed as HCL expressions)."""
+    out = []
+    for ch in value:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out).replace("${", "$${").replace("%{", "%%{") + '"'
+
+
+def hcl_map(values: Mapping[str, str]) -> str:
+    return "{" + ", ".join(f"{hcl_string(k)} = {hcl_string(v)}" for k, v in sorted(values.items())) + "}"
+
+
 def bundle_json(root: Mapping[str, Any]) -> str:
     return json.dumps(root, indent=2, sort_keys=False) + "\n"
 
@@ -215,12 +238,16 @@ def bundle_json(root: Mapping[str, Any]) -> str:
 def tf_env(bundle: Bundle, env: Mapping[str, str]) -> dict[str, str]:
     """The environment Terraform runs with: the caller's, plus TF_VAR_<name> for each secret the
     bundle declares (values never written anywhere: they live in this process's memory and the child's
-    environment only)."""
+    environment only), and TF_VAR_secret_env holding the ARTIFACT_STORE_* settings the remote Runner
+    needs."""
     out = {k: v for k, v in env.items()}
     for name in bundle.env:
         tf_var = TF_VARS.get(name)
         if tf_var and env.get(name):
             out[f"TF_VAR_{tf_var}"] = env[name]
+    runner = {k: v for k, v in env.items() if k.startswith(RUNNER_ENV_PREFIXES) and v}
+    if runner:
+        out["TF_VAR_secret_env"] = hcl_map(runner)
     out.setdefault("PATH", os.environ.get("PATH", "/usr/bin:/bin"))
     return out
 
