@@ -167,7 +167,7 @@ class RunpodProvider:
             resources=({"type": "runpod_pod", "name": name},),
             price_per_hour=offer.price_per_hour,
             hours=_cloud.expected_hours(deployment),
-            env=("MLOPS_RUN_TOKEN", "MLOPS_REPORT_TO", *CREDENTIALS),
+            env=("MLOPS_RUN_TOKEN", "MLOPS_REPORT_TO", "ARTIFACT_STORE_*", *CREDENTIALS),
         )
 
     def provision(self, bundle: Bundle, workdir: Path, env: Mapping[str, str]) -> Provisioned:
