@@ -219,7 +219,7 @@ def render(d: Deployment) -> Bundle:
         "variable": {
             "run_token": {"type": "string", "sensitive": True, "ephemeral": True},
             "step_secrets": {"type": "map(string)", "default": {}, "sensitive": True, "ephemeral": True},
-            "report_to": {"type": "string", "default": tf_literal(opt["report_to"])},
+            "report_to": {"type": "string", "default": opt["report_to"]},  # literal: no template
         },
         "module": {"run": {"source": f"./modules/{MODULE}", **module_args}},
         "output": {k: {"value": f"${{module.run.{k}}}"} for k in ("namespace", "job", "service")},
