@@ -93,10 +93,14 @@ def test_the_checker_catches_an_undocumented_argument() -> None:
 
 
 @pytest.mark.parametrize("port,secrets", [(0, ()), (8080, ("HF_TOKEN", "OTHER"))])
-def test_renderer_passes_only_declared_variables_and_every_required_one(port: int, secrets: tuple[str, ...]) -> None:
+def test_renderer_passes_only_declared_variables_and_every_required_one(
+    port: int, secrets: tuple[str, ...]
+) -> None:
     variables = _variables("k3s")
     required = {k for k, v in variables.items() if "default" not in v}
-    run = json.loads(PROVIDER.render(deployment([step(secrets=secrets)], {"port": port})).files["main.tf.json"])
+    run = json.loads(
+        PROVIDER.render(deployment([step(secrets=secrets)], {"port": port})).files["main.tf.json"]
+    )
     args = set(run["module"]["run"]) - {"source"}
     assert args <= set(variables), f"not declared in variables.tf: {args - set(variables)}"
     assert required <= args, f"required but not passed: {required - args}"
@@ -105,8 +109,12 @@ def test_renderer_passes_only_declared_variables_and_every_required_one(port: in
 @needs_terraform
 def test_modules_are_terraform_fmt_clean() -> None:
     for module in ("k3s", "k3s-node"):
-        r = subprocess.run(["terraform", "fmt", "-check", "-diff", "-recursive", str(MODULES / module)],
-                           capture_output=True, text=True, env=TF_ENV)  # fmt: skip
+        r = subprocess.run(
+            ["terraform", "fmt", "-check", "-diff", "-recursive", str(MODULES / module)],
+            capture_output=True,
+            text=True,
+            env=TF_ENV,
+        )
         assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -127,9 +135,16 @@ def test_rendered_root_module_validates_against_the_module_variables(tmp_path: P
         "".join(f'output "{o}" {{\n  value = null\n}}\n' for o in ("namespace", "job", "service"))
     )
     env = {**TF_ENV, "HOME": str(tmp_path)}
-    subprocess.run(["terraform", "init", "-input=false", "-backend=false"], cwd=tmp_path, env=env,
-                   check=True, capture_output=True)  # fmt: skip
-    r = subprocess.run(["terraform", "validate", "-json"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    subprocess.run(
+        ["terraform", "init", "-input=false", "-backend=false"],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    r = subprocess.run(
+        ["terraform", "validate", "-json"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     assert json.loads(r.stdout)["valid"] is True, r.stdout
 
 
@@ -141,21 +156,41 @@ def test_k3s_node_cloud_init_keeps_hostile_values_in_their_strings(tmp_path: Pat
     shutil.copytree(MODULES / "k3s-node", work)
     labels = {f"example.com/l{i}": h for i, h in enumerate(HOSTILE)}
     token = "tok'\"$(id)\n${x}%{y}"
-    (work / "terraform.tfvars.json").write_text(json.dumps({"node_labels": labels, "gpu": True,
-                                                             "nvidia_device_plugin_version": "0.17.0"}))  # fmt: skip
+    (work / "terraform.tfvars.json").write_text(
+        json.dumps({"node_labels": labels, "gpu": True, "nvidia_device_plugin_version": "0.17.0"})
+    )
     env = {**TF_ENV, "HOME": str(tmp_path), "TF_VAR_token": token}
     for cmd in (["init", "-input=false"], ["validate"], ["apply", "-auto-approve", "-input=false"]):
         r = subprocess.run(["terraform", *cmd], cwd=work, env=env, capture_output=True, text=True)
         assert r.returncode == 0, r.stdout + r.stderr
-    out = subprocess.run(["terraform", "output", "-raw", "cloud_init"], cwd=work, env=env,
-                         check=True, capture_output=True, text=True).stdout  # fmt: skip
+    out = subprocess.run(
+        ["terraform", "output", "-raw", "cloud_init"],
+        cwd=work,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert out.startswith("#cloud-config\n")
     doc = yaml.safe_load(out)
-    config = yaml.safe_load(next(f for f in doc["write_files"] if f["path"].endswith("config.yaml"))["content"])
+    config = yaml.safe_load(
+        next(f for f in doc["write_files"] if f["path"].endswith("config.yaml"))["content"]
+    )
     assert config["token"] == token and config["default-runtime"] == "nvidia"
     assert sorted(config["node-label"]) == sorted(f"{k}={v}" for k, v in labels.items())
     assert all(isinstance(c, list) for c in doc["runcmd"])
-    assert ["env", "INSTALL_K3S_VERSION=v1.31.4+k3s1", "INSTALL_K3S_EXEC=server", "sh", "/tmp/k3s-install.sh"] in doc["runcmd"]
-    bad = subprocess.run(["terraform", "plan", "-input=false", "-var", "k3s_version=latest; curl x|sh"],
-                         cwd=work, env=env, capture_output=True, text=True)  # fmt: skip
+    assert [
+        "env",
+        "INSTALL_K3S_VERSION=v1.31.4+k3s1",
+        "INSTALL_K3S_EXEC=server",
+        "sh",
+        "/tmp/k3s-install.sh",
+    ] in doc["runcmd"]
+    bad = subprocess.run(
+        ["terraform", "plan", "-input=false", "-var", "k3s_version=latest; curl x|sh"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode != 0 and "K3s version" in bad.stdout + bad.stderr

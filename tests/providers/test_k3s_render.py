@@ -25,7 +25,9 @@ def _docs(bundle_files: dict[str, str]) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(bundle_files["manifests/k3s.yaml"]) if d]
 
 
-def test_bundle_calls_the_copied_module_and_never_holds_a_secret_value(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bundle_calls_the_copied_module_and_never_holds_a_secret_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("MLOPS_RUN_TOKEN", "tok-SECRET-123")
     monkeypatch.setenv("HF_TOKEN", "hf-SECRET-456")
     d = deployment([step(secrets=("HF_TOKEN",), timeout=1800.0)], options={"port": 8080})
@@ -46,10 +48,21 @@ def test_bundle_calls_the_copied_module_and_never_holds_a_secret_value(monkeypat
 
 
 def test_manifests_are_valid_kubernetes_1_30_objects() -> None:
-    gpu = Offer("k3s", "gpu-1xL4", 8, 32, 0.5, gpu_type="L4", gpu_count=1,
-                extra={"node_selector": {"node.kubernetes.io/instance-type": "gpu-1xL4"}})  # fmt: skip
-    d = deployment([step(resources={"cpu": 4, "memory": "16Gi", "gpu": 1}, secrets=("HF_TOKEN",))],
-                   options={"port": 9000}, offer=gpu)  # fmt: skip
+    gpu = Offer(
+        "k3s",
+        "gpu-1xL4",
+        8,
+        32,
+        0.5,
+        gpu_type="L4",
+        gpu_count=1,
+        extra={"node_selector": {"node.kubernetes.io/instance-type": "gpu-1xL4"}},
+    )
+    d = deployment(
+        [step(resources={"cpu": 4, "memory": "16Gi", "gpu": 1}, secrets=("HF_TOKEN",))],
+        options={"port": 9000},
+        offer=gpu,
+    )
     docs = _docs(PROVIDER.render(d).files)
     assert [x["kind"] for x in docs] == ["Namespace", "ConfigMap", "Secret", "Secret", "Job", "Service"]
     for doc in docs:
@@ -76,9 +89,16 @@ def test_validator_catches_a_broken_object() -> None:
 @pytest.mark.parametrize("hostile", HOSTILE)
 def test_hostile_strings_stay_in_their_string(hostile: str) -> None:
     s = step(f"st{len(hostile)}", params={"p": hostile, hostile: "v"})
-    d = deployment([s], options={"report_to": "https://gw.example/x?a=" + hostile.replace(" ", "")
-                                 if "\n" not in hostile and " " not in hostile else ""},
-                   run_id=hostile, name=hostile)  # fmt: skip
+    d = deployment(
+        [s],
+        options={
+            "report_to": "https://gw.example/x?a=" + hostile.replace(" ", "")
+            if "\n" not in hostile and " " not in hostile
+            else ""
+        },
+        run_id=hostile,
+        name=hostile,
+    )
     b = PROVIDER.render(d)
     docs = _docs(b.files)
     for doc in docs:
@@ -97,11 +117,20 @@ def test_names_are_dns_labels_deterministically() -> None:
     assert a != b and a == dns_label("Train_Model") and a.startswith("train-model-")
     long = dns_label("x" * 200)
     assert len(long) <= 63 and long != dns_label("x" * 201)
-    assert dns_label("\n;$") .startswith("x-")
+    assert dns_label("\n;$").startswith("x-")
     for h in HOSTILE:
-        assert kubernetes_validate.validate(
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": dns_label(h),
-             "labels": {"v": label_value(h)}}}, K8S_VERSION, strict=True) is not None  # fmt: skip
+        assert (
+            kubernetes_validate.validate(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Namespace",
+                    "metadata": {"name": dns_label(h), "labels": {"v": label_value(h)}},
+                },
+                K8S_VERSION,
+                strict=True,
+            )
+            is not None
+        )
 
 
 def test_bad_options_and_secret_names_are_located_errors() -> None:
@@ -148,8 +177,16 @@ def test_terraform_reads_escaped_strings_back_exactly(tmp_path: Path) -> None:
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "TF_IN_AUTOMATION": "1"}
     for cmd in (["init", "-input=false"], ["apply", "-auto-approve", "-input=false"]):
         subprocess.run(["terraform", *cmd], cwd=tmp_path, env=env, check=True, capture_output=True)
-    out = json.loads(subprocess.run(["terraform", "output", "-json"], cwd=tmp_path, env=env,
-                                    check=True, capture_output=True, text=True).stdout)  # fmt: skip
+    out = json.loads(
+        subprocess.run(
+            ["terraform", "output", "-json"],
+            cwd=tmp_path,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
     for k, v in values.items():
         assert out[f"o_{k}"]["value"] == v and out[f"d_{k}"]["value"] == v
     assert out["m"]["value"] == {h: h for h in HOSTILE}
