@@ -11,6 +11,7 @@ with the relative source `./modules/k3s`, so the folder can be reviewed, moved a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -41,6 +42,17 @@ def shipped_modules() -> Path:
     here = Path(__file__).resolve().parent.parent
     packaged = here / "_deploy" / "terraform" / "modules"
     return packaged if packaged.is_dir() else here.parent.parent / "deploy" / "terraform" / "modules"
+
+
+@functools.cache
+def module_files(module: str) -> dict[str, str]:
+    """The shipped module's files as bundle entries (`modules/<module>/<file>` -> text); read once."""
+    folder = shipped_modules() / module
+    return {
+        f"modules/{module}/{p.name}": p.read_text(encoding="utf-8")
+        for p in sorted(folder.iterdir())
+        if p.suffix in (".tf", ".md")
+    }
 
 
 def dns_label(text: str) -> str:
@@ -229,10 +241,7 @@ def render(d: Deployment) -> Bundle:
         "plan.json": plan_text,
         "manifests/k3s.yaml": manifests_yaml({**args, "plan_json": plan_text}),
     }
-    folder = shipped_modules() / MODULE
-    for path in sorted(folder.iterdir()):
-        if path.suffix in (".tf", ".md"):
-            files[f"modules/{MODULE}/{path.name}"] = path.read_text(encoding="utf-8")
+    files.update(module_files(MODULE))
     resources = [
         ("kubernetes_namespace_v1", namespace),
         ("kubernetes_config_map_v1", "plan"),
@@ -366,4 +375,5 @@ def objects(a: Mapping[str, Any]) -> list[dict[str, Any]]:
 def manifests_yaml(a: Mapping[str, Any]) -> str:
     """`objects(a)` as one multi-document YAML file (safe_dump escapes every string)."""
     head = "# Review copy of what main.tf.json creates (Terraform applies it, not kubectl).\n"
-    return head + yaml.safe_dump_all(objects(a), sort_keys=False, width=100)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~30x faster on a big plan
+    return head + yaml.dump_all(objects(a), Dumper=dumper, sort_keys=False, width=100)
