@@ -219,3 +219,12 @@ def test_provision_refuses_without_terraform_and_passes_secrets_only_by_environm
     with pytest.raises(ProviderError) as e:
         PROVIDER.provision(b, work, env)
     assert "terraform" in e.value.what and "install" in e.value.fix and not work.exists()
+
+
+def test_status_refuses_a_tampered_handle(tmp_path: Path) -> None:
+    """A recorded handle never builds an API path outside the run's namespace."""
+    env = {"KUBECONFIG": str(kubeconfig(tmp_path, {"token": "t"}))}
+    for handle in ({"namespace": "../../api/v1/secrets"}, {"namespace": "ns-1", "job": "x/../../y"}):
+        with pytest.raises(ProviderError) as e:
+            PROVIDER.status(Provisioned("k3s-0", "k3s", (), None, handle), env)
+        assert "handle" in e.value.where

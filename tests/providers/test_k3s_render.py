@@ -139,6 +139,8 @@ def test_bad_options_and_secret_names_are_located_errors() -> None:
         ({"image": "a b"}, "target.options.image"),
         ({"image_pull_policy": "Sometimes"}, "target.options.image_pull_policy"),
         ({"report_to": "file:///etc/passwd"}, "target.options.report_to"),
+        ({"node_selector": {"a b": "c"}}, "target.options.node_selector"),
+        ({"node_selector": {"ok": "x\ny"}}, "target.options.node_selector"),
     ]
     for options, where in cases:
         with pytest.raises(ProviderError) as e:

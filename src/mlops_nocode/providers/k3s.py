@@ -28,6 +28,7 @@ from mlops_nocode.providers.base import (
     TargetState,
 )
 from mlops_nocode.providers.k3s_api import connect, kubeconfig_path, quantity
+from mlops_nocode.providers.k3s_render import dns_label
 from mlops_nocode.providers.k3s_render import render as render_bundle
 from mlops_nocode.providers.pricing import PriceSheet, load_sheet, save_sheet
 
@@ -127,6 +128,14 @@ class K3sProvider:
         ns, job = provisioned.handle.get("namespace"), provisioned.handle.get("job") or "runner"
         if not ns:
             return "destroyed"
+        if not (
+            isinstance(ns, str) and dns_label(ns) == ns and isinstance(job, str) and dns_label(job) == job
+        ):
+            raise ProviderError(
+                f"the recorded namespace {ns!r} or job {job!r} is not a Kubernetes name",
+                f"deployment {provisioned.deployment} (k3s) > handle",
+                "destroy it with `mlops destroy RUN` (Terraform's state knows what exists)",
+            )
         with connect(env) as api:
             found = api.get(f"/apis/batch/v1/namespaces/{ns}/jobs/{job}")
             if found is None:

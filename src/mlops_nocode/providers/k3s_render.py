@@ -31,6 +31,10 @@ DEFAULT_GPU_IMAGE = "ghcr.io/mlops-nocode/runner:0.1.0-cuda"
 MAX_PLAN_BYTES = 1_000_000  # a ConfigMap holds at most 1 MiB
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,252}$")
 _RESERVED_ENV = frozenset({"MLOPS_RUN_TOKEN", "MLOPS_HOME"})
 _PULL_POLICIES = ("Always", "IfNotPresent", "Never")
@@ -139,6 +143,14 @@ def _options(d: Deployment, gpu: int) -> dict[str, Any]:
     pull = o.get("image_pull_policy", "IfNotPresent")
     port = o.get("port", 0) or 0
     selector = {**dict(offer_extra.get("node_selector") or {}), **dict(o.get("node_selector") or {})}
+    for k, v in selector.items():
+        if not (isinstance(k, str) and _LABEL_KEY.match(k) and isinstance(v, str) and _LABEL_VALUE.match(v)):
+            raise _fail(
+                d,
+                f"node selector {k!r}: {v!r} is not a Kubernetes label",
+                "target.options.node_selector (or the offer's extra.node_selector)",
+                "use label keys like example.com/name and values of at most 63 letters, digits, '-_.'",
+            )
     if not isinstance(image, str) or not image or any(c.isspace() for c in image):
         raise _fail(
             d,
