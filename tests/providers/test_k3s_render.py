@@ -64,7 +64,8 @@ def test_manifests_are_valid_kubernetes_1_30_objects() -> None:
         offer=gpu,
     )
     docs = _docs(PROVIDER.render(d).files)
-    assert [x["kind"] for x in docs] == ["Namespace", "ConfigMap", "Secret", "Secret", "Job", "Service"]
+    kinds = ["Namespace", "ConfigMap", "Secret", "Secret", "Job", "NetworkPolicy", "Service"]
+    assert [x["kind"] for x in docs] == kinds
     for doc in docs:
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
     job = docs[4]["spec"]["template"]["spec"]
@@ -80,7 +81,7 @@ def test_manifests_are_valid_kubernetes_1_30_objects() -> None:
 def test_validator_catches_a_broken_object() -> None:
     """The offline validation really checks: a Job without a template is refused."""
     docs = _docs(PROVIDER.render(deployment()).files)
-    job = docs[-1]
+    job = next(x for x in docs if x["kind"] == "Job")
     del job["spec"]["template"]
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(job, K8S_VERSION, strict=True)

@@ -260,7 +260,7 @@ def render(d: Deployment) -> Bundle:
         ("kubernetes_secret_v1", "run-token"),
     ]
     resources += [("kubernetes_secret_v1", "step-secrets")] if secrets else []
-    resources += [("kubernetes_job_v1", "runner")]
+    resources += [("kubernetes_job_v1", "runner"), ("kubernetes_network_policy_v1", "runner")]
     resources += [("kubernetes_service_v1", "serve")] if opt["port"] else []
     env = ["KUBE_CONFIG_PATH", "TF_VAR_run_token"] + (["TF_VAR_step_secrets"] if secrets else [])
     return Bundle(
@@ -367,6 +367,17 @@ def objects(a: Mapping[str, Any]) -> list[dict[str, Any]]:
         )
     out.append(
         {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "runner", **meta}, "spec": job_spec}
+    )
+    policy: dict[str, Any] = {"podSelector": {"matchLabels": pod_labels}, "policyTypes": ["Ingress"]}
+    if a["service_port"]:
+        policy["ingress"] = [{"ports": [{"port": "serve", "protocol": "TCP"}]}]
+    out.append(
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "runner", **meta},
+            "spec": policy,
+        }
     )
     if a["service_port"]:
         out.append(

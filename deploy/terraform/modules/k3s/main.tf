@@ -211,3 +211,31 @@ resource "kubernetes_service_v1" "serve" {
     }
   }
 }
+
+# No ingress to the Runner's pod but to the served model's port (K3s enforces NetworkPolicies with its
+# built-in controller). Egress stays open: the Runner reports to the gateway and reads the artifact store.
+resource "kubernetes_network_policy_v1" "runner" {
+  metadata {
+    name      = "runner"
+    namespace = kubernetes_namespace_v1.run.metadata[0].name
+    labels    = var.labels
+  }
+
+  spec {
+    policy_types = ["Ingress"]
+
+    pod_selector {
+      match_labels = local.pod_labels
+    }
+
+    dynamic "ingress" {
+      for_each = var.service_port > 0 ? [var.service_port] : []
+      content {
+        ports {
+          port     = "serve"
+          protocol = "TCP"
+        }
+      }
+    }
+  }
+}
