@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
+
+import pytest
 
 from mlops_nocode.compiler.plan import Plan, PlanStep
 from mlops_nocode.providers.base import Deployment, Offer
@@ -49,3 +52,11 @@ def deployment(
     steps = steps or [step()]
     plan = Plan(root="pipeline/demo", parameters={}, steps=tuple(steps), outputs={})
     return Deployment(run_id, name, "k3s", offer, options or {}, tuple(steps), plan)
+
+
+def terraform_binary() -> str:
+    """terraform (or tofu) on PATH; a missing binary fails the test loudly (CI must install it)."""
+    found = shutil.which("terraform") or shutil.which("tofu")
+    if not found:
+        pytest.fail("this test runs terraform for real: install Terraform >= 1.11 or OpenTofu")
+    return found

@@ -16,11 +16,10 @@ import yaml
 
 from mlops_nocode.providers.k3s import PROVIDER
 from mlops_nocode.providers.k3s_render import shipped_modules
-from tests.providers.k3s_support import HOSTILE, deployment, step
+from tests.providers.k3s_support import HOSTILE, deployment, step, terraform_binary
 
 MODULES = shipped_modules()
 SCHEMA = MODULES.parent / "schemas" / "kubernetes.json"
-needs_terraform = pytest.mark.skipif(shutil.which("terraform") is None, reason="needs terraform")
 TF_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "TF_IN_AUTOMATION": "1"}
 
 
@@ -106,11 +105,11 @@ def test_renderer_passes_only_declared_variables_and_every_required_one(
     assert required <= args, f"required but not passed: {required - args}"
 
 
-@needs_terraform
 def test_modules_are_terraform_fmt_clean() -> None:
+    tf = terraform_binary()
     for module in ("k3s", "k3s-node"):
         r = subprocess.run(
-            ["terraform", "fmt", "-check", "-diff", "-recursive", str(MODULES / module)],
+            [tf, "fmt", "-check", "-diff", "-recursive", str(MODULES / module)],
             capture_output=True,
             text=True,
             env=TF_ENV,
@@ -118,11 +117,11 @@ def test_modules_are_terraform_fmt_clean() -> None:
         assert r.returncode == 0, r.stdout + r.stderr
 
 
-@needs_terraform
 def test_rendered_root_module_validates_against_the_module_variables(tmp_path: Path) -> None:
     """Real `terraform validate` of the rendered main.tf.json, the kubernetes module swapped for a stub
     holding the real variables.tf (providers cannot be downloaded here): wrong or missing arguments,
     bad JSON syntax and misuse of the ephemeral run token fail here."""
+    tf = terraform_binary()
     b = PROVIDER.render(deployment([step(secrets=("HF_TOKEN",))], {"port": 8080}))
     b.write(tmp_path)
     root = json.loads((tmp_path / "main.tf.json").read_text())
@@ -136,22 +135,20 @@ def test_rendered_root_module_validates_against_the_module_variables(tmp_path: P
     )
     env = {**TF_ENV, "HOME": str(tmp_path)}
     subprocess.run(
-        ["terraform", "init", "-input=false", "-backend=false"],
+        [tf, "init", "-input=false", "-backend=false"],
         cwd=tmp_path,
         env=env,
         check=True,
         capture_output=True,
     )
-    r = subprocess.run(
-        ["terraform", "validate", "-json"], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
+    r = subprocess.run([tf, "validate", "-json"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert json.loads(r.stdout)["valid"] is True, r.stdout
 
 
-@needs_terraform
 def test_k3s_node_cloud_init_keeps_hostile_values_in_their_strings(tmp_path: Path) -> None:
     """The node module (provider-free) validated and applied for real: hostile labels and token come
     out of yamlencode as the same strings, and every command is in exec form."""
+    tf = terraform_binary()
     work = tmp_path / "node"
     shutil.copytree(MODULES / "k3s-node", work)
     labels = {f"example.com/l{i}": h for i, h in enumerate(HOSTILE)}
@@ -161,10 +158,10 @@ def test_k3s_node_cloud_init_keeps_hostile_values_in_their_strings(tmp_path: Pat
     )
     env = {**TF_ENV, "HOME": str(tmp_path), "TF_VAR_token": token}
     for cmd in (["init", "-input=false"], ["validate"], ["apply", "-auto-approve", "-input=false"]):
-        r = subprocess.run(["terraform", *cmd], cwd=work, env=env, capture_output=True, text=True)
+        r = subprocess.run([tf, *cmd], cwd=work, env=env, capture_output=True, text=True)
         assert r.returncode == 0, r.stdout + r.stderr
     out = subprocess.run(
-        ["terraform", "output", "-raw", "cloud_init"],
+        [tf, "output", "-raw", "cloud_init"],
         cwd=work,
         env=env,
         check=True,
@@ -187,7 +184,7 @@ def test_k3s_node_cloud_init_keeps_hostile_values_in_their_strings(tmp_path: Pat
         "/tmp/k3s-install.sh",
     ] in doc["runcmd"]
     bad = subprocess.run(
-        ["terraform", "plan", "-input=false", "-var", "k3s_version=latest; curl x|sh"],
+        [tf, "plan", "-input=false", "-var", "k3s_version=latest; curl x|sh"],
         cwd=work,
         env=env,
         capture_output=True,

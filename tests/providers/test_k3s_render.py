@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import yaml
 from mlops_nocode.providers.base import Deployment, Offer, ProviderError
 from mlops_nocode.providers.k3s import PROVIDER
 from mlops_nocode.providers.k3s_render import dns_label, label_value, tf_literal
-from tests.providers.k3s_support import HOSTILE, deployment, step
+from tests.providers.k3s_support import HOSTILE, deployment, step, terraform_binary
 
 K8S_VERSION = "1.30.0"
 
@@ -162,11 +161,11 @@ def test_cost_is_price_times_expected_hours() -> None:
     assert no_timeout.hours is None and no_timeout.total is None
 
 
-@pytest.mark.skipif(shutil.which("terraform") is None, reason="needs terraform (CI installs it)")
 def test_terraform_reads_escaped_strings_back_exactly(tmp_path: Path) -> None:
     """Real terraform (provider-free): every hostile string comes back byte for byte, escaped by
     tf_literal where JSON strings are templates (arguments, outputs, map keys) and as it is where they
     are literal (variable defaults: escaping them there would double the `$`)."""
+    tf = terraform_binary()
     values = {f"v{i}": h for i, h in enumerate(HOSTILE)}
     root = {
         "variable": {k: {"type": "string", "default": v} for k, v in values.items()},
@@ -179,10 +178,10 @@ def test_terraform_reads_escaped_strings_back_exactly(tmp_path: Path) -> None:
     (tmp_path / "main.tf.json").write_text(json.dumps(root))
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "TF_IN_AUTOMATION": "1"}
     for cmd in (["init", "-input=false"], ["apply", "-auto-approve", "-input=false"]):
-        subprocess.run(["terraform", *cmd], cwd=tmp_path, env=env, check=True, capture_output=True)
+        subprocess.run([tf, *cmd], cwd=tmp_path, env=env, check=True, capture_output=True)
     out = json.loads(
         subprocess.run(
-            ["terraform", "output", "-json"],
+            [tf, "output", "-json"],
             cwd=tmp_path,
             env=env,
             check=True,
