@@ -12,9 +12,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from mlops_nocode.iac import hcl
 from mlops_nocode.providers.base import Deployment, Offer, ProviderError
 from mlops_nocode.providers.k3s import PROVIDER
-from mlops_nocode.providers.k3s_render import dns_label, label_value, tf_literal
+from mlops_nocode.providers.k3s_render import dns_label, label_value
 from tests.providers.k3s_support import HOSTILE, deployment, step, terraform_binary
 
 K8S_VERSION = "1.30.0"
@@ -163,16 +164,16 @@ def test_cost_is_price_times_expected_hours() -> None:
 
 def test_terraform_reads_escaped_strings_back_exactly(tmp_path: Path) -> None:
     """Real terraform (provider-free): every hostile string comes back byte for byte, escaped by
-    tf_literal where JSON strings are templates (arguments, outputs, map keys) and as it is where they
+    hcl.value where JSON strings are templates (arguments, outputs, map keys) and as it is where they
     are literal (variable defaults: escaping them there would double the `$`)."""
     tf = terraform_binary()
     values = {f"v{i}": h for i, h in enumerate(HOSTILE)}
     root = {
         "variable": {k: {"type": "string", "default": v} for k, v in values.items()},
         "output": {
-            **{f"o_{k}": {"value": tf_literal(v)} for k, v in values.items()},
+            **{f"o_{k}": {"value": hcl.value(v)} for k, v in values.items()},
             **{f"d_{k}": {"value": f"${{var.{k}}}"} for k in values},
-            "m": {"value": tf_literal({h: h for h in HOSTILE})},
+            "m": {"value": hcl.value({h: h for h in HOSTILE})},
         },
     }
     (tmp_path / "main.tf.json").write_text(json.dumps(root))
@@ -218,3 +219,24 @@ def test_every_shipped_pipeline_renders_valid_objects(ref: str) -> None:
     for doc in _docs(b.files):
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
     assert json.loads(b.files["plan.json"])["root"] == plan.root
+
+
+def test_runner_image_comes_from_the_settings_unless_the_options_name_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RUNNER_IMAGE", "registry.example/runner:7")
+    monkeypatch.setenv("RUNNER_IMAGE_CUDA", "registry.example/runner:7-cuda")
+    cpu = json.loads(PROVIDER.render(deployment()).files["main.tf.json"])["module"]["run"]
+    gpu_step = step(resources={"cpu": 1, "memory": "1Gi", "gpu": 2})
+    gpu = json.loads(PROVIDER.render(deployment([gpu_step])).files["main.tf.json"])["module"]["run"]
+    assert (cpu["image"], gpu["image"], gpu["gpu"]) == (
+        "registry.example/runner:7",
+        "registry.example/runner:7-cuda",
+        2,
+    )
+    own = PROVIDER.render(deployment(options={"image": "mine:1"})).files["main.tf.json"]
+    assert json.loads(own)["module"]["run"]["image"] == "mine:1"
+    monkeypatch.setenv("RUNNER_IMAGE", "Bad Image;rm")
+    with pytest.raises(ProviderError) as e:
+        PROVIDER.render(deployment())
+    assert "RUNNER_IMAGE" in e.value.where

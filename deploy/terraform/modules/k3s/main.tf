@@ -69,8 +69,9 @@ resource "kubernetes_job_v1" "runner" {
 
   wait_for_completion = false
 
+  # backoff_limit 0: the Runner retries steps itself; a failed pod is a failed run.
   spec {
-    backoff_limit           = 0 # the Runner retries steps itself
+    backoff_limit           = 0
     active_deadline_seconds = var.active_deadline_seconds
 
     template {
