@@ -228,3 +228,25 @@ def test_status_refuses_a_tampered_handle(tmp_path: Path) -> None:
         with pytest.raises(ProviderError) as e:
             PROVIDER.status(Provisioned("k3s-0", "k3s", (), None, handle), env)
         assert "handle" in e.value.where
+
+
+def test_real_terraform_provision_fails_cleanly_offline(tmp_path: Path) -> None:
+    """The real TerraformRunner: the kubernetes provider cannot be downloaded here, so init fails; the
+    error is located, names no secret value, and no file of the working directory holds one."""
+    from tests.providers.k3s_support import terraform_binary
+
+    tf = terraform_binary()
+    cfg = kubeconfig(tmp_path, {"token": "kube-SECRET-1"})
+    env = {"KUBECONFIG": str(cfg), "MLOPS_RUN_TOKEN": "run-SECRET-2", "HF_TOKEN": "hf-SECRET-3",
+           "PATH": str(Path(tf).parent) + ":/usr/bin:/bin", "HOME": str(tmp_path)}  # fmt: skip
+    b = PROVIDER.render(deployment([step(secrets=("HF_TOKEN",))]))
+    work = tmp_path / "work"
+    with pytest.raises(ProviderError) as e:
+        PROVIDER.provision(b, work, env)
+    said = f"{e.value.what} {e.value.where} {e.value.fix}"
+    assert "SECRET" not in said and e.value.fix
+    assert (work / "main.tf.json").is_file()
+    for f in work.rglob("*"):
+        if f.is_file():
+            assert b"SECRET" not in f.read_bytes(), f
+    PROVIDER.teardown(Provisioned(b.deployment, "k3s", b.resources, str(work)), env)  # nothing to destroy
