@@ -71,7 +71,18 @@ def test_manifests_are_valid_kubernetes_1_30_objects() -> None:
     job = docs[4]["spec"]["template"]["spec"]
     c = job["containers"][0]
     assert c["resources"]["limits"]["nvidia.com/gpu"] == "1"
-    assert c["command"] == ["mlops", "execute", "/plan/plan.json"]
+    assert c["command"] == [
+        "mlops",
+        "execute",
+        "/plan/plan.json",
+        "--deployment",
+        "k3s-0",
+        "--run-id",
+        "run-1",
+    ]
+    reported = _docs(PROVIDER.render(deployment(options={"report_to": "https://gw.example:8000"})).files)
+    runner = next(x for x in reported if x["kind"] == "Job")["spec"]["template"]["spec"]["containers"][0]
+    assert runner["command"][3:] == ["--deployment", "k3s-0", "--report-to", "https://gw.example:8000"]
     assert job["nodeSelector"] == {"node.kubernetes.io/instance-type": "gpu-1xL4"}
     assert all("data" not in x for x in docs if x["kind"] == "Secret")
     token_env = next(e for e in c["env"] if e["name"] == "MLOPS_RUN_TOKEN")

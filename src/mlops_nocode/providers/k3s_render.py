@@ -212,6 +212,8 @@ def render(d: Deployment) -> Bundle:
     deadline = int(sum(float(t) for t in timeouts if t)) + 600 if hours is not None else None
     args = {
         "namespace": namespace,
+        "deployment": d.name,
+        "run_id": d.run_id,
         "labels": labels,
         "image": opt["image"],
         "image_pull_policy": opt["pull"],
@@ -283,7 +285,11 @@ def objects(a: Mapping[str, Any]) -> list[dict[str, Any]]:
         sizes["nvidia.com/gpu"] = str(a["gpu"])
     pod_labels = {**labels, "mlops-nocode/role": "runner"}
     command = ["mlops", "execute", "/plan/plan.json"]
-    command += ["--report-to", a["report_to"]] if a["report_to"] else []
+    command += ["--deployment", a["deployment"]] if a["deployment"] else []
+    if a["report_to"]:
+        command += ["--report-to", a["report_to"]]
+    elif a["run_id"]:
+        command += ["--run-id", a["run_id"]]
     env: list[dict[str, Any]] = [
         {"name": "MLOPS_HOME", "value": "/work/home"},
         {"name": "MLOPS_RUN_TOKEN", "valueFrom": {"secretKeyRef": {"name": "run-token", "key": "token"}}},

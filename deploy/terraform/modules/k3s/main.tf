@@ -5,7 +5,8 @@
 locals {
   command = concat(
     ["mlops", "execute", "/plan/plan.json"],
-    var.report_to == "" ? [] : ["--report-to", var.report_to],
+    var.deployment == "" ? [] : ["--deployment", var.deployment],
+    var.report_to != "" ? ["--report-to", var.report_to] : (var.run_id == "" ? [] : ["--run-id", var.run_id]),
     var.runner_args,
   )
   pod_labels = merge(var.labels, { "mlops-nocode/role" = "runner" })

@@ -30,8 +30,20 @@ variable "plan_json" {
   type        = string
 }
 
+variable "deployment" {
+  description = "The deployment whose steps this Runner runs (`mlops execute --deployment`); empty: the whole plan."
+  type        = string
+  default     = ""
+}
+
+variable "run_id" {
+  description = "The run's id, passed as --run-id when there is no report_to (with it, the run token names the run)."
+  type        = string
+  default     = ""
+}
+
 variable "runner_args" {
-  description = "Extra arguments after `mlops execute /plan/plan.json [--report-to URL]` (no shell is involved)."
+  description = "Extra arguments of `mlops execute` (no shell is involved)."
   type        = list(string)
   default     = []
 }
