@@ -35,6 +35,7 @@ META_ARGUMENTS = frozenset({"count", "for_each", "depends_on", "provider", "life
 SCHEMA_KEYS = ("provider", "version", "source", "date", "resources")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 BLOCK = "__is_block__"
+COMMENTS = "__comments__"  # python-hcl2 8 keeps the comments written inside a block under this key
 
 
 def unquote(text: str) -> str:
@@ -100,7 +101,7 @@ def check_body(body: Mapping[str, Any], schema: Mapping[str, Any], where: str, t
     arguments = set(schema.get("arguments", []))
     blocks: Mapping[str, Any] = schema.get("blocks", {})
     for key, value in body.items():
-        if key == BLOCK or (top and key in META_ARGUMENTS):
+        if key in (BLOCK, COMMENTS) or (top and key in META_ARGUMENTS):
             continue
         if key == "dynamic" and isinstance(value, list):
             for item in value:
