@@ -156,7 +156,9 @@ def test_content_that_does_not_match_its_digest_is_refused(s3server: MotoS3, tmp
         store.get(ref, out)
 
 
-def test_cache_records_are_written_once_and_read_back_on_another_home(s3server: MotoS3, tmp_path: Path) -> None:
+def test_cache_records_are_written_once_and_read_back_on_another_home(
+    s3server: MotoS3, tmp_path: Path
+) -> None:
     s3 = _store(s3server)
     one = SharedArtifacts(s3, ArtifactStore(tmp_path / "one"), OutputLimits())
     f = tmp_path / "data.csv"
