@@ -34,7 +34,7 @@ metadata: {name: make, version: 1.0.0}
 spec:
   runtime: command
   command:
-    argv: [PY, -c, "import sys, os; open(sys.argv[1], 'w').write('x' * 5000); os.makedirs(sys.argv[2] + '/d'); open(sys.argv[2] + '/d/f', 'w').write('F')", "${{ outputs.data }}", "${{ outputs.tree }}"]
+    argv: [PY, -c, MAKE, "${{ outputs.data }}", "${{ outputs.tree }}"]
     outputs: {data: data.txt, tree: tree}
   outputs: {data: {type: file}, tree: {type: directory}}
 ---
@@ -44,7 +44,7 @@ metadata: {name: count, version: 1.0.0}
 spec:
   runtime: command
   command:
-    argv: [PY, -c, "import sys, os; open(sys.argv[3], 'w').write(str(len(open(sys.argv[1]).read()) + len(os.listdir(sys.argv[2]))))", "${{ inputs.data }}", "${{ inputs.tree }}", "${{ outputs.n }}"]
+    argv: [PY, -c, COUNT, "${{ inputs.data }}", "${{ inputs.tree }}", "${{ outputs.n }}"]
     outputs: {n: n.json}
   inputs: {data: {type: file}, tree: {type: directory}}
   outputs: {n: {type: json}}
@@ -57,7 +57,17 @@ spec:
     - {id: make, uses: playbook/make}
     - {id: count, uses: playbook/count, inputs: {data: make.data, tree: make.tree}}
   outputs: {n: count.n, data: make.data}
-""".replace("PY", sys.executable)
+"""
+MAKE = (
+    "import sys, os; open(sys.argv[1], 'w').write('x' * 5000); os.makedirs(sys.argv[2] + '/d'); "
+    "open(sys.argv[2] + '/d/f', 'w').write('F')"
+)
+COUNT = (
+    "import sys, os; "
+    "open(sys.argv[3], 'w').write(str(len(open(sys.argv[1]).read()) + len(os.listdir(sys.argv[2]))))"
+)
+DOCS = DOCS.replace("PY", sys.executable).replace("MAKE", json.dumps(MAKE))
+DOCS = DOCS.replace("COUNT", json.dumps(COUNT))
 
 
 def _spec(tmp_path: Path) -> Path:

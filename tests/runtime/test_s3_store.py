@@ -98,10 +98,8 @@ def test_an_unreachable_endpoint_fails_fast_with_a_clear_error(tmp_path: Path) -
             connect_timeout=1, attempts=1,
         )
     )  # fmt: skip
-    started = time.monotonic()
-    with pytest.raises(StoreError, match="does not answer at http://127.0.0.1:9"):
-        store.exists(Ref("0" * 64, "x"))
-    assert time.monotonic() - started < 30
+    with pytest.raises(StoreError, match=r"does not answer at http://127\.0\.0\.1:9"):
+        store.exists(Ref("0" * 64, "x"))  # the connect timeout ends it (the test's timeout guards hangs)
 
 
 @pytest.mark.parametrize(
