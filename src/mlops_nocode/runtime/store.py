@@ -151,7 +151,7 @@ class ArtifactStore:
         if dest.exists():
             return dest
         _read_only(staging / name)
-        dest_dir.parent.mkdir(exist_ok=True)
+        dest_dir.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.rename(staging, dest_dir)
         except OSError:  # the same content is already stored, maybe under another name
@@ -212,6 +212,7 @@ class ArtifactStore:
         digest = hashlib.sha256(data).hexdigest()
         dest = self.values / f"{digest}.json"
         if not dest.exists():
+            self.values.mkdir(parents=True, exist_ok=True)  # cleaned up while a gateway runs
             tmp = dest.with_suffix(f".{uuid.uuid4().hex}.tmp")
             tmp.write_bytes(data)
             os.replace(tmp, dest)
