@@ -178,6 +178,10 @@ def test_cache_records_are_written_once_and_read_back_on_another_home(
     assert two.cache_get("z" * 64) is None
     raw = s3server.client().get_object(Bucket=BUCKET, Key=s3.key("cache", "k" * 64 + ".json"))
     assert str(tmp_path) not in raw["Body"].read().decode()  # records hold no machine's paths
+    ref = Ref(digest, "data.csv")
+    s3server.client().delete_object(Bucket=BUCKET, Key=s3._manifest_key(ref))
+    three = SharedArtifacts(s3, ArtifactStore(tmp_path / "three"), OutputLimits())
+    assert three.cache_get("k" * 64) is None  # an artifact gone from the bucket: a miss, not an error
 
 
 def test_waiting_for_a_result_made_elsewhere(s3server: MotoS3, tmp_path: Path) -> None:
@@ -202,3 +206,19 @@ def test_waiting_for_a_result_made_elsewhere(s3server: MotoS3, tmp_path: Path) -
     with pytest.raises(ValueError):
         here.wait_result("../x", "a", time.monotonic() + 1)
     assert json.loads(json.dumps(got["outputs"]))  # plain JSON records
+
+
+def test_steps_never_see_the_store_keys() -> None:
+    from mlops_nocode.runtime.sandbox import base_env
+
+    environ = {
+        "PATH": "/usr/bin",
+        "ARTIFACT_STORE_ACCESS_KEY": "AKIA",
+        "ARTIFACT_STORE_SECRET_KEY": "s3cr3t",
+        "AWS_ACCESS_KEY_ID": "AKIA",
+        "AWS_SECRET_ACCESS_KEY": "s3cr3t",
+        "AWS_SESSION_TOKEN": "tok",
+    }
+    env = base_env(environ)
+    assert env.get("PATH") == "/usr/bin"
+    assert not {k for k in env if k.startswith(("ARTIFACT_STORE_", "AWS_"))}

@@ -92,6 +92,8 @@ class SharedArtifacts:
                 return None
             if ref.digest != rec["digest"]:
                 return None
+            if not self.local.path_of(ref.digest, ref.name).exists() and not self.s3.exists(ref):
+                return None  # gone from the bucket (cleaned up): the step runs again
             out[name] = {"type": rec.get("type"), "digest": ref.digest, "path": str(self.fetch(ref))}
         return out
 
@@ -125,17 +127,6 @@ class SharedArtifacts:
 
     def cache_put(self, key: str, outputs: dict[str, dict[str, Any]]) -> None:
         self.s3.put_json(self.s3.key("cache", f"{key}.json"), self.portable(outputs), only_if_absent=True)
-
-    def cache_clear(self) -> int:
-        """Remove every record of the shared cache index (the artifacts stay); return how many."""
-        n = 0
-        client, prefix = self.s3.client, self.s3.key("cache", "")
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=self.s3.bucket, Prefix=prefix):
-            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-            if keys:
-                client.delete_objects(Bucket=self.s3.bucket, Delete={"Objects": keys})  # type: ignore[typeddict-item]
-                n += len(keys)
-        return n
 
     # --- step results by run ---------------------------------------------------------------------------
 
