@@ -87,8 +87,10 @@ class MotoS3:
             self.proc.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def s3server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
+    """Per module, so that no server process outlives the tests that use it (other tests check that
+    nothing is left running under pytest)."""
     server = MotoS3(tmp_path_factory.mktemp("moto") / "moto.log")
     try:
         yield server
