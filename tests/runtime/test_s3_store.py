@@ -125,6 +125,7 @@ def test_credentials_in_the_endpoint_are_refused() -> None:
         {"kind": "directory", "size": 1, "files": [["a", 1]], "dirs": ["x/../../y"]},
         {"kind": "file", "size": 1, "files": [["a", 1]], "dirs": []},
         {"kind": "directory", "size": 10**13, "files": [["a", 10**13]], "dirs": []},
+        {"kind": "directory", "size": 2, "files": [["a", 1], ["a/b", 1]], "dirs": []},
         {"kind": "link"},
         ["not", "a", "mapping"],
     ],
@@ -142,16 +143,22 @@ def test_a_hostile_manifest_is_refused_and_writes_nothing_outside(
     assert not (tmp_path / "escape").exists() and list(out.iterdir()) == []
 
 
-def test_content_that_does_not_match_its_digest_is_refused(s3server: MotoS3, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("body", "why"), [(b"evil content", "does not match its digest"), (b"x" * 99, "size")]
+)
+def test_content_that_does_not_match_its_manifest_is_refused(
+    body: bytes, why: str, s3server: MotoS3, tmp_path: Path
+) -> None:
     store = _store(s3server)
     f = tmp_path / "m.txt"
     f.write_text("true content")
     ref = store.put_path(f, hash_path(f))
-    s3server.client().put_object(Bucket=BUCKET, Key=store._data_key(ref), Body=b"evil content")
+    s3server.client().put_object(Bucket=BUCKET, Key=store._data_key(ref), Body=body)
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(StoreError, match="does not match its digest"):
+    with pytest.raises(StoreError, match=why):
         store.get(ref, out)
+    assert why != "size" or not (out / "m.txt").exists()  # refused before a byte is written
 
 
 def test_cache_records_are_written_once_and_read_back_on_another_home(

@@ -284,7 +284,7 @@ class Runner(SharedSteps):
             )
             try:
                 hit = self._cache_get(state.cache_key) if self.use_cache else None
-            except StoreError as e:
+            except (StoreError, OSError) as e:
                 return self._setup_failed(state, str(e))
             if hit is not None:
                 state.status, state.cached, state.outputs = "succeeded", True, hit

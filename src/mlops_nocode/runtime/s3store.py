@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -227,13 +228,23 @@ class S3Store:
             body = self.client.get_object(Bucket=self.bucket, Key=self._data_key(ref, member))["Body"]
         return body  # type: ignore[return-value]
 
-    def download(self, ref: Ref, rel: str, dest: Path) -> None:
-        """Download one object of `ref` to the new file `dest` (in parts, bounded memory)."""
+    def download(self, ref: Ref, rel: str, dest: Path, size: int) -> None:
+        """Download one object of `ref` to the new file `dest` (in parts, bounded memory), refused
+        before a byte is written when the object is not `size` bytes (what its manifest gives)."""
         from boto3.s3.transfer import TransferConfig
 
         cfg = TransferConfig(multipart_chunksize=int(self.settings.multipart_chunk))
+        key = self._data_key(ref, rel)
         with self._errors(f"download {ref}"):
-            self.client.download_file(self.bucket, self._data_key(ref, rel), str(dest), Config=cfg)
+            try:
+                head = self.client.head_object(Bucket=self.bucket, Key=key)
+            except Exception as e:
+                if _code(e) in ("NoSuchKey", "404", "NotFound"):
+                    raise self._bad(ref, f"{rel or ref.name!r}, named in its manifest, is missing") from None
+                raise
+            if head["ContentLength"] != size:
+                raise self._bad(ref, f"{rel or ref.name!r} does not have the size its manifest gives")
+            self.client.download_file(self.bucket, key, str(dest), Config=cfg)
 
     def get(self, ref: Ref, dest_dir: Path, limits: OutputLimits | None = None) -> Path:
         """Download `ref` into the existing folder `dest_dir` as `dest_dir/<name>` and check its digest.
@@ -258,6 +269,23 @@ class S3Store:
         if any(r.count("/") + 1 > lim.step_output_max_depth for r in rels):
             raise self._bad(ref, "it is nested deeper than STEP_OUTPUT_MAX_DEPTH")
         target = dest_dir / ref.name
+        try:
+            self._write(ref, kind, files, dirs, target)
+            if hash_path(target) != ref.digest:
+                raise self._bad(ref, "its content does not match its digest")
+        except (OSError, StoreError) as e:
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                target.unlink(missing_ok=True)
+            if isinstance(e, StoreError):
+                raise
+            raise self._bad(
+                ref, f"it cannot be written here ({type(e).__name__}: {e.strerror or e})"
+            ) from None
+        return target
+
+    def _write(self, ref: Ref, kind: Any, files: list[Any], dirs: list[Any], target: Path) -> None:
         if kind == "directory":
             target.mkdir()
             for d in sorted(dirs):
@@ -265,12 +293,9 @@ class S3Store:
         for rel, size in files:
             dest = target / rel if rel else target
             dest.parent.mkdir(parents=True, exist_ok=True)
-            self.download(ref, rel, dest)
+            self.download(ref, rel, dest, size)
             if dest.is_symlink() or dest.stat().st_size != size:
                 raise self._bad(ref, f"{rel or ref.name!r} does not have the size its manifest gives")
-        if hash_path(target) != ref.digest:
-            raise self._bad(ref, "its content does not match its digest")
-        return target
 
     def _bad(self, ref: Ref, why: str) -> StoreError:
         return StoreError(
