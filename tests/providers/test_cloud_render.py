@@ -173,10 +173,13 @@ def _shipped_refs() -> list[str]:
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2] / "catalogue"
-    return [
+    import yaml
+
+    return [  # a pipeline that needs inputs runs inside a meta-pipeline only: it is rendered there
         f"{kind[:-1]}/{p.stem}"
         for kind in ("pipelines", "metapipelines")
         for p in sorted((root / kind).glob("*.yaml"))
+        if not (yaml.safe_load(p.read_text())["spec"].get("inputs"))
     ]
 
 
@@ -187,8 +190,6 @@ def test_every_shipped_example_renders_on_both_targets(ref: str) -> None:
     from mlops_nocode.providers.base import Deployment
 
     src = load_source(ref, [], None)
-    if src.root.kind == "Pipeline" and src.root.spec.inputs:
-        pytest.skip(f"{ref} needs inputs: it runs inside a meta-pipeline only")
     for provider in (exoscale.PROVIDER, runpod.PROVIDER):
         plan = compile_plan(src.root, src.catalogue, {}, {"provider": provider.name, "options": {}})
         bundle = provider.render(Deployment("run-1", "all", provider.name, None, {}, plan.steps, plan))
