@@ -29,6 +29,7 @@ from mlops_nocode.runs.vault import SecretStore, SecretUnreadable
 from mlops_nocode.runtime.handoff import LocalStepResults
 from mlops_nocode.runtime.redaction import redactor_for
 from mlops_nocode.runtime.runner import Runner
+from mlops_nocode.runtime.s3store import StoreError
 from mlops_nocode.runtime.sandbox import RESERVED_ENV
 from mlops_nocode.runtime.state import RunResult
 from mlops_nocode.runtime.throttle import ThrottleConfigError, Throttler
@@ -78,6 +79,7 @@ class Worker:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._runner: Runner | None = None
+        self.current: tuple[str, int] | None = None  # (run id, attempt) of the run being executed
         self._gateway_ok_until = 0.0
         self._gateway_warned = False
         self._gateway_down_since = 0.0
@@ -109,7 +111,11 @@ class Worker:
                 if self._wake.wait(self.settings.poll_seconds):
                     self._wake.clear()
                 continue
-            self.execute(claimed)
+            self.current = (claimed["id"], claimed["attempts"])
+            try:
+                self.execute(claimed)
+            finally:
+                self.current = None
 
     def _gateway_answers(self) -> bool:
         """Whether the gateway the Runners report to answers (checked at most every few seconds while it
@@ -184,7 +190,7 @@ class Worker:
                 status, details, outputs = self._with_remote(remote, reporter, status, details, outputs)
             elsewhere = remote.step_outputs() if remote is not None else None
             artifacts = records(plan, result, runner.redactor, elsewhere)
-        except SecretUnreadable as e:
+        except (SecretUnreadable, StoreError) as e:
             details = str(e)
         except Exception as e:
             log.exception("run %s failed inside the worker", run_id)
@@ -359,6 +365,7 @@ class WorkerThreads:
         secrets: SecretStore | None = None,
         notifier: Notifier | None = None,
     ) -> None:
+        self.service = service
         self.workers = [
             Worker(service, settings, secret_key, worker_name(f"t{i}"), secrets, notifier)
             for i in range(count)
@@ -389,3 +396,11 @@ class WorkerThreads:
         deadline = time.monotonic() + timeout
         for t in self.threads:
             t.join(max(0.0, deadline - time.monotonic()))
+        for w, t in zip(self.workers, self.threads, strict=True):
+            current = w.current
+            if t.is_alive() and current is not None:  # the process exits without it: give its run back
+                log.warning("worker %s did not stop in time: run %s goes back to the queue", w.id, current[0])
+                try:
+                    self.service.requeue(current[0], w.id, current[1])
+                except Exception:
+                    log.exception("cannot give run %s back to the queue", current[0])

@@ -10,7 +10,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,11 @@ from mlops_nocode.runtime.limits import OutputLimits, load_limits
 from mlops_nocode.runtime.logfollow import LogFollower
 from mlops_nocode.runtime.redaction import Redactor, redact_files, redactor_for
 from mlops_nocode.runtime.rungate import RunGate
+from mlops_nocode.runtime.s3store import StoreError
 from mlops_nocode.runtime.sandbox import Confinement, RunSandbox, for_run, resolve, step_env
 from mlops_nocode.runtime.secrets import short_warning
+from mlops_nocode.runtime.shared import SharedArtifacts, open_shared
+from mlops_nocode.runtime.sharedsteps import SharedSteps
 from mlops_nocode.runtime.state import Cancelled, RunResult, StepState, Throttle, new_run_id
 from mlops_nocode.runtime.stepsecrets import masked_values, value_files
 from mlops_nocode.runtime.store import ArtifactStore, CacheIndex
@@ -39,7 +42,7 @@ LIVE_LOG_LINES = 1000  # per attempt, sent while the step runs
 FOLLOW_EVERY = 0.5
 
 
-class Runner:
+class Runner(SharedSteps):
     """Runs one Plan. Events go to `sink` (and to `run_dir/events.jsonl`); `run()` returns the result."""
 
     def __init__(
@@ -55,19 +58,27 @@ class Runner:
         environ: dict[str, str] | None = None,
         limits: OutputLimits | None = None,
         sandbox: Confinement | None = None,
+        shared: SharedArtifacts | bool | None = True,
+        elsewhere: Collection[str] = (),
+        elsewhere_timeout: float = 24 * 3600.0,
         deployment: str | None = None,
         results: StepResults | None = None,
         run_dir: Path | None = None,
         input_wait: float = 6 * 3600.0,
     ) -> None:
-        """With `deployment`, only the steps placed on it run; the inputs they need from steps of other
-        deployments are awaited in `results` (where this Runner publishes the end of its own steps)."""
+        """`shared`: the S3 store (True: the one ARTIFACT_STORE_* names, if any; StoreError when those
+        settings are bad). `elsewhere`: ids of steps another Runner runs: their results are awaited in
+        the shared store (for at most `elsewhere_timeout` seconds each) instead of being run here.
+        With `deployment`, only the steps placed on it run; the inputs they need from steps of other
+        deployments are awaited (in the shared store when there is one, else in `results`, where this
+        Runner publishes the end of its own steps)."""
         self.deployment, self.results, self.input_wait = deployment, results, input_wait
         own = [s for s in plan.steps if deployment is None or deployment_of(s) == deployment]
         own_ids = {s.id for s in own}
         self._own = tuple(own)
         self.foreign = {n for s in own for n in s.needs if n not in own_ids}
-        unsupported = sorted({s.runtime for s in own} - LOCAL_RUNTIMES)
+        kept = own_ids | self.foreign
+        unsupported = sorted({s.runtime for s in own if s.id not in elsewhere} - LOCAL_RUNTIMES)
         if unsupported:
             raise ValueError(
                 f"the local runner cannot run runtimes {unsupported}; it runs python and command"
@@ -79,6 +90,15 @@ class Runner:
         self.store = ArtifactStore(self.home / "artifacts")
         self.cache = CacheIndex(self.home / "cache")
         self.limits = limits if limits is not None else load_limits()
+        self.shared = open_shared(self.store, self.limits) if shared is True else shared or None
+        self.elsewhere = frozenset(elsewhere)
+        if self.elsewhere and self.shared is None:
+            raise ValueError("steps run elsewhere need a shared artifact store (ARTIFACT_STORE_URL)")
+        self.elsewhere_timeout = elsewhere_timeout
+        if self.foreign and self.shared is not None:  # the other deployments' results come through it
+            self.elsewhere = self.elsewhere | self.foreign
+            self.elsewhere_timeout = min(self.elsewhere_timeout, input_wait)
+            self.foreign, self.results = set(), None
         self._stored = 0  # bytes of artifacts this run has stored (RUN_OUTPUTS_MAX_BYTES)
         self.use_cache = use_cache
         self.max_parallel = max(1, max_parallel or os.cpu_count() or 2)
@@ -87,7 +107,7 @@ class Runner:
         self.confinement = sandbox or resolve()  # SandboxError when STEP_SANDBOX cannot be had here
         self._box: RunSandbox | None = None
         self.sink = sink
-        self.states = {s.id: StepState(s) for s in plan.steps if s.id in own_ids or s.id in self.foreign}
+        self.states = {s.id: StepState(s) for s in plan.steps if s.id in kept}
         self._q: queue.Queue[tuple[str, int, str | None]] = queue.Queue()
         self._cancel = threading.Event()
         self._jobs: dict[str, StepState] = {}
@@ -305,7 +325,10 @@ class Runner:
                 step.params,
                 {k: v["digest"] for k, v in inputs.items()},
             )
-            hit = self.cache.get(state.cache_key) if self.use_cache else None
+            try:
+                hit = self._cache_get(state.cache_key) if self.use_cache else None
+            except (StoreError, OSError) as e:
+                return self._setup_failed(state, str(e))
             if hit is not None:
                 state.status, state.cached, state.outputs = "succeeded", True, hit
                 self.emit(
@@ -317,6 +340,8 @@ class Runner:
                     metrics=_metrics(hit),
                 )
                 return False
+        if step.id in self.elsewhere:
+            return self._await_elsewhere(state)
         state.attempts += 1
         a = att.Attempt(
             step,
@@ -348,10 +373,16 @@ class Runner:
             state.status, state.error = "failed", self.redactor.text(str(e))
             state.duration = time.monotonic() - state.started
             self.emit("step.failed", step.id, attempt=a.number, error=state.error, final=True)
+            self._share_result(state)
             return False
         state.deadline = state.started + step.timeout if step.timeout else None
         self._jobs[a.job] = state
         return True
+
+    def _cache_get(self, key: str) -> dict[str, Any] | None:
+        if self.shared is not None:
+            return self.shared.cache_get(key)
+        return self.cache.get(key)
 
     @property
     def box(self) -> RunSandbox:
@@ -397,6 +428,8 @@ class Runner:
 
     def _finish(self, state: StepState, code: int, result: str | None) -> bool:
         """Record an attempt's end; return False when the step goes back to the queue for a retry."""
+        if state.step.id in self.elsewhere:
+            return self._finish_elsewhere(state, result)
         a = state.current
         assert a is not None
         state.duration = time.monotonic() - (state.started or time.monotonic())
@@ -407,6 +440,10 @@ class Runner:
             if a.timed_out:
                 raise att.StepFailure(f"timed out after {a.step.timeout:g}s")
             state.outputs = self._collect(a, code, result, deadline)
+            try:
+                self._share(state)
+            except StoreError as e:
+                raise att.StepFailure(f"cannot share its outputs: {e}") from None
         except att.StepFailure as e:
             error = self.redactor.text(str(e))
             final = state.attempts > state.step.retries
@@ -424,9 +461,10 @@ class Runner:
                 self.emit("step.retrying", state.step.id, attempt=a.number + 1, delay=delay)
                 return False
             state.status, state.error = "failed", error
+            self._share_result(state)
             return True
         state.status = "succeeded"
-        if state.cache_key is not None:
+        if state.cache_key is not None and self.shared is None:
             self.cache.put(state.cache_key, state.outputs)
         self.emit(
             "step.finished",
