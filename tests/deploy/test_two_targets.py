@@ -254,3 +254,20 @@ def test_plan_out_to_a_folder_writes_the_plan_and_bundles_and_a_json_file_only_t
         "p.json",
         "spec.json",
     ]
+
+
+def test_mlops_run_refuses_steps_placed_elsewhere(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(docs()))
+    env = {
+        **os.environ,
+        "PROVIDER_MODULES": PROVIDERS,
+        "PYTHONPATH": PYPATH,
+        "MLOPS_HOME": str(tmp_path / "h"),
+    }
+    argv = [sys.executable, "-m", "mlops_nocode.cli.main", "run", str(spec)]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 2 and "placed on k3s (first: train/hop)" in done.stderr
+    assert not (tmp_path / "h" / "runs").exists()  # nothing ran
+    local = subprocess.run([*argv, "--target", "local"], capture_output=True, text=True, env=env, check=False)
+    assert local.returncode == 0, local.stderr

@@ -211,7 +211,24 @@ def run(
     verbose: Verbose = False,
 ) -> None:
     """Compile and run a pipeline on this machine; progress on stderr, `--json` summary on stdout."""
+    from mlops_nocode.runs.flow import LOCAL, provider_of
+
     compiled = _compile(target, set_, catalogue, pipeline, provider, as_json)
+    remote = [s for s in compiled.steps if provider_of(s) != LOCAL]
+    if remote:
+        names = ", ".join(sorted({provider_of(s) for s in remote}))
+        fail(
+            [
+                Problem(
+                    f"{len(remote)} step(s) are placed on {names} (first: {remote[0].id}); `mlops run` runs "
+                    "on this machine only",
+                    "--target" if provider else f"{remote[0].source} > target",
+                    "deploy it through the gateway (`mlops deploy`), see it with `mlops plan`, or run "
+                    "with --target local",
+                )
+            ],
+            as_json,
+        )
     execute_plan(compiled, as_json, no_cache, parallel, events, verbose)
 
 
