@@ -190,7 +190,7 @@ spec:
 
 
 def test_unavailable_target_reported_once(mlops: Mlops) -> None:
-    r = mlops("plan", "metapipeline/ml-portfolio", "--target", "exoscale", "--json")
+    r = mlops("plan", "metapipeline/ml-portfolio", "--target", "nope", "--json")
     assert r.code == 2
     problems = r.json()["problems"]
     assert len(problems) == 1 and problems[0]["where"] == "--target"
