@@ -73,6 +73,8 @@ class FakeRemote:
         workdir = Path(str(provisioned.workdir))
         (workdir / "plan.json").write_text(spec.plan_json)
         runner_env = {**os.environ, **env}  # MLOPS_HOME: this machine stands for the remote one
+        if env.get("FAKE_REMOTE_HOME"):  # another "machine": it shares only the S3 store with the gateway's
+            runner_env["MLOPS_HOME"] = env["FAKE_REMOTE_HOME"]
         argv = [sys.executable, "-m", "mlops_nocode.cli.main", "execute", str(workdir / "plan.json")]
         argv += ["--deployment", provisioned.deployment, "--report-to", spec.report_to]
         with open(workdir / "runner.log", "ab") as log:

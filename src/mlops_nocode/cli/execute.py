@@ -186,14 +186,14 @@ def _part(part: Part | None, run_id: str | None) -> dict[str, Any]:
     """The Runner's arguments for one deployment's part of a run: its steps, the shared step results."""
     if part is None or run_id is None:
         return {}
-    from mlops_nocode.runtime.handoff import LocalStepResults
+    from mlops_nocode.runtime.handoff import step_results
     from mlops_nocode.runtime.home import mlops_home
     from mlops_nocode.settings import Settings
 
     home = mlops_home()
     return {
         "deployment": part.deployment,
-        "results": LocalStepResults(home / "results"),
+        "results": step_results(home),
         "run_dir": home / "runs" / f"{run_id}.{part.deployment}",
         "input_wait": Settings().deployment_input_wait,
     }

@@ -26,7 +26,7 @@ from mlops_nocode.runs.runtoken import issue_run_token
 from mlops_nocode.runs.scrub import scrub_run_files
 from mlops_nocode.runs.service import RunService
 from mlops_nocode.runs.vault import SecretStore, SecretUnreadable
-from mlops_nocode.runtime.handoff import LocalStepResults
+from mlops_nocode.runtime.handoff import step_results
 from mlops_nocode.runtime.redaction import redactor_for
 from mlops_nocode.runtime.runner import Runner
 from mlops_nocode.runtime.s3store import StoreError
@@ -232,7 +232,7 @@ class Worker:
             settings.home,
             run_id,
             plan,
-            LocalStepResults(settings.home / "results"),
+            step_results(settings.home),
             token_for,
             settings.report_url,
             provider_env(),

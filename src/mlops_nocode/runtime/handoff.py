@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from mlops_nocode.compiler.plan import PlanStep
+    from mlops_nocode.runtime.shared import SharedArtifacts
     from mlops_nocode.runtime.state import StepState
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -97,3 +98,36 @@ def publish(results: StepResults, run_id: str, state: StepState, deployment: str
     """Record how one of this Runner's steps ended, for the Runners of the other deployments."""
     record = {"status": state.status, "outputs": state.outputs, "error": state.error}
     results.put(run_id, state.step.id, record | {"deployment": deployment})
+
+
+class SharedStepResults:
+    """The step results of the shared (S3) store, as StepResults (for Runners that share no disk)."""
+
+    def __init__(self, shared: SharedArtifacts) -> None:
+        self.shared = shared
+
+    def put(self, run_id: str, step_id: str, record: dict[str, Any]) -> None:
+        status = str(record.get("status"))
+        outputs = record.get("outputs") if status == "succeeded" else None
+        if outputs:
+            self.shared.publish(outputs)
+        self.shared.put_result(run_id, step_id, status, outputs, record.get("error"))
+
+    def get(self, run_id: str, step_id: str) -> dict[str, Any] | None:
+        from mlops_nocode.runtime.s3store import StoreError
+
+        try:
+            return self.shared.wait_result(run_id, step_id, time.monotonic())
+        except StoreError:
+            return None
+
+
+def step_results(home: Path) -> StepResults:
+    """Where the Runners of a run on this MLOPS_HOME meet: the shared store's results when
+    ARTIFACT_STORE_* names one (StoreError when those settings are bad), else a folder in `home`."""
+    from mlops_nocode.runtime.limits import load_limits
+    from mlops_nocode.runtime.shared import open_shared
+    from mlops_nocode.runtime.store import ArtifactStore
+
+    shared = open_shared(ArtifactStore(home / "artifacts"), load_limits())
+    return SharedStepResults(shared) if shared is not None else LocalStepResults(home / "results")
