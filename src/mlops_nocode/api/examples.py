@@ -201,13 +201,63 @@ SESSION: dict[str, Any] = {
     "revoked_at": None,
 }
 
+OFFER: dict[str, Any] = {
+    "provider": "runpod",
+    "id": "NVIDIA A100 80GB PCIe",
+    "vcpus": 8.0,
+    "memory_gib": 117.0,
+    "gpu_type": "A100-80GB",
+    "gpu_count": 1,
+    "gpu_memory_gib": 80.0,
+    "price_per_hour": 1.19,
+    "currency": "USD",
+    "region": "EU-RO-1",
+    "extra": {},
+}
+TARGET: dict[str, Any] = {
+    "provider": "runpod",
+    "installed": True,
+    "available": False,
+    "ready": False,
+    "reason": None,
+    "credentials": False,
+    "missing": ["RUNPOD_API_KEY"],
+    "terraform": True,
+    "tools": {"terraform": True},
+    "notes": [],
+    "features": {
+        "runtimes": ["command", "python"],
+        "gpus": True,
+        "provisions": True,
+        "iac": "terraform",
+        "unsupported": {},
+    },
+    "sheet": {
+        "date": "2026-11-30",
+        "source": "https://www.runpod.io/pricing",
+        "refreshed": False,
+        "currency": "USD",
+        "error": None,
+    },
+    "offers": [OFFER],
+}
 TARGETS: list[dict[str, Any]] = [
-    {"provider": "local", "available": True},
-    {"provider": "k3s", "available": False},
+    TARGET,
+    {
+        "provider": "vastai",
+        "installed": False,
+        "available": False,
+        "ready": False,
+        "reason": "its module is not part of this version",
+        "offers": [],
+    },
 ]
 
 
 MODELS: dict[str, list[Any]] = {
+    "TargetOut": [TARGET],
+    "OfferOut": [OFFER],
+    "SheetOut": [TARGET["sheet"]],
     "TargetIn": [{"provider": "local", "options": {}}],
     "DeployResponse": [
         {

@@ -247,7 +247,9 @@ class Compiler(Wiring):
         self.problems.extend(problems)
         wired = self.wire(pinned, child.spec.inputs, wired, where)
         start = len(self.steps)
-        outs = yield _Sub(child, f"{c.ns}{step.id}/", values, wired, (*c.trail, pinned), cwhere, target, default)
+        outs = yield _Sub(
+            child, f"{c.ns}{step.id}/", values, wired, (*c.trail, pinned), cwhere, target, default
+        )
         leaves = [s.id for s in self.steps[start:]]
         if needs:
             for j in range(start, len(self.steps)):
