@@ -31,7 +31,7 @@ from mlops_nocode.spec import Problem
 
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]i?)?$")
 _UNITS = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/+-]{0,99}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:/+()-]{0,99}$")  # offer ids such as "NVIDIA A100 80GB PCIe"
 GIB = 2**30
 
 
@@ -163,7 +163,7 @@ def needs_of(
                 bad(
                     key,
                     f"is {_show(options[key])}",
-                    "give a name, or a list of names (letters, digits, -_.:/+)",
+                    "give a name, or a list of names (letters, digits, spaces, -_.:/+())",
                 )
             else:
                 lists[key] = got

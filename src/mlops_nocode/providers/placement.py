@@ -32,6 +32,15 @@ _LABELS = {
 }
 
 
+_SOFT = {"max_price_per_hour": 1, "vcpus": 2, "memory": 2}  # what a user relaxes first; others: 3
+
+
+def _nearness(missed: tuple[Offer, list[str]]) -> tuple[int, int, float, str, str]:
+    """Nearest first: fewer constraints missed, then softer ones (price before size before kind)."""
+    o, miss = missed
+    return (len(miss), max(_SOFT.get(m, 3) for m in miss), o.price_per_hour, o.provider, o.id)
+
+
 @dataclass(frozen=True, slots=True)
 class _Choice:
     placement: dict[str, Any]
@@ -178,9 +187,7 @@ class _Placer:
             return _Choice({}, ((what, where, fix),))
         counts = Counter(m for _, miss in misses for m in miss)
         worst, n = counts.most_common(1)[0]
-        nearest = sorted(misses, key=lambda om: (len(om[1]), om[0].price_per_hour, om[0].provider, om[0].id))[
-            :3
-        ]
+        nearest = sorted(misses, key=_nearness)[:3]
         near = "; ".join(f"{_offer_text(o)} (misses {', '.join(m)})" for o, m in nearest)
         what = (
             f"has no offer that fits ({needs.text()}) among {len(misses)} offers of {', '.join(looked)}: "
@@ -214,7 +221,7 @@ def place(
     """
     placer = _Placer(os.environ if env is None else env)
     lt = _launch_target(launch)
-    grouped: dict[tuple[str, str, str], list[PlanStep]] = defaultdict(list)
+    grouped: dict[tuple[str, str, bool], list[tuple[str, PlanStep]]] = defaultdict(list)
     problems: list[Problem] = []
     chosen: list[dict[str, Any]] = []
     for step in plan.steps:
@@ -224,12 +231,18 @@ def place(
             if not choice.grouped:
                 problems.append(Problem(f"step {step.id} {what}", f"{step.source} > {field}", fix))
             elif field.startswith("target.options"):
-                grouped[(what, field if from_launch else f"{step.source} > {field}", fix)].append(step)
+                grouped[(what, fix, from_launch)].append(
+                    (field if from_launch else f"{step.source} > {field}", step)
+                )
             else:
-                grouped[(what, launch_where if from_launch else f"{step.source} > target", fix)].append(step)
+                grouped[(what, fix, from_launch)].append(
+                    (launch_where if from_launch else f"{step.source} > target", step)
+                )
         chosen.append(choice.placement)
-    for (what, where, fix), group in grouped.items():
-        problems.append(Problem(f"{what}; it is the target of {_steps(group)}", where, fix))
+    for (what, fix, _), found in grouped.items():  # where: at the first step it is the target of
+        problems.append(
+            Problem(f"{what}; it is the target of {_steps([s for _, s in found])}", found[0][0], fix)
+        )
     if problems:
         raise SpecError(list(dict.fromkeys(problems)))
     names = _deployment_names(plan.steps, chosen)

@@ -50,9 +50,10 @@ def get(name: str) -> Provider:
     """The provider called `name`; ProviderMissing when this installation does not have it."""
     if name in _registered:
         return _registered[name]
-    if name in _hidden or name not in NAMES:
-        known = ", ".join(names())
-        raise ProviderMissing(name, f"known providers: {known}")
+    if name in _hidden:
+        raise ProviderMissing(name, "its module is not part of this version")
+    if name not in NAMES:
+        raise ProviderMissing(name, f"known providers: {', '.join(names())}")
     found = _loaded.get(name)
     if found is None:
         found = _loaded[name] = _load(name)
@@ -63,9 +64,7 @@ def get(name: str) -> Provider:
 
 def names() -> list[str]:
     """Every provider name this installation knows (installed or not), the built-in ones first."""
-    return [n for n in NAMES if n not in _hidden or n in _registered] + sorted(
-        n for n in _registered if n not in NAMES
-    )
+    return [*NAMES, *sorted(n for n in _registered if n not in NAMES)]
 
 
 def installed() -> list[Provider]:
@@ -107,7 +106,9 @@ def override(providers: Iterable[Provider] = (), hide: Iterable[str] = ()) -> It
     try:
         for p in providers:
             register(p)
-        _hidden.update(hide)
+        for name in hide:
+            _registered.pop(name, None)
+            _hidden.add(name)
         yield
     finally:
         _registered.clear()
