@@ -193,7 +193,7 @@ def test_deployments_group_steps_by_provider_offer_and_options_with_safe_stable_
     again = place(compile_plan("metapipeline/portfolio", docs, {}, None), env={})
     assert [d.name for d in deployments(again, "other-run")] == [d.name for d in ds]  # stable
     assert check_placed(plan) == []  # remote steps are not checked against this machine (no GPU here)
-    assert [p.what for p in remote_steps(plan)][0].startswith("steps placed on runpod cannot run on this")
+    assert remote_steps(plan)[0].what.startswith("steps placed on runpod cannot run on this")
 
 
 def test_placement_survives_the_plan_file_and_a_tampered_one_is_refused_not_crashed() -> None:
