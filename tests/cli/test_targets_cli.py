@@ -85,6 +85,9 @@ def test_auto_placement_through_plan_and_execute_of_remote_steps(
     assert (placed["fit"]["provider"], placed["fit"]["offer"]["id"]) == ("vastai", "1xA100-80GB")
     assert placed["fit"]["runner_up"]["provider"] == "runpod" and "cheapest of 3" in placed["fit"]["why"]
     assert placed["a"]["deployment"] == "runpod-nvidia-rtx-a4000"
+    shown = mlops("plan", str(f), module="providers", env=FLEET).stdout
+    assert "placement:" in shown and "vastai-1xa100-80gb: 1 step(s), 0.98 USD/h" in shown
+    assert "runner-up: $0.21/h more: runpod" in shown
     out = tmp_path / "plan.json"
     assert mlops("plan", str(f), "--out", str(out), module="providers", env=FLEET).code == 0
     # a Runner given the placed plan checks remote steps against their offer, not this machine (no GPU)

@@ -67,7 +67,7 @@ class Needs:
             out.append("min_gpu_memory")
         if self.max_price is not None and offer.price_per_hour > self.max_price:
             out.append("max_price_per_hour")
-        if self.regions and offer.region and offer.region.lower() not in self.regions:
+        if self.regions and offer.region and offer.region.lower() not in {r.lower() for r in self.regions}:
             out.append("regions")
         return out
 
@@ -117,7 +117,7 @@ def _names(value: Any, max_items: int = 50) -> tuple[str, ...] | None:
         return None
     if not all(isinstance(v, str) and _NAME.match(v) for v in items):
         return None
-    return tuple(v.lower() for v in items)
+    return tuple(items)
 
 
 def needs_of(
