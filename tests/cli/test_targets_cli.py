@@ -94,6 +94,11 @@ def test_auto_placement_through_plan_and_execute_of_remote_steps(
     r = mlops("execute", str(out), "--json", "--no-cache")
     assert r.code == 0, r
     assert r.json()["outputs"] == {"y": 1}
+    tampered = json.loads(out.read_text())
+    tampered["steps"][0]["resources"]["memory"] = "lots"  # plan files are untrusted: refused, not crashed
+    out.write_text(json.dumps(tampered))
+    r = mlops("execute", str(out), "--json")
+    assert r.code == 2 and "malformed resources.memory 'lots'" in r.stdout and "Traceback" not in r.stderr
     r = mlops("run", str(f), module="providers", env=FLEET)
     assert r.code == 2 and "steps placed on vastai cannot run on this machine: fit" in r.stderr
     assert "mlops deploy" in r.stderr

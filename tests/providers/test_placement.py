@@ -210,3 +210,18 @@ def test_placement_survives_the_plan_file_and_a_tampered_one_is_refused_not_cras
     assert got == ["step a has a malformed placement", "step b is placed on unknown provider 'mars'"]
     [small] = check_placed(Plan.from_json(shrunk))
     assert "needs more than its offer" in small.what and "GPU count" in small.what
+
+
+@pytest.mark.parametrize(
+    "resources",
+    [[], {"cpu": "many"}, {"memory": "lots"}, {"gpu": -1}, {"cpu": True}, {"memory": "1Gi\n" * 9}],
+)
+def test_a_plan_file_with_malformed_resources_is_refused_not_crashed(resources: Any) -> None:
+    data = json.loads(json.dumps(place(compiled({"provider": "runpod"}), env={}).to_json()))
+    data["steps"][1]["resources"] = resources
+    [pr] = check_placed(Plan.from_json(data))
+    assert pr.what.startswith("step b has malformed resources") and pr.where == "steps (b) > resources"
+    for s in data["steps"]:
+        s["placement"] = None  # a plan written before placement: placed first, refused the same way
+    [pr] = check_placed(Plan.from_json(data))
+    assert pr.what.startswith("step b has malformed resources")

@@ -68,6 +68,7 @@ class _Placer:
         self._offers: dict[str, list[Offer] | str] = {}
         self._creds: dict[str, str] = {}
         self._cache: dict[str, _Choice] = {}
+        self._by_id: dict[tuple[int, int, str], _Choice] = {}
 
     def offers(self, provider: Provider) -> list[Offer] | str:
         if provider.name not in self._offers:
@@ -88,14 +89,26 @@ class _Placer:
         return self._creds[provider.name]
 
     def choose(self, step: PlanStep) -> _Choice:
+        # Steps of one playbook under one target share their dicts: look them up by identity first (they
+        # live as long as the plan), then by value.
+        fast = (id(step.target), id(step.resources), step.runtime)
+        found = self._by_id.get(fast)
+        if found is not None:
+            return found
         target = step.target if isinstance(step.target, dict) else {}
         options = target.get("options") or {}
         key = json.dumps([target, step.resources, step.runtime], sort_keys=True, default=str)
         if key not in self._cache:
             self._cache[key] = self._choose(step, str(target.get("provider", "local")), options)
+        self._by_id[fast] = self._cache[key]
         return self._cache[key]
 
     def _choose(self, step: PlanStep, name: str, options: Mapping[str, Any]) -> _Choice:
+        bad_resources = _malformed_resources(step.resources)
+        if bad_resources:
+            return _Choice(
+                {}, ((bad_resources, "resources", "write the plan again with `mlops plan --out`"),)
+            )
         needs, bad = needs_of(step.resources, options, "target.options", self.known)
         if bad:
             return _Choice({}, tuple((p.what, p.where, p.fix) for p in bad), grouped=True)
@@ -280,9 +293,13 @@ def _deployment_names(steps: tuple[PlanStep, ...], placements: list[dict[str, An
     """One name per group of steps (provider, offer, region, options), in order of first appearance:
     `local`, `runpod-a100-80gb`, `runpod-a100-80gb-2` (letters, digits and '-', at most 44 characters)."""
     by_key: dict[str, str] = {}
+    by_id: dict[tuple[int, int], str] = {}  # (placement, target) objects already named
     taken: set[str] = set()
     out = []
     for step, p in zip(steps, placements, strict=True):
+        if (id(p), id(step.target)) in by_id:
+            out.append(by_id[id(p), id(step.target)])
+            continue
         key = _group_key(step, p)
         if key not in by_key:
             offer = p.get("offer") or {}
@@ -297,6 +314,7 @@ def _deployment_names(steps: tuple[PlanStep, ...], placements: list[dict[str, An
                 name = f"{base}-{n}"
             taken.add(name)
             by_key[key] = name
+        by_id[id(p), id(step.target)] = by_key[key]
         out.append(by_key[key])
     return out
 
@@ -319,6 +337,22 @@ def deployments(plan: Plan, run_id: str) -> list[Deployment]:
     return out
 
 
+def _malformed_resources(resources: Any) -> str | None:
+    """What is wrong with a plan step's `resources` (plan files are untrusted), or None."""
+    if not isinstance(resources, dict):
+        return "has malformed resources (not an object)"
+    cpu, memory, gpu = resources.get("cpu", 0), resources.get("memory", "0"), resources.get("gpu", 0)
+    if isinstance(cpu, bool) or not isinstance(cpu, int | float) or not 0 <= cpu <= 1e6:
+        return f"has malformed resources.cpu {str(cpu)[:40]!r}"
+    if isinstance(gpu, bool) or not isinstance(gpu, int) or not 0 <= gpu <= 10_000:
+        return f"has malformed resources.gpu {str(gpu)[:40]!r}"
+    try:
+        local.memory_bytes(str(memory)[:40])
+    except ValueError:
+        return f"has malformed resources.memory {str(memory)[:40]!r}"
+    return None
+
+
 def check_placed(plan: Plan) -> list[Problem]:
     """What a Runner refuses in a plan it is given: steps placed on `local` that this machine cannot run,
     and steps whose needs exceed the offer they were placed on (never remote steps against this machine).
@@ -331,8 +365,13 @@ def check_placed(plan: Plan) -> list[Problem]:
     caps = local.capabilities()
     problems: list[Problem] = []
     for step in plan.steps:
-        p = step.placement or {}
+        p = step.placement if isinstance(step.placement, dict) else {}
         provider = p.get("provider")
+        bad_resources = _malformed_resources(step.resources)
+        if bad_resources:
+            fix = "write the plan again with `mlops plan --out`"
+            problems.append(Problem(f"step {step.id} {bad_resources}", f"steps ({step.id}) > resources", fix))
+            continue
         if provider == "local":
             problems += [
                 Problem(f"step {step.id} {w}", f"{step.source} > {f}", fix)
