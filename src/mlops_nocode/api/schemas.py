@@ -39,7 +39,8 @@ class Strict(BaseModel):
 
 
 class TargetIn(Strict):
-    """Where to run: a provider (local today) and its options."""
+    """Where to run: a provider (local, k3s, exoscale, vastai, runpod or auto) and its options (for
+    auto: constraints such as gpu_type, max_price_per_hour, regions; see docs/SPEC.md)."""
 
     model_config = E.config("TargetIn")
 
