@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mlops_nocode import __version__
 from mlops_nocode.catalogue.home import mlops_home
 
 SECRET_KEY_FILE = "secret_key"
@@ -103,6 +104,16 @@ class Settings(BaseSettings):
     )
     webhook_allowed_hosts: str = Field(
         default="*", description="comma list of hostnames (*.suffix allowed), IPs, CIDRs, or *"
+    )
+    runner_image: str = Field(
+        default=f"mlops-nocode-runner:{__version__}",
+        pattern=r"^[a-z0-9][A-Za-z0-9._/:@-]{0,254}$",
+        description="image remote targets run `mlops execute` in (deploy/docker/runner.Dockerfile)",
+    )
+    runner_image_cuda: str = Field(
+        default=f"mlops-nocode-runner:{__version__}-cuda",
+        pattern=r"^[a-z0-9][A-Za-z0-9._/:@-]{0,254}$",
+        description="the same for GPU steps (deploy/docker/runner-cuda.Dockerfile)",
     )
 
     @field_validator("webhook_allowed_hosts")

@@ -36,6 +36,7 @@ def execute_plan(
     from mlops_nocode.runtime.events import Fanout, JsonLines, Sink
     from mlops_nocode.runtime.limits import LimitsConfigError, load_limits
     from mlops_nocode.runtime.runner import Runner
+    from mlops_nocode.runtime.s3store import StoreError
     from mlops_nocode.runtime.throttle import ThrottleConfigError, Throttler
 
     if events == "-" and as_json:
@@ -99,6 +100,8 @@ def execute_plan(
         with ConsoleProgress(err, len(plan.steps), verbose, show_throttle=False) as progress:
             runner.sink = Fanout(progress, *sinks)
             result = runner.run()
+    except StoreError as e:
+        fail([e.problem], as_json)
     except OSError as e:
         fail(
             [

@@ -17,8 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from mlops_nocode.compiler.plan import Plan
+from mlops_nocode.runtime.limits import LimitsConfigError, load_limits
 from mlops_nocode.runtime.redaction import Redactor
+from mlops_nocode.runtime.s3store import StoreError
+from mlops_nocode.runtime.shared import SharedArtifacts, open_shared
 from mlops_nocode.runtime.state import RunResult
+from mlops_nocode.runtime.store import ArtifactStore, Ref
 
 CHUNK = 64 * 1024
 SCAN_CHUNK = 1 << 20
@@ -28,6 +32,37 @@ VERDICTS_KEPT = 4096
 
 class ArtifactMissing(LookupError):
     """No artifact by that name, or its file is gone (or not where the store keeps files)."""
+
+
+class ArtifactUnavailable(ArtifactMissing):
+    """The artifact is in the shared (S3) store, which cannot be read now; the message says why."""
+
+
+_SHARED: dict[Path, SharedArtifacts | None] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_store(home: Path) -> SharedArtifacts | None:
+    """The S3 store ARTIFACT_STORE_* names for this gateway (None when unset), made once per home."""
+    with _SHARED_LOCK:
+        if home not in _SHARED:
+            try:
+                _SHARED[home] = open_shared(ArtifactStore(home / "artifacts"), load_limits())
+            except (StoreError, LimitsConfigError):
+                _SHARED[home] = None
+        return _SHARED[home]
+
+
+def _remote(record: dict[str, Any]) -> tuple[str, Ref | None]:
+    """(value digest, None) or ("", ref) for the record of an artifact stored on another machine."""
+    path = Path(str(record.get("path", "")))
+    digest = str(record.get("digest") or "")
+    if path.parent.name == "values" and path.name == f"{digest}.json":
+        return digest, None
+    try:
+        return "", Ref.of(digest, path.name)
+    except ValueError:
+        raise ArtifactMissing("the artifact's record names no stored file") from None
 
 
 def records(plan: Plan, result: RunResult, redactor: Redactor | None = None) -> dict[str, dict[str, Any]]:
@@ -68,8 +103,28 @@ def locate(home: Path, record: dict[str, Any]) -> Path:
     root = (home / "artifacts").resolve()
     path = Path(str(record.get("path", ""))).resolve()
     if not path.is_relative_to(root) or path == root or not path.exists():
-        raise ArtifactMissing("the artifact's file is not in the store (it may have been cleaned up)")
+        return _fetched(home, record)
     return path
+
+
+def _fetched(home: Path, record: dict[str, Any]) -> Path:
+    """An artifact another machine stored, downloaded (and checked) into this gateway's local store."""
+    missing = ArtifactMissing("the artifact's file is not in the store (it may have been cleaned up)")
+    shared = shared_store(home)
+    if shared is None:
+        raise missing
+    value, ref = _remote(record)
+    try:
+        if ref is None:
+            path = shared.fetch_value(value)
+            if path is None:
+                raise missing
+            return path
+        if not shared.s3.exists(ref):
+            raise missing
+        return shared.fetch(ref)
+    except StoreError as e:
+        raise ArtifactUnavailable(str(e)) from None
 
 
 def describe(home: Path, name: str, record: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from mlops_nocode.runs.service import RunService
 from mlops_nocode.runs.vault import SecretStore, SecretUnreadable
 from mlops_nocode.runtime.redaction import redactor_for
 from mlops_nocode.runtime.runner import Runner
+from mlops_nocode.runtime.s3store import StoreError
 from mlops_nocode.runtime.sandbox import RESERVED_ENV
 from mlops_nocode.runtime.state import RunResult
 from mlops_nocode.runtime.throttle import ThrottleConfigError, Throttler
@@ -164,7 +165,7 @@ class Worker:
             result = runner.run()
             status, details, outputs = result.status, failure_details(result), result.outputs
             artifacts = records(plan, result, runner.redactor)
-        except SecretUnreadable as e:
+        except (SecretUnreadable, StoreError) as e:
             details = str(e)
         except Exception as e:
             log.exception("run %s failed inside the worker", run_id)

@@ -10,7 +10,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,11 @@ from mlops_nocode.runtime.limits import OutputLimits, load_limits
 from mlops_nocode.runtime.logfollow import LogFollower
 from mlops_nocode.runtime.redaction import Redactor, redact_files, redactor_for
 from mlops_nocode.runtime.rungate import RunGate
+from mlops_nocode.runtime.s3store import StoreError
 from mlops_nocode.runtime.sandbox import Confinement, RunSandbox, for_run, resolve, step_env
 from mlops_nocode.runtime.secrets import short_warning
+from mlops_nocode.runtime.shared import SharedArtifacts, open_shared
+from mlops_nocode.runtime.sharedsteps import SharedSteps
 from mlops_nocode.runtime.state import Cancelled, RunResult, StepState, Throttle, new_run_id
 from mlops_nocode.runtime.stepsecrets import masked_values, value_files
 from mlops_nocode.runtime.store import ArtifactStore, CacheIndex
@@ -38,7 +41,7 @@ LIVE_LOG_LINES = 1000  # per attempt, sent while the step runs
 FOLLOW_EVERY = 0.5
 
 
-class Runner:
+class Runner(SharedSteps):
     """Runs one Plan. Events go to `sink` (and to `run_dir/events.jsonl`); `run()` returns the result."""
 
     def __init__(
@@ -54,8 +57,14 @@ class Runner:
         environ: dict[str, str] | None = None,
         limits: OutputLimits | None = None,
         sandbox: Confinement | None = None,
+        shared: SharedArtifacts | bool | None = True,
+        elsewhere: Collection[str] = (),
+        elsewhere_timeout: float = 24 * 3600.0,
     ) -> None:
-        unsupported = sorted({s.runtime for s in plan.steps} - LOCAL_RUNTIMES)
+        """`shared`: the S3 store (True: the one ARTIFACT_STORE_* names, if any; StoreError when those
+        settings are bad). `elsewhere`: ids of steps another Runner runs: their results are awaited in
+        the shared store (for at most `elsewhere_timeout` seconds each) instead of being run here."""
+        unsupported = sorted({s.runtime for s in plan.steps if s.id not in elsewhere} - LOCAL_RUNTIMES)
         if unsupported:
             raise ValueError(
                 f"the local runner cannot run runtimes {unsupported}; it runs python and command"
@@ -67,6 +76,11 @@ class Runner:
         self.store = ArtifactStore(self.home / "artifacts")
         self.cache = CacheIndex(self.home / "cache")
         self.limits = limits if limits is not None else load_limits()
+        self.shared = open_shared(self.store, self.limits) if shared is True else shared or None
+        self.elsewhere = frozenset(elsewhere)
+        if self.elsewhere and self.shared is None:
+            raise ValueError("steps run elsewhere need a shared artifact store (ARTIFACT_STORE_URL)")
+        self.elsewhere_timeout = elsewhere_timeout
         self._stored = 0  # bytes of artifacts this run has stored (RUN_OUTPUTS_MAX_BYTES)
         self.use_cache = use_cache
         self.max_parallel = max(1, max_parallel or os.cpu_count() or 2)
@@ -268,7 +282,10 @@ class Runner:
                 step.params,
                 {k: v["digest"] for k, v in inputs.items()},
             )
-            hit = self.cache.get(state.cache_key) if self.use_cache else None
+            try:
+                hit = self._cache_get(state.cache_key) if self.use_cache else None
+            except (StoreError, OSError) as e:
+                return self._setup_failed(state, str(e))
             if hit is not None:
                 state.status, state.cached, state.outputs = "succeeded", True, hit
                 self.emit(
@@ -280,6 +297,8 @@ class Runner:
                     metrics=_metrics(hit),
                 )
                 return False
+        if step.id in self.elsewhere:
+            return self._await_elsewhere(state)
         state.attempts += 1
         a = att.Attempt(
             step,
@@ -311,10 +330,16 @@ class Runner:
             state.status, state.error = "failed", self.redactor.text(str(e))
             state.duration = time.monotonic() - state.started
             self.emit("step.failed", step.id, attempt=a.number, error=state.error, final=True)
+            self._share_result(state)
             return False
         state.deadline = state.started + step.timeout if step.timeout else None
         self._jobs[a.job] = state
         return True
+
+    def _cache_get(self, key: str) -> dict[str, Any] | None:
+        if self.shared is not None:
+            return self.shared.cache_get(key)
+        return self.cache.get(key)
 
     @property
     def box(self) -> RunSandbox:
@@ -360,6 +385,8 @@ class Runner:
 
     def _finish(self, state: StepState, code: int, result: str | None) -> bool:
         """Record an attempt's end; return False when the step goes back to the queue for a retry."""
+        if state.step.id in self.elsewhere:
+            return self._finish_elsewhere(state, result)
         a = state.current
         assert a is not None
         state.duration = time.monotonic() - (state.started or time.monotonic())
@@ -370,6 +397,10 @@ class Runner:
             if a.timed_out:
                 raise att.StepFailure(f"timed out after {a.step.timeout:g}s")
             state.outputs = self._collect(a, code, result, deadline)
+            try:
+                self._share(state)
+            except StoreError as e:
+                raise att.StepFailure(f"cannot share its outputs: {e}") from None
         except att.StepFailure as e:
             error = self.redactor.text(str(e))
             final = state.attempts > state.step.retries
@@ -387,9 +418,10 @@ class Runner:
                 self.emit("step.retrying", state.step.id, attempt=a.number + 1, delay=delay)
                 return False
             state.status, state.error = "failed", error
+            self._share_result(state)
             return True
         state.status = "succeeded"
-        if state.cache_key is not None:
+        if state.cache_key is not None and self.shared is None:
             self.cache.put(state.cache_key, state.outputs)
         self.emit(
             "step.finished",

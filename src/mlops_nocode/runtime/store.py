@@ -7,14 +7,75 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Protocol
 
 from mlops_nocode.runtime.collect import Budget, copy_entry
+from mlops_nocode.runtime.limits import OutputLimits
 
 _CHUNK = 1 << 20
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An artifact by content: its sha256 and its name (one path component)."""
+
+    digest: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.digest}/{self.name}"
+
+    @classmethod
+    def parse(cls, text: str) -> Ref:
+        digest, _, name = text.partition("/")
+        return cls.of(digest, name)
+
+    @classmethod
+    def of(cls, digest: str, name: str) -> Ref:
+        """Refused (ValueError) unless `digest` is a sha256 and `name` one safe path component."""
+        if not _DIGEST.fullmatch(digest):
+            raise ValueError(f"not a sha256 digest: {digest[:80]!r}")
+        if not safe_component(name):
+            raise ValueError(f"not a file name: {name[:80]!r}")
+        return cls(digest, name)
+
+
+def safe_component(name: str) -> bool:
+    return (
+        0 < len(name.encode("utf-8", "surrogatepass")) <= 255
+        and name not in (".", "..")
+        and not (set(name) & {"/", "\0", "\\"})
+    )
+
+
+def safe_rel(rel: str) -> bool:
+    """Whether `rel` (from a manifest: untrusted) is a relative path of safe components."""
+    return bool(rel) and len(rel) < 4096 and all(safe_component(p) for p in rel.split("/"))
+
+
+class Artifacts(Protocol):
+    """What the Runner and the gateway need of an artifact store, local (`ArtifactStore`) or S3
+    (`s3store.S3Store`): artifacts by content, named by a `Ref` (sha256 + name)."""
+
+    def put_path(self, path: Path, digest: str) -> Ref:
+        """Store the file or folder `path` whose content digest (`hash_path`) is `digest`."""
+
+    def get(self, ref: Ref, dest_dir: Path, limits: OutputLimits | None = None) -> Path:
+        """Write the artifact into the folder `dest_dir` as `dest_dir/<name>`; return that path."""
+
+    def exists(self, ref: Ref) -> bool: ...
+
+    def open(self, ref: Ref, member: str = "") -> IO[bytes]:
+        """A stream of a file artifact (or of the file `member` of a folder artifact)."""
+
+    def size(self, ref: Ref) -> int:
+        """Bytes of the artifact (all its files for a folder)."""
 
 
 def hash_file(path: Path) -> str:
@@ -69,27 +130,73 @@ class ArtifactStore:
         counted against `budget`) into a staging folder, then renamed into place; the same content under
         another name is stored beside the first. Refused or Stopped leave nothing behind.
         """
-        staging = self.root / ".staging" / f"{os.getpid()}-{uuid.uuid4().hex}"
-        staging.mkdir(parents=True)
+        staging = self.new_staging()
         try:
             digest = copy_entry(parent_fd, name, staging / name, budget, shown)
-            dest_dir = self.root / digest[:2] / digest
-            dest = dest_dir / name
-            if dest.exists():
-                return digest, dest
-            _read_only(staging / name)
-            dest_dir.parent.mkdir(exist_ok=True)
-            try:
-                os.rename(staging, dest_dir)
-            except OSError:  # the same content is already stored, maybe under another name
-                if not dest.exists():
-                    with contextlib.suppress(OSError):
-                        os.rename(staging / name, dest)
-                if not dest.exists():
-                    raise
+            return digest, self.adopt(staging, digest, name)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return digest, dest
+
+    def new_staging(self) -> Path:
+        """A new private folder to prepare an artifact in, beside the store (removed if its process dies)."""
+        staging = self.root / ".staging" / f"{os.getpid()}-{uuid.uuid4().hex}"
+        staging.mkdir(parents=True)
+        return staging
+
+    def adopt(self, staging: Path, digest: str, name: str) -> Path:
+        """Move `staging/name` (content `digest`) into the store, read-only; return its stored path.
+        The same content under another name is stored beside the first."""
+        dest_dir = self.root / digest[:2] / digest
+        dest = dest_dir / name
+        if dest.exists():
+            return dest
+        _read_only(staging / name)
+        dest_dir.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(staging, dest_dir)
+        except OSError:  # the same content is already stored, maybe under another name
+            if not dest.exists():
+                with contextlib.suppress(OSError):
+                    os.rename(staging / name, dest)
+            if not dest.exists():
+                raise
+        return dest
+
+    def path_of(self, digest: str, name: str) -> Path:
+        """Where the artifact (digest, name) is (or would be) stored."""
+        return self.root / digest[:2] / digest / name
+
+    def put_path(self, path: Path, digest: str) -> Ref:
+        """Store a copy of the trusted file or folder `path` (the store's own, or one just verified)."""
+        ref = Ref.of(digest, path.name)
+        if not self.exists(ref):
+            staging = self.new_staging()
+            try:
+                _copy(path, staging / path.name)
+                self.adopt(staging, digest, path.name)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        return ref
+
+    def get(self, ref: Ref, dest_dir: Path, limits: OutputLimits | None = None) -> Path:
+        dest = dest_dir / ref.name
+        _copy(self.path_of(ref.digest, ref.name), dest)
+        return dest
+
+    def exists(self, ref: Ref) -> bool:
+        return self.path_of(ref.digest, ref.name).exists()
+
+    def open(self, ref: Ref, member: str = "") -> IO[bytes]:
+        if member and not safe_rel(member):
+            raise ValueError(f"not a relative path: {member[:80]!r}")
+        path = self.path_of(ref.digest, ref.name)
+        return open(path / member if member else path, "rb")
+
+    def size(self, ref: Ref) -> int:
+        path = self.path_of(ref.digest, ref.name)
+        if path.is_file():
+            return path.stat().st_size
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
     def clean_staging(self) -> None:
         """Remove the staging folders of processes that are gone (a Runner killed while it copied)."""
@@ -105,10 +212,18 @@ class ArtifactStore:
         digest = hashlib.sha256(data).hexdigest()
         dest = self.values / f"{digest}.json"
         if not dest.exists():
+            self.values.mkdir(parents=True, exist_ok=True)  # cleaned up while a gateway runs
             tmp = dest.with_suffix(f".{uuid.uuid4().hex}.tmp")
             tmp.write_bytes(data)
             os.replace(tmp, dest)
         return digest, dest
+
+
+def _copy(src: Path, dest: Path) -> None:
+    if src.is_dir():
+        shutil.copytree(src, dest, symlinks=True)
+    else:
+        shutil.copyfile(src, dest)
 
 
 def _alive(pid: int) -> bool:

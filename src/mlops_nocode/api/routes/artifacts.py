@@ -11,7 +11,15 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from mlops_nocode.api.schemas import Artifact
 from mlops_nocode.api.state import Gateway, gateway
-from mlops_nocode.runs.artifacts import ArtifactMissing, describe, holds_secret, iter_file, iter_targz, locate
+from mlops_nocode.runs.artifacts import (
+    ArtifactMissing,
+    ArtifactUnavailable,
+    describe,
+    holds_secret,
+    iter_file,
+    iter_targz,
+    locate,
+)
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such run or artifact"}}
@@ -31,6 +39,7 @@ async def list_artifacts(run_id: str, gw: Gateway = Depends(gateway)) -> list[di
     responses={
         200: {"content": {"application/octet-stream": {}, "application/gzip": {}}},
         403: {"description": "withheld: the artifact holds the value of a secret its run used"},
+        503: {"description": "the artifact is in the shared artifact store, which cannot be read now"},
         **NOT_FOUND,
     },
 )
@@ -43,6 +52,8 @@ async def download_artifact(run_id: str, name: str, gw: Gateway = Depends(gatewa
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"run {run_id} has no artifact {name!r}")
     try:
         path = await anyio.to_thread.run_sync(locate, gw.settings.home, record)
+    except ArtifactUnavailable as e:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(e)) from None
     except ArtifactMissing as e:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from None
     redactor = await anyio.to_thread.run_sync(gw.runs.redactor, run_id)
