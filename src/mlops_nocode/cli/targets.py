@@ -54,16 +54,10 @@ def _table(t: dict[str, Any]) -> Table:
     elif sheet.get("error"):
         caption = f"price sheet unreadable: {sheet['error']}"
     table = Table(title=f"{t['provider']}: {_state(t)}", caption=escape(caption), title_justify="left")
-    for name, justify in [
-        ("offer", "left"),
-        ("vCPU", "right"),
-        ("memory", "right"),
-        ("GPU", "left"),
-        ("GPU mem", "right"),
-        ("price/h", "right"),
-        ("region", "left"),
-    ]:
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table.add_column("offer", overflow="fold", min_width=18)
+    for name in ("vCPU", "memory", "GPU", "GPU mem", "price/h", "region"):
+        text = name in ("GPU", "region")
+        table.add_column(name, justify="left" if text else "right", no_wrap=not text, overflow="fold")
     for o in t["offers"]:
         gpu = f"{o['gpu_count']}x {o['gpu_type']}" if o["gpu_count"] else "-"
         table.add_row(
