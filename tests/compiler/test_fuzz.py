@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from mlops_nocode.catalogue import Index
 from mlops_nocode.compiler import Plan, compile_plan
 from mlops_nocode.compiler.check import check_doc, validate_graphs, warnings_of
-from mlops_nocode.providers.placement import check_placed, deployments, place, placement_problems
+from mlops_nocode.providers.checks import check_placed
+from mlops_nocode.providers.placement import deployments, place, placement_problems
 from mlops_nocode.spec import Pipeline, SpecError, load_text, parse_document
 from tests.conftest import PLAYBOOKS
 

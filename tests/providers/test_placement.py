@@ -14,7 +14,8 @@ import pytest
 
 from mlops_nocode.compiler import Plan, compile_plan
 from mlops_nocode.providers import registry
-from mlops_nocode.providers.placement import check_placed, deployments, place, remote_steps
+from mlops_nocode.providers.checks import check_placed, remote_steps
+from mlops_nocode.providers.placement import deployments, place
 from mlops_nocode.spec import SpecError
 from tests.compiler.test_compile import catalogue, pipeline
 from tests.fixtures.providers import SheetProvider, install_sheets

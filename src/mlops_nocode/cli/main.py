@@ -91,7 +91,8 @@ def _compile(
 
     from mlops_nocode.cli.source import add_python_path, load_source, parse_sets, validate_all
     from mlops_nocode.compiler import compile_plan
-    from mlops_nocode.providers.placement import place, remote_steps
+    from mlops_nocode.providers.checks import remote_steps
+    from mlops_nocode.providers.placement import place
 
     try:
         src = load_source(target, catalogues or [], pipeline)
@@ -224,7 +225,7 @@ def execute(
     """Run a compiled plan file (what remote targets run)."""
     from mlops_nocode.cli.source import add_python_path
     from mlops_nocode.compiler.plan import Plan, PlanError
-    from mlops_nocode.providers.placement import check_placed
+    from mlops_nocode.providers.checks import check_placed
 
     try:
         compiled = Plan.load(plan_file)

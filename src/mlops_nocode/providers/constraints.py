@@ -191,6 +191,29 @@ def needs_of(
     return needs, problems
 
 
+def _memory_bytes(text: str) -> float:
+    m = _MEMORY.match(text)
+    if not m:
+        raise ValueError(f"invalid memory {text!r}")
+    return float(m[1]) * _UNITS[m[2] or ""]
+
+
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def malformed_resources(resources: Any) -> str | None:
+    """What is wrong with a plan step's `resources` (plan files are untrusted), or None."""
+    if not isinstance(resources, dict):
+        return "has malformed resources (not an object)"
+    cpu, memory, gpu = resources.get("cpu", 0), resources.get("memory", "0"), resources.get("gpu", 0)
+    if isinstance(cpu, bool) or not isinstance(cpu, int | float) or not 0 <= cpu <= 1e6:
+        return f"has malformed resources.cpu {str(cpu)[:40]!r}"
+    if isinstance(gpu, bool) or not isinstance(gpu, int) or not 0 <= gpu <= 10_000:
+        return f"has malformed resources.gpu {str(gpu)[:40]!r}"
+    try:
+        _memory_bytes(str(memory)[:40])
+    except ValueError:
+        return f"has malformed resources.memory {str(memory)[:40]!r}"
+    return None

@@ -20,11 +20,11 @@ from typing import Any
 from mlops_nocode.compiler.plan import Plan, PlanStep
 from mlops_nocode.providers import local, registry
 from mlops_nocode.providers.base import Deployment, Offer, Provider
-from mlops_nocode.providers.constraints import Needs, needs_of
+from mlops_nocode.providers.constraints import Needs, malformed_resources, needs_of
 from mlops_nocode.providers.pricing import PriceSheetError
 from mlops_nocode.spec import Problem, SpecError
 
-_LABELS = {
+LABELS = {
     "vcpus": "vCPUs (resources.cpu, min_vcpus)",
     "memory": "memory (resources.memory, min_memory)",
     "gpu_count": "GPU count (resources.gpu, gpu_count)",
@@ -52,7 +52,7 @@ def _money(price: float) -> str:
     return f"${price:.4g}/h"
 
 
-def _offer_text(o: Offer) -> str:
+def offer_text(o: Offer) -> str:
     gpu = f"{o.gpu_count}x {o.gpu_type or 'GPU'}, " if o.gpu_count else ""
     where = f" in {o.region}" if o.region else ""
     size = f"{gpu}{o.vcpus:g} vCPU, {o.memory_gib:g} GiB"
@@ -104,7 +104,7 @@ class _Placer:
         return self._cache[key]
 
     def _choose(self, step: PlanStep, name: str, options: Mapping[str, Any]) -> _Choice:
-        bad_resources = _malformed_resources(step.resources)
+        bad_resources = malformed_resources(step.resources)
         if bad_resources:
             return _Choice(
                 {}, ((bad_resources, "resources", "write the plan again with `mlops plan --out`"),)
@@ -157,7 +157,7 @@ class _Placer:
         total = len(fitting) + len(misses)
         scope = f"of {total} offer(s) from {', '.join(looked)}"
         head = f"cheapest of {len(fitting)} fitting" if len(fitting) > 1 else "the only fitting offer"
-        why = [f"{head} ({scope}) for {needs.text()}: {_offer_text(best)}"]
+        why = [f"{head} ({scope}) for {needs.text()}: {offer_text(best)}"]
         if best.provider == "local":
             why.append("this machine, nothing is rented")
         else:
@@ -172,7 +172,7 @@ class _Placer:
                 "offer": runner.id,
                 "region": runner.region,
                 "price_per_hour": runner.price_per_hour,
-                "why": f"{_money(extra)} more: {_offer_text(runner)}",
+                "why": f"{_money(extra)} more: {offer_text(runner)}",
             }
         placement = {
             "provider": best.provider,
@@ -201,12 +201,12 @@ class _Placer:
         counts = Counter(m for _, miss in misses for m in miss)
         worst, n = counts.most_common(1)[0]
         nearest = sorted(misses, key=_nearness)[:3]
-        near = "; ".join(f"{_offer_text(o)} (misses {', '.join(m)})" for o, m in nearest)
+        near = "; ".join(f"{offer_text(o)} (misses {', '.join(m)})" for o, m in nearest)
         what = (
             f"has no offer that fits ({needs.text()}) among {len(misses)} offers of {', '.join(looked)}: "
-            f"{_LABELS.get(worst, worst)} excluded the most ({n} offers); nearest: {near}"
+            f"{LABELS.get(worst, worst)} excluded the most ({n} offers); nearest: {near}"
         )
-        fix = f"relax {_LABELS.get(worst, worst)}, lower the step's resources, or choose another target"
+        fix = f"relax {LABELS.get(worst, worst)}, lower the step's resources, or choose another target"
         return _Choice({}, ((what, where, fix),))
 
 
@@ -216,7 +216,7 @@ def _launch_target(launch: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {"provider": launch.get("provider", "local"), "options": dict(launch.get("options") or {})}
 
 
-def _steps(steps: list[PlanStep]) -> str:
+def step_list(steps: list[PlanStep]) -> str:
     names = ", ".join(s.id for s in steps[:5])
     return names + (f" and {len(steps) - 5} more" if len(steps) > 5 else "")
 
@@ -254,7 +254,7 @@ def place(
         chosen.append(choice.placement)
     for (what, fix, _), found in grouped.items():  # where: at the first step it is the target of
         problems.append(
-            Problem(f"{what}; it is the target of {_steps([s for _, s in found])}", found[0][0], fix)
+            Problem(f"{what}; it is the target of {step_list([s for _, s in found])}", found[0][0], fix)
         )
     if problems:
         raise SpecError(list(dict.fromkeys(problems)))
@@ -335,94 +335,3 @@ def deployments(plan: Plan, run_id: str) -> list[Deployment]:
         options = steps[0].target.get("options", {}) if isinstance(steps[0].target, dict) else {}
         out.append(Deployment(run_id, name, str(p["provider"]), offer, dict(options), tuple(steps), plan))
     return out
-
-
-def _malformed_resources(resources: Any) -> str | None:
-    """What is wrong with a plan step's `resources` (plan files are untrusted), or None."""
-    if not isinstance(resources, dict):
-        return "has malformed resources (not an object)"
-    cpu, memory, gpu = resources.get("cpu", 0), resources.get("memory", "0"), resources.get("gpu", 0)
-    if isinstance(cpu, bool) or not isinstance(cpu, int | float) or not 0 <= cpu <= 1e6:
-        return f"has malformed resources.cpu {str(cpu)[:40]!r}"
-    if isinstance(gpu, bool) or not isinstance(gpu, int) or not 0 <= gpu <= 10_000:
-        return f"has malformed resources.gpu {str(gpu)[:40]!r}"
-    try:
-        local.memory_bytes(str(memory)[:40])
-    except ValueError:
-        return f"has malformed resources.memory {str(memory)[:40]!r}"
-    return None
-
-
-def check_placed(plan: Plan) -> list[Problem]:
-    """What a Runner refuses in a plan it is given: steps placed on `local` that this machine cannot run,
-    and steps whose needs exceed the offer they were placed on (never remote steps against this machine).
-    A plan without placements (written before placement existed) is placed first."""
-    if any(s.placement is None for s in plan.steps):
-        try:
-            plan = place(plan)
-        except SpecError as e:
-            return list(e.problems)
-    caps = local.capabilities()
-    problems: list[Problem] = []
-    for step in plan.steps:
-        p = step.placement if isinstance(step.placement, dict) else {}
-        provider = p.get("provider")
-        bad_resources = _malformed_resources(step.resources)
-        if bad_resources:
-            fix = "write the plan again with `mlops plan --out`"
-            problems.append(Problem(f"step {step.id} {bad_resources}", f"steps ({step.id}) > resources", fix))
-            continue
-        if provider == "local":
-            problems += [
-                Problem(f"step {step.id} {w}", f"{step.source} > {f}", fix)
-                for w, f, fix in local.unmet_needs(step, caps)
-            ]
-            continue
-        try:
-            offer = Offer.from_json(p["offer"])
-        except (KeyError, TypeError, ValueError, AttributeError):
-            problems.append(
-                Problem(
-                    f"step {step.id} has a malformed placement",
-                    f"steps ({step.id}) > placement",
-                    "place the plan again with `mlops plan --out`",
-                )
-            )
-            continue
-        if provider not in registry.NAMES or offer.provider != provider:
-            problems.append(
-                Problem(
-                    f"step {step.id} is placed on unknown provider {str(provider)[:40]!r}",
-                    f"steps ({step.id}) > placement",
-                    "place the plan again with `mlops plan --out`",
-                )
-            )
-            continue
-        needs, _ = needs_of(step.resources, {}, "", [])
-        miss = [m for m in needs.misses(offer) if m in _LABELS]
-        if miss:
-            problems.append(
-                Problem(
-                    f"step {step.id} needs more than its offer {_offer_text(offer)}: "
-                    + ", ".join(_LABELS[m] for m in miss),
-                    f"{step.source} > resources",
-                    "place the plan again with `mlops plan --out`",
-                )
-            )
-    return problems
-
-
-def remote_steps(plan: Plan, launch_where: str = "--target") -> list[Problem]:
-    """Steps a run on this machine cannot execute: those placed on another provider (once per provider)."""
-    by: dict[str, list[PlanStep]] = defaultdict(list)
-    for s in plan.steps:
-        if s.placement is not None and s.placement.get("provider") != "local":
-            by[str(s.placement.get("provider"))].append(s)
-    return [
-        Problem(
-            f"steps placed on {provider} cannot run on this machine: {_steps(steps)}",
-            f"{steps[0].source} > target",
-            f"deploy it (`mlops deploy REF --target {provider}`), or run it here with {launch_where} local",
-        )
-        for provider, steps in by.items()
-    ]
