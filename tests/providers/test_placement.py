@@ -226,3 +226,21 @@ def test_a_plan_file_with_malformed_resources_is_refused_not_crashed(resources: 
         s["placement"] = None  # a plan written before placement: placed first, refused the same way
     [pr] = check_placed(Plan.from_json(data))
     assert pr.what.startswith("step b has malformed resources")
+
+
+def test_steps_sharing_an_explicit_target_share_one_offer_that_fits_them_all() -> None:
+    plan = place(compiled({"provider": "exoscale"}), env={})
+    a, b = plan.step("a").placement, plan.step("b").placement
+    assert a is not None and b is not None
+    assert a["offer"]["id"] == b["offer"]["id"] == "gpu3.small" and a["deployment"] == b["deployment"]
+    assert "one offer for the 2 steps with this target" in b["why"]
+    assert [len(d.steps) for d in deployments(plan, "r")] == [2]
+    [pr] = problems({"provider": "exoscale", "options": {"min_vcpus": 64}})
+    assert pr["what"].startswith("the target these steps share has no offer that fits (64 vCPU")
+    assert pr["what"].endswith("it is the target of a, b") and pr["where"] == "pipeline/p > steps[0] (a) > target"
+    container = pipeline("c", "- {id: a, uses: playbook/box}", "target: {provider: runpod}")
+    box = GPU.replace("gpu-fit", "box").replace("runtime: python", "runtime: container")
+    box = box.replace('  python: {entrypoint: "steps:add"}\n', "")
+    with pytest.raises(SpecError) as e:
+        place(compile_plan("pipeline/c", catalogue(box, container), {}, None), env={})
+    assert "step a uses runtime 'container', which runpod cannot run (it runs: command, python)" in str(e.value)

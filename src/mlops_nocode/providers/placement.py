@@ -21,6 +21,7 @@ from mlops_nocode.compiler.plan import Plan, PlanStep
 from mlops_nocode.providers import local, registry
 from mlops_nocode.providers.base import Deployment, Offer, Provider
 from mlops_nocode.providers.constraints import Needs, malformed_resources, needs_of
+from mlops_nocode.providers.local import memory_bytes
 from mlops_nocode.providers.pricing import PriceSheetError
 from mlops_nocode.spec import Problem, SpecError
 
@@ -126,6 +127,12 @@ class _Placer:
             unmet = local.unmet_needs(step, local.capabilities())
             if unmet:
                 return _Choice({}, tuple(unmet))
+        runtimes = registry.get(name).features.runtimes
+        if step.runtime not in runtimes:
+            what = f"uses runtime {step.runtime!r}, which {name} cannot run (it runs: "
+            what += f"{', '.join(sorted(runtimes))})"
+            fix = "choose a target that supports it, or a playbook with a supported runtime"
+            return _Choice({}, ((what, "runtime", fix),))
         return self._pick(step, needs, [name], auto=False)
 
     def _pick(self, step: PlanStep, needs: Needs, names: list[str], auto: bool) -> _Choice:
@@ -237,11 +244,16 @@ def place(
     grouped: dict[tuple[str, str, bool], list[tuple[str, PlanStep]]] = defaultdict(list)
     problems: list[Problem] = []
     chosen: list[dict[str, Any]] = []
-    for step in plan.steps:
-        choice = placer.choose(step)
+    shared = _shared(plan.steps)
+    for i, step in enumerate(plan.steps):
+        group = shared.get(i)
+        choice = placer.choose(step if group is None else replace(step, resources=group[0]))
         from_launch = lt is not None and step.target == lt
         for what, field, fix in choice.problems:
-            if not choice.grouped:
+            if group is not None and field.startswith("target") and not choice.grouped:
+                shared_what = f"the target these steps share {what}"
+                grouped[(shared_what, fix, from_launch)].append((f"{step.source} > {field}", step))
+            elif not choice.grouped:
                 problems.append(Problem(f"step {step.id} {what}", f"{step.source} > {field}", fix))
             elif field.startswith("target.options"):
                 grouped[(what, fix, from_launch)].append(
@@ -251,7 +263,13 @@ def place(
                 grouped[(what, fix, from_launch)].append(
                     (launch_where if from_launch else f"{step.source} > target", step)
                 )
-        chosen.append(choice.placement)
+        if group is not None and choice.placement:
+            note = (
+                f"; one offer for the {group[1]} steps with this target (it fits the largest needs of each)"
+            )
+            chosen.append({**choice.placement, "why": choice.placement["why"] + note})
+        else:
+            chosen.append(choice.placement)
     for (what, fix, _), found in grouped.items():  # where: at the first step it is the target of
         problems.append(
             Problem(f"{what}; it is the target of {step_list([s for _, s in found])}", found[0][0], fix)
@@ -264,6 +282,33 @@ def place(
         for s, p, n in zip(plan.steps, chosen, names, strict=True)
     )
     return replace(plan, steps=placed)
+
+
+def _shared(steps: tuple[PlanStep, ...]) -> dict[int, tuple[dict[str, Any], int]]:
+    """Steps sharing an explicit remote target (same provider and options) go to one offer, the one machine
+    or pod that runs them all: for each such step, the resources placed with (the largest cpu, memory and
+    gpu of the group) and the group's size. Steps on `local` or `auto` are placed one by one."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    keys: dict[int, str] = {}
+    for i, s in enumerate(steps):
+        t = s.target if isinstance(s.target, dict) else {}
+        if t.get("provider", "local") in ("local", "auto") or malformed_resources(s.resources):
+            continue
+        if id(s.target) not in keys:
+            keys[id(s.target)] = json.dumps(t, sort_keys=True, default=str)
+        groups[keys[id(s.target)]].append(i)
+    out: dict[int, tuple[dict[str, Any], int]] = {}
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        res = [steps[i].resources for i in members]
+        largest = {
+            "cpu": max(float(r.get("cpu", 0)) for r in res),
+            "memory": str(max(memory_bytes(str(r.get("memory", "0"))) for r in res)),
+            "gpu": max(int(r.get("gpu", 0)) for r in res),
+        }
+        out.update((i, (largest, len(members))) for i in members)
+    return out
 
 
 def placement_problems(plan: Plan) -> list[Problem]:
