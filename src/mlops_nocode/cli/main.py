@@ -16,6 +16,7 @@ from mlops_nocode.cli import keys as keys_cli
 from mlops_nocode.cli import login as login_cli
 from mlops_nocode.cli import remote as remote_cli
 from mlops_nocode.cli import server as server_cli
+from mlops_nocode.cli import targets as targets_cli
 from mlops_nocode.cli import throttle as throttle_cli
 from mlops_nocode.cli.execute import execute_plan
 from mlops_nocode.cli.report import err, fail, out, write_output
@@ -54,6 +55,7 @@ app.command()(login_cli.login)
 app.command()(login_cli.logout)
 app.add_typer(remote_cli.app, name="runs")
 app.add_typer(keys_cli.app, name="keys")
+app.add_typer(targets_cli.app, name="targets")
 app.command()(remote_cli.deploy)
 
 TargetArg = Annotated[
@@ -81,12 +83,16 @@ def _compile(
     pipeline: str | None,
     provider: str | None,
     as_json: bool,
+    here: bool = False,
 ) -> Any:
+    """The placed plan (SpecError's problems reported, exit 2); with `here`, every step must be placed on
+    this machine (`mlops run`)."""
     from dataclasses import replace
 
     from mlops_nocode.cli.source import add_python_path, load_source, parse_sets, validate_all
     from mlops_nocode.compiler import compile_plan
-    from mlops_nocode.providers.registry import check_placement
+    from mlops_nocode.providers.checks import remote_steps
+    from mlops_nocode.providers.placement import place
 
     try:
         src = load_source(target, catalogues or [], pipeline)
@@ -94,8 +100,8 @@ def _compile(
         if src.docs:
             validate_all(src, params)
         launch = {"provider": provider, "options": {}} if provider else None
-        plan = compile_plan(src.root, src.catalogue, params, launch)
-        problems = check_placement(plan, provider)
+        plan = place(compile_plan(src.root, src.catalogue, params, launch), launch)
+        problems = remote_steps(plan) if here else []
         if problems:
             raise SpecError(problems)
     except SpecError as e:
@@ -112,13 +118,13 @@ def validate(
     from mlops_nocode.cli.report import warn
     from mlops_nocode.cli.source import load_source, parse_sets, validate_all
     from mlops_nocode.compiler.check import warnings_of
-    from mlops_nocode.providers.registry import check_placement
+    from mlops_nocode.providers.placement import placement_problems
     from mlops_nocode.spec import Playbook
 
     try:
         src = load_source(target, catalogue or [])
         params = parse_sets(set_ or [], src.root.spec.parameters)
-        plans = validate_all(src, params, check_placement)
+        plans = validate_all(src, params, placement_problems)
     except SpecError as e:
         fail(e.problems, as_json)
     docs = src.docs or [src.root]
@@ -196,7 +202,7 @@ def run(
     verbose: Verbose = False,
 ) -> None:
     """Compile and run a pipeline on this machine; progress on stderr, `--json` summary on stdout."""
-    compiled = _compile(target, set_, catalogue, pipeline, provider, as_json)
+    compiled = _compile(target, set_, catalogue, pipeline, provider, as_json, here=True)
     execute_plan(compiled, as_json, no_cache, parallel, events, verbose)
 
 
@@ -219,13 +225,13 @@ def execute(
     """Run a compiled plan file (what remote targets run)."""
     from mlops_nocode.cli.source import add_python_path
     from mlops_nocode.compiler.plan import Plan, PlanError
-    from mlops_nocode.providers.registry import check_placement
+    from mlops_nocode.providers.checks import check_placed
 
     try:
         compiled = Plan.load(plan_file)
     except PlanError as e:
         fail([Problem(str(e), str(plan_file), "write one with `mlops plan FILE --out PLAN.json`")], as_json)
-    problems = check_placement(compiled)
+    problems = check_placed(compiled)  # local steps against this machine, remote ones against their offer
     if problems:
         fail(problems, as_json)
     add_python_path([Path(p) for p in compiled.python_path if Path(p).is_dir()])

@@ -1,7 +1,8 @@
 """What a launch request names (a ref, or inline spec documents) compiled into a placed Plan.
 
 The same steps as `mlops run`: load, join the configured catalogues, validate every graph, compile with
-the parameters and target, check placement. Every failure is a SpecError of located problems.
+the parameters and target, place every step (providers.placement). Every failure is a SpecError of
+located problems.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from mlops_nocode.catalogue import Doc
 from mlops_nocode.catalogue.service import configured_catalogue
 from mlops_nocode.compiler import Plan, compile_plan
 from mlops_nocode.compiler.check import validate_graphs, warnings_of
-from mlops_nocode.providers.registry import check_placement
+from mlops_nocode.providers.placement import place
 from mlops_nocode.spec import MetaPipeline, Pipeline, Problem, Ref, RefError, SpecError, parse_document
 
 Inline = str | dict[str, Any] | list[dict[str, Any]]
@@ -72,9 +73,7 @@ def prepare(
         launch = {"provider": target.get("provider", "local"), "options": dict(target.get("options") or {})}
     plan = compile_plan(root_doc, catalogue, params, launch, check_only=check_only)
     if not check_only or not any(not p.optional for p in root_doc.spec.inputs.values()):
-        problems = check_placement(plan, launch["provider"] if launch else None)  # what a run would refuse
-        if problems:
-            raise SpecError(problems)
+        plan = place(plan, launch, launch_where="target")  # SpecError: what a run would refuse
     if check_only:
         plan = replace(plan, warnings=tuple(warnings_of(docs, [plan, *plans])))
     return plan
