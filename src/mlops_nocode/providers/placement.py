@@ -150,6 +150,10 @@ class _Placer:
             if isinstance(offers, str):
                 notes.append(f"{name}: {offers}")
                 continue
+            if auto and any(o.extra.get("example") for o in offers):
+                # an example of a cluster that is the user's own (k3s): not something that can be rented
+                offers = [o for o in offers if not o.extra.get("example")]
+                notes.append(f"{name}: example offers left out (declare yours: mlops targets refresh {name})")
             looked.append(name)
             runtime_ok = step.runtime in provider.features.runtimes
             for o in offers:
