@@ -56,11 +56,15 @@ def mlops(home: Path) -> Callable[..., CliResult]:
     """Run `mlops ARGS` in a real process (env inherits MLOPS_HOME; fixture steps importable)."""
 
     def run(
-        *args: str, env: dict[str, str] | None = None, timeout: float = 600, cwd: Path | None = None
+        *args: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 600,
+        cwd: Path | None = None,
+        module: str = "mlops_nocode.cli.main",  # `providers`: with test providers (fixtures/providers.py)
     ) -> CliResult:
         full_env = {**os.environ, "PYTHONPATH": str(FIXTURES), "COLUMNS": "200", **(env or {})}
         proc = subprocess.run(
-            [sys.executable, "-m", "mlops_nocode.cli.main", *args],
+            [sys.executable, "-m", module, *args],
             capture_output=True,
             text=True,
             env=full_env,

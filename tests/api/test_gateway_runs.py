@@ -65,6 +65,26 @@ def test_invalid_spec_answers_422_with_problems(admin: httpx.Client) -> None:
     assert any(t["provider"] == "local" and t["available"] for t in admin.get("/api/v1/targets").json())
 
 
+def test_targets_and_placed_plans(admin: httpx.Client) -> None:
+    found = {t["provider"]: t for t in admin.get("/api/v1/targets").json()}
+    assert list(found)[:5] == ["local", "k3s", "exoscale", "vastai", "runpod"]
+    assert found["local"]["ready"] and found["local"]["offers"][0]["id"] == "this-machine"
+    assert found["local"]["sheet"]["date"] and found["local"]["sheet"]["source"]
+    assert all(t["installed"] or t["reason"] for t in found.values())
+    assert admin.get("/api/v1/targets/local").json() == found["local"]
+    missing = admin.get("/api/v1/targets/mars")
+    assert missing.status_code == 404 and "unknown provider 'mars'" in missing.json()["detail"]
+    body = {"pipeline": "pipeline/iris-classifier", "target": {"provider": "auto"}}
+    steps = admin.post("/api/v1/plan", json=body).json()["steps"]
+    assert {s["placement"]["provider"] for s in steps} == {"local"}  # free, and it fits
+    assert all("this machine" in s["placement"]["why"] for s in steps)
+    body["target"] = {"provider": "auto", "options": {"gpu_count": "two", "max_price_per_hour": -1}}
+    r = admin.post("/api/v1/plan", json=body)
+    assert r.status_code == 422
+    wheres = sorted(p["where"] for p in r.json()["problems"])
+    assert wheres == ["target.options.gpu_count", "target.options.max_price_per_hour"]
+
+
 def test_list_filter_pagination_cancel_retry(admin: httpx.Client) -> None:
     docs = sleeper("inline-cancel", [("long", 30)])
     run_id = admin.post("/api/v1/runs", json={"pipeline": docs}).json()["id"]

@@ -190,7 +190,10 @@ spec:
 
 
 def test_unavailable_target_reported_once(mlops: Mlops) -> None:
-    r = mlops("plan", "metapipeline/ml-portfolio", "--target", "nope", "--json")
+    hidden = {"TEST_HIDE": "exoscale"}  # a version without the exoscale provider
+    r = mlops(
+        "plan", "metapipeline/ml-portfolio", "--target", "exoscale", "--json", module="providers", env=hidden
+    )
     assert r.code == 2
     problems = r.json()["problems"]
     assert len(problems) == 1 and problems[0]["where"] == "--target"

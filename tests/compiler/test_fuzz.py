@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from mlops_nocode.catalogue import Index
 from mlops_nocode.compiler import Plan, compile_plan
 from mlops_nocode.compiler.check import check_doc, validate_graphs, warnings_of
-from mlops_nocode.providers.registry import check_placement
+from mlops_nocode.providers.checks import check_placed
+from mlops_nocode.providers.placement import deployments, place, placement_problems
 from mlops_nocode.spec import Pipeline, SpecError, load_text, parse_document
 from tests.conftest import PLAYBOOKS
 
@@ -269,8 +270,13 @@ def only_spec_errors(fn: Any, *args: Any, **kwargs: Any) -> Any:
 def check_plan(plan: Plan) -> None:
     text = json.dumps(plan.to_json(), allow_nan=False)
     assert Plan.from_json(json.loads(text)).to_json() == plan.to_json()
-    check_placement(plan)
-    check_placement(plan, "mars")
+    placed = only_spec_errors(place, plan)
+    only_spec_errors(place, plan, {"provider": "mars"})
+    if placed is not None:
+        text = json.dumps(placed.to_json(), allow_nan=False)
+        assert Plan.from_json(json.loads(text)).to_json() == placed.to_json()
+        assert all(isinstance(p.what, str) for p in check_placed(placed))
+        assert sum(len(d.steps) for d in deployments(placed, "r1")) == len(placed.steps)
 
 
 @FUZZ
@@ -310,6 +316,6 @@ def test_the_compiler_gives_plans_or_located_problems(datas: list[Any], params: 
                 plan = only_spec_errors(compile_plan, doc, index, values, launch, check_only)
                 if plan is not None:
                     check_plan(plan)
-            plans = only_spec_errors(validate_graphs, docs, doc, index, {}, check_placement)
+            plans = only_spec_errors(validate_graphs, docs, doc, index, {}, placement_problems)
             warnings_of(docs, plans or [])
     only_spec_errors(compile_plan, "pipeline/p", index, params if isinstance(params, dict) else {})

@@ -159,8 +159,36 @@ PLAN: dict[str, Any] = {
             "timeout": None,
             "cache": True,
             "secrets": [],
-            "target": {"provider": "local", "options": {}},
+            "target": {"provider": "auto", "options": {"max_price_per_hour": 0.5}},
             "source": "pipeline/iris-quick@1.0.0",
+            "placement": {
+                "provider": "local",
+                "deployment": "local",
+                "offer": {
+                    "provider": "local",
+                    "id": "this-machine",
+                    "vcpus": 8.0,
+                    "memory_gib": 31.2,
+                    "gpu_type": "",
+                    "gpu_count": 0,
+                    "gpu_memory_gib": 0.0,
+                    "price_per_hour": 0.0,
+                    "currency": "USD",
+                    "region": "",
+                    "extra": {},
+                },
+                "price_per_hour": 0.0,
+                "why": "cheapest of 4 fitting (of 12 offer(s) from local, exoscale, vastai, runpod) "
+                "for 1 vCPU, 1 GiB, ≤ $0.5/h: local this-machine (8 vCPU, 31.2 GiB) at $0/h; "
+                "this machine, nothing is rented",
+                "runner_up": {
+                    "provider": "exoscale",
+                    "offer": "standard.small",
+                    "region": "ch-gva-2",
+                    "price_per_hour": 0.0223,
+                    "why": "$0.0223/h more: exoscale standard.small (2 vCPU, 2 GiB) at $0.0223/h in ch-gva-2",
+                },
+            },
         }
     ],
     "outputs": {},
@@ -201,13 +229,63 @@ SESSION: dict[str, Any] = {
     "revoked_at": None,
 }
 
+OFFER: dict[str, Any] = {
+    "provider": "runpod",
+    "id": "NVIDIA A100 80GB PCIe",
+    "vcpus": 8.0,
+    "memory_gib": 117.0,
+    "gpu_type": "A100-80GB",
+    "gpu_count": 1,
+    "gpu_memory_gib": 80.0,
+    "price_per_hour": 1.19,
+    "currency": "USD",
+    "region": "EU-RO-1",
+    "extra": {},
+}
+TARGET: dict[str, Any] = {
+    "provider": "runpod",
+    "installed": True,
+    "available": False,
+    "ready": False,
+    "reason": None,
+    "credentials": False,
+    "missing": ["RUNPOD_API_KEY"],
+    "terraform": True,
+    "tools": {"terraform": True},
+    "notes": [],
+    "features": {
+        "runtimes": ["command", "python"],
+        "gpus": True,
+        "provisions": True,
+        "iac": "terraform",
+        "unsupported": {},
+    },
+    "sheet": {
+        "date": "2026-11-30",
+        "source": "https://www.runpod.io/pricing",
+        "refreshed": False,
+        "currency": "USD",
+        "error": None,
+    },
+    "offers": [OFFER],
+}
 TARGETS: list[dict[str, Any]] = [
-    {"provider": "local", "available": True},
-    {"provider": "k3s", "available": False},
+    TARGET,
+    {
+        "provider": "vastai",
+        "installed": False,
+        "available": False,
+        "ready": False,
+        "reason": "its module is not part of this version",
+        "offers": [],
+    },
 ]
 
 
 MODELS: dict[str, list[Any]] = {
+    "TargetOut": [TARGET],
+    "OfferOut": [OFFER],
+    "SheetOut": [TARGET["sheet"]],
     "TargetIn": [{"provider": "local", "options": {}}],
     "DeployResponse": [
         {

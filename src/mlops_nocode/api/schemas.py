@@ -39,7 +39,8 @@ class Strict(BaseModel):
 
 
 class TargetIn(Strict):
-    """Where to run: a provider (local today) and its options."""
+    """Where to run: a provider (local, k3s, exoscale, vastai, runpod or auto) and its options (for
+    auto: constraints such as gpu_type, max_price_per_hour, regions; see docs/SPEC.md)."""
 
     model_config = E.config("TargetIn")
 
@@ -412,3 +413,54 @@ class SessionCurrent(SessionOut):
     model_config = E.config("SessionCurrent")
 
     csrf_token: str
+
+
+class OfferOut(BaseModel):
+    """One thing a provider rents, with its price per hour (GPU memory is per GPU)."""
+
+    model_config = E.config("OfferOut")
+
+    provider: str
+    id: str
+    vcpus: float
+    memory_gib: float
+    gpu_type: str
+    gpu_count: int
+    gpu_memory_gib: float
+    price_per_hour: float
+    currency: str
+    region: str
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class SheetOut(BaseModel):
+    """The price sheet in use: its date and source; `refreshed` when `mlops targets refresh` wrote it."""
+
+    model_config = E.config("SheetOut")
+
+    date: str | None
+    source: str | None
+    refreshed: bool
+    currency: str | None = None
+    error: str | None = None
+
+
+class TargetOut(BaseModel):
+    """A target provider: installed or not (`reason`), its state (credentials and tools present or
+    missing, by name only), its features and its offers, cheapest first."""
+
+    model_config = E.config("TargetOut")
+
+    provider: str
+    installed: bool
+    available: bool = Field(description="usable now: installed, credentials and tools present")
+    ready: bool
+    reason: str | None = None
+    credentials: bool | None = None
+    missing: list[str] = Field(default_factory=list)
+    terraform: bool | None = Field(default=None, description="terraform/tofu present (None: not needed)")
+    tools: dict[str, bool] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+    features: dict[str, Any] | None = None
+    sheet: SheetOut | None = None
+    offers: list[OfferOut] = Field(default_factory=list)

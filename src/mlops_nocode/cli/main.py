@@ -16,6 +16,7 @@ from mlops_nocode.cli import keys as keys_cli
 from mlops_nocode.cli import login as login_cli
 from mlops_nocode.cli import remote as remote_cli
 from mlops_nocode.cli import server as server_cli
+from mlops_nocode.cli import targets as targets_cli
 from mlops_nocode.cli import throttle as throttle_cli
 from mlops_nocode.cli.execute import execute_plan
 from mlops_nocode.cli.report import err, fail, out, write_output
@@ -54,6 +55,7 @@ app.command()(login_cli.login)
 app.command()(login_cli.logout)
 app.add_typer(remote_cli.app, name="runs")
 app.add_typer(keys_cli.app, name="keys")
+app.add_typer(targets_cli.app, name="targets")
 app.command()(remote_cli.deploy)
 app.command()(remote_cli.destroy)
 
@@ -82,10 +84,14 @@ def _compile(
     pipeline: str | None,
     provider: str | None,
     as_json: bool,
+    here: bool = False,
 ) -> Any:
+    """The placed plan (SpecError's problems reported, exit 2); with `here`, every step must be placed on
+    this machine (`mlops run`)."""
     from dataclasses import replace
 
     from mlops_nocode.cli.source import add_python_path, load_source, parse_sets, validate_all
+    from mlops_nocode.providers.checks import remote_steps
     from mlops_nocode.runs.flow import placed_plan
 
     try:
@@ -95,6 +101,9 @@ def _compile(
             validate_all(src, params)
         launch = {"provider": provider, "options": {}} if provider else None
         plan = placed_plan(src.root, src.catalogue, params, launch)
+        problems = remote_steps(plan) if here else []
+        if problems:
+            raise SpecError(problems)
     except SpecError as e:
         fail(e.problems, as_json)
     dirs = add_python_path(src.spec_dirs)
@@ -109,13 +118,13 @@ def validate(
     from mlops_nocode.cli.report import warn
     from mlops_nocode.cli.source import load_source, parse_sets, validate_all
     from mlops_nocode.compiler.check import warnings_of
-    from mlops_nocode.runs.flow import check_placed
+    from mlops_nocode.providers.placement import placement_problems
     from mlops_nocode.spec import Playbook
 
     try:
         src = load_source(target, catalogue or [])
         params = parse_sets(set_ or [], src.root.spec.parameters)
-        plans = validate_all(src, params, check_placed)
+        plans = validate_all(src, params, placement_problems)
     except SpecError as e:
         fail(e.problems, as_json)
     docs = src.docs or [src.root]
@@ -211,24 +220,7 @@ def run(
     verbose: Verbose = False,
 ) -> None:
     """Compile and run a pipeline on this machine; progress on stderr, `--json` summary on stdout."""
-    from mlops_nocode.runs.flow import LOCAL, provider_of
-
-    compiled = _compile(target, set_, catalogue, pipeline, provider, as_json)
-    remote = [s for s in compiled.steps if provider_of(s) != LOCAL]
-    if remote:
-        names = ", ".join(sorted({provider_of(s) for s in remote}))
-        fail(
-            [
-                Problem(
-                    f"{len(remote)} step(s) are placed on {names} (first: {remote[0].id}); `mlops run` runs "
-                    "on this machine only",
-                    "--target" if provider else f"{remote[0].source} > target",
-                    "deploy it through the gateway (`mlops deploy`), see it with `mlops plan`, or run "
-                    "with --target local",
-                )
-            ],
-            as_json,
-        )
+    compiled = _compile(target, set_, catalogue, pipeline, provider, as_json, here=True)
     execute_plan(compiled, as_json, no_cache, parallel, events, verbose)
 
 
@@ -260,26 +252,32 @@ def execute(
     ] = None,
 ) -> None:
     """Run a compiled plan file (what remote targets run)."""
+    from dataclasses import replace
+
     from mlops_nocode.cli.execute import Part
     from mlops_nocode.cli.source import add_python_path
     from mlops_nocode.compiler.plan import Plan, PlanError
-    from mlops_nocode.runs.flow import check, deployments, place
+    from mlops_nocode.providers.checks import check_placed
+    from mlops_nocode.runs.flow import deployment_of, deployments, place
 
     try:
         compiled = Plan.load(plan_file)
     except PlanError as e:
         fail([Problem(str(e), str(plan_file), "write one with `mlops plan FILE --out PLAN.json`")], as_json)
-    if any(s.placement is None for s in compiled.steps):
-        compiled = place(compiled, None)
     try:
+        if any(s.placement is None for s in compiled.steps):
+            compiled = place(compiled, None)
         names = sorted(d.name for d in deployments(compiled, "plan"))
     except SpecError as e:
         fail(e.problems, as_json)
     if deployment is not None and deployment not in names:
         fix = f"give one of: {', '.join(names)}"
         fail([Problem(f"the plan has no deployment {deployment!r}", "--deployment", fix)], as_json)
-    # placement chose the machine of a deployment's steps: only the runtimes are checked here
-    problems = check(compiled) if deployment is None else Part.unsupported(compiled, deployment)
+    # local steps against this machine, remote ones against their offer; with --deployment, its own only
+    mine = tuple(s for s in compiled.steps if deployment is None or deployment_of(s) == deployment)
+    problems = check_placed(replace(compiled, steps=mine))
+    if deployment is not None:
+        problems += Part.unsupported(compiled, deployment)
     if problems:
         fail(problems, as_json)
     add_python_path([Path(p) for p in compiled.python_path if Path(p).is_dir()])

@@ -10,6 +10,7 @@ from rich.console import RenderableType
 
 from mlops_nocode.cli.tables import HEAD, MAX_ROWS, Cell, Col, counts_table, fitted, shorten, summarised
 from mlops_nocode.compiler import Plan
+from mlops_nocode.compiler.plan import PlanStep
 
 if TYPE_CHECKING:
     from mlops_nocode.runs.flow import Rendered
@@ -18,20 +19,20 @@ if TYPE_CHECKING:
 def plan_view(plan: Plan, width: int, show_all: bool = False) -> list[RenderableType]:
     """The plan's steps (step, playbook, needs, target when not all local, parameters); past MAX_ROWS steps
     the first and last ones and the number of steps per namespace, unless `show_all`."""
-    targets = {s.target.get("provider", "local") for s in plan.steps}
+    targets = {_placed(s) for s in plan.steps}
     cols = [
         Col("step", middle=True, weight=2.0),
         Col("playbook", middle=True, weight=1.5),
         Col("needs", min_terminal=100),
     ]
     if targets != {"local"}:
-        cols.append(Col("target"))
+        cols.append(Col("placed on"))
     cols.append(Col("parameters"))
     rows: list[list[Cell]] = []
     for s in plan.steps:
         row: list[Cell] = [s.id, s.playbook.removeprefix("playbook/"), ", ".join(s.needs) or "-"]
         if targets != {"local"}:
-            row.append(s.target.get("provider", "local"))
+            row.append(_placed(s, offer=True))
         row.append(", ".join(f"{k}={json.dumps(v)}" for k, v in s.params.items()))
         rows.append(row)
     where = "" if targets != {"local"} else ", all local"
@@ -42,6 +43,8 @@ def plan_view(plan: Plan, width: int, show_all: bool = False) -> list[Renderable
     if len(shown) < len(rows):
         namespaces = (s.id.split("/", 1)[0] if "/" in s.id else "(top level)" for s in plan.steps)
         out.append(counts_table("steps per namespace", "namespace", namespaces, width))
+    if targets != {"local"}:
+        out.append(_deployments(plan, width))
     if plan.outputs:
         lines = [f"  {k} <- {b.step}.{b.output}" for k, b in plan.outputs.items()]
         if len(lines) > MAX_ROWS and not show_all:
@@ -90,3 +93,27 @@ def write_bundles(folder: Path, plan: Plan, rendered: Rendered, as_json: bool) -
             b.write(folder / b.deployment)
     except OSError as e:
         fail([Problem(f"cannot write under {folder}: {e}", "--out", "give a writable folder")], as_json)
+
+
+def _placed(step: PlanStep, offer: bool = False) -> str:
+    p = step.placement
+    if not p:
+        return str(step.target.get("provider", "local"))
+    if not offer or p.get("provider") == "local":
+        return str(p.get("provider"))
+    return f"{p.get('provider')} {(p.get('offer') or {}).get('id', '')}"
+
+
+def _deployments(plan: Plan, width: int) -> str:
+    """One paragraph per deployment: where its steps go, the price per hour and why (with the runner-up)."""
+    groups: dict[str, list[PlanStep]] = {}
+    for s in plan.steps:
+        groups.setdefault(str((s.placement or {}).get("deployment", "-")), []).append(s)
+    lines = ["placement:"]
+    for name, steps in groups.items():
+        p = steps[0].placement or {}
+        lines.append(f"  {name}: {len(steps):,} step(s), {p.get('price_per_hour', 0):.4g} USD/h")
+        lines.append(f"    why: {p.get('why', '-')}")
+        if p.get("runner_up"):
+            lines.append(f"    runner-up: {p['runner_up'].get('why', '')}")
+    return "\n".join(str(shorten(line, width * 3)) for line in lines)

@@ -13,7 +13,7 @@ from mlops_nocode.compiler.plan import Plan
 from mlops_nocode.spec import MetaPipeline, Pipeline, Playbook, Problem, SpecError
 
 Placement = Callable[[Plan], list[Problem]]
-"""Why the targets of a compiled plan cannot run it (providers.registry.check_placement)."""
+"""Why a compiled plan cannot be placed on its targets (providers.placement.placement_problems)."""
 
 
 def check_doc(doc: Doc, resolver: Resolver) -> None:

@@ -57,6 +57,9 @@ class _Sub:
     trail: tuple[str, ...]
     where: str
     target: dict[str, Any] | None
+    """The nearest explicit step `target:` on the path here (None when no enclosing step names one)."""
+    default: dict[str, Any] | None = None
+    """The innermost enclosing pipeline document's own `target:` (None when none declares one)."""
 
 
 _Gen = Generator[_Sub, dict[str, Wire], T]
@@ -157,13 +160,13 @@ class Compiler(Wiring):
         doc = c.doc
         label = f"{doc.kind.lower()}/{doc.metadata.name}"
         order, cyclic = self.order(doc, c.where)
-        target = self.launch_target or (doc.spec.target.model_dump() if doc.spec.target else None) or c.target
+        default = doc.spec.target.model_dump() if doc.spec.target else c.default
         by_id = {s.id: (i, s) for i, s in enumerate(doc.spec.steps)}
         done = {sid: Expanded({}, [], failed=True) for sid in cyclic}
         for sid in order:
             i, step = by_id[sid]
             done[sid] = yield from self.step(
-                doc, step, c, done, f"{c.where} > steps[{i}] ({step.id})", target
+                doc, step, c, done, f"{c.where} > steps[{i}] ({step.id})", c.target, default
             )
         return {
             name: self.connect(source, c.inputs, done, doc, f"{c.where} > outputs.{name}", label)
@@ -178,7 +181,11 @@ class Compiler(Wiring):
         done: dict[str, Expanded],
         where: str,
         target: dict[str, Any] | None,
+        default: dict[str, Any] | None,
     ) -> _Gen[Expanded]:
+        """Expand one step. `target` is the nearest explicit step target above it, `default` the innermost
+        pipeline document's own; the leaf's target is: its own or `target` > the launch target >
+        `default` > local (docs/SPEC.md, "Where a step runs")."""
         failed = Expanded({}, [], failed=True)
         child = self.resolve(step, where)
         if child is None:
@@ -234,12 +241,15 @@ class Compiler(Wiring):
             target = step.target.model_dump()
         cwhere = f"{where} > {pinned}"
         if isinstance(child, Playbook):
-            return self.leaf(child, step, c.ns + step.id, with_, wired, needs, secrets, where, target, pinned)
+            placed = target or self.launch_target or default
+            return self.leaf(child, step, c.ns + step.id, with_, wired, needs, secrets, where, placed, pinned)
         values, problems = self.schema(child, cwhere).apply(with_, f"{where} > with")
         self.problems.extend(problems)
         wired = self.wire(pinned, child.spec.inputs, wired, where)
         start = len(self.steps)
-        outs = yield _Sub(child, f"{c.ns}{step.id}/", values, wired, (*c.trail, pinned), cwhere, target)
+        outs = yield _Sub(
+            child, f"{c.ns}{step.id}/", values, wired, (*c.trail, pinned), cwhere, target, default
+        )
         leaves = [s.id for s in self.steps[start:]]
         if needs:
             for j in range(start, len(self.steps)):

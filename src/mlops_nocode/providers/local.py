@@ -4,11 +4,39 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
 from mlops_nocode.compiler.plan import PlanStep
+from mlops_nocode.providers.base import (
+    Bundle,
+    Deployment,
+    Features,
+    LaunchSpec,
+    Offer,
+    Provisioned,
+    TargetState,
+)
+
+RUNTIMES = frozenset({"python", "command"})
+FEATURES = Features(
+    runtimes=RUNTIMES,
+    unsupported={
+        "container": "no container engine runs steps on this machine yet: use a python or command playbook",
+        "terraform": "terraform steps have no executor yet",
+        "ansible": "ansible steps have no executor yet",
+        "http": "http steps have no executor yet",
+        "litellm": "litellm steps have no executor yet",
+        "gpu": "this machine's GPUs are not used by steps: choose a GPU target",
+    },
+    gpus=False,
+    provisions=False,
+    iac="none",
+)
+OFFER_ID = "this-machine"
 
 _UNITS = {
     "": 1,
@@ -41,9 +69,14 @@ class Capabilities:
 
 
 def capabilities() -> Capabilities:
-    return Capabilities(
-        frozenset({"python", "command"}), float(os.cpu_count() or 1), psutil.virtual_memory().total, 0
-    )
+    """This machine, read now."""
+    return Capabilities(RUNTIMES, float(os.cpu_count() or 1), psutil.virtual_memory().total, 0)
+
+
+def this_machine() -> Offer:
+    """The one offer of `local`: this machine as it is now, free."""
+    caps = capabilities()
+    return Offer("local", OFFER_ID, caps.cpus, round(caps.memory / 2**30, 2), 0.0)
 
 
 def unmet_needs(step: PlanStep, caps: Capabilities) -> list[tuple[str, str, str]]:
@@ -73,3 +106,37 @@ def unmet_needs(step: PlanStep, caps: Capabilities) -> list[tuple[str, str, str]
     if int(res.get("gpu", 0)) > caps.gpus:
         why.append((f"needs {res['gpu']} GPU(s), this machine has {caps.gpus}", "resources.gpu", fix))
     return why
+
+
+class LocalProvider:
+    """This machine: one free offer read at run time, nothing to render, provision or tear down."""
+
+    name = "local"
+    features = FEATURES
+
+    def state(self, env: Mapping[str, str]) -> TargetState:
+        return TargetState("local", credentials=True, notes=("steps run on this machine",))
+
+    def offers(self) -> list[Offer]:
+        return [this_machine()]
+
+    def refresh_offers(self, env: Mapping[str, str]) -> list[Offer]:
+        return self.offers()
+
+    def render(self, deployment: Deployment) -> Bundle:
+        return Bundle(deployment.name, self.name, {}, (), 0.0)
+
+    def provision(self, bundle: Bundle, workdir: Path, env: Mapping[str, str]) -> Provisioned:
+        return Provisioned(bundle.deployment, self.name, ())
+
+    def launch(self, provisioned: Provisioned, spec: LaunchSpec, env: Mapping[str, str]) -> None:
+        return None
+
+    def status(self, provisioned: Provisioned, env: Mapping[str, str]) -> str:
+        return "running"
+
+    def teardown(self, provisioned: Provisioned, env: Mapping[str, str]) -> None:
+        return None
+
+
+PROVIDER = LocalProvider()

@@ -1,7 +1,8 @@
 """What a launch request names (a ref, or inline spec documents) compiled into a placed Plan.
 
 The same steps as `mlops run`: load, join the configured catalogues, validate every graph, compile with
-the parameters and target, place and check (runs.flow). Every failure is a SpecError of located problems.
+the parameters and target, place every step (runs.flow: providers.placement). Every failure is a SpecError
+of located problems.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def prepare(
     if needs_inputs:  # a graph that needs inputs is only checked, never placed
         plan = compile_plan(root_doc, catalogue, params, launch, check_only=check_only)
     else:
-        plan = placed_plan(root_doc, catalogue, params, launch, check_only=check_only)
+        plan = placed_plan(root_doc, catalogue, params, launch, check_only=check_only, launch_where="target")
     if check_only:
         plan = replace(plan, warnings=tuple(warnings_of(docs, [plan, *plans])))
     return plan

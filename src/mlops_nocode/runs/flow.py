@@ -2,22 +2,20 @@
 teardown, in runs.deploying). The CLI (`mlops plan`, `mlops run`, `mlops execute`) and the gateway
 (`/api/v1/plan`, run creation, the workers) all go through these functions.
 
-Placement and the provider registry come from `providers.placement` and the provider modules
-(`providers/<name>.py` exposing `PROVIDER`); PROVIDER_MODULES adds or replaces providers (plug-ins,
-tests). Until `providers.placement` exists, steps are placed on their target's provider as they are
-(`auto` on `local`), one deployment per provider.
+Placement and the provider registry come from `providers.placement` and `providers.registry` (one
+module per provider exposing `PROVIDER`; PROVIDER_MODULES adds or replaces providers: plug-ins, tests).
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, cast
 
 from mlops_nocode.compiler import Plan, compile_plan
 from mlops_nocode.compiler.plan import PlanStep
+from mlops_nocode.providers import placement, registry
 from mlops_nocode.providers.base import Bundle, Deployment, Provider, ProviderError
 from mlops_nocode.runtime.handoff import deployment_of
 from mlops_nocode.spec import Problem, SpecError
@@ -29,19 +27,12 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 def provider_for(name: str) -> Provider | None:
-    """The provider named `name`: PROVIDER_MODULES first, then `mlops_nocode.providers.<name>`'s
-    `PROVIDER`; None when there is none (not installed, or its module has not landed)."""
-    from mlops_nocode.settings import Settings
-
-    if not _NAME.match(name):
-        return None
-    module_name = Settings().provider_modules.get(name, f"mlops_nocode.providers.{name}")
+    """The provider named `name` (providers.registry: PROVIDER_MODULES first, then the built-in module);
+    None when this installation does not have it."""
     try:
-        module = importlib.import_module(module_name)
-    except ImportError:
+        return registry.get(name)
+    except registry.ProviderMissing:
         return None
-    provider = getattr(module, "PROVIDER", None)
-    return provider if isinstance(provider, Provider) else None
 
 
 def provider_of(step: PlanStep) -> str:
@@ -52,30 +43,9 @@ def provider_of(step: PlanStep) -> str:
     return LOCAL if provider == "auto" else provider
 
 
-def place(plan: Plan, launch: dict[str, Any] | None) -> Plan:
-    """Write where each step runs into `PlanStep.placement` (providers.placement when present)."""
-    placement = _placement_module()
-    if placement is not None:
-        placed: Plan = placement.place(plan, launch)
-        return placed
-    steps = []
-    for s in plan.steps:
-        provider = provider_of(replace(s, placement=None))
-        why = f"target {provider}" + (" (auto: this machine)" if s.target.get("provider") == "auto" else "")
-        steps.append(
-            replace(
-                s,
-                placement={
-                    "provider": provider,
-                    "deployment": provider,
-                    "offer": None,
-                    "price_per_hour": 0.0,
-                    "why": why,
-                    "runner_up": None,
-                },
-            )
-        )
-    return replace(plan, steps=tuple(steps))
+def place(plan: Plan, launch: dict[str, Any] | None, launch_where: str = "--target") -> Plan:
+    """Write where each step runs into `PlanStep.placement` (providers.placement); SpecError otherwise."""
+    return placement.place(plan, launch, launch_where=launch_where)
 
 
 def deployments(plan: Plan, run_id: str) -> list[Deployment]:
@@ -83,7 +53,7 @@ def deployments(plan: Plan, run_id: str) -> list[Deployment]:
     name becomes a folder and a resource name: anything but a DNS label is refused (a plan file is
     untrusted input)."""
     for s in plan.steps:
-        if not _NAME.match(deployment_of(s)):
+        if s.placement is not None and not _NAME.match(deployment_of(s)):
             raise SpecError(
                 Problem(
                     f"invalid deployment name {deployment_of(s)!r} of step {s.id}",
@@ -91,74 +61,7 @@ def deployments(plan: Plan, run_id: str) -> list[Deployment]:
                     "lower-case letters, digits and '-', at most 63, starting with a letter or digit",
                 )
             )
-    placement = _placement_module()
-    if placement is not None:
-        found: list[Deployment] = placement.deployments(plan, run_id)
-        return found
-    groups: dict[str, list[PlanStep]] = {}
-    for s in plan.steps:
-        groups.setdefault(deployment_of(s), []).append(s)
-    return [
-        Deployment(
-            run_id,
-            name,
-            provider_of(steps[0]),
-            None,
-            dict(steps[0].target.get("options") or {}),
-            tuple(steps),
-            plan,
-        )
-        for name, steps in groups.items()
-    ]
-
-
-def _placement_module() -> Any:
-    try:
-        return importlib.import_module("mlops_nocode.providers.placement")
-    except ImportError:
-        return None
-
-
-def check(plan: Plan, launch_provider: str | None = None) -> list[Problem]:
-    """What a run of the placed plan would refuse: unknown providers, steps their provider cannot run."""
-    from mlops_nocode.providers.registry import check_placement
-
-    local_steps = tuple(s for s in plan.steps if provider_of(s) == LOCAL)
-    problems = check_placement(replace(plan, steps=local_steps), launch_provider) if local_steps else []
-    remote: dict[str, list[PlanStep]] = {}
-    for s in plan.steps:
-        if provider_of(s) != LOCAL:
-            remote.setdefault(provider_of(s), []).append(s)
-    for name, steps in remote.items():
-        provider = provider_for(name)
-        where = "--target" if name == launch_provider else f"{steps[0].source} > target"
-        if provider is None:
-            problems.append(
-                Problem(
-                    f"target provider {name!r} is not available in this installation; it is the target of "
-                    + ", ".join(s.id for s in steps[:5])
-                    + (f" and {len(steps) - 5} more" if len(steps) > 5 else ""),
-                    where,
-                    "run with --target local, or install the provider (see docs/TARGETS.md)",
-                )
-            )
-            continue
-        for s in steps:
-            if s.runtime not in provider.features.runtimes:
-                problems.append(
-                    Problem(
-                        f"step {s.id} uses runtime {s.runtime!r}, which {name} cannot run (it runs: "
-                        f"{', '.join(sorted(provider.features.runtimes))})",
-                        f"{s.source} > runtime",
-                        "choose another target for this step",
-                    )
-                )
-    return problems
-
-
-def check_placed(plan: Plan) -> list[Problem]:
-    """`check` of the plan as placement would place it (for validation of every graph of a file)."""
-    return check(place(plan, None))
+    return placement.deployments(plan, run_id)
 
 
 def placed_plan(
@@ -168,14 +71,11 @@ def placed_plan(
     launch: dict[str, Any] | None,
     *,
     check_only: bool = False,
+    launch_where: str = "--target",
 ) -> Plan:
-    """compile → place → check, the one way a plan becomes runnable; SpecError with located problems."""
+    """compile → place, the one way a plan becomes runnable; SpecError with located problems."""
     plan = compile_plan(root, catalogue, params, launch, check_only=check_only)
-    plan = place(plan, launch)
-    problems = check(plan, launch["provider"] if launch else None)
-    if problems:
-        raise SpecError(problems)
-    return plan
+    return place(plan, launch, launch_where)
 
 
 def is_remote(plan: Plan) -> bool:

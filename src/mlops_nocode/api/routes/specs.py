@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Path, status
 
-from mlops_nocode.api.examples import PLAN, TARGETS, json_example
-from mlops_nocode.api.schemas import ErrorOut, LaunchRequest, ProblemOut, ValidateResponse
-from mlops_nocode.providers.registry import AVAILABLE, PLANNED
+from mlops_nocode.api.examples import PLAN, json_example
+from mlops_nocode.api.schemas import ErrorOut, LaunchRequest, ProblemOut, TargetOut, ValidateResponse
+from mlops_nocode.providers import targets as listing
 from mlops_nocode.runs.compiling import prepare
 from mlops_nocode.runs.flow import render
 
@@ -35,9 +36,21 @@ def plan(body: LaunchRequest) -> dict[str, Any]:
     return placed.to_json() | render(placed).to_json()
 
 
-@router.get("/targets", responses=json_example(TARGETS))
+@router.get("/targets", response_model=list[TargetOut])
 def targets() -> list[dict[str, Any]]:
-    """Target providers: available now, and planned."""
-    return [{"provider": p, "available": True} for p in AVAILABLE] + [
-        {"provider": p, "available": False} for p in PLANNED
-    ]
+    """Every target provider: installed or not, its state (credentials and terraform present or missing,
+    by name only) and its offers with prices, cheapest first (what `mlops targets --json` shows)."""
+    return listing.targets(os.environ)
+
+
+@router.get(
+    "/targets/{provider}",
+    response_model=TargetOut,
+    responses={404: {"description": "unknown provider", "model": ErrorOut}},
+)
+def target(provider: str = Path(max_length=64)) -> dict[str, Any]:
+    """One target provider, as in the list."""
+    try:
+        return listing.targets(os.environ, provider)[0]
+    except listing.UnknownProvider:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown provider {provider[:64]!r}") from None
