@@ -21,6 +21,7 @@ from tests.api.conftest import Server, wait_status
 ROOT = Path(__file__).resolve().parents[2]
 PYPATH = os.pathsep.join([str(ROOT / "src"), str(ROOT)])  # this tree's code in every process started
 PROVIDERS = json.dumps({"k3s": "tests.deploy.fakeprovider"})
+DEP = "k3s-test-node"  # the deployment: named from its provider and offer
 HOP = (
     "import json, os, sys, time; src, out, tag, wait = sys.argv[1:5]; "
     "seen = json.load(open(src)) if src else []; time.sleep(float(wait)); "
@@ -115,19 +116,19 @@ def test_plan_renders_two_bundles_creating_nothing(tmp_path: Path, admin: httpx.
     answer = json.loads(cli.stdout)
     assert [(b["deployment"], b["provider"]) for b in answer["bundles"]] == [
         ("local", "local"),
-        ("k3s", "k3s"),
+        (DEP, "k3s"),
     ]
     assert answer["cost"] == {"per_hour": 0.25, "total": None, "currency": "USD"}
     placed = {s["id"]: s["placement"]["provider"] for s in answer["steps"]}
     assert placed == {"prep/hop": "local", "train/hop": "k3s", "report/hop": "local"}
-    tf = json.loads((out / "k3s" / "main.tf.json").read_text())
-    assert tf["resource"]["terraform_data"]["k3s"]["input"] == ["train/hop"]
+    tf = json.loads((out / DEP / "main.tf.json").read_text())
+    assert tf["resource"]["terraform_data"][DEP]["input"] == ["train/hop"]
     assert (out / "plan.json").is_file()
     assert not (tmp_path / "home" / "deployments").exists()  # plan creates nothing
 
     api = admin.post("/api/v1/plan", json={"pipeline": docs()})
     assert api.status_code == 200, api.text
-    assert [b["deployment"] for b in api.json()["bundles"]] == ["local", "k3s"]
+    assert [b["deployment"] for b in api.json()["bundles"]] == ["local", DEP]
     assert api.json()["steps"][1]["placement"]["provider"] == "k3s"
 
 
@@ -145,13 +146,13 @@ def test_runs_end_to_end_across_two_runners(server: Server, admin: httpx.Client)
     finished = {e["step"] for e in events if e["type"] == "step.finished"}
     assert finished == {"prep/hop", "train/hop", "report/hop"}  # both Runners reported to the gateway
     deps = admin.get(f"/api/v1/runs/{run_id}/deployments").json()
-    assert [(d["name"], d["status"]) for d in deps] == [("k3s", "destroyed")]  # torn down at the end
-    workdir = server.home / "deployments" / run_id / "k3s"
+    assert [(d["name"], d["status"]) for d in deps] == [(DEP, "destroyed")]  # torn down at the end
+    workdir = server.home / "deployments" / run_id / DEP
     assert "train/hop" in (workdir / "main.tf.json").read_text()
     assert not (workdir / "instance").exists()
     started = [e["step"] for e in events if e["type"] == "step.started"]
     assert sorted(started) == ["prep/hop", "report/hop", "train/hop"]  # each step ran once
-    assert started_in(server.home / "runs" / f"{run_id}.k3s") == ["train/hop"]  # on the remote Runner
+    assert started_in(server.home / "runs" / f"{run_id}.{DEP}") == ["train/hop"]  # on the remote Runner
     assert started_in(server.home / "runs" / run_id) == ["prep/hop", "report/hop"]  # on the worker's
 
 
@@ -175,12 +176,12 @@ def test_a_kept_run_stays_until_destroyed(tmp_path: Path, server: Server, admin:
     assert deployed.returncode == 0, deployed.stderr
     run_id = json.loads(deployed.stdout)["id"]
     deps = admin.get(f"/api/v1/runs/{run_id}/deployments").json()
-    assert [(d["name"], d["status"]) for d in deps] == [("k3s", "succeeded")]
-    assert (server.home / "deployments" / run_id / "k3s" / "instance").exists()
+    assert [(d["name"], d["status"]) for d in deps] == [(DEP, "succeeded")]
+    assert (server.home / "deployments" / run_id / DEP / "instance").exists()
     destroyed = mlops(server, "destroy", run_id)
     assert destroyed.returncode == 0, destroyed.stderr
-    assert "deployment k3s (k3s)" in destroyed.stderr
-    assert not (server.home / "deployments" / run_id / "k3s" / "instance").exists()
+    assert f"deployment {DEP} (k3s)" in destroyed.stderr
+    assert not (server.home / "deployments" / run_id / DEP / "instance").exists()
     again = admin.post(f"/api/v1/runs/{run_id}/destroy")  # always possible, nothing left to do
     assert [d["status"] for d in again.json()] == ["destroyed"]
     assert admin.post("/api/v1/runs/no-such-run/destroy").status_code == 404
@@ -189,7 +190,7 @@ def test_a_kept_run_stays_until_destroyed(tmp_path: Path, server: Server, admin:
 def test_an_instance_lost_mid_run_fails_the_run_and_is_destroyed(server: Server, admin: httpx.Client) -> None:
     r = admin.post("/api/v1/runs", json={"pipeline": docs(remote_wait=60)})
     run_id = r.json()["id"]
-    workdir = server.home / "deployments" / run_id / "k3s"
+    workdir = server.home / "deployments" / run_id / DEP
     deadline = time.monotonic() + 60
     while not (workdir / "plan.json").exists():
         assert time.monotonic() < deadline, "the remote Runner never started"
@@ -218,13 +219,13 @@ def test_a_failed_provision_leaves_nothing_and_fails_the_run(tmp_path: Path, mod
             run = admin.get(f"/api/v1/runs/{run_id}").json()
             assert why in run["details"]
             deps = admin.get(f"/api/v1/runs/{run_id}/deployments").json()
-            assert [(d["name"], d["status"], d["provisioned"]) for d in deps] == [("k3s", "destroyed", None)]
+            assert [(d["name"], d["status"], d["provisioned"]) for d in deps] == [(DEP, "destroyed", None)]
             events = admin.get(f"/api/v1/runs/{run_id}/events").json()
             skipped = {e["step"] for e in events if e["type"] == "step.skipped"}
             assert skipped == {"report/hop"}  # waited for the remote step, which could not run
-        workdir = s.home / "deployments" / run_id / "k3s"
+        workdir = s.home / "deployments" / run_id / DEP
         assert not (workdir / "instance").exists()  # what the failed provision created is gone
-        assert (workdir.parent / "teardowns.log").read_text() == "k3s\n"  # torn down, also after a crash
+        assert (workdir.parent / "teardowns.log").read_text() == f"{DEP}\n"  # torn down, also after a crash
     finally:
         s.stop()
 
@@ -245,8 +246,8 @@ def test_plan_out_to_a_folder_writes_the_plan_and_bundles_and_a_json_file_only_t
         [*argv, str(tmp_path / "out")], capture_output=True, text=True, env=env, check=False
     )
     assert text.returncode == 0, text.stderr
-    assert "0.25" in text.stdout and "terraform_data.k3s" in text.stdout  # the deployments and their cost
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["k3s", "plan.json"]
+    assert "0.25" in text.stdout and "terraform_data" in text.stdout  # the deployments and their cost
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [DEP, "plan.json"]
     one = subprocess.run(
         [*argv, str(tmp_path / "p.json")], capture_output=True, text=True, env=env, check=False
     )
@@ -267,7 +268,8 @@ def test_mlops_run_refuses_steps_placed_elsewhere(tmp_path: Path) -> None:
     }
     argv = [sys.executable, "-m", "mlops_nocode.cli.main", "run", str(spec)]
     done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
-    assert done.returncode == 2 and "placed on k3s (first: train/hop)" in done.stderr
+    assert done.returncode == 2 and "placed on k3s" in done.stderr and "train/hop" in done.stderr
     assert not (tmp_path / "h" / "runs").exists()  # nothing ran
+    # the meta step's own target wins over the launch's: --target local does not move it here
     local = subprocess.run([*argv, "--target", "local"], capture_output=True, text=True, env=env, check=False)
-    assert local.returncode == 0, local.stderr
+    assert local.returncode == 2 and "set the step's `target:` to local" in " ".join(local.stderr.split())

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.api.conftest import Server, wait_status
-from tests.deploy.test_two_targets import PROVIDERS, PYPATH, docs, started_in
+from tests.deploy.test_two_targets import DEP, PROVIDERS, PYPATH, docs, started_in
 from tests.s3_support import MotoS3, s3server
 
 __all__ = ["s3server"]
@@ -34,6 +34,6 @@ def test_two_machines_share_only_the_bucket(server: Server, tmp_path: Path) -> N
         run = admin.get(f"/api/v1/runs/{run_id}").json()
         assert run["outputs"]["final"] == ["prep", "train", "report"]
         assert admin.get(f"/api/v1/runs/{run_id}/artifacts/trained").json() == ["prep", "train"]
-    assert started_in(tmp_path / "remote" / "runs" / f"{run_id}.k3s") == ["train/hop"]
-    assert not (server.home / "runs" / f"{run_id}.k3s").exists()
+    assert started_in(tmp_path / "remote" / "runs" / f"{run_id}.{DEP}") == ["train/hop"]
+    assert not (server.home / "runs" / f"{run_id}.{DEP}").exists()
     assert "prep/hop" in started_in(server.home / "runs" / run_id)

@@ -17,7 +17,7 @@ from mlops_nocode.compiler import Plan
 from mlops_nocode.runs.compiling import prepare
 from mlops_nocode.runtime.handoff import LocalStepResults
 from mlops_nocode.runtime.runner import Runner
-from tests.deploy.test_two_targets import PROVIDERS, PYPATH, docs, started_in
+from tests.deploy.test_two_targets import DEP, PROVIDERS, PYPATH, docs, started_in
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def test_two_runner_processes_share_one_run(plan: Plan, tmp_path: Path) -> None:
     plan.dump(plan_file)
     env = {**os.environ, "PYTHONPATH": PYPATH}
     argv = [sys.executable, "-m", "mlops_nocode.cli.main", "execute", str(plan_file)]
-    remote = subprocess.Popen([*argv, "--deployment", "k3s", "--run-id", "r1", "--json"], env=env,
+    remote = subprocess.Popen([*argv, "--deployment", DEP, "--run-id", "r1", "--json"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     result = runner(plan, home, "r1").run()
     out, errors = remote.communicate(timeout=120)
@@ -50,8 +50,8 @@ def test_two_runner_processes_share_one_run(plan: Plan, tmp_path: Path) -> None:
     assert set(summary["steps"]) == {"prep/hop", "train/hop"}  # its own step, and the input it awaited
     assert summary["outputs"] == {"trained": ["prep", "train"]}
     record = LocalStepResults(home / "results").get("r1", "train/hop")
-    assert record is not None and record["deployment"] == "k3s" and record["status"] == "succeeded"
-    assert started_in(home / "runs" / "r1.k3s") == ["train/hop"]  # each Runner ran its own steps only
+    assert record is not None and record["deployment"] == DEP and record["status"] == "succeeded"
+    assert started_in(home / "runs" / f"r1.{DEP}") == ["train/hop"]  # each Runner ran its own steps only
     assert started_in(home / "runs" / "r1") == ["prep/hop", "report/hop"]
 
 
@@ -76,11 +76,11 @@ def test_an_input_that_never_comes_fails_after_the_wait(plan: Plan, tmp_path: Pa
 def test_a_failed_step_elsewhere_skips_what_needs_it(plan: Plan, tmp_path: Path) -> None:
     home = tmp_path / "home"
     LocalStepResults(home / "results").put(
-        "r4", "train/hop", {"status": "failed", "outputs": {}, "error": "boom", "deployment": "k3s"}
+        "r4", "train/hop", {"status": "failed", "outputs": {}, "error": "boom", "deployment": DEP}
     )
     result = runner(plan, home, "r4").run()
     assert result.status == "failed"
-    assert result.steps["train/hop"].error == "failed on k3s"
+    assert result.steps["train/hop"].error == f"failed on {DEP}"
     assert result.steps["report/hop"].status == "skipped"
 
 
@@ -91,9 +91,9 @@ def test_execute_refuses_an_unknown_deployment_and_a_missing_run_id(plan: Plan, 
     env = {**os.environ, "PYTHONPATH": PYPATH}
     unknown = subprocess.run([*argv, "--deployment", "gpu"], capture_output=True, text=True, env=env)
     assert unknown.returncode != 0 and "no deployment 'gpu'" in unknown.stdout
-    no_id = subprocess.run([*argv, "--deployment", "k3s"], capture_output=True, text=True, env=env)
+    no_id = subprocess.run([*argv, "--deployment", DEP], capture_output=True, text=True, env=env)
     assert no_id.returncode != 0 and "needs the run's id" in no_id.stdout
-    bad_id = subprocess.run([*argv, "--deployment", "k3s", "--run-id", "../x"], capture_output=True,
+    bad_id = subprocess.run([*argv, "--deployment", DEP, "--run-id", "../x"], capture_output=True,
                             text=True, env=env)  # fmt: skip
     assert bad_id.returncode != 0 and "invalid run id" in bad_id.stdout
 

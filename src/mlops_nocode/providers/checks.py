@@ -84,7 +84,8 @@ def remote_steps(plan: Plan, launch_where: str = "--target") -> list[Problem]:
         Problem(
             f"steps placed on {provider} cannot run on this machine: {step_list(steps)}",
             f"{steps[0].source} > target",
-            f"deploy it (`mlops deploy REF --target {provider}`), or run it here with {launch_where} local",
+            f"deploy it (`mlops deploy REF`); to run it here, launch with {launch_where} local when the "
+            "launch chose this target, else set the step's `target:` to local (a step's own target wins)",
         )
         for provider, steps in by.items()
     ]
