@@ -31,5 +31,5 @@ USER 10001
 WORKDIR /var/lib/mlops
 # a batch job: it ends when the plan ends; liveness is what the Runner reports to the gateway
 HEALTHCHECK NONE
-ENTRYPOINT ["mlops", "execute"]
-CMD ["/var/lib/mlops/plan.json"]
+COPY --chmod=0755 deploy/docker/runner-entrypoint.sh /usr/local/bin/mlops-runner
+ENTRYPOINT ["/usr/local/bin/mlops-runner"]

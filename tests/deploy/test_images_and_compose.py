@@ -64,7 +64,8 @@ def test_hadolint_is_real_and_catches_a_bad_dockerfile(tmp_path: Path) -> None:
 def test_images_run_the_platform_as_an_unprivileged_numeric_user(dockerfile: Path) -> None:
     text = dockerfile.read_text()
     entry = re.findall(r"^ENTRYPOINT (.+)$", text, re.MULTILINE)[-1]
-    expected = '["mlops", "up"]' if dockerfile.name.startswith("gateway") else '["mlops", "execute"]'
+    runner = '["/usr/local/bin/mlops-runner"]'  # deploy/docker/runner-entrypoint.sh: `mlops execute`
+    expected = '["mlops", "up"]' if dockerfile.name.startswith("gateway") else runner
     assert entry == expected
     users = re.findall(r"^USER (\S+)$", text, re.MULTILINE)
     assert users and users[-1].isdigit() and users[-1] != "0"

@@ -22,6 +22,7 @@ locals {
       MLOPS_PLAN_B64  = base64encode(var.plan_json)
       MLOPS_REPORT_TO = var.report_to
       MLOPS_RUN_TOKEN = var.run_token
+      MLOPS_HOLD      = "1"
     },
   )
 }
