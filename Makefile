@@ -4,7 +4,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench install clean ui
+UI_STAMP := src/mlops_nocode/web/dist/index.html
+UI_SRC   := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html frontend/vite.config.ts frontend/tsconfig.json
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,12 +14,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# the no-code UI, built once (again when its sources change); npm's cache stays in ~/.npm
+$(UI_STAMP): frontend/package.json frontend/package-lock.json $(UI_SRC)
+	@command -v npm >/dev/null || { echo "building the UI needs npm (Node >= 20): apt-get install nodejs npm" >&2; exit 1; }
+	cd frontend && npm ci --no-audit --no-fund --prefer-offline && npm run build
 
-run: $(STAMP)
+ui: $(UI_STAMP)
+
+install: $(STAMP) $(UI_STAMP)
+
+run: $(STAMP) $(UI_STAMP)
 	$(BIN)/mlops run pipeline/iris-classifier
 
-test: $(STAMP)
+test: $(STAMP) $(UI_STAMP)
 	bash scripts/ensure-postgres.sh
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
@@ -32,4 +41,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache frontend/node_modules src/mlops_nocode/web/dist

@@ -29,6 +29,7 @@ from mlops_nocode.api.browser import (
 from mlops_nocode.api.csrf import FROM_ANYWHERE_SAFE, own_origin
 from mlops_nocode.api.state import Gateway
 from mlops_nocode.runs.sessions import SessionRefused
+from mlops_nocode import web
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,6 +41,7 @@ PAGE = """<!doctype html>
 <p id="who">{who}</p>
 <ul><li><a href="/docs">API documentation (Swagger UI)</a></li><li><a href="/redoc">ReDoc</a></li>
 <li><a href="/openapi.json">OpenAPI schema</a></li></ul>
+<p id="ui-missing">The no-code UI is not built: run <code>{build}</code>, then reload.</p>
 {logout}
 </body></html>
 """
@@ -53,7 +55,7 @@ LOGOUT_FORM = '<form method="post" action="/logout"><button type="submit">Sign o
 
 
 def _page(who: str, signed_in: bool, status_code: int = 200) -> HTMLResponse:
-    body = PAGE.format(style=STYLE, who=who, logout=LOGOUT_FORM if signed_in else "")
+    body = PAGE.format(style=STYLE, who=who, build=html.escape(web.BUILD_HINT), logout=LOGOUT_FORM if signed_in else "")
     return HTMLResponse(body, status_code=status_code, headers=page_headers(PAGE_CSP))
 
 
@@ -84,6 +86,9 @@ def home(
     """The home page; with `?token=` a login: check the credential, open a session, set its cookie,
     redirect."""
     if token is None:
+        app = web.index()
+        if app is not None:  # the no-code UI: it asks GET /api/v1/session who is signed in
+            return app
         principal = _signed_in(request)
         if principal is None:
             return _page(SIGNED_OUT, False)

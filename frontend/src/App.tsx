@@ -1,0 +1,58 @@
+import { useEffect, useState } from "react";
+import { NavLink, Route, Routes } from "react-router";
+import { api, type Session } from "./api";
+import { Problems } from "./components";
+import Catalogue from "./pages/Catalogue";
+import EntryPage from "./pages/Entry";
+import Home from "./pages/Home";
+import RunPage from "./pages/Run";
+import Runs from "./pages/Runs";
+
+/** The shell: who is signed in, the navigation, and the page of the address. */
+export default function App() {
+  const [session, setSession] = useState<Session | null | undefined>(undefined);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    api.session().then(setSession, setError);
+  }, []);
+  if (error) return <main><Problems error={error} /></main>;
+  if (session === undefined) return <main className="loading">Loading…</main>;
+  if (session === null) {
+    return (
+      <main className="signed-out">
+        <h1>MLOps No-Code Platform</h1>
+        <p>
+          Not signed in: open the login link <code>mlops up</code> printed (<code>/?token=...</code>).
+        </p>
+        <p><a href="/docs">API documentation</a></p>
+      </main>
+    );
+  }
+  return (
+    <>
+      <header>
+        <span className="brand">MLOps No-Code</span>
+        <nav>
+          <NavLink to="/" end>Home</NavLink>
+          <NavLink to="/catalogue">Catalogue</NavLink>
+          <NavLink to="/runs">Runs</NavLink>
+          <a href="/docs">API</a>
+        </nav>
+        <span className="who" title={session.scopes.join(", ")}>key {session.key_id}</span>
+        <form method="post" action="/logout">
+          <button type="submit">Sign out</button>
+        </form>
+      </header>
+      <main>
+        <Routes>
+          <Route path="/" element={<Home />} />
+          <Route path="/catalogue" element={<Catalogue />} />
+          <Route path="/catalogue/:kind/:name" element={<EntryPage />} />
+          <Route path="/runs" element={<Runs />} />
+          <Route path="/runs/:id" element={<RunPage />} />
+          <Route path="*" element={<p>No such page. <a href="/">Home</a></p>} />
+        </Routes>
+      </main>
+    </>
+  );
+}

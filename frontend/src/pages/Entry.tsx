@@ -1,0 +1,155 @@
+import { useState } from "react";
+import { Link, useNavigate, useParams, useSearchParams } from "react-router";
+import { parse } from "yaml";
+import { api, q, type Change, type EntryVersion, type Run } from "../api";
+import { Problems, useLoad } from "../components";
+
+interface Port {
+  type?: string;
+  description?: string;
+}
+interface ParamSchema {
+  type?: string;
+  title?: string;
+  description?: string;
+  default?: unknown;
+  enum?: unknown[];
+  minimum?: number;
+  maximum?: number;
+}
+interface Doc {
+  metadata?: { name?: string; description?: string; labels?: Record<string, string> };
+  spec?: {
+    runtime?: string;
+    inputs?: Record<string, Port>;
+    outputs?: Record<string, Port>;
+    parameters?: { properties?: Record<string, ParamSchema>; required?: string[] };
+    steps?: { id: string; uses?: string; inputs?: Record<string, string> }[];
+  };
+}
+
+function Ports({ title, ports }: { title: string; ports?: Record<string, Port> }) {
+  if (!ports || !Object.keys(ports).length) return null;
+  return (
+    <section className={title.toLowerCase()}>
+      <h3>{title}</h3>
+      <ul>
+        {Object.entries(ports).map(([name, p]) => (
+          <li key={name}><code>{name}</code> <span className="type">{p.type}</span> {p.description}</li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+/** One catalogue entry at a version: its ports, parameters, docs, steps, history and source. */
+export default function EntryPage() {
+  const { kind = "", name = "" } = useParams();
+  const [params, setParams] = useSearchParams();
+  const version = params.get("version") ?? "";
+  const navigate = useNavigate();
+  const entry = useLoad(
+    () => api.get<EntryVersion>(`/api/v1/catalogue/${q(kind)}/${q(name)}${version ? `?version=${q(version)}` : ""}`),
+    [kind, name, version],
+  );
+  const history = useLoad(() => api.get<Change[]>(`/api/v1/catalogue/${q(kind)}/${q(name)}/history`), [kind, name]);
+  const [launchError, setLaunchError] = useState<unknown>(null);
+  let doc: Doc = {};
+  let parseError: unknown = null;
+  if (entry.data) {
+    try {
+      doc = (parse(entry.data.text) as Doc) ?? {};
+    } catch (e) {
+      parseError = e;
+    }
+  }
+  const launch = async () => {
+    setLaunchError(null);
+    try {
+      const run = await api.post<Run>("/api/v1/runs", { pipeline: entry.data!.ref });
+      navigate(`/runs/${q(run.id)}`);
+    } catch (e) {
+      setLaunchError(e);
+    }
+  };
+  const props = doc.spec?.parameters?.properties ?? {};
+  return (
+    <div className="entry">
+      <p><Link to={`/catalogue?kind=${q(kind)}`}>Catalogue</Link> / {kind}</p>
+      <h1>{name} {entry.data && <small className="version">{entry.data.version}</small>}</h1>
+      <Problems error={entry.error ?? parseError} />
+      {entry.data && (
+        <>
+          <div className="toolbar">
+            <label>
+              Version{" "}
+              <select aria-label="version" value={entry.data.version} onChange={(e) => setParams({ version: e.target.value })}>
+                {entry.data.versions.map((v) => <option key={v}>{v}</option>)}
+              </select>
+            </label>
+            {kind !== "playbook" && <button className="primary" onClick={launch}>Launch with defaults</button>}
+          </div>
+          <Problems error={launchError} />
+          <p className="docs">{doc.metadata?.description}</p>
+          <Ports title="Inputs" ports={doc.spec?.inputs} />
+          <Ports title="Outputs" ports={doc.spec?.outputs} />
+          {Object.keys(props).length > 0 && (
+            <section className="parameters">
+              <h3>Parameters</h3>
+              <table>
+                <thead><tr><th>Name</th><th>Type</th><th>Default</th><th>Description</th></tr></thead>
+                <tbody>
+                  {Object.entries(props).map(([p, s]) => (
+                    <tr key={p}>
+                      <td><code>{p}</code>{doc.spec?.parameters?.required?.includes(p) && " *"}</td>
+                      <td>{s.enum ? s.enum.join(" | ") : s.type}{s.minimum !== undefined && ` ≥ ${s.minimum}`}{s.maximum !== undefined && ` ≤ ${s.maximum}`}</td>
+                      <td>{s.default === undefined ? "" : JSON.stringify(s.default)}</td>
+                      <td>{s.title && <strong>{s.title}. </strong>}{s.description}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </section>
+          )}
+          {doc.spec?.steps && (
+            <section className="steps">
+              <h3>Steps</h3>
+              <ol>
+                {doc.spec.steps.map((s) => {
+                  const [ref] = (s.uses ?? "").split("@");
+                  const [k, n] = ref.split("/");
+                  return (
+                    <li key={s.id}>
+                      <code>{s.id}</code> uses {k && n ? <Link to={`/catalogue/${q(k)}/${q(n)}`}>{s.uses}</Link> : s.uses}
+                    </li>
+                  );
+                })}
+              </ol>
+            </section>
+          )}
+          {entry.data.used_by.length > 0 && (
+            <section className="used-by">
+              <h3>Used by</h3>
+              <ul>{entry.data.used_by.map((u) => <li key={u.by}>{u.by} (as {u.uses})</li>)}</ul>
+            </section>
+          )}
+          <section className="history">
+            <h3>History</h3>
+            <Problems error={history.error} />
+            <ul>
+              {history.data?.map((c) => (
+                <li key={c.commit}>
+                  <code>{c.commit.slice(0, 8)}</code> {c.version} {c.date} {c.author}: {c.message.split("\n")[0]}
+                </li>
+              ))}
+            </ul>
+          </section>
+          <details>
+            <summary>Source (YAML)</summary>
+            <pre>{entry.data.text}</pre>
+          </details>
+        </>
+      )}
+    </div>
+  );
+}
