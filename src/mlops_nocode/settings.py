@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     csrf_trusted_origins: str = Field(
         default="", description="comma list of other origins (https://ui.example.org) allowed cookie writes"
     )
+    ui_dir: Path | None = Field(
+        default=None, description="the built no-code UI (index.html + assets/); default: the package's own"
+    )
     heartbeat_seconds: float = Field(default=1.0, gt=0)
     run_stale_after: float = Field(default=15.0, gt=0, description="seconds without heartbeat = dead")
     max_run_attempts: int = Field(default=3, ge=1, description="claims of one run before giving up")

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
-from mlops_nocode import __version__
+from mlops_nocode import __version__, web
 from mlops_nocode.api import docs
 from mlops_nocode.api.auth import Principal, authorize
 from mlops_nocode.api.errors import BodyLimit, install_error_handlers
@@ -25,7 +25,6 @@ from mlops_nocode.api.routes import session as session_routes
 from mlops_nocode.api.routes import sessions as sessions_routes
 from mlops_nocode.api.routes import webhooks as webhooks_routes
 from mlops_nocode.api.schemas import ErrorOut
-from mlops_nocode import web
 from mlops_nocode.api.state import Gateway
 from mlops_nocode.runs.db import Database
 from mlops_nocode.runs.keys import KeyStore
@@ -146,7 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_routes.router, prefix="/api/v1", responses=COMMON)
     app.include_router(sessions_routes.router, prefix="/api/v1", responses=COMMON)
     app.include_router(metrics_routes.router, dependencies=protected, responses=COMMON)
-    web.install(app)  # the no-code UI: its assets, and deep links into it
+    web.install(app, web.dist_of(settings))  # the no-code UI: its assets, and deep links into it
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from mlops_nocode.api.browser import page_headers
+from mlops_nocode.settings import Settings
 
 DIST = Path(__file__).parent / "dist"
 BUILD_HINT = "make ui (or: cd frontend && npm ci && npm run build)"
@@ -27,6 +28,11 @@ SPA_CSP = (
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 NOT_APP = ("/api/", "/assets/")  # unmatched paths there stay 404s (JSON), never the app
+
+
+def dist_of(settings: Settings) -> Path:
+    """Where the built UI is: UI_DIR, else the package's `web/dist`."""
+    return settings.ui_dir or DIST
 
 
 def built(dist: Path = DIST) -> bool:

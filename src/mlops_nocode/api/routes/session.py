@@ -17,6 +17,7 @@ import html
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from mlops_nocode import web
 from mlops_nocode.api.auth import SESSION_COOKIE, Principal, authenticate, check_credential
 from mlops_nocode.api.browser import (
     clear_session_cookie,
@@ -29,7 +30,6 @@ from mlops_nocode.api.browser import (
 from mlops_nocode.api.csrf import FROM_ANYWHERE_SAFE, own_origin
 from mlops_nocode.api.state import Gateway
 from mlops_nocode.runs.sessions import SessionRefused
-from mlops_nocode import web
 
 router = APIRouter(include_in_schema=False)
 
@@ -41,8 +41,7 @@ PAGE = """<!doctype html>
 <p id="who">{who}</p>
 <ul><li><a href="/docs">API documentation (Swagger UI)</a></li><li><a href="/redoc">ReDoc</a></li>
 <li><a href="/openapi.json">OpenAPI schema</a></li></ul>
-<p id="ui-missing">The no-code UI is not built: run <code>{build}</code>, then reload.</p>
-{logout}
+{note}{logout}
 </body></html>
 """
 # no script; the one inline style by its hash; the sign-out form posts to this origin only
@@ -51,11 +50,15 @@ PAGE_CSP = (
     "frame-ancestors 'none'; base-uri 'none'"
 )
 SIGNED_OUT = "Not signed in: open the login link <code>mlops up</code> printed (<code>/?token=...</code>)."
+UI_MISSING = (
+    f'<p id="ui-missing">The no-code UI is not built: run <code>{html.escape(web.BUILD_HINT)}</code>, '
+    "then reload.</p>\n"
+)
 LOGOUT_FORM = '<form method="post" action="/logout"><button type="submit">Sign out</button></form>'
 
 
-def _page(who: str, signed_in: bool, status_code: int = 200) -> HTMLResponse:
-    body = PAGE.format(style=STYLE, who=who, build=html.escape(web.BUILD_HINT), logout=LOGOUT_FORM if signed_in else "")
+def _page(who: str, signed_in: bool, status_code: int = 200, note: str = "") -> HTMLResponse:
+    body = PAGE.format(style=STYLE, who=who, note=note, logout=LOGOUT_FORM if signed_in else "")
     return HTMLResponse(body, status_code=status_code, headers=page_headers(PAGE_CSP))
 
 
@@ -86,17 +89,17 @@ def home(
     """The home page; with `?token=` a login: check the credential, open a session, set its cookie,
     redirect."""
     if token is None:
-        app = web.index()
+        app = web.index(web.dist_of(request.app.state.gateway.settings))
         if app is not None:  # the no-code UI: it asks GET /api/v1/session who is signed in
             return app
         principal = _signed_in(request)
         if principal is None:
-            return _page(SIGNED_OUT, False)
+            return _page(SIGNED_OUT, False, note=UI_MISSING)
         who = (
             f"Signed in (key {html.escape(principal.subject)}, scopes "
             f"{html.escape(', '.join(sorted(principal.scopes)))}). The API docs' requests use this session."
         )
-        return _page(who, True)
+        return _page(who, True, note=UI_MISSING)
     try:
         principal = check_credential(request, token.strip())
     except HTTPException as e:
