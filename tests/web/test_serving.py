@@ -35,6 +35,7 @@ def test_the_app_is_served_at_root_and_deep_links_under_a_strict_csp(ui_server: 
             assert r.status_code == 404, (method, path)
             assert r.json() == {"detail": "Not Found"}
         assert c.post("/runs/some-run").status_code in (404, 405)
+        assert c.get("/no-such-page").status_code == 404  # only the app's own pages are deep links
         assert c.get("/health").json()["status"] == "ok"
         assert c.get("/openapi.json").json()["info"]["title"]
         assert c.get("/docs").status_code == 200

@@ -1,8 +1,9 @@
 """The no-code UI: the single-page app built from frontend/ (Vite) into `web/dist`, served by the gateway.
 
 `/` answers the app's `index.html` (the `/?token=...` sign-in stays in api.routes.session), `/assets/*` its
-hashed scripts and styles, and any other unmatched GET outside `/api/`, `/assets/` a deep link into the app
-(`/runs/ID`, `/catalogue/...`): the same `index.html`, whose router shows the page. When the assets are not
+hashed scripts and styles, and a GET under one of the app's own pages (APP_PAGES: `/runs/ID`,
+`/catalogue/...`) that no API route matched a deep link into the app: the same `index.html`, whose router
+shows the page. Any other unknown path stays the 404 it was. When the assets are not
 built, those pages say what to run instead (never a 500). Every page carries a Content-Security-Policy
 that allows scripts and styles from this origin only: no inline script, no CDN.
 """
@@ -27,7 +28,7 @@ SPA_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-NOT_APP = ("/api/", "/assets/")  # unmatched paths there stay 404s (JSON), never the app
+APP_PAGES = ("/catalogue", "/runs")  # the app's top-level pages (frontend/src/App.tsx): keep in step
 
 
 def dist_of(settings: Settings) -> Path:
@@ -65,19 +66,24 @@ class Assets(StaticFiles):
         return response
 
 
+def deep_link(path: str) -> bool:
+    """Whether a path is one of the app's pages (`/runs`, `/runs/ID`), not an API route or a file."""
+    return any(path == p or path.startswith(p + "/") for p in APP_PAGES)
+
+
 def install(app: FastAPI, dist: Path = DIST) -> None:
-    """Serve the app's assets and answer deep links (unmatched GETs outside /api/ and /assets/) with it."""
+    """Serve the app's assets, and answer deep links into the app (unmatched GETs of its pages) with it."""
     app.mount("/assets", Assets(directory=dist / "assets", check_dir=False), name="ui-assets")
 
     async def not_found(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        deep_link = (
+        wanted = (
             exc.status_code == 404
             and exc.detail == "Not Found"  # the router's own 404: no route matched
             and request.method == "GET"
-            and not request.url.path.startswith(NOT_APP)
+            and deep_link(request.url.path)
         )
-        if deep_link:
+        if wanted:
             page = index(dist)
             if page is not None:
                 return page
