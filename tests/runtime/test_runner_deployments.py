@@ -57,7 +57,15 @@ def test_two_runner_processes_share_one_run(plan: Plan, tmp_path: Path) -> None:
 
 def test_waiting_for_another_deployment_is_cancellable(plan: Plan, tmp_path: Path) -> None:
     r = runner(plan, tmp_path / "home", "r2")
-    threading.Thread(target=lambda: (time.sleep(0.5), r.cancel()), daemon=True).start()
+    results = LocalStepResults(tmp_path / "home" / "results")
+
+    def cancel_once_waiting() -> None:  # prep is done: the Runner now awaits train, made elsewhere
+        deadline = time.monotonic() + 60
+        while results.get("r2", "prep/hop") is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        r.cancel()
+
+    threading.Thread(target=cancel_once_waiting, daemon=True).start()
     result = r.run()
     assert result.status == "cancelled"
     assert result.steps["report/hop"].status == "cancelled"

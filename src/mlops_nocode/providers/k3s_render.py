@@ -291,7 +291,7 @@ def objects(a: Mapping[str, Any]) -> list[dict[str, Any]]:
     elif a["run_id"]:
         command += ["--run-id", a["run_id"]]
     env: list[dict[str, Any]] = [
-        {"name": "MLOPS_HOME", "value": "/work/home"},
+        {"name": "MLOPS_HOME", "value": "/var/lib/mlops/home"},
         {"name": "MLOPS_RUN_TOKEN", "valueFrom": {"secretKeyRef": {"name": "run-token", "key": "token"}}},
     ]
     env += [
@@ -312,7 +312,7 @@ def objects(a: Mapping[str, Any]) -> list[dict[str, Any]]:
         },
         "volumeMounts": [
             {"name": "plan", "mountPath": "/plan", "readOnly": True},
-            {"name": "work", "mountPath": "/work"},
+            {"name": "work", "mountPath": "/var/lib/mlops"},
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }

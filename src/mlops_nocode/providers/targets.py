@@ -5,7 +5,6 @@ No secret value is read out: a state says which variables are present or missing
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,10 +29,7 @@ def _terraform(env: Mapping[str, str]) -> bool:
     """Whether `terraform` or `tofu` is present (as the Terraform runner finds it)."""
     from mlops_nocode.iac.terraform import TerraformRunner
 
-    try:
-        return TerraformRunner.find_binary(env) is not None
-    except NotImplementedError:  # before the runner is implemented: look on PATH
-        return any(shutil.which(b) for b in ("terraform", "tofu"))
+    return TerraformRunner.find_binary(env) is not None
 
 
 def describe(provider: Provider, env: Mapping[str, str]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import json
 import queue
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_nocode.runtime.redaction import Redactor
 from mlops_nocode.runtime.s3store import StoreError
@@ -27,12 +27,12 @@ class SharedSteps:
     _jobs: dict[str, StepState]
     _cancel: threading.Event
 
-    @property
-    def redactor(self) -> Redactor:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # the Runner's own, declared here for the type checker only
 
-    def emit(self, type_: str, step: str | None = None, **data: Any) -> None:
-        raise NotImplementedError
+        @property
+        def redactor(self) -> Redactor: ...
+
+        def emit(self, type_: str, step: str | None = None, **data: Any) -> None: ...
 
     def _setup_failed(self, state: StepState, error: str) -> bool:
         state.status, state.error = "failed", self.redactor.text(error)

@@ -105,7 +105,7 @@ resource "kubernetes_job_v1" "runner" {
 
           env {
             name  = "MLOPS_HOME"
-            value = "/work/home"
+            value = "/var/lib/mlops/home"
           }
 
           env {
@@ -161,7 +161,7 @@ resource "kubernetes_job_v1" "runner" {
 
           volume_mount {
             name       = "work"
-            mount_path = "/work"
+            mount_path = "/var/lib/mlops"
           }
 
           volume_mount {
