@@ -26,19 +26,6 @@ PACKAGED_MODULES = Path(__file__).resolve().parents[1] / "_deploy" / "terraform"
 S = TypeVar("S", bound=BaseSettings)
 
 
-def tf_escape(value: Any) -> Any:
-    """`value` with every string (and object key) made literal for Terraform: in `main.tf.json` every
-    string is a template, so `${` and `%{` in user text would be evaluated; `$${` and `%%{` are their
-    literal forms. JSON encoding then takes care of quotes, backslashes and newlines."""
-    if isinstance(value, str):
-        return value.replace("${", "$${").replace("%{", "%%{")
-    if isinstance(value, Mapping):
-        return {tf_escape(str(k)): tf_escape(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [tf_escape(v) for v in value]
-    return value
-
-
 def settings(cls: type[S], prefix: str) -> S:
     """`cls()` built once per value of the environment variables starting with `prefix` (building
     pydantic settings costs milliseconds, and render must stay fast)."""
@@ -257,10 +244,10 @@ def provision(
     workdir: Path,
     env: Mapping[str, str],
     handle_keys: tuple[str, ...],
-    default_report_to: str,
 ) -> Provisioned:
     """Write the bundle into `workdir` and apply it (the runner destroys what it created on failure);
-    `handle_keys` are the root outputs kept as the handle (instance id, pod id...)."""
+    `handle_keys` are the root outputs kept as the handle (instance id, pod id...). The gateway URL is
+    MLOPS_REPORT_TO, else the bundle's `report_to` default (a literal value in Terraform JSON)."""
     from mlops_nocode.iac.terraform import TerraformRunner
 
     if not env.get("MLOPS_RUN_TOKEN"):
@@ -269,7 +256,8 @@ def provision(
             "environment",
             "provision through `mlops deploy` or the gateway, which set MLOPS_RUN_TOKEN for the run",
         )
-    report_to = env.get("MLOPS_REPORT_TO") or default_report_to
+    default = json.loads(bundle.files["main.tf.json"])["variable"]["report_to"]["default"]
+    report_to = env.get("MLOPS_REPORT_TO") or str(default)
     host = urlsplit(report_to).hostname or ""
     if not host or is_loopback(host):
         raise ProviderError(
@@ -293,6 +281,17 @@ def provision(
 
 def _output_value(out: Any) -> Any:
     return out.get("value") if isinstance(out, Mapping) and "value" in out else out
+
+
+def check_started(what: str, provisioned: Provisioned, status: str) -> None:
+    """Launch of a machine that starts its Runner itself: fail when `what` (its kind) is already gone."""
+    if status in ("lost", "destroyed"):
+        raise ProviderError(
+            f"the {what} of {provisioned.deployment} is gone before the Runner started",
+            f"deployment {provisioned.deployment}",
+            "retry the run; `mlops destroy RUN` removes what remains",
+            created=[r.get("address", r.get("type", "")) for r in provisioned.resources],
+        )
 
 
 def teardown(provisioned: Provisioned, env: Mapping[str, str]) -> None:

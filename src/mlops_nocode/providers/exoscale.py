@@ -18,6 +18,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mlops_nocode.iac import hcl
 from mlops_nocode.providers import _cloud
 from mlops_nocode.providers.base import (
     Bundle,
@@ -168,9 +169,9 @@ class ExoscaleProvider:
             "variable": {
                 "run_token": {"type": "string", "sensitive": True},
                 "secret_env": {"type": "map(string)", "sensitive": True, "default": {}},
-                "report_to": {"type": "string", "default": _cloud.tf_escape(_cloud.report_url())},
+                "report_to": {"type": "string", "default": _cloud.report_url()},
             },
-            "module": {"runner": {**_cloud.tf_escape(module), **_REFS}},
+            "module": {"runner": {**hcl.value(module), **_REFS}},
             "output": {k: {"value": f"${{module.runner.{k}}}"} for k in ("instance_id", "zone", "public_ip")},
         }
         resources = [
@@ -194,17 +195,11 @@ class ExoscaleProvider:
         )
 
     def provision(self, bundle: Bundle, workdir: Path, env: Mapping[str, str]) -> Provisioned:
-        return _cloud.provision(bundle, workdir, env, ("instance_id", "zone"), _default_report_to(bundle))
+        return _cloud.provision(bundle, workdir, env, ("instance_id", "zone"))
 
     def launch(self, provisioned: Provisioned, spec: LaunchSpec, env: Mapping[str, str]) -> None:
         """Cloud-init starts the Runner at boot; this only checks the instance still exists."""
-        if self.status(provisioned, env) in ("lost", "destroyed"):
-            raise ProviderError(
-                f"the Exoscale instance of {provisioned.deployment} is gone before the Runner started",
-                f"deployment {provisioned.deployment}",
-                "retry the run; `mlops destroy RUN` removes what remains",
-                created=[r.get("address", r.get("type", "")) for r in provisioned.resources],
-            )
+        _cloud.check_started("Exoscale instance", provisioned, self.status(provisioned, env))
 
     def status(self, provisioned: Provisioned, env: Mapping[str, str]) -> str:
         from mlops_nocode.providers import exoscale_api
@@ -260,11 +255,6 @@ def _chosen(offers: list[Offer], deployment: Deployment) -> Offer:
         )
     pool = [o for o in offers if not zone or o.region == zone]
     return _cloud.cheapest_fit(NAME, pool, deployment)
-
-
-def _default_report_to(bundle: Bundle) -> str:
-    root = json.loads(bundle.files["main.tf.json"])
-    return str(root["variable"]["report_to"]["default"]).replace("$${", "${").replace("%%{", "%{")
 
 
 PROVIDER = ExoscaleProvider()

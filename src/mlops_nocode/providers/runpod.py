@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mlops_nocode.iac import hcl
 from mlops_nocode.providers import _cloud
 from mlops_nocode.providers.base import (
     Bundle,
@@ -155,9 +156,9 @@ class RunpodProvider:
             "variable": {
                 "run_token": {"type": "string", "sensitive": True},
                 "secret_env": {"type": "map(string)", "sensitive": True, "default": {}},
-                "report_to": {"type": "string", "default": _cloud.tf_escape(_cloud.report_url())},
+                "report_to": {"type": "string", "default": _cloud.report_url()},
             },
-            "module": {"runner": {**_cloud.tf_escape(module), **_REFS}},
+            "module": {"runner": {**hcl.value(module), **_REFS}},
             "output": {"pod_id": {"value": "${module.runner.pod_id}"}},
         }
         return Bundle(
@@ -171,19 +172,11 @@ class RunpodProvider:
         )
 
     def provision(self, bundle: Bundle, workdir: Path, env: Mapping[str, str]) -> Provisioned:
-        root = json.loads(bundle.files["main.tf.json"])
-        default = str(root["variable"]["report_to"]["default"]).replace("$${", "${").replace("%%{", "%{")
-        return _cloud.provision(bundle, workdir, env, ("pod_id",), default)
+        return _cloud.provision(bundle, workdir, env, ("pod_id",))
 
     def launch(self, provisioned: Provisioned, spec: LaunchSpec, env: Mapping[str, str]) -> None:
         """The pod's start command runs the Runner; this only checks the pod still exists."""
-        if self.status(provisioned, env) in ("lost", "destroyed"):
-            raise ProviderError(
-                f"the RunPod pod of {provisioned.deployment} is gone before the Runner started",
-                f"deployment {provisioned.deployment}",
-                "retry the run; `mlops destroy RUN` removes what remains",
-                created=[r.get("address", r.get("type", "")) for r in provisioned.resources],
-            )
+        _cloud.check_started("RunPod pod", provisioned, self.status(provisioned, env))
 
     def status(self, provisioned: Provisioned, env: Mapping[str, str]) -> str:
         from mlops_nocode.providers import runpod_api
