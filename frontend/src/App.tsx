@@ -7,6 +7,11 @@ import EntryPage from "./pages/Entry";
 import Home from "./pages/Home";
 import RunPage from "./pages/Run";
 import Runs from "./pages/Runs";
+import Builder from "./builder/Builder";
+import PlaybookEditor from "./editor/PlaybookEditor";
+import Keys from "./admin/Keys";
+import Secrets from "./admin/Secrets";
+import Targets from "./admin/Targets";
 
 /** The shell: who is signed in, the navigation, and the page of the address. */
 export default function App() {
@@ -35,7 +40,11 @@ export default function App() {
         <nav>
           <NavLink to="/" end>Home</NavLink>
           <NavLink to="/catalogue">Catalogue</NavLink>
+          <NavLink to="/builder/new/pipeline">Builder</NavLink>
           <NavLink to="/runs">Runs</NavLink>
+          <NavLink to="/targets">Targets</NavLink>
+          <NavLink to="/secrets">Secrets</NavLink>
+          <NavLink to="/keys">Keys</NavLink>
           <a href="/docs">API</a>
         </nav>
         <span className="who" title={session.scopes.join(", ")}>key {session.key_id}</span>
@@ -50,6 +59,13 @@ export default function App() {
           <Route path="/catalogue/:kind/:name" element={<EntryPage />} />
           <Route path="/runs" element={<Runs />} />
           <Route path="/runs/:id" element={<RunPage />} />
+          <Route path="/builder/new/:kind" element={<Builder />} />
+          <Route path="/builder/:kind/:name" element={<Builder />} />
+          <Route path="/editor/new" element={<PlaybookEditor />} />
+          <Route path="/editor/:name" element={<PlaybookEditor />} />
+          <Route path="/targets" element={<Targets />} />
+          <Route path="/secrets" element={<Secrets />} />
+          <Route path="/keys" element={<Keys />} />
           <Route path="*" element={<p>No such page. <a href="/">Home</a></p>} />
         </Routes>
       </main>

@@ -5,57 +5,17 @@ Screenshots go to UI_SCREENSHOTS when set (CI keeps that folder), else to the te
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.api.conftest import Server
-from tests.web.conftest import login_url
-
-CHROMIUM = os.environ.get("CHROMIUM_BINARY") or shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), "the browser tests need chromium: apt-get install chromium"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("UI_SCREENSHOTS") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+from tests.web.conftest import login_url, watch_errors
 
 
 def test_sign_in_browse_launch_and_watch_a_run_live(ui_server: Server, browser: Browser, shots: Path) -> None:
     page: Page = browser.new_page()
-    errors: list[str] = []
-    # a blocked script or style (Content-Security-Policy) and a script error are console errors; the API's
-    # refusals this test provokes (401 signed out, 422 unknown entry) are expected
-    page.on(
-        "console",
-        lambda m: (
-            errors.append(m.text)
-            if m.type == "error" and not m.text.startswith("Failed to load resource")
-            else None
-        ),
-    )
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    errors = watch_errors(page)
 
     page.goto(ui_server.url + "/")
     expect(page.get_by_text("Not signed in")).to_be_visible()

@@ -28,7 +28,8 @@ SPA_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-APP_PAGES = ("/catalogue", "/runs")  # the app's top-level pages (frontend/src/App.tsx): keep in step
+# the app's top-level pages (frontend/src/App.tsx): keep in step
+APP_PAGES = ("/catalogue", "/runs", "/builder", "/editor", "/targets", "/secrets", "/keys")
 
 
 def dist_of(settings: Settings) -> Path:

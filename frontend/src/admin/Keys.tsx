@@ -1,0 +1,4 @@
+/** Placeholder page: Keys. */
+export default function Keys() {
+  return <h1>Keys</h1>;
+}

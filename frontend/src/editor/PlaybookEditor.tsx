@@ -1,0 +1,4 @@
+/** Placeholder page: PlaybookEditor. */
+export default function PlaybookEditor() {
+  return <h1>PlaybookEditor</h1>;
+}
