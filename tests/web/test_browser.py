@@ -10,6 +10,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page, expect
 
 from tests.api.conftest import Server
+from tests.web.axe import violations
 from tests.web.conftest import login_url, watch_errors
 
 
@@ -25,6 +26,7 @@ def test_sign_in_browse_launch_and_watch_a_run_live(ui_server: Server, browser: 
     expect(page.locator("#pipelines").get_by_role("link", name="iris-classifier")).to_be_visible()
     expect(page.locator("#targets")).to_contain_text("local")
     page.screenshot(path=shots / "home.png", full_page=True)
+    assert not violations(page), violations(page)
 
     page.get_by_role("link", name="Catalogue").click()
     page.get_by_role("searchbox").fill("iris")
