@@ -35,6 +35,8 @@ def test_sign_in_browse_launch_and_watch_a_run_live(ui_server: Server, browser: 
     expect(page.locator(".parameters")).to_contain_text("estimator")
     expect(page.locator(".steps")).to_contain_text("playbook/sklearn-dataset@1.0.0")
     expect(page.locator(".history li").first).to_be_visible()
+    page.get_by_text("Source (YAML)").click()  # CodeMirror, styled within the CSP (no console error)
+    expect(page.get_by_role("textbox", name="YAML source")).to_contain_text("name: iris-classifier")
     page.screenshot(path=shots / "catalogue-entry.png", full_page=True)
 
     # an API error shows where it belongs, with what went wrong

@@ -1,8 +1,10 @@
-import { useState } from "react";
+import { lazy, Suspense, useState } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router";
 import { parse } from "yaml";
 import { api, q, type Change, type EntryVersion, type Run } from "../api";
 import { Problems, useLoad } from "../components";
+
+const CodeEditor = lazy(() => import("../code/CodeEditor"));
 
 interface Port {
   type?: string;
@@ -144,9 +146,11 @@ export default function EntryPage() {
               ))}
             </ul>
           </section>
-          <details>
+          <details className="source">
             <summary>Source (YAML)</summary>
-            <pre>{entry.data.text}</pre>
+            <Suspense fallback={<pre>{entry.data.text}</pre>}>
+              <CodeEditor value={entry.data.text} language="yaml" readOnly ariaLabel="YAML source" />
+            </Suspense>
           </details>
         </>
       )}
