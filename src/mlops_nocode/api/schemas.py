@@ -169,6 +169,8 @@ class GraphStep(BaseModel):
 class RunGraph(BaseModel):
     """A run's steps and their edges, from its compiled plan (what the run page draws)."""
 
+    model_config = E.config("RunGraph")
+
     run: str
     steps: list[GraphStep]
 
