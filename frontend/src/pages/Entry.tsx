@@ -1,8 +1,9 @@
 import { lazy, Suspense, useState } from "react";
-import { Link, useNavigate, useParams, useSearchParams } from "react-router";
+import { Link, useParams, useSearchParams } from "react-router";
 import { parse } from "yaml";
-import { api, q, type Change, type EntryVersion, type Run } from "../api";
+import { api, q, type Change, type EntryVersion } from "../api";
 import { Problems, useLoad } from "../components";
+import LaunchDialog from "../launch/LaunchDialog";
 
 const CodeEditor = lazy(() => import("../code/CodeEditor"));
 
@@ -49,13 +50,12 @@ export default function EntryPage() {
   const { kind = "", name = "" } = useParams();
   const [params, setParams] = useSearchParams();
   const version = params.get("version") ?? "";
-  const navigate = useNavigate();
   const entry = useLoad(
     () => api.get<EntryVersion>(`/api/v1/catalogue/${q(kind)}/${q(name)}${version ? `?version=${q(version)}` : ""}`),
     [kind, name, version],
   );
   const history = useLoad(() => api.get<Change[]>(`/api/v1/catalogue/${q(kind)}/${q(name)}/history`), [kind, name]);
-  const [launchError, setLaunchError] = useState<unknown>(null);
+  const [launching, setLaunching] = useState(false);
   let doc: Doc = {};
   let parseError: unknown = null;
   if (entry.data) {
@@ -65,15 +65,6 @@ export default function EntryPage() {
       parseError = e;
     }
   }
-  const launch = async () => {
-    setLaunchError(null);
-    try {
-      const run = await api.post<Run>("/api/v1/runs", { pipeline: entry.data!.ref });
-      navigate(`/runs/${q(run.id)}`);
-    } catch (e) {
-      setLaunchError(e);
-    }
-  };
   const props = doc.spec?.parameters?.properties ?? {};
   return (
     <div className="entry">
@@ -89,9 +80,9 @@ export default function EntryPage() {
                 {entry.data.versions.map((v) => <option key={v}>{v}</option>)}
               </select>
             </label>
-            {kind !== "playbook" && <button className="primary" onClick={launch}>Launch with defaults</button>}
+            {kind !== "playbook" && <button className="primary" onClick={() => setLaunching(true)}>Launch…</button>}
           </div>
-          <Problems error={launchError} />
+          {launching && <LaunchDialog pipeline={entry.data.ref} onClose={() => setLaunching(false)} />}
           <p className="docs">{doc.metadata?.description}</p>
           <Ports title="Inputs" ports={doc.spec?.inputs} />
           <Ports title="Outputs" ports={doc.spec?.outputs} />
