@@ -5,7 +5,7 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { useStoreVersion, type RunStore, type Series } from "./events";
 
-function Chart({ series, version }: { series: Series; version: number }) {
+function Chart({ series, start, version }: { series: Series; start: number; version: number }) {
   const host = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const title = series.step ? `${series.name} (${series.step})` : series.name;
@@ -16,10 +16,11 @@ function Chart({ series, version }: { series: Series; version: number }) {
         title,
         width: Math.max(280, Math.min(560, el.clientWidth || 420)),
         height: 200,
-        series: [{}, { label: series.name, stroke: "#0969da", width: 2, points: { show: true, size: 6 } }],
-        axes: [{}, {}],
+        scales: { x: { time: false } },
+        series: [{ label: "seconds" }, { label: series.name, stroke: "#0969da", width: 2, points: { show: true, size: 7 } }],
+        axes: [{ label: "seconds since the first metric" }, {}],
       },
-      [series.ts.slice(), series.values.slice()],
+      [series.ts.map((t) => t - start), series.values.slice()],
       el,
     );
     return () => {
@@ -30,15 +31,16 @@ function Chart({ series, version }: { series: Series; version: number }) {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [title]);
   useEffect(() => {
-    plot.current?.setData([series.ts.slice(), series.values.slice()]);
-  }, [series, version]);
+    plot.current?.setData([series.ts.map((t) => t - start), series.values.slice()]);
+  }, [series, start, version]);
   return <figure className="metric-chart" data-metric={series.name} aria-label={`metric ${title}`} ref={host} />;
 }
 
 /** Charts and the table of last values; nothing when the run reported no metric. */
 export default function Metrics({ store }: { store: RunStore }) {
   const version = useStoreVersion(store);
-  const all = [...store.metrics.values()];
+  // series with a history first: a metric reported once is a single point
+  const all = [...store.metrics.values()].sort((a, b) => Number(b.values.length > 1) - Number(a.values.length > 1));
   if (!all.length) return <p className="muted">No metrics reported yet.</p>;
   return (
     <div className="metrics">
@@ -56,7 +58,7 @@ export default function Metrics({ store }: { store: RunStore }) {
         </tbody>
       </table>
       <div className="metric-charts">
-        {all.map((s) => <Chart key={`${s.step}/${s.name}`} series={s} version={version} />)}
+        {all.map((s) => <Chart key={`${s.step}/${s.name}`} series={s} start={store.metricStart ?? 0} version={version} />)}
       </div>
     </div>
   );

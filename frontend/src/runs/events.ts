@@ -43,6 +43,8 @@ export class RunStore {
   logs: LogLine[] = [];
   dropped = 0;
   metrics = new Map<string, Series>();
+  /** When the run's first metric was reported (charts count seconds from it). */
+  metricStart: number | null = null;
   version = 0;
   private listeners = new Set<() => void>();
   private stepListeners = new Map<string, Set<() => void>>();
@@ -79,6 +81,7 @@ export class RunStore {
         const value = Number(e.data.value);
         const name = String(e.data.name ?? "");
         if (!name || !Number.isFinite(value)) continue;
+        this.metricStart ??= e.ts;
         const key = `${e.step ?? ""}\u0000${name}`;
         let s = this.metrics.get(key);
         if (!s) this.metrics.set(key, (s = { name, step: e.step, ts: [], values: [] }));

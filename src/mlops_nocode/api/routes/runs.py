@@ -167,10 +167,13 @@ async def _stream(gw: Gateway, run_id: str, after: int, only: str | None) -> Asy
     while True:
         run = await anyio.to_thread.run_sync(gw.runs.get, run_id)
         events = await anyio.to_thread.run_sync(gw.runs.events, run_id, after, 500)
+        chunk = []
         for e in events:
             after = e["seq"]
             if only is None or e["type"] == only:
-                yield f"id: {e['seq']}\nevent: {e['type']}\ndata: {json.dumps(e, default=str)}\n\n"
+                chunk.append(f"id: {e['seq']}\nevent: {e['type']}\ndata: {json.dumps(e, default=str)}\n\n")
+        if chunk:  # one write per read: a client gets a burst of events at once, not one packet each
+            yield "".join(chunk)
         if events:
             idle = 0.0
             continue
