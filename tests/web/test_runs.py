@@ -7,6 +7,7 @@ page, and hostile log text shows as text."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,12 +54,13 @@ def test_launch_watch_metrics_artifact_and_filter(ui_server: Server, browser: Br
     expect(target.locator("option[value=k3s]")).to_contain_text("preview only: missing K3S_KUBECONFIG")
 
     # a parameter changed, then a bad one flagged on its field (the server's problem, located)
-    set_field(dialog.get_by_label("estimator", exact=False).first, "svm")
+    # (a field is labelled by its name or its schema's title, whichever the form shows)
+    set_field(dialog.get_by_label(re.compile("estimator|classifier", re.I)).first, "svm")
     expect(validation).to_contain_text("Valid")
-    trees = dialog.get_by_label("n_estimators", exact=False).first
+    trees = dialog.get_by_label(re.compile("n_estimators|number of trees", re.I)).first
     trees.fill("0")
     expect(validation).to_contain_text("Invalid")
-    expect(dialog.locator(".param-form")).to_contain_text("less than the minimum of 1")
+    expect(dialog.locator(".launch-params")).to_contain_text("less than the minimum of 1")
     expect(dialog.get_by_role("button", name="Review plan")).to_be_disabled()
     page.screenshot(path=shots / "launch.png", full_page=True)
     assert not violations(page), violations(page)
@@ -221,4 +223,46 @@ def test_hostile_log_text_shows_as_text(ui_server: Server, browser: Browser) -> 
     expect(logs).to_contain_text('"quoted" ${{ params.x }}')
     assert logs.locator("img").count() == 0
     assert page.evaluate("window.__xss") is None
+    assert not errors, errors
+
+
+def test_a_huge_log_is_capped_and_says_what_was_dropped(ui_server: Server, browser: Browser) -> None:
+    """9 steps of 1,200 log events each (what the runner sends of a long log): more than the page keeps."""
+    code = "import sys\nfor i in range(1500): print(f'line {i} of a long log', sys.argv[1])"
+    docs: list[dict[str, Any]] = [
+        {
+            "apiVersion": "mlops-nocode/v1",
+            "kind": "Playbook",
+            "metadata": {"name": "chatty", "version": "1.0.0"},
+            "spec": {
+                "runtime": "command",
+                "command": {"argv": [sys.executable, "-c", code, "${{ params.n }}"]},
+                "parameters": {"type": "object", "properties": {"n": {"type": "integer"}}},
+            },
+        },
+        {  # each step its own parameter: none is a cache hit of another
+            "apiVersion": "mlops-nocode/v1",
+            "kind": "Pipeline",
+            "metadata": {"name": "chatty-logs", "version": "1.0.0"},
+            "spec": {
+                "steps": [{"id": f"talk{i}", "uses": "playbook/chatty", "with": {"n": i}} for i in range(9)]
+            },
+        },
+    ]
+    with ui_server.client(ui_server.admin_key) as api:
+        r = api.post("/api/v1/runs", json={"pipeline": docs})
+        assert r.status_code == 202, r.text
+        run_id = r.json()["id"]
+        assert wait_status(api, run_id, 120) == "succeeded"
+        logs = [e for e in api.get(f"/api/v1/runs/{run_id}/events?limit=10000").json() if e["type"] == "log"]
+    page = signed_in(browser, ui_server)
+    errors = watch_errors(page)
+    page.goto(f"{ui_server.url}/runs/{run_id}")
+    expect(page.locator("h1 [data-status]")).to_have_attribute("data-status", "succeeded")
+    expect(page.get_by_role("status")).to_contain_text("older line(s) dropped: only the last 10000 are kept")
+    expect(page.locator(".log-head")).to_contain_text("All steps: 10000 line(s)")
+    assert len(logs) >= 9000  # the run really logged that much
+    view = page.get_by_test_id("logs")
+    expect(view).to_contain_text("line 1499 of a long log")  # it follows the end
+    assert page.locator(".log-line").count() < 200  # only the visible rows are in the page
     assert not errors, errors

@@ -20,6 +20,10 @@ type StepNodeType = Node<StepData, "step">;
 
 const WIDTH = 200;
 const HEIGHT = 48;
+/** Above this many steps the graph opens at a readable zoom on its first steps (fit all with ⛶), and
+ * only the nodes in view are in the page. */
+export const BIG_GRAPH = 60;
+const FIRST = 12;
 
 const StepNode = memo(function StepNode({ data }: NodeProps<StepNodeType>) {
   const status = useStepStatus(data.store, data.step);
@@ -69,22 +73,38 @@ export default function RunGraph({ steps, store, onSelect }: { steps: GraphStep[
         : [],
     [positions, steps, store, onSelect],
   );
+  const big = steps.length > BIG_GRAPH;
+  const fit = useMemo(
+    () => (big ? { nodes: steps.slice(0, FIRST).map((s) => ({ id: s.id })), maxZoom: 1 } : { maxZoom: 1.2 }),
+    [big, steps],
+  );
   if (!positions) return <div className="run-graph loading" aria-busy="true">Laying out {steps.length} steps…</div>;
   return (
-    <div className="run-graph" data-testid="run-graph" aria-label="pipeline graph">
-      <ReactFlow
-        nodes={nodes}
-        edges={edges}
-        nodeTypes={NODE_TYPES}
-        fitView
-        minZoom={0.05}
-        nodesDraggable={false}
-        nodesConnectable={false}
-        elementsSelectable={false}
-      >
-        <Background />
-        <Controls showInteractive={false} />
-      </ReactFlow>
-    </div>
+    <>
+      {big && (
+        <p className="muted graph-note" role="note">
+          {steps.length} steps: the graph opens on the first ones at a readable size. Drag to pan, zoom with
+          the wheel or the − button, or show every step with the “fit view” button. The step list below has
+          every step.
+        </p>
+      )}
+      <div className="run-graph" data-testid="run-graph" aria-label="pipeline graph">
+        <ReactFlow
+          nodes={nodes}
+          edges={edges}
+          nodeTypes={NODE_TYPES}
+          fitView
+          fitViewOptions={fit}
+          onlyRenderVisibleElements={big}
+          minZoom={0.05}
+          nodesDraggable={false}
+          nodesConnectable={false}
+          elementsSelectable={false}
+        >
+          <Background />
+          <Controls showInteractive={false} fitViewOptions={{ maxZoom: 1.2 }} />
+        </ReactFlow>
+      </div>
+    </>
   );
 }

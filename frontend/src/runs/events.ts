@@ -14,7 +14,7 @@ export const STEP_STATUS: Record<string, string> = {
 const LISTENED = [...Object.keys(STEP_STATUS), "log", "metric", "run.started", "run.finished"];
 
 /** Log lines kept in memory (older ones are dropped, and the page says how many). */
-export const MAX_LOG_LINES = 20_000;
+export const MAX_LOG_LINES = 10_000;
 /** Characters kept of one log line. */
 export const MAX_LINE = 2_000;
 /** Points kept per metric series. */
