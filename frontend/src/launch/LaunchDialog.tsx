@@ -163,7 +163,7 @@ export default function LaunchDialog({ pipeline, onClose, parameters }: LaunchDi
           ) : validation ? (
             <span className="ok">Valid: {validation.steps} step(s){validation.warnings.length > 0 && `, ${validation.warnings.length} warning(s)`}</span>
           ) : Object.keys(fields).length > 0 ? (
-            <span className="bad">Invalid: see the fields marked below the parameters.</span>
+            <span className="bad">Invalid: see the marked fields above.</span>
           ) : null}
         </div>
         {!checking && <Problems error={other.length ? new ApiError(422, other) : null} />}
