@@ -266,3 +266,58 @@ def test_a_huge_log_is_capped_and_says_what_was_dropped(ui_server: Server, brows
     expect(view).to_contain_text("line 1499 of a long log")  # it follows the end
     assert page.locator(".log-line").count() < 200  # only the visible rows are in the page
     assert not errors, errors
+
+
+def test_auto_target_constraints_are_checked_and_placed(ui_server: Server, browser: Browser) -> None:
+    page = signed_in(browser, ui_server)
+    errors = watch_errors(page)
+    page.goto(ui_server.url + "/catalogue/pipeline/iris-classifier")
+    page.get_by_role("button", name="Launch…").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Run on").select_option("auto")
+    price = dialog.get_by_label("Max price per hour (USD)")
+    price.fill("-1")  # refused by the server, located at the option
+    expect(dialog.get_by_role("alert").filter(has_text="max_price_per_hour")).to_be_visible()
+    expect(dialog.get_by_role("button", name="Review plan")).to_be_disabled()
+    price.fill("0")
+    dialog.get_by_label("Providers").fill("local")
+    expect(dialog.get_by_test_id("validation")).to_contain_text("Valid")
+    dialog.get_by_role("button", name="Review plan").click()
+    placement = dialog.get_by_test_id("plan").locator(".placement")
+    expect(placement).to_contain_text("≤ $0/h")  # the constraint, in the placement's reason
+    expect(placement.locator("tbody tr").first).to_contain_text("local")
+    assert not violations(page), violations(page)
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    assert not errors, errors
+
+
+def test_the_runs_list_follows_live_runs(ui_server: Server, browser: Browser) -> None:
+    code = "import time; time.sleep(3)"
+    docs: list[dict[str, Any]] = [
+        {
+            "apiVersion": "mlops-nocode/v1",
+            "kind": "Playbook",
+            "metadata": {"name": "nap", "version": "1.0.0"},
+            "spec": {"runtime": "command", "command": {"argv": [sys.executable, "-c", code]}},
+        },
+        {
+            "apiVersion": "mlops-nocode/v1",
+            "kind": "Pipeline",
+            "metadata": {"name": "napping", "version": "1.0.0"},
+            "spec": {"steps": [{"id": "nap", "uses": "playbook/nap"}]},
+        },
+    ]
+    page = signed_in(browser, ui_server)
+    errors = watch_errors(page)
+    with ui_server.client(ui_server.admin_key) as api:
+        run_id = api.post("/api/v1/runs", json={"pipeline": docs}).json()["id"]
+    page.goto(ui_server.url + "/runs?pipeline=pipeline%2Fnapping")
+    row = page.locator(f'[data-run="{run_id}"] [data-status]')
+    expect(row).not_to_have_attribute("data-status", "succeeded")
+    expect(page.locator(".runs-filters")).to_contain_text("refreshing while runs are live")
+    page.evaluate("window.__sameDocument = true")
+    expect(row).to_have_attribute("data-status", "succeeded", timeout=60_000)  # no reload
+    assert page.evaluate("window.__sameDocument") is True
+    expect(page.locator(".pager")).to_contain_text("page 1 of 1 · 1 run(s)")
+    assert not errors, errors
