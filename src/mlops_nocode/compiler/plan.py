@@ -42,6 +42,9 @@ class PlanStep:
     outputs: dict[str, str]
     needs: tuple[str, ...]
     entrypoint: str | None = None
+    """`module:function`, or with `code`, the name of a top-level function of it."""
+    code: str | None = None
+    """The Python source the playbook carries (`python.code`); None for an importable entrypoint."""
     command: dict[str, Any] | None = None
     resources: dict[str, Any] = field(default_factory=dict)
     retries: int = 0
@@ -65,6 +68,7 @@ class PlanStep:
             "digest": self.digest,
             "runtime": self.runtime,
             "entrypoint": self.entrypoint,
+            **({"code": self.code} if self.code is not None else {}),
             "command": self.command,
             "params": self.params,
             "inputs": {k: b.to_json() for k, b in self.inputs.items()},
@@ -90,6 +94,7 @@ class PlanStep:
             digest=d["digest"],
             runtime=d["runtime"],
             entrypoint=d.get("entrypoint"),
+            code=str(d["code"]) if d.get("code") is not None else None,
             command=d.get("command"),
             params=d.get("params", {}),
             inputs={k: Binding(**b) for k, b in d.get("inputs", {}).items()},

@@ -1,0 +1,44 @@
+"""/api/v1/playbooks/try: a test run of a draft playbook on sample inputs (the web editor's Test run)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, status
+from pydantic import Field, field_validator
+
+from mlops_nocode.api.schemas import MAX_DEPTH, ErrorOut, Run, Strict, depth
+from mlops_nocode.api.state import Gateway, gateway
+from mlops_nocode.runs.trydraft import try_documents
+
+router = APIRouter(prefix="/playbooks", tags=["playbooks"])
+
+
+class TryRequest(Strict):
+    """A draft playbook (one spec document, not saved), its parameters, and one sample per input port:
+    `{"value": JSON}` for value ports (text, json, metrics, any...), `{"filename", "text"}` or
+    `{"filename", "base64"}` for file ports (file, dataset, model, directory)."""
+
+    playbook: dict[str, Any]
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    inputs: dict[str, dict[str, Any]] = Field(default_factory=dict, max_length=100)
+
+    @field_validator("playbook", "parameters", "inputs")
+    @classmethod
+    def _not_too_deep(cls, v: Any) -> Any:
+        if depth(v, MAX_DEPTH) > MAX_DEPTH:
+            raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+        return v
+
+
+@router.post(
+    "/try",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Run,
+    responses={422: {"description": "invalid draft or samples, with located problems", "model": ErrorOut}},
+)
+def try_playbook(body: TryRequest, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
+    """Queue a one-step run of the draft on this gateway's machine (target local): follow it with the
+    runs API (events for logs and metrics, artifacts for its outputs). Nothing is saved."""
+    docs = try_documents(body.playbook, body.inputs, body.parameters, gw.settings.try_sample_max_bytes)
+    return gw.runs.create(docs, {}, {"provider": "local", "options": {}})
