@@ -44,6 +44,14 @@ export default function PlaybookEditor() {
     return { ...d, code: template(d) };
   });
   const [codeEdited, setCodeEdited] = useState(false);
+  // What the code editor is given: set only by changes from outside it (template, load, reset), each a
+  // new editor; the user's typing goes to the draft alone, so a render lagging behind the keys never
+  // writes an older text back into the editor.
+  const [shown, setShown] = useState(() => ({ text: draft.code, rev: 0 }));
+  const setCode = (text: string) => {
+    setDraft((d) => ({ ...d, code: text }));
+    setShown((s) => ({ text, rev: s.rev + 1 }));
+  };
   const [base, setBase] = useState<string | undefined>(undefined);
   const [loadError, setLoadError] = useState<unknown>(null);
   const [nameTouched, setNameTouched] = useState(false);
@@ -72,6 +80,7 @@ export default function PlaybookEditor() {
         }
         setBase(entry.version);
         setDraft({ ...loaded, version: nextPatch(entry.version) });
+        setShown((s) => ({ text: loaded.code, rev: s.rev + 1 }));
         setCodeEdited(true);
       },
       setLoadError,
@@ -80,7 +89,7 @@ export default function PlaybookEditor() {
 
   const generated = useMemo(() => template(draft), [draft]);
   useEffect(() => {
-    if (!codeEdited && draft.code !== generated) setDraft((d) => ({ ...d, code: template(d) }));
+    if (!codeEdited && draft.code !== generated) setCode(generated);
   }, [generated, codeEdited, draft.code]);
 
   const update = (patch: Partial<Draft>) => setDraft((d) => ({ ...d, ...patch }));
@@ -201,17 +210,18 @@ export default function PlaybookEditor() {
             <p className="muted">
               Python, function <code>{draft.entrypoint}</code>.{" "}
               {codeEdited ? (
-                <button type="button" onClick={() => { setCodeEdited(false); update({ code: template(draft) }); }}>Reset to template</button>
+                <button type="button" onClick={() => { setCodeEdited(false); setCode(template(draft)); }}>Reset to template</button>
               ) : (
                 "The template follows the ports and parameters until you edit it."
               )}
             </p>
             <Suspense fallback={<p className="loading">Loading the editor…</p>}>
               <CodeEditor
+                key={shown.rev}
                 language="python"
                 ariaLabel="step code"
                 height="26em"
-                value={draft.code}
+                value={shown.text}
                 onChange={(text) => {
                   update({ code: text });
                   if (text !== template(draft)) setCodeEdited(true);

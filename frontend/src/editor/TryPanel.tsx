@@ -220,14 +220,15 @@ export default function TryPanel({ draft, onProblems, routed }: TryPanelProps) {
                   return (
                     <li key={o.name} data-output={o.name}>
                       <code>{o.name}</code> <span className="type">{o.type}</span>{" "}
+                      {!FILE_TYPES.has(o.type) && o.name in outputs && (
+                        <pre className="value">{JSON.stringify(outputs[o.name], null, 2)}</pre>
+                      )}
                       {a && a.available && a.filename ? (
                         <a href={`/api/v1/runs/${q(run.id)}/artifacts/${q(o.name)}`} download={a.filename}>
-                          {a.filename} ({a.size} bytes)
+                          Download {FILE_TYPES.has(o.type) ? a.filename : `${o.name}.json`} ({a.size} bytes)
                         </a>
-                      ) : o.name in outputs ? (
-                        <pre className="value">{JSON.stringify(outputs[o.name], null, 2)}</pre>
                       ) : (
-                        <span className="muted">none</span>
+                        !(o.name in outputs) && <span className="muted">none</span>
                       )}
                     </li>
                   );
