@@ -14,7 +14,7 @@ import pytest
 
 from tests.api.conftest import Server, wait_status
 
-CODE = '''import json
+CODE = """import json
 
 
 def main(ctx, text, table, factor=2):
@@ -27,7 +27,7 @@ def main(ctx, text, table, factor=2):
     out = ctx.output_dir / "report.txt"
     out.write_text(f"{len(words) * factor} {rows[0]}")
     return {"count": len(words) * factor, "report": str(out)}
-'''
+"""
 
 
 def draft(name: str = "count-words", code: str = CODE, **spec: Any) -> dict[str, Any]:
@@ -76,7 +76,9 @@ def test_a_draft_runs_on_samples_with_logs_metrics_and_outputs(admin: httpx.Clie
     assert admin.get(f"/api/v1/runs/{run['id']}").json()["outputs"]["count"] == 9
     assert admin.get(f"/api/v1/runs/{run['id']}/artifacts/report").content == b"9 a,b"
     uploaded = {"filename": "up.bin", "base64": base64.b64encode(b"x,y\n").decode()}
-    r = admin.post("/api/v1/playbooks/try", json={"playbook": draft(), "inputs": {**SAMPLES, "table": uploaded}})
+    r = admin.post(
+        "/api/v1/playbooks/try", json={"playbook": draft(), "inputs": {**SAMPLES, "table": uploaded}}
+    )
     assert wait_status(admin, r.json()["id"]) == "succeeded"
     assert admin.get(f"/api/v1/runs/{r.json()['id']}/artifacts/report").content == b"6 x,y"
     listing = admin.get("/api/v1/catalogue", params={"search": "count-words"}).json()
@@ -91,7 +93,8 @@ def test_a_draft_runs_on_samples_with_logs_metrics_and_outputs(admin: httpx.Clie
         ({"inputs": {**SAMPLES, "table": {"filename": "a/b.csv", "text": "x"}}},
          "body.inputs.table.filename", "not a plain file name"),
         ({"inputs": {**SAMPLES, "table": {"filename": "..", "text": "x"}}}, "body.inputs.table.filename", ""),
-        ({"inputs": {**SAMPLES, "table": {"filename": "a.csv", "base64": "%%%"}}}, "body.inputs.table.base64", ""),
+        ({"inputs": {**SAMPLES, "table": {"filename": "a.csv", "base64": "%%%"}}},
+         "body.inputs.table.base64", ""),
         ({"inputs": {**SAMPLES, "table": {"filename": "a.csv", "text": "x" * 5000}}}, "body.inputs",
          "more than TRY_SAMPLE_MAX_BYTES (4096)"),
         ({"inputs": {"text": SAMPLES["text"]}}, "body.inputs.table", "needs a sample"),
@@ -130,16 +133,24 @@ def test_a_saved_inline_playbook_runs_inside_a_pipeline(admin: httpx.Client, gat
         "spec": {
             "steps": [
                 {"id": "say", "uses": "playbook/sayer"},
-                {"id": "count", "uses": "playbook/word-report@0.1.0", "inputs": {"text": "say.text", "table": "say.table"}},
+                {
+                    "id": "count",
+                    "uses": "playbook/word-report@0.1.0",
+                    "inputs": {"text": "say.text", "table": "say.table"},
+                },
             ],
             "outputs": {"count": "count.count"},
         },
     }
-    sayer = draft("sayer", code="def main(ctx):\n    p = ctx.output_dir / 't.csv'\n    p.write_text('h\\n1')\n"
-                  "    return {'text': 'a b', 'table': str(p)}\n")  # fmt: skip
-    sayer["spec"].update(inputs={}, outputs={"text": {"type": "text"}, "table": {"type": "dataset"}}, parameters={})
+    sayer_code = "def main(ctx):\n    p = ctx.output_dir / 't.csv'\n    p.write_text('h\\n1')\n"
+    sayer = draft("sayer", code=sayer_code + "    return {'text': 'a b', 'table': str(p)}\n")
+    sayer["spec"].update(
+        inputs={}, outputs={"text": {"type": "text"}, "table": {"type": "dataset"}}, parameters={}
+    )
     r = admin.post("/api/v1/runs", json={"pipeline": [sayer, pipeline]})
     assert r.status_code == 202, r.text
     assert wait_status(admin, r.json()["id"]) == "succeeded"
     assert admin.get(f"/api/v1/runs/{r.json()['id']}").json()["outputs"] == {"count": 4}
-    assert not list(Path(gateway.home).rglob("playbook_code.py")), "the code file lives only while its step runs"
+    assert not list(Path(gateway.home).rglob("playbook_code.py")), (
+        "the code file lives only while its step runs"
+    )

@@ -15,7 +15,7 @@ from mlops_nocode.runtime.events import Event
 from mlops_nocode.runtime.runner import Runner
 from mlops_nocode.spec import SpecError, load_text
 
-CODE = '''
+CODE = """
 import json
 
 def main(ctx, text: str, factor: int = 2):
@@ -26,7 +26,7 @@ def main(ctx, text: str, factor: int = 2):
     path = ctx.output_dir / "words.json"
     path.write_text(json.dumps(words))
     return {"count": len(words) * factor, "words": str(path)}
-'''
+"""
 
 
 def docs(code: str = CODE, entry: str = "") -> str:
@@ -106,7 +106,9 @@ def test_syntax_error_is_a_located_problem_not_a_traceback() -> None:
 
 def test_a_function_that_cannot_take_an_input_or_parameter_is_located() -> None:
     with pytest.raises(SpecError) as e:
-        compile_plan("pipeline/words", Index(load_text(docs("import os\n\ndef main(ctx, text):\n    return {}\n"))))
+        compile_plan(
+            "pipeline/words", Index(load_text(docs("import os\n\ndef main(ctx, text):\n    return {}\n")))
+        )
     [p] = e.value.problems
     assert p.where == "playbook/count-words@1.0.0 > spec.python.code:3:1"
     assert "main() does not take 'factor'" in p.what

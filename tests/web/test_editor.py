@@ -80,7 +80,9 @@ def test_write_try_save_and_run_a_playbook(ui_server: Server, browser: Browser, 
     expect(page.get_by_label("code problems")).to_have_count(1)  # still shown until the next try
     page.locator(".try-panel").get_by_label("times").fill("3")
     page.get_by_role("button", name="Run test").click()
-    expect(page.locator(".try-panel [data-status]")).to_have_attribute("data-status", "succeeded", timeout=60_000)
+    expect(page.locator(".try-panel [data-status]")).to_have_attribute(
+        "data-status", "succeeded", timeout=60_000
+    )
     expect(page.get_by_label("test run log")).to_contain_text("shouting hello")
     expect(page.get_by_label("test run metrics")).to_contain_text("length")
     expect(page.get_by_label("test run outputs")).to_contain_text("HELLO!HELLO!HELLO!")

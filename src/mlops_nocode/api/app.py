@@ -138,8 +138,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(session_routes.router)
     app.include_router(docs.router)
     app.include_router(pipelines.router, dependencies=protected, responses=COMMON)
-    for router in (runs, artifacts_routes, specs, catalogue, secrets_routes, webhooks_routes, playbooks_routes):
+    for router in (runs, artifacts_routes, specs, catalogue, secrets_routes, webhooks_routes):
         app.include_router(router.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
+    app.include_router(playbooks_routes.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
     # authenticated with run tokens only (Runners report there)
     app.include_router(reports.router, prefix="/api/v1", responses=COMMON)
     # authenticated per route: a token may be asked with any scope; keys need admin

@@ -29,7 +29,7 @@ def _size(sample: dict[str, Any], port: str, is_file: bool) -> tuple[int, list[P
     where = f"body.inputs.{port}"
     if not is_file:
         if "value" not in sample:
-            return 0, [Problem(f"input {port!r} takes a value", where, "give it as {\"value\": ...}")]
+            return 0, [Problem(f"input {port!r} takes a value", where, 'give it as {"value": ...}')]
         return len(json.dumps(sample["value"]).encode()), []
     problems = []
     name = sample.get("filename")
@@ -56,7 +56,9 @@ def try_documents(
         raise SpecError(Problem(f"a {doc.kind} is not a playbook", "body.playbook.kind", "send a Playbook"))
     name, ports = doc.metadata.name, doc.spec.inputs
     if name == SAMPLES_PLAYBOOK:
-        raise SpecError(Problem(f"{name!r} is reserved", "body.playbook.metadata.name", "choose another name"))
+        raise SpecError(
+            Problem(f"{name!r} is reserved", "body.playbook.metadata.name", "choose another name")
+        )
     problems = [
         Problem(f"the playbook has no input {port!r}", f"body.inputs.{port}", f"inputs: {sorted(ports)}")
         for port in inputs

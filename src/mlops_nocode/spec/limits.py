@@ -38,7 +38,10 @@ class SpecLimits(BaseSettings):
         default=100, ge=1, le=100_000, description="levels of pipelines used inside pipelines"
     )
     max_playbook_code_bytes: int = Field(
-        default=256 * 1024, ge=1024, le=16 * 1024 * 1024, description="UTF-8 bytes of a playbook's python.code"
+        default=256 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="UTF-8 bytes of a playbook's python.code",
     )
 
 

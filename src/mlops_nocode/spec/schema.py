@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from mlops_nocode.spec.limits import playbook_code_limit
 from mlops_nocode.spec.models import (
     DURATION_RE,
     ENTRYPOINT_RE,
@@ -21,7 +22,6 @@ from mlops_nocode.spec.models import (
     RELATIVE_PATH_RE,
     Document,
 )
-from mlops_nocode.spec.limits import playbook_code_limit
 from mlops_nocode.spec.refs import NAME_PATTERN
 
 NAME = f"^{NAME_PATTERN}$"

@@ -5,19 +5,41 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, status
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from mlops_nocode.api.schemas import MAX_DEPTH, ErrorOut, Run, Strict, depth
 from mlops_nocode.api.state import Gateway, gateway
 from mlops_nocode.runs.trydraft import try_documents
 
 router = APIRouter(prefix="/playbooks", tags=["playbooks"])
+EXAMPLE: dict[str, Any] = {
+    "playbook": {
+        "apiVersion": "mlops-nocode/v1",
+        "kind": "Playbook",
+        "metadata": {"name": "shout", "version": "0.1.0"},
+        "spec": {
+            "runtime": "python",
+            "python": {
+                "code": "import json\n\ndef main(ctx, text, times=2):\n    value = json.load(open(text))\n"
+                '    ctx.log.info("got %s", value)\n    return {"shouted": value.upper() * times}\n',
+                "entrypoint": "main",
+            },
+            "inputs": {"text": {"type": "text"}},
+            "outputs": {"shouted": {"type": "text"}},
+            "parameters": {"type": "object", "properties": {"times": {"type": "integer", "default": 2}}},
+        },
+    },
+    "parameters": {"times": 3},
+    "inputs": {"text": {"value": "hello"}},
+}
 
 
 class TryRequest(Strict):
     """A draft playbook (one spec document, not saved), its parameters, and one sample per input port:
     `{"value": JSON}` for value ports (text, json, metrics, any...), `{"filename", "text"}` or
     `{"filename", "base64"}` for file ports (file, dataset, model, directory)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE]})
 
     playbook: dict[str, Any]
     parameters: dict[str, Any] = Field(default_factory=dict)
