@@ -10,7 +10,7 @@ import pytest
 
 from mlops_nocode.catalogue import Index
 from mlops_nocode.compiler import compile_plan
-from mlops_nocode.compiler.plan import Plan
+from mlops_nocode.compiler.plan import Plan, PlanError
 from mlops_nocode.runtime.events import Event
 from mlops_nocode.runtime.runner import Runner
 from mlops_nocode.spec import SpecError, load_text
@@ -76,8 +76,9 @@ def test_plan_file_carries_the_code_to_another_runner(tmp_path: Path) -> None:
     """A remote Runner gets only the plan: the source travels in it, nothing is imported by name."""
     plan = compile_plan("pipeline/words", Index(load_text(docs())))
     plan.dump(tmp_path / "plan.json")
-    step = json.loads((tmp_path / "plan.json").read_text())["steps"][1]
-    assert step["entrypoint"] == "main" and "ctx.metric" in step["code"]
+    data = json.loads((tmp_path / "plan.json").read_text())
+    step = data["steps"][1]
+    assert step["entrypoint"] == "main" and "ctx.metric" in data["sources"][step["code"]["sha256"]]
     loaded = Plan.load(tmp_path / "plan.json")
     result = Runner(loaded, home=tmp_path / "home").run()
     assert result.status == "succeeded", result.error
@@ -159,3 +160,22 @@ def test_code_limit_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     finally:
         monkeypatch.delenv("MAX_PLAYBOOK_CODE_BYTES")
         limits.cache_clear()
+
+
+def test_a_plan_holds_each_source_once(tmp_path: Path) -> None:
+    """A playbook used by many steps does not multiply the plan's size by its code's."""
+    steps = "\n".join(
+        f"    - {{id: c{i}, uses: playbook/count-words, inputs: {{text: say.text}}}}" for i in range(40)
+    )
+    text = docs("def main(ctx, text, factor):\n    return {}\n" + "# padding\n" * 2000)
+    text = text[: text.index("    - {id: say")] + "    - {id: say, uses: playbook/say}\n" + steps + "\n"
+    plan = compile_plan("pipeline/words", Index(load_text(text)))
+    plan.dump(tmp_path / "plan.json")
+    size = (tmp_path / "plan.json").stat().st_size
+    assert 20_000 < size < 100_000, size  # the 20 KB source once, not 40 times (800 KB)
+    loaded = Plan.load(tmp_path / "plan.json")
+    assert {s.code for s in loaded.steps if s.id.startswith("c")} == {plan.steps[1].code}
+    data = json.loads((tmp_path / "plan.json").read_text())
+    data["sources"] = {}
+    with pytest.raises(PlanError, match="not among the plan's sources"):
+        Plan.from_json(data)
