@@ -41,6 +41,7 @@ export default function App() {
           <NavLink to="/" end>Home</NavLink>
           <NavLink to="/catalogue">Catalogue</NavLink>
           <NavLink to="/builder/new/pipeline">Builder</NavLink>
+          <NavLink to="/editor/new">New playbook</NavLink>
           <NavLink to="/runs">Runs</NavLink>
           <NavLink to="/targets">Targets</NavLink>
           <NavLink to="/secrets">Secrets</NavLink>

@@ -98,6 +98,8 @@ def test_a_draft_runs_on_samples_with_logs_metrics_and_outputs(admin: httpx.Clie
         ({"inputs": {**SAMPLES, "table": {"filename": "a.csv", "text": "x" * 5000}}}, "body.inputs",
          "more than TRY_SAMPLE_MAX_BYTES (4096)"),
         ({"inputs": {"text": SAMPLES["text"]}}, "body.inputs.table", "needs a sample"),
+        ({"inputs": {**SAMPLES, "text": {"value": {"a": ["${{ secrets.TOKEN }}"]}}}},
+         "body.inputs.text.value", "holds '${{'"),
         ({"inputs": {**SAMPLES, "nope": {"value": 1}}}, "body.inputs.nope", "has no input 'nope'"),
         ({"inputs": {**SAMPLES, "text": {"filename": "x"}}}, "body.inputs.text", "takes a value"),
         ({"playbook": draft(code="def main(ctx, text, table, factor):\n    return {(}\n")},

@@ -30,7 +30,11 @@ def _size(sample: dict[str, Any], port: str, is_file: bool) -> tuple[int, list[P
     if not is_file:
         if "value" not in sample:
             return 0, [Problem(f"input {port!r} takes a value", where, 'give it as {"value": ...}')]
-        return len(json.dumps(sample["value"]).encode()), []
+        text = json.dumps(sample["value"])
+        if "${{" in text:  # a sample is data: never an expression (no secret reaches the sample step)
+            fix = "give the value itself (expressions such as ${{ secrets.X }} belong in the parameters)"
+            return len(text), [Problem("a sample value holds '${{'", f"{where}.value", fix)]
+        return len(text.encode()), []
     problems = []
     name = sample.get("filename")
     if not isinstance(name, str) or (why := sample_name_problem(name)):
