@@ -101,19 +101,6 @@ def test_write_try_save_and_run_a_playbook(ui_server: Server, browser: Browser, 
     assert page.locator("img").count() == 0
 
     with ui_server.client(ui_server.admin_key) as api:
-        pipeline = {
-            "apiVersion": "mlops-nocode/v1",
-            "kind": "Pipeline",
-            "metadata": {"name": "shout-twice", "version": "1.0.0"},
-            "spec": {
-                "steps": [
-                    {"id": "first", "uses": "playbook/shout-text@0.1.0", "with": {"times": 1},
-                     "inputs": {"text": "inputs.text"}},
-                ],
-                "inputs": {"text": {"type": "text"}},
-                "outputs": {"shouted": "first.shouted"},
-            },
-        }  # fmt: skip
         outer = {
             "apiVersion": "mlops-nocode/v1",
             "kind": "Pipeline",
@@ -137,7 +124,6 @@ def test_write_try_save_and_run_a_playbook(ui_server: Server, browser: Browser, 
                 "outputs": {"shouted": {"type": "text"}},
             },
         }
-        del pipeline
         r = api.post("/api/v1/runs", json={"pipeline": [seed, outer]})
         assert r.status_code == 202, r.text
         assert wait_status(api, r.json()["id"]) == "succeeded"
@@ -147,4 +133,6 @@ def test_write_try_save_and_run_a_playbook(ui_server: Server, browser: Browser, 
     expect(page.get_by_role("button", name="Save version 0.1.1")).to_be_visible()
     expect(page.get_by_role("textbox", name="step code")).to_contain_text("shouting %s")
     expect(page.get_by_label("input 1 name")).to_have_value("text")
+    page.goto(ui_server.url + "/editor/sklearn-train")  # a playbook naming a module: said so, not loaded
+    expect(page.get_by_role("alert")).to_contain_text("runs an installed module")
     assert not errors, errors
