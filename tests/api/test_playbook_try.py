@@ -156,3 +156,33 @@ def test_a_saved_inline_playbook_runs_inside_a_pipeline(admin: httpx.Client, gat
     assert not list(Path(gateway.home).rglob("playbook_code.py")), (
         "the code file lives only while its step runs"
     )
+
+
+def test_a_sample_can_be_an_output_of_an_earlier_run(admin: httpx.Client) -> None:
+    """Taken from the gateway's artifact store by run and output name, never by a path from the caller."""
+    first = admin.post("/api/v1/playbooks/try", json={"playbook": draft(), "inputs": SAMPLES}).json()["id"]
+    assert wait_status(admin, first) == "succeeded"
+    from_run = {**SAMPLES, "table": {"run": first, "output": "report"}}
+    r = admin.post("/api/v1/playbooks/try", json={"playbook": draft(), "inputs": from_run})
+    assert r.status_code == 202, r.text
+    assert wait_status(admin, r.json()["id"]) == "succeeded"
+    assert admin.get(f"/api/v1/runs/{r.json()['id']}/artifacts/report").content == b"6 6 a,b"
+    echo = draft(
+        "echo", code="import json\n\ndef main(ctx, value):\n    return {'same': json.load(open(value))}\n"
+    )
+    echo["spec"].update(inputs={"value": {"type": "json"}}, outputs={"same": {"type": "json"}}, parameters={})
+    r = admin.post(
+        "/api/v1/playbooks/try",
+        json={"playbook": echo, "inputs": {"value": {"run": first, "output": "count"}}},
+    )
+    assert wait_status(admin, r.json()["id"]) == "succeeded"
+    assert admin.get(f"/api/v1/runs/{r.json()['id']}").json()["outputs"] == {"same": 6}
+    for sample, where, what in [
+        ({"run": "../../etc", "output": "report"}, "body.inputs.table.run", "no run"),
+        ({"run": first, "output": "../../../etc/passwd"}, "body.inputs.table.output", "has no output"),
+    ]:
+        r = admin.post(
+            "/api/v1/playbooks/try", json={"playbook": draft(), "inputs": {**SAMPLES, "table": sample}}
+        )
+        assert r.status_code == 422, r.text
+        assert any(p["where"] == where and what in p["what"] for p in r.json()["problems"]), r.text

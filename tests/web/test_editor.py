@@ -88,6 +88,14 @@ def test_write_try_save_and_run_a_playbook(ui_server: Server, browser: Browser, 
     expect(page.get_by_label("test run outputs")).to_contain_text("HELLO!HELLO!HELLO!")
     expect(page.get_by_label("code problems")).to_have_count(0)
     page.screenshot(path=shots / "editor.png", full_page=True)
+
+    first = page.locator(".try-panel a[href^='/runs/']").inner_text().removeprefix("run ")
+    sample = page.get_by_test_id("sample-text")  # an earlier run's output as the sample
+    sample.get_by_text("or an output of an earlier run").click()
+    sample.get_by_label("Run id").fill(first)
+    sample.get_by_label("Output name").fill("shouted")
+    page.get_by_role("button", name="Run test").click()
+    expect(page.get_by_label("test run log")).to_contain_text("shouting HELLO!HELLO!HELLO!", timeout=60_000)
     assert not violations(page), violations(page)
 
     page.get_by_label("Commit message").fill("a first shouting step")
@@ -129,7 +137,9 @@ def test_write_try_save_and_run_a_playbook(ui_server: Server, browser: Browser, 
         assert wait_status(api, r.json()["id"]) == "succeeded"
         assert api.get(f"/api/v1/runs/{r.json()['id']}").json()["outputs"] == {"shouted": "HI!"}
 
-    page.goto(ui_server.url + "/editor/shout-text")  # editing loads it and suggests the next patch
+    page.goto(ui_server.url + "/catalogue/playbook/shout-text")  # editing loads it, suggests the next patch
+    page.get_by_role("link", name="Edit in the playbook editor").click()
+    expect(page).to_have_url(ui_server.url + "/editor/shout-text")
     expect(page.get_by_role("button", name="Save version 0.1.1")).to_be_visible()
     expect(page.get_by_role("textbox", name="step code")).to_contain_text("shouting %s")
     expect(page.get_by_label("input 1 name")).to_have_value("text")

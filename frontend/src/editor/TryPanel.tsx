@@ -12,6 +12,9 @@ interface Sample {
   text: string;
   filename: string;
   upload?: { name: string; base64: string };
+  /** An output of an earlier run, read by the gateway from its artifact store. */
+  run?: string;
+  output?: string;
 }
 interface Artifact {
   name: string;
@@ -95,7 +98,9 @@ export default function TryPanel({ draft, onProblems, routed }: TryPanelProps) {
     const inputs: Record<string, Record<string, unknown>> = {};
     for (const p of draft.inputs.filter((p) => p.name)) {
       const s = sample(p.name, p.type);
-      if (FILE_TYPES.has(p.type)) {
+      if (s.run?.trim()) {
+        inputs[p.name] = { run: s.run.trim(), output: (s.output ?? "").trim() };
+      } else if (FILE_TYPES.has(p.type)) {
         inputs[p.name] = s.upload ? { filename: s.upload.name, base64: s.upload.base64 } : { filename: s.filename, text: s.text };
       } else if (p.type === "text") {
         inputs[p.name] = { value: s.text };
@@ -173,6 +178,17 @@ export default function TryPanel({ draft, onProblems, routed }: TryPanelProps) {
               aria-invalid={!!problem}
               onChange={(e) => setSample(p.name, p.type, { text: e.target.value })}
             />
+            <details className="sample-run">
+              <summary>or an output of an earlier run</summary>
+              <label>
+                Run id
+                <input value={s.run ?? ""} onChange={(e) => setSample(p.name, p.type, { run: e.target.value })} />
+              </label>
+              <label>
+                Output name
+                <input value={s.output ?? ""} onChange={(e) => setSample(p.name, p.type, { output: e.target.value })} />
+              </label>
+            </details>
             {problem && <span className="field-problem" role="alert">{problem}</span>}
           </div>
         );

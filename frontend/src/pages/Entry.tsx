@@ -91,6 +91,9 @@ export default function EntryPage() {
               </select>
             </label>
             {kind !== "playbook" && <button className="primary" onClick={launch}>Launch with defaults</button>}
+            {kind === "playbook" && typeof (doc.spec as { python?: { code?: unknown } } | undefined)?.python?.code === "string" && (
+              <Link to={`/editor/${q(name)}`}>Edit in the playbook editor</Link>
+            )}
           </div>
           <Problems error={launchError} />
           <p className="docs">{doc.metadata?.description}</p>

@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field, field_validator
 from mlops_nocode.api.schemas import MAX_DEPTH, ErrorOut, Run, Strict, depth
 from mlops_nocode.api.state import Gateway, gateway
 from mlops_nocode.runs.trydraft import try_documents
+from mlops_nocode.runs.trysamples import samples_from_runs
 
 router = APIRouter(prefix="/playbooks", tags=["playbooks"])
 EXAMPLE: dict[str, Any] = {
@@ -37,7 +38,8 @@ EXAMPLE: dict[str, Any] = {
 class TryRequest(Strict):
     """A draft playbook (one spec document, not saved), its parameters, and one sample per input port:
     `{"value": JSON}` for value ports (text, json, metrics, any...), `{"filename", "text"}` or
-    `{"filename", "base64"}` for file ports (file, dataset, model, directory)."""
+    `{"filename", "base64"}` for file ports (file, dataset, model, directory), or for either
+    `{"run": ID, "output": NAME}`: what an output of an earlier run holds."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE]})
 
@@ -62,5 +64,7 @@ class TryRequest(Strict):
 def try_playbook(body: TryRequest, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
     """Queue a one-step run of the draft on this gateway's machine (target local): follow it with the
     runs API (events for logs and metrics, artifacts for its outputs). Nothing is saved."""
-    docs = try_documents(body.playbook, body.inputs, body.parameters, gw.settings.try_sample_max_bytes)
+    limit = gw.settings.try_sample_max_bytes
+    inputs = samples_from_runs(gw.runs, gw.settings.home, body.inputs, limit)
+    docs = try_documents(body.playbook, inputs, body.parameters, limit)
     return gw.runs.create(docs, {}, {"provider": "local", "options": {}})
