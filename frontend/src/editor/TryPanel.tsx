@@ -25,6 +25,9 @@ interface Artifact {
 }
 
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
+/** Larger files are refused before they are read (the gateway's own bound, TRY_SAMPLE_MAX_BYTES, is
+ * 256 KiB by default; a request body is at most 1 MiB, base64 adds a third). */
+const MAX_UPLOAD = 512 * 1024;
 
 function base64Of(buffer: ArrayBuffer): string {
   const bytes = new Uint8Array(buffer);
@@ -163,6 +166,11 @@ export default function TryPanel({ draft, onProblems, routed }: TryPanelProps) {
                     type="file"
                     onChange={async (e) => {
                       const f = e.target.files?.[0];
+                      if (f && f.size > MAX_UPLOAD) {
+                        setSampleErrors({ ...sampleErrors, [p.name]: `${f.name} is ${f.size} bytes: a sample is small (at most ${MAX_UPLOAD})` });
+                        e.target.value = "";
+                        return;
+                      }
                       setSample(p.name, p.type, { upload: f ? { name: f.name, base64: base64Of(await f.arrayBuffer()) } : undefined });
                     }}
                   />

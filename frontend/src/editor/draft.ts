@@ -89,7 +89,7 @@ export function template(d: Draft): string {
   ];
   const ordered = [...args.filter((a) => !a.includes("=")), ...args.filter((a) => a.includes("="))];
   const lines: string[] = [
-    `"""${(d.description || "What this step does.").replace(/\\/g, "/").replace(/"""/g, "'''")}"""`,
+    ...(d.description || "What this step does.").split(/\r\n|\r|\n/).map((l) => `# ${l}`.trimEnd()),  // a comment: no text breaks out of it
     "",
     "import json",
     "",
