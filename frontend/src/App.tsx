@@ -12,6 +12,7 @@ import PlaybookEditor from "./editor/PlaybookEditor";
 import Keys from "./admin/Keys";
 import Secrets from "./admin/Secrets";
 import Targets from "./admin/Targets";
+import Banner from "./admin/Banner";
 
 /** The shell: who is signed in, the navigation, and the page of the address. */
 export default function App() {
@@ -52,6 +53,7 @@ export default function App() {
           <button type="submit">Sign out</button>
         </form>
       </header>
+      <Banner />
       <main>
         <Routes>
           <Route path="/" element={<Home />} />
