@@ -18,7 +18,7 @@ from tests.web.axe import violations
 from tests.web.conftest import login_url, watch_errors
 
 VIEWPORT = {"width": 1280, "height": 800}
-HOSTILE = "<img src=x onerror=\"window.__pwned=1\"> \" ${{ secrets.X }}"
+HOSTILE = '<img src=x onerror="window.__pwned=1"> " ${{ secrets.X }}'
 IMPACTS = ("critical", "serious")
 
 
@@ -66,17 +66,23 @@ def test_every_request_stays_on_the_gateway_origin(ui_server: Server, browser: B
     counts = page.get_by_test_id("counts")
     expect(counts).to_contain_text("pipelines")
     expect(counts.locator('a[href="/catalogue?kind=pipeline"]')).not_to_contain_text("…")
-    expect(page.get_by_role("link", name="New pipeline")).to_have_attribute("href", "/builder/new/pipeline")
-    expect(page.get_by_role("link", name="New meta-pipeline")).to_have_attribute("href", "/builder/new/metapipeline")
-    expect(page.get_by_role("link", name="New playbook")).to_have_attribute("href", "/editor/new")
+    for name, href in [
+        ("New pipeline", "/builder/new/pipeline"),
+        ("New meta-pipeline", "/builder/new/metapipeline"),
+        ("New playbook", "/editor/new"),
+    ]:
+        expect(page.get_by_role("link", name=name)).to_have_attribute("href", href)
     _shot(page, shots, "home.png")
     _no_violations(page, "home")
     nav = page.get_by_role("navigation").first
     for link in ("Catalogue", "Builder", "Runs", "Targets", "Secrets", "Keys", "Home"):
-        nav.get_by_role("link", name=link, exact=True).click()
-        expect(page.locator("main h1").first).to_be_visible()
-    page.goto(ui_server.url + "/editor/new")
-    expect(page.locator("main h1").first).to_be_visible()
+        item = nav.get_by_role("link", name=link, exact=True)
+        item.click()
+        expect(item).to_have_class("active")
+        page.wait_for_load_state("networkidle")  # whatever the screen asks for has been asked
+    for path in ("/editor/new", "/builder/new/metapipeline", "/runs?status=running"):
+        page.goto(ui_server.url + path)
+        page.wait_for_load_state("networkidle")
     page.goto(ui_server.url + "/catalogue/pipeline/iris-classifier")
     page.get_by_text("Source (YAML)").click()  # the lazily loaded code editor's chunk
     expect(page.get_by_role("textbox", name="YAML source")).to_contain_text("iris-classifier")
@@ -111,7 +117,9 @@ def test_catalogue_labels_and_diff_of_two_versions(
     chip = chips.get_by_role("button", name="team=red")
     chip.focus()
     page.keyboard.press("Enter")
-    expect(page).to_have_url(f"{ui_server.url}/catalogue?kind=playbook&search=adm-&label=task%3Dclassify&label=team%3Dred")
+    expect(page).to_have_url(
+        f"{ui_server.url}/catalogue?kind=playbook&search=adm-&label=task%3Dclassify&label=team%3Dred"
+    )
     expect(table.get_by_role("row")).to_have_count(2)
     chips.get_by_role("button", name="team=red").focus()
     page.keyboard.press("Tab")
@@ -227,7 +235,8 @@ def test_a_secret_is_write_only_in_the_page(ui_server: Server, browser: Browser,
     # the same write without the session's token is refused
     refused = page.evaluate(
         """async () => (await fetch('/api/v1/secrets/NO_TOKEN', {method: 'PUT',
-           headers: {'Content-Type': 'application/json'}, body: JSON.stringify({value: 'xxxxxxxx'})})).status"""
+           headers: {'Content-Type': 'application/json'},
+           body: JSON.stringify({value: 'xxxxxxxx'})})).status"""
     )
     assert refused == 403
     with ui_server.client(ui_server.admin_key) as api:
