@@ -37,6 +37,7 @@ export default function App() {
   return (
     <>
       <header>
+        <a className="skip" href="#main">Skip to content</a>
         <span className="brand">MLOps No-Code</span>
         <nav>
           <NavLink to="/" end>Home</NavLink>
@@ -54,7 +55,7 @@ export default function App() {
         </form>
       </header>
       <Banner />
-      <main>
+      <main id="main" tabIndex={-1}>
         <Routes>
           <Route path="/" element={<Home />} />
           <Route path="/catalogue" element={<Catalogue />} />

@@ -74,6 +74,10 @@ def test_every_request_stays_on_the_gateway_origin(ui_server: Server, browser: B
         expect(page.get_by_role("link", name=name)).to_have_attribute("href", href)
     _shot(page, shots, "home.png")
     _no_violations(page, "home")
+    page.keyboard.press("Tab")  # the first stop skips the navigation
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
     nav = page.get_by_role("navigation").first
     for link in ("Catalogue", "Builder", "Runs", "Targets", "Secrets", "Keys", "Home"):
         item = nav.get_by_role("link", name=link, exact=True)
@@ -222,6 +226,13 @@ def test_a_secret_is_write_only_in_the_page(ui_server: Server, browser: Browser,
     form.get_by_role("button", name="Save secret").click()
     expect(page.get_by_role("alert")).to_contain_text("body.value")
     expect(page.locator('[data-secret="SHORT"]')).to_have_count(0)
+    # a hostile name is refused in place, shown as text, and nothing is sent
+    form.get_by_label("Name").fill(HOSTILE)
+    value.fill("long-enough")
+    form.get_by_role("button", name="Save secret").click()
+    expect(page.locator(".problems").first).to_contain_text("invalid secret name")
+    expect(page.locator(".problems").first).to_contain_text("onerror")
+    assert page.locator("main img").count() == 0 and page.evaluate("window.__pwned") is None
     row.get_by_role("button", name="delete ADMIN_UI_TOKEN").click()
     expect(page.get_by_role("status")).to_contain_text("Deleted secret ADMIN_UI_TOKEN")
     expect(row).to_have_count(0)

@@ -1,5 +1,6 @@
 import { useEffect, useState } from "react";
 import { CONNECTION, SESSION_LOST } from "../api";
+import "./admin.css";
 
 /** One line above every page when something global went wrong: the session ended (any request answered
  * 401), or the gateway cannot be reached (the browser went offline or a request failed to connect). */

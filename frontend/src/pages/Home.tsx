@@ -52,12 +52,16 @@ export default function Home() {
           <Problems error={entries.error} />
           {entries.data && pipelines.length === 0 && <p>No pipelines yet: build one.</p>}
           <ul>
-            {pipelines.map((e) => (
+            {pipelines.slice(0, RECENT).map((e) => (
               <li key={e.ref}>
                 <Link to={`/catalogue/${q(e.kind)}/${q(e.name)}`}>{e.name}</Link> <small>{e.latest}</small> {e.description}
               </li>
             ))}
           </ul>
+          {pipelines.length > RECENT && (
+            <p className="note">{RECENT} of {pipelines.length}: the others are in the catalogue.</p>
+          )}
+          <Link to="/catalogue?kind=pipeline">All pipelines</Link>
         </section>
         <section id="targets" aria-labelledby="targets-h">
           <h2 id="targets-h">Targets</h2>
