@@ -155,7 +155,8 @@ export function problemsOf(status: number, body: unknown, where: string): Proble
 }
 
 /** Events the shell's banner listens to: the session ended (a 401 on a cookie request), the gateway
- * could not be reached, or it answered again. */
+ * could not be reached, or it answered again (CONNECTION's detail: `{ok, started}`, when the request began,
+ * so that an answer to a request older than a failure does not hide the failure). */
 export const SESSION_LOST = "mlops:session-lost";
 export const CONNECTION = "mlops:connection";
 
@@ -169,6 +170,7 @@ async function request<T>(method: string, path: string, body?: unknown, bearer?:
   else if (method !== "GET") headers["X-CSRF-Token"] = csrf;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response: Response;
+  const started = performance.now();
   try {
     response = await fetch(path, {
       method,
@@ -177,10 +179,10 @@ async function request<T>(method: string, path: string, body?: unknown, bearer?:
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (e) {
-    tell(CONNECTION, false);
+    tell(CONNECTION, { ok: false, started });
     throw new ApiError(0, [{ what: `the gateway could not be reached (${String(e)})`, where: `${method} ${path}`, fix: "check the network and that `mlops up` still runs, then try again" }]);
   }
-  tell(CONNECTION, true);
+  tell(CONNECTION, { ok: true, started });
   if (response.status === 401 && !bearer && path !== "/api/v1/session") tell(SESSION_LOST);
   const text = await response.text();
   let parsed: unknown = null;

@@ -8,10 +8,22 @@ export default function Banner() {
   const [lost, setLost] = useState(false);
   const [offline, setOffline] = useState(!navigator.onLine);
   useEffect(() => {
+    let failedAt = -1; // when the request that failed last began
     const onLost = () => setLost(true);
-    const onConnection = (e: Event) => setOffline(!(e as CustomEvent<boolean>).detail);
+    const onConnection = (e: Event) => {
+      const { ok, started } = (e as CustomEvent<{ ok: boolean; started: number }>).detail;
+      if (!ok) {
+        failedAt = Math.max(failedAt, started);
+        setOffline(true);
+      } else if (started >= failedAt) {
+        setOffline(false);
+      }
+    };
     const goOffline = () => setOffline(true);
-    const goOnline = () => setOffline(false);
+    const goOnline = () => {
+      failedAt = -1;
+      setOffline(false);
+    };
     window.addEventListener(SESSION_LOST, onLost);
     window.addEventListener(CONNECTION, onConnection);
     window.addEventListener("offline", goOffline);
