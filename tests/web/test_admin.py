@@ -324,6 +324,7 @@ def test_api_keys_for_an_admin_session_and_a_clear_message_for_others(
     expect(form.get_by_label("Your admin API key (used once, not kept)")).to_have_value("")
     row = page.locator("[data-key]").filter(has_text="ui-made")
     expect(row).to_have_count(1)
+    expect(page.get_by_test_id("sessions")).to_contain_text("(this one)")
     _shot(page, shots, "keys.png")
     _no_violations(page, "keys")
     with ui_server.client(key) as api:
