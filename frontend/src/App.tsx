@@ -12,6 +12,7 @@ import PlaybookEditor from "./editor/PlaybookEditor";
 import Keys from "./admin/Keys";
 import Secrets from "./admin/Secrets";
 import Targets from "./admin/Targets";
+import Banner from "./admin/Banner";
 
 /** The shell: who is signed in, the navigation, and the page of the address. */
 export default function App() {
@@ -36,6 +37,7 @@ export default function App() {
   return (
     <>
       <header>
+        <a className="skip" href="#main">Skip to content</a>
         <span className="brand">MLOps No-Code</span>
         <nav>
           <NavLink to="/" end>Home</NavLink>
@@ -53,7 +55,8 @@ export default function App() {
           <button type="submit">Sign out</button>
         </form>
       </header>
-      <main>
+      <Banner />
+      <main id="main" tabIndex={-1}>
         <Routes>
           <Route path="/" element={<Home />} />
           <Route path="/catalogue" element={<Catalogue />} />
