@@ -105,7 +105,7 @@ def test_every_request_stays_on_the_gateway_origin(ui_server: Server, browser: B
         ("New meta-pipeline", "/builder/new/metapipeline"),
         ("New playbook", "/editor/new"),
     ]:
-        expect(page.get_by_role("link", name=name)).to_have_attribute("href", href)
+        expect(page.locator("main").get_by_role("link", name=name)).to_have_attribute("href", href)
     _shot(page, shots, "home.png")
     _no_violations(page, "home")
     page.keyboard.press("Tab")  # the first stop skips the navigation
