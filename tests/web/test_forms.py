@@ -165,6 +165,22 @@ def test_generated_form_checked_by_the_gateway(lab: Server, browser: Browser, sh
     expect(page.get_by_test_id("try-valid")).to_contain_text("steps would run")
     expect(days).not_to_have_attribute("aria-invalid", "true")
 
+    # the target: usable providers, the others disabled with the names of what they miss
+    picker = page.locator("#try-target-provider")
+    expect(picker.locator('option[value="local"]')).to_be_enabled()
+    expect(picker.locator('option[value="exoscale"]')).to_be_disabled()
+    expect(picker.locator('option[value="exoscale"]')).to_contain_text("EXOSCALE_API_KEY")
+    expect(page.locator('.disabled-reason [data-provider="vastai"]')).to_contain_text("VAST_API_KEY")
+    picker.select_option("auto")
+    constraints = page.get_by_role("group", name="Target constraints")
+    expect(constraints.get_by_label("Max price per hour (USD)")).to_be_visible()
+    constraints.get_by_label("Max price per hour (USD)").fill("-1")
+    page.get_by_role("button", name="Check", exact=True).click()
+    expect(page.locator(".try-parameters .problems")).to_contain_text("max_price_per_hour")
+    picker.select_option("local")
+    page.get_by_role("button", name="Check", exact=True).click()
+    expect(page.get_by_test_id("try-valid")).to_contain_text("steps would run")
+
     # a problem that is on no field is shown above, never dropped
     note.fill("${{ nope")
     page.get_by_role("button", name="Check", exact=True).click()

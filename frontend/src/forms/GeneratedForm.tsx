@@ -107,6 +107,7 @@ export default function GeneratedForm({
           idPrefix={idPrefix}
           idSeparator="_"
           extraErrors={placed.errors}
+          transformErrors={(errors) => errors.filter((e) => !problems[(e.property ?? "").replace(/^\./, "")])}
           showErrorList={false}
           liveValidate="onChange"
           noHtml5Validate

@@ -9,6 +9,7 @@ import { parse } from "yaml";
 import { api, ApiError, type Problem } from "../api";
 import { Problems, useLoad } from "../components";
 import ParamForm from "./ParamForm";
+import TargetPicker, { type TargetValue } from "./TargetPicker";
 import { fieldProblems, type JsonSchema } from "./schema";
 
 interface Valid {
@@ -66,6 +67,7 @@ export function TryParameters({ kind, name, version, spec }: TryProps) {
   const [value, setValue] = useState<Record<string, unknown>>({});
   const [outcome, setOutcome] = useState<Outcome>(null);
   const [busy, setBusy] = useState(false);
+  const [target, setTarget] = useState<TargetValue | null>(null);
   const secrets = useSecretNames();
   const playbook = kind === "playbook";
   const ref = `${kind}/${name}@${version}`;
@@ -90,7 +92,7 @@ export function TryParameters({ kind, name, version, spec }: TryProps) {
             },
           },
         }
-      : { pipeline: ref, parameters: value };
+      : { pipeline: ref, parameters: value, ...(target ? { target } : {}) };
     setOutcome(await check(body, playbook ? "with" : "parameters"));
     setBusy(false);
   };
@@ -115,6 +117,16 @@ export function TryParameters({ kind, name, version, spec }: TryProps) {
         idPrefix="try"
         label="Try parameters"
       />
+      {!playbook && (
+        <TargetPicker
+          value={target}
+          onChange={(t) => {
+            setTarget(t);
+            setOutcome(null);
+          }}
+          idPrefix="try-target"
+        />
+      )}
       <div className="toolbar">
         <button className="primary" onClick={run} disabled={busy}>Check</button>
         <button onClick={() => { setValue({}); setOutcome(null); }}>Reset to defaults</button>

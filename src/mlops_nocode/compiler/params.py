@@ -178,6 +178,8 @@ class ParamSchema:
                     problems.append(self.missing(name, where, missing_fix))
                     continue
             prop = self.properties.get(str(err.path[0])) if err.path else None
+            if err.validator != "required" and len(err.path) > 1 and isinstance(err.schema, dict):
+                prop = err.schema  # the schema of the nested value itself (an item, an object's field)
             hint = _hint(prop) if isinstance(prop, dict) else "check the value against the parameter schema"
             problems.append(Problem(_short(err.message), f"{where}{path}", hint))
         return problems
@@ -199,6 +201,9 @@ def _hint(prop: dict[str, Any]) -> str:
         parts.append(f">= {prop['minimum']}")
     if "maximum" in prop:
         parts.append(f"<= {prop['maximum']}")
+    for key, sign in (("exclusiveMinimum", ">"), ("exclusiveMaximum", "<")):
+        if isinstance(prop.get(key), int | float) and not isinstance(prop.get(key), bool):
+            parts.append(f"{sign} {prop[key]}")
     return "give " + " ".join(parts) if parts else "check the value against the parameter schema"
 
 
