@@ -31,7 +31,9 @@ def test_the_fix_names_the_type_grammatically(prop: dict[str, object], value: ob
         ({"tags": ["ok", "x"]}, "parameters.tags[1]", "give a string"),
     ],
 )
-def test_the_fix_of_a_nested_value_names_its_own_schema(value: dict[str, object], where: str, fix: str) -> None:
+def test_the_fix_of_a_nested_value_names_its_own_schema(
+    value: dict[str, object], where: str, fix: str
+) -> None:
     """A nested field or an array item gets the hint of its own schema, not of the top-level parameter
     (a form shows the fix on the field it concerns)."""
     schema = ParamSchema(

@@ -70,7 +70,11 @@ PIPELINE: dict[str, Any] = {
             },
         },
         "steps": [
-            {"id": "load", "uses": "playbook/sklearn-dataset@1.0.0", "with": {"name": "${{ params.dataset }}"}},
+            {
+                "id": "load",
+                "uses": "playbook/sklearn-dataset@1.0.0",
+                "with": {"name": "${{ params.dataset }}"},
+            },
             {
                 "id": "upload",
                 "uses": "playbook/form-upload@1.0.0",

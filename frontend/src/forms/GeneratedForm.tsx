@@ -7,7 +7,7 @@
 import { useMemo } from "react";
 import Form, { type IChangeEvent } from "@rjsf/core";
 import type { ErrorSchema, RJSFSchema, UiSchema } from "@rjsf/utils";
-import { isSecret, normalise, schemaAt, type JsonSchema } from "./schema";
+import { isSecret, normalise, placeProblems, type JsonSchema } from "./schema";
 import { templates, widgets, type FormContext } from "./templates";
 import { cspSafeValidator } from "./validator";
 import "./forms.css";
@@ -27,35 +27,6 @@ function uiFor(schema: JsonSchema, withSecrets: boolean): Ui {
   if (schema.items && typeof schema.items === "object" && !Array.isArray(schema.items))
     ui.items = uiFor(schema.items as JsonSchema, withSecrets);
   return ui;
-}
-
-/** Problems of fields the form shows as rjsf's extraErrors; the others (unknown field, array item not
- * there) are returned to be shown above the form: a problem is never dropped. */
-export function placeProblems(
-  schema: JsonSchema,
-  problems: Record<string, string>,
-  value: Record<string, unknown>,
-): { errors: ErrorSchema; elsewhere: [string, string][] } {
-  const errors: Record<string, unknown> = {};
-  const elsewhere: [string, string][] = [];
-  for (const [path, message] of Object.entries(problems)) {
-    const segs = path.split(".").filter(Boolean);
-    let v: unknown = value;
-    let shown = segs.length > 0 && schemaAt(schema, segs) !== null;
-    for (const seg of segs) {
-      if (!shown) break;
-      if (/^\d+$/.test(seg)) shown = Array.isArray(v) && Number(seg) < v.length;
-      v = v !== null && typeof v === "object" ? (v as Record<string, unknown>)[seg] : undefined;
-    }
-    if (!shown) {
-      elsewhere.push([path, message]);
-      continue;
-    }
-    let node = errors;
-    for (const seg of segs) node = (node[seg] ??= {}) as Record<string, unknown>;
-    node.__errors = [...((node.__errors as string[]) ?? []), message];
-  }
-  return { errors: errors as ErrorSchema, elsewhere };
 }
 
 /** The generated form. Re-rendering it with the value it just gave keeps the focus and the caret. */
@@ -106,7 +77,7 @@ export default function GeneratedForm({
           formContext={context}
           idPrefix={idPrefix}
           idSeparator="_"
-          extraErrors={placed.errors}
+          extraErrors={placed.errors as ErrorSchema}
           transformErrors={(errors) => errors.filter((e) => !problems[(e.property ?? "").replace(/^\./, "")])}
           showErrorList={false}
           liveValidate="onChange"

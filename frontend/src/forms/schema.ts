@@ -111,3 +111,32 @@ export function toDotted(tail: string): string {
     .filter(Boolean)
     .join(".");
 }
+
+/** Problems of fields the form shows as rjsf's extraErrors; the others (unknown field, array item not
+ * there) are returned to be shown above the form: a problem is never dropped. */
+export function placeProblems(
+  schema: JsonSchema,
+  problems: Record<string, string>,
+  value: Record<string, unknown>,
+): { errors: Record<string, unknown>; elsewhere: [string, string][] } {
+  const errors: Record<string, unknown> = {};
+  const elsewhere: [string, string][] = [];
+  for (const [path, message] of Object.entries(problems)) {
+    const segs = path.split(".").filter(Boolean);
+    let v: unknown = value;
+    let shown = segs.length > 0 && schemaAt(schema, segs) !== null;
+    for (const seg of segs) {
+      if (!shown) break;
+      if (/^\d+$/.test(seg)) shown = Array.isArray(v) && Number(seg) < v.length;
+      v = v !== null && typeof v === "object" ? (v as Record<string, unknown>)[seg] : undefined;
+    }
+    if (!shown) {
+      elsewhere.push([path, message]);
+      continue;
+    }
+    let node = errors;
+    for (const seg of segs) node = (node[seg] ??= {}) as Record<string, unknown>;
+    node.__errors = [...((node.__errors as string[]) ?? []), message];
+  }
+  return { errors, elsewhere };
+}
