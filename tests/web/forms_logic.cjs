@@ -54,4 +54,16 @@ assert.ok(e.parseDefault("3.5", {type: "integer"}).error);
 assert.ok(e.parseDefault("c", {type: "string", enum: ["a", "b"]}).error);
 assert.deepEqual(e.parseDefault("", {type: "string"}), {});
 assert.ok(e.NAME_RE.test("n_days") && !e.NAME_RE.test("1x") && !e.NAME_RE.test("a-b") && !e.NAME_RE.test("${{"));
+
+// one step's problems, for the builder's side panel (a nested pipeline's own steps are not this step's)
+const step = s.stepFieldProblems([
+  {what: "a", where: "pipeline/p > steps[1] (train) > with.C", fix: ""},
+  {what: "b", where: "pipeline/p > steps[1] (train) > uses", fix: ""},
+  {what: "c", where: "pipeline/p > steps[0] (load) > with.name", fix: ""},
+  {what: "d", where: "pipeline/p > steps[2] (train2) > with.C", fix: ""},
+  {what: "e", where: "pipeline/p > steps[1] (train) > pipeline/q@1.0.0 > steps[0] (x) > with.k", fix: ""},
+], "train");
+assert.deepEqual(step.fields, {C: "a"});
+assert.deepEqual(step.rest.map((p) => p.what), ["b", "e"]);
+assert.deepEqual(step.others.map((p) => p.what), ["c", "d"]);
 console.log("ok");

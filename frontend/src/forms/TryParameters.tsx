@@ -10,7 +10,7 @@ import { api, ApiError, type Problem } from "../api";
 import { Problems, useLoad } from "../components";
 import ParamForm from "./ParamForm";
 import TargetPicker, { type TargetValue } from "./TargetPicker";
-import { fieldProblems, type JsonSchema } from "./schema";
+import { fieldProblems, stepFieldProblems, type JsonSchema } from "./schema";
 
 interface Valid {
   status: string;
@@ -25,14 +25,14 @@ export function useSecretNames(): string[] | undefined {
   return useLoad(() => api.get<{ name: string }[]>("/api/v1/secrets"), []).data?.map((s) => s.name);
 }
 
-async function check(body: unknown, anchor: string, only?: (p: Problem) => boolean): Promise<Outcome> {
+type Split = (problems: Problem[]) => { fields: Record<string, string>; rest: Problem[] };
+
+async function check(body: unknown, split: Split): Promise<Outcome> {
   try {
     return { valid: await api.post<Valid>("/api/v1/validate", body) };
   } catch (e) {
     if (!(e instanceof ApiError) || e.status !== 422) return { error: e };
-    const mine = only ? e.problems.filter(only) : e.problems;
-    const { fields, rest } = fieldProblems(mine, anchor);
-    return { fields, rest: [...rest, ...e.problems.filter((p) => !mine.includes(p))] };
+    return split(e.problems);
   }
 }
 
@@ -93,7 +93,7 @@ export function TryParameters({ kind, name, version, spec }: TryProps) {
           },
         }
       : { pipeline: ref, parameters: value, ...(target ? { target } : {}) };
-    setOutcome(await check(body, playbook ? "with" : "parameters"));
+    setOutcome(await check(body, (ps) => fieldProblems(ps, playbook ? "with" : "parameters")));
     setBusy(false);
   };
   const fields = outcome && "fields" in outcome ? outcome.fields : {};
@@ -167,8 +167,12 @@ export function TryStep({ doc, index }: TryStepProps) {
   const run = async () => {
     const steps = doc.spec!.steps!.map((s, i) => (i === index ? { ...s, with: value } : s));
     const copy = { ...doc, spec: { ...doc.spec, steps } };
-    const mine = (p: Problem) => p.where.includes(`steps[${index}] (${step.id}) > with`);
-    setOutcome(await check({ pipeline: copy }, "with", mine));
+    setOutcome(
+      await check({ pipeline: copy }, (ps) => {
+        const { fields, rest, others } = stepFieldProblems(ps, step.id);
+        return { fields, rest: [...rest, ...others] };
+      }),
+    );
   };
   const fields = outcome && "fields" in outcome ? outcome.fields : {};
   return (

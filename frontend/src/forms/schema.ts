@@ -140,3 +140,30 @@ export function placeProblems(
   }
   return { errors, elsewhere };
 }
+
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** The problems of one top-level step's `with:` as dotted field paths (the builder's side panel), and the
+ * step's other problems (its uses, inputs, what its nested pipeline says...) in `rest`; the problems of
+ * the rest of the pipeline in `others`. */
+export function stepFieldProblems(
+  problems: Problem[],
+  stepId: string,
+): { fields: Record<string, string>; rest: Problem[]; others: Problem[] } {
+  const mine = new RegExp(`^[^>]*> steps\\[\\d+\\] \\(${escape(stepId)}\\)(?= > |$)`);
+  const fields: Record<string, string> = {};
+  const rest: Problem[] = [];
+  const others: Problem[] = [];
+  for (const p of problems) {
+    const m = mine.exec(p.where);
+    if (!m) {
+      others.push(p);
+      continue;
+    }
+    const tail = p.where.slice(m[0].length);
+    const placed = /^ > with[.[]/.test(tail) && !tail.slice(3).includes(" > ") ? fieldProblems([p], "with").fields : {};
+    if (!Object.keys(placed).length) rest.push(p);
+    for (const [k, v] of Object.entries(placed)) fields[k] = fields[k] ? `${fields[k]}; ${v}` : v;
+  }
+  return { fields, rest, others };
+}
