@@ -45,8 +45,8 @@ export default function GeneratedForm({
   const normalised = useMemo(() => normalise(schema), [schemaKey]); // eslint-disable-line react-hooks/exhaustive-deps
   const uiSchema = useMemo(() => uiFor(normalised, secrets !== undefined), [normalised, secrets !== undefined]);
   const ctxKey = JSON.stringify([bindings ?? null, secrets ?? null]);
-  const context: FormContext = useMemo(() => ({ bindings, secrets }), [ctxKey]); // eslint-disable-line react-hooks/exhaustive-deps
   const problemsKey = JSON.stringify(problems);
+  const context: FormContext = useMemo(() => ({ bindings, secrets, problems }), [ctxKey, problemsKey]); // eslint-disable-line react-hooks/exhaustive-deps
   const valueShape = JSON.stringify(arrayLengths(value));
   const placed = useMemo(
     () => placeProblems(normalised, problems, value),
@@ -78,13 +78,15 @@ export default function GeneratedForm({
           idPrefix={idPrefix}
           idSeparator="_"
           extraErrors={placed.errors as ErrorSchema}
-          transformErrors={(errors) => errors.filter((e) => !problems[(e.property ?? "").replace(/^\./, "")])}
           showErrorList={false}
           liveValidate="onChange"
           noHtml5Validate
           disabled={disabled}
           experimental_defaultFormStateBehavior={{ emptyObjectFields: "skipDefaults" }}
-          onChange={(e: IChangeEvent) => onChange((e.formData ?? {}) as Record<string, unknown>)}
+          onChange={(e: IChangeEvent) => {
+            const next = (e.formData ?? {}) as Record<string, unknown>;
+            if (JSON.stringify(next) !== JSON.stringify(value)) onChange(next); // only real edits
+          }}
         />
       )}
     </div>

@@ -21,6 +21,8 @@ import { binding, paramRef, secretRef } from "./schema";
 export interface FormContext {
   bindings?: string[];
   secrets?: string[];
+  /** The server's problems by dotted field path: where one is, it replaces the browser's own messages. */
+  problems?: Record<string, string>;
 }
 
 const show = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
@@ -213,8 +215,9 @@ function FieldTemplate(props: FieldTemplateProps) {
   );
 }
 
-function FieldErrorTemplate({ errors = [], fieldPathId }: FieldErrorProps) {
-  const messages = errors.filter(Boolean);
+function FieldErrorTemplate({ errors = [], fieldPathId, registry }: FieldErrorProps) {
+  const server = (registry.formContext as FormContext).problems?.[fieldPathId.path.join(".")];
+  const messages = server ? [server] : errors.filter(Boolean);
   if (!messages.length) return null;
   return (
     <div id={errorId(fieldPathId)} className="pf-error field-problem">
