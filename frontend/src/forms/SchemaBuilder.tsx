@@ -178,6 +178,7 @@ export default function SchemaBuilder({ schema, onChange, idPrefix = "sb", disab
                   <td>
                     {type === "enum" && (
                       <input
+                        key={name}
                         id={`${id}-enum`}
                         className="pf-input"
                         aria-label={`values of ${name} (comma-separated)`}
@@ -191,7 +192,7 @@ export default function SchemaBuilder({ schema, onChange, idPrefix = "sb", disab
                         }}
                       />
                     )}
-                    <DefaultInput key={`${type}-${JSON.stringify(p.enum ?? null)}`} id={`${id}-default`} p={p} onChange={(v) => set(name, "default", v)} label={`default of ${name}`} disabled={disabled} />
+                    <DefaultInput key={`${name}-${type}-${JSON.stringify(p.enum ?? null)}`} id={`${id}-default`} p={p} onChange={(v) => set(name, "default", v)} label={`default of ${name}`} disabled={disabled} />
                   </td>
                   <td>{numeric && <Bound id={`${id}-min`} value={p.minimum} onChange={(v) => set(name, "minimum", v)} label={`minimum of ${name}`} disabled={disabled} />}</td>
                   <td>{numeric && <Bound id={`${id}-max`} value={p.maximum} onChange={(v) => set(name, "maximum", v)} label={`maximum of ${name}`} disabled={disabled} />}</td>
