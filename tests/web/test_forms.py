@@ -208,6 +208,9 @@ def test_step_values_with_bindings_and_secret_picker(lab: Server, browser: Brows
     expect(picker.locator("option")).to_contain_text(["a value", "← params.dataset", "← params.n_days"])
     picker.select_option("dataset")
     expect(form.locator('[data-bound="endpoint"]')).to_have_text("${{ params.dataset }}")
+    # the change was validated in the browser: a bound integer field is not "the wrong type"
+    expect(form.locator('[data-bound="retries"]')).to_be_visible()
+    expect(page.locator(".try-step .pf-error")).to_have_count(0)
     # unbind: the input comes back
     form.get_by_label("Retries: value or binding").select_option("")
     expect(page.locator("#step-1_retries")).to_be_visible()
