@@ -110,6 +110,7 @@ class Compiler(Wiring):
                 "runtime": spec.runtime,
                 "outputs": {k: p.type for k, p in spec.outputs.items()},
                 "entrypoint": spec.python.entrypoint if spec.python else None,
+                "code": spec.python.code if spec.python else None,
                 "command": spec.command.model_dump() if spec.command else None,
                 "resources": spec.resources.model_dump(),
                 "cache": spec.cache,
