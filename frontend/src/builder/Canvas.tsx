@@ -62,25 +62,42 @@ export default function Canvas(props: CanvasProps) {
     [steps, infos, pipelineInputs],
   );
 
+  // sizes the canvas measured: given back on every node, or it would measure (and hide) them again
+  const [dims, setDims] = useState<Record<string, { width: number; height: number }>>({});
+  // a node object is kept while nothing it shows changed, so the canvas redraws only what changed
+  const cache = useRef(new Map<string, { deps: unknown[]; node: StepNodeType }>());
+
   const baseNodes = useMemo<StepNodeType[]>(() => {
+    const kept = cache.current;
+    const next = new Map<string, { deps: unknown[]; node: StepNodeType }>();
+    const make = (id: string, deps: unknown[], build: () => StepNodeType) => {
+      const old = kept.get(id);
+      const node = old && old.deps.length === deps.length && old.deps.every((d, i) => d === deps[i]) ? old.node : build();
+      next.set(id, { deps, node });
+      return node;
+    };
     const nodes: StepNodeType[] = steps.map((s, i) => {
       const info = infos[s.uses];
-      return {
+      const position = state.pos[s.id] ?? { x: 40 + (i % 6) * 260, y: 40 + Math.floor(i / 6) * 160 };
+      const issues = problems[s.id] ?? [];
+      const deps = [s.id, s.uses, info, issues.join("\n"), position, selected.has(s.id), dims[s.id], readOnly, props.onOpen];
+      return make(s.id, deps, () => ({
         id: s.id,
         type: "step",
-        position: state.pos[s.id] ?? { x: 40 + (i % 6) * 260, y: 40 + Math.floor(i / 6) * 160 },
+        position,
         selected: selected.has(s.id),
         draggable: !readOnly,
+        measured: dims[s.id],
         data: {
           id: s.id,
           uses: s.uses,
           info: typeof info === "object" ? info : undefined,
           failed: typeof info === "string" ? info : undefined,
-          problems: problems[s.id] ?? [],
+          problems: issues,
           onOpen: props.onOpen,
           readOnly,
         },
-      };
+      }));
     });
     if (Object.keys(pipelineInputs).length) {
       nodes.unshift({
@@ -90,11 +107,13 @@ export default function Canvas(props: CanvasProps) {
         selected: selected.has(INPUTS_NODE),
         draggable: !readOnly,
         deletable: false,
+        measured: dims[INPUTS_NODE],
         data: { id: INPUTS_NODE, uses: "", problems: [], inputsNode: ports(INPUTS_NODE)?.outs ?? {} },
       });
     }
+    cache.current = next;
     return nodes;
-  }, [steps, infos, problems, selected, state.pos, readOnly, props.onOpen, pipelineInputs, ports]);
+  }, [steps, infos, problems, selected, state.pos, readOnly, props.onOpen, pipelineInputs, ports, dims]);
 
   const nodes = useMemo(
     () => (drag ? baseNodes.map((n) => (drag[n.id] ? { ...n, position: drag[n.id] } : n)) : baseNodes),
@@ -122,7 +141,13 @@ export default function Canvas(props: CanvasProps) {
       const moving: Positions = {};
       let moved = false;
       let ended = false;
+      let sized: Record<string, { width: number; height: number }> | null = null;
       for (const c of changes) {
+        if (c.type === "dimensions" && c.dimensions) {
+          sized ??= {};
+          sized[c.id] = c.dimensions;
+          continue;
+        }
         if (c.type === "select") {
           sel ??= new Set(selected);
           if (c.selected) sel.add(c.id);
@@ -132,6 +157,10 @@ export default function Canvas(props: CanvasProps) {
           moved = true;
           if (!c.dragging) ended = true;
         } else if (c.type === "position" && c.dragging === false) ended = true;
+      }
+      if (sized) {
+        const got = sized;
+        setDims((d) => ({ ...d, ...got }));
       }
       if (sel) onSelect(sel, selectedEdges);
       if (moved) setDrag((d) => ({ ...(d ?? {}), ...moving }));
@@ -214,9 +243,13 @@ export default function Canvas(props: CanvasProps) {
     setHint(null);
   }, []);
 
+  const empty = !steps.length;
   useEffect(() => {
+    if (empty) return; // a fit of nothing would wait and then jump to the first node dropped
     const t = setTimeout(() => flow.fitView({ padding: 0.15, maxZoom: 1.2 }), 60);
     return () => clearTimeout(t);
+    // fitted once per graph shown, not on every change
+    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [props.fitKey, flow]);
 
   const onDragOver = useCallback((e: React.DragEvent) => {

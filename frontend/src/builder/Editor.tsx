@@ -9,7 +9,7 @@ import LaunchDialog from "../launch/LaunchDialog";
 import type { Loaded } from "./Builder";
 import { autoLayout, keepPositions } from "./positions";
 import Canvas from "./Canvas";
-import { INPUTS_NODE, addStep, freeId, moveNodes, remove, replaceDoc, specOf, type GraphState, type SpecDoc, type Xy } from "./doc";
+import { INPUTS_NODE, addStep, renameStep, freeId, moveNodes, remove, replaceDoc, specOf, type GraphState, type SpecDoc, type Xy } from "./doc";
 import { entryInfo, splitRef, type EntryInfo } from "./entries";
 import { useHistory } from "./history";
 import Palette from "./Palette";
@@ -41,7 +41,7 @@ export default function Editor({ loaded }: { loaded: Loaded }) {
   const [secrets, setSecrets] = useState<string[]>([]);
   const [providers, setProviders] = useState<string[]>([]);
   const [loadError, setLoadError] = useState<unknown>(null);
-  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const [chosen, setSelected] = useState<Set<string>>(new Set());
   const [selectedEdges, setSelectedEdges] = useState<Set<string>>(new Set());
   const [trail, setTrail] = useState<Nested[]>([]);
   const [showYaml, setShowYaml] = useState(false);
@@ -53,6 +53,13 @@ export default function Editor({ loaded }: { loaded: Loaded }) {
   const view = nested?.state ?? history.state;
   const doc = history.state.doc;
   const readOnly = !!nested;
+  // the selection never names a node that is gone (deleted, renamed, undone)
+  const selected = useMemo(() => {
+    const ids = new Set(view.doc.spec.steps.map((s) => s.id));
+    ids.add(INPUTS_NODE);
+    const live = new Set([...chosen].filter((id) => ids.has(id)));
+    return live.size === chosen.size ? chosen : live;
+  }, [chosen, view.doc.spec.steps]);
 
   useEffect(() => {
     api.get<Entry[]>("/api/v1/catalogue").then(setEntries, setLoadError);
@@ -269,6 +276,10 @@ export default function Editor({ loaded }: { loaded: Loaded }) {
               providers={providers}
               problems={located.filter((p) => p.step === selectedStep.id)}
               run={run}
+              onRename={(from, to) => {
+                run(renameStep(from, to));
+                select(new Set([to]), new Set());
+              }}
               readOnly={readOnly}
             />
           ) : (

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from "react";
 import ParamForm from "../forms/ParamForm";
 import CommitInput from "./CommitInput";
-import { renameStep, remove, updateStep, type Command, type Json, type Kind, type Step } from "./doc";
+import { remove, updateStep, type Command, type Json, type Kind, type Step } from "./doc";
 import { splitRef, type EntryInfo } from "./entries";
 import type { Located } from "./validation";
 
@@ -18,6 +18,8 @@ export default function StepPanel(props: {
   providers: string[];
   problems: Located[];
   run: (c: Command) => void;
+  /** Rename the step (the caller keeps it selected). */
+  onRename: (from: string, to: string) => void;
   readOnly?: boolean;
 }) {
   const { step, info, run, readOnly } = props;
@@ -58,7 +60,7 @@ export default function StepPanel(props: {
           check={(v) =>
             !STEP_ID.test(v) ? "use lowercase letters, digits and '-' (1-63), starting and ending with a letter or digit"
               : taken.has(v) ? `step id ${v} is taken` : ""}
-          onCommit={(v) => run(renameStep(step.id, v))}
+          onCommit={(v) => props.onRename(step.id, v)}
         />
       </label>
       <div className="uses">

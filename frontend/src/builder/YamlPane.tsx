@@ -7,11 +7,11 @@ const CodeEditor = lazy(() => import("../code/CodeEditor"));
 /** The document as YAML; an edit is parsed, checked and applied as one change once typing settles (or with
  * Apply). A parse error is shown with its line and column, and changes nothing. */
 export function readYaml(text: string, kind: SpecDoc["kind"]): { doc?: SpecDoc; error?: string } {
-  const parsed = parseDocument(text, { prettyErrors: false });
+  const parsed = parseDocument(text, { prettyErrors: true });
   if (parsed.errors.length) {
     const e = parsed.errors[0];
     const at = e.linePos?.[0];
-    return { error: `${at ? `line ${at.line}, column ${at.col}: ` : ""}${e.message.split("\n")[0]}` };
+    return { error: `${at ? `line ${at.line}, column ${at.col}: ` : ""}${e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "")}` };
   }
   const doc = parsed.toJS() as SpecDoc | null;
   if (!doc || typeof doc !== "object" || Array.isArray(doc)) return { error: "line 1: the document must be a mapping (apiVersion, kind, metadata, spec)" };
