@@ -166,7 +166,9 @@ def test_build_iris_by_drag_and_drop_and_save(ui_server: Server, page: Page, sho
 
 def test_delete_undo_redo_and_yaml(ui_server: Server, page: Page, shots: Path) -> None:
     errors = watch_errors(page)
-    page.goto(ui_server.url + "/builder/pipeline/iris-by-hand?version=0.1.0")
+    page.goto(ui_server.url + "/catalogue/pipeline/iris-by-hand")
+    page.get_by_role("link", name="Open in builder").click()
+    expect(page).to_have_url(f"{ui_server.url}/builder/pipeline/iris-by-hand?version=0.1.0")
     expect(page.locator(".react-flow__edge")).to_have_count(3)
 
     # Backspace in a form field edits the field, never deletes the node

@@ -6,7 +6,8 @@ import { parse } from "yaml";
 import { api, q, type EntryVersion } from "../api";
 import { Problems } from "../components";
 import { emptyDoc, type GraphState, type Kind, type Positions, type SpecDoc } from "./doc";
-import { autoLayout, keptPositions } from "./positions";
+import { entryInfo, type EntryInfo } from "./entries";
+import { keptPositions, quickLayout } from "./positions";
 import Editor from "./Editor";
 import "./builder.css";
 
@@ -17,6 +18,16 @@ export interface Loaded {
   versions: string[];
   /** The version loaded (absent: new). */
   version?: string;
+  /** What its steps use, read before the first drawing (so the nodes are drawn once, with their ports). */
+  infos: Record<string, EntryInfo | string>;
+}
+
+async function readAll(doc: SpecDoc): Promise<Record<string, EntryInfo | string>> {
+  const uses = [...new Set(doc.spec.steps.map((s) => s.uses))];
+  const read = await Promise.allSettled(uses.map((u) => entryInfo(u)));
+  return Object.fromEntries(
+    read.map((r, i) => [uses[i], r.status === "fulfilled" ? r.value : `cannot read ${uses[i]}: ${String(r.reason)}`]),
+  );
 }
 
 const KINDS: Kind[] = ["pipeline", "metapipeline"];
@@ -37,14 +48,14 @@ export default function Builder() {
         throw new Error(`the builder edits pipelines and metapipelines, not ${kind || "nothing"}: open /builder/new/pipeline`);
       }
       const k = kind as Kind;
-      if (!name) return { kind: k, state: { doc: emptyDoc(k), pos: {} }, versions: [] };
+      if (!name) return { kind: k, state: { doc: emptyDoc(k), pos: {} }, versions: [], infos: {} };
       const e = await api.get<EntryVersion>(`/api/v1/catalogue/${q(k)}/${q(name)}${version ? `?version=${q(version)}` : ""}`);
       const doc = parse(e.text) as SpecDoc;
       if (!doc?.spec || !Array.isArray(doc.spec.steps)) throw new Error(`${e.ref} has no steps to show`);
       const given = (location.state as { positions?: Positions } | null)?.positions;
       let pos = given ?? keptPositions(e.ref);
-      if (!pos || doc.spec.steps.some((s) => !pos![s.id])) pos = await autoLayout(doc);
-      return { kind: k, state: { doc, pos }, versions: e.versions, version: e.version };
+      if (!pos || doc.spec.steps.some((s) => !pos![s.id])) pos = quickLayout(doc);
+      return { kind: k, state: { doc, pos }, versions: e.versions, version: e.version, infos: await readAll(doc) };
     };
     load().then(
       (l) => live && setLoaded(l),

@@ -7,7 +7,7 @@ import { Problems } from "../components";
 import { layout } from "../graph/layout";
 import LaunchDialog from "../launch/LaunchDialog";
 import type { Loaded } from "./Builder";
-import { autoLayout, keepPositions } from "./positions";
+import { keepPositions, quickLayout } from "./positions";
 import Canvas from "./Canvas";
 import { INPUTS_NODE, addStep, renameStep, freeId, moveNodes, remove, replaceDoc, specOf, type GraphState, type SpecDoc, type Xy } from "./doc";
 import { entryInfo, splitRef, type EntryInfo } from "./entries";
@@ -35,8 +35,8 @@ export default function Editor({ loaded }: { loaded: Loaded }) {
   const flow = useReactFlow();
   const history = useHistory(loaded.state);
   const { run, undo, redo } = history;
-  const [infos, setInfos] = useState<Record<string, EntryInfo | string>>({});
-  const pending = useRef(new Set<string>());
+  const [infos, setInfos] = useState<Record<string, EntryInfo | string>>(loaded.infos);
+  const pending = useRef(new Set<string>(Object.keys(loaded.infos)));
   const [entries, setEntries] = useState<Entry[]>([]);
   const [secrets, setSecrets] = useState<string[]>([]);
   const [providers, setProviders] = useState<string[]>([]);
@@ -146,6 +146,7 @@ export default function Editor({ loaded }: { loaded: Loaded }) {
         .map((source) => ({ source, target: s.id })),
     );
     setBusy("laying out…");
+    const started = performance.now();
     const laid = await layout(ids.map((id) => ({ id, width: NODE_WIDTH, height: heightOf(id) })), edges, "LR");
     setBusy("");
     if (selected.size >= 2) {
@@ -158,6 +159,8 @@ export default function Editor({ loaded }: { loaded: Loaded }) {
       run(moveNodes(laid, "tidy up the selection"));
     } else {
       run(moveNodes(laid, "tidy up"));
+      // measured once drawn (the benchmark reads it): two frames, so the new positions are painted
+      requestAnimationFrame(() => requestAnimationFrame(() => performance.measure("builder:tidy-up", { start: started })));
       setTimeout(() => flow.fitView({ padding: 0.15, maxZoom: 1.2 }), 50);
     }
   }, [doc, selected, heightOf, history.state.pos, run, flow]);
@@ -166,7 +169,7 @@ export default function Editor({ loaded }: { loaded: Loaded }) {
     async (uses: string, id: string) => {
       try {
         const info = await entryInfo(uses);
-        const pos = await autoLayout(info.doc);
+        const pos = quickLayout(info.doc);
         setTrail((t) => [...t, { label: `${id} (${info.ref})`, uses, state: { doc: info.doc, pos } }]);
         select(new Set(), new Set());
       } catch (e) {

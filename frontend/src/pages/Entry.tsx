@@ -90,6 +90,9 @@ export default function EntryPage() {
               </select>
             </label>
             {kind !== "playbook" && <button className="primary" onClick={launch}>Launch with defaults</button>}
+            {(kind === "pipeline" || kind === "metapipeline") && (
+              <Link to={`/builder/${q(kind)}/${q(name)}?version=${q(entry.data.version)}`}>Open in builder</Link>
+            )}
           </div>
           <Problems error={launchError} />
           <p className="docs">{doc.metadata?.description}</p>
