@@ -1,8 +1,13 @@
 // The parameter form generated from a JSON Schema (a playbook's or a pipeline's `parameters`).
 // Shared by the builder's side panel, the launch dialog and the playbook editor's preview.
+// The form itself (GeneratedForm: @rjsf/core with a CSP-safe validator) is loaded on first use.
 
-/** A JSON Schema node, as the catalogue's specs carry them (`parameters` is one of type object). */
-export type JsonSchema = Record<string, unknown>;
+import { lazy, Suspense } from "react";
+import type { JsonSchema } from "./schema";
+
+export type { JsonSchema } from "./schema";
+
+const GeneratedForm = lazy(() => import("./GeneratedForm"));
 
 export interface ParamFormProps {
   /** JSON Schema of an object: the playbook's or pipeline's `parameters`. */
@@ -20,26 +25,18 @@ export interface ParamFormProps {
   /** Prefix of the fields' DOM ids (unique per form on a page). */
   idPrefix?: string;
   disabled?: boolean;
+  /** Accessible name of the form (default "Parameters"). */
+  label?: string;
 }
 
-/** Placeholder: one text field per top-level property. Replaced by the generated form. */
-export default function ParamForm({ schema, value, onChange, problems = {}, idPrefix = "p", disabled }: ParamFormProps) {
-  const props = (schema.properties ?? {}) as Record<string, JsonSchema>;
+/** Enums as selects, bounds, booleans as checkboxes, arrays, nested objects, defaults shown, `title` and
+ * `description` as label and help, required marks; a field may be bound to a pipeline parameter or,
+ * when its schema marks it secret (`writeOnly: true` or `format: "secret"`/`"password"`), pick a secret.
+ * Each problem shows on its field (aria-invalid, aria-describedby); one for no field shows above. */
+export default function ParamForm(props: ParamFormProps) {
   return (
-    <div className="param-form">
-      {Object.entries(props).map(([name, s]) => (
-        <label key={name} htmlFor={`${idPrefix}-${name}`}>
-          {name}
-          <input
-            id={`${idPrefix}-${name}`}
-            disabled={disabled}
-            value={value[name] === undefined ? "" : String(value[name])}
-            placeholder={s.default === undefined ? "" : String(s.default)}
-            onChange={(e) => onChange({ ...value, [name]: e.target.value })}
-          />
-          {problems[name] && <span className="field-problem" role="alert">{problems[name]}</span>}
-        </label>
-      ))}
-    </div>
+    <Suspense fallback={<p className="muted">Loading the form…</p>}>
+      <GeneratedForm {...props} />
+    </Suspense>
   );
 }

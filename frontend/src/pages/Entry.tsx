@@ -3,6 +3,7 @@ import { Link, useNavigate, useParams, useSearchParams } from "react-router";
 import { parse } from "yaml";
 import { api, q, type Change, type EntryVersion, type Run } from "../api";
 import { Problems, useLoad } from "../components";
+import { TryParameters, TryStepDetails } from "../forms/TryParameters";
 
 const CodeEditor = lazy(() => import("../code/CodeEditor"));
 
@@ -26,7 +27,7 @@ interface Doc {
     inputs?: Record<string, Port>;
     outputs?: Record<string, Port>;
     parameters?: { properties?: Record<string, ParamSchema>; required?: string[] };
-    steps?: { id: string; uses?: string; inputs?: Record<string, string> }[];
+    steps?: { id: string; uses?: string; inputs?: Record<string, string>; with?: Record<string, unknown> }[];
   };
 }
 
@@ -116,16 +117,22 @@ export default function EntryPage() {
               </table>
             </section>
           )}
+          {doc.spec && (
+            <TryParameters key={entry.data.version} kind={kind} name={name} version={entry.data.version} spec={doc.spec as Record<string, never>} />
+          )}
           {doc.spec?.steps && (
             <section className="steps">
               <h3>Steps</h3>
               <ol>
-                {doc.spec.steps.map((s) => {
+                {doc.spec.steps.map((s, i) => {
                   const [ref] = (s.uses ?? "").split("@");
                   const [k, n] = ref.split("/");
                   return (
                     <li key={s.id}>
                       <code>{s.id}</code> uses {k && n ? <Link to={`/catalogue/${q(k)}/${q(n)}`}>{s.uses}</Link> : s.uses}
+                      {k && n && (
+                        <TryStepDetails key={entry.data!.version} doc={doc as Record<string, never>} index={i} />
+                      )}
                     </li>
                   );
                 })}

@@ -1,0 +1,113 @@
+// Pure helpers of the parameter forms: schema normalisation, bindings, secrets, and where a located
+// problem of the gateway lands in a form. No React here.
+
+import type { Problem } from "../api";
+
+/** A JSON Schema node, as the catalogue's specs carry them. */
+export type JsonSchema = Record<string, unknown>;
+
+const isObject = (v: unknown): v is JsonSchema => typeof v === "object" && v !== null && !Array.isArray(v);
+
+const isNull = (s: unknown) => isObject(s) && s.type === "null" && Object.keys(s).length === 1;
+
+/** The schema with pydantic's nullable forms (`anyOf: [X, {type: null}]`, `type: [X, "null"]`) made X,
+ * at every depth; `nullable: true` records that null is allowed. Returns new objects, never mutates. */
+export function normalise(schema: unknown): JsonSchema {
+  if (!isObject(schema)) return {};
+  let out: JsonSchema = { ...schema };
+  for (const key of ["anyOf", "oneOf"] as const) {
+    const options = out[key];
+    if (Array.isArray(options) && options.length === 2 && options.some(isNull)) {
+      const other = options.find((o) => !isNull(o));
+      if (isObject(other)) {
+        const { [key]: _drop, ...rest } = out;
+        out = { ...other, ...rest, nullable: true };
+      }
+    }
+  }
+  if (Array.isArray(out.type)) {
+    const types = out.type.filter((t) => t !== "null");
+    if (types.length === 1) out = { ...out, type: types[0], nullable: out.type.includes("null") || undefined };
+  }
+  if (out.default === null) delete out.default;
+  for (const key of ["properties", "patternProperties", "$defs"]) {
+    const map = out[key];
+    if (isObject(map)) out[key] = Object.fromEntries(Object.entries(map).map(([k, v]) => [k, normalise(v)]));
+  }
+  for (const key of ["items", "additionalProperties", "not", "if", "then", "else", "contains"]) {
+    if (isObject(out[key])) out[key] = normalise(out[key]);
+  }
+  for (const key of ["anyOf", "oneOf", "allOf", "prefixItems"]) {
+    const list = out[key];
+    if (Array.isArray(list)) out[key] = list.map(normalise);
+  }
+  return out;
+}
+
+const BINDING = /^\s*\$\{\{\s*(params|secrets)\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}\s*$/;
+
+/** `${{ params.X }}` or `${{ secrets.X }}`, as a step's `with:` holds them. */
+export function binding(value: unknown): { namespace: "params" | "secrets"; name: string } | null {
+  if (typeof value !== "string") return null;
+  const m = BINDING.exec(value);
+  return m ? { namespace: m[1] as "params" | "secrets", name: m[2] } : null;
+}
+
+/** Any value holding an expression (`${{`): the compiler checks it, the form does not. */
+export const isExpression = (value: unknown) => typeof value === "string" && value.includes("${{");
+
+export const paramRef = (name: string) => `\${{ params.${name} }}`;
+export const secretRef = (name: string) => `\${{ secrets.${name} }}`;
+
+/** A field holding a secret: `writeOnly: true` (pydantic's SecretStr), or `format: "secret"`/`"password"`.
+ * Such a field takes a `${{ secrets.X }}` reference, never a value typed into the form. */
+export function isSecret(schema: unknown): boolean {
+  return isObject(schema) && (schema.writeOnly === true || schema.format === "secret" || schema.format === "password");
+}
+
+/** The sub-schema at a dotted path ("grid.0"), or null when the schema has no such field. */
+export function schemaAt(schema: JsonSchema, path: string[]): JsonSchema | null {
+  let node: JsonSchema = schema;
+  for (const seg of path) {
+    const props = isObject(node.properties) ? node.properties : {};
+    if (isObject(props[seg])) node = props[seg] as JsonSchema;
+    else if (/^\d+$/.test(seg) && isObject(node.items)) node = node.items;
+    else if (/^\d+$/.test(seg) && Array.isArray(node.prefixItems) && isObject(node.prefixItems[Number(seg)]))
+      node = node.prefixItems[Number(seg)] as JsonSchema;
+    else if (isObject(node.additionalProperties)) node = node.additionalProperties;
+    else return null;
+  }
+  return node;
+}
+
+/** The located problems of an API answer that concern a parameter form, as dotted field paths.
+ *
+ * `anchor` is the text after which the field path starts in a problem's `where`: "parameters" for a
+ * launch's parameters (`pipeline/x > parameters.grid[0]` → "grid.0"), "with" for a step's values
+ * (`pipeline/x > steps[1] (train) > with.C` → "C"). A problem at the anchor itself (no field) or one
+ * elsewhere goes to `rest`, to be shown above the form. */
+export function fieldProblems(problems: Problem[], anchor = "parameters"): { fields: Record<string, string>; rest: Problem[] } {
+  const fields: Record<string, string> = {};
+  const rest: Problem[] = [];
+  for (const p of problems) {
+    const last = p.where.split(" > ").pop() ?? "";
+    const tail = last.startsWith(anchor) ? last.slice(anchor.length) : "";
+    const path = tail.startsWith(".") || tail.startsWith("[") ? toDotted(tail) : "";
+    if (!path) {
+      rest.push(p);
+      continue;
+    }
+    const message = p.fix ? `${p.what}. Fix: ${p.fix}` : p.what;
+    fields[path] = fields[path] ? `${fields[path]}; ${message}` : message;
+  }
+  return { fields, rest };
+}
+
+/** ".grid[0].C" → "grid.0.C" */
+export function toDotted(tail: string): string {
+  return tail
+    .replace(/\[(\d+)\]/g, ".$1")
+    .split(".")
+    .filter(Boolean)
+    .join(".");
+}
