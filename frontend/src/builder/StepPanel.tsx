@@ -114,6 +114,7 @@ export default function StepPanel(props: {
             secrets={props.secrets}
             problems={fields}
             idPrefix={`step-${step.id}`}
+            label={`parameters of ${step.id}`}
             disabled={readOnly}
           />
         </div>
