@@ -253,7 +253,8 @@ def test_metapipeline_opens_its_nested_pipeline(ui_server: Server, page: Page, s
     crumbs = page.get_by_role("navigation", name="breadcrumbs")
     expect(crumbs).to_contain_text("iris-by-hand (pipeline/iris-by-hand@0.1.0)")
     expect(page.locator(".react-flow__node")).to_have_count(3)
-    expect(node(page, "classify")).to_be_visible()
+    expect(node(page, "load").locator(".react-flow__handle")).to_have_count(1)  # its ports read
+    expect(page.locator(".react-flow__edge")).to_have_count(3)
     page.screenshot(path=shots / "builder-meta.png")
     assert not violations(page), violations(page)
     crumbs.get_by_role("button", name="metapipeline two-classifiers").click()
