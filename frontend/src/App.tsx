@@ -12,6 +12,7 @@ import PlaybookEditor from "./editor/PlaybookEditor";
 import Keys from "./admin/Keys";
 import Secrets from "./admin/Secrets";
 import Targets from "./admin/Targets";
+import Banner from "./admin/Banner";
 
 /** The shell: who is signed in, the navigation, and the page of the address. */
 export default function App() {
@@ -36,11 +37,13 @@ export default function App() {
   return (
     <>
       <header>
+        <a className="skip" href="#main">Skip to content</a>
         <span className="brand">MLOps No-Code</span>
         <nav>
           <NavLink to="/" end>Home</NavLink>
           <NavLink to="/catalogue">Catalogue</NavLink>
           <NavLink to="/builder/new/pipeline">Builder</NavLink>
+          <NavLink to="/editor/new">New playbook</NavLink>
           <NavLink to="/runs">Runs</NavLink>
           <NavLink to="/targets">Targets</NavLink>
           <NavLink to="/secrets">Secrets</NavLink>
@@ -52,7 +55,8 @@ export default function App() {
           <button type="submit">Sign out</button>
         </form>
       </header>
-      <main>
+      <Banner />
+      <main id="main" tabIndex={-1}>
         <Routes>
           <Route path="/" element={<Home />} />
           <Route path="/catalogue" element={<Catalogue />} />

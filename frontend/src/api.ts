@@ -76,6 +76,19 @@ export interface Change {
   message: string;
 }
 
+export interface Offer {
+  provider: string;
+  id: string;
+  vcpus: number;
+  memory_gib: number;
+  gpu_type: string;
+  gpu_count: number;
+  gpu_memory_gib: number;
+  price_per_hour: number;
+  currency: string;
+  region: string;
+}
+
 export interface Target {
   provider: string;
   installed: boolean;
@@ -83,6 +96,33 @@ export interface Target {
   ready: boolean;
   reason: string | null;
   missing: string[];
+  credentials?: boolean | null;
+  terraform?: boolean | null;
+  tools?: Record<string, boolean>;
+  notes?: string[];
+  sheet?: { date: string | null; source: string | null; refreshed: boolean; currency?: string | null; error?: string | null } | null;
+  offers?: Offer[];
+}
+
+export interface SecretInfo {
+  name: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface KeyInfo {
+  id: string;
+  name: string;
+  scopes: string[];
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface Diff {
+  ref: string;
+  from: string;
+  to: string;
+  diff: string;
 }
 
 let csrf = "";
@@ -101,32 +141,49 @@ export function problemsOf(status: number, body: unknown, where: string): Proble
   const what = b && typeof b.detail === "string" ? b.detail : `HTTP ${status}`;
   const fix =
     status === 401
-      ? "sign in again with the login link `mlops up` printed"
+      ? "your session ended or the credential is not valid: sign in again with the login link `mlops up` printed"
       : status === 403
         ? "this session lacks the permission: sign in with a key that has it"
-        : status >= 500
-          ? "see the gateway's log"
-          : "";
+        : status === 404
+          ? "it may have been deleted or renamed: reload the list"
+          : status === 429
+            ? "too many requests: wait a moment and try again"
+            : status >= 500
+              ? "see the gateway's log"
+              : "";
   return [{ what, where, fix }];
 }
 
-async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+/** Events the shell's banner listens to: the session ended (a 401 on a cookie request), the gateway
+ * could not be reached, or it answered again (CONNECTION's detail: `{ok, started}`, when the request began,
+ * so that an answer to a request older than a failure does not hide the failure). */
+export const SESSION_LOST = "mlops:session-lost";
+export const CONNECTION = "mlops:connection";
+
+function tell(name: string, detail?: unknown) {
+  window.dispatchEvent(new CustomEvent(name, { detail }));
+}
+
+async function request<T>(method: string, path: string, body?: unknown, bearer?: string): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
-  if (method !== "GET") {
-    headers["X-CSRF-Token"] = csrf;
-    headers["Content-Type"] = "application/json";
-  }
+  if (bearer) headers["Authorization"] = `Bearer ${bearer}`;
+  else if (method !== "GET") headers["X-CSRF-Token"] = csrf;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
   let response: Response;
+  const started = performance.now();
   try {
     response = await fetch(path, {
       method,
       headers,
-      credentials: "same-origin",
+      credentials: bearer ? "omit" : "same-origin",
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (e) {
-    throw new ApiError(0, [{ what: `gateway unreachable (${String(e)})`, where: path, fix: "check that `mlops up` runs" }]);
+    tell(CONNECTION, { ok: false, started });
+    throw new ApiError(0, [{ what: `the gateway could not be reached (${String(e)})`, where: `${method} ${path}`, fix: "check the network and that `mlops up` still runs, then try again" }]);
   }
+  tell(CONNECTION, { ok: true, started });
+  if (response.status === 401 && !bearer && path !== "/api/v1/session") tell(SESSION_LOST);
   const text = await response.text();
   let parsed: unknown = null;
   try {
@@ -141,6 +198,10 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
 export const api = {
   get: <T>(path: string) => request<T>("GET", path),
   post: <T>(path: string, body?: unknown) => request<T>("POST", path, body),
+  put: <T>(path: string, body?: unknown) => request<T>("PUT", path, body),
+  delete: <T>(path: string) => request<T>("DELETE", path),
+  /** A request with an API key instead of the session (never stored: for what a session may not do). */
+  withKey: <T>(key: string, method: string, path: string, body?: unknown) => request<T>(method, path, body, key),
   /** The browser's session (null when not signed in); remembers its CSRF token for the writes. */
   async session(): Promise<Session | null> {
     try {

@@ -115,6 +115,12 @@ class Settings(BaseSettings):
     deployment_poll_seconds: float = Field(
         default=2.0, gt=0, description="how often a run with remote deployments asks their status"
     )
+    try_sample_max_bytes: int = Field(
+        default=256 * 1024,
+        ge=1,
+        le=64 * 1024 * 1024,
+        description="bytes of sample inputs a playbook test run (POST /api/v1/playbooks/try) may carry",
+    )
     deployment_input_wait: float = Field(
         default=6 * 3600.0, gt=0, description="seconds a Runner waits for an input made by another deployment"
     )

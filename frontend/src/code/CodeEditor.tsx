@@ -32,6 +32,9 @@ export default function CodeEditor({ value, onChange, language, readOnly, ariaLa
   const view = useRef<EditorView | null>(null);
   const changed = useRef(onChange);
   changed.current = onChange;
+  // texts this editor reported: a `value` equal to one of them is a late echo of typing, not a change
+  // from outside (applying it would undo the keystrokes typed since)
+  const echoes = useRef(new Set<string>());
 
   useEffect(() => {
     const element = host.current!;
@@ -52,7 +55,11 @@ export default function CodeEditor({ value, onChange, language, readOnly, ariaLa
           EditorView.contentAttributes.of({ "aria-label": ariaLabel }),
           EditorView.theme({ "&": { height: height ?? "auto", fontSize: "13px" }, ".cm-scroller": { overflow: "auto" } }),
           EditorView.updateListener.of((u) => {
-            if (u.docChanged) changed.current?.(u.state.doc.toString());
+            if (!u.docChanged) return;
+            const text = u.state.doc.toString();
+            echoes.current.add(text);
+            if (echoes.current.size > 200) echoes.current.delete(echoes.current.values().next().value!);
+            changed.current?.(text);
           }),
         ],
       }),
@@ -64,7 +71,8 @@ export default function CodeEditor({ value, onChange, language, readOnly, ariaLa
 
   useEffect(() => {
     const v = view.current;
-    if (v && v.state.doc.toString() !== value) {
+    if (v && v.state.doc.toString() !== value && !echoes.current.has(value)) {
+      echoes.current.clear();
       v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: value } });
     }
   }, [value]);

@@ -7,7 +7,7 @@
 import { useMemo } from "react";
 import Form, { type IChangeEvent } from "@rjsf/core";
 import type { ErrorSchema, RJSFSchema, UiSchema } from "@rjsf/utils";
-import { isSecret, normalise, schemaAt, type JsonSchema } from "./schema";
+import { isSecret, normalise, placeProblems, type JsonSchema } from "./schema";
 import { templates, widgets, type FormContext } from "./templates";
 import { cspSafeValidator } from "./validator";
 import "./forms.css";
@@ -29,35 +29,6 @@ function uiFor(schema: JsonSchema, withSecrets: boolean): Ui {
   return ui;
 }
 
-/** Problems of fields the form shows as rjsf's extraErrors; the others (unknown field, array item not
- * there) are returned to be shown above the form: a problem is never dropped. */
-export function placeProblems(
-  schema: JsonSchema,
-  problems: Record<string, string>,
-  value: Record<string, unknown>,
-): { errors: ErrorSchema; elsewhere: [string, string][] } {
-  const errors: Record<string, unknown> = {};
-  const elsewhere: [string, string][] = [];
-  for (const [path, message] of Object.entries(problems)) {
-    const segs = path.split(".").filter(Boolean);
-    let v: unknown = value;
-    let shown = segs.length > 0 && schemaAt(schema, segs) !== null;
-    for (const seg of segs) {
-      if (!shown) break;
-      if (/^\d+$/.test(seg)) shown = Array.isArray(v) && Number(seg) < v.length;
-      v = v !== null && typeof v === "object" ? (v as Record<string, unknown>)[seg] : undefined;
-    }
-    if (!shown) {
-      elsewhere.push([path, message]);
-      continue;
-    }
-    let node = errors;
-    for (const seg of segs) node = (node[seg] ??= {}) as Record<string, unknown>;
-    node.__errors = [...((node.__errors as string[]) ?? []), message];
-  }
-  return { errors: errors as ErrorSchema, elsewhere };
-}
-
 /** The generated form. Re-rendering it with the value it just gave keeps the focus and the caret. */
 export default function GeneratedForm({
   schema,
@@ -74,8 +45,8 @@ export default function GeneratedForm({
   const normalised = useMemo(() => normalise(schema), [schemaKey]); // eslint-disable-line react-hooks/exhaustive-deps
   const uiSchema = useMemo(() => uiFor(normalised, secrets !== undefined), [normalised, secrets !== undefined]);
   const ctxKey = JSON.stringify([bindings ?? null, secrets ?? null]);
-  const context: FormContext = useMemo(() => ({ bindings, secrets }), [ctxKey]); // eslint-disable-line react-hooks/exhaustive-deps
   const problemsKey = JSON.stringify(problems);
+  const context: FormContext = useMemo(() => ({ bindings, secrets, problems }), [ctxKey, problemsKey]); // eslint-disable-line react-hooks/exhaustive-deps
   const valueShape = JSON.stringify(arrayLengths(value));
   const placed = useMemo(
     () => placeProblems(normalised, problems, value),
@@ -106,13 +77,16 @@ export default function GeneratedForm({
           formContext={context}
           idPrefix={idPrefix}
           idSeparator="_"
-          extraErrors={placed.errors}
+          extraErrors={placed.errors as ErrorSchema}
           showErrorList={false}
           liveValidate="onChange"
           noHtml5Validate
           disabled={disabled}
           experimental_defaultFormStateBehavior={{ emptyObjectFields: "skipDefaults" }}
-          onChange={(e: IChangeEvent) => onChange((e.formData ?? {}) as Record<string, unknown>)}
+          onChange={(e: IChangeEvent) => {
+            const next = (e.formData ?? {}) as Record<string, unknown>;
+            if (JSON.stringify(next) !== JSON.stringify(value)) onChange(next); // only real edits
+          }}
         />
       )}
     </div>

@@ -1,6 +1,14 @@
 // The parameter form generated from a JSON Schema (a playbook's or a pipeline's `parameters`).
 // Shared by the builder's side panel, the launch dialog and the playbook editor's preview.
 // The form itself (GeneratedForm: @rjsf/core with a CSP-safe validator) is loaded on first use.
+//
+// The `problems` prop from the gateway's located problems (schema.ts):
+//   a launch's parameters:   fieldProblems(apiError.problems, "parameters")  → {fields, rest}
+//   one step's `with:`:      stepFieldProblems(apiError.problems, stepId)    → {fields, rest, others}
+// pass `fields` as `problems`; show `rest` (problems of no field) with <Problems>. A field path the form
+// does not show (an unknown parameter) is shown above the form by ParamForm itself.
+// Secret fields: `writeOnly: true` or `format: "secret"`/`"password"` in the schema (the compiler refuses a
+// literal value for them in a step's `with:`).
 
 import { lazy, Suspense } from "react";
 import type { JsonSchema } from "./schema";

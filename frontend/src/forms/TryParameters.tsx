@@ -9,7 +9,8 @@ import { parse } from "yaml";
 import { api, ApiError, type Problem } from "../api";
 import { Problems, useLoad } from "../components";
 import ParamForm from "./ParamForm";
-import { fieldProblems, type JsonSchema } from "./schema";
+import TargetPicker, { type TargetValue } from "./TargetPicker";
+import { fieldProblems, stepFieldProblems, type JsonSchema } from "./schema";
 
 interface Valid {
   status: string;
@@ -24,14 +25,14 @@ export function useSecretNames(): string[] | undefined {
   return useLoad(() => api.get<{ name: string }[]>("/api/v1/secrets"), []).data?.map((s) => s.name);
 }
 
-async function check(body: unknown, anchor: string, only?: (p: Problem) => boolean): Promise<Outcome> {
+type Split = (problems: Problem[]) => { fields: Record<string, string>; rest: Problem[] };
+
+async function check(body: unknown, split: Split): Promise<Outcome> {
   try {
     return { valid: await api.post<Valid>("/api/v1/validate", body) };
   } catch (e) {
     if (!(e instanceof ApiError) || e.status !== 422) return { error: e };
-    const mine = only ? e.problems.filter(only) : e.problems;
-    const { fields, rest } = fieldProblems(mine, anchor);
-    return { fields, rest: [...rest, ...e.problems.filter((p) => !mine.includes(p))] };
+    return split(e.problems);
   }
 }
 
@@ -66,6 +67,7 @@ export function TryParameters({ kind, name, version, spec }: TryProps) {
   const [value, setValue] = useState<Record<string, unknown>>({});
   const [outcome, setOutcome] = useState<Outcome>(null);
   const [busy, setBusy] = useState(false);
+  const [target, setTarget] = useState<TargetValue | null>(null);
   const secrets = useSecretNames();
   const playbook = kind === "playbook";
   const ref = `${kind}/${name}@${version}`;
@@ -90,8 +92,8 @@ export function TryParameters({ kind, name, version, spec }: TryProps) {
             },
           },
         }
-      : { pipeline: ref, parameters: value };
-    setOutcome(await check(body, playbook ? "with" : "parameters"));
+      : { pipeline: ref, parameters: value, ...(target ? { target } : {}) };
+    setOutcome(await check(body, (ps) => fieldProblems(ps, playbook ? "with" : "parameters")));
     setBusy(false);
   };
   const fields = outcome && "fields" in outcome ? outcome.fields : {};
@@ -115,6 +117,16 @@ export function TryParameters({ kind, name, version, spec }: TryProps) {
         idPrefix="try"
         label="Try parameters"
       />
+      {!playbook && (
+        <TargetPicker
+          value={target}
+          onChange={(t) => {
+            setTarget(t);
+            setOutcome(null);
+          }}
+          idPrefix="try-target"
+        />
+      )}
       <div className="toolbar">
         <button className="primary" onClick={run} disabled={busy}>Check</button>
         <button onClick={() => { setValue({}); setOutcome(null); }}>Reset to defaults</button>
@@ -155,8 +167,12 @@ export function TryStep({ doc, index }: TryStepProps) {
   const run = async () => {
     const steps = doc.spec!.steps!.map((s, i) => (i === index ? { ...s, with: value } : s));
     const copy = { ...doc, spec: { ...doc.spec, steps } };
-    const mine = (p: Problem) => p.where.includes(`steps[${index}] (${step.id}) > with`);
-    setOutcome(await check({ pipeline: copy }, "with", mine));
+    setOutcome(
+      await check({ pipeline: copy }, (ps) => {
+        const { fields, rest, others } = stepFieldProblems(ps, step.id);
+        return { fields, rest: [...rest, ...others] };
+      }),
+    );
   };
   const fields = outcome && "fields" in outcome ? outcome.fields : {};
   return (

@@ -111,3 +111,59 @@ export function toDotted(tail: string): string {
     .filter(Boolean)
     .join(".");
 }
+
+/** Problems of fields the form shows as rjsf's extraErrors; the others (unknown field, array item not
+ * there) are returned to be shown above the form: a problem is never dropped. */
+export function placeProblems(
+  schema: JsonSchema,
+  problems: Record<string, string>,
+  value: Record<string, unknown>,
+): { errors: Record<string, unknown>; elsewhere: [string, string][] } {
+  const errors: Record<string, unknown> = {};
+  const elsewhere: [string, string][] = [];
+  for (const [path, message] of Object.entries(problems)) {
+    const segs = path.split(".").filter(Boolean);
+    let v: unknown = value;
+    let shown = segs.length > 0 && schemaAt(schema, segs) !== null;
+    for (const seg of segs) {
+      if (!shown) break;
+      if (/^\d+$/.test(seg)) shown = Array.isArray(v) && Number(seg) < v.length;
+      v = v !== null && typeof v === "object" ? (v as Record<string, unknown>)[seg] : undefined;
+    }
+    if (!shown) {
+      elsewhere.push([path, message]);
+      continue;
+    }
+    let node = errors;
+    for (const seg of segs) node = (node[seg] ??= {}) as Record<string, unknown>;
+    node.__errors = [...((node.__errors as string[]) ?? []), message];
+  }
+  return { errors, elsewhere };
+}
+
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** The problems of one top-level step's `with:` as dotted field paths (the builder's side panel), and the
+ * step's other problems (its uses, inputs, what its nested pipeline says...) in `rest`; the problems of
+ * the rest of the pipeline in `others`. */
+export function stepFieldProblems(
+  problems: Problem[],
+  stepId: string,
+): { fields: Record<string, string>; rest: Problem[]; others: Problem[] } {
+  const mine = new RegExp(`^[^>]*> steps\\[\\d+\\] \\(${escape(stepId)}\\)(?= > |$)`);
+  const fields: Record<string, string> = {};
+  const rest: Problem[] = [];
+  const others: Problem[] = [];
+  for (const p of problems) {
+    const m = mine.exec(p.where);
+    if (!m) {
+      others.push(p);
+      continue;
+    }
+    const tail = p.where.slice(m[0].length);
+    const placed = /^ > with[.[]/.test(tail) && !tail.slice(3).includes(" > ") ? fieldProblems([p], "with").fields : {};
+    if (!Object.keys(placed).length) rest.push(p);
+    for (const [k, v] of Object.entries(placed)) fields[k] = fields[k] ? `${fields[k]}; ${v}` : v;
+  }
+  return { fields, rest, others };
+}

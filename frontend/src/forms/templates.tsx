@@ -21,6 +21,8 @@ import { binding, paramRef, secretRef } from "./schema";
 export interface FormContext {
   bindings?: string[];
   secrets?: string[];
+  /** The server's problems by dotted field path: where one is, it replaces the browser's own messages. */
+  problems?: Record<string, string>;
 }
 
 const show = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
@@ -60,8 +62,30 @@ function BaseInputTemplate(props: WidgetProps) {
 }
 
 function SelectWidget(props: WidgetProps) {
-  const { id, htmlName, value, required, disabled, readonly, autofocus, onChange, onBlur, onFocus, options, schema, rawErrors } = props;
+  const { id, htmlName, value, required, disabled, readonly, autofocus, onChange, onBlur, onFocus, options, schema, rawErrors, multiple } = props;
   const choices = options.enumOptions ?? [];
+  if (multiple) {
+    const chosen = Array.isArray(value) ? value.map((v) => JSON.stringify(v)) : [];
+    return (
+      <select
+        id={id}
+        name={htmlName || id}
+        multiple
+        className="pf-input"
+        value={choices.map((o, i) => (chosen.includes(JSON.stringify(o.value)) ? String(i) : "")).filter(Boolean)}
+        disabled={disabled || readonly}
+        onChange={(e) => onChange(Array.from(e.target.selectedOptions, (o) => choices[Number(o.value)]?.value))}
+        onBlur={() => onBlur(id, value)}
+        onFocus={() => onFocus(id, value)}
+        aria-invalid={rawErrors?.length ? true : undefined}
+        aria-describedby={describedBy(id, rawErrors, !!schema.description)}
+      >
+        {choices.map((o, i) => (
+          <option key={i} value={String(i)}>{o.label}</option>
+        ))}
+      </select>
+    );
+  }
   const index = choices.findIndex((o) => JSON.stringify(o.value) === JSON.stringify(value));
   const fallback = schema.default !== undefined ? `default: ${show(schema.default)}` : "choose…";
   return (
@@ -158,7 +182,9 @@ function FieldTemplate(props: FieldTemplateProps) {
       {(displayLabel || bound) && (
         <label htmlFor={bound ? `${id}__bind` : id} className="pf-label">
           {label || fieldPathId.path[fieldPathId.path.length - 1]}
-          {required && <span className="pf-required" aria-hidden="true"> *</span>}
+          {required && typeof fieldPathId.path[fieldPathId.path.length - 1] !== "number" && (
+            <span className="pf-required" aria-hidden="true"> *</span>
+          )}
         </label>
       )}
       {(displayLabel || bound || schema.type === "boolean") && !composite && rawDescription ? description : null}
@@ -189,8 +215,9 @@ function FieldTemplate(props: FieldTemplateProps) {
   );
 }
 
-function FieldErrorTemplate({ errors = [], fieldPathId }: FieldErrorProps) {
-  const messages = errors.filter(Boolean);
+function FieldErrorTemplate({ errors = [], fieldPathId, registry }: FieldErrorProps) {
+  const server = (registry.formContext as FormContext).problems?.[fieldPathId.path.join(".")];
+  const messages = server ? [server] : errors.filter(Boolean);
   if (!messages.length) return null;
   return (
     <div id={errorId(fieldPathId)} className="pf-error field-problem">

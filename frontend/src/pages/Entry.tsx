@@ -1,9 +1,11 @@
 import { lazy, Suspense, useState } from "react";
-import { Link, useNavigate, useParams, useSearchParams } from "react-router";
+import { Link, useParams, useSearchParams } from "react-router";
 import { parse } from "yaml";
-import { api, q, type Change, type EntryVersion, type Run } from "../api";
+import { api, q, type EntryVersion } from "../api";
 import { Problems, useLoad } from "../components";
+import { History, RefLink, UsedBy, VersionDiff } from "../admin/EntryHistory";
 import { TryParameters, TryStepDetails } from "../forms/TryParameters";
+import LaunchDialog from "../launch/LaunchDialog";
 
 const CodeEditor = lazy(() => import("../code/CodeEditor"));
 
@@ -50,13 +52,11 @@ export default function EntryPage() {
   const { kind = "", name = "" } = useParams();
   const [params, setParams] = useSearchParams();
   const version = params.get("version") ?? "";
-  const navigate = useNavigate();
   const entry = useLoad(
     () => api.get<EntryVersion>(`/api/v1/catalogue/${q(kind)}/${q(name)}${version ? `?version=${q(version)}` : ""}`),
     [kind, name, version],
   );
-  const history = useLoad(() => api.get<Change[]>(`/api/v1/catalogue/${q(kind)}/${q(name)}/history`), [kind, name]);
-  const [launchError, setLaunchError] = useState<unknown>(null);
+  const [launching, setLaunching] = useState(false);
   let doc: Doc = {};
   let parseError: unknown = null;
   if (entry.data) {
@@ -66,15 +66,6 @@ export default function EntryPage() {
       parseError = e;
     }
   }
-  const launch = async () => {
-    setLaunchError(null);
-    try {
-      const run = await api.post<Run>("/api/v1/runs", { pipeline: entry.data!.ref });
-      navigate(`/runs/${q(run.id)}`);
-    } catch (e) {
-      setLaunchError(e);
-    }
-  };
   const props = doc.spec?.parameters?.properties ?? {};
   return (
     <div className="entry">
@@ -90,12 +81,15 @@ export default function EntryPage() {
                 {entry.data.versions.map((v) => <option key={v}>{v}</option>)}
               </select>
             </label>
-            {kind !== "playbook" && <button className="primary" onClick={launch}>Launch with defaults</button>}
+            {kind !== "playbook" && <button className="primary" onClick={() => setLaunching(true)}>Launch…</button>}
             {(kind === "pipeline" || kind === "metapipeline") && (
               <Link to={`/builder/${q(kind)}/${q(name)}?version=${q(entry.data.version)}`}>Open in builder</Link>
             )}
+            {kind === "playbook" && typeof (doc.spec as { python?: { code?: unknown } } | undefined)?.python?.code === "string" && (
+              <Link to={`/editor/${q(name)}`}>Edit in the playbook editor</Link>
+            )}
           </div>
-          <Problems error={launchError} />
+          {launching && <LaunchDialog pipeline={entry.data.ref} onClose={() => setLaunching(false)} />}
           <p className="docs">{doc.metadata?.description}</p>
           <Ports title="Inputs" ports={doc.spec?.inputs} />
           <Ports title="Outputs" ports={doc.spec?.outputs} />
@@ -129,7 +123,7 @@ export default function EntryPage() {
                   const [k, n] = ref.split("/");
                   return (
                     <li key={s.id}>
-                      <code>{s.id}</code> uses {k && n ? <Link to={`/catalogue/${q(k)}/${q(n)}`}>{s.uses}</Link> : s.uses}
+                      <code>{s.id}</code> uses <RefLink refText={s.uses ?? ""} />
                       {k && n && (
                         <TryStepDetails key={entry.data!.version} doc={doc as Record<string, never>} index={i} />
                       )}
@@ -139,23 +133,9 @@ export default function EntryPage() {
               </ol>
             </section>
           )}
-          {entry.data.used_by.length > 0 && (
-            <section className="used-by">
-              <h3>Used by</h3>
-              <ul>{entry.data.used_by.map((u) => <li key={u.by}>{u.by} (as {u.uses})</li>)}</ul>
-            </section>
-          )}
-          <section className="history">
-            <h3>History</h3>
-            <Problems error={history.error} />
-            <ul>
-              {history.data?.map((c) => (
-                <li key={c.commit}>
-                  <code>{c.commit.slice(0, 8)}</code> {c.version} {c.date} {c.author}: {c.message.split("\n")[0]}
-                </li>
-              ))}
-            </ul>
-          </section>
+          <UsedBy entry={entry.data} />
+          <History kind={kind} name={name} />
+          <VersionDiff key={entry.data.version} kind={kind} name={name} entry={entry.data} />
           <details className="source">
             <summary>Source (YAML)</summary>
             <Suspense fallback={<pre>{entry.data.text}</pre>}>

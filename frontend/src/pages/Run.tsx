@@ -1,62 +1,62 @@
-import { useCallback, useEffect, useState } from "react";
+import { memo, useCallback, useEffect, useState } from "react";
 import { useNavigate, useParams } from "react-router";
-import { api, q, type Run, type RunEvent } from "../api";
+import { api, q, type Run } from "../api";
 import { Problems, Status, when } from "../components";
+import { useRunEvents, useStepStatus, type RunStore } from "../runs/events";
+import LogView from "../runs/LogView";
+import Metrics from "../runs/Metrics";
+import RunGraph, { type GraphStep } from "../runs/RunGraph";
+import { Artifacts, Deployments, Timings } from "../runs/RunDetails";
+import "../runs/runs.css";
 
-const STEP_STATUS: Record<string, string> = {
-  "step.started": "running",
-  "step.finished": "succeeded",
-  "step.failed": "failed",
-  "step.retrying": "retrying",
-  "step.skipped": "skipped",
-  "step.cancelled": "cancelled",
-};
 const LIVE = new Set(["queued", "running"]);
+const TABS = ["Logs", "Metrics", "Artifacts", "Timings"] as const;
+type Tab = (typeof TABS)[number];
 
-/** One run: its steps turning green live (the run's Server-Sent Events), step logs, cancel and retry. */
+const StepItem = memo(function StepItem({ step, store, selected, onSelect }: { step: string; store: RunStore; selected: boolean; onSelect: (s: string) => void }) {
+  const status = useStepStatus(store, step);
+  return (
+    <li className={`step step-${status}`} data-step={step} data-status={status}>
+      <button className={selected ? "active" : ""} onClick={() => onSelect(step)}>
+        <span className="dot" /> {step} <small>{status}</small>
+      </button>
+    </li>
+  );
+});
+
+/** One run: its DAG with live step status (the run's Server-Sent Events), logs, metrics, artifacts,
+ * timings and deployments; cancel and retry. */
 export default function RunPage() {
   const { id = "" } = useParams();
   const navigate = useNavigate();
   const [run, setRun] = useState<Run | null>(null);
+  const [graph, setGraph] = useState<GraphStep[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [actionError, setActionError] = useState<unknown>(null);
-  const [steps, setSteps] = useState<Record<string, string>>({});
-  const [logs, setLogs] = useState<{ step: string | null; line: string; seq: number }[]>([]);
   const [selected, setSelected] = useState<string | null>(null);
-  const [stream, setStream] = useState<"live" | "ended" | "lost">("live");
+  const [tab, setTab] = useState<Tab>("Logs");
 
   const reload = useCallback(() => {
     api.get<Run>(`/api/v1/runs/${q(id)}`).then(setRun, setError);
   }, [id]);
+  const { store, stream } = useRunEvents(id, reload);
 
   useEffect(() => {
     setRun(null);
+    setGraph(null);
     setError(null);
-    setSteps({});
-    setLogs([]);
-    setStream("live");
+    setSelected(null);
     reload();
-    const source = new EventSource(`/api/v1/runs/${q(id)}/logs`);
-    const onEvent = (message: MessageEvent<string>) => {
-      const e = JSON.parse(message.data) as RunEvent;
-      const status = STEP_STATUS[e.type];
-      if (status && e.step) setSteps((s) => ({ ...s, [e.step!]: status }));
-      if (e.type === "log") setLogs((l) => [...l, { step: e.step, line: String(e.data.line ?? ""), seq: e.seq }]);
-      if (e.type.startsWith("run.")) reload();
-    };
-    for (const type of [...Object.keys(STEP_STATUS), "log", "run.started", "run.finished"]) {
-      source.addEventListener(type, onEvent as EventListener);
-    }
-    source.addEventListener("end", () => {
-      source.close();
-      setStream("ended");
-      reload();
-    });
-    source.onerror = () => {
-      if (source.readyState === EventSource.CLOSED) setStream("lost");
-    };
-    return () => source.close();
+    api.get<{ steps: GraphStep[] }>(`/api/v1/runs/${q(id)}/graph`).then(
+      (g) => setGraph(g.steps),
+      () => setGraph([]), // the step list below still shows every step
+    );
   }, [id, reload]);
+
+  const select = useCallback((s: string | null) => {
+    setSelected(s);
+    setTab("Logs");
+  }, []);
 
   const act = async (what: "cancel" | "retry") => {
     setActionError(null);
@@ -71,12 +71,12 @@ export default function RunPage() {
 
   if (error) return <Problems error={error} />;
   if (!run) return <p className="loading">Loading…</p>;
-  const shown = logs.filter((l) => selected === null || l.step === selected);
   return (
     <div className="run">
       <h1>Run <code>{run.id}</code> <Status value={run.status} /></h1>
       <p>
-        {run.pipeline} · created {when(run.created_at)}
+        {run.pipeline} · created {when(run.created_at)} · {run.steps.length} step(s)
+        {run.target && <> · target {String(run.target.provider ?? "")}</>}
         {stream === "live" && LIVE.has(run.status) && <span className="live"> · live</span>}
         {stream === "lost" && <span className="muted"> · live updates lost: reload the page</span>}
       </p>
@@ -89,25 +89,28 @@ export default function RunPage() {
         )}
       </div>
       <Problems error={actionError} />
-      <div className="run-body">
-        <ul className="step-list" aria-label="steps">
-          <li>
-            <button className={selected === null ? "active" : ""} onClick={() => setSelected(null)}>All logs</button>
-          </li>
-          {run.steps.map((s) => {
-            const status = steps[s] ?? "pending";
-            return (
-              <li key={s} className={`step step-${status}`} data-step={s} data-status={status}>
-                <button className={selected === s ? "active" : ""} onClick={() => setSelected(s)}>
-                  <span className="dot" /> {s} <small>{status}</small>
-                </button>
+      {graph && graph.length > 0 && <RunGraph steps={graph} store={store} onSelect={select} />}
+      <Deployments run={run} />
+      <div className="tabs" role="tablist" aria-label="run details">
+        {TABS.map((t) => (
+          <button key={t} role="tab" aria-selected={tab === t} className={tab === t ? "active" : ""} onClick={() => setTab(t)}>{t}</button>
+        ))}
+      </div>
+      <div role="tabpanel" aria-label={tab}>
+        {tab === "Logs" && (
+          <div className="run-body">
+            <ul className="step-list" aria-label="steps">
+              <li>
+                <button className={selected === null ? "active" : ""} onClick={() => select(null)}>All logs</button>
               </li>
-            );
-          })}
-        </ul>
-        <pre className="logs" aria-label="logs">
-          {shown.map((l) => `${l.step ? `[${l.step}] ` : ""}${l.line}`).join("\n") || "No log lines yet."}
-        </pre>
+              {run.steps.map((s) => <StepItem key={s} step={s} store={store} selected={selected === s} onSelect={select} />)}
+            </ul>
+            <LogView store={store} step={selected} />
+          </div>
+        )}
+        {tab === "Metrics" && <Metrics store={store} />}
+        {tab === "Artifacts" && <Artifacts run={run} />}
+        {tab === "Timings" && <Timings run={run} store={store} />}
       </div>
     </div>
   );

@@ -20,6 +20,7 @@ from mlops_nocode.api.routes import artifacts as artifacts_routes
 from mlops_nocode.api.routes import auth as auth_routes
 from mlops_nocode.api.routes import catalogue, health, pipelines, reports, runs, specs
 from mlops_nocode.api.routes import metrics as metrics_routes
+from mlops_nocode.api.routes import playbooks as playbooks_routes
 from mlops_nocode.api.routes import secrets as secrets_routes
 from mlops_nocode.api.routes import session as session_routes
 from mlops_nocode.api.routes import sessions as sessions_routes
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pipelines.router, dependencies=protected, responses=COMMON)
     for router in (runs, artifacts_routes, specs, catalogue, secrets_routes, webhooks_routes):
         app.include_router(router.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
+    app.include_router(playbooks_routes.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
     # authenticated with run tokens only (Runners report there)
     app.include_router(reports.router, prefix="/api/v1", responses=COMMON)
     # authenticated per route: a token may be asked with any scope; keys need admin

@@ -306,6 +306,27 @@ MODELS: dict[str, list[Any]] = {
     "Run": [RUN],
     "RunPage": [{"items": [RUN], "total": 1, "limit": 50, "offset": 0}],
     "RunEvent": [EVENT],
+    "RunGraph": [
+        {
+            "run": RUN_ID,
+            "steps": [
+                {
+                    "id": "load",
+                    "needs": [],
+                    "playbook": "playbook/sklearn-dataset@1.0.0",
+                    "provider": "local",
+                    "deployment": "local",
+                },
+                {
+                    "id": "classify/split",
+                    "needs": ["load"],
+                    "playbook": "playbook/train-test-split@1.0.0",
+                    "provider": "local",
+                    "deployment": "local",
+                },
+            ],
+        }
+    ],
     "ProblemOut": [PROBLEM],
     "FieldError": [FIELD_ERROR],
     "ErrorOut": [

@@ -156,6 +156,25 @@ class Run(BaseModel):
     retry_of: str | None
 
 
+class GraphStep(BaseModel):
+    """One step of a run's graph: the steps it needs (its incoming edges), its playbook and placement."""
+
+    id: str
+    needs: list[str]
+    playbook: str | None
+    provider: str
+    deployment: str | None
+
+
+class RunGraph(BaseModel):
+    """A run's steps and their edges, from its compiled plan (what the run page draws)."""
+
+    model_config = E.config("RunGraph")
+
+    run: str
+    steps: list[GraphStep]
+
+
 class RunPage(BaseModel):
     model_config = E.config("RunPage")
 

@@ -16,7 +16,7 @@ from mlops_nocode.catalogue.base import Doc, Resolver
 from mlops_nocode.compiler.files import shipped
 from mlops_nocode.compiler.graph import Absent, Wire, Wiring, step_order
 from mlops_nocode.compiler.lint import check_playbook
-from mlops_nocode.compiler.params import ParamSchema, Unknown, bind, find_secrets
+from mlops_nocode.compiler.params import ParamSchema, Unknown, bind, find_secrets, literal_secrets
 from mlops_nocode.compiler.plan import Binding, Plan, PlanStep
 from mlops_nocode.spec import (
     MetaPipeline,
@@ -110,6 +110,7 @@ class Compiler(Wiring):
                 "runtime": spec.runtime,
                 "outputs": {k: p.type for k, p in spec.outputs.items()},
                 "entrypoint": spec.python.entrypoint if spec.python else None,
+                "code": spec.python.code if spec.python else None,
                 "command": spec.command.model_dump() if spec.command else None,
                 "resources": spec.resources.model_dump(),
                 "cache": spec.cache,
@@ -240,6 +241,9 @@ class Compiler(Wiring):
         if step.target is not None:
             target = step.target.model_dump()
         cwhere = f"{where} > {pinned}"
+        self.problems.extend(
+            literal_secrets(self.schema(child, cwhere).properties, step.with_, f"{where} > with")
+        )
         if isinstance(child, Playbook):
             placed = target or self.launch_target or default
             return self.leaf(child, step, c.ns + step.id, with_, wired, needs, secrets, where, placed, pinned)

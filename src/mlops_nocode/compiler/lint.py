@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 
+from mlops_nocode.compiler.pycode import code_problems
 from mlops_nocode.spec import Playbook, Problem
 from mlops_nocode.spec.expressions import Expr, scan
 
@@ -93,10 +94,10 @@ def _injection(e: Expr, kind: str, where: str) -> Problem | None:
 
 
 def check_playbook(pb: Playbook) -> tuple[list[Problem], list[Problem]]:
-    """(errors, warnings) about a playbook's command argv and env."""
+    """(errors, warnings) about a playbook's command argv and env, or the Python code it carries."""
     cmd = pb.spec.command
     if cmd is None:
-        return [], []
+        return code_problems(pb), []
     errors: list[Problem] = []
     warnings: list[Problem] = []
     base = f"{pb.ref} > spec.command"

@@ -178,6 +178,8 @@ class ParamSchema:
                     problems.append(self.missing(name, where, missing_fix))
                     continue
             prop = self.properties.get(str(err.path[0])) if err.path else None
+            if err.validator != "required" and len(err.path) > 1 and isinstance(err.schema, dict):
+                prop = err.schema  # the schema of the nested value itself (an item, an object's field)
             hint = _hint(prop) if isinstance(prop, dict) else "check the value against the parameter schema"
             problems.append(Problem(_short(err.message), f"{where}{path}", hint))
         return problems
@@ -199,6 +201,9 @@ def _hint(prop: dict[str, Any]) -> str:
         parts.append(f">= {prop['minimum']}")
     if "maximum" in prop:
         parts.append(f"<= {prop['maximum']}")
+    for key, sign in (("exclusiveMinimum", ">"), ("exclusiveMaximum", "<")):
+        if isinstance(prop.get(key), int | float) and not isinstance(prop.get(key), bool):
+            parts.append(f"{sign} {prop[key]}")
     return "give " + " ".join(parts) if parts else "check the value against the parameter schema"
 
 
@@ -222,3 +227,36 @@ def find_secrets(value: Any, into: set[str]) -> None:
     elif isinstance(value, list):
         for v in value:
             find_secrets(v, into)
+
+
+def is_secret(prop: Any) -> bool:
+    """A parameter that holds a secret: `writeOnly: true` (pydantic's SecretStr) or `format` "secret" or
+    "password". A step gives it as `${{ secrets.NAME }}` (or binds it to a parameter), never as a value."""
+    return isinstance(prop, dict) and (
+        prop.get("writeOnly") is True or prop.get("format") in ("secret", "password")
+    )
+
+
+def literal_secrets(properties: dict[str, Any], values: Any, where: str) -> list[Problem]:
+    """A problem for each secret parameter (at any depth of nested objects) that a spec's `with:` gives
+    as a literal value: the value would be committed with the spec and shown in its plans. The value
+    itself is never repeated in the problem."""
+    if not isinstance(values, dict):
+        return []
+    problems = []
+    for k, prop in properties.items():
+        v = values.get(k)
+        if v is None or not isinstance(prop, dict):
+            continue
+        if is_secret(prop) and not (isinstance(v, str) and ("${{" in v or v == "")):
+            problems.append(
+                Problem(
+                    f"secret parameter {_short(repr(k), 60)} is given as a literal value",
+                    f"{where}.{k}",
+                    "set the value as a secret (`mlops secrets set NAME`, or the UI's Secrets page) and give "
+                    "${{ secrets.NAME }}",
+                )
+            )
+        elif isinstance(prop.get("properties"), dict):
+            problems.extend(literal_secrets(prop["properties"], v, f"{where}.{k}"))
+    return problems

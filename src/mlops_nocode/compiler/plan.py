@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -42,6 +43,9 @@ class PlanStep:
     outputs: dict[str, str]
     needs: tuple[str, ...]
     entrypoint: str | None = None
+    """`module:function`, or with `code`, the name of a top-level function of it."""
+    code: str | None = None
+    """The Python source the playbook carries (`python.code`); None for an importable entrypoint."""
     command: dict[str, Any] | None = None
     resources: dict[str, Any] = field(default_factory=dict)
     retries: int = 0
@@ -65,6 +69,7 @@ class PlanStep:
             "digest": self.digest,
             "runtime": self.runtime,
             "entrypoint": self.entrypoint,
+            **({"code": self.code} if self.code is not None else {}),
             "command": self.command,
             "params": self.params,
             "inputs": {k: b.to_json() for k, b in self.inputs.items()},
@@ -90,6 +95,7 @@ class PlanStep:
             digest=d["digest"],
             runtime=d["runtime"],
             entrypoint=d.get("entrypoint"),
+            code=str(d["code"]) if d.get("code") is not None else None,
             command=d.get("command"),
             params=d.get("params", {}),
             inputs={k: Binding(**b) for k, b in d.get("inputs", {}).items()},
@@ -129,14 +135,28 @@ class Plan:
     def to_json(self, base: Path | None = None) -> dict[str, Any]:
         """The plan's JSON form. With `base` (the folder the plan file goes to), local folders (the spec
         folders of `python_path` and the steps' `spec_dir`) are written relative to it, so the plan file
-        and the spec folders can move elsewhere together."""
+        and the spec folders can move elsewhere together.
+
+        The Python source of inline-code playbooks (`python.code`) is written once, under `sources` by
+        its SHA-256, and each step names it (`"code": {"sha256": ...}`): a playbook used by many steps
+        does not make the plan many times its size."""
+        sources: dict[str, str] = {}
+        steps = []
+        for s in self.steps:
+            d = s.to_json(base)
+            if s.code is not None:
+                digest = hashlib.sha256(s.code.encode("utf-8", "surrogatepass")).hexdigest()
+                sources[digest] = s.code
+                d["code"] = {"sha256": digest}
+            steps.append(d)
         return {
             "format": PLAN_FORMAT,
             "root": self.root,
             "parameters": self.parameters,
-            "steps": [s.to_json(base) for s in self.steps],
+            "steps": steps,
             "outputs": {k: b.to_json() for k, b in self.outputs.items()},
             "python_path": [_portable(p, base) for p in self.python_path],
+            **({"sources": sources} if sources else {}),
         }
 
     @classmethod
@@ -150,7 +170,7 @@ class Plan:
             plan = cls(
                 root=str(d["root"]),
                 parameters=dict(d.get("parameters", {})),
-                steps=tuple(PlanStep.from_json(s, base) for s in d["steps"]),
+                steps=tuple(PlanStep.from_json(_with_source(s, d), base) for s in d["steps"]),
                 outputs={k: Binding(**b) for k, b in dict(d.get("outputs", {})).items()},
                 python_path=tuple(_local(str(p), base) for p in d.get("python_path", ())),
             )
@@ -221,3 +241,17 @@ def _local(folder: str, base: Path | None) -> str:
     if base is None or os.path.isabs(folder):
         return folder
     return os.path.normpath(base / folder)
+
+
+def _with_source(step: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
+    """A step's JSON with the source it names by digest (`{"sha256": ...}`) put back from `sources`."""
+    code = step.get("code")
+    if not isinstance(code, dict):
+        return step
+    digest = code.get("sha256")
+    source = (plan.get("sources") or {}).get(digest)
+    if not isinstance(source, str):
+        raise PlanError(
+            f"step {step.get('id')!r}: its code {str(digest)[:16]!r} is not among the plan's sources"
+        )
+    return {**step, "code": source}

@@ -66,6 +66,21 @@ _GET_WITH_PLAN = select(*RUN_VIEW, RunRow.plan).where(RunRow.id == bindparam("id
 _PLANS = select(RunRow.id, RunRow.plan).where(RunRow.id.in_(bindparam("ids", expanding=True)))
 
 
+_GET_PLAN = select(type_coerce(RunRow.plan, Text)).where(RunRow.id == bindparam("id"))
+
+
+def _graph_step(step: dict[str, Any]) -> dict[str, Any]:
+    placement = step.get("placement") or {}
+    target = step.get("target") or {}
+    return {
+        "id": str(step.get("id")),
+        "needs": [str(n) for n in step.get("needs") or []],
+        "playbook": step.get("playbook"),
+        "provider": placement.get("provider") or target.get("provider") or "local",
+        "deployment": placement.get("deployment"),
+    }
+
+
 @functools.cache
 def _listing(by_status: bool, by_pipeline: bool) -> tuple[Select[int], Select[*tuple[Any, ...]]]:
     """The count and page statements of a listing with these filters (built once each, values bound)."""
@@ -219,6 +234,16 @@ class RunService(ClaimOps):
                 for i, plan in c.execute(_PLANS, {"ids": missing}):
                     steps[i] = self._remember(i, plan)
         return [run_json(r, steps[r.id] or (), loads) for r in rows], total
+
+    def graph(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's steps as a graph, from its compiled plan: each step's id, the steps it needs, its
+        playbook and where it was placed (provider, deployment). Nothing else of the plan (its bound
+        parameters may hold values a viewer of the run page need not see)."""
+        with self.db.read() as c:
+            plan = c.execute(_GET_PLAN, {"id": run_id}).scalar()
+        if plan is None:
+            raise RunNotFound(run_id)
+        return [_graph_step(s) for s in loads(plan).get("steps", [])]
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         """A queued run is cancelled at once; a running one is asked to stop (its worker ends it)."""

@@ -131,6 +131,7 @@ def python_payload(a: Attempt, run_id: str, box: RunSandbox) -> dict[str, Any]:
         "run_id": run_id,
         "attempt": a.number,
         "entrypoint": a.step.entrypoint,
+        **({"code": a.step.code} if a.step.code is not None else {}),
         "kwargs": kwargs,
         "output_dir": str(a.out_dir),
         "log": str(a.log),

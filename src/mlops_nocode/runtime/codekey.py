@@ -247,8 +247,10 @@ class CodeDigests:
 
     def of(self, step: PlanStep) -> str:
         """The code digest of a step (see the module docstring)."""
-        if step.runtime == "python" and step.entrypoint:
-            key: Any = ("python", step.entrypoint.split(":")[0])
+        if step.runtime == "python" and step.code is not None:  # its source is in the playbook's digest
+            key: Any = ("inline", hashlib.sha256(step.code.encode("utf-8", "surrogatepass")).hexdigest())
+        elif step.runtime == "python" and step.entrypoint:
+            key = ("python", step.entrypoint.split(":")[0])
         elif step.runtime == "command":
             argv = (step.command or {}).get("argv", [])
             params = json.dumps(step.params, sort_keys=True, default=str) if _uses_params(argv) else ""
@@ -261,6 +263,8 @@ class CodeDigests:
                 code = python_code(key[1])
             elif key[0] == "command":
                 code = command_code(step)
+            elif key[0] == "inline":
+                code = f"inline:{key[1]}"
             else:
                 code = ""
             self._seen[key] = code

@@ -400,7 +400,9 @@ class Runner(SharedSteps):
         """The warm fork server, started on first use with every step module of the plan preloaded; it
         runs command steps too (a pre-forked child confines itself and execs the command)."""
         if self._server is None:
-            preload = sorted({s.entrypoint.split(":")[0] for s in self._own if s.entrypoint})
+            preload = sorted(
+                {s.entrypoint.split(":")[0] for s in self._own if s.entrypoint and s.code is None}
+            )
             box = self.box
             tmp = self.run_dir / "tmp"
             tmp.mkdir(mode=0o700, exist_ok=True)

@@ -23,6 +23,7 @@ import errno
 import gc
 import importlib
 import importlib.machinery
+import importlib.util
 import inspect
 import json
 import logging
@@ -53,8 +54,7 @@ def run_step(payload: dict[str, Any]) -> tuple[int, str]:
         logger.handlers[:] = [handler]
         logger.setLevel(logging.INFO)
         logger.propagate = False
-        module_name, func_name = payload["entrypoint"].split(":")
-        func = getattr(importlib.import_module(module_name), func_name)
+        func = _step_function(payload)
         kwargs = dict(payload["kwargs"])
         if payload.get("secrets"):
             kwargs = fill_secrets(kwargs, payload["secrets"])
@@ -85,6 +85,37 @@ def run_step(payload: dict[str, Any]) -> tuple[int, str]:
         text = json.dumps({"error": f"{type(e).__name__}: {e}"})
         code = 1
     return code, text
+
+
+INLINE_MODULE = "playbook_code"
+"""The module name a playbook's own source (`python.code`) is loaded under, in the step's process."""
+
+
+def _step_function(payload: dict[str, Any]) -> Any:
+    """The step's function: `module:function` imported, or a function of the source the playbook carries.
+
+    That source is written to the attempt's private temporary folder and imported from there as a module
+    (tracebacks show its lines; classes and pickling find it in sys.modules), in the step's own confined
+    process: it is step code like any other, with no more rights.
+    """
+    if payload.get("code") is None:
+        module_name, func_name = payload["entrypoint"].split(":")
+        return getattr(importlib.import_module(module_name), func_name)
+    name = str(payload.get("entrypoint") or "main")
+    folder = payload.get("tmp") or tempfile.mkdtemp(prefix="mlops-code-")
+    path = Path(folder) / f"{INLINE_MODULE}.py"
+    path.write_text(str(payload["code"]), encoding="utf-8")
+    sys.dont_write_bytecode = True
+    spec = importlib.util.spec_from_file_location(INLINE_MODULE, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the playbook's code from {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[INLINE_MODULE] = module
+    spec.loader.exec_module(module)
+    func = getattr(module, name, None)
+    if not callable(func):
+        raise TypeError(f"the playbook's code defines no function {name!r}: define 'def {name}(...)'")
+    return func
 
 
 def _jsonable(value: Any) -> Any:

@@ -4,6 +4,8 @@ Settings (environment variables, no prefix):
 - MAX_SPEC_DEPTH (default 32): how deeply a document, launch parameters or a target's options may nest
   (a mapping or list inside another counts one level; a document's top level is level 1).
 - MAX_NESTING_DEPTH (default 100): how many levels of pipelines inside pipelines a compile follows.
+- MAX_PLAYBOOK_CODE_BYTES (default 262144, 256 KiB): the largest Python source a playbook may carry in
+  `python.code` (UTF-8 bytes).
 
 Checked data must also be plain JSON: string keys, finite numbers, integers within 64 bits, and strings
 without NUL characters or unpaired surrogates (none of which survive JSON, a database or an argv).
@@ -35,6 +37,12 @@ class SpecLimits(BaseSettings):
     max_nesting_depth: int = Field(
         default=100, ge=1, le=100_000, description="levels of pipelines used inside pipelines"
     )
+    max_playbook_code_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="UTF-8 bytes of a playbook's python.code",
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -58,6 +66,14 @@ def spec_depth_limit() -> int:
         return limits().max_spec_depth
     except SpecError:
         return int(SpecLimits.model_fields["max_spec_depth"].default)
+
+
+def playbook_code_limit() -> int:
+    """MAX_PLAYBOOK_CODE_BYTES, or its default when the variable is invalid (compiling reports that)."""
+    try:
+        return limits().max_playbook_code_bytes
+    except SpecError:
+        return int(SpecLimits.model_fields["max_playbook_code_bytes"].default)
 
 
 def _path(where: str, parts: list[str | int]) -> str:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mlops_nocode.spec.limits import playbook_code_limit
 from mlops_nocode.spec.refs import KIND_OF_DOC, Ref, RefError, check_name, check_version, valid_name
 
 API_VERSION = "mlops-nocode/v1"
@@ -25,6 +26,7 @@ _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 CONNECTION_RE = re.compile(r"^(inputs|[a-z0-9]([-a-z0-9]*[a-z0-9])?)\.[A-Za-z_][A-Za-z0-9_-]*$")
 MEMORY_RE = re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
 ENTRYPOINT_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+FUNCTION_RE = re.compile(r"^[A-Za-z_]\w*$")
 RELATIVE_PATH_RE = re.compile(r"^(?=.*\S)(?![/~]|[A-Za-z]:)(?!(.*/)?\.\.(/|$))[^\\\x00-\x1f]+$")
 
 
@@ -151,16 +153,53 @@ class Resources(_Strict):
 
 
 class PythonRuntime(_Strict):
-    """`runtime: python`: a function named `module:function`, run in its own process."""
+    """`runtime: python`: a function run in its own process, named one of two ways.
 
-    entrypoint: str
+    - `entrypoint: "package.module:function"`: a function of an installed (importable) module;
+    - `code: "<Python source>"` with `entrypoint: "main"` (the default): the playbook carries its own
+      source (written in the web editor, stored in the catalogue with the playbook); `entrypoint` names a
+      top-level function of that source. Its size is bounded by MAX_PLAYBOOK_CODE_BYTES.
+    """
 
-    @field_validator("entrypoint")
+    entrypoint: str = ""
+    code: str | None = Field(
+        default=None,
+        description="Python source of the step (instead of an importable module); entrypoint then names "
+        "a top-level function of it (default main)",
+    )
+
+    @model_validator(mode="before")
     @classmethod
-    def _entrypoint(cls, v: str) -> str:
-        if not ENTRYPOINT_RE.fullmatch(v):
-            raise ValueError(f"invalid entrypoint {v!r}: write 'package.module:function'")
-        return v
+    def _default_function(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("code") is not None and not data.get("entrypoint"):
+            return {**data, "entrypoint": "main"}
+        return data
+
+    @model_validator(mode="after")
+    def _entrypoint(self) -> PythonRuntime:
+        if self.code is None:
+            if not ENTRYPOINT_RE.fullmatch(self.entrypoint):
+                raise SpecValueError(
+                    f"invalid entrypoint {self.entrypoint[:80]!r}",
+                    "write 'package.module:function' (an importable function), or give the source as "
+                    "python.code with entrypoint naming a function of it",
+                )
+            return self
+        size = len(self.code.encode("utf-8", "surrogatepass"))
+        limit = playbook_code_limit()
+        if size > limit:
+            raise SpecValueError(
+                f"python.code is {size} bytes, more than MAX_PLAYBOOK_CODE_BYTES ({limit})",
+                "make the step smaller: put large code in an installed package and name it in "
+                "python.entrypoint, or data in an input",
+            )
+        if not FUNCTION_RE.fullmatch(self.entrypoint):
+            raise SpecValueError(
+                f"invalid entrypoint {self.entrypoint[:80]!r} for python.code",
+                "with python.code, name a top-level function of the code (e.g. main), without a module; "
+                "or drop python.code to name an importable 'package.module:function'",
+            )
+        return self
 
 
 def output_path(v: str) -> str:
@@ -234,7 +273,10 @@ class PlaybookSpec(_Strict):
     @model_validator(mode="after")
     def _runtime_section(self) -> PlaybookSpec:
         if self.runtime == "python" and self.python is None:
-            raise ValueError("runtime 'python' needs a 'python: {entrypoint: module:function}' section")
+            raise ValueError(
+                "runtime 'python' needs a 'python: {entrypoint: module:function}' or "
+                "'python: {code: ...}' section"
+            )
         if self.runtime == "command" and self.command is None:
             raise ValueError("runtime 'command' needs a 'command: {argv: [...]}' section")
         undeclared = sorted(set(self.command.outputs) - set(self.outputs)) if self.command else []

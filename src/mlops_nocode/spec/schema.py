@@ -10,10 +10,12 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from mlops_nocode.spec.limits import playbook_code_limit
 from mlops_nocode.spec.models import (
     DURATION_RE,
     ENTRYPOINT_RE,
     ENV_NAME_RE,
+    FUNCTION_RE,
     MAX_TIMEOUT,
     MEMORY_RE,
     PORT_NAME_RE,
@@ -48,6 +50,17 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
+def python_runtime_rule() -> dict[str, Any]:
+    """`python`: with `code`, `entrypoint` names a function of it (bounded size); without, an importable
+    `module:function` is required."""
+    code = {"type": "string", "maxLength": playbook_code_limit()}  # characters; the model counts bytes
+    return {
+        "if": {"required": ["code"], "properties": {"code": {"type": "string"}}},
+        "then": {"properties": {"code": code, "entrypoint": {"pattern": FUNCTION_RE.pattern}}},
+        "else": {"required": ["entrypoint"], "properties": {"entrypoint": {"pattern": ENTRYPOINT}}},
+    }
+
+
 def _string(prop: dict[str, Any]) -> dict[str, Any]:
     """The string branch of a property (itself, or its `anyOf` member of type string)."""
     if prop.get("type") == "string":
@@ -63,7 +76,7 @@ def _constrain(defs: dict[str, Any]) -> None:
     props = {name: d["properties"] for name, d in defs.items()}
     props["Metadata"]["name"]["pattern"] = NAME
     props["Metadata"]["version"]["pattern"] = SEMVER
-    props["PythonRuntime"]["entrypoint"]["pattern"] = ENTRYPOINT
+    defs["PythonRuntime"]["allOf"] = [python_runtime_rule()]
     props["Resources"]["memory"]["pattern"] = MEMORY
     props["PlaybookSpec"]["files"]["items"]["pattern"] = RELATIVE_PATH_RE.pattern
     step = props["Step"]

@@ -49,12 +49,33 @@ def _version(value: str, where: str) -> None:
         ) from None
 
 
+def _labels(values: list[str]) -> dict[str, str]:
+    """`key=value` label filters (all must match), or a located problem naming the bad one."""
+    out: dict[str, str] = {}
+    for i, value in enumerate(values):
+        key, sep, wanted = value.partition("=")
+        if not sep or not key.strip() or len(value) > 200:
+            raise SpecError(
+                Problem(
+                    f"invalid label filter {value[:200]!r}",
+                    f"query.label[{i}]",
+                    "write KEY=VALUE (e.g. label=task=classification), at most 200 characters",
+                )
+            )
+        out[key.strip()] = wanted.strip()
+    return out
+
+
 @router.get("", responses=E.json_example([E.CATALOGUE_ENTRY]))
 def list_entries(
-    kind: str | None = Query(default=None), search: str | None = Query(default=None, max_length=200)
+    kind: str | None = Query(default=None),
+    search: str | None = Query(default=None, max_length=200),
+    label: list[str] = Query(default=[], max_length=20, description="KEY=VALUE; repeat: all must match"),
 ) -> list[dict[str, Any]]:
-    """Entries (latest version each), filtered by kind and free text."""
-    return [i.to_json() for i in _catalogues().listing(_kind(kind) if kind else None, search)]
+    """Entries (latest version each), filtered by kind, free text and labels (`label=KEY=VALUE`,
+    repeatable: every one must match)."""
+    found = _catalogues().listing(_kind(kind) if kind else None, search, _labels(label) or None)
+    return [i.to_json() for i in found]
 
 
 @router.get("/{kind}/{name}", responses={**ERRORS, **E.json_example(E.CATALOGUE_SHOW)})

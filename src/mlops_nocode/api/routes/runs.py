@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from mlops_nocode.api.examples import SSE, json_example
 from mlops_nocode.api.responses import json_answer
-from mlops_nocode.api.schemas import LaunchRequest, Run, RunEvent, RunPage, RunStatus
+from mlops_nocode.api.schemas import LaunchRequest, Run, RunEvent, RunGraph, RunPage, RunStatus
 from mlops_nocode.api.state import Gateway, gateway
 from mlops_nocode.runs.deploying import destroy, provider_env
 from mlops_nocode.runs.deployrecords import DeploymentRecords
@@ -66,6 +66,12 @@ async def list_runs(
 async def get_run(run_id: str, gw: Gateway = Depends(gateway)) -> Response:
     """One run."""
     return json_answer(await gw.read(gw.runs.get, run_id), Run)
+
+
+@router.get("/{run_id}/graph", response_model=RunGraph, responses=NOT_FOUND)
+async def run_graph(run_id: str, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
+    """The run's steps with the steps each needs (the DAG's edges), playbook and placement."""
+    return {"run": run_id, "steps": await gw.read(gw.runs.graph, run_id)}
 
 
 @router.post(
@@ -161,10 +167,13 @@ async def _stream(gw: Gateway, run_id: str, after: int, only: str | None) -> Asy
     while True:
         run = await anyio.to_thread.run_sync(gw.runs.get, run_id)
         events = await anyio.to_thread.run_sync(gw.runs.events, run_id, after, 500)
+        chunk = []
         for e in events:
             after = e["seq"]
             if only is None or e["type"] == only:
-                yield f"id: {e['seq']}\nevent: {e['type']}\ndata: {json.dumps(e, default=str)}\n\n"
+                chunk.append(f"id: {e['seq']}\nevent: {e['type']}\ndata: {json.dumps(e, default=str)}\n\n")
+        if chunk:  # one write per read: a client gets a burst of events at once, not one packet each
+            yield "".join(chunk)
         if events:
             idle = 0.0
             continue
