@@ -46,6 +46,7 @@ export default function Canvas(props: CanvasProps) {
   const [drag, setDrag] = useState<Positions | null>(null);
   const [hint, setHint] = useState<{ ok: boolean; text: string } | null>(null);
   const hintRef = useRef<string>("");
+  const wrapper = useRef<HTMLDivElement>(null);
   const steps = state.doc.spec.steps;
   const pipelineInputs = state.doc.spec.inputs ?? {};
 
@@ -269,7 +270,21 @@ export default function Canvas(props: CanvasProps) {
   );
 
   return (
-    <div className="canvas" data-testid="canvas" aria-label="pipeline graph" role="region">
+    <div
+      className="canvas"
+      data-testid="canvas"
+      aria-label="pipeline graph"
+      role="region"
+      tabIndex={0}
+      ref={wrapper}
+      // the canvas takes the focus on any press (the pan handler keeps the browser from moving it), so
+      // that the keyboard shortcuts act on it and not on the field or button focused before
+      onPointerDownCapture={(e) => {
+        if (!(e.target as HTMLElement).closest("button, input, select, textarea, .react-flow__node")) {
+          wrapper.current?.focus({ preventScroll: true });
+        }
+      }}
+    >
       <ReactFlow
         nodes={nodes}
         edges={edges}

@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from "react";
 import ParamForm from "../forms/ParamForm";
+import { toDotted } from "../forms/schema";
 import CommitInput from "./CommitInput";
 import { remove, updateStep, type Command, type Json, type Kind, type Step } from "./doc";
 import { splitRef, type EntryInfo } from "./entries";
@@ -46,7 +47,12 @@ export default function StepPanel(props: {
   };
   useEffect(() => () => clearTimeout(timer.current), []);
   const fields: Record<string, string> = {};
-  for (const p of props.problems) if (p.field) fields[p.field] = `${p.problem.what}${p.problem.fix ? ` (${p.problem.fix})` : ""}`;
+  for (const p of props.problems) {
+    if (!p.field) continue;
+    const key = toDotted(`.${p.field}`); // the form's dotted paths: "grid[0].C" → "grid.0.C"
+    const message = `${p.problem.what}${p.problem.fix ? `. Fix: ${p.problem.fix}` : ""}`;
+    fields[key] = fields[key] ? `${fields[key]}; ${message}` : message;
+  }
   const taken = new Set(props.steps.map((s) => s.id));
   return (
     <section className="step-panel" aria-label={`step ${step.id}`}>

@@ -31,7 +31,7 @@ export function locate(problem: Problem, doc: SpecDoc): Located {
     const step = doc.spec.steps[Number(m[1])]?.id;
     if (!step) return { problem };
     const rest = m[2].startsWith(".") ? m[2].slice(1) : segments[i + 1] ?? "";
-    if (rest.startsWith("with.")) return { problem, step, field: rest.slice(5) };
+    if (rest.startsWith("with.") || rest.startsWith("with[")) return { problem, step, field: rest.slice(rest[4] === "." ? 5 : 4) };
     if (rest.startsWith("inputs.")) return { problem, step, input: rest.slice(7) };
     return { problem, step };
   }
