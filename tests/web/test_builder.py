@@ -161,6 +161,11 @@ def test_build_iris_by_drag_and_drop_and_save(ui_server: Server, page: Page, sho
         history = api.get("/api/v1/catalogue/pipeline/iris-by-hand/history").json()
     assert history[0]["message"].startswith("iris, built by hand")
     expect(node(page, "classify")).to_be_visible()  # the saved version reopened, positions kept
+    page.get_by_role("button", name="Launch…").click()  # the launch dialog, with the saved version
+    launch = page.get_by_role("dialog")
+    expect(launch).to_contain_text("iris-by-hand")
+    launch.get_by_role("button", name="Cancel").click()
+    expect(launch).to_be_hidden()
     assert not errors, errors
 
 
