@@ -82,6 +82,9 @@ export default function EntryPage() {
               </select>
             </label>
             {kind !== "playbook" && <button className="primary" onClick={() => setLaunching(true)}>Launch…</button>}
+            {(kind === "pipeline" || kind === "metapipeline") && (
+              <Link to={`/builder/${q(kind)}/${q(name)}?version=${q(entry.data.version)}`}>Open in builder</Link>
+            )}
             {kind === "playbook" && typeof (doc.spec as { python?: { code?: unknown } } | undefined)?.python?.code === "string" && (
               <Link to={`/editor/${q(name)}`}>Edit in the playbook editor</Link>
             )}
