@@ -1,18 +1,20 @@
-import { useEffect, useState } from "react";
+import { lazy, Suspense, useEffect, useState } from "react";
 import { NavLink, Route, Routes } from "react-router";
 import { api, type Session } from "./api";
 import { Problems } from "./components";
 import Catalogue from "./pages/Catalogue";
 import EntryPage from "./pages/Entry";
 import Home from "./pages/Home";
-import RunPage from "./pages/Run";
 import Runs from "./pages/Runs";
-import Builder from "./builder/Builder";
-import PlaybookEditor from "./editor/PlaybookEditor";
 import Keys from "./admin/Keys";
 import Secrets from "./admin/Secrets";
 import Targets from "./admin/Targets";
 import Banner from "./admin/Banner";
+
+// the heavy screens (the canvas, the code editor, the run's graph) load when first opened
+const Builder = lazy(() => import("./builder/Builder"));
+const PlaybookEditor = lazy(() => import("./editor/PlaybookEditor"));
+const RunPage = lazy(() => import("./pages/Run"));
 
 /** The shell: who is signed in, the navigation, and the page of the address. */
 export default function App() {
@@ -57,6 +59,7 @@ export default function App() {
       </header>
       <Banner />
       <main id="main" tabIndex={-1}>
+        <Suspense fallback={<p className="loading">Loading…</p>}>
         <Routes>
           <Route path="/" element={<Home />} />
           <Route path="/catalogue" element={<Catalogue />} />
@@ -72,6 +75,7 @@ export default function App() {
           <Route path="/keys" element={<Keys />} />
           <Route path="*" element={<p>No such page. <a href="/">Home</a></p>} />
         </Routes>
+        </Suspense>
       </main>
     </>
   );

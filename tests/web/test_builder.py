@@ -4,6 +4,7 @@ build a metapipeline and open its nested pipeline, and render a 300-node pipelin
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,13 @@ def test_build_iris_by_drag_and_drop_and_save(ui_server: Server, page: Page, sho
     page.screenshot(path=shots / "builder.png")
     assert not violations(page), violations(page)
 
+    # the pipeline's own output (what a run offers to download), from the graph's settings
+    page.locator(".react-flow__pane").click(position={"x": 5, "y": 5})
+    settings = page.get_by_role("region", name="pipeline settings")
+    settings.get_by_role("button", name="Add output").click()
+    settings.get_by_label(re.compile(r"output \w+ source")).select_option("classify.metrics")
+    expect(page.get_by_test_id("validity")).to_have_text("valid")
+
     save(page, "iris, built by hand")
     expect(page).to_have_url(f"{ui_server.url}/builder/pipeline/iris-by-hand?version=0.1.0")
     saved = steps_of(ui_server, "pipeline", "iris-by-hand")
@@ -166,6 +174,39 @@ def test_build_iris_by_drag_and_drop_and_save(ui_server: Server, page: Page, sho
     expect(launch).to_contain_text("iris-by-hand")
     launch.get_by_role("button", name="Cancel").click()
     expect(launch).to_be_hidden()
+
+    # the whole loop: launch the saved version on local, every step turns green live, the metrics chart,
+    # an artifact downloaded
+    page.get_by_role("button", name="Launch…").click()
+    launch = page.get_by_role("dialog")
+    expect(launch.get_by_label("Run on")).to_have_value("local")
+    expect(launch.get_by_test_id("validation")).to_contain_text("Valid")
+    launch.get_by_role("button", name="Review plan").click()
+    expect(launch.get_by_test_id("plan")).to_contain_text("Nothing is provisioned")
+    launch.get_by_role("button", name="Launch", exact=True).click()
+    page.wait_for_url(f"{ui_server.url}/runs/*")
+    run_id = page.url.rsplit("/", 1)[-1]
+    page.evaluate("window.__sameDocument = true")
+    with ui_server.client(ui_server.admin_key) as api:
+        steps = api.get(f"/api/v1/runs/{run_id}").json()["steps"]
+    nodes = page.locator("[data-node]")
+    expect(nodes).to_have_count(len(steps))
+    for i in range(len(steps)):
+        expect(nodes.nth(i)).to_have_attribute("data-status", "succeeded", timeout=120_000)
+    assert page.evaluate("window.__sameDocument") is True  # followed live, never reloaded
+    page.get_by_role("tab", name="Metrics").click()
+    expect(page.locator('.metric-chart[data-metric="accuracy"] canvas')).to_be_visible()
+    page.get_by_role("tab", name="Artifacts").click()
+    row = page.locator("[data-artifact]").filter(has=page.get_by_role("link", name="Download")).first
+    name = row.get_attribute("data-artifact")
+    with page.expect_download() as info:
+        row.get_by_role("link", name="Download").click()
+    with ui_server.client(ui_server.admin_key) as api:
+        run = api.get(f"/api/v1/runs/{run_id}").json()
+        assert run["pipeline"].startswith("pipeline/iris-by-hand@")
+        assert (
+            Path(info.value.path()).read_bytes() == api.get(f"/api/v1/runs/{run_id}/artifacts/{name}").content
+        )
     assert not errors, errors
 
 
