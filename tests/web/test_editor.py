@@ -60,11 +60,16 @@ def test_write_try_save_and_run_a_playbook(ui_server: Server, browser: Browser, 
     page.get_by_role("button", name="Add output").click()
     page.get_by_label("output 1 name").fill("shouted")
     page.get_by_label("output 1 type").select_option("text")
-    page.get_by_role("button", name="Add parameter").click()
-    row = page.get_by_test_id("param-0")
-    row.get_by_label("Name").fill("times")
-    row.get_by_label("Type").select_option("integer")
-    row.get_by_label("Default").fill("2")
+    page.get_by_role("button", name="Add parameter").click()  # the shared parameter-schema builder
+    param = page.get_by_label("name of parameter 1")
+    param.fill("text")  # accepted by the builder, but the input already has this argument name
+    param.press("Enter")
+    expect(page.get_by_label("parameter name problems")).to_contain_text("'text' is used twice")
+    param.fill("times")
+    param.press("Enter")
+    expect(page.get_by_label("parameter name problems")).to_have_count(0)
+    page.get_by_label("type of times").select_option("integer")
+    page.get_by_label("default of times").fill("2")
     code = page.get_by_role("textbox", name="step code")  # the template follows the ports and parameters
     expect(code).to_contain_text("def main(ctx, text, times=2):")
     expect(code).to_contain_text('"shouted":')

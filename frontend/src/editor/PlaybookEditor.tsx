@@ -7,10 +7,10 @@ import { parse } from "yaml";
 import { api, ApiError, q, type EntryVersion, type Problem } from "../api";
 import { Problems } from "../components";
 import ParamForm from "../forms/ParamForm";
+import SchemaBuilder from "../forms/SchemaBuilder";
 import { emptyDraft, fromDoc, identifierProblem, nameProblem, nextPatch, template, toDoc, type Draft } from "./draft";
 import Ports from "./Ports";
 import { codeLine, noProblems, route, type Routed } from "./problems";
-import SchemaBuilder from "./SchemaBuilder";
 import TryPanel from "./TryPanel";
 import "./editor.css";
 
@@ -194,8 +194,18 @@ export default function PlaybookEditor() {
           <Ports kind="output" ports={draft.outputs} onChange={(outputs) => update({ outputs })} problems={portProblems("outputs")} />
           <section aria-labelledby="params-title">
             <h3 id="params-title">Parameters</h3>
-            <SchemaBuilder schema={draft.parameters} onChange={(parameters) => update({ parameters })} problems={local.params} />
+            {Object.keys(local.params).length > 0 && (
+              <ul className="located-problems" role="alert" aria-label="parameter name problems">
+                {Object.entries(local.params).map(([i, what]) => (
+                  <li key={i} className="problem">
+                    <strong>Parameter {Number(i) + 1} ({paramNames[Number(i)]}): </strong>
+                    {String(what)}
+                  </li>
+                ))}
+              </ul>
+            )}
             <ProblemList problems={routed.parameters} label="parameter problems" />
+            <SchemaBuilder schema={draft.parameters} onChange={(parameters) => update({ parameters })} idPrefix="playbook-params" />
             {paramNames.length > 0 && (
               <div className="param-preview" aria-label="parameter form preview">
                 <h4>Preview</h4>
