@@ -1,5 +1,5 @@
 // The builder's editing screen: palette, canvas, side panel or YAML, toolbar, breadcrumbs into nested graphs.
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { useCallback, useDeferredValue, useEffect, useMemo, useRef, useState } from "react";
 import { useNavigate } from "react-router";
 import { useReactFlow } from "@xyflow/react";
 import { api, type Entry } from "../api";
@@ -207,6 +207,9 @@ export default function Editor({ loaded }: { loaded: Loaded }) {
   );
 
   const selectedStep = selected.size === 1 ? view.doc.spec.steps.find((s) => selected.has(s.id)) : undefined;
+  // the side panel follows the selection in the background: pressing on a node to drag it never waits
+  // for its parameter form to be drawn
+  const panelStep = useDeferredValue(selectedStep);
   const dirty = doc !== savedDoc.current;
   const savedRef = loaded.version ? `${kind}/${doc.metadata.name}@${loaded.version}` : "";
   const params = Object.keys(((doc.spec.parameters ?? {}) as { properties?: object }).properties ?? {});
@@ -267,17 +270,17 @@ export default function Editor({ loaded }: { loaded: Loaded }) {
         <div className="side">
           {showYaml ? (
             <YamlPane doc={view.doc} onApply={applyYaml} readOnly={readOnly} />
-          ) : selectedStep ? (
+          ) : panelStep ? (
             <StepPanel
-              key={selectedStep.id}
-              step={selectedStep}
+              key={panelStep.id}
+              step={panelStep}
               steps={view.doc.spec.steps}
-              info={infos[selectedStep.uses]}
+              info={infos[panelStep.uses]}
               kind={readOnly ? (view.doc.kind === "MetaPipeline" ? "metapipeline" : "pipeline") : kind}
               bindings={params}
               secrets={secrets}
               providers={providers}
-              problems={located.filter((p) => p.step === selectedStep.id)}
+              problems={located.filter((p) => p.step === panelStep.id)}
               run={run}
               onRename={(from, to) => {
                 run(renameStep(from, to));
