@@ -157,12 +157,17 @@ def test_a_secret_cut_by_the_cap_leaves_no_piece_of_itself(
     assert_no_secret_in_text(line, secret)
 
 
+# every character but NUL and the line breaks str.splitlines knows (generating them only to refuse them
+# made Hypothesis give up on its health check)
+ONE_LINE = st.characters(
+    blacklist_characters="\0\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029", blacklist_categories=("Cs",)
+)
+
+
 @FAST
 @given(
-    first=st.lists(
-        st.text(st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)), max_size=30)
-    ),
-    last=st.text(st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)), min_size=130),
+    first=st.lists(st.text(ONE_LINE, max_size=30)),
+    last=st.text(ONE_LINE, min_size=130),
     at=st.integers(0, 10**6),
 )
 def test_a_secret_of_several_lines_cut_in_its_last_line_leaves_no_piece(
