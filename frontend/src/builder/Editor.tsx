@@ -39,7 +39,6 @@ export default function Editor({ loaded }: { loaded: Loaded }) {
   const pending = useRef(new Set<string>(Object.keys(loaded.infos)));
   const [entries, setEntries] = useState<Entry[]>([]);
   const [secrets, setSecrets] = useState<string[]>([]);
-  const [providers, setProviders] = useState<string[]>([]);
   const [loadError, setLoadError] = useState<unknown>(null);
   const [chosen, setSelected] = useState<Set<string>>(new Set());
   const [selectedEdges, setSelectedEdges] = useState<Set<string>>(new Set());
@@ -64,7 +63,6 @@ export default function Editor({ loaded }: { loaded: Loaded }) {
   useEffect(() => {
     api.get<Entry[]>("/api/v1/catalogue").then(setEntries, setLoadError);
     api.get<{ name: string }[]>("/api/v1/secrets").then((s) => setSecrets(s.map((x) => x.name)), () => setSecrets([]));
-    api.get<{ provider: string }[]>("/api/v1/targets").then((t) => setProviders(t.map((x) => x.provider)), () => setProviders([]));
   }, []);
 
   // the ports and parameters of everything the shown graph uses, read once per pinned ref
@@ -279,7 +277,6 @@ export default function Editor({ loaded }: { loaded: Loaded }) {
               kind={readOnly ? (view.doc.kind === "MetaPipeline" ? "metapipeline" : "pipeline") : kind}
               bindings={params}
               secrets={secrets}
-              providers={providers}
               problems={located.filter((p) => p.step === panelStep.id)}
               run={run}
               onRename={(from, to) => {

@@ -1,21 +1,29 @@
+import { OutputsEditor } from "../forms/PipelineParams";
+import SchemaBuilder from "../forms/SchemaBuilder";
+import type { JsonSchema } from "../forms/schema";
 import CommitInput from "./CommitInput";
 import { editDoc, type Command, type Json, type SpecDoc } from "./doc";
 import type { EntryInfo } from "./entries";
+import { useDraft } from "./useDraft";
 import type { Located } from "./validation";
 
 const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const PARAM = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const TYPES = ["string", "integer", "number", "boolean"];
 const PORT_TYPES = ["dataset", "model", "metrics", "text", "json", "file", "directory", "endpoint", "infra", "any"];
 
-type Props = Record<string, Json>;
-
-function parseDefault(type: string, text: string): unknown {
-  if (text === "") return undefined;
-  if (type === "integer" || type === "number") return Number.isFinite(Number(text)) ? Number(text) : text;
-  if (type === "boolean") return text === "true";
-  return text;
+/** The undo label of a change to a map of named things (parameters, outputs). */
+function changeLabel(what: string, before: Record<string, unknown>, after: Record<string, unknown>): string {
+  const a = Object.keys(before);
+  const b = Object.keys(after);
+  if (b.length > a.length) return `add ${what}`;
+  if (b.length < a.length) return `remove ${what} ${a.find((k) => !(k in after))}`;
+  const renamed = a.findIndex((k, i) => k !== b[i]);
+  if (renamed >= 0) return `rename ${what} ${a[renamed]}`;
+  const changed = a.find((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+  return changed ? `edit ${what} ${changed}` : `edit ${what}s`;
 }
+
+const propsOf = (schema: JsonSchema) => (schema.properties ?? {}) as Record<string, unknown>;
 
 /** The graph's own settings: name, description, parameters, inputs and outputs (each edit one change). */
 export default function PipelinePanel({ doc, infos, problems, run, readOnly, isNew }: {
@@ -26,10 +34,13 @@ export default function PipelinePanel({ doc, infos, problems, run, readOnly, isN
   readOnly?: boolean;
   isNew: boolean;
 }) {
-  const params = (doc.spec.parameters ?? { type: "object", properties: {} }) as Json;
-  const props = (params.properties ?? {}) as Props;
-  const setProps = (label: string, next: Props) =>
-    run(editDoc(label, (d) => ({ ...d, spec: { ...d.spec, parameters: { ...params, type: "object", properties: next } } })));
+  // SchemaBuilder reports every keystroke: a typed default or description is one change once it settles
+  const paramsDraft = useDraft<JsonSchema>(
+    (doc.spec.parameters ?? { type: "object", properties: {} }) as JsonSchema,
+    (next, prev) =>
+      run(editDoc(changeLabel("parameter", propsOf(prev), propsOf(next)), (d) => ({ ...d, spec: { ...d.spec, parameters: next as Json } }))),
+    (prev, next) => Object.keys(propsOf(prev)).join() !== Object.keys(propsOf(next)).join(), // a rename: at once
+  );
   const outputs = doc.spec.outputs ?? {};
   const setOutputs = (label: string, next: Record<string, string>) =>
     run(editDoc(label, (d) => ({ ...d, spec: { ...d.spec, outputs: next } })));
@@ -73,47 +84,9 @@ export default function PipelinePanel({ doc, infos, problems, run, readOnly, isN
         </div>
       ))}
       <h3>Parameters</h3>
-      <table className="kv">
-        <tbody>
-          {Object.entries(props).map(([name, s]) => (
-            <tr key={name}>
-              <td>
-                <CommitInput label={`parameter ${name} name`} value={name} disabled={readOnly}
-                  check={(v) => (!PARAM.test(v) ? "letters, digits and _" : v in props ? "taken" : "")}
-                  onCommit={(v) => setProps(`rename parameter ${name}`, renameKey(props, name, v))} />
-              </td>
-              <td>
-                <select aria-label={`parameter ${name} type`} disabled={readOnly} value={String(s.type ?? "string")}
-                  onChange={(e) => setProps(`type of ${name}`, { ...props, [name]: { ...s, type: e.target.value, default: parseDefault(e.target.value, String(s.default ?? "")) } })}>
-                  {TYPES.map((t) => <option key={t}>{t}</option>)}
-                </select>
-              </td>
-              <td>
-                <CommitInput label={`parameter ${name} default`} value={s.default === undefined ? "" : String(s.default)} disabled={readOnly}
-                  onCommit={(v) => {
-                    const next: Json = { ...s, default: parseDefault(String(s.type ?? "string"), v) };
-                    if (next.default === undefined) delete next.default;
-                    setProps(`default of ${name}`, { ...props, [name]: next });
-                  }} />
-              </td>
-              <td>
-                {!readOnly && <button aria-label={`remove parameter ${name}`} onClick={() => {
-                  const next = { ...props };
-                  delete next[name];
-                  setProps(`remove parameter ${name}`, next);
-                }}>×</button>}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      {!readOnly && (
-        <button onClick={() => {
-          let n = 1;
-          while (`param_${n}` in props) n++;
-          setProps("add parameter", { ...props, [`param_${n}`]: { type: "string", default: "" } });
-        }}>Add parameter</button>
-      )}
+      <div onBlur={paramsDraft.onBlur}>
+        <SchemaBuilder schema={paramsDraft.draft} onChange={paramsDraft.onChange} idPrefix="pipeline-param" disabled={readOnly} />
+      </div>
       <h3>Inputs</h3>
       <table className="kv">
         <tbody>
@@ -149,41 +122,13 @@ export default function PipelinePanel({ doc, infos, problems, run, readOnly, isN
         }}>Add input</button>
       )}
       <h3>Outputs</h3>
-      <table className="kv">
-        <tbody>
-          {Object.entries(outputs).map(([name, src]) => (
-            <tr key={name}>
-              <td>
-                <CommitInput label={`output ${name} name`} value={name} disabled={readOnly}
-                  check={(v) => (!PARAM.test(v) ? "letters, digits and _" : v in outputs ? "taken" : "")}
-                  onCommit={(v) => setOutputs(`rename output ${name}`, renameKey(outputs, name, v))} />
-              </td>
-              <td>
-                <select aria-label={`output ${name} source`} disabled={readOnly} value={src}
-                  onChange={(e) => setOutputs(`source of ${name}`, { ...outputs, [name]: e.target.value })}>
-                  {!sources.includes(src) && <option value={src}>{src}</option>}
-                  {sources.map((o) => <option key={o}>{o}</option>)}
-                </select>
-              </td>
-              <td>
-                {!readOnly && <button aria-label={`remove output ${name}`} onClick={() => {
-                  const next = { ...outputs };
-                  delete next[name];
-                  setOutputs(`remove output ${name}`, next);
-                }}>×</button>}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      {!readOnly && sources.length > 0 && (
-        <button onClick={() => {
-          const src = sources[sources.length - 1];
-          let name = src.split(".")[1].replace(/-/g, "_");
-          for (let n = 2; name in outputs; n++) name = `${src.split(".")[1].replace(/-/g, "_")}_${n}`;
-          setOutputs("add output", { ...outputs, [name]: src });
-        }}>Add output</button>
-      )}
+      <OutputsEditor
+        outputs={outputs}
+        onOutputsChange={(next) => setOutputs(changeLabel("output", outputs, next), next)}
+        available={sources}
+        idPrefix="pipeline-output"
+        disabled={readOnly}
+      />
     </section>
   );
 }

@@ -1,9 +1,11 @@
 import { useEffect, useRef, useState } from "react";
 import ParamForm from "../forms/ParamForm";
+import TargetPicker, { type TargetValue } from "../forms/TargetPicker";
 import { toDotted } from "../forms/schema";
 import CommitInput from "./CommitInput";
 import { remove, updateStep, type Command, type Json, type Kind, type Step } from "./doc";
 import { splitRef, type EntryInfo } from "./entries";
+import { useDraft } from "./useDraft";
 import type { Located } from "./validation";
 
 const STEP_ID = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -16,7 +18,6 @@ export default function StepPanel(props: {
   kind: Kind;
   bindings: string[];
   secrets: string[];
-  providers: string[];
   problems: Located[];
   run: (c: Command) => void;
   /** Rename the step (the caller keeps it selected). */
@@ -53,6 +54,14 @@ export default function StepPanel(props: {
     const message = `${p.problem.what}${p.problem.fix ? `. Fix: ${p.problem.fix}` : ""}`;
     fields[key] = fields[key] ? `${fields[key]}; ${message}` : message;
   }
+  // a typed constraint is one change once it settles; an empty `options` is left out of the spec
+  const target = useDraft<TargetValue | null>(
+    step.target ? { provider: step.target.provider, options: (step.target.options ?? {}) as Record<string, unknown> } : null,
+    (next) => {
+      const options = next?.options && Object.keys(next.options).length ? (next.options as Json) : undefined;
+      run(updateStep(step.id, { target: next ? { provider: next.provider, ...(options ? { options } : {}) } : undefined }, `target of ${step.id}`));
+    },
+  );
   const taken = new Set(props.steps.map((s) => s.id));
   return (
     <section className="step-panel" aria-label={`step ${step.id}`}>
@@ -82,19 +91,9 @@ export default function StepPanel(props: {
         </select>
       </div>
       {props.kind === "metapipeline" && (
-        <label>
-          Target{" "}
-          <select
-            aria-label="step target"
-            disabled={readOnly}
-            value={step.target?.provider ?? ""}
-            onChange={(e) =>
-              run(updateStep(step.id, { target: e.target.value ? { provider: e.target.value } : undefined }, `target of ${step.id}`))}
-          >
-            <option value="">(the pipeline's default)</option>
-            {props.providers.map((p) => <option key={p} value={p}>{p}</option>)}
-          </select>
-        </label>
+        <div onBlur={target.onBlur}>
+          <TargetPicker value={target.draft} onChange={target.onChange} idPrefix={`step-${step.id}-target`} disabled={readOnly} />
+        </div>
       )}
       {typeof info === "string" && <p className="field-problem" role="alert">{info}</p>}
       {entry?.description && <p className="muted">{entry.description}</p>}

@@ -29,8 +29,9 @@ export function OutputsEditor({ outputs, onOutputsChange, available, idPrefix = 
   const emit = (entries: [string, string][]) => onOutputsChange(Object.fromEntries(entries));
   const add = () => {
     const source = available.find((a) => !Object.values(outputs).includes(a)) ?? available[0] ?? "";
-    let name = source.split(".").pop() || "output";
-    for (let i = 2; names.includes(name); i++) name = `${source.split(".").pop() || "output"}_${i}`;
+    const base = (source.split(".").pop() || "output").replace(/-/g, "_"); // a step output may have '-'
+    let name = base;
+    for (let i = 2; names.includes(name); i++) name = `${base}_${i}`;
     emit([...Object.entries(outputs), [name, source]]);
   };
   return (
