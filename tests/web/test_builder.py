@@ -16,6 +16,9 @@ from tests.api.conftest import Server
 from tests.web.axe import violations
 from tests.web.conftest import signed_in, watch_errors
 
+# the tests build on each other (the pipeline saved by the first is opened by the next ones): one worker
+# runs a file's tests, in order (`pytest -n 2 --dist loadfile`, as `make test` does)
+
 IRIS = yaml.safe_load((Path(__file__).parents[2] / "catalogue/pipelines/iris-classifier.yaml").read_text())
 HOSTILE = '<img src=x onerror="window.__pwned=1"> "${{ secrets.X }}'
 

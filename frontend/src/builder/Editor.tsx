@@ -1,5 +1,5 @@
 // The builder's editing screen: palette, canvas, side panel or YAML, toolbar, breadcrumbs into nested graphs.
-import { useCallback, useDeferredValue, useEffect, useMemo, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { useNavigate } from "react-router";
 import { useReactFlow } from "@xyflow/react";
 import { api, type Entry } from "../api";
@@ -205,9 +205,6 @@ export default function Editor({ loaded }: { loaded: Loaded }) {
   );
 
   const selectedStep = selected.size === 1 ? view.doc.spec.steps.find((s) => selected.has(s.id)) : undefined;
-  // the side panel follows the selection in the background: pressing on a node to drag it never waits
-  // for its parameter form to be drawn
-  const panelStep = useDeferredValue(selectedStep);
   const dirty = doc !== savedDoc.current;
   const savedRef = loaded.version ? `${kind}/${doc.metadata.name}@${loaded.version}` : "";
   const params = Object.keys(((doc.spec.parameters ?? {}) as { properties?: object }).properties ?? {});
@@ -268,16 +265,16 @@ export default function Editor({ loaded }: { loaded: Loaded }) {
         <div className="side">
           {showYaml ? (
             <YamlPane doc={view.doc} onApply={applyYaml} readOnly={readOnly} />
-          ) : panelStep ? (
+          ) : selectedStep ? (
             <StepPanel
-              key={panelStep.id}
-              step={panelStep}
+              key={selectedStep.id}
+              step={selectedStep}
               steps={view.doc.spec.steps}
-              info={infos[panelStep.uses]}
+              info={infos[selectedStep.uses]}
               kind={readOnly ? (view.doc.kind === "MetaPipeline" ? "metapipeline" : "pipeline") : kind}
               bindings={params}
               secrets={secrets}
-              problems={located.filter((p) => p.step === panelStep.id)}
+              problems={located.filter((p) => p.step === selectedStep.id)}
               run={run}
               onRename={(from, to) => {
                 run(renameStep(from, to));
