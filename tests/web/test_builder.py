@@ -5,6 +5,7 @@ build a metapipeline and open its nested pipeline, and render a 300-node pipelin
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +63,18 @@ def drop(page: Page, uses: str, x: int, y: int) -> None:
 
 
 def select_step(page: Page, step: str) -> None:
-    node(page, step).locator(".step-title").click()
-    expect(page.get_by_role("region", name=f"step {step}")).to_be_visible()
+    """Select a step by clicking its title. On a loaded machine a click that lands while the canvas redraws
+    the node (a field's edit being committed on blur) can be lost; click again until the deadline."""
+    panel = page.get_by_role("region", name=f"step {step}")
+    deadline = time.monotonic() + 30
+    while True:
+        node(page, step).locator(".step-title").click()
+        try:
+            expect(panel).to_be_visible(timeout=3_000)
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
 
 
 def rename(page: Page, old: str, new: str) -> None:
