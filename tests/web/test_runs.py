@@ -292,8 +292,15 @@ def test_auto_target_constraints_are_checked_and_placed(ui_server: Server, brows
     assert not errors, errors
 
 
-def test_the_runs_list_follows_live_runs(ui_server: Server, browser: Browser) -> None:
-    code = "import time; time.sleep(3)"
+def test_the_runs_list_follows_live_runs(ui_server: Server, browser: Browser, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"  # the step runs until the test, having seen it live, creates this file
+    code = (
+        "import os, sys, time\n"
+        "deadline = time.monotonic() + 120\n"
+        f"while not os.path.exists({str(gate)!r}):\n"
+        "    if time.monotonic() > deadline: sys.exit('the test never opened the gate')\n"
+        "    time.sleep(0.05)\n"
+    )
     docs: list[dict[str, Any]] = [
         {
             "apiVersion": "mlops-nocode/v1",
@@ -317,6 +324,7 @@ def test_the_runs_list_follows_live_runs(ui_server: Server, browser: Browser) ->
     expect(row).not_to_have_attribute("data-status", "succeeded")
     expect(page.locator(".runs-filters")).to_contain_text("refreshing while runs are live")
     page.evaluate("window.__sameDocument = true")
+    gate.touch()
     expect(row).to_have_attribute("data-status", "succeeded", timeout=60_000)  # no reload
     assert page.evaluate("window.__sameDocument") is True
     expect(page.locator(".pager")).to_contain_text("page 1 of 1 · 1 run(s)")
