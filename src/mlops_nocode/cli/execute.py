@@ -41,16 +41,17 @@ class Part:
     def unsupported(plan: Plan, deployment: str) -> list[Problem]:
         """The steps of `deployment` whose runtime this machine's Runner cannot run."""
         from mlops_nocode.runs.flow import deployment_of
-        from mlops_nocode.runtime.runner import LOCAL_RUNTIMES
+        from mlops_nocode.runtime.executors import known
 
+        runs = known()
         return [
             Problem(
                 f"step {s.id} uses runtime {s.runtime!r}, which this Runner cannot run",
                 f"{s.source} > runtime",
-                f"run it where {s.runtime} runs (this Runner runs: {', '.join(sorted(LOCAL_RUNTIMES))})",
+                f"run it where {s.runtime} runs (this Runner runs: {', '.join(sorted(runs))})",
             )
             for s in plan.steps
-            if deployment_of(s) == deployment and s.runtime not in LOCAL_RUNTIMES
+            if deployment_of(s) == deployment and s.runtime not in runs
         ]
 
 

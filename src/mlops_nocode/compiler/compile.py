@@ -31,6 +31,7 @@ from mlops_nocode.spec import (
 )
 from mlops_nocode.spec.limits import data_problems, limits
 from mlops_nocode.spec.models import Target
+from mlops_nocode.spec.sections import SECTIONS
 
 Graph = Pipeline | MetaPipeline
 _LOCAL = {"provider": "local", "options": {}}
@@ -105,6 +106,10 @@ class Compiler(Wiring):
             command_secrets: set[str] = set()
             if spec.command is not None:
                 find_secrets([spec.command.argv, spec.command.env], command_secrets)
+            config = None
+            if spec.runtime in SECTIONS and spec.section is not None:
+                config = spec.section.model_dump(mode="json", by_alias=True)
+                find_secrets(config, command_secrets)
             t = self._templates[id(pb)] = {
                 "digest": self.digest(pb),
                 "runtime": spec.runtime,
@@ -112,6 +117,7 @@ class Compiler(Wiring):
                 "entrypoint": spec.python.entrypoint if spec.python else None,
                 "code": spec.python.code if spec.python else None,
                 "command": spec.command.model_dump() if spec.command else None,
+                "config": config,
                 "resources": spec.resources.model_dump(),
                 "cache": spec.cache,
                 "_secrets": command_secrets,

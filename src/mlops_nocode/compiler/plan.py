@@ -47,6 +47,9 @@ class PlanStep:
     code: str | None = None
     """The Python source the playbook carries (`python.code`); None for an importable entrypoint."""
     command: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    """The playbook's runtime section for the runtimes beyond python and command (`container:`, `http:`,
+    `terraform:`, `ansible:`), as JSON; read by that runtime's executor (runtime/executors/)."""
     resources: dict[str, Any] = field(default_factory=dict)
     retries: int = 0
     timeout: float | None = None
@@ -71,6 +74,7 @@ class PlanStep:
             "entrypoint": self.entrypoint,
             **({"code": self.code} if self.code is not None else {}),
             "command": self.command,
+            **({"config": self.config} if self.config is not None else {}),
             "params": self.params,
             "inputs": {k: b.to_json() for k, b in self.inputs.items()},
             "outputs": self.outputs,
@@ -97,6 +101,7 @@ class PlanStep:
             entrypoint=d.get("entrypoint"),
             code=str(d["code"]) if d.get("code") is not None else None,
             command=d.get("command"),
+            config=dict(d["config"]) if d.get("config") is not None else None,
             params=d.get("params", {}),
             inputs={k: Binding(**b) for k, b in d.get("inputs", {}).items()},
             outputs=d.get("outputs", {}),

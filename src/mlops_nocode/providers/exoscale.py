@@ -31,6 +31,7 @@ from mlops_nocode.providers.base import (
     TargetState,
 )
 from mlops_nocode.providers.pricing import PriceSheet, load_sheet, save_sheet
+from mlops_nocode.runtime.executors import runtimes_for
 
 NAME = "exoscale"
 CREDENTIALS = ("EXOSCALE_API_KEY", "EXOSCALE_API_SECRET")
@@ -66,7 +67,7 @@ class ExoscaleProvider:
 
     name = NAME
     features = Features(
-        runtimes=frozenset({"python", "command"}),
+        runtimes=runtimes_for("exoscale"),
         unsupported={
             "container": "the Runner on an instance has no container executor; use a python or command step",
             "spot": "Exoscale has no spot or preemptible instances; instances are billed at list price",

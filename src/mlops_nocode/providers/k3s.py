@@ -31,6 +31,7 @@ from mlops_nocode.providers.k3s_api import connect, kubeconfig_path, quantity
 from mlops_nocode.providers.k3s_render import dns_label
 from mlops_nocode.providers.k3s_render import render as render_bundle
 from mlops_nocode.providers.pricing import PriceSheet, load_sheet, save_sheet
+from mlops_nocode.runtime.executors import runtimes_for
 
 NAME = "k3s"
 _INSTANCE_LABEL = "node.kubernetes.io/instance-type"
@@ -42,7 +43,7 @@ class K3sProvider:
 
     name = NAME
     features = Features(
-        runtimes=frozenset({"python", "command"}),
+        runtimes=runtimes_for("k3s"),
         unsupported={
             "container": "steps run inside the Runner's pod, not as pods of their own: use a python or "
             "command playbook, or the local target",

@@ -20,8 +20,9 @@ from mlops_nocode.providers.base import (
     Provisioned,
     TargetState,
 )
+from mlops_nocode.runtime.executors import runtimes_for
 
-RUNTIMES = frozenset({"python", "command"})
+RUNTIMES = runtimes_for("local")
 FEATURES = Features(
     runtimes=RUNTIMES,
     unsupported={

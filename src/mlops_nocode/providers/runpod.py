@@ -30,6 +30,7 @@ from mlops_nocode.providers.base import (
     TargetState,
 )
 from mlops_nocode.providers.pricing import PriceSheet, save_sheet
+from mlops_nocode.runtime.executors import runtimes_for
 
 NAME = "runpod"
 CREDENTIALS = ("RUNPOD_API_KEY",)
@@ -61,7 +62,7 @@ class RunpodProvider:
 
     name = NAME
     features = Features(
-        runtimes=frozenset({"python", "command"}),
+        runtimes=runtimes_for("runpod"),
         unsupported={
             "container": "a pod is itself a container: it cannot start other containers (no Docker daemon)",
             "cpu-only": "this target rents GPU pods only; run CPU-only steps on local, k3s or exoscale",

@@ -30,6 +30,7 @@ from mlops_nocode.providers.base import (
     TargetState,
 )
 from mlops_nocode.providers.vastai_api import KEY_ENV, VastApi, VastApiError, settings
+from mlops_nocode.runtime.executors import runtimes_for
 
 NAME = "vastai"
 SEARCH, CREATE, START = "search_offers.json", "create_instance.json", "start.sh"
@@ -84,7 +85,7 @@ class VastaiProvider:
 
     name = NAME
     features = Features(
-        runtimes=frozenset({"python", "command"}),
+        runtimes=runtimes_for("vastai"),
         unsupported={
             "container": "steps run inside the Vast.ai container itself, which has no Docker engine: "
             "use a python or command playbook, or the k3s target",

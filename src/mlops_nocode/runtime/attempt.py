@@ -62,6 +62,9 @@ class Attempt:
     secrets: dict[str, str] = field(default_factory=dict)
     timed_out: bool = False
     cancelled: bool = False
+    files: dict[str, str] | None = None
+    """Output name -> path in the output folder, for runtimes whose outputs are files the step writes
+    (command, container); None when they come as a JSON result (the executor's `output_files`)."""
 
     @property
     def job(self) -> str:

@@ -23,12 +23,12 @@ from mlops_nocode.runtime.store import ArtifactStore
 def raw_outputs(a: Attempt, code: int, text: str | None, budget: Budget) -> dict[str, Any]:
     """The outputs an attempt produced, or StepFailure saying why there are none.
 
-    A Python step's result arrives as `text` from the fork server (large ones through a memory file), or
-    in its result file. A command step's outputs are read from its output folder (values) or named there
-    (artifacts).
+    A Python step's result (or that of any runtime whose executor hands a JSON result) arrives as `text`
+    (large ones through a memory file), or in its result file. A command or container step's outputs
+    (`a.files`) are read from its output folder (values) or named there (artifacts).
     """
     limit = int(budget.limits.step_values_max_bytes)
-    if a.step.runtime == "python":
+    if a.files is None:
         if text is not None and len(text) > limit and len(text.encode("utf-8", "surrogatepass")) > limit:
             raise StepFailure(
                 f"step process {describe_exit(code)}; its result is larger than STEP_VALUES_MAX_BYTES "
@@ -59,7 +59,7 @@ def raw_outputs(a: Attempt, code: int, text: str | None, budget: Budget) -> dict
     if code != 0:
         raise StepFailure(f"command {describe_exit(code)}")
     out: dict[str, Any] = {}
-    outputs = (a.step.command or {}).get("outputs", {})
+    outputs = a.files
     with _out_folder(a) as folder:
         for name, rel in outputs.items():
             norm = output_rel(name, rel)

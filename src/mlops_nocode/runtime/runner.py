@@ -20,6 +20,8 @@ from mlops_nocode.runtime import outputs
 from mlops_nocode.runtime.codekey import CodeDigests
 from mlops_nocode.runtime.collect import Budget, Stopped, is_regular_or_absent, remove_unless_regular
 from mlops_nocode.runtime.events import Event, JsonLines, Sink
+from mlops_nocode.runtime.executors import Executor, UnknownRuntime, executor_class, known
+from mlops_nocode.runtime.executors.base import ExecContext
 from mlops_nocode.runtime.forkserver import ForkServer, ForkServerError
 from mlops_nocode.runtime.handoff import StepResults, arrived, deployment_of, publish
 from mlops_nocode.runtime.home import mlops_home
@@ -36,7 +38,6 @@ from mlops_nocode.runtime.state import Cancelled, RunResult, StepState, Throttle
 from mlops_nocode.runtime.stepsecrets import masked_values, value_files
 from mlops_nocode.runtime.store import ArtifactStore, CacheIndex
 
-LOCAL_RUNTIMES = frozenset({"python", "command"})
 LOG_EVENT_LINES = 200  # per attempt, past LIVE_LOG_LINES
 LIVE_LOG_LINES = 1000  # per attempt, sent while the step runs
 FOLLOW_EVERY = 0.5
@@ -78,10 +79,10 @@ class Runner(SharedSteps):
         self._own = tuple(own)
         self.foreign = {n for s in own for n in s.needs if n not in own_ids}
         kept = own_ids | self.foreign
-        unsupported = sorted({s.runtime for s in own if s.id not in elsewhere} - LOCAL_RUNTIMES)
+        unsupported = sorted({s.runtime for s in own if s.id not in elsewhere} - known())
         if unsupported:
             raise ValueError(
-                f"the local runner cannot run runtimes {unsupported}; it runs python and command"
+                f"the runner cannot run runtimes {unsupported}; it runs {', '.join(sorted(known()))}"
             )
         self.plan = plan
         self.home = home or mlops_home()
@@ -115,6 +116,8 @@ class Runner(SharedSteps):
         self._followers: dict[str, LogFollower] = {}
         self._followed_at = 0.0
         self._server: ForkServer | None = None
+        self._executors: dict[str, Executor] = {}
+        self._ctx: ExecContext | None = None
         self._codes = CodeDigests()  # the code a step can depend on, in its cache key (docs/STEPS.md)
         self._events: Sink = lambda event: None
         self._gate = RunGate(throttle.gate(), f"run {self.run_id}") if throttle is not None else None
@@ -185,6 +188,7 @@ class Runner(SharedSteps):
                 self._stop_all()  # never leave step processes behind, whatever went wrong here
                 raise
             finally:
+                self._close_executors()
                 if self._server is not None:
                     self._server.close()
             duration = time.monotonic() - started
@@ -343,11 +347,16 @@ class Runner(SharedSteps):
         if step.id in self.elsewhere:
             return self._await_elsewhere(state)
         state.attempts += 1
+        try:
+            executor = self._executor(step.runtime)
+        except UnknownRuntime as e:
+            return self._setup_failed(state, str(e))
         a = att.Attempt(
             step,
             state.attempts,
             self.run_dir / "steps" / att.step_stem(step.id, state.attempts),
             inputs,
+            files=executor.output_files(step),
         )
         state.current = a
         state.status = "running"
@@ -362,12 +371,7 @@ class Runner(SharedSteps):
             a.prepare()
             cap = int(self.limits.step_log_line_max_bytes)
             self._followers[a.job] = LogFollower(a.log, self._secrets, LIVE_LOG_LINES, LOG_EVENT_LINES, cap)
-            if step.runtime == "python":
-                payload = att.python_payload(a, self.run_id, self.box)
-            else:
-                payload = att.command_payload(a, self.run_id, self.box)
-            spill = a.base.with_name(a.base.name + ".payload.json")
-            self._fork_server().submit(a.job, payload, spill)
+            executor.start(a)
         except (att.StepFailure, ForkServerError, OSError, ValueError) as e:
             self._followers.pop(a.job, None)
             state.status, state.error = "failed", self.redactor.text(str(e))
@@ -426,7 +430,32 @@ class Runner(SharedSteps):
         return self._server
 
     def _exited(self, job: str, code: int, result: str | None) -> None:
-        self._q.put((job, code, result))
+        if self._ctx is None or not self._ctx.subjobs.deliver(job, code, result):
+            self._q.put((job, code, result))
+
+    def _executor(self, runtime: str) -> Executor:
+        """The run's executor of `runtime` (executors/), made on first use."""
+        ex = self._executors.get(runtime)
+        if ex is None:
+            if self._ctx is None:
+                self._ctx = ExecContext(
+                    run_id=self.run_id,
+                    run_dir=self.run_dir,
+                    home=self.home,
+                    box=self.box,
+                    limits=self.limits,
+                    done=self._exited,
+                    fork_server=self._fork_server,
+                    cancelled=self._cancel,
+                    environ=self.environ,
+                )
+            ex = self._executors[runtime] = executor_class(runtime)(self._ctx)
+        return ex
+
+    def _close_executors(self) -> None:
+        for ex in self._executors.values():
+            with contextlib.suppress(Exception):  # one executor's trouble never keeps the others open
+                ex.close()
 
     def _finish(self, state: StepState, code: int, result: str | None) -> bool:
         """Record an attempt's end; return False when the step goes back to the queue for a retry."""
@@ -530,8 +559,9 @@ class Runner(SharedSteps):
                 )
 
     def _kill(self, a: att.Attempt, sig: int) -> None:
-        if self._server is not None:
-            self._server.kill(a.job, sig)
+        ex = self._executors.get(a.step.runtime)
+        if ex is not None:
+            ex.cancel(a, sig)
 
     def _stop_all(self) -> None:
         """Cancel: terminate every running step's process group, wait briefly, then kill what is left.

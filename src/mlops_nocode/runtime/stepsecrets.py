@@ -30,11 +30,11 @@ def masked_values(a: Attempt, raw: dict[str, Any], redactor: Redactor) -> dict[s
 
 
 def value_files(a: Attempt) -> list[Path]:
-    """The files a command step wrote its value outputs to (inside its output folder only)."""
-    if a.step.runtime != "command":
+    """The files a command or container step wrote its value outputs to (inside its output folder only)."""
+    if a.files is None:
         return []
     files = []
-    for name, rel in (a.step.command or {}).get("outputs", {}).items():
+    for name, rel in a.files.items():
         path = a.out_dir / str(rel)
         with contextlib.suppress(OSError, ValueError):
             if a.step.outputs.get(name) in VALUE_TYPES and path.resolve().is_relative_to(a.out_dir.resolve()):

@@ -197,11 +197,15 @@ def _child(
             spilled = json.loads(Path(msg["file"]).read_text(encoding="utf-8"))
             payload = {**spilled, **{k: msg[k] for k in ("env", "secrets", "argv") if k in msg}}
         try:
+            if payload.get("append_log"):  # one of several commands of an attempt (executors/jobs.py)
+                raise OSError
             os.rename(spare_log, payload["log"])
         except OSError:
             log = os.open(payload["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             os.dup2(log, 1)
             os.dup2(log, 2)
+            with contextlib.suppress(OSError):
+                os.unlink(spare_log)
         try:
             _enter_sandbox(payload, ruleset)
         except OSError as e:

@@ -10,6 +10,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from mlops_nocode.spec.limits import playbook_code_limit
 from mlops_nocode.spec.refs import KIND_OF_DOC, Ref, RefError, check_name, check_version, valid_name
+from mlops_nocode.spec.sections import (
+    SECTIONS,
+    AnsibleRuntime,
+    ContainerRuntime,
+    HttpRuntime,
+    TerraformRuntime,
+)
 
 API_VERSION = "mlops-nocode/v1"
 
@@ -237,6 +244,10 @@ class PlaybookSpec(_Strict):
     runtime: Runtime
     python: PythonRuntime | None = None
     command: CommandRuntime | None = None
+    container: ContainerRuntime | None = None
+    http: HttpRuntime | None = None
+    terraform: TerraformRuntime | None = None
+    ansible: AnsibleRuntime | None = None
     inputs: dict[str, Port] = Field(default_factory=dict)
     outputs: dict[str, Port] = Field(default_factory=dict)
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
@@ -279,13 +290,29 @@ class PlaybookSpec(_Strict):
             )
         if self.runtime == "command" and self.command is None:
             raise ValueError("runtime 'command' needs a 'command: {argv: [...]}' section")
-        undeclared = sorted(set(self.command.outputs) - set(self.outputs)) if self.command else []
+        if self.runtime in SECTIONS and getattr(self, self.runtime) is None:
+            raise ValueError(f"runtime {self.runtime!r} needs a '{self.runtime}:' section (docs/STEPS.md)")
+        others = [k for k in ("python", "command", *SECTIONS) if k != self.runtime and getattr(self, k)]
+        if others:
+            raise ValueError(
+                f"runtime {self.runtime!r} does not use the section(s) {others}: remove them, or change "
+                "the runtime"
+            )
+        section = self.section
+        mapped = getattr(section, "outputs", None) if section is not None else None
+        undeclared = sorted(set(mapped or ()) - set(self.outputs))
         if undeclared:
             raise ValueError(
-                f"command.outputs names {undeclared}, not declared under outputs "
+                f"{self.runtime}.outputs names {undeclared}, not declared under outputs "
                 f"(declared: {sorted(self.outputs)}): declare them or fix the names"
             )
         return self
+
+    @property
+    def section(self) -> BaseModel | None:
+        """The section of the playbook's runtime (`command:`, `container:` ...), None for none."""
+        section: BaseModel | None = getattr(self, self.runtime, None)
+        return section
 
 
 class Target(_Strict):

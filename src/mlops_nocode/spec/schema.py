@@ -23,6 +23,7 @@ from mlops_nocode.spec.models import (
     Document,
 )
 from mlops_nocode.spec.refs import NAME_PATTERN
+from mlops_nocode.spec.sections import SECTIONS
 
 NAME = f"^{NAME_PATTERN}$"
 SEMVER = (
@@ -100,7 +101,11 @@ def _constrain(defs: dict[str, Any]) -> None:
             "if": {"properties": {"runtime": {"const": runtime}}, "required": ["runtime"]},
             "then": {"required": [runtime], "properties": {runtime: {"$ref": f"#/$defs/{section}"}}},
         }
-        for runtime, section in (("python", "PythonRuntime"), ("command", "CommandRuntime"))
+        for runtime, section in (
+            ("python", "PythonRuntime"),
+            ("command", "CommandRuntime"),
+            *((name, model.__name__) for name, model in SECTIONS.items()),
+        )
     ]
     for kind in ("Playbook", "Pipeline", "MetaPipeline"):
         defs[kind]["patternProperties"] = {EXTENSION: {}}

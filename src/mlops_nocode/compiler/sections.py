@@ -1,0 +1,65 @@
+"""Checks of the expressions in a playbook's runtime section (`container:`, `http:`, `terraform:`,
+`ansible:`): every `${{ ... }}` must be well formed and name a declared parameter, input or output."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from mlops_nocode.spec import Playbook, Problem
+from mlops_nocode.spec.expressions import scan
+from mlops_nocode.spec.sections import SECTIONS
+
+NAMESPACES: dict[str, tuple[str, ...]] = {
+    "container": ("params", "inputs", "secrets", "outputs"),
+    "http": ("params", "inputs", "secrets"),
+    "terraform": ("params", "inputs", "secrets"),
+    "ansible": ("params", "inputs", "secrets"),
+}
+"""The expressions each section may hold (`outputs.X`: the path of an output inside the container)."""
+
+
+def strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    """Every string of a JSON value with its location (`a.b[2].c`); keys of objects are not scanned."""
+    if isinstance(value, str):
+        yield where, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from strings(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from strings(v, f"{where}[{i}]")
+
+
+def section_problems(pb: Playbook) -> list[Problem]:
+    """Located problems of the expressions in the playbook's runtime section ([] for other runtimes)."""
+    runtime = pb.spec.runtime
+    section = pb.spec.section
+    if runtime not in SECTIONS or section is None:
+        return []
+    props = pb.spec.parameters.get("properties") if isinstance(pb.spec.parameters, dict) else None
+    declared: dict[str, Any] = {
+        "inputs": pb.spec.inputs,
+        "outputs": pb.spec.outputs,
+        **({"params": props} if isinstance(props, dict) else {}),
+    }
+    problems: list[Problem] = []
+    dumped = section.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    for where, text in strings(dumped, f"{pb.ref} > spec.{runtime}"):
+        if "${{" not in text:
+            continue
+        exprs, bad = scan(text, NAMESPACES[runtime])
+        problems.extend(Problem(b.what, where, b.fix) for b in bad)
+        for e in exprs:
+            names = declared.get(e.namespace)
+            if names is not None and e.name not in names:
+                known = ", ".join(sorted(names)) or "none"
+                place = "parameters.properties" if e.namespace == "params" else e.namespace
+                problems.append(
+                    Problem(
+                        f"'{e.text}' names no {e.namespace.rstrip('s')} of {pb.ref}",
+                        where,
+                        f"declare it under spec.{place} (known: {known})",
+                    )
+                )
+    return problems
