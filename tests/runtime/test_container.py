@@ -41,7 +41,9 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 os.environ[k] = v
 
 
-def docs(container: dict[str, Any], *, extra: dict[str, Any] | None = None, step: dict[str, Any] | None = None) -> str:
+def docs(
+    container: dict[str, Any], *, extra: dict[str, Any] | None = None, step: dict[str, Any] | None = None
+) -> str:
     playbook = {
         "apiVersion": "mlops-nocode/v1",
         "kind": "Playbook",
@@ -62,7 +64,12 @@ def docs(container: dict[str, Any], *, extra: dict[str, Any] | None = None, step
         "apiVersion": "mlops-nocode/v1",
         "kind": "Pipeline",
         "metadata": {"name": "p", "version": "1.0.0"},
-        "spec": {"steps": [{"id": "make", "uses": "playbook/maker"}, {"id": "c", "uses": "playbook/box", **(step or {})}]},
+        "spec": {
+            "steps": [
+                {"id": "make", "uses": "playbook/maker"},
+                {"id": "c", "uses": "playbook/box", **(step or {})},
+            ]
+        },
     }
     return json.dumps([playbook, maker, pipeline])
 
@@ -78,8 +85,8 @@ def run(plan: Plan, home: Path, **kw: Any) -> tuple[RunResult, list[Event]]:
 
 def test_inputs_outputs_env_and_secrets(image: str, tmp_path: Path) -> None:
     script = (
-        "cat /mlops/inputs/f; echo \"$GREETING\" > /mlops/out/greeting.txt; "
-        "printf '{\"n\": 3, \"tok\": \"%s\"}' \"$TOK\" > \"$1\"; mkdir -p /mlops/out/model; "
+        'cat /mlops/inputs/f; echo "$GREETING" > /mlops/out/greeting.txt; '
+        'printf \'{"n": 3, "tok": "%s"}\' "$TOK" > "$1"; mkdir -p /mlops/out/model; '
         "echo w > /mlops/out/model/w.bin; id -u > /mlops/out/uid.txt; pwd"
     )
     text = docs(
@@ -226,6 +233,12 @@ def test_image_is_pinned_by_digest_when_the_engine_has_it(image: str, tmp_path: 
 )
 def test_plan_time_problems_are_located(container: dict[str, Any], what: str, where: str) -> None:
     with pytest.raises(SpecError) as e:
-        plan_of(docs(container, extra={"secrets": ["TOK"], "inputs": {"f": {"type": "file"}}}, step={"inputs": {"f": "make.f"}}))
+        plan_of(
+            docs(
+                container,
+                extra={"secrets": ["TOK"], "inputs": {"f": {"type": "file"}}},
+                step={"inputs": {"f": "make.f"}},
+            )
+        )
     text = str(e.value)
     assert what in text and where in text, text

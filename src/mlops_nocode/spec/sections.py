@@ -5,9 +5,8 @@ expressions; the compiler checks them (compiler/lint.py) and the executor of the
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
-
 import re
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 

@@ -13,6 +13,7 @@ a crash of the engine client), it is removed with `rm -f` through the engine bef
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -215,7 +216,7 @@ class ContainerExecutor(ThreadExecutor):
     """Runs each attempt as `<engine> run`, its outputs collected from its output folder."""
 
     runtime: ClassVar[str] = "container"
-    providers: ClassVar[frozenset[str]] = frozenset({"local"})
+    providers = frozenset({"local"})
     _engine: Engine | None = None
 
     def output_files(self, step: Any) -> dict[str, str] | None:
@@ -252,10 +253,8 @@ class ContainerExecutor(ThreadExecutor):
 def remove(engine: Engine, name: str) -> None:
     """Kill and remove the container `name` if it still exists (nothing when `--rm` already did)."""
     argv = [engine.path, "rm", "--force", *(["--time", "0"] if engine.name == "podman" else []), name]
-    try:
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
         subprocess.run(argv, capture_output=True, timeout=_CLEANUP_S, check=False, start_new_session=True)
-    except (OSError, subprocess.TimeoutExpired):
-        pass
 
 
 def _quote(arg: str) -> str:
