@@ -9,6 +9,7 @@ from typing import Any
 
 from tests.runtime.podman import engine_env
 
+OUT = "${{ outputs.text }}"
 ROOT = Path(__file__).resolve().parents[2]
 WRITE_TEXT: dict[str, Any] = {
     "apiVersion": "mlops-nocode/v1",
@@ -17,7 +18,7 @@ WRITE_TEXT: dict[str, Any] = {
     "spec": {
         "runtime": "command",
         "command": {
-            "argv": ["sh", "-c", "printf 'ok line\\nan error here\\n-e error again\\n' > ${{ outputs.text }}"],
+            "argv": ["sh", "-c", "printf 'ok line\\nan error here\\n-e error again\\n' > \"$1\"", "sh", OUT],
             "outputs": {"text": "t.txt"},
         },
         "outputs": {"text": {"type": "file"}},
