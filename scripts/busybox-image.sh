@@ -8,7 +8,7 @@ if [ -z "$engine" ] || [ "$engine" = auto ]; then
 fi
 [ -n "$engine" ] || { echo "install podman (apt-get install podman) or docker" >&2; exit 1; }
 busybox="$(command -v busybox || true)"
-file "$busybox" 2>/dev/null | grep -q "statically linked" || busybox=/bin/busybox
+ldd "$busybox" >/dev/null 2>&1 && busybox=/bin/busybox  # a dynamic busybox cannot run alone in the image
 [ -x "$busybox" ] || { echo "install busybox-static (apt-get install busybox-static)" >&2; exit 1; }
 root="$(mktemp -d)"; trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/bin" "$root/tmp" "$root/mlops"
