@@ -4,6 +4,7 @@ no container or engine process left, plan-time checks and digest pinning."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -242,3 +243,21 @@ def test_plan_time_problems_are_located(container: dict[str, Any], what: str, wh
         )
     text = str(e.value)
     assert what in text and where in text, text
+
+
+@pytest.mark.parametrize(
+    ("engine", "flags"),
+    [("podman", ["--device", "nvidia.com/gpu=all"]), ("docker", ["--gpus", "2"])],
+)
+def test_gpu_request_becomes_the_engines_flag(engine: str, flags: list[str], tmp_path: Path) -> None:
+    from mlops_nocode.runtime.attempt import Attempt
+    from mlops_nocode.runtime.executors.container import Engine, engine_call
+
+    step = next(s for s in plan_of(docs({"image": "x", "command": ["/bin/true"]})).steps if s.id == "c")
+    step = dataclasses.replace(step, resources={**step.resources, "gpu": 2})
+    a = Attempt(step, 1, tmp_path / "c@1", {})
+    argv, secret_env, name = engine_call(Engine(engine, f"/usr/bin/{engine}"), a, "r1", uid=1000, gid=1000)
+    i = argv.index(flags[0])
+    assert argv[i : i + 2] == flags and secret_env == {} and name == "mlops-r1-c-1"
+    assert argv[-1] == "x" and argv[argv.index("--entrypoint") + 1] == "/bin/true"
+    assert ("--userns=keep-id" in argv) == (engine == "podman")
