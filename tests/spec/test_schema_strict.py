@@ -163,7 +163,10 @@ def test_other_runtimes_need_no_section(validator: jsonschema.Draft202012Validat
     doc = copy.deepcopy(PLAYBOOK)
     doc["spec"]["runtime"] = "litellm"
     del doc["spec"]["python"]
+    assert not valid(validator, doc)  # a container step names its image
+    doc["spec"]["container"] = {"image": "busybox:1.36"}
     assert valid(validator, doc)
+    del doc["spec"]["container"]
     doc["spec"]["runtime"] = "command"
     doc["spec"]["command"] = {"argv": ["echo", "hi"]}
     assert valid(validator, doc)
