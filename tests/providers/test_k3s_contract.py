@@ -46,8 +46,10 @@ def test_every_argument_and_block_the_module_uses_is_documented() -> None:
 
     schemas, problems = schema_check.load_schemas()
     assert problems == [] and schema_check.check_module(MODULES / "k3s", schemas) == []
-    with open(MODULES / "k3s" / "main.tf", encoding="utf-8") as f:
-        used = {_unquote(t) for group in hcl2.load(f)["resource"] for t in group}
+    used = set()
+    for tf in sorted((MODULES / "k3s").glob("*.tf")):
+        with open(tf, encoding="utf-8") as f:
+            used |= {_unquote(t) for group in hcl2.load(f).get("resource", []) for t in group}
     assert used == set(json.loads(SCHEMA.read_text())["resources"])
 
 
@@ -77,19 +79,25 @@ def test_modules_are_terraform_fmt_clean() -> None:
         assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_rendered_root_module_validates_against_the_module_variables(tmp_path: Path) -> None:
+@pytest.mark.parametrize("runtime", ["python", "container"])
+def test_rendered_root_module_validates_against_the_module_variables(tmp_path: Path, runtime: str) -> None:
     """Real `terraform validate` of the rendered main.tf.json, the kubernetes module swapped for a stub
     holding the real variables.tf (providers cannot be downloaded here): wrong or missing arguments,
-    bad JSON syntax and misuse of the ephemeral run token fail here."""
+    bad JSON syntax and misuse of the ephemeral run token fail here. A container step adds the step-Job
+    arguments (step_jobs, work_volume_size, storage_class)."""
     tf = terraform_binary()
-    b = PROVIDER.render(deployment([step(secrets=("HF_TOKEN",))], {"port": 8080}))
+    config = {"image": "x:1"} if runtime == "container" else None
+    s = step(secrets=("HF_TOKEN",), runtime=runtime, config=config)
+    b = PROVIDER.render(deployment([s], {"port": 8080, "storage_class": "local-path"}))
+    assert ("step_jobs" in json.loads(b.files["main.tf.json"])["module"]["run"]) == (runtime == "container")
     b.write(tmp_path)
     root = json.loads((tmp_path / "main.tf.json").read_text())
     del root["provider"], root["terraform"]["required_providers"]
     (tmp_path / "main.tf.json").write_text(json.dumps(root))
     stub = tmp_path / "modules" / "k3s"
-    for f in ("main.tf", "versions.tf", "outputs.tf"):
-        (stub / f).unlink()
+    for f in stub.glob("*.tf"):
+        if f.name != "variables.tf":
+            f.unlink()
     (stub / "outputs.tf").write_text(
         "".join(f'output "{o}" {{\n  value = null\n}}\n' for o in ("namespace", "job", "service"))
     )

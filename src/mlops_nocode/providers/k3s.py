@@ -45,8 +45,6 @@ class K3sProvider:
     features = Features(
         runtimes=runtimes_for("k3s"),
         unsupported={
-            "container": "steps run inside the Runner's pod, not as pods of their own: use a python or "
-            "command playbook, or the local target",
             "terraform": "the Runner image carries no terraform: run terraform steps on the local target",
             "ansible": "the Runner image carries no ansible: run ansible steps on the local target",
             "http": "not yet available on remote Runners: run it on the local target",

@@ -1,7 +1,9 @@
-"""The few Kubernetes API calls the k3s provider makes (read-only): the nodes' allocatable sizes
-(`GET /api/v1/nodes`), a Job's status (`GET /apis/batch/v1/namespaces/{ns}/jobs/{name}`) and whether a
-namespace exists. Spoken with httpx against the server, CA and credentials of a kubeconfig file;
-the credentials stay in memory (client key files live only while the TLS context loads them)."""
+"""The few Kubernetes API calls the platform makes. From a kubeconfig (the k3s provider, read-only): the
+nodes' allocatable sizes (`GET /api/v1/nodes`), a Job's status and whether a namespace exists. From inside
+a Runner's pod, with its service account (container steps run as Jobs of their own): create, read and
+delete a Job, list its pods and follow a pod's log. Spoken with httpx; the credentials stay in memory
+(client key files live only while the TLS context loads them; a service account token is read from its
+file at each request, as the kubelet rotates it)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import os
 import re
 import ssl
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +66,8 @@ class Access:
     token: str | None
     cert_pem: bytes | None
     key_pem: bytes | None
+    token_file: Path | None = None
+    """A service account token file, read at each request (then `token` is None)."""
 
     def __repr__(self) -> str:
         return f"Access(server={self.server!r})"
@@ -132,16 +136,55 @@ def _tls(access: Access) -> ssl.SSLContext | bool:
     return ctx
 
 
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+def in_cluster_access(env: Mapping[str, str], sa_dir: Path = SERVICE_ACCOUNT_DIR, server: str = "") -> Access:
+    """The API server and service account of the pod this process runs in (KUBERNETES_SERVICE_HOST and
+    _PORT, the token and CA files of `sa_dir`); `server` overrides the address. ProviderError naming what
+    is missing."""
+    host, port = env.get("KUBERNETES_SERVICE_HOST", ""), env.get("KUBERNETES_SERVICE_PORT", "")
+    if not server and host and port:
+        server = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+    token, ca = sa_dir / "token", sa_dir / "ca.crt"
+    if not server or not token.is_file():
+        raise ProviderError(
+            "this Runner is not in a Kubernetes pod with a service account "
+            f"({'no KUBERNETES_SERVICE_HOST/PORT' if not server else f'no token file {token}'})",
+            "container step on a k3s target",
+            "run k3s deployments through `mlops run`/the gateway (the rendered Job gives the Runner its "
+            "service account), or place the step on the local target",
+        )
+    if not re.match(r"^https?://[^\s/]+", server):
+        raise ProviderError(f"server {server!r} is not a URL", "K8S_API_URL", "give https://HOST:PORT")
+    ca_pem = ca.read_bytes() if ca.is_file() else None
+    return Access(server.rstrip("/"), ca_pem, False, None, None, None, token_file=token)
+
+
+class _TokenFile(httpx.Auth):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        try:
+            token = self.path.read_text(encoding="utf-8").strip()
+        except OSError:
+            token = ""
+        request.headers["Authorization"] = f"Bearer {token}"
+        yield request
+
+
 class KubeApi:
-    """A read-only client of one cluster's API server."""
+    """A client of one cluster's API server."""
 
     def __init__(self, access: Access, timeout: float = 15.0) -> None:
         self.access = access
         headers = {"Accept": "application/json"}
         if access.token:
             headers["Authorization"] = f"Bearer {access.token}"
+        auth = _TokenFile(access.token_file) if access.token_file else None
         self._http = httpx.Client(
-            base_url=access.server, headers=headers, verify=_tls(access), timeout=timeout
+            base_url=access.server, headers=headers, verify=_tls(access), timeout=timeout, auth=auth
         )
 
     def close(self) -> None:
@@ -181,6 +224,69 @@ class KubeApi:
                 "check that the kubeconfig's server is a Kubernetes API server",
             )
         return data
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> dict[str, Any] | None:
+        """`method` on `path` with a JSON body: the JSON object answered, None on 404 (a DELETE or GET of
+        what is not there). ProviderError for any other failure, with the API's own message."""
+        where = f"{self.access.server}{path}"
+        try:
+            r = self._http.request(method, path, json=body, params=params)
+        except httpx.HTTPError as e:
+            raise ProviderError(
+                f"the Kubernetes API cannot be reached ({type(e).__name__})",
+                where,
+                "check that the cluster's API server runs and is reachable from the Runner's pod",
+            ) from None
+        if r.status_code == 404:
+            return None
+        if r.status_code >= 300:
+            raise ProviderError(
+                f"the Kubernetes API refused {method} (HTTP {r.status_code}: {_message(r)})",
+                where,
+                "the service account needs the Role the k3s module renders (jobs, pods, pods/log)"
+                if r.status_code in (401, 403)
+                else "fix what the message names, or check the cluster",
+            )
+        try:
+            data = r.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise ProviderError(
+                "the Kubernetes API answered something else than a JSON object",
+                where,
+                "check that the server is a Kubernetes API server",
+            )
+        return data
+
+    @contextmanager
+    def lines(self, path: str, params: Mapping[str, str]) -> Iterator[Iterator[str]]:
+        """The lines of a streamed answer (a followed pod log), while the context is open."""
+        with self._http.stream("GET", path, params=params, timeout=httpx.Timeout(15.0, read=None)) as r:
+            if r.status_code != 200:
+                r.read()
+                raise ProviderError(
+                    f"the Kubernetes API refused the log (HTTP {r.status_code}: {_message(r)})",
+                    f"{self.access.server}{path}",
+                    "the service account needs get on pods/log",
+                )
+            yield r.iter_lines()
+
+
+def _message(r: httpx.Response) -> str:
+    """The `message` of a Kubernetes Status answer (or the start of the body), on one line."""
+    try:
+        data = r.json()
+        text = str(data.get("message", "")) if isinstance(data, dict) else ""
+    except ValueError:
+        text = ""
+    return " ".join((text or r.text[:200]).split())[:300]
 
 
 @contextmanager

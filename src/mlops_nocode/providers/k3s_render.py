@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from mlops_nocode.iac import hcl
+from mlops_nocode.providers import k3s_steps
 from mlops_nocode.providers.base import Bundle, Deployment, ProviderError
 from mlops_nocode.providers.local import memory_bytes
 
@@ -226,6 +227,8 @@ def render(d: Deployment) -> Bundle:
         "service_port": opt["port"],
         "secret_names": secrets,
     }
+    if k3s_steps.needs_step_jobs(d):
+        args.update(step_jobs=True, **k3s_steps.volume_options(d))
     module_args: dict[str, Any] = {k: hcl.value(v) for k, v in args.items() if v is not None}
     module_args["report_to"] = hcl.ref("var.report_to")
     module_args["plan_json"] = PLAN_FILE
@@ -260,6 +263,7 @@ def render(d: Deployment) -> Bundle:
         ("kubernetes_secret_v1", "run-token"),
     ]
     resources += [("kubernetes_secret_v1", "step-secrets")] if secrets else []
+    resources += k3s_steps.RESOURCES if args.get("step_jobs") else []
     resources += [("kubernetes_job_v1", "runner"), ("kubernetes_network_policy_v1", "runner")]
     resources += [("kubernetes_service_v1", "serve")] if opt["port"] else []
     env = ["KUBE_CONFIG_PATH", "TF_VAR_run_token"] + (["TF_VAR_step_secrets"] if secrets else [])
@@ -338,6 +342,8 @@ def objects(a: Mapping[str, Any]) -> list[dict[str, Any]]:
     }
     if a["node_selector"]:
         pod_spec["nodeSelector"] = dict(a["node_selector"])
+    if a.get("step_jobs"):
+        k3s_steps.patch_runner(pod_spec, container)
     job_spec: dict[str, Any] = {
         "backoffLimit": 0,
         "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec},
@@ -369,6 +375,8 @@ def objects(a: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "type": "Opaque",
             }
         )
+    if a.get("step_jobs"):
+        out += k3s_steps.objects(a, meta)
     out.append(
         {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "runner", **meta}, "spec": job_spec}
     )

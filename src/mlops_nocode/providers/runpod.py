@@ -64,7 +64,10 @@ class RunpodProvider:
     features = Features(
         runtimes=runtimes_for("runpod"),
         unsupported={
-            "container": "a pod is itself a container: it cannot start other containers (no Docker daemon)",
+            "container": "a pod is itself a container running the Runner's image: it cannot start the "
+            "step's image (no container engine), and a pod of the step's image would have no Runner to "
+            "fetch its inputs and upload its outputs; place the step on a k3s target (a Kubernetes Job of "
+            "its image) or on local (Podman or Docker)",
             "cpu-only": "this target rents GPU pods only; run CPU-only steps on local, k3s or exoscale",
             "ssh": "pods are reached through the gateway's reports only; no SSH key is installed",
             "spot": "interruptible (spot) pods are not used: a lost pod would fail the run",

@@ -87,8 +87,9 @@ class VastaiProvider:
     features = Features(
         runtimes=runtimes_for("vastai"),
         unsupported={
-            "container": "steps run inside the Vast.ai container itself, which has no Docker engine: "
-            "use a python or command playbook, or the k3s target",
+            "container": "steps run inside the Vast.ai container itself, which has no container engine, "
+            "and an instance of the step's image would have no Runner to fetch its inputs and upload its "
+            "outputs; place the step on a k3s target (a Kubernetes Job of its image) or on local",
             "private_networking": "instances sit on independent hosts with no private network between "
             "them: steps that talk to each other must be in one deployment",
             "interruptible": "bid instances stop whenever someone outbids them and the Runner cannot "

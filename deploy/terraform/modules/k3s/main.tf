@@ -10,6 +10,12 @@ locals {
     var.runner_args,
   )
   pod_labels = merge(var.labels, { "mlops-nocode/role" = "runner" })
+  pod_fields = {
+    MLOPS_K8S_NAMESPACE = "metadata.namespace"
+    MLOPS_K8S_POD       = "metadata.name"
+    MLOPS_K8S_POD_UID   = "metadata.uid"
+    MLOPS_K8S_NODE      = "spec.nodeName"
+  }
   resources = merge(
     { cpu = var.cpu, memory = var.memory },
     var.gpu > 0 ? { "nvidia.com/gpu" = tostring(var.gpu) } : {},
@@ -82,7 +88,8 @@ resource "kubernetes_job_v1" "runner" {
 
       spec {
         restart_policy                  = "Never"
-        automount_service_account_token = false
+        service_account_name            = var.step_jobs ? kubernetes_service_account_v1.runner[0].metadata[0].name : null
+        automount_service_account_token = var.step_jobs
         enable_service_links            = false
         node_selector                   = var.node_selector
 
@@ -115,6 +122,27 @@ resource "kubernetes_job_v1" "runner" {
                 name = kubernetes_secret_v1.run_token.metadata[0].name
                 key  = "token"
               }
+            }
+          }
+
+          # Container steps: where the Runner is (owner and node of its step Jobs) and its work volume.
+          dynamic "env" {
+            for_each = var.step_jobs ? local.pod_fields : {}
+            content {
+              name = env.key
+              value_from {
+                field_ref {
+                  field_path = env.value
+                }
+              }
+            }
+          }
+
+          dynamic "env" {
+            for_each = var.step_jobs ? { MLOPS_K8S_CLAIM = "work", MLOPS_K8S_SHARED = "/var/lib/mlops" } : {}
+            content {
+              name  = env.key
+              value = env.value
             }
           }
 
@@ -179,7 +207,18 @@ resource "kubernetes_job_v1" "runner" {
 
         volume {
           name = "work"
-          empty_dir {}
+
+          dynamic "empty_dir" {
+            for_each = var.step_jobs ? [] : [1]
+            content {}
+          }
+
+          dynamic "persistent_volume_claim" {
+            for_each = var.step_jobs ? [1] : []
+            content {
+              claim_name = kubernetes_persistent_volume_claim_v1.work[0].metadata[0].name
+            }
+          }
         }
 
         volume {
@@ -190,7 +229,7 @@ resource "kubernetes_job_v1" "runner" {
     }
   }
 
-  depends_on = [kubernetes_secret_v1.step_secrets]
+  depends_on = [kubernetes_secret_v1.step_secrets, kubernetes_role_binding_v1.steps]
 }
 
 resource "kubernetes_service_v1" "serve" {

@@ -110,3 +110,21 @@ variable "step_secrets" {
   sensitive   = true
   ephemeral   = true
 }
+
+variable "step_jobs" {
+  description = "Whether the Runner runs container steps as Jobs of their own: a service account (jobs, pods, pods/log in this namespace), a work volume shared with the step pods."
+  type        = bool
+  default     = false
+}
+
+variable "work_volume_size" {
+  description = "Size of the Runner's work volume when step_jobs is set (a Kubernetes quantity)."
+  type        = string
+  default     = "20Gi"
+}
+
+variable "storage_class" {
+  description = "Storage class of the work volume; empty: the cluster's default (K3s: local-path)."
+  type        = string
+  default     = ""
+}

@@ -216,7 +216,7 @@ class ContainerExecutor(ThreadExecutor):
     """Runs each attempt as `<engine> run`, its outputs collected from its output folder."""
 
     runtime: ClassVar[str] = "container"
-    providers = frozenset({"local"})
+    providers = frozenset({"local", "k3s"})
     _engine: Engine | None = None
 
     def output_files(self, step: Any) -> dict[str, str] | None:
@@ -229,6 +229,10 @@ class ContainerExecutor(ThreadExecutor):
         return self._engine
 
     def body(self, job: StepThread) -> dict[str, Any]:
+        if placed_on(job.a.step) == "k3s":  # the Runner is in the deployment's pod: a Job of its own
+            from mlops_nocode.runtime.executors.container_k8s import run_step_job
+
+            return run_step_job(job, self.ctx.run_id, os.environ)  # facts of the pod, as PATH is
         engine = self.engine()
         argv, secret_env, name = engine_call(engine, job.a, self.ctx.run_id)
         job.log(f"$ {' '.join(_quote(x) for x in argv)}")
@@ -248,6 +252,11 @@ class ContainerExecutor(ThreadExecutor):
         if code != 0:
             raise StepFailure(f"the container exited with code {code} (see the step's log)")
         return {}
+
+
+def placed_on(step: PlanStep) -> str:
+    """The provider the step was placed on (its target's when the plan is not placed)."""
+    return str((step.placement or {}).get("provider") or (step.target or {}).get("provider") or "local")
 
 
 def remove(engine: Engine, name: str) -> None:
