@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +21,7 @@ from typing import Any
 import pytest
 
 from mlops_nocode.compiler.plan import Plan
+from mlops_nocode.providers.base import Offer
 from mlops_nocode.runtime.events import Event
 from mlops_nocode.runtime.runner import Runner, RunResult
 from tests.runtime.k8s_fake import FakeKube, Script, fake_kube, pod_env
@@ -211,3 +215,22 @@ def test_a_refused_token_is_a_precise_failure(kube: FakeKube, tmp_path: Path) ->
     error = r.steps["c"].error or ""
     assert "HTTP 401" in error and "Role the k3s module renders" in error, error
     assert not kube.created
+
+
+def test_mlops_execute_in_the_pod_runs_the_step_job(kube: FakeKube, tmp_path: Path) -> None:
+    """`mlops execute --deployment` (what the Runner's Job runs), as a real process."""
+    kube.script = Script(log="from the pod\n", effect=upper_copy(tmp_path))
+    offer = Offer("k3s", "gpu-node", 4, 16, 0.0, gpu_type="L4", gpu_count=1).to_json()
+    placed = {"provider": "k3s", "deployment": "k3s-0", "offer": offer, "price_per_hour": 0.0}
+    plan = box()
+    plan = dataclasses.replace(plan, steps=tuple(dataclasses.replace(s, placement=placed) for s in plan.steps))
+    plan.dump(tmp_path / "plan.json")
+    env = {**os.environ, "MLOPS_HOME": str(tmp_path / "home"), "TOK": "s3cr3t-value-9"}
+    argv = [sys.executable, "-m", "mlops_nocode.cli.main", "execute", str(tmp_path / "plan.json")]
+    argv += ["--deployment", "k3s-0", "--run-id", "r1", "--json"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr + done.stdout
+    summary = json.loads(done.stdout)
+    assert summary["status"] == "succeeded", summary
+    assert len(kube.created) == 1 and not kube.jobs
+    assert "s3cr3t" not in done.stdout + done.stderr + json.dumps(kube.created)
