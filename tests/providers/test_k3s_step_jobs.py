@@ -102,3 +102,20 @@ def test_k3s_runs_container_steps_and_the_pod_clouds_say_what_to_do_instead() ->
         assert "container" not in cloud.features.runtimes
         reason = cloud.features.unsupported["container"]
         assert "k3s target" in reason and "local" in reason
+
+
+def test_a_filtered_secret_in_env_is_refused_at_plan_time() -> None:
+    config = {"image": "x:1", "env": {"AUTH": "${{ secrets.TOK | shell_quote }}"}}
+    s = step("box", runtime="container", entrypoint=None, config=config, secrets=("TOK",))
+    with pytest.raises(ProviderError) as e:
+        PROVIDER.render(deployment([s]))
+    assert "through a filter" in e.value.what and e.value.where.endswith("container.env.AUTH")
+
+
+def test_the_runner_does_not_hold_what_its_step_pods_ask_for() -> None:
+    """A GPU container step's pod asks for the GPU; the Runner's own pod must not hold it (on a one-GPU
+    node the step's pod could never start beside it)."""
+    gpu_box = container_step(resources={"cpu": 8, "memory": "64Gi", "gpu": 1})
+    docs = _docs(PROVIDER.render(deployment([step(resources={"cpu": 2, "memory": "4Gi"}), gpu_box])).files)
+    runner = next(x for x in docs if x["kind"] == "Job")["spec"]["template"]["spec"]["containers"][0]
+    assert runner["resources"]["limits"] == {"cpu": "2", "memory": "4Gi"}

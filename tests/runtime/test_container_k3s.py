@@ -223,7 +223,9 @@ def test_mlops_execute_in_the_pod_runs_the_step_job(kube: FakeKube, tmp_path: Pa
     offer = Offer("k3s", "gpu-node", 4, 16, 0.0, gpu_type="L4", gpu_count=1).to_json()
     placed = {"provider": "k3s", "deployment": "k3s-0", "offer": offer, "price_per_hour": 0.0}
     plan = box()
-    plan = dataclasses.replace(plan, steps=tuple(dataclasses.replace(s, placement=placed) for s in plan.steps))
+    plan = dataclasses.replace(
+        plan, steps=tuple(dataclasses.replace(s, placement=placed) for s in plan.steps)
+    )
     plan.dump(tmp_path / "plan.json")
     env = {**os.environ, "MLOPS_HOME": str(tmp_path / "home"), "TOK": "s3cr3t-value-9"}
     argv = [sys.executable, "-m", "mlops_nocode.cli.main", "execute", str(tmp_path / "plan.json")]

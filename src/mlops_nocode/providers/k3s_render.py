@@ -84,7 +84,8 @@ def _fail(deployment: Deployment, what: str, where: str, fix: str) -> ProviderEr
 
 
 def _sizes(d: Deployment) -> tuple[str, str, int]:
-    """CPU, memory and GPU count of the Runner's container: the largest any of its steps asks for."""
+    """CPU, memory and GPU count of the Runner's container: the largest any of its steps asks for
+    (container steps run in pods of their own, which ask for theirs: the Runner must not hold them)."""
     cpu, mem, mem_text, gpu = 0.0, 0, "1Gi", 0
     for s in d.steps:
         res = s.resources
@@ -105,6 +106,8 @@ def _sizes(d: Deployment) -> tuple[str, str, int]:
                 f"{s.source} > resources",
                 "ask for more than 0 CPUs and 0 or more GPUs",
             )
+        if s.runtime == "container":
+            continue
         cpu, gpu = max(cpu, c), max(gpu, g)
         if m > mem:
             mem, mem_text = m, str(res.get("memory", "1Gi"))
@@ -228,6 +231,7 @@ def render(d: Deployment) -> Bundle:
         "secret_names": secrets,
     }
     if k3s_steps.needs_step_jobs(d):
+        k3s_steps.check_steps(d)
         args.update(step_jobs=True, **k3s_steps.volume_options(d))
     module_args: dict[str, Any] = {k: hcl.value(v) for k, v in args.items() if v is not None}
     module_args["report_to"] = hcl.ref("var.report_to")

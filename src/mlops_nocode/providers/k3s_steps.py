@@ -19,12 +19,30 @@ POD_FIELDS = {
 }
 WORK_CLAIM, WORK_ROOT = "work", "/var/lib/mlops"
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$")
+_FILTERED_SECRET = re.compile(r"\$\{\{\s*secrets\.[A-Za-z_][A-Za-z0-9_-]*\s*\|")
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
 def needs_step_jobs(d: Deployment) -> bool:
     """Whether the deployment runs container steps (each a Job of its own)."""
     return any(s.runtime == "container" for s in d.steps)
+
+
+def check_steps(d: Deployment) -> None:
+    """What the step Jobs cannot do, known at plan time: a filter on a secret in `env` (Kubernetes fills
+    `$(NAME)` in; the Runner never sees the text to filter)."""
+    for s in d.steps:
+        if s.runtime != "container":
+            continue
+        for key, value in dict((s.config or {}).get("env") or {}).items():
+            if _FILTERED_SECRET.search(str(value)):
+                raise ProviderError(
+                    f"step {s.id}: env {key} puts a secret through a filter, which a k3s step Job cannot do "
+                    "(the secret is filled in by Kubernetes from the step-secrets Secret)",
+                    f"deployment {d.name} (k3s) > {s.source} > container.env.{key}",
+                    "pass the secret as it is (`${{ secrets.NAME }}`) and transform it in the container, "
+                    "or place the step on local",
+                )
 
 
 def volume_options(d: Deployment) -> dict[str, str]:
