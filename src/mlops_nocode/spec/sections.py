@@ -40,7 +40,7 @@ RESERVED_ENGINE_ENV = re.compile(
 
 
 class ContainerRuntime(_Section):
-    """`runtime: container`: an image run by Docker or Podman (locally), a K3s Job, or a RunPod/Vast.ai pod.
+    """`runtime: container`: an image run by Docker or Podman (locally) or as a Kubernetes Job (k3s targets).
 
     Inputs are mounted read-only under /mlops/inputs/<name>; the output folder is mounted at /mlops/out,
     and `outputs` name files in it, as for command steps.
