@@ -302,8 +302,8 @@ def run_step_job(job: StepThread, run_id: str, env: Mapping[str, str]) -> dict[s
     try:
         c = manifest["spec"]["template"]["spec"]["containers"][0]
         job.log(f"kubernetes: Job {ns}/{name}: {json.dumps([c['image'], *c.get('command', []), *c['args']])}")
+        created = True  # before: a POST that fails on the way back may still have created it
         api.send("POST", jobs, manifest)
-        created = True
         while True:
             job.wait(conf.k8s_poll_s)
             pods = (
