@@ -175,7 +175,7 @@ class TerraformRunner:
         return {k: v.get("value") for k, v in self.output_records().items()}
 
     def output_records(self) -> dict[str, dict[str, Any]]:
-        """The root module's outputs as `terraform output -json` gives them: name -> {value, type, sensitive}."""
+        """The root module's outputs as `terraform output -json` gives them: name -> {value, sensitive...}."""
         if not self._state_file().exists():
             return {}
         done = self._run("output", "-json", "-no-color", capture=True)

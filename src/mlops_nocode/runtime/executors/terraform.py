@@ -84,7 +84,7 @@ class TerraformExecutor(ThreadExecutor):
                     if chosen
                     else "terraform is not installed"
                 )
-                + ": install terraform >= 1.5 or OpenTofu (`tofu`) and put it on PATH, or set TERRAFORM_BINARY"
+                + ": install terraform >= 1.5 or OpenTofu (`tofu`), put it on PATH, or set TERRAFORM_BINARY"
             )
         super().start(a)
 
