@@ -352,3 +352,42 @@ resource "terraform_data" "slow" {{
         out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     assert json.loads(out)["status"] == "succeeded"
+
+
+def test_mlops_run_then_infra_destroy(
+    tmp_path: Path, home: Path, mlops: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "cli-" + uuid.uuid4().hex
+    folder = catalogue(
+        tmp_path, variables='{name: demo, token: "${{ secrets.TF_CLI_TOKEN }}"}', secrets="TF_CLI_TOKEN"
+    )
+    done = mlops("run", str(folder / "pipe.yaml"), "-c", str(folder), "--json", env={"TF_CLI_TOKEN": secret})
+    assert done.code == 0, done
+    summary = done.json()
+    assert summary["status"] == "succeeded" and secret not in done.stdout + done.stderr
+    workdir = Path(summary["run_dir"]) / "terraform" / "infra"
+    assert len(state_resources(workdir)) == 2
+    missing = mlops("infra", "destroy", summary["run_id"])
+    assert missing.code == 1 and "export TF_CLI_TOKEN=" in " ".join(missing.stderr.split()), missing
+    assert mlops("infra", "destroy", "../escape").code == 1
+    gone = mlops("infra", "destroy", summary["run_id"], "infra", env={"TF_CLI_TOKEN": secret})
+    assert gone.code == 0, gone
+    assert state_resources(workdir) == []
+    assert secret not in (workdir / "destroy.log").read_text()
+
+
+def test_the_builtin_terraform_playbook_runs(tmp_path: Path, home: Path, mlops: Any) -> None:
+    spec = tmp_path / "p.yaml"
+    spec.write_text(
+        "apiVersion: mlops-nocode/v1\nkind: Pipeline\nmetadata: {name: ws, version: 1.0.0}\n"
+        "spec:\n  steps:\n    - {id: ws, uses: playbook/terraform-workspace, with: {name: team-a, size: 3}}\n"
+        "  outputs: {workspace: ws.workspace}\n"
+    )
+    from mlops_nocode.catalogue import builtin_path
+
+    # its module ships beside its spec file: the catalogue is named as a folder (Git catalogues do not
+    # carry a playbook's files yet)
+    done = mlops("run", str(spec), "-c", str(builtin_path() / "playbooks"), "--json")
+    assert done.code == 0, done
+    ws = done.json()["outputs"]["workspace"]
+    assert ws["name"] == "team-a" and ws["size"] == 3 and ws["hosts"] == ["localhost"]

@@ -315,3 +315,40 @@ def _since(log: Path, start: int, max_bytes: int = 256 * 1024) -> list[str]:
             return f.read().decode("utf-8", errors="replace").splitlines()[-200:]
     except OSError:
         return []
+
+
+def workdirs(
+    home: Path, run_id: str | None = None, step: str | None = None, state: str | None = None
+) -> list[Path]:
+    """The terraform working directories of a run (or of one of its steps), or of a shared state; a
+    ValueError saying what is wrong when there is none."""
+    if state is not None:
+        if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", state):
+            raise ValueError(f"{state!r} is not a state name (a DNS-1123 label)")
+        found = [shared_dir(home, state)]
+    else:
+        if not run_id or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", run_id):
+            raise ValueError(f"{run_id!r} is not a run id")
+        base = home / "runs" / run_id / "terraform"
+        found = [work_dir(home / "runs" / run_id, step)] if step else sorted(base.glob("*/"))
+    found = [d for d in found if (d / META_FILE).is_file()]
+    if not found:
+        what = f"shared state {state!r}" if state else f"run {run_id}" + (f", step {step}," if step else "")
+        raise ValueError(f"{what} has no terraform working directory under {home}")
+    return found
+
+
+def destroy_from_env(workdir: Path, environ: dict[str, str], log: Path | None = None) -> None:
+    """Destroy a working directory's infrastructure on demand; the secrets its variables took are read
+    from `environ` by name (TerraformError naming a missing one)."""
+    meta = json.loads((workdir / META_FILE).read_text())
+    env: dict[str, str] = {}
+    for variable, secret in dict(meta.get("secrets") or {}).items():
+        if secret not in environ:
+            raise TerraformError(
+                f"variable {variable!r} took secret {secret!r}, which is not set",
+                str(workdir),
+                f"export {secret}=... (the value the apply used), then destroy again",
+            )
+        env[f"TF_VAR_{variable}"] = environ[secret]
+    destroy(workdir, env, log)
