@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -391,3 +392,39 @@ def test_the_builtin_terraform_playbook_runs(tmp_path: Path, home: Path, mlops: 
     assert done.code == 0, done
     ws = done.json()["outputs"]["workspace"]
     assert ws["name"] == "team-a" and ws["size"] == 3 and ws["hosts"] == ["localhost"]
+
+
+def _sleepers(marker: str) -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["cmdline"]) if marker in " ".join(p.info["cmdline"] or [])]
+
+
+def test_cancel_kills_terraform_and_destroys_ephemeral_infrastructure(tmp_path: Path, home: Path) -> None:
+    marker = f"mlops-tf-cancel-{uuid.uuid4().hex}"
+    module = (
+        MODULE
+        + f"""
+resource "terraform_data" "hangs" {{
+  depends_on = [terraform_data.box]
+  provisioner "local-exec" {{
+    interpreter = ["bash", "-c"]
+    command     = "exec -a {marker} sleep 300"
+  }}
+}}
+"""
+    )
+    folder = catalogue(tmp_path, module, ephemeral=True)
+    plan = compile_plan("pipeline/t", Index(load_folder([folder])))
+    runner = Runner(plan, home=home)
+    result: list[RunResult] = []
+    t = threading.Thread(target=lambda: result.append(runner.run()))
+    t.start()
+    deadline = time.monotonic() + 120
+    while not _sleepers(marker):
+        assert time.monotonic() < deadline and t.is_alive(), "the provisioner never started"
+        time.sleep(0.05)
+    runner.cancel()
+    t.join(120)
+    assert result and result[0].status == "cancelled", result
+    assert not [p for p in _sleepers(marker) if p.status() != psutil.STATUS_ZOMBIE]
+    workdir = result[0].run_dir / "terraform" / "infra"
+    assert state_resources(workdir) == []  # what the cancelled apply created was destroyed at the run's end
