@@ -5,7 +5,6 @@ TF_VAR_, the infra output in the run's outputs, and the secret in no event."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -15,8 +14,6 @@ import pytest
 
 from tests.api.conftest import Server, wait_status
 from tests.runtime.test_terraform import MODULE
-
-pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import re
 import subprocess
 import sys
 import textwrap
@@ -25,8 +25,6 @@ from mlops_nocode.compiler import compile_plan
 from mlops_nocode.runtime.events import Event
 from mlops_nocode.runtime.runner import Runner, RunResult
 from tests.conftest import wait_for_text
-
-pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
 
 MODULE = """
 variable "name" { type = string }
@@ -428,3 +426,51 @@ resource "terraform_data" "hangs" {{
     assert not [p for p in _sleepers(marker) if p.status() != psutil.STATUS_ZOMBIE]
     workdir = result[0].run_dir / "terraform" / "infra"
     assert state_resources(workdir) == []  # what the cancelled apply created was destroyed at the run's end
+
+
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        ("../outside", "relative folder"),
+        ("/etc", "relative folder"),
+        ("git::ext::sh -c touch${IFS}/tmp/x", "not a git source"),
+        ("git::https://example.com/r.git?ref=--upload-pack=touch", "not a branch, tag or commit"),
+        ("git::https://example.com/r.git//../../etc?ref=v1", "relative folder"),
+        ("https://example.com/r.git", "git sources only"),
+        ("mod/${{ params.name }}", "relative folder"),
+    ],
+)
+def test_hostile_module_sources_are_refused_by_the_model(module: str, expected: str) -> None:
+    from pydantic import ValidationError
+
+    from mlops_nocode.spec.sections import TerraformRuntime
+
+    with pytest.raises(ValidationError, match=re.escape(expected)):
+        TerraformRuntime(module=module)
+
+
+def test_an_infra_output_feeds_the_next_terraform_step_as_an_object(tmp_path: Path, home: Path) -> None:
+    folder = catalogue(
+        tmp_path,
+        steps="""
+- {id: infra, uses: playbook/tf, with: {name: first, size: 4}}
+- {id: next, uses: playbook/tf-next, inputs: {upstream: infra.box}}
+""",
+    )
+    (folder / "next").mkdir()
+    (folder / "next" / "main.tf").write_text(
+        'variable "upstream" { type = any }\n'
+        'variable "label" { type = string }\n'
+        'output "summary" { value = "${var.label}:${var.upstream.name}x${var.upstream.size}" }\n'
+    )
+    (folder / "tf-next.yaml").write_text(
+        "apiVersion: mlops-nocode/v1\nkind: Playbook\nmetadata: {name: tf-next, version: 1.0.0}\n"
+        "spec:\n  runtime: terraform\n"
+        "  terraform: {module: next, variables: {upstream: '${{ inputs.upstream }}',"
+        " label: 'got ${{ inputs.upstream }}'}}\n"
+        "  inputs: {upstream: {type: infra}}\n  outputs: {summary: {type: text}}\n"
+    )
+    r, _ = run(folder, home)
+    assert r.status == "succeeded", r.summary()
+    summary = r.steps["next"].outputs["summary"]["value"]
+    assert summary.endswith(":firstx4") and summary.startswith('got {"id": '), summary
