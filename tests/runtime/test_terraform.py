@@ -474,3 +474,23 @@ def test_an_infra_output_feeds_the_next_terraform_step_as_an_object(tmp_path: Pa
     assert r.status == "succeeded", r.summary()
     summary = r.steps["next"].outputs["summary"]["value"]
     assert summary.endswith(":firstx4") and summary.startswith('got {"id": '), summary
+
+
+def test_a_secret_passed_as_a_parameter_also_goes_only_through_tf_var(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "p4ram-" + uuid.uuid4().hex
+    monkeypatch.setenv("TF_PARAM_SECRET", secret)
+    folder = catalogue(
+        tmp_path,
+        variables='{name: demo, token: "${{ params.name }}"}',
+        steps='- {id: infra, uses: playbook/tf, with: {name: "${{ secrets.TF_PARAM_SECRET }}"}}',
+    )
+    r, events = run(folder, home)
+    assert r.status == "succeeded", r.summary()
+    assert r.steps["infra"].outputs["secret_len"]["value"] == len(secret)
+    workdir = r.run_dir / "terraform" / "infra"
+    assert "token" not in json.loads((workdir / "mlops.auto.tfvars.json").read_text())
+    for path in home.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert secret.encode() not in path.read_bytes(), path
