@@ -487,6 +487,7 @@ def test_a_secret_passed_as_a_parameter_also_goes_only_through_tf_var(
         steps='- {id: infra, uses: playbook/tf, with: {name: "${{ secrets.TF_PARAM_SECRET }}"}}',
     )
     r, events = run(folder, home)
+    assert secret not in json.dumps([e.data for e in events])
     assert r.status == "succeeded", r.summary()
     assert r.steps["infra"].outputs["secret_len"]["value"] == len(secret)
     workdir = r.run_dir / "terraform" / "infra"

@@ -119,6 +119,8 @@ class TerraformExecutor(ThreadExecutor):
                 try:
                     with runner.locked():
                         install(src, workdir)
+                        if src.name.endswith(".module"):  # a git export made for this attempt
+                            shutil.rmtree(src, ignore_errors=True)
                         if shared:
                             _copy_state(shared, workdir)
                         _write_private(workdir / VARS_FILE, json.dumps(values, indent=2))
