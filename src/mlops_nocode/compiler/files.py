@@ -22,7 +22,8 @@ MAX_FILES = 10_000
 
 def uses_spec_dir(pb: Playbook) -> bool:
     """Whether the playbook's command refers to its folder with `${{ spec.dir }}`."""
-    if pb.spec.runtime == "terraform" and not str(getattr(pb.spec.section, "module", "")).startswith("git::"):
+    module = getattr(pb.spec.section, "module", None)
+    if pb.spec.runtime == "terraform" and module is not None and not module.startswith("git::"):
         return True  # its module is a folder beside the spec file
     cmd = pb.spec.command
     if cmd is None:

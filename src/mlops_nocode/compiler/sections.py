@@ -113,7 +113,7 @@ def terraform_problems(pb: Playbook) -> list[Problem]:
     where = f"{pb.ref} > spec.terraform"
     problems: list[Problem] = []
     folder = playbook_dir(pb)
-    if git_module_parts(section.module) is None and folder is not None:
+    if section.module is not None and git_module_parts(section.module) is None and folder is not None:
         module = folder / section.module
         if not module.is_dir() or not any(
             p.is_file() for pattern in ("*.tf", "*.tf.json") for p in module.glob(pattern)

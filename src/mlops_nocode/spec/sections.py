@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mlops_nocode.spec.limits import playbook_code_limit
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -72,6 +74,19 @@ def git_module_parts(v: str) -> tuple[str, str, str] | None:
     """(URL, subfolder or "", ref or "") of a `git::` module source; None for a folder source."""
     m = _GIT_MODULE.fullmatch(v) if v.startswith("git::") else None
     return (m["url"], m["dir"] or "", m["ref"] or "") if m else None
+
+
+_TF_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}\.(tf|tf\.json|tftpl)$")
+
+
+def _terraform_file(v: str) -> str:
+    """The name of an inline module file: flat, and a Terraform file (.tf, .tf.json, .tftpl)."""
+    if not _TF_FILE.fullmatch(v):
+        raise ValueError(
+            f"terraform.files: {v[:80]!r} is not a module file name: write a plain name ending in .tf, "
+            ".tf.json or .tftpl (no folders)"
+        )
+    return v
 
 
 def _terraform_module(v: str) -> str:
@@ -185,8 +200,17 @@ class TerraformRuntime(_Section):
     name keeps one state shared by every run and step naming it (re-applied, locked while in use).
     """
 
-    module: Annotated[str, AfterValidator(_terraform_module)] = Field(
-        min_length=1, max_length=2048, description="a folder relative to the spec, or git::URL//dir?ref="
+    module: Annotated[str, AfterValidator(_terraform_module)] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        description="a folder relative to the spec, or git::URL//dir?ref= (or give the files inline)",
+    )
+    files: dict[Annotated[str, AfterValidator(_terraform_file)], str] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="the module itself, inline: file name (main.tf, outputs.tf.json...) -> content; "
+        "stored with the playbook, so it runs from any catalogue (instead of module)",
     )
     variables: dict[Annotated[str, AfterValidator(_terraform_name)], Any] = Field(default_factory=dict)
     outputs: dict[str, Annotated[str, AfterValidator(_terraform_name)]] = Field(
@@ -201,6 +225,17 @@ class TerraformRuntime(_Section):
 
     @model_validator(mode="after")
     def _ephemeral_state(self) -> TerraformRuntime:
+        if (self.module is None) == (not self.files):
+            raise ValueError(
+                "a terraform section names its module exactly once: `module` (a folder or a git:: source) "
+                "or `files` (the module's files inline), not both and not neither"
+            )
+        size = sum(len(k) + len(v.encode("utf-8", "surrogatepass")) for k, v in self.files.items())
+        if size > playbook_code_limit():
+            raise ValueError(
+                f"terraform.files holds {size} bytes, more than MAX_PLAYBOOK_CODE_BYTES "
+                f"({playbook_code_limit()}): use a module folder or a git:: source for a large module"
+            )
         if self.ephemeral and self.state != "run":
             raise ValueError(
                 f"ephemeral: true destroys the run's own infrastructure, and state {self.state!r} is shared "

@@ -97,7 +97,8 @@ class TerraformExecutor(ThreadExecutor):
         values, secret_env, secret_names = variables(a, cfg)
         workdir = work_dir(self.ctx.run_dir, a.step.id)
         workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        src = module_folder(job, cfg.module, self.ctx.home, TerraformStepSettings().terraform_git_file_urls)
+        allow_file = TerraformStepSettings().terraform_git_file_urls
+        src = module_folder(job, cfg.module, self.ctx.home, allow_file, cfg.files)
         runner = TerraformRunner(
             workdir,
             env=secret_env,
@@ -110,7 +111,12 @@ class TerraformExecutor(ThreadExecutor):
         )
         shared = shared_dir(self.ctx.home, cfg.state) if cfg.state != "run" else None
         holder = TerraformRunner(shared, interrupted=lambda: job.stopping) if shared else runner
-        meta = {"run_id": self.ctx.run_id, "step": a.step.id, "module": cfg.module, "secrets": secret_names}
+        meta = {
+            "run_id": self.ctx.run_id,
+            "step": a.step.id,
+            "module": cfg.module or "(inline files)",
+            "secrets": secret_names,
+        }
         job.log(f"== terraform working directory {workdir}" + (f" (shared state {shared})" if shared else ""))
         try:
             if shared:

@@ -38,9 +38,18 @@ SKIPPED = frozenset({".terraform", ".git", "terraform.tfstate", "terraform.tfsta
 """What is never copied from a module: another working directory's state and provider folder."""
 
 
-def module_folder(job: StepThread, module: str, home: Path, allow_file: bool) -> Path:
-    """The folder holding the module's files: the spec's own folder, or a fresh export of a Git source
-    (in the attempt's temporary area). StepFailure when it cannot be had."""
+def module_folder(
+    job: StepThread, module: str | None, home: Path, allow_file: bool, files: dict[str, str] | None = None
+) -> Path:
+    """The folder holding the module's files: the spec's own folder, a fresh export of a Git source, or
+    the inline `files` written out (both in the attempt's temporary area). StepFailure when it cannot be
+    had."""
+    if module is None:
+        out = job.a.base.with_name(job.a.base.name + ".module")
+        out.mkdir(mode=0o700)
+        for name, text in (files or {}).items():  # names are flat Terraform file names (spec/sections.py)
+            (out / name).write_text(text, encoding="utf-8")
+        return out
     parts = git_module_parts(module)
     if parts is None:
         spec_dir = job.a.step.spec_dir
