@@ -56,7 +56,9 @@ def run_folder(folder: Path, home: Path, **kw: Any) -> tuple[RunResult, list[Eve
     return result, events
 
 
-def playbook(play: str, *, extra: str = "", outputs: str = "{recap: {type: metrics}}", params: str = "") -> str:
+def playbook(
+    play: str, *, extra: str = "", outputs: str = "{recap: {type: metrics}}", params: str = ""
+) -> str:
     """A playbook spec with an inline play (indented under `play:`)."""
     return f"""
 apiVersion: mlops-nocode/v1
@@ -138,7 +140,9 @@ def test_hostile_values_arrive_as_data_never_as_templates(tmp_path: Path, home: 
     - hosts: all
       gather_facts: false
       tasks:
-        - ansible.builtin.copy: {content: "{{ [raw, mixed, nested] | to_json }}", dest: "{{ mlops_output_dir }}/v"}
+        - ansible.builtin.copy:
+            content: "{{ [raw, mixed, nested] | to_json }}"
+            dest: "{{ mlops_output_dir }}/v"
         - ansible.builtin.debug: {msg: "{{ raw }}"}
     """
     extra = """
@@ -149,7 +153,9 @@ def test_hostile_values_arrive_as_data_never_as_templates(tmp_path: Path, home: 
     spec = playbook(
         play, extra=extra + "outputs: {v: v}", outputs="{v: {type: file}}", params="raw: {type: string}"
     )
-    write_specs(tmp_path / "specs", spec, f"- {{id: a, uses: playbook/pb, with: {{raw: {json.dumps(value)}}}}}")
+    write_specs(
+        tmp_path / "specs", spec, f"- {{id: a, uses: playbook/pb, with: {{raw: {json.dumps(value)}}}}}"
+    )
     r, events = run_folder(tmp_path / "specs", home)
     assert r.status == "succeeded", (r.summary(), logs(events))
     got = json.loads(Path(r.steps["a"].outputs["v"]["path"]).read_text())
@@ -171,7 +177,9 @@ def test_secrets_reach_the_play_through_a_private_file_and_nowhere_else(tmp_path
           register: st
         - ansible.builtin.set_stats: {{data: {{mode: "{{{{ st.stat.mode }}}}"}}, per_host: false}}
     """
-    spec = playbook(play, extra='extra_vars: {token: "${{ secrets.API_TOKEN }}"}', outputs="{mode: {type: text}}")
+    spec = playbook(
+        play, extra='extra_vars: {token: "${{ secrets.API_TOKEN }}"}', outputs="{mode: {type: text}}"
+    )
     spec = spec.replace("  cache: false", "  cache: false\n  secrets: [API_TOKEN]")
     write_specs(tmp_path / "specs", spec, "- {id: a, uses: playbook/pb}")
     r, events = run_folder(tmp_path / "specs", home, environ={"API_TOKEN": secret})
@@ -212,7 +220,9 @@ spec:
     """
     spec = playbook(play, extra="inventory: servers", outputs="{seen: {type: json}, recap: {type: metrics}}")
     spec = spec.replace("  cache: false", "  cache: false\n  inputs: {servers: {type: infra}}")
-    steps = "- {id: infra, uses: playbook/infra}\n- {id: a, uses: playbook/pb, inputs: {servers: infra.hosts}}"
+    steps = (
+        "- {id: infra, uses: playbook/infra}\n- {id: a, uses: playbook/pb, inputs: {servers: infra.hosts}}"
+    )
     write_specs(tmp_path / "specs", spec, steps, files={"infra.yaml": infra})
     r, events = run_folder(tmp_path / "specs", home)
     assert r.status == "succeeded", (r.summary(), logs(events))
@@ -253,7 +263,9 @@ spec:
 """
     spec = playbook(NOTHING, extra="inventory: servers")
     spec = spec.replace("  cache: false", "  cache: false\n  inputs: {servers: {type: infra}}")
-    steps = "- {id: infra, uses: playbook/infra}\n- {id: a, uses: playbook/pb, inputs: {servers: infra.hosts}}"
+    steps = (
+        "- {id: infra, uses: playbook/infra}\n- {id: a, uses: playbook/pb, inputs: {servers: infra.hosts}}"
+    )
     write_specs(tmp_path / "specs", spec, steps, files={"infra.yaml": infra})
     r, events = run_folder(tmp_path / "specs", home)
     assert r.status == "failed"

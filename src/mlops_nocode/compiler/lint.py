@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import re
 
-from mlops_nocode.compiler.pycode import code_problems
 from mlops_nocode.compiler.ansible_checks import ansible_problems
+from mlops_nocode.compiler.pycode import code_problems
 from mlops_nocode.compiler.sections import section_problems
 from mlops_nocode.spec import Playbook, Problem
 from mlops_nocode.spec.expressions import Expr, scan

@@ -149,7 +149,8 @@ class AnsibleExecutor(ThreadExecutor):
     def _outputs(
         self, job: StepThread, section: dict[str, Any], report: dict[str, Any], recap: dict[str, int]
     ) -> dict[str, Any]:
-        stats = report.get("stats") if isinstance(report.get("stats"), dict) else {}
+        stats = report.get("stats")
+        stats = stats if isinstance(stats, dict) else {}
         mapped: dict[str, str] = section.get("outputs") or {}
         outputs: dict[str, Any] = {}
         for name, kind in job.a.step.outputs.items():
@@ -286,7 +287,8 @@ def _read_result(path: Path) -> dict[str, Any]:
 
 def _recap(report: dict[str, Any]) -> dict[str, int]:
     totals = dict.fromkeys(RECAP.values(), 0)
-    hosts = report.get("hosts") if isinstance(report.get("hosts"), dict) else {}
+    hosts = report.get("hosts")
+    hosts = hosts if isinstance(hosts, dict) else {}
     for counts in hosts.values():
         for key, name in RECAP.items():
             value = counts.get(key, 0) if isinstance(counts, dict) else 0
