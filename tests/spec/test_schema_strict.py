@@ -161,7 +161,7 @@ def test_bad_pipelines_are_rejected(validator: jsonschema.Draft202012Validator, 
 
 def test_other_runtimes_need_no_section(validator: jsonschema.Draft202012Validator) -> None:
     doc = copy.deepcopy(PLAYBOOK)
-    doc["spec"]["runtime"] = "container"
+    doc["spec"]["runtime"] = "litellm"
     del doc["spec"]["python"]
     assert valid(validator, doc)
     doc["spec"]["runtime"] = "command"
