@@ -243,6 +243,8 @@ spec:
         ([{"name": "a", "vars": {"ansible_host x": 1}}], "is not an Ansible variable name"),
         ([{"name": "a", "groups": ["all"]}], "is not a group name"),
         ([{"name": "a", "become": True}], "has unknown keys ['become']"),
+        ([{"name": "a", "vars": {"ansible_ssh_common_args": "-o ProxyCommand=id"}}], "is reserved"),
+        ([{"name": "a", "vars": {"ANSIBLE_python_interpreter": "/bin/sh"}}], "is reserved"),
     ],
 )
 def test_a_malformed_inventory_is_refused_before_ansible_runs(
@@ -415,9 +417,30 @@ def test_plan_time_errors_are_located(tmp_path: Path, section: str, where: str, 
     assert any(where in w and what in t for w, t in found), found
 
 
-def test_a_parameter_that_cannot_be_a_var_is_located(tmp_path: Path) -> None:
-    spec = playbook(NOTHING, params="'my-param': {type: string, default: x}")
+@pytest.mark.parametrize("name", ["my-param", "ansible_python_interpreter", "mlops_output_dir"])
+def test_a_parameter_that_cannot_be_a_var_is_located(tmp_path: Path, name: str) -> None:
+    spec = playbook(NOTHING, params=f"'{name}': {{type: string, default: x}}")
     write_specs(tmp_path / "specs", spec, "- {id: a, uses: playbook/pb}")
     with pytest.raises(SpecError) as e:
         compile_folder(tmp_path / "specs")
-    assert any("spec.parameters.properties.my-param" in p.where for p in e.value.problems), e.value.problems
+    assert any(f"spec.parameters.properties.{name}" in p.where for p in e.value.problems), e.value.problems
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("limit", "@/etc/passwd", "ansible.limit: limit '@/etc/passwd' is not a host pattern"),
+        ("tags", "a,b --check", "ansible.tags: tag 'a,b --check' is not a tag name"),
+        ("limit", "all\nlocalhost", "holds a newline"),
+    ],
+)
+def test_hostile_limit_or_tags_from_parameters_are_refused(
+    tmp_path: Path, home: Path, field: str, value: str, error: str
+) -> None:
+    expr = "'${{ params.v }}'" if field == "limit" else "['${{ params.v }}']"
+    spec = playbook(NOTHING, extra=f"{field}: {expr}", params="v: {type: string}")
+    write_specs(tmp_path / "specs", spec, f"- {{id: a, uses: playbook/pb, with: {{v: {json.dumps(value)}}}}}")
+    r, events = run_folder(tmp_path / "specs", home)
+    assert r.status == "failed"
+    assert error in (r.steps["a"].error or ""), r.steps["a"].error
+    assert "PLAY" not in logs(events)

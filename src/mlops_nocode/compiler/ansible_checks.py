@@ -46,12 +46,13 @@ def ansible_problems(pb: Playbook) -> list[Problem]:
             )
     props: Any = pb.spec.parameters.get("properties") if isinstance(pb.spec.parameters, dict) else None
     for name in props if isinstance(props, dict) else ():
-        if not VAR_NAME.fullmatch(name):
+        if not VAR_NAME.fullmatch(name) or name.lower().startswith(("ansible_", "mlops_")):
             problems.append(
                 Problem(
                     f"parameter {name!r} cannot be an Ansible extra var",
                     f"{pb.ref} > spec.parameters.properties.{name}",
-                    "rename it with letters, digits and '_' (every parameter becomes a var of its name)",
+                    "rename it with letters, digits and '_', not starting with ansible_ or mlops_ (every "
+                    "parameter becomes a var of its name; set Ansible's own vars in ansible.extra_vars)",
                 )
             )
     for name in section.outputs:

@@ -21,6 +21,8 @@ from mlops_nocode.spec.expressions import EXPR_RE, apply_filter
 HOST_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}")
 GROUP_NAME = VAR_NAME
 CONNECTIONS = ("ssh", "local", "paramiko")
+RESERVED_PREFIXES = ("ansible_", "mlops_")
+"""Var names that parameters and inputs may not set (extra_vars, written by the playbook's author, may)."""
 HOST_KEYS = frozenset({"name", "address", "user", "port", "connection", "groups", "vars"})
 
 
@@ -134,7 +136,7 @@ def variables(a: Attempt, section: dict[str, Any]) -> tuple[dict[str, Any], dict
     plain: dict[str, Any] = {}
     secret: dict[str, Any] = {}
     for name, value in vals.params.items():
-        if VAR_NAME.fullmatch(name):
+        if VAR_NAME.fullmatch(name) and not name.lower().startswith(RESERVED_PREFIXES):
             (secret if name in vals.secret_params else plain)[name] = value
     for name, value in (section.get("extra_vars") or {}).items():
         vals.used_secret = False
@@ -143,7 +145,7 @@ def variables(a: Attempt, section: dict[str, Any]) -> tuple[dict[str, Any], dict
         secret.pop(name, None)
         (secret if vals.used_secret else plain)[name] = rendered
     for name, value in a.secrets.items():
-        if VAR_NAME.fullmatch(name) and name not in plain:
+        if VAR_NAME.fullmatch(name) and not name.lower().startswith(RESERVED_PREFIXES) and name not in plain:
             secret.setdefault(name, value)
     plain["mlops_output_dir"] = str(a.out_dir)
     plain["mlops_inputs"] = {k: str(r["path"]) for k, r in a.inputs.items() if r.get("path")}
@@ -178,8 +180,7 @@ def inventory(value: Any, where: str) -> dict[str, Any]:
         hv: dict[str, Any] = {}
         if isinstance(h.get("vars"), dict):
             for k in h["vars"]:
-                if not isinstance(k, str) or not VAR_NAME.fullmatch(k):
-                    raise StepFailure(f"{at}.vars: {k!r} is not an Ansible variable name")
+                _input_var(k, f"{at}.vars")
             hv.update({k: as_data(v) for k, v in h["vars"].items()})
         elif h.get("vars") is not None:
             raise StepFailure(f"{at}.vars is not an object")
@@ -207,10 +208,10 @@ def inventory(value: Any, where: str) -> dict[str, Any]:
     top: dict[str, Any] = {"hosts": hosts}
     gvars = value.get("vars")
     if gvars is not None:
-        if not isinstance(gvars, dict) or not all(
-            isinstance(k, str) and VAR_NAME.fullmatch(k) for k in gvars
-        ):
+        if not isinstance(gvars, dict):
             raise StepFailure(f"input {where!r}: vars must map Ansible variable names to values")
+        for k in gvars:
+            _input_var(k, f"input {where!r}: vars")
         top["vars"] = {k: as_data(v) for k, v in gvars.items()}
     if groups:
         top["children"] = groups
@@ -219,3 +220,15 @@ def inventory(value: Any, where: str) -> dict[str, Any]:
 
 def dump_inventory(inv: dict[str, Any]) -> str:
     return yaml.dump(inv, Dumper=_Dumper, sort_keys=True, allow_unicode=False)
+
+
+def _input_var(name: Any, where: str) -> None:
+    """A var an input sets: an Ansible name, and none of Ansible's own `ansible_*` (connection and
+    interpreter settings, some of which run commands: ansible_ssh_common_args, ansible_python_interpreter)."""
+    if not isinstance(name, str) or not VAR_NAME.fullmatch(name):
+        raise StepFailure(f"{where}: {name!r} is not an Ansible variable name")
+    if name.lower().startswith(RESERVED_PREFIXES):
+        raise StepFailure(
+            f"{where}: {name!r} is reserved: an input cannot set Ansible's own variables (use the host's "
+            "address, user, port and connection fields) nor the platform's mlops_* ones"
+        )
