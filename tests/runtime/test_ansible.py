@@ -27,6 +27,8 @@ HOSTILE = "{{ lookup('pipe', 'touch MARKER') }}' \"\n!unsafe {% raw %}x{{ 7*6 }}
 
 
 NOTHING = "- {hosts: all, gather_facts: false, tasks: []}"
+WIRED = "- {id: infra, uses: playbook/infra}\n- {id: a, uses: playbook/pb, inputs: {servers: infra.hosts}}"
+"""An infra step, and the ansible step taking its hosts as its inventory."""
 
 
 def write_specs(folder: Path, playbook: str, steps: str, files: dict[str, str] | None = None) -> None:
@@ -220,10 +222,7 @@ spec:
     """
     spec = playbook(play, extra="inventory: servers", outputs="{seen: {type: json}, recap: {type: metrics}}")
     spec = spec.replace("  cache: false", "  cache: false\n  inputs: {servers: {type: infra}}")
-    steps = (
-        "- {id: infra, uses: playbook/infra}\n- {id: a, uses: playbook/pb, inputs: {servers: infra.hosts}}"
-    )
-    write_specs(tmp_path / "specs", spec, steps, files={"infra.yaml": infra})
+    write_specs(tmp_path / "specs", spec, WIRED, files={"infra.yaml": infra})
     r, events = run_folder(tmp_path / "specs", home)
     assert r.status == "succeeded", (r.summary(), logs(events))
     assert r.steps["a"].outputs["seen"]["value"] == {
@@ -265,10 +264,7 @@ spec:
 """
     spec = playbook(NOTHING, extra="inventory: servers")
     spec = spec.replace("  cache: false", "  cache: false\n  inputs: {servers: {type: infra}}")
-    steps = (
-        "- {id: infra, uses: playbook/infra}\n- {id: a, uses: playbook/pb, inputs: {servers: infra.hosts}}"
-    )
-    write_specs(tmp_path / "specs", spec, steps, files={"infra.yaml": infra})
+    write_specs(tmp_path / "specs", spec, WIRED, files={"infra.yaml": infra})
     r, events = run_folder(tmp_path / "specs", home)
     assert r.status == "failed"
     assert error in (r.steps["a"].error or ""), r.steps["a"].error
@@ -444,3 +440,44 @@ def test_hostile_limit_or_tags_from_parameters_are_refused(
     assert r.status == "failed"
     assert error in (r.steps["a"].error or ""), r.steps["a"].error
     assert "PLAY" not in logs(events)
+
+
+def test_an_unreachable_host_fails_the_step_naming_it(tmp_path: Path, home: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    infra = f"""
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {{name: infra, version: 1.0.0}}
+spec:
+  runtime: python
+  python:
+    code: |
+      def make():
+          return {{"hosts": {{"hosts": [{{"name": "gone-1", "address": "127.0.0.1", "port": {port},
+                                          "connection": "ssh", "user": "nobody"}}]}}}}
+    entrypoint: make
+  outputs: {{hosts: {{type: infra}}}}
+"""
+    play = "- {hosts: all, gather_facts: false, tasks: [{name: Ping it, ansible.builtin.ping: {}}]}"
+    spec = playbook(play, extra="inventory: servers")
+    spec = spec.replace("  cache: false", "  cache: false\n  inputs: {servers: {type: infra}}")
+    write_specs(tmp_path / "specs", spec, WIRED, files={"infra.yaml": infra})
+    r, events = run_folder(tmp_path / "specs", home)
+    assert r.status == "failed"
+    error = r.steps["a"].error or ""
+    assert "task 'Ping it' unreachable on gone-1" in error and "exited with code 4" in error, error
+    metrics = {e.data["name"]: e.data["value"] for e in events if e.type == "metric"}
+    assert metrics["ansible_unreachable"] == 1
+
+
+def test_a_play_that_is_not_valid_fails_with_ansibles_message_in_the_log(tmp_path: Path, home: Path) -> None:
+    play = "- {hosts: all, gather_facts: false, tasks: [{name: bad, no_such_module_here: {}}]}"
+    write_specs(tmp_path / "specs", playbook(play), "- {id: a, uses: playbook/pb}")
+    r, events = run_folder(tmp_path / "specs", home)
+    assert r.status == "failed"
+    assert "ansible-playbook exited with code 4 (see the step's log)" in (r.steps["a"].error or "")
+    assert "no_such_module_here" in logs(events)
