@@ -481,3 +481,14 @@ def test_a_play_that_is_not_valid_fails_with_ansibles_message_in_the_log(tmp_pat
     assert r.status == "failed"
     assert "ansible-playbook exited with code 4 (see the step's log)" in (r.steps["a"].error or "")
     assert "no_such_module_here" in logs(events)
+
+
+def test_targets_that_cannot_run_ansible_refuse_it_at_validation(tmp_path: Path) -> None:
+    from mlops_nocode.providers.placement import placement_problems
+
+    write_specs(tmp_path / "specs", playbook(NOTHING), "- {id: a, uses: playbook/pb}")
+    docs = catalogue_for(load_folder([tmp_path / "specs"]))
+    plan = compile_plan("pipeline/t", docs, target={"provider": "k3s"})
+    found = [p.what for p in placement_problems(plan)]
+    assert any("uses runtime 'ansible', which k3s cannot run" in w for w in found), found
+    assert not placement_problems(compile_plan("pipeline/t", docs, target={"provider": "local"}))
