@@ -400,11 +400,16 @@ def test_cancel_stops_ansible_and_what_it_started(tmp_path: Path, home: Path) ->
         ("tags: ['a,b']", "spec.ansible", "is not a tag name"),
         ("extra_vars: {x: '${{ params.nope }}'}", "spec.ansible", "names no param"),
         ("extra_vars: {'bad-name': 1}", "spec.ansible", "is not an Ansible variable name"),
+        (
+            "extra_vars: {}\nplay: [{hosts: all, tasks: [{debug: {msg: '${{ params.v }}'}}]}]",
+            "spec.ansible.play[0].tasks[0].debug.msg",
+            "plays are not substituted",
+        ),
     ],
 )
 def test_plan_time_errors_are_located(tmp_path: Path, section: str, where: str, what: str) -> None:
     spec = playbook(NOTHING, extra=section)
-    if section.startswith("playbook"):
+    if section.startswith("playbook") or "\nplay:" in section:
         spec = spec.replace(f"    play:\n      {NOTHING}\n", "")
     write_specs(tmp_path / "specs", spec, "- {id: a, uses: playbook/pb}")
     with pytest.raises(SpecError) as e:

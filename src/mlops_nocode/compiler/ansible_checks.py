@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_nocode.compiler.files import expand, playbook_dir
+from mlops_nocode.compiler.sections import strings
 from mlops_nocode.spec import Playbook, Problem
 from mlops_nocode.spec.ansible import VAR_NAME
 from mlops_nocode.spec.sections import AnsibleRuntime
@@ -23,6 +24,18 @@ def ansible_problems(pb: Playbook) -> list[Problem]:
     problems: list[Problem] = []
     if section.playbook is not None:
         problems.extend(_shipped_playbook(pb, section.playbook, where))
+    for at, text in strings(section.play or [], f"{where}.play"):
+        if "${{" in text:
+            problems.append(
+                Problem(
+                    "a play holds '${{ }}': plays are not substituted (a value pasted into a Jinja "
+                    "template could run as one)",
+                    at,
+                    "use the var instead: every parameter is a var of its name ({{ name }}), inputs and "
+                    "secrets come through ansible.extra_vars",
+                )
+            )
+            break
     inv = section.inventory
     if inv is not None:
         port = pb.spec.inputs.get(inv)
