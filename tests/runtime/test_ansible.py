@@ -290,7 +290,7 @@ def _git(*args: str, cwd: Path) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
-def test_a_playbook_from_a_git_ref(tmp_path: Path, home: Path) -> None:
+def test_a_playbook_from_a_git_ref(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = tmp_path / "repo"
     (src / "plays").mkdir(parents=True)
     (src / "plays" / "site.yml").write_text(
@@ -305,6 +305,9 @@ def test_a_playbook_from_a_git_ref(tmp_path: Path, home: Path) -> None:
     url = f"git::file://{src}//plays/site.yml?ref=v1"
     spec = playbook("[]", extra=f"playbook: {json.dumps(url)}").replace("    play:\n      []\n", "")
     write_specs(tmp_path / "specs", spec, "- {id: a, uses: playbook/pb}")
+    r, _ = run_folder(tmp_path / "specs", home)  # file:// reads outside the sandbox: refused by default
+    assert "set ANSIBLE_GIT_FILE_URLS=true there to allow them" in (r.steps["a"].error or "")
+    monkeypatch.setenv("ANSIBLE_GIT_FILE_URLS", "true")
     for _ in range(2):  # a clone, then a fetch into the cache
         r, events = run_folder(tmp_path / "specs", home)
         assert r.status == "succeeded", (r.summary(), logs(events))

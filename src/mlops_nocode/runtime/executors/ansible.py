@@ -28,6 +28,7 @@ import yaml
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlops_nocode.runtime.attempt import StepFailure
+from mlops_nocode.runtime.collect import Refused, open_regular
 from mlops_nocode.runtime.executors import ansible_files as files
 from mlops_nocode.runtime.executors.jobs import StepThread, ThreadExecutor, failed
 from mlops_nocode.spec.ansible import GitPlaybook, check_limit, check_tag, parse_git
@@ -48,12 +49,15 @@ INSTALL = "pip install ansible-core (or pip install 'mlops-nocode[ansible]')"
 
 class AnsibleSettings(BaseSettings):
     """ANSIBLE_PLAYBOOK_BIN: the ansible-playbook to run (default: the one beside the platform's Python,
-    then PATH). ANSIBLE_GIT_TIMEOUT: seconds a `git::` playbook's clone or fetch may take."""
+    then PATH). ANSIBLE_GIT_TIMEOUT: seconds a `git::` playbook's local git commands may take.
+    ANSIBLE_GIT_FILE_URLS: accept `git::file://` playbooks (they read repositories of the Runner's machine,
+    outside the step sandbox: for a trusted single-user machine or tests)."""
 
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
 
     ansible_playbook_bin: str | None = None
     ansible_git_timeout: float = 300.0
+    ansible_git_file_urls: bool = False
 
 
 def find_binary(settings: AnsibleSettings, path: str | None) -> str:
@@ -139,7 +143,7 @@ class AnsibleExecutor(ThreadExecutor):
         finally:
             with contextlib.suppress(FileNotFoundError):
                 secrets_file.unlink()
-        report = _read_result(result_file)
+        report = _read_result(result_file, int(self.ctx.limits.step_values_max_bytes))
         recap = _recap(report)
         _write_metrics(a.events, recap)
         if code != 0:
@@ -173,6 +177,11 @@ class AnsibleExecutor(ThreadExecutor):
                 git = parse_git(where)
             except ValueError as e:
                 raise StepFailure(f"ansible.playbook: {e}") from None
+            if git.url.startswith("file://") and not settings.ansible_git_file_urls:
+                raise StepFailure(
+                    f"ansible.playbook {git.url!r}: file:// repositories are read on the Runner's machine, "
+                    "outside the step sandbox; set ANSIBLE_GIT_FILE_URLS=true there to allow them"
+                )
             root = work / "src"
             fetch_git(job, git, self.ctx.home, root, settings.ansible_git_timeout)
             rel = git.path
@@ -277,10 +286,20 @@ def _checked_tag(value: str) -> str:
         raise StepFailure(f"ansible.tags: {e}") from None
 
 
-def _read_result(path: Path) -> dict[str, Any]:
+def _read_result(path: Path, max_bytes: int) -> dict[str, Any]:
+    """The callback's JSON (the play could have replaced it: a link or a huge file is refused)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        with os.fdopen(open_regular(path), "rb") as f:
+            raw = f.read(max_bytes + 1)
+    except (OSError, Refused):
+        return {}
+    if len(raw) > max_bytes:
+        raise StepFailure(
+            f"the play's recap and set_stats data exceed {max_bytes} bytes (STEP_VALUES_MAX_BYTES)"
+        )
+    try:
+        data = json.loads(raw)
+    except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
 
