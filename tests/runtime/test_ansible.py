@@ -500,3 +500,23 @@ def test_targets_that_cannot_run_ansible_refuse_it_at_validation(tmp_path: Path)
     found = [p.what for p in placement_problems(plan)]
     assert any("uses runtime 'ansible', which k3s cannot run" in w for w in found), found
     assert not placement_problems(compile_plan("pipeline/t", docs, target={"provider": "local"}))
+
+
+def test_the_play_runs_in_the_step_sandbox(tmp_path: Path, home: Path) -> None:
+    private = home / "private-key.txt"  # MLOPS_HOME: never readable by steps
+    home.mkdir(parents=True, exist_ok=True)
+    private.write_text("do not read")
+    play = f"""
+    - hosts: all
+      gather_facts: false
+      tasks:
+        - {{name: Read the platform's file, ansible.builtin.slurp: {{src: "{private}"}}}}
+    """
+    write_specs(tmp_path / "specs", playbook(play), "- {id: a, uses: playbook/pb}")
+    r, events = run_folder(tmp_path / "specs", home)
+    assert r.status == "failed"
+    assert 'task "Read the platform\'s file" failed on localhost' in (r.steps["a"].error or ""), r.steps[
+        "a"
+    ].error
+    assert "do not read" not in logs(events)
+    assert "file is not readable" in (r.steps["a"].error or "").lower()  # as root: only Landlock refuses
