@@ -242,6 +242,8 @@ spec:
         ([{"name": "a", "vars": {"ansible_host x": 1}}], "is not an Ansible variable name"),
         ([{"name": "a", "groups": ["all"]}], "is not a group name"),
         ([{"name": "a", "become": True}], "has unknown keys ['become']"),
+        ([7], "is not an object or a host name"),
+        (["-i evil"], "is not a new host name"),
         ([{"name": "a", "vars": {"ansible_ssh_common_args": "-o ProxyCommand=id"}}], "is reserved"),
         ([{"name": "a", "vars": {"ANSIBLE_python_interpreter": "/bin/sh"}}], "is reserved"),
     ],
@@ -520,3 +522,33 @@ def test_the_play_runs_in_the_step_sandbox(tmp_path: Path, home: Path) -> None:
     ].error
     assert "do not read" not in logs(events)
     assert "file is not readable" in (r.steps["a"].error or "").lower()  # as root: only Landlock refuses
+
+
+def test_a_terraform_style_list_of_host_names_is_an_inventory(tmp_path: Path, home: Path) -> None:
+    infra = """
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {name: infra, version: 1.0.0}
+spec:
+  runtime: python
+  python:
+    code: |
+      def make():
+          return {"hosts": {"id": "ws-1", "name": "ws", "size": 2, "hosts": ["localhost"]}}
+    entrypoint: make
+  outputs: {hosts: {type: infra}}
+"""
+    play = """
+    - hosts: all
+      gather_facts: false
+      tasks:
+        - ansible.builtin.set_stats:
+            data: {seen: {host: "{{ inventory_hostname }}", connection: "{{ ansible_connection }}"}}
+            per_host: false
+    """
+    spec = playbook(play, extra="inventory: servers", outputs="{seen: {type: json}}")
+    spec = spec.replace("  cache: false", "  cache: false\n  inputs: {servers: {type: infra}}")
+    write_specs(tmp_path / "specs", spec, WIRED, files={"infra.yaml": infra})
+    r, events = run_folder(tmp_path / "specs", home)
+    assert r.status == "succeeded", (r.summary(), logs(events))
+    assert r.steps["a"].outputs["seen"]["value"] == {"host": "localhost", "connection": "local"}

@@ -21,6 +21,7 @@ from mlops_nocode.spec.expressions import EXPR_RE, apply_filter
 HOST_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}")
 GROUP_NAME = VAR_NAME
 CONNECTIONS = ("ssh", "local", "paramiko")
+LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 RESERVED_PREFIXES = ("ansible_", "mlops_")
 """Var names that parameters and inputs may not set (extra_vars, written by the playbook's author, may)."""
 HOST_KEYS = frozenset({"name", "address", "user", "port", "connection", "groups", "vars"})
@@ -170,8 +171,10 @@ def inventory(value: Any, where: str) -> dict[str, Any]:
     groups: dict[str, dict[str, Any]] = {}
     for i, h in enumerate(value["hosts"]):
         at = f"input {where!r}: hosts[{i}]"
+        if isinstance(h, str):  # a bare name (a Terraform output's list of hosts); localhost: this machine
+            h = {"name": h, **({"connection": "local"} if h in LOCAL_NAMES else {})}
         if not isinstance(h, dict):
-            raise StepFailure(f"{at} is not an object")
+            raise StepFailure(f"{at} is not an object or a host name")
         if extra := sorted(set(h) - HOST_KEYS):
             raise StepFailure(f"{at} has unknown keys {extra} (known: {sorted(HOST_KEYS)})")
         name = h.get("name")
