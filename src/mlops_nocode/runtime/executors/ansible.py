@@ -265,7 +265,6 @@ def _environment(work: Path, result_file: Path) -> dict[str, str]:
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_DIFF_ALWAYS": "0",
         "ANSIBLE_RETRY_FILES_ENABLED": "0",
-        "ANSIBLE_NO_LOG": "0",
         "LC_ALL": "C.UTF-8",
         "LANG": "C.UTF-8",
         "MLOPS_ANSIBLE_RESULT": str(result_file),
