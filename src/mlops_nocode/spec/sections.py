@@ -39,6 +39,60 @@ RESERVED_ENGINE_ENV = re.compile(
 (its value travels in the engine's environment, where it would change how the engine itself works)."""
 
 
+_TF_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")
+_STATE_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_GIT_MODULE = re.compile(
+    r"git::(?P<url>(https|ssh|file)://[^\s?]+?)(//(?P<dir>[^?\s]+))?(\?ref=(?P<ref>[^\s&]+))?"
+)
+_GIT_REF = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}")
+
+
+def _terraform_name(v: str) -> str:
+    if not _TF_NAME.fullmatch(v):
+        raise ValueError(
+            f"{v!r} is not a terraform identifier: use letters, digits, '_' and '-', starting with a letter"
+        )
+    return v
+
+
+def _state_name(v: str) -> str:
+    if not _STATE_NAME.fullmatch(v):
+        raise ValueError(f"state {v!r} must be `run` or a DNS-1123 label (lower-case letters, digits, '-')")
+    return v
+
+
+def _relative_dir(v: str, what: str) -> str:
+    parts = v.replace("\\", "/").split("/")
+    if v.startswith("/") or ".." in parts or "\0" in v or "${{" in v:
+        raise ValueError(f"{what} {v!r} must be a relative folder inside the playbook's folder (no '..')")
+    return v
+
+
+def git_module_parts(v: str) -> tuple[str, str, str] | None:
+    """(URL, subfolder or "", ref or "") of a `git::` module source; None for a folder source."""
+    m = _GIT_MODULE.fullmatch(v) if v.startswith("git::") else None
+    return (m["url"], m["dir"] or "", m["ref"] or "") if m else None
+
+
+def _terraform_module(v: str) -> str:
+    """A module source: a folder relative to the spec, or `git::(https|ssh|file)://...[//dir][?ref=x]`."""
+    if v.startswith("git::"):
+        m = _GIT_MODULE.fullmatch(v)
+        if m is None:
+            raise ValueError(
+                f"module {v!r} is not a git source: write git::https://HOST/REPO.git//SUBDIR?ref=TAG "
+                "(https, ssh or file URLs; SUBDIR and ref are optional)"
+            )
+        if m["dir"]:
+            _relative_dir(m["dir"], "the module's subfolder")
+        if m["ref"] and (not _GIT_REF.fullmatch(m["ref"]) or ".." in m["ref"]):
+            raise ValueError(f"ref {m['ref']!r} is not a branch, tag or commit name")
+        return v
+    if "://" in v or v.startswith("git@"):
+        raise ValueError(f"module {v!r}: remote modules are written git::https://... (git sources only)")
+    return _relative_dir(v, "module")
+
+
 class ContainerRuntime(_Section):
     """`runtime: container`: an image run by Docker or Podman (locally), a K3s Job, or a RunPod/Vast.ai pod.
 
@@ -122,14 +176,37 @@ class HttpRuntime(_Section):
 
 
 class TerraformRuntime(_Section):
-    """`runtime: terraform`: a module applied with variables; its outputs become the step's outputs."""
+    """`runtime: terraform`: a module applied with variables; its outputs become the step's outputs.
 
-    module: str = Field(
-        min_length=1, max_length=2048, description="a folder relative to the spec, or git::URL?ref="
+    `module` is a folder relative to the playbook's spec file, or `git::URL[//SUBDIR][?ref=REF]`
+    (https, ssh, or file URLs when TERRAFORM_GIT_FILE_URLS allows them). `variables` go to terraform as
+    JSON (a `.tfvars.json` file); a variable whose whole value is `${{ secrets.X }}` goes only through
+    the `TF_VAR_<name>` environment variable. `state: run` keeps one state per run and step; any other
+    name keeps one state shared by every run and step naming it (re-applied, locked while in use).
+    """
+
+    module: Annotated[str, AfterValidator(_terraform_module)] = Field(
+        min_length=1, max_length=2048, description="a folder relative to the spec, or git::URL//dir?ref="
     )
-    variables: dict[str, Any] = Field(default_factory=dict)
-    outputs: dict[str, str] = Field(default_factory=dict, description="step output -> terraform output name")
-    ephemeral: bool = Field(default=False, description="destroy when the run ends")
+    variables: dict[Annotated[str, AfterValidator(_terraform_name)], Any] = Field(default_factory=dict)
+    outputs: dict[str, Annotated[str, AfterValidator(_terraform_name)]] = Field(
+        default_factory=dict, description="step output -> terraform output name (default: the same name)"
+    )
+    ephemeral: bool = Field(default=False, description="destroy when the run ends, whatever its end")
+    state: Annotated[str, AfterValidator(_state_name)] = Field(
+        default="run",
+        max_length=63,
+        description="`run`: one state per run and step; a name: one state shared by runs naming it",
+    )
+
+    @model_validator(mode="after")
+    def _ephemeral_state(self) -> TerraformRuntime:
+        if self.ephemeral and self.state != "run":
+            raise ValueError(
+                f"ephemeral: true destroys the run's own infrastructure, and state {self.state!r} is shared "
+                "by runs: use state: run, or drop ephemeral"
+            )
+        return self
 
 
 class AnsibleRuntime(_Section):
