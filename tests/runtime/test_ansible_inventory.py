@@ -232,3 +232,26 @@ spec:
     r, events = run_folder(tmp_path / "specs", home)
     assert r.status == "succeeded", (r.summary(), logs(events))
     assert r.steps["a"].outputs["seen"]["value"] == {"host": "localhost", "connection": "local"}
+
+
+def test_a_terraform_workspace_feeds_the_built_in_ansible_playbook(tmp_path: Path, home: Path) -> None:
+    """The built-in terraform-workspace (terraform_data only: no provider to download) hands its `infra`
+    output to the built-in ansible-configure, which configures the hosts it lists."""
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    (folder / "pipeline.yaml").write_text(
+        """
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {name: t, version: 1.0.0}
+spec:
+  steps:
+    - {id: tf, uses: playbook/terraform-workspace, with: {name: demo}}
+    - {id: conf, uses: playbook/ansible-configure, with: {service: "{{ x }}"}, inputs: {hosts: tf.workspace}}
+""",
+        encoding="utf-8",
+    )
+    r, events = run_folder(folder, home)
+    assert r.status == "succeeded", (r.summary(), logs(events))
+    assert r.steps["conf"].outputs["summary"]["value"] == {"service": "{{ x }}", "hosts": ["localhost"]}
+    assert r.steps["conf"].outputs["recap"]["value"]["failed"] == 0
