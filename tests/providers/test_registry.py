@@ -45,6 +45,7 @@ def test_local_provider_is_this_machine_and_provisions_nothing(tmp_path: Path) -
     assert p.features.provisions is False and p.features.iac == "none"
     assert "container" not in p.features.unsupported
     assert {"python", "command", "container"} <= p.features.runtimes
+    assert "ansible" in p.features.runtimes and "ansible" not in p.features.unsupported
     [offer] = p.offers()
     caps = local.capabilities()
     assert (offer.id, offer.vcpus, offer.price_per_hour, offer.gpu_count) == ("this-machine", caps.cpus, 0, 0)

@@ -245,13 +245,76 @@ class TerraformRuntime(_Section):
 
 
 class AnsibleRuntime(_Section):
-    """`runtime: ansible`: a playbook run with ansible-playbook against an inventory built from inputs."""
+    """`runtime: ansible`: a playbook run with ansible-playbook against an inventory built from an input
+    (the hosts of an `infra` value, shape in docs/STEPS.md) or localhost (local connection).
 
-    playbook: str = Field(min_length=1, max_length=2048)
-    inventory: str | None = Field(default=None, description="an input of type infra, or none for localhost")
+    Every parameter is an extra var of the same name; `extra_vars` adds or overrides vars (strings may
+    hold `${{ params|inputs|secrets.X }}`). Values arrive as data, never evaluated as Jinja templates.
+    """
+
+    playbook: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        description="a playbook file relative to the spec's folder (listed in spec.files), or "
+        "git::URL//PATH?ref=REF",
+    )
+    play: list[dict[str, Any]] | None = Field(
+        default=None,
+        min_length=1,
+        description="the plays themselves, inline (versioned with the spec; no file to ship)",
+    )
+    inventory: str | None = Field(
+        default=None, description="an input (infra or json) holding the hosts; none: localhost"
+    )
     extra_vars: dict[str, Any] = Field(default_factory=dict)
-    limit: str | None = None
+    limit: str | None = Field(default=None, max_length=1024, description="ansible-playbook --limit")
     tags: list[str] = Field(default_factory=list)
+    skip_tags: list[str] = Field(default_factory=list)
+    check: bool = Field(default=False, description="run with --check (nothing changed)")
+    outputs: dict[str, OutputPath] = Field(
+        default_factory=dict,
+        description="file outputs: output name -> path in the output folder ({{ mlops_output_dir }})",
+    )
+
+    @field_validator("playbook")
+    @classmethod
+    def _playbook(cls, v: str | None) -> str | None:
+        from mlops_nocode.spec.ansible import check_playbook
+
+        return None if v is None else check_playbook(v)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AnsibleRuntime:
+        if (self.playbook is None) == (self.play is None):
+            raise ValueError(
+                "give exactly one of ansible.playbook (a file beside the spec, or git::URL//PATH?ref=REF) "
+                "and ansible.play (the plays inline)"
+            )
+        return self
+
+    @field_validator("extra_vars")
+    @classmethod
+    def _var_names(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from mlops_nocode.spec.ansible import check_var_name
+
+        for name in v:
+            check_var_name(name, "extra_vars")
+        return v
+
+    @field_validator("tags", "skip_tags")
+    @classmethod
+    def _tags(cls, v: list[str]) -> list[str]:
+        from mlops_nocode.spec.ansible import check_tag
+
+        return [check_tag(t) for t in v]
+
+    @field_validator("limit")
+    @classmethod
+    def _limit(cls, v: str | None) -> str | None:
+        from mlops_nocode.spec.ansible import check_limit
+
+        return None if v is None else check_limit(v)
 
 
 SECTIONS: dict[str, type[_Section]] = {

@@ -16,6 +16,7 @@ BUILTIN: dict[str, str] = {
     "command": "mlops_nocode.runtime.executors.forked:CommandExecutor",
     "container": "mlops_nocode.runtime.executors.container:ContainerExecutor",
     "terraform": "mlops_nocode.runtime.executors.terraform:TerraformExecutor",
+    "ansible": "mlops_nocode.runtime.executors.ansible:AnsibleExecutor",
 }
 _classes: dict[str, type[Executor]] = {}
 _paths: dict[str, str] = dict(BUILTIN)
