@@ -37,6 +37,12 @@ def section_problems(pb: Playbook) -> list[Problem]:
     section = pb.spec.section
     if runtime not in SECTIONS or section is None:
         return []
+    if runtime == "http":  # its own checks beyond the expressions' names (a module that imports this one)
+        from mlops_nocode.compiler.http_checks import http_problems
+
+        problems_http = http_problems(pb)
+    else:
+        problems_http = []
     props = pb.spec.parameters.get("properties") if isinstance(pb.spec.parameters, dict) else None
     declared: dict[str, Any] = {
         "inputs": pb.spec.inputs,
@@ -62,4 +68,4 @@ def section_problems(pb: Playbook) -> list[Problem]:
                         f"declare it under spec.{place} (known: {known})",
                     )
                 )
-    return problems
+    return problems + problems_http
