@@ -22,7 +22,11 @@ def http_problems(pb: Playbook) -> list[Problem]:
     if pb.spec.runtime != "http" or section is None:
         return []
     where = f"{pb.ref} > spec.http"
-    return [*_output_problems(pb, section, where), *_input_problems(pb, section, where), *_url(section, where)]
+    return [
+        *_output_problems(pb, section, where),
+        *_input_problems(pb, section, where),
+        *_url(section, where),
+    ]
 
 
 def _output_problems(pb: Playbook, h: HttpRuntime, where: str) -> list[Problem]:
@@ -32,8 +36,11 @@ def _output_problems(pb: Playbook, h: HttpRuntime, where: str) -> list[Problem]:
     for key, name in (("output", h.output), ("status_output", h.status_output)):
         if name is not None and name not in declared:
             problems.append(
-                Problem(f"{key} {name!r} is not a declared output", f"{where}.{key}", f"declare it under "
-                        f"spec.outputs, or name one of: {known}")
+                Problem(
+                    f"{key} {name!r} is not a declared output",
+                    f"{where}.{key}",
+                    f"declare it under spec.outputs, or name one of: {known}",
+                )
             )
     if h.output in declared and declared[h.output].type == "directory":
         problems.append(
@@ -82,7 +89,7 @@ def _input_problems(pb: Playbook, h: HttpRuntime, where: str) -> list[Problem]:
         elif m[2] in inputs and inputs[m[2]].type not in FILE_PORTS | {"any"}:
             problems.append(
                 Problem(
-                    f"body_file names input {m[2]!r} of type {inputs[m[2]].type}: only a file is sent as body",
+                    f"body_file names input {m[2]!r}, a {inputs[m[2]].type}: only a file is sent as body",
                     f"{where}.body_file",
                     "send a value input through json, form or body instead",
                 )
@@ -111,7 +118,9 @@ def _url(h: HttpRuntime, where: str) -> list[Problem]:
         parts = urlsplit(literal)
         host, _ = parts.hostname, parts.port
     except ValueError as e:
-        return [Problem(f"the URL is malformed ({e})", f"{where}.url", "fix the URL: https://host[:port]/path")]
+        return [
+            Problem(f"the URL is malformed ({e})", f"{where}.url", "fix the URL: https://host[:port]/path")
+        ]
     if not host:
         return [Problem("the URL has no host", f"{where}.url", "write https://HOST/path")]
     if parts.username is not None or parts.password is not None:
