@@ -108,8 +108,8 @@ class HostPolicy:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise HostRefused(
-                f"{parts.scheme or 'no'} scheme or no host: a {self.purpose} URL is http:// or https:// with a host "
-                "(https://example.org/hooks/mlops)"
+                f"{parts.scheme or 'no'} scheme or no host: a {self.purpose} URL is http:// or https:// "
+                "with a host (https://example.org/hooks/mlops)"
             )
         if parts.username is not None or parts.password is not None:
             raise HostRefused(

@@ -73,7 +73,8 @@ def _value(data: bytes, response: httpx.Response, name: str, kind: str) -> Any:
             return _text(data, response)
         raise StepFailure(
             f"output {name!r} ({kind}): the response body is not JSON "
-            f"(Content-Type: {ctype[:80] or 'none'}): declare the output as text, or call an endpoint that answers JSON"
+            f"(Content-Type: {ctype[:80] or 'none'}): declare the output as text, or call an endpoint "
+            "that answers JSON"
         ) from None
 
 
