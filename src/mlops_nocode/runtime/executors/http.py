@@ -114,11 +114,11 @@ def _call(job: StepThread, client: httpx.Client, req: Prepared, settings: HttpSt
     for n in range(1, tries + 1):
         job.check()
         deadline = time.monotonic() + req.timeout
-        job.log(f"{req.method} {shown(req.url)} (try {n}/{tries})")
+        job.log(f"{req.method} {req.shown} (try {n}/{tries})")
         try:
             response = _send(job, client, req, deadline)
         except HostRefused as e:
-            raise StepFailure(f"{req.method} {shown(req.url)} refused: {e}") from None
+            raise StepFailure(f"{req.method} {req.shown} refused: {e}") from None
         except (httpx.TimeoutException, httpx.TransportError) as e:
             job.check()
             what = _transport_error(e, req)
@@ -134,7 +134,7 @@ def _call(job: StepThread, client: httpx.Client, req: Prepared, settings: HttpSt
         if outputs is not None:
             return outputs
         retry_after = response.headers.get("retry-after")
-        why = f"{req.method} {shown(req.url)} answered {response.status_code}: "
+        why = f"{req.method} {req.shown} answered {response.status_code}: "
         _pause(job, req.backoff * 2 ** (n - 1), retry_after, settings, why)
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -147,9 +147,10 @@ def _answer(
     job.log(f"<- {status} {response.reason_phrase}")
     if status in req.expect or (not req.expect and 200 <= status < 300):
         return _outputs(job, response, req, deadline)
-    what = f"{req.method} {shown(req.url)} answered {status} {response.reason_phrase}"
+    what = f"{req.method} {req.shown} answered {status} {response.reason_phrase}"
     if response.has_redirect_location:
-        where = shown(str(response.headers.get("location", "")))
+        nxt = response.next_request
+        where = shown(str(nxt.url)) if nxt is not None else "an unreadable Location"
         raise StepFailure(
             f"{what} (a redirect to {where}): redirects are not followed; set http.follow_redirects: "
             "true, or call the final URL"
@@ -172,7 +173,7 @@ def _send(job: StepThread, client: httpx.Client, req: Prepared, deadline: float)
         response.close()
         job.check()
         if time.monotonic() > deadline:
-            raise StepFailure(f"{req.method} {shown(req.url)}: redirects took longer than {req.timeout:g} s")
+            raise StepFailure(f"{req.method} {req.shown}: redirects took longer than {req.timeout:g} s")
         if nxt.url.scheme not in ("http", "https"):
             raise StepFailure(f"a redirect leads to {nxt.url.scheme}://: only http and https are followed")
         if (nxt.url.scheme, nxt.url.host, nxt.url.port) != (
@@ -184,7 +185,7 @@ def _send(job: StepThread, client: httpx.Client, req: Prepared, deadline: float)
                 nxt.headers.pop(name, None)
         job.log(f"-> redirected ({response.status_code}) to {shown(str(nxt.url))}")
         request = nxt
-    raise StepFailure(f"{req.method} {shown(req.url)}: more than {MAX_REDIRECTS} redirects")
+    raise StepFailure(f"{req.method} {req.shown}: more than {MAX_REDIRECTS} redirects")
 
 
 def _pause(
@@ -220,7 +221,7 @@ def _transport_error(e: Exception, req: Prepared) -> str:
 
     kind = "timed out" if isinstance(e, httpx.TimeoutException) else "failed"
     detail = str(e) or type(e).__name__
-    return f"{req.method} {shown(req.url)} {kind} ({detail[:200]})"
+    return f"{req.method} {req.shown} {kind} ({detail[:200]})"
 
 
 def _log_body(job: StepThread, response: httpx.Response) -> None:

@@ -50,6 +50,8 @@ class Prepared:
 
     method: str
     url: str
+    shown: str
+    """The URL for messages and the log: secrets masked, no query or fragment."""
     headers: dict[str, str]
     query: dict[str, str]
     json_body: Any = None
@@ -97,6 +99,8 @@ def prepare(a: Attempt) -> Prepared:
         return EXPR_RE.sub(lambda m: encode(_as_text(value(m[1], m[2]))), s)
 
     url = _url(cfg.get("url", ""), text, value)
+    masked = EXPR_RE.sub(lambda m: "***" if m[1] == "secrets" else m[0], cfg.get("url", "").strip())
+    masked = _url_text(masked, text, value, lambda s: quote(s, safe=""))
     headers = {}
     for name, v in (cfg.get("headers") or {}).items():
         rendered = text(v)
@@ -109,6 +113,7 @@ def prepare(a: Attempt) -> Prepared:
     req = Prepared(
         method=str(cfg.get("method", "GET")),
         url=url,
+        shown=_display(masked),
         headers=headers,
         query={k: text(v) for k, v in (cfg.get("query") or {}).items()},
         expect=list(cfg.get("expect") or []),
@@ -155,12 +160,24 @@ def _as_text(v: Any) -> str:
     return v if isinstance(v, str) else json.dumps(v)
 
 
+def _display(url: str) -> str:
+    cut = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=len(url))
+    return url[:cut] if cut <= 200 else url[:197] + "..."
+
+
+def _url_text(
+    template: str, text: Callable[..., str], value: Callable[[str, str], Any], encode: Callable[[str], str]
+) -> str:
+    """The URL with its values: the one that starts it as is, the others percent-encoded."""
+    lead = EXPR_RE.match(template)
+    base = _as_text(value(lead[1], lead[2])).strip() if lead else ""
+    return base + text(template[lead.end() :] if lead else template, encode)
+
+
 def _url(template: str, text: Callable[..., str], value: Callable[[str, str], Any]) -> str:
     template = template.strip()
     lead = EXPR_RE.match(template)
-    base = _as_text(value(lead[1], lead[2])).strip() if lead else ""
-    rest = template[lead.end() :] if lead else template
-    url = base + text(rest, lambda s: quote(s, safe=""))
+    url = _url_text(template, text, value, lambda s: quote(s, safe=""))
     where = "http.url (its base comes from a value)" if lead else "http.url"
     try:
         parts = urlsplit(url)
