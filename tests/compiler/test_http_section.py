@@ -53,7 +53,7 @@ def test_a_valid_section_compiles_into_the_plan_step() -> None:
     )
     step = plan.steps[0]
     assert step.runtime == "http"
-    assert step.config is not None and step.config["url"] == "https://e.org/${{ params.p }}"
+    assert step.config is not None and step.config["url"] == "https://example.org/${{ params.p }}"
     assert step.config["json"] == {"a": 1}
 
 
