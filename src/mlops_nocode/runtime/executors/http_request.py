@@ -109,7 +109,8 @@ def prepare(a: Attempt) -> Prepared:
                 f"http.headers.{name}: its value holds a line break or a NUL character (from a parameter, "
                 "input or secret): refused, as it could add headers of its own; fix the value"
             )
-        headers[name] = rendered
+        if rendered:  # a header whose value comes out empty (an optional token not given) is not sent
+            headers[name] = rendered
     req = Prepared(
         method=str(cfg.get("method", "GET")),
         url=url,
