@@ -16,6 +16,7 @@ import pytest
 from mlops_nocode.catalogue import Index
 from mlops_nocode.compiler import compile_plan
 from mlops_nocode.runtime.events import Event
+from mlops_nocode.runtime.limits import OutputLimits
 from mlops_nocode.runtime.runner import Runner, RunResult
 from mlops_nocode.spec import load_text
 from tests.runtime.http_server import Answer, Server, serve
@@ -327,3 +328,75 @@ def test_step_timeout_interrupts_the_request(server: Server) -> None:
         hold.set()
     assert r.status == "failed"
     assert "timed out after 1s" in (r.steps["call"].error or "")
+
+
+def test_hostile_values_stay_inside_their_place(server: Server) -> None:
+    server.json("/items/..%2Fadmin%40evil.example%23x", {"ok": 1})
+    pb = playbook(
+        f"""
+        method: POST
+        url: "{server.url}/items/${{{{ params.p }}}}"
+        query: {{q: "${{{{ params.p }}}}"}}
+        json: {{name: "x${{{{ params.j }}}}"}}
+        output: body
+        """,
+        params="{p: {type: string}, j: {type: string}}",
+    )
+    r, _ = run(pb, {"p": "../admin@evil.example#x", "j": '", "admin": true, "x": "'})
+    assert r.status == "succeeded", r.summary()
+    seen = server.seen[-1]
+    assert seen.path == "/items/..%2Fadmin%40evil.example%23x?q=..%2Fadmin%40evil.example%23x"
+    assert json.loads(seen.body) == {"name": 'x", "admin": true, "x": "'}  # one string, no new key
+
+
+def test_a_cross_origin_redirect_drops_the_steps_headers(server: Server) -> None:
+    port = server.httpd.server_address[1]
+    server.on("/start", Answer(307, b"", {"Location": f"http://localhost:{port}/landed"}))
+    server.json("/landed", {"here": True})
+    pb = playbook(
+        f'url: {server.url}/start\nheaders: {{X-Api-Key: "${{{{ secrets.K }}}}"}}\nfollow_redirects: true\n'
+        "output: body",
+        extra="secrets: [K]",
+    )
+    r, _ = run(pb, environ={"K": SECRET})
+    assert r.status == "succeeded", r.summary()
+    first, landed = server.seen[-2], server.seen[-1]
+    assert first.headers["X-Api-Key"] == SECRET
+    assert landed.path == "/landed" and "X-Api-Key" not in landed.headers
+
+
+def test_connection_refused_is_retried_then_named() -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r, events = run(
+        playbook(f"method: POST\nurl: http://127.0.0.1:{port}/x\nretries: 2\nbackoff: 0\noutput: body")
+    )
+    assert r.status == "failed"
+    error = r.steps["call"].error or ""
+    assert error.startswith(f"POST http://127.0.0.1:{port}/x failed (") and "Connection refused" in error
+    assert "(try 3/3)" in log_of(events)  # a connection never made is tried again, even for a POST
+
+
+def test_bodies_beyond_the_limits_fail_with_the_setting_to_change(server: Server) -> None:
+    server.on("/big", Answer(200, b"[" + b"1," * 5000 + b"1]"))
+    limits = OutputLimits(step_values_max_bytes=1024, step_output_max_bytes=2048)
+    r, _ = run(playbook(f"url: {server.url}/big\noutput: body"), limits=limits)
+    assert r.status == "failed"
+    assert "larger than STEP_VALUES_MAX_BYTES (1024 bytes): declare the output as a file" in (
+        r.steps["call"].error or ""
+    )
+    r, _ = run(playbook(f"url: {server.url}/big\noutput: f", outputs="{f: {type: file}}"), limits=limits)
+    assert r.status == "failed"
+    assert "larger than STEP_OUTPUT_MAX_BYTES (2048 bytes)" in (r.steps["call"].error or "")
+
+
+def test_a_json_output_refuses_a_body_that_is_not_json(server: Server) -> None:
+    server.on("/html", Answer(200, b"<html></html>", {"Content-Type": "text/html"}))
+    r, _ = run(playbook(f"url: {server.url}/html\noutput: body"))
+    assert r.status == "failed"
+    assert "the response body is not JSON (Content-Type: text/html): declare the output as text" in (
+        r.steps["call"].error or ""
+    )
