@@ -410,3 +410,27 @@ def test_a_json_output_refuses_a_body_that_is_not_json(server: Server) -> None:
     assert "the response body is not JSON (Content-Type: text/html): declare the output as text" in (
         r.steps["call"].error or ""
     )
+
+
+def test_cancel_interrupts_the_wait_before_a_retry(server: Server, tmp_path: Path) -> None:
+    server.on("/busy", Answer(503, b"", {"Retry-After": "200"}))
+    spec = """
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {name: t, version: 1.0.0}
+spec:
+  steps: [{id: call, uses: playbook/call}]
+"""
+    pb = playbook(f"url: {server.url}/busy\noutput: body")
+    events: list[Event] = []
+    runner = Runner(
+        compile_plan("pipeline/t", Index(load_text(pb) + load_text(spec))), home=tmp_path, sink=events.append
+    )
+    result: list[RunResult] = []
+    t = threading.Thread(target=lambda: result.append(runner.run()))
+    t.start()
+    assert _eventually(lambda: "trying again in 200 s (Retry-After)" in log_of(list(events))), log_of(events)
+    runner.cancel()
+    t.join(30)
+    assert result and result[0].status == "cancelled"
+    assert len(server.seen) == 1
