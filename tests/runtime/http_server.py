@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,7 +31,8 @@ class Seen:
 class Server:
     """`script[path]`: answers given in turn (the last one repeats)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls
         self.script: dict[str, list[Answer]] = {}
         self.seen: list[Seen] = []
         self.entered = threading.Event()
@@ -64,12 +66,14 @@ class Server:
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _any
 
         self.httpd = _Quiet(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.httpd.server_address[1]}"
 
     def on(self, path: str, *answers: Answer) -> None:
         self.script[path] = list(answers)
@@ -94,8 +98,8 @@ def _read_chunked(h: BaseHTTPRequestHandler) -> bytes:
         h.rfile.readline()
 
 
-def serve() -> Iterator[Server]:
-    server = Server()
+def serve(tls: ssl.SSLContext | None = None) -> Iterator[Server]:
+    server = Server(tls)
     server.thread.start()
     try:
         yield server

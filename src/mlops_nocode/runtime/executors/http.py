@@ -9,8 +9,10 @@ Runner redacts secret values from the log, the events and the error.
 from __future__ import annotations
 
 import email.utils
+import ssl
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, ValidationError
@@ -44,6 +46,9 @@ class HttpStepSettings(BaseSettings):
         le=86400,
         description="seconds: the longest wait before a retry; a Retry-After asking for more fails the step",
     )
+    ca_bundle: Path | None = Field(
+        None, description="a PEM file of certificate authorities trusted on top of the public ones (certifi)"
+    )
 
 
 class HttpExecutor(ThreadExecutor):
@@ -76,7 +81,15 @@ class HttpExecutor(ThreadExecutor):
         except ValidationError as e:
             raise StepFailure(f"invalid settings for http steps: {_first_error(e)}") from None
         req = prepare(job.a)
-        client, backend = guarded_client(policy, req.timeout, f"mlops-nocode/{__version__}")
+        try:
+            client, backend = guarded_client(
+                policy, req.timeout, f"mlops-nocode/{__version__}", settings.ca_bundle
+            )
+        except (OSError, ssl.SSLError) as e:
+            raise StepFailure(
+                f"HTTP_STEP_CA_BUNDLE={settings.ca_bundle}: cannot load it as PEM certificates ({e}): "
+                "fix the path"
+            ) from None
         self.backends[job.a.job] = backend
         if job.stopping:
             backend.interrupt()

@@ -14,9 +14,11 @@ import errno
 import os
 import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import httpcore
@@ -103,10 +105,10 @@ class GuardedBackend(httpcore.SyncBackend):
 class GuardedTransport(httpx.HTTPTransport):
     """httpx's transport on a GuardedBackend: no proxy from the environment, TLS verified."""
 
-    def __init__(self, backend: GuardedBackend) -> None:
+    def __init__(self, backend: GuardedBackend, ssl_context: ssl.SSLContext) -> None:
         super().__init__(trust_env=False)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=ssl_context,
             max_connections=4,
             max_keepalive_connections=0,
             network_backend=backend,
@@ -114,12 +116,17 @@ class GuardedTransport(httpx.HTTPTransport):
 
 
 def guarded_client(
-    policy: HostPolicy, timeout: float, user_agent: str
+    policy: HostPolicy, timeout: float, user_agent: str, ca_bundle: Path | None = None
 ) -> tuple[httpx.Client, GuardedBackend]:
-    """A client whose connections go only where `policy` allows, and the backend that can interrupt it."""
+    """A client whose connections go only where `policy` allows, and the backend that can interrupt it.
+    TLS trusts certifi's authorities, plus those of `ca_bundle` (a PEM file) when given (OSError or
+    ssl.SSLError when it cannot be read)."""
+    context = httpx.create_ssl_context(trust_env=False)
+    if ca_bundle is not None:
+        context.load_verify_locations(cafile=str(ca_bundle))
     backend = GuardedBackend(policy)
     client = httpx.Client(
-        transport=GuardedTransport(backend),
+        transport=GuardedTransport(backend, context),
         timeout=httpx.Timeout(timeout),
         follow_redirects=False,
         trust_env=False,
