@@ -8,7 +8,7 @@ from typing import Any
 
 from mlops_nocode.spec import Playbook, Problem
 from mlops_nocode.spec.expressions import scan
-from mlops_nocode.spec.sections import SECTIONS
+from mlops_nocode.spec.sections import RESERVED_ENGINE_ENV, SECTIONS
 
 NAMESPACES: dict[str, tuple[str, ...]] = {
     "container": ("params", "inputs", "secrets", "outputs"),
@@ -37,12 +37,6 @@ def section_problems(pb: Playbook) -> list[Problem]:
     section = pb.spec.section
     if runtime not in SECTIONS or section is None:
         return []
-    if runtime == "http":  # its own checks beyond the expressions' names (a module that imports this one)
-        from mlops_nocode.compiler.http_checks import http_problems
-
-        problems_http = http_problems(pb)
-    else:
-        problems_http = []
     props = pb.spec.parameters.get("properties") if isinstance(pb.spec.parameters, dict) else None
     declared: dict[str, Any] = {
         "inputs": pb.spec.inputs,
@@ -68,4 +62,41 @@ def section_problems(pb: Playbook) -> list[Problem]:
                         f"declare it under spec.{place} (known: {known})",
                     )
                 )
-    return problems + problems_http
+    if runtime == "container":
+        problems.extend(container_problems(pb, dumped))
+    if runtime == "http":  # compiler/http_checks.py (it imports this module, hence imported here)
+        from mlops_nocode.compiler.http_checks import http_problems
+
+        problems.extend(http_problems(pb))
+    return problems
+
+
+def container_problems(pb: Playbook, dumped: dict[str, Any]) -> list[Problem]:
+    """What a container section cannot do: secrets anywhere but `env` (the engine's argv is visible to
+    every user of the machine), an env entry holding a secret under a name of the engine's environment."""
+    problems: list[Problem] = []
+    for key in ("command", "args", "workdir"):
+        for where, text in strings(dumped.get(key), f"{pb.ref} > spec.container.{key}"):
+            exprs, _ = scan(text, NAMESPACES["container"])
+            if any(e.namespace == "secrets" for e in exprs):
+                problems.append(
+                    Problem(
+                        "a secret in the container's command line would be visible to every user of the "
+                        "machine (and in the engine's records)",
+                        where,
+                        "pass it through container.env (e.g. env: {TOKEN: '${{ secrets.TOKEN }}'}) and "
+                        "read the variable in the container",
+                    )
+                )
+    for key, value in (dumped.get("env") or {}).items():
+        exprs, _ = scan(str(value), NAMESPACES["container"])
+        if any(e.namespace == "secrets" for e in exprs) and RESERVED_ENGINE_ENV.fullmatch(key):
+            problems.append(
+                Problem(
+                    f"env {key} holds a secret, and {key} is a name of the container engine's own "
+                    "environment (the secret travels there)",
+                    f"{pb.ref} > spec.container.env.{key}",
+                    f"rename it (e.g. APP_{key})",
+                )
+            )
+    return problems

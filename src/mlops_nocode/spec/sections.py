@@ -23,6 +23,21 @@ def _output_path(v: str) -> str:
 
 OutputPath = Annotated[str, AfterValidator(_output_path)]
 
+_NAME_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_REF = re.compile(
+    rf"(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+    rf"|\[[0-9A-Fa-f:]+\])(?::[0-9]+)?/)?{_NAME_PART}(?:/{_NAME_PART})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?"
+)
+"""An image reference, as the OCI distribution grammar (distribution/reference) writes it."""
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+RESERVED_ENGINE_ENV = re.compile(
+    r"(PATH|HOME|USER|LOGNAME|SHELL|TMPDIR|LANG|LC_\w*|XDG_\w*|CONTAINERS_\w*|CONTAINER_\w*|DOCKER_\w*|"
+    r"PODMAN_\w*|BUILDAH_\w*|STORAGE_\w*|REGISTRY_AUTH_FILE|LD_\w*|SSL_\w*|\w*_PROXY|\w*_proxy)"
+)
+"""Names of a container engine's own environment: a container env entry holding a secret cannot take one
+(its value travels in the engine's environment, where it would change how the engine itself works)."""
+
 
 class ContainerRuntime(_Section):
     """`runtime: container`: an image run by Docker or Podman (locally), a K3s Job, or a RunPod/Vast.ai pod.
@@ -31,15 +46,63 @@ class ContainerRuntime(_Section):
     and `outputs` name files in it, as for command steps.
     """
 
-    image: str = Field(min_length=1, max_length=512)
+    image: str = Field(
+        min_length=1,
+        max_length=512,
+        description="an image reference (registry/name:tag or name@sha256:...), without expressions",
+    )
     command: list[str] | None = Field(default=None, description="the image's entrypoint, replaced")
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
-    workdir: str | None = None
-    ports: list[int] = Field(default_factory=list)
+    workdir: str | None = Field(default=None, description="an absolute path inside the container")
+    ports: list[int] = Field(default_factory=list, description="published on 127.0.0.1 (needs a network)")
     outputs: dict[str, OutputPath] = Field(default_factory=dict)
     pull: Literal["never", "missing", "always"] = "missing"
     network: Literal["none", "bridge", "host"] = "none"
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str) -> str:
+        if "${{" in v:
+            raise ValueError(
+                f"the image {v!r} holds an expression: name the image literally (its digest is pinned in "
+                "the plan), and make a playbook per image"
+            )
+        if not IMAGE_REF.fullmatch(v):
+            raise ValueError(
+                f"{v!r} is not an image reference: write [registry[:port]/]name[:tag][@sha256:<64 hex>], "
+                "lower-case name (e.g. docker.io/library/busybox:1.36)"
+            )
+        return v
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            if not ENV_NAME.fullmatch(name):
+                raise ValueError(f"env name {name!r}: use letters, digits and '_', not starting with a digit")
+        return v
+
+    @field_validator("workdir")
+    @classmethod
+    def _workdir(cls, v: str | None) -> str | None:
+        if v is not None and (not v.startswith("/") or "\0" in v or ":" in v):
+            raise ValueError(f"workdir {v!r}: give an absolute path inside the container (e.g. /mlops/out)")
+        return v
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, v: list[int]) -> list[int]:
+        for port in v:
+            if not 1 <= port <= 65535:
+                raise ValueError(f"port {port} is not between 1 and 65535")
+        return v
+
+    @model_validator(mode="after")
+    def _ports_need_network(self) -> ContainerRuntime:
+        if self.ports and self.network == "none":
+            raise ValueError("ports are published only with a network: set network: bridge (or drop ports)")
+        return self
 
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")

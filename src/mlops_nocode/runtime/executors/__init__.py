@@ -14,6 +14,7 @@ from mlops_nocode.runtime.executors.base import ALL_PROVIDERS, Executor
 BUILTIN: dict[str, str] = {
     "python": "mlops_nocode.runtime.executors.forked:PythonExecutor",
     "command": "mlops_nocode.runtime.executors.forked:CommandExecutor",
+    "container": "mlops_nocode.runtime.executors.container:ContainerExecutor",
     "http": "mlops_nocode.runtime.executors.http:HttpExecutor",
 }
 _classes: dict[str, type[Executor]] = {}
