@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import ssl
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -60,6 +61,8 @@ class HttpExecutor(ThreadExecutor):
     def __init__(self, ctx: ExecContext) -> None:
         super().__init__(ctx)
         self.backends: dict[str, GuardedBackend] = {}
+        self._lock = threading.Lock()
+        self._setup: tuple[HttpStepSettings, Any, ssl.SSLContext] | None = None
 
     def cancel(self, a: Attempt, sig: int) -> None:
         super().cancel(a, sig)
@@ -72,24 +75,34 @@ class HttpExecutor(ThreadExecutor):
             backend.interrupt()
         super().close()
 
+    def setup(self) -> tuple[HttpStepSettings, Any, ssl.SSLContext]:
+        """The settings, host policy and TLS context of the run's http steps, made once (loading the
+        certificate authorities takes tens of milliseconds); StepFailure when a setting is bad."""
+        from mlops_nocode.runtime.executors.http_net import tls_context
+
+        with self._lock:
+            if self._setup is None:
+                try:
+                    settings = HttpStepSettings()
+                    policy = _policy()
+                except ValidationError as e:
+                    raise StepFailure(f"invalid settings for http steps: {_first_error(e)}") from None
+                try:
+                    context = tls_context(settings.ca_bundle)
+                except (OSError, ssl.SSLError) as e:
+                    raise StepFailure(
+                        f"HTTP_STEP_CA_BUNDLE={settings.ca_bundle}: cannot load it as PEM certificates "
+                        f"({e}): fix the path"
+                    ) from None
+                self._setup = (settings, policy, context)
+            return self._setup
+
     def body(self, job: StepThread) -> dict[str, Any]:
         from mlops_nocode.runtime.executors.http_net import Interrupted, guarded_client
 
-        try:
-            settings = HttpStepSettings()
-            policy = _policy()
-        except ValidationError as e:
-            raise StepFailure(f"invalid settings for http steps: {_first_error(e)}") from None
+        settings, policy, context = self.setup()
         req = prepare(job.a)
-        try:
-            client, backend = guarded_client(
-                policy, req.timeout, f"mlops-nocode/{__version__}", settings.ca_bundle
-            )
-        except (OSError, ssl.SSLError) as e:
-            raise StepFailure(
-                f"HTTP_STEP_CA_BUNDLE={settings.ca_bundle}: cannot load it as PEM certificates ({e}): "
-                "fix the path"
-            ) from None
+        client, backend = guarded_client(policy, req.timeout, f"mlops-nocode/{__version__}", context)
         self.backends[job.a.job] = backend
         if job.stopping:
             backend.interrupt()

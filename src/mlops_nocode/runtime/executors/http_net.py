@@ -106,7 +106,7 @@ class GuardedTransport(httpx.HTTPTransport):
     """httpx's transport on a GuardedBackend: no proxy from the environment, TLS verified."""
 
     def __init__(self, backend: GuardedBackend, ssl_context: ssl.SSLContext) -> None:
-        super().__init__(trust_env=False)
+        super().__init__(verify=ssl_context, trust_env=False)  # given a context, it loads no certificates
         self._pool = httpcore.ConnectionPool(
             ssl_context=ssl_context,
             max_connections=4,
@@ -115,15 +115,19 @@ class GuardedTransport(httpx.HTTPTransport):
         )
 
 
-def guarded_client(
-    policy: HostPolicy, timeout: float, user_agent: str, ca_bundle: Path | None = None
-) -> tuple[httpx.Client, GuardedBackend]:
-    """A client whose connections go only where `policy` allows, and the backend that can interrupt it.
-    TLS trusts certifi's authorities, plus those of `ca_bundle` (a PEM file) when given (OSError or
-    ssl.SSLError when it cannot be read)."""
+def tls_context(ca_bundle: Path | None = None) -> ssl.SSLContext:
+    """TLS verification against certifi's authorities, plus those of `ca_bundle` (a PEM file) when given
+    (OSError or ssl.SSLError when it cannot be read)."""
     context = httpx.create_ssl_context(trust_env=False)
     if ca_bundle is not None:
         context.load_verify_locations(cafile=str(ca_bundle))
+    return context
+
+
+def guarded_client(
+    policy: HostPolicy, timeout: float, user_agent: str, context: ssl.SSLContext
+) -> tuple[httpx.Client, GuardedBackend]:
+    """A client whose connections go only where `policy` allows, and the backend that can interrupt it."""
     backend = GuardedBackend(policy)
     client = httpx.Client(
         transport=GuardedTransport(backend, context),
