@@ -64,6 +64,10 @@ def section_problems(pb: Playbook) -> list[Problem]:
                 )
     if runtime == "container":
         problems.extend(container_problems(pb, dumped))
+    if runtime == "http":  # compiler/http_checks.py (it imports this module, hence imported here)
+        from mlops_nocode.compiler.http_checks import http_problems
+
+        problems.extend(http_problems(pb))
     return problems
 
 

@@ -174,20 +174,81 @@ class ContainerRuntime(_Section):
         return self
 
 
-class HttpRuntime(_Section):
-    """`runtime: http`: one HTTP request; its response body becomes the step's output `output`."""
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HOP_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "upgrade", "te"})
 
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
-    url: str = Field(min_length=1, max_length=8192)
+
+class HttpRuntime(_Section):
+    """`runtime: http`: one HTTP request; its response body becomes the step's output `output`.
+
+    Strings hold `${{ params|inputs|secrets.X }}`. In `url`, a value is percent-encoded (it cannot add a
+    path segment, a query or change the host) except an expression that starts the URL (the base URL).
+    A string of `json` that is one expression takes the value with its JSON type. `body_file:
+    ${{ inputs.X }}` uploads a file input (file inputs are never sent as their path).
+    """
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
+    url: str = Field(min_length=1, max_length=8192, description="http(s) URL; see the class docstring")
     headers: dict[str, str] = Field(default_factory=dict)
-    query: dict[str, str] = Field(default_factory=dict)
-    json_body: Any = Field(default=None, alias="json")
-    form: dict[str, str] | None = None
-    expect: list[int] = Field(default_factory=list, description="accepted status codes (default: 2xx)")
+    query: dict[str, str] = Field(default_factory=dict, description="query parameters, encoded")
+    json_body: Any = Field(default=None, alias="json", description="a JSON body")
+    form: dict[str, str] | None = Field(default=None, description="a form body (urlencoded)")
+    body: str | None = Field(default=None, description="a text body, sent as is (set Content-Type)")
+    body_file: str | None = Field(default=None, description="${{ inputs.X }}: the file input sent as body")
+    expect: list[Annotated[int, Field(ge=100, le=599)]] = Field(
+        default_factory=list, max_length=100, description="accepted status codes (default: 200-299)"
+    )
     output: str | None = Field(default=None, description="the output that receives the response body")
-    timeout: float = Field(default=30.0, gt=0, le=3600)
-    retries: int = Field(default=3, ge=0, le=20)
+    status_output: str | None = Field(default=None, description="an output that receives the status code")
+    timeout: float = Field(default=30.0, gt=0, le=3600, description="seconds per try (connect to last byte)")
+    retries: int = Field(default=3, ge=0, le=20, description="tries again on 5xx, 429, connection errors")
+    backoff: float = Field(default=1.0, ge=0, le=600, description="seconds before the first retry, doubled")
     follow_redirects: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        lead = v.lstrip()
+        if lead.startswith("${{"):
+            return v  # a base URL from a value: checked when the step runs
+        scheme = lead.split(":", 1)[0].lower() if ":" in lead else ""
+        if scheme not in ("http", "https") or not lead.lower().startswith(f"{scheme}://"):
+            raise ValueError(
+                f"{v[:60]!r} is not an http:// or https:// URL: write the full URL "
+                "(https://example.org/api/items), or start it with an expression giving the base URL"
+            )
+        return v
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, v: dict[str, str]) -> dict[str, str]:
+        seen: set[str] = set()
+        for name in v:
+            if not _TOKEN.fullmatch(name):
+                raise ValueError(
+                    f"header name {name[:60]!r} is not a valid HTTP header name: use letters, digits and "
+                    "- (e.g. X-Api-Key); names cannot hold expressions"
+                )
+            if name.lower() in _HOP_HEADERS:
+                raise ValueError(f"header {name!r} is set by the HTTP client: remove it")
+            if name.lower() in seen:
+                raise ValueError(f"header {name!r} is given twice (names ignore case): keep one")
+            seen.add(name.lower())
+        return v
+
+    @model_validator(mode="after")
+    def _one_body(self) -> HttpRuntime:
+        given = [k for k in ("json", "form", "body", "body_file") if self._body_of(k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"http: {' and '.join(given)} are given: a request has one body, keep one")
+        if given and self.method in ("GET", "HEAD", "OPTIONS"):
+            raise ValueError(f"http: a {self.method} request has no body ({given[0]}): use POST or PUT")
+        if self.output is not None and self.output == self.status_output:
+            raise ValueError("http: output and status_output name the same output: use two outputs")
+        return self
+
+    def _body_of(self, key: str) -> Any:
+        return self.json_body if key == "json" else getattr(self, key)
 
 
 class TerraformRuntime(_Section):

@@ -17,6 +17,7 @@ BUILTIN: dict[str, str] = {
     "container": "mlops_nocode.runtime.executors.container:ContainerExecutor",
     "terraform": "mlops_nocode.runtime.executors.terraform:TerraformExecutor",
     "ansible": "mlops_nocode.runtime.executors.ansible:AnsibleExecutor",
+    "http": "mlops_nocode.runtime.executors.http:HttpExecutor",
 }
 _classes: dict[str, type[Executor]] = {}
 _paths: dict[str, str] = dict(BUILTIN)
