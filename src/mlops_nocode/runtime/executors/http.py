@@ -119,7 +119,7 @@ class HttpExecutor(ThreadExecutor):
 
 
 def _policy() -> Any:
-    from mlops_nocode.runs.webhook_hosts import HostPolicy
+    from mlops_nocode.hosts import HostPolicy
     from mlops_nocode.settings import Settings
 
     return replace(HostPolicy.from_settings(Settings()), purpose="http step request")
@@ -134,7 +134,7 @@ def _call(job: StepThread, client: httpx.Client, req: Prepared, settings: HttpSt
     """Send the request, with retries and redirects as the section says; the step's outputs."""
     import httpx
 
-    from mlops_nocode.runs.webhook_hosts import HostRefused
+    from mlops_nocode.hosts import HostRefused
 
     tries = req.retries + 1
     for n in range(1, tries + 1):

@@ -1,5 +1,5 @@
 """The connections of http steps: every one goes to an address the webhook host policy checked
-(runs/webhook_hosts.py) at connect time, for the first request and every redirect hop alike, and all of
+(mlops_nocode/hosts.py) at connect time, for the first request and every redirect hop alike, and all of
 them can be interrupted from another thread (a cancel, a timeout) without waiting for the network.
 
 The policy resolves the host once and the socket connects to one of the checked addresses (no second
@@ -25,7 +25,7 @@ import httpcore
 import httpx
 from httpcore._backends.sync import SyncStream
 
-from mlops_nocode.runs.webhook_hosts import HostPolicy
+from mlops_nocode.hosts import HostPolicy
 
 
 class Interrupted(Exception):
