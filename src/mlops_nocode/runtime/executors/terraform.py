@@ -360,3 +360,9 @@ def destroy_from_env(workdir: Path, environ: dict[str, str], log: Path | None = 
             )
         env[f"TF_VAR_{variable}"] = environ[secret]
     destroy(workdir, env, log)
+
+
+def secrets_of(workdir: Path) -> list[str]:
+    """The names of the secrets a working directory's variables took (what a destroy needs again)."""
+    meta = json.loads((workdir / META_FILE).read_text())
+    return sorted(set(dict(meta.get("secrets") or {}).values()))
