@@ -78,10 +78,12 @@ def kubeconfig(folder: Path, user: dict[str, Any] | None = None) -> Path:
 
 def test_it_is_a_provider() -> None:
     assert isinstance(PROVIDER, Provider) and PROVIDER.name == "k3s"
-    assert PROVIDER.features.gpus and {"python", "command", "container"} <= set(PROVIDER.features.runtimes)
+    assert PROVIDER.features.gpus and {"python", "command", "http", "container"} == set(
+        PROVIDER.features.runtimes
+    )
     assert (
         "container" not in PROVIDER.features.unsupported
-    )  # a Job of its own (tests/runtime/test_container_k3s.py)
+    )  # a Job of its own: tests/runtime/test_container_k3s.py
 
 
 def test_shipped_sheet_is_an_example_at_price_zero() -> None:

@@ -44,7 +44,8 @@ def test_local_provider_is_this_machine_and_provisions_nothing(tmp_path: Path) -
     p = registry.get("local")
     assert p.features.provisions is False and p.features.iac == "none"
     assert "container" not in p.features.unsupported
-    assert {"python", "command", "container"} <= p.features.runtimes
+    assert {"python", "command", "container", "http", "terraform", "ansible"} <= p.features.runtimes
+    assert "ansible" not in p.features.unsupported
     [offer] = p.offers()
     caps = local.capabilities()
     assert (offer.id, offer.vcpus, offer.price_per_hour, offer.gpu_count) == ("this-machine", caps.cpus, 0, 0)

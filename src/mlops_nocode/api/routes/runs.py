@@ -39,6 +39,18 @@ _DEPLOYMENT = {
 }
 DEPLOYMENTS = [_DEPLOYMENT]
 DESTROYED = [_DEPLOYMENT | {"status": "destroyed"}]
+INFRA_DESTROYED = [
+    {"workdir": "/var/lib/mlops/runs/20261130-061657-82d7dc/terraform/workspace", "status": "destroyed"},
+    {
+        "workdir": "/var/lib/mlops/runs/20261130-061657-82d7dc/terraform/bucket",
+        "status": "failed",
+        "problem": {
+            "what": "variable 'token' took secret 'BUCKET_TOKEN', which is not set",
+            "where": "/var/lib/mlops/runs/20261130-061657-82d7dc/terraform/bucket",
+            "fix": "store it with PUT /api/v1/secrets/BUCKET_TOKEN, then destroy again",
+        },
+    },
+]
 MAX_INT = 2**62  # larger numbers overflow the databases' 64-bit integers (a 500): 422 instead
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such run"}}
 
@@ -108,6 +120,45 @@ def destroy_run(run_id: str, gw: Gateway = Depends(gateway)) -> list[dict[str, A
         with contextlib.suppress(RunStateError):  # it ended meanwhile
             gw.runs.cancel(run_id)
     return destroy(DeploymentRecords(gw.runs.db), run_id, provider_env())
+
+
+@router.post("/{run_id}/infra/destroy", responses={**NOT_FOUND, **json_example(INFRA_DESTROYED)})
+def destroy_run_infra(run_id: str, gw: Gateway = Depends(gateway)) -> list[dict[str, Any]]:
+    """Destroy what the run's terraform steps created and kept (those not `ephemeral`, or left by a
+    failed destroy); a running run is cancelled first. The secrets their variables took come from the
+    secret store. One entry per terraform step: destroyed, or failed with the reason (retry later); []
+    when the run has none. `mlops infra destroy RUN_ID` does the same on the command line."""
+    from mlops_nocode.iac.terraform import TerraformError
+    from mlops_nocode.runtime.executors.terraform import destroy_from_env, secrets_of, workdirs
+
+    run = gw.runs.get(run_id)
+    if run["status"] not in TERMINAL:
+        with contextlib.suppress(RunStateError):
+            gw.runs.cancel(run_id)
+    try:
+        found = workdirs(gw.settings.home, run_id)
+    except ValueError:
+        return []
+    out: list[dict[str, Any]] = []
+    for workdir in found:
+        names = secrets_of(workdir)
+        environ = gw.secrets.values(names)
+        if missing := [n for n in names if n not in environ]:
+            problem = {
+                "what": f"the apply took secret(s) {', '.join(missing)}, which the secret store lacks",
+                "where": str(workdir),
+                "fix": f"store the values the apply used with PUT /api/v1/secrets/{missing[0]} (each), "
+                "then destroy again",
+            }
+            out.append({"workdir": str(workdir), "status": "failed", "problem": problem})
+            continue
+        try:
+            destroy_from_env(workdir, environ, workdir / "destroy.log")
+            out.append({"workdir": str(workdir), "status": "destroyed"})
+        except TerraformError as e:
+            problem = {"what": e.what, "where": e.where, "fix": e.fix}
+            out.append({"workdir": str(workdir), "status": "failed", "problem": problem})
+    return out
 
 
 @router.get("/{run_id}/events", response_model=list[RunEvent], responses=NOT_FOUND)
