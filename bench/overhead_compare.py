@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -50,16 +51,16 @@ def export_src(ref: str, dest: Path) -> Path:
     return dest / "src"
 
 
-def worker_seconds(src: Path, shape: str, n: int, repeat: int) -> float:
+def worker_seconds(src: Path, shape: str, n: int, repeat: int) -> tuple[float, float]:
     """Best-of-`repeat` wall time of one Runner run of the `shape`-`n` plan, in a fresh process that
-    imports mlops_nocode from `src`."""
+    imports mlops_nocode from `src`, and the median CPU time of a run (every process of it)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(src), str(REPO)])
     env["THROTTLE_DISABLE"] = "true"
     cmd = [sys.executable, "-P", "-m", "bench.runner_overhead", "--worker", shape, str(n), str(repeat)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=REPO).stdout
-    seconds: float = json.loads(out.strip().splitlines()[-1])["seconds"]
-    return seconds
+    got = json.loads(out.strip().splitlines()[-1])
+    return float(got["seconds"]), float(got["cpu_seconds"])
 
 
 def compare(ref: str, rounds: int, sizes: tuple[int, ...], repeat: int = 3) -> list[dict[str, Any]]:
@@ -74,23 +75,24 @@ def compare(ref: str, rounds: int, sizes: tuple[int, ...], repeat: int = 3) -> l
     print(f"load average at start: {_load()}")
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="mlops-bench-ref-") as tmp:
-        trees = {"before": export_src(ref, Path(tmp)), "after": REPO / "src"}
+        (Path(tmp) / "before").mkdir()
+        after = Path(tmp) / "after" / "src"  # a snapshot: editing the checkout meanwhile changes nothing
+        shutil.copytree(REPO / "src", after, ignore=shutil.ignore_patterns("__pycache__", "web"))
+        trees = {"before": export_src(ref, Path(tmp) / "before"), "after": after}
         for shape in ("chain", "fanout"):
             for n in sizes:
                 plan = plan_for(shape, n)
                 w = 1 if shape == "chain" else workers
-                per: dict[str, list[tuple[float, float]]] = {"before": [], "after": []}
+                per: dict[str, list[tuple[float, float, float]]] = {"before": [], "after": []}
                 for r in range(rounds):
                     bare = _best(lambda: bare_processes(plan, w), 2)  # noqa: B023
                     order = ("before", "after") if r % 2 == 0 else ("after", "before")
                     for name in order:
-                        secs = worker_seconds(trees[name], shape, n, repeat)
-                        per[name].append((1000 * secs / n, secs / bare))
+                        secs, cpu = worker_seconds(trees[name], shape, n, repeat)
+                        per[name].append((1000 * secs / n, secs / bare, 1000 * cpu / n))
                     print(
                         f"{shape}-{n} round {r + 1}: bare {1000 * bare / n:.2f} ms/step; "
-                        + "; ".join(
-                            f"{k} {per[k][-1][0]:.2f} ms/step ({per[k][-1][1]:.2f} of bare)" for k in per
-                        )
+                        + "; ".join(f"{k} {_fmt(per[k][-1])}" for k in per)
                         + f"; load {_load()}"
                     )
                     sys.stdout.flush()
@@ -99,24 +101,35 @@ def compare(ref: str, rounds: int, sizes: tuple[int, ...], repeat: int = 3) -> l
     return results
 
 
-def _summary(shape: str, n: int, per: dict[str, list[tuple[float, float]]]) -> dict[str, Any]:
+def _fmt(v: tuple[float, float, float]) -> str:
+    return f"{v[0]:.2f} ms/step ({v[1]:.2f} of bare, CPU {v[2]:.2f} ms/step)"
+
+
+def _summary(shape: str, n: int, per: dict[str, list[tuple[float, float, float]]]) -> dict[str, Any]:
     s: dict[str, Any] = {"case": f"{shape}-{n}"}
     for name, vals in per.items():
         s[f"{name}_ms_per_step"] = [round(v[0], 3) for v in vals]
         s[f"{name}_ratio_vs_bare"] = [round(v[1], 3) for v in vals]
+        s[f"{name}_cpu_ms_per_step"] = [round(v[2], 3) for v in vals]
         s[f"{name}_median_ms"] = round(statistics.median(v[0] for v in vals), 3)
         s[f"{name}_median_ratio"] = round(statistics.median(v[1] for v in vals), 3)
+        s[f"{name}_median_cpu_ms"] = round(statistics.median(v[2] for v in vals), 3)
     s["after_over_before"] = round(s["after_median_ratio"] / s["before_median_ratio"], 3)
+    s["cpu_after_over_before"] = round(s["after_median_cpu_ms"] / s["before_median_cpu_ms"], 3)
     return s
 
 
 def _show(results: list[dict[str, Any]], before: str, after: str) -> None:
     print(f"\n## runner overhead, before ({before}) and after ({after}), medians over rounds")
-    print("case | before ms/step | before / bare | after ms/step | after / bare | after / before")
+    print(
+        "case | before ms/step | before / bare | after ms/step | after / bare | after / before (ratios) | "
+        "CPU ms/step before | after | after / before"
+    )
     for s in results:
         print(
             f"{s['case']} | {s['before_median_ms']} | {s['before_median_ratio']} | {s['after_median_ms']} | "
-            f"{s['after_median_ratio']} | {s['after_over_before']}"
+            f"{s['after_median_ratio']} | {s['after_over_before']} | {s['before_median_cpu_ms']} | "
+            f"{s['after_median_cpu_ms']} | {s['cpu_after_over_before']}"
         )
 
 

@@ -24,7 +24,6 @@ import gc
 import importlib
 import importlib.machinery
 import importlib.util
-import inspect
 import json
 import logging
 import os
@@ -34,6 +33,7 @@ import socket
 import sys
 import tempfile
 import traceback
+import types
 from array import array
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from mlops_nocode.runtime.context import StepContext
 from mlops_nocode.runtime.secrets import fill as fill_secrets
 
 MAX_DGRAM = 60_000
+_CO_VARKEYWORDS = 0x08  # a code object's flag: the function has a **kwargs parameter
 
 
 def run_step(payload: dict[str, Any]) -> tuple[int, str]:
@@ -58,8 +59,7 @@ def run_step(payload: dict[str, Any]) -> tuple[int, str]:
         kwargs = dict(payload["kwargs"])
         if payload.get("secrets"):
             kwargs = fill_secrets(kwargs, payload["secrets"])
-        sig = inspect.signature(func)
-        if "ctx" in sig.parameters or any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        if _takes_ctx(func):
             kwargs["ctx"] = StepContext(
                 payload["step"],
                 payload["run_id"],
@@ -85,6 +85,23 @@ def run_step(payload: dict[str, Any]) -> tuple[int, str]:
         text = json.dumps({"error": f"{type(e).__name__}: {e}"})
         code = 1
     return code, text
+
+
+def _takes_ctx(func: Any) -> bool:
+    """Whether the step function accepts `ctx` (by name or through `**kwargs`).
+
+    A plain function answers from its code object; anything else (a decorated function, a callable
+    object, a builtin) through `inspect.signature`, imported only then: `inspect` pulls in `ast`, `dis`
+    and `tokenize`, a third of the fork server's import time, paid by every run.
+    """
+    if isinstance(func, types.FunctionType) and not hasattr(func, "__wrapped__"):
+        code = func.__code__
+        names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+        return "ctx" in names or bool(code.co_flags & _CO_VARKEYWORDS)
+    import inspect
+
+    sig = inspect.signature(func)
+    return "ctx" in sig.parameters or any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
 
 
 INLINE_MODULE = "playbook_code"
@@ -142,7 +159,7 @@ def _warm_up() -> None:
     logger.handlers[:] = [logging.StreamHandler(sys.stderr)]
     logger.handlers[0].setFormatter(logging.Formatter("%(message)s"))
     logger.handlers.clear()
-    inspect.signature(run_step)
+    _takes_ctx(run_step)
     dict(os.environ)
     for module in list(sys.modules.values()):
         getattr(module, "__name__", None)
@@ -438,3 +455,6 @@ if __name__ == "__main__":
         Path(sys.argv[3]),
         _read_config().get("confine"),
     )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # every child is gone: skip the interpreter's teardown (the Runner waits for this exit)
