@@ -13,6 +13,7 @@ with "Executor registry").
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import shutil
@@ -79,6 +80,8 @@ def compare(ref: str, rounds: int, sizes: tuple[int, ...], repeat: int = 3) -> l
         after = Path(tmp) / "after" / "src"  # a snapshot: editing the checkout meanwhile changes nothing
         shutil.copytree(REPO / "src", after, ignore=shutil.ignore_patterns("__pycache__", "web"))
         trees = {"before": export_src(ref, Path(tmp) / "before"), "after": after}
+        for tree in trees.values():  # as installed: an environment with PYTHONDONTWRITEBYTECODE=1 would
+            compileall.compile_dir(tree, quiet=1)  # otherwise compile the fork server's modules every run
         for shape in ("chain", "fanout"):
             for n in sizes:
                 plan = plan_for(shape, n)
