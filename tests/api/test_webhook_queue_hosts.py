@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from mlops_nocode.hosts import HostPolicy, HostRefused, pinned_post
 from mlops_nocode.runs.db import Database
 from mlops_nocode.runs.vault import SecretStore
-from mlops_nocode.runs.webhook_hosts import HostPolicy, HostRefused, pinned_post
 from mlops_nocode.runs.webhook_queue import Claim, DeliveryQueue
 from mlops_nocode.runs.webhooks import WebhookStore
 from mlops_nocode.settings import Settings

@@ -78,7 +78,7 @@ def kubeconfig(folder: Path, user: dict[str, Any] | None = None) -> Path:
 
 def test_it_is_a_provider() -> None:
     assert isinstance(PROVIDER, Provider) and PROVIDER.name == "k3s"
-    assert PROVIDER.features.gpus and {"python", "command"} == set(PROVIDER.features.runtimes)
+    assert PROVIDER.features.gpus and {"python", "command", "http"} == set(PROVIDER.features.runtimes)
     assert "container" in PROVIDER.features.unsupported
 
 

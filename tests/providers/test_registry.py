@@ -43,7 +43,9 @@ def test_registered_providers_win_and_hidden_ones_go_missing() -> None:
 def test_local_provider_is_this_machine_and_provisions_nothing(tmp_path: Path) -> None:
     p = registry.get("local")
     assert p.features.provisions is False and p.features.iac == "none"
-    assert "container" in p.features.unsupported and p.features.runtimes == {"python", "command"}
+    assert "container" not in p.features.unsupported
+    assert {"python", "command", "container", "http", "terraform", "ansible"} <= p.features.runtimes
+    assert "ansible" not in p.features.unsupported
     [offer] = p.offers()
     caps = local.capabilities()
     assert (offer.id, offer.vcpus, offer.price_per_hour, offer.gpu_count) == ("this-machine", caps.cpus, 0, 0)

@@ -159,11 +159,16 @@ def test_bad_pipelines_are_rejected(validator: jsonschema.Draft202012Validator, 
             load_text(yaml.safe_dump(doc))
 
 
-def test_other_runtimes_need_no_section(validator: jsonschema.Draft202012Validator) -> None:
+def test_each_runtime_needs_its_own_section(validator: jsonschema.Draft202012Validator) -> None:
     doc = copy.deepcopy(PLAYBOOK)
-    doc["spec"]["runtime"] = "container"
+    doc["spec"]["runtime"] = "litellm"  # no section yet
     del doc["spec"]["python"]
     assert valid(validator, doc)
+    doc["spec"]["runtime"] = "container"
+    assert not valid(validator, doc)  # a container step names its image
+    doc["spec"]["container"] = {"image": "busybox:1.36"}
+    assert valid(validator, doc)
+    del doc["spec"]["container"]
     doc["spec"]["runtime"] = "command"
     doc["spec"]["command"] = {"argv": ["echo", "hi"]}
     assert valid(validator, doc)

@@ -27,13 +27,13 @@ from mlops_nocode.api.routes import sessions as sessions_routes
 from mlops_nocode.api.routes import webhooks as webhooks_routes
 from mlops_nocode.api.schemas import ErrorOut
 from mlops_nocode.api.state import Gateway
+from mlops_nocode.hosts import HostPolicy
 from mlops_nocode.runs.db import Database
 from mlops_nocode.runs.keys import KeyStore
 from mlops_nocode.runs.service import RunService
 from mlops_nocode.runs.sessions import SessionStore
 from mlops_nocode.runs.vault import SecretStore
 from mlops_nocode.runs.webhook_dispatch import Dispatcher
-from mlops_nocode.runs.webhook_hosts import HostPolicy
 from mlops_nocode.runs.webhooks import Notifier, WebhookStore
 from mlops_nocode.runs.worker import Recovery, WorkerThreads
 from mlops_nocode.settings import Settings, resolve_secret_key

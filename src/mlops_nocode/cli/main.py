@@ -12,6 +12,7 @@ import typer
 
 from mlops_nocode import __version__
 from mlops_nocode.cli import catalogue as catalogue_cli
+from mlops_nocode.cli import infra as infra_cli
 from mlops_nocode.cli import keys as keys_cli
 from mlops_nocode.cli import login as login_cli
 from mlops_nocode.cli import remote as remote_cli
@@ -48,6 +49,7 @@ def _options(
 
 
 app.add_typer(throttle_cli.app, name="throttle")
+app.add_typer(infra_cli.app, name="infra")
 app.add_typer(catalogue_cli.app, name="catalogue")
 app.command()(server_cli.up)
 app.command()(server_cli.worker)

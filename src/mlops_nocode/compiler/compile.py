@@ -119,7 +119,7 @@ class Compiler(Wiring):
                 "command": spec.command.model_dump() if spec.command else None,
                 "config": config,
                 "resources": spec.resources.model_dump(),
-                "cache": spec.cache,
+                "cache": spec.cache and spec.runtime != "terraform",  # infrastructure is never cached
                 "_secrets": command_secrets,
             }
             spec_dir, files, problems = shipped(pb, str(pb.ref))

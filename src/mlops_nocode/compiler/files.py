@@ -22,6 +22,9 @@ MAX_FILES = 10_000
 
 def uses_spec_dir(pb: Playbook) -> bool:
     """Whether the playbook's command refers to its folder with `${{ spec.dir }}`."""
+    module = getattr(pb.spec.section, "module", None)
+    if pb.spec.runtime == "terraform" and module is not None and not module.startswith("git::"):
+        return True  # its module is a folder beside the spec file
     cmd = pb.spec.command
     if cmd is None:
         return False
@@ -55,7 +58,12 @@ def shipped(pb: Playbook, label: str) -> tuple[str | None, tuple[str, ...], list
                     f"{what} needs the playbook's folder, and this playbook was not loaded from a file",
                     f"{where} > spec",
                     "run it from its spec file (mlops run FOLDER/spec.yaml), or install its code as a "
-                    "Python package and name it in python.entrypoint",
+                    "Python package and name it in python.entrypoint"
+                    + (
+                        "; a terraform module can also be a git:: source"
+                        if pb.spec.runtime == "terraform"
+                        else ""
+                    ),
                 )
             ],
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 
+from mlops_nocode.compiler.ansible_checks import ansible_problems
 from mlops_nocode.compiler.pycode import code_problems
 from mlops_nocode.compiler.sections import section_problems
 from mlops_nocode.spec import Playbook, Problem
@@ -98,7 +99,7 @@ def check_playbook(pb: Playbook) -> tuple[list[Problem], list[Problem]]:
     """(errors, warnings) about a playbook's command argv and env, or the Python code it carries."""
     cmd = pb.spec.command
     if cmd is None:
-        return code_problems(pb) + section_problems(pb), []
+        return code_problems(pb) + section_problems(pb) + ansible_problems(pb), []
     errors: list[Problem] = []
     warnings: list[Problem] = []
     base = f"{pb.ref} > spec.command"

@@ -35,11 +35,16 @@ from mlops_nocode.iac.process import Completed, clean_env, run_streamed
 from mlops_nocode.providers.base import ProviderError
 from mlops_nocode.runtime.redaction import redactor_for
 
-__all__ = ["MIN_VERSION", "TerraformError", "TerraformRunner", "TerraformSettings"]
+__all__ = ["MIN_VERSION", "Execute", "TerraformError", "TerraformRunner", "TerraformSettings"]
 
 MIN_VERSION = (1, 5)
 INSTALL_HINT = "install terraform >= 1.5 or OpenTofu (`tofu`) and put it on PATH, or set TERRAFORM_BINARY"
 LOCK_FILE = ".mlops-terraform.lock"
+
+
+Execute = Callable[[list[str], Path, dict[str, str], bool, list[Path]], Completed]
+"""How a runner runs one terraform command when not itself: (argv, cwd, env, capture stdout, folders the
+command must be able to write besides `cwd`) -> how it ended (its tail masked, stdout when captured)."""
 
 
 class TerraformError(ProviderError):
@@ -75,6 +80,9 @@ class TerraformRunner:
         timeout: float | None = None,
         lock_timeout: float | None = None,
         plugin_cache_dir: Path | None = None,
+        execute: Execute | None = None,
+        interrupted: Callable[[], bool] | None = None,
+        plan_parent: Path | None = None,
     ) -> None:
         self.workdir, self.env, self.binary, self.on_line = workdir, dict(env or {}), binary, on_line
         settings = TerraformSettings()
@@ -84,6 +92,12 @@ class TerraformRunner:
         self.redactor = redactor_for(self.env.values())
         self._plan_dir: Path | None = None
         self._initialised = False
+        self.execute = (
+            execute  # e.g. a step's confined, cancellable commands (runtime/executors/terraform.py)
+        )
+        self.interrupted = interrupted  # stop waiting for the lock when this says so
+        self._held = 0
+        self.plan_parent = plan_parent  # where the saved plan's private folder goes (default: the temp dir)
 
     # -- finding the binary ------------------------------------------------------------------------
 
@@ -158,11 +172,16 @@ class TerraformRunner:
 
     def outputs(self) -> dict[str, Any]:
         """The root module's outputs, name -> value (sensitive ones included: callers must not print them)."""
+        return {k: v.get("value") for k, v in self.output_records().items()}
+
+    def output_records(self) -> dict[str, dict[str, Any]]:
+        """The root module's outputs as `terraform output -json` gives them: name -> {value, sensitive...}."""
         if not self._state_file().exists():
             return {}
         done = self._run("output", "-json", "-no-color", capture=True)
         self._check("output", done)
-        return {k: v.get("value") for k, v in json.loads(done.stdout or "{}").items()}
+        records: dict[str, dict[str, Any]] = json.loads(done.stdout or "{}")
+        return records
 
     def resources(self) -> list[dict[str, str]]:
         """What the state holds: [{"type", "name", "address"}]."""
@@ -229,6 +248,11 @@ class TerraformRunner:
     def _run(self, *args: str, capture: bool = False) -> Completed:
         binary = self.require_binary()
         env = clean_env({**self.env, **self._automation_env()})
+        if self.execute is not None:
+            writable = [p for p in (self._plan_dir, self.plugin_cache_dir) if p is not None]
+            if "TF_PLUGIN_CACHE_DIR" in env:
+                writable.append(Path(env["TF_PLUGIN_CACHE_DIR"]))
+            return self.execute([binary, *args], self.workdir, env, capture, writable)
         return run_streamed(
             [binary, *args], self.workdir, env, self.redactor, self.on_line, self.timeout, capture
         )
@@ -276,7 +300,8 @@ class TerraformRunner:
 
     def _fresh_plan_file(self) -> Path:
         self._drop_plan()
-        self._plan_dir = Path(tempfile.mkdtemp(prefix="mlops-tfplan-"))  # mode 0700, outside workdir
+        # mode 0700, outside workdir unless told otherwise (a confined terraform writes only where allowed)
+        self._plan_dir = Path(tempfile.mkdtemp(prefix=".mlops-tfplan-", dir=self.plan_parent))
         return self._plan_dir / "tfplan"
 
     def _drop_plan(self) -> None:
@@ -285,8 +310,22 @@ class TerraformRunner:
             self._plan_dir = None
 
     @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold this working directory's lock across several operations (plan then apply): the lock is
+        re-entrant within this runner, so the operations inside do not wait for it again."""
+        with self._locked():
+            yield
+
+    @contextmanager
     def _locked(self) -> Iterator[None]:
         """Hold this working directory's lock (waiting up to `lock_timeout`), for one operation."""
+        if self._held:
+            self._held += 1
+            try:
+                yield
+            finally:
+                self._held -= 1
+            return
         if not self.workdir.is_dir():
             raise TerraformError(
                 "the working directory does not exist", str(self.workdir), "render the deployment first"
@@ -302,10 +341,18 @@ class TerraformRunner:
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
                         raise self._lock_error(fd) from None
+                    if self.interrupted is not None and self.interrupted():
+                        raise TerraformError(
+                            "stopped while waiting for another run's lock", str(self.workdir / LOCK_FILE), ""
+                        ) from None
                     time.sleep(0.1)
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-            yield
+            self._held = 1
+            try:
+                yield
+            finally:
+                self._held = 0
         finally:
             os.close(fd)
 

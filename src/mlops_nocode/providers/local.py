@@ -26,10 +26,6 @@ RUNTIMES = runtimes_for("local")
 FEATURES = Features(
     runtimes=RUNTIMES,
     unsupported={
-        "container": "no container engine runs steps on this machine yet: use a python or command playbook",
-        "terraform": "terraform steps have no executor yet",
-        "ansible": "ansible steps have no executor yet",
-        "http": "http steps have no executor yet",
         "litellm": "litellm steps have no executor yet",
         "gpu": "this machine's GPUs are not used by steps: choose a GPU target",
     },

@@ -44,8 +44,15 @@ def provider_of(step: PlanStep) -> str:
 
 
 def place(plan: Plan, launch: dict[str, Any] | None, launch_where: str = "--target") -> Plan:
-    """Write where each step runs into `PlanStep.placement` (providers.placement); SpecError otherwise."""
-    return placement.place(plan, launch, launch_where=launch_where)
+    """Write where each step runs into `PlanStep.placement` (providers.placement); SpecError otherwise.
+    Container images of steps run here are pinned by digest when the local engine has them."""
+    placed = placement.place(plan, launch, launch_where=launch_where)
+    if any(s.runtime == "container" for s in placed.steps):
+        from mlops_nocode.runtime.executors.container import pin_images
+
+        here = frozenset(s.id for s in placed.steps if provider_of(s) == LOCAL)
+        placed = pin_images(placed, here)
+    return placed
 
 
 def deployments(plan: Plan, run_id: str) -> list[Deployment]:

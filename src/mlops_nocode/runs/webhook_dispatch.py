@@ -12,8 +12,8 @@ import ssl
 import threading
 import time
 
+from mlops_nocode.hosts import HostPolicy, HostRefused, pinned_post
 from mlops_nocode.runs.vault import SecretStore, SecretUnreadable
-from mlops_nocode.runs.webhook_hosts import HostPolicy, HostRefused, pinned_post
 from mlops_nocode.runs.webhook_queue import Claim, DeliveryQueue
 from mlops_nocode.runs.webhooks import SIGNATURE_HEADER, sign
 from mlops_nocode.settings import Settings

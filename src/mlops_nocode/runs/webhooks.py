@@ -7,7 +7,7 @@ run, webhook and event); dispatcher threads (runs.webhook_dispatch, in `mlops up
 claim and POST them, retrying after `WEBHOOK_BACKOFF` seconds, doubling, `WEBHOOK_ATTEMPTS` times in
 all, and logging every attempt. Deliveries survive the death of any process: a claim whose dispatcher
 died is due again when its `WEBHOOK_LEASE` expires (runs.webhook_queue). URLs are checked against the
-host policy (runs.webhook_hosts) at registration and again, after DNS resolution, at every delivery.
+host policy (mlops_nocode.hosts) at registration and again, after DNS resolution, at every delivery.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from mlops_nocode.hosts import HostPolicy
 from mlops_nocode.runs.db import Database
 from mlops_nocode.runs.models import DeliveryRow, WebhookRow
 from mlops_nocode.runs.service import RunService
 from mlops_nocode.runs.vault import SecretStore
-from mlops_nocode.runs.webhook_hosts import HostPolicy
 from mlops_nocode.runs.webhook_queue import DeliveryQueue
 from mlops_nocode.settings import Settings
 

@@ -50,6 +50,8 @@ def raw_outputs(a: Attempt, code: int, text: str | None, budget: Budget) -> dict
         if code != 0:
             raise StepFailure(f"step process {describe_exit(code)}")
         return dict(result["outputs"])
+    if code != 0 and text is not None and (error := _error_of(text)):  # an executor's reason (container)
+        raise StepFailure(error)
     if code in (126, 127):
         raise StepFailure(
             f"command {describe_exit(code)}: a program it runs could not be "
@@ -91,6 +93,16 @@ def raw_outputs(a: Attempt, code: int, text: str | None, budget: Budget) -> dict
             except ValueError:
                 raise StepFailure(f"output {name!r}: {rel} does not hold valid JSON") from None
     return out
+
+
+def _error_of(text: str) -> str | None:
+    """The `error` of a JSON result an executor handed with its end, if it is one."""
+    try:
+        result = json.loads(text)
+    except ValueError:
+        return None
+    error = result.get("error") if isinstance(result, dict) else None
+    return str(error) if error else None
 
 
 @contextlib.contextmanager

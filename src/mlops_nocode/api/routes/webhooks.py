@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Response, status
 
 from mlops_nocode.api.schemas import Delivery, WebhookCreated, WebhookIn, WebhookOut
 from mlops_nocode.api.state import Gateway, gateway
-from mlops_nocode.runs.webhook_hosts import HostRefused
+from mlops_nocode.hosts import HostRefused
 
 router = APIRouter(tags=["webhooks"])
 

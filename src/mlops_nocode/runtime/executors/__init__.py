@@ -14,6 +14,10 @@ from mlops_nocode.runtime.executors.base import ALL_PROVIDERS, Executor
 BUILTIN: dict[str, str] = {
     "python": "mlops_nocode.runtime.executors.forked:PythonExecutor",
     "command": "mlops_nocode.runtime.executors.forked:CommandExecutor",
+    "container": "mlops_nocode.runtime.executors.container:ContainerExecutor",
+    "terraform": "mlops_nocode.runtime.executors.terraform:TerraformExecutor",
+    "ansible": "mlops_nocode.runtime.executors.ansible:AnsibleExecutor",
+    "http": "mlops_nocode.runtime.executors.http:HttpExecutor",
 }
 _classes: dict[str, type[Executor]] = {}
 _paths: dict[str, str] = dict(BUILTIN)

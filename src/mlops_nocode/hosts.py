@@ -71,6 +71,8 @@ class HostPolicy:
     local_ok: bool = True
     listening: str = "127.0.0.1"
     resolve: Resolver = field(default=system_resolver, compare=False)
+    purpose: str = field(default="webhook", compare=False)
+    """What is sent, in messages: "webhook", or "http step request" (runtime/executors/http.py)."""
 
     @classmethod
     def from_settings(cls, settings: Settings, resolve: Resolver = system_resolver) -> HostPolicy:
@@ -106,8 +108,8 @@ class HostPolicy:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise HostRefused(
-                f"{parts.scheme or 'no'} scheme or no host: a webhook URL is http:// or https:// with a host "
-                "(https://example.org/hooks/mlops)"
+                f"{parts.scheme or 'no'} scheme or no host: a {self.purpose} URL is http:// or https:// "
+                "with a host (https://example.org/hooks/mlops)"
             )
         if parts.username is not None or parts.password is not None:
             raise HostRefused(
@@ -147,7 +149,7 @@ class HostPolicy:
         if ip.is_link_local:
             raise HostRefused(
                 f"{where} is link-local (169.254.0.0/16, fe80::/10, where cloud metadata services answer): "
-                "webhooks are never sent there; use a routable address of the receiver"
+                f"{self.purpose}s are never sent there; use a routable address of the receiver"
             )
         if ip.is_unspecified or ip.is_multicast or (ip.is_reserved and not ip.is_loopback):  # ::1 is in ::/8
             raise HostRefused(f"{where} is not a unicast host address: use the receiver's own address")
