@@ -8,10 +8,12 @@ scheduler calling the same function (the floor: no isolation at all).
 from __future__ import annotations
 
 import graphlib
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,10 @@ from bench.specs import runner_catalogue, windmill_catalogue
 from bench.steps import fib_step, noop
 from mlops_nocode.compiler import Plan, compile_plan
 from mlops_nocode.runtime.runner import Runner
+
+
+def plan_for(shape: str, n: int) -> Plan:
+    return compile_plan("pipeline/bench", runner_catalogue(n, shape))
 
 
 def run_plan(plan: Plan, home: Path) -> None:
@@ -69,7 +75,7 @@ def main(quick: bool = False) -> list[dict[str, Any]]:
         home = Path(tmp)
         for shape in ("chain", "fanout"):
             for n in sizes:
-                plan = compile_plan("pipeline/bench", runner_catalogue(n, shape))
+                plan = plan_for(shape, n)
                 w = 1 if shape == "chain" else workers
                 floor = best_of(lambda: thread_pool(plan, w))  # noqa: B023
                 bare = best_of(lambda: bare_processes(plan, w), repeat=1 if n > 100 else 2)  # noqa: B023
@@ -95,5 +101,44 @@ def main(quick: bool = False) -> list[dict[str, Any]]:
     return results
 
 
+def worker(shape: str, n: int, repeat: int) -> None:
+    """One tree's side of `--compare`: print the best-of-`repeat` Runner time as JSON."""
+    plan = plan_for(shape, n)
+    walls, cpus = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        run_plan(plan, Path(tmp))  # warm: first-run costs (the sandbox's walk of /etc) are not per step
+        for _ in range(repeat):
+            t, c = time.perf_counter(), os.times()
+            run_plan(plan, Path(tmp))
+            walls.append(time.perf_counter() - t)
+            d = os.times()
+            # CPU of the runner, its fork server and the steps (reaped children count once waited for)
+            cpus.append(
+                sum(
+                    getattr(d, k) - getattr(c, k)
+                    for k in ("user", "system", "children_user", "children_system")
+                )
+            )
+    print(json.dumps({"seconds": min(walls), "cpu_seconds": sorted(cpus)[len(cpus) // 2]}))
+
+
+def cli(argv: list[str]) -> None:
+    """`[--quick]`, `--compare [REF] [--rounds N] [--quick]` (bench/overhead_compare.py), or `--worker`."""
+    if "--worker" in argv:
+        i = argv.index("--worker")
+        worker(argv[i + 1], int(argv[i + 2]), int(argv[i + 3]))
+        return
+    if "--compare" in argv:
+        from bench import overhead_compare
+
+        i = argv.index("--compare")
+        ref = argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("--") else None
+        rounds = int(argv[argv.index("--rounds") + 1]) if "--rounds" in argv else 3
+        sizes = (100,) if "--quick" in argv else (100, 300)
+        overhead_compare.compare(ref or overhead_compare.default_ref(), rounds, sizes)
+        return
+    main("--quick" in argv)
+
+
 if __name__ == "__main__":
-    main("--quick" in sys.argv)
+    cli(sys.argv[1:])

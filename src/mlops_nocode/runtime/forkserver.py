@@ -39,7 +39,9 @@ class ForkServerError(RuntimeError):
 class ForkServer:
     """One warm zygote with `idle` pre-forked children; `submit` hands a job to one of them.
 
-    `on_exit(job, code)` is called once per job, from a reader thread, when the step has ended.
+    `on_exit(job, code)` is called once per job, from a reader thread, when the step has ended. `box`: the
+    server's confinement (see zygote.serve), or a function computing it, called once the server's
+    process has been started (its interpreter starts meanwhile).
     """
 
     def __init__(
@@ -50,7 +52,7 @@ class ForkServer:
         idle: int = 3,
         log_dir: Path | None = None,
         env: dict[str, str] | None = None,
-        box: dict[str, Any] | None = None,
+        box: dict[str, Any] | Callable[[], dict[str, Any] | None] | None = None,
     ) -> None:
         self.on_exit = on_exit
         self.preload = preload
@@ -99,13 +101,18 @@ class ForkServer:
         )
         if not isinstance(err, int):
             err.close()
-        assert self._proc.stdin is not None
-        with contextlib.suppress(OSError):  # a server that died at once is reported by submit
-            self._proc.stdin.write(json.dumps({"confine": self.box}).encode() + b"\n")
-            self._proc.stdin.flush()
         for s in theirs:
             s.close()
         self._jobs, self._results = jobs_w, res_r
+        assert self._proc.stdin is not None
+        try:
+            box = self.box() if callable(self.box) else self.box  # while the server's interpreter starts
+        except BaseException:
+            self.close()
+            raise
+        with contextlib.suppress(OSError):  # a server that died at once is reported by submit
+            self._proc.stdin.write(json.dumps({"confine": box}).encode() + b"\n")
+            self._proc.stdin.flush()
         threading.Thread(target=self._read_ready, name="forkserver-ready", daemon=True).start()
         threading.Thread(target=self._read_results, name="forkserver-results", daemon=True).start()
 

@@ -30,7 +30,7 @@ from mlops_nocode.runtime.logfollow import LogFollower
 from mlops_nocode.runtime.redaction import Redactor, redact_files, redactor_for
 from mlops_nocode.runtime.rungate import RunGate
 from mlops_nocode.runtime.s3store import StoreError
-from mlops_nocode.runtime.sandbox import Confinement, RunSandbox, for_run, resolve, step_env
+from mlops_nocode.runtime.sandbox import Confinement, RunSandbox, for_run, resolve, run_env, step_env
 from mlops_nocode.runtime.secrets import short_warning
 from mlops_nocode.runtime.shared import SharedArtifacts, open_shared
 from mlops_nocode.runtime.sharedsteps import SharedSteps
@@ -407,27 +407,26 @@ class Runner(SharedSteps):
             preload = sorted(
                 {s.entrypoint.split(":")[0] for s in self._own if s.entrypoint and s.code is None}
             )
-            box = self.box
             tmp = self.run_dir / "tmp"
             tmp.mkdir(mode=0o700, exist_ok=True)
-            confinement = None
-            if box.confined:
-                confinement = {
-                    "abi": box.confinement.abi,
-                    "server": box.server_grants(),
-                    "step": box.shared,
-                }
             self._server = ForkServer(
                 self._exited,
                 ["mlops_nocode.runtime.zygote", *preload],
                 self.run_dir / "forkserver.log",
                 idle=min(self.max_parallel, len(self._own)) + 1,
                 log_dir=self.run_dir / "steps",
-                env=step_env(box.env, tmp, {}),
-                box=confinement,
+                env=step_env(run_env(self.confinement, os.environ), tmp, {}),  # = self.box.env
+                box=self._server_box,  # the grants are computed while the server's interpreter starts
             )
             self._server.wait_ready()
         return self._server
+
+    def _server_box(self) -> dict[str, Any] | None:
+        """The fork server's confinement (None: unconfined), as forkserver.py's `box` says."""
+        box = self.box
+        if not box.confined:
+            return None
+        return {"abi": box.confinement.abi, "server": box.server_grants(), "step": box.shared}
 
     def _exited(self, job: str, code: int, result: str | None) -> None:
         if self._ctx is None or not self._ctx.subjobs.deliver(job, code, result):

@@ -195,6 +195,11 @@ def base_env(environ: Mapping[str, str], passthrough: Iterable[str] = ()) -> dic
     }
 
 
+def run_env(conf: Confinement, environ: Mapping[str, str]) -> dict[str, str]:
+    """What the run's steps inherit of `environ` (`RunSandbox.env`, without computing the grants)."""
+    return base_env(environ, conf.settings.passthrough)
+
+
 def step_env(base: Mapping[str, str], tmp: Path, extra: Mapping[str, str]) -> dict[str, str]:
     """A step's whole environment: `base`, its private temporary folder as TMPDIR and HOME, and `extra`
     (its own secrets, command env, MLOPS_RUN_ID, MLOPS_STEP_ID)."""
@@ -245,7 +250,7 @@ def for_run(
     protect: Iterable[Path] = (),
 ) -> RunSandbox:
     """The sandbox of one run of the Runner whose MLOPS_HOME is `home`."""
-    env = base_env(environ, conf.settings.passthrough)
+    env = run_env(conf, environ)
     if not conf.confined:
         return RunSandbox(conf, env, (), (), run_dir, home)
     protected = [home, *protect, *_sqlite_file(environ.get("DATABASE_URL"))]
@@ -292,15 +297,27 @@ def _carve(wanted: list[Grant], protected: Iterable[str], private_etc: Iterable[
     grants: list[Grant] = []
     for path, kind in wanted:
         grants += _outside(path, kind, [*protected, *private_etc] if path == "/etc" else protected)
+    kinds: dict[str, set[str]] = {}
+    for path, kind in grants:
+        kinds.setdefault(path, set()).add(kind)
     kept: list[Grant] = []
     for path, kind in dict.fromkeys(grants):
         rights = confine.RIGHTS[kind]
-        covered = any(
-            other != path and _within(path, other) and rights & ~confine.RIGHTS[k] == 0 for other, k in grants
+        covered = any(  # by a grant of a folder above it (paths are real: no trailing or double slash)
+            rights & ~confine.RIGHTS[k] == 0 for parent in _parents(path) for k in kinds.get(parent, ())
         )
         if not covered:
             kept.append((path, kind))
     return tuple(kept)
+
+
+def _parents(path: str) -> list[str]:
+    """Every folder above `path`, up to `/` (one look-up each instead of a scan of every grant)."""
+    out = []
+    while (parent := os.path.dirname(path)) != path:
+        out.append(parent)
+        path = parent
+    return out
 
 
 def _python_folders() -> list[str]:

@@ -260,9 +260,14 @@ class CacheIndex:
         return record
 
     def put(self, key: str, outputs: dict[str, Any]) -> None:
+        text = json.dumps(outputs)
+        dest = self.root / f"{key}.json"
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            if dest.stat().st_size == len(text.encode()) and dest.read_text(encoding="utf-8") == text:
+                return  # the same record (a rerun, or identical steps): replacing a file costs milliseconds
         tmp = self.root / f".{key}.{uuid.uuid4().hex}.tmp"
-        tmp.write_text(json.dumps(outputs), encoding="utf-8")
-        os.replace(tmp, self.root / f"{key}.json")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, dest)
 
     def clear(self) -> int:
         n = 0
