@@ -13,7 +13,9 @@ import yaml
 
 from mlops_nocode.catalogue.service import configured_catalogue
 from mlops_nocode.compiler import compile_plan
+from mlops_nocode.providers import registry
 from mlops_nocode.runs.flow import place, render
+from mlops_nocode.spec import SpecError
 
 ROOT = Path(__file__).resolve().parents[2] / "catalogue"
 TARGETS = ("k3s", "exoscale", "runpod", "vastai")
@@ -43,7 +45,15 @@ def test_every_example_renders_on_every_target(
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
     launch = {"provider": target, "options": {}}
-    plan = place(compile_plan(ref, configured_catalogue([]), {}, launch), launch)
+    compiled = compile_plan(ref, configured_catalogue([]), {}, launch)
+    unrunnable = sorted({s.runtime for s in compiled.steps} - registry.get(target).features.runtimes)
+    if unrunnable:  # e.g. terraform and ansible steps run on local targets only: refused, with why
+        with pytest.raises(
+            SpecError, match=f"uses runtime '({'|'.join(unrunnable)})', which {target} cannot"
+        ):
+            place(compiled, launch)
+        return
+    plan = place(compiled, launch)
     assert {s.placement["provider"] for s in plan.steps if s.placement} == {target}
     rendered = render(plan)
     assert rendered.bundles and all(b.provider == target for b in rendered.bundles)
