@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import queue
-import shutil
 import signal
 import threading
 import time
@@ -16,26 +15,25 @@ from typing import Any
 
 from mlops_nocode.compiler.plan import Plan, PlanStep
 from mlops_nocode.runtime import attempt as att
-from mlops_nocode.runtime import outputs
+from mlops_nocode.runtime.attemptends import AttemptEnds
 from mlops_nocode.runtime.codekey import CodeDigests
-from mlops_nocode.runtime.collect import Budget, Stopped, is_regular_or_absent, remove_unless_regular
 from mlops_nocode.runtime.events import Event, JsonLines, Sink
-from mlops_nocode.runtime.executors import Executor, UnknownRuntime, executor_class, known
+from mlops_nocode.runtime.executors import Executor, UnknownRuntime, known
 from mlops_nocode.runtime.executors.base import ExecContext
 from mlops_nocode.runtime.forkserver import ForkServer, ForkServerError
 from mlops_nocode.runtime.handoff import StepResults, arrived, deployment_of, publish
 from mlops_nocode.runtime.home import mlops_home
+from mlops_nocode.runtime.launching import Launching
 from mlops_nocode.runtime.limits import OutputLimits, load_limits
 from mlops_nocode.runtime.logfollow import LogFollower
-from mlops_nocode.runtime.redaction import Redactor, redact_files, redactor_for
+from mlops_nocode.runtime.redaction import Redactor, redactor_for
 from mlops_nocode.runtime.rungate import RunGate
 from mlops_nocode.runtime.s3store import StoreError
-from mlops_nocode.runtime.sandbox import Confinement, RunSandbox, for_run, resolve, run_env, step_env
+from mlops_nocode.runtime.sandbox import Confinement, RunSandbox, resolve
 from mlops_nocode.runtime.secrets import short_warning
 from mlops_nocode.runtime.shared import SharedArtifacts, open_shared
-from mlops_nocode.runtime.sharedsteps import SharedSteps
+from mlops_nocode.runtime.sharedsteps import metrics_of
 from mlops_nocode.runtime.state import Cancelled, RunResult, StepState, Throttle, new_run_id
-from mlops_nocode.runtime.stepsecrets import masked_values, value_files
 from mlops_nocode.runtime.store import ArtifactStore, CacheIndex
 
 LOG_EVENT_LINES = 200  # per attempt, past LIVE_LOG_LINES
@@ -43,7 +41,7 @@ LIVE_LOG_LINES = 1000  # per attempt, sent while the step runs
 FOLLOW_EVERY = 0.5
 
 
-class Runner(SharedSteps):
+class Runner(Launching, AttemptEnds):
     """Runs one Plan. Events go to `sink` (and to `run_dir/events.jsonl`); `run()` returns the result."""
 
     def __init__(
@@ -341,7 +339,7 @@ class Runner(SharedSteps):
                     status="succeeded",
                     cached=True,
                     duration=0.0,
-                    metrics=_metrics(hit),
+                    metrics=metrics_of(hit),
                 )
                 return False
         if step.id in self.elsewhere:
@@ -387,221 +385,3 @@ class Runner(SharedSteps):
         if self.shared is not None:
             return self.shared.cache_get(key)
         return self.cache.get(key)
-
-    @property
-    def box(self) -> RunSandbox:
-        """What this run's steps may see (set when the run starts)."""
-        if self._box is None:
-            # the process's own environment (PATH, PYTHONPATH ...): `environ` is where secrets come from
-            self._box = for_run(self.confinement, self.home, self.run_dir, os.environ, self._sources())
-        return self._box
-
-    def _sources(self) -> list[str]:
-        """The folders steps import and read code from: the plan's Python path and playbook folders."""
-        return [*self.plan.python_path, *sorted({s.spec_dir for s in self.plan.steps if s.spec_dir})]
-
-    def _fork_server(self) -> ForkServer:
-        """The warm fork server, started on first use with every step module of the plan preloaded; it
-        runs command steps too (a pre-forked child confines itself and execs the command)."""
-        if self._server is None:
-            preload = sorted(
-                {s.entrypoint.split(":")[0] for s in self._own if s.entrypoint and s.code is None}
-            )
-            tmp = self.run_dir / "tmp"
-            tmp.mkdir(mode=0o700, exist_ok=True)
-            self._server = ForkServer(
-                self._exited,
-                ["mlops_nocode.runtime.zygote", *preload],
-                self.run_dir / "forkserver.log",
-                idle=min(self.max_parallel, len(self._own)) + 1,
-                log_dir=self.run_dir / "steps",
-                env=step_env(run_env(self.confinement, os.environ), tmp, {}),  # = self.box.env
-                box=self._server_box,  # the grants are computed while the server's interpreter starts
-            )
-            self._server.wait_ready()
-        return self._server
-
-    def _server_box(self) -> dict[str, Any] | None:
-        """The fork server's confinement (None: unconfined), as forkserver.py's `box` says."""
-        box = self.box
-        if not box.confined:
-            return None
-        return {"abi": box.confinement.abi, "server": box.server_grants(), "step": box.shared}
-
-    def _exited(self, job: str, code: int, result: str | None) -> None:
-        if self._ctx is None or not self._ctx.subjobs.deliver(job, code, result):
-            self._q.put((job, code, result))
-
-    def _executor(self, runtime: str) -> Executor:
-        """The run's executor of `runtime` (executors/), made on first use."""
-        ex = self._executors.get(runtime)
-        if ex is None:
-            if self._ctx is None:
-                self._ctx = ExecContext(
-                    run_id=self.run_id,
-                    run_dir=self.run_dir,
-                    home=self.home,
-                    box=self.box,
-                    limits=self.limits,
-                    done=self._exited,
-                    fork_server=self._fork_server,
-                    cancelled=self._cancel,
-                    environ=self.environ,
-                )
-            ex = self._executors[runtime] = executor_class(runtime)(self._ctx)
-        return ex
-
-    def _close_executors(self) -> None:
-        for ex in self._executors.values():
-            with contextlib.suppress(Exception):  # one executor's trouble never keeps the others open
-                ex.close()
-
-    def _finish(self, state: StepState, code: int, result: str | None) -> bool:
-        """Record an attempt's end; return False when the step goes back to the queue for a retry."""
-        if state.step.id in self.elsewhere:
-            return self._finish_elsewhere(state, result)
-        a = state.current
-        assert a is not None
-        state.duration = time.monotonic() - (state.started or time.monotonic())
-        deadline, state.deadline = state.deadline, None
-        shutil.rmtree(a.tmp, ignore_errors=True)
-        self._emit_step_events(a)
-        try:
-            if a.timed_out:
-                raise att.StepFailure(f"timed out after {a.step.timeout:g}s")
-            state.outputs = self._collect(a, code, result, deadline)
-            try:
-                self._share(state)
-            except StoreError as e:
-                raise att.StepFailure(f"cannot share its outputs: {e}") from None
-        except att.StepFailure as e:
-            error = self.redactor.text(str(e))
-            final = state.attempts > state.step.retries
-            self.emit(
-                "step.failed",
-                state.step.id,
-                attempt=a.number,
-                error=error,
-                final=final,
-                duration=round(state.duration, 4),
-            )
-            if not final:
-                delay = min(0.1 * 2 ** (state.attempts - 1), 5.0)
-                state.not_before = time.monotonic() + delay
-                self.emit("step.retrying", state.step.id, attempt=a.number + 1, delay=delay)
-                return False
-            state.status, state.error = "failed", error
-            self._share_result(state)
-            return True
-        state.status = "succeeded"
-        if state.cache_key is not None and self.shared is None:
-            self.cache.put(state.cache_key, state.outputs)
-        self.emit(
-            "step.finished",
-            state.step.id,
-            status="succeeded",
-            cached=False,
-            attempt=a.number,
-            duration=round(state.duration, 4),
-            metrics=_metrics(state.outputs),
-        )
-        return True
-
-    def _collect(
-        self, a: att.Attempt, code: int, result: str | None, deadline: float | None
-    ) -> dict[str, Any]:
-        """The attempt's outputs, stored; interrupted by cancel (raises Cancelled) and by the step's
-        deadline, within the output limits."""
-
-        def stop() -> str | None:
-            if self._cancel.is_set():
-                return "the run was cancelled"
-            if deadline is not None and time.monotonic() >= deadline:
-                return f"timed out after {a.step.timeout:g}s while its outputs were collected"
-            return None
-
-        budget = Budget(self.limits, stop, run_before=self._stored)
-        try:
-            raw = masked_values(a, outputs.raw_outputs(a, code, result, budget), self.redactor)
-            return outputs.ingest(a, raw, self.store, budget)
-        except Stopped as e:
-            if self._cancel.is_set():
-                raise Cancelled from None
-            raise att.StepFailure(str(e)) from None
-        except (OSError, ValueError, TypeError) as e:  # whatever a step left, the run goes on
-            raise att.StepFailure(f"cannot collect the step's outputs: {type(e).__name__}: {e}") from e
-        finally:
-            self._stored += budget.step_bytes
-            redact_files((a.result, *value_files(a)), self.redactor)  # a large result, command value files
-
-    def _follow_logs(self) -> None:
-        """Lines the running steps wrote since the last look, as `log` events."""
-        self._followed_at = time.monotonic()
-        for job, follower in self._followers.items():
-            if not is_regular_or_absent(follower.path):
-                continue  # a step replaced its log by a link or a FIFO: never read through it
-            step, _, number = job.rpartition("#")
-            for line in follower.poll():
-                self.emit("log", step, line=line, attempt=int(number))
-
-    def _emit_step_events(self, a: att.Attempt) -> None:
-        follower = self._followers.pop(a.job, None)
-        remove_unless_regular((a.log, a.events))
-        for line in follower.rest() if follower is not None else ():  # before the log is rewritten
-            self.emit("log", a.step.id, line=line, attempt=a.number)
-        redact_files((a.log, a.events), self.redactor)
-        for line in att.read_lines(a.events, int(self.limits.step_values_max_bytes)):
-            with contextlib.suppress(ValueError, KeyError):
-                ev = json.loads(line)
-                self.emit(
-                    "metric", a.step.id, name=ev["name"], value=ev["value"], labels=ev.get("labels", {})
-                )
-
-    def _kill(self, a: att.Attempt, sig: int) -> None:
-        ex = self._executors.get(a.step.runtime)
-        if ex is not None:
-            ex.cancel(a, sig)
-
-    def _stop_all(self) -> None:
-        """Cancel: terminate every running step's process group, wait briefly, then kill what is left.
-
-        A second Ctrl-C while stopping is ignored, so the run is always closed and recorded.
-        """
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            self._stop_steps()
-        finally:
-            if threading.current_thread() is threading.main_thread():
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    def _stop_steps(self) -> None:
-        running = [s.current for s in self._jobs.values() if s.current is not None]
-        for state in self._jobs.values():
-            if state.current is not None:
-                state.current.cancelled = True
-                self._kill(state.current, signal.SIGTERM)
-        deadline = time.monotonic() + 3.0
-        while self._jobs and time.monotonic() < deadline:
-            try:
-                job, _, _ = self._q.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            self._jobs.pop(job, None)
-        for state in self._jobs.values():
-            if state.current is not None:
-                self._kill(state.current, signal.SIGKILL)
-        for state in self.states.values():
-            if state.status in ("pending", "running") and state.step.id not in self.foreign:
-                state.status = "cancelled"
-                self.emit("step.cancelled", state.step.id)
-                self._publish(state)
-        self._jobs.clear()
-        for a in running:
-            remove_unless_regular((a.log, a.events))
-            redact_files((a.log, a.events, a.result, *value_files(a)), self.redactor)
-            shutil.rmtree(a.tmp, ignore_errors=True)
-
-
-def _metrics(outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return {k: v["value"] for k, v in outputs.items() if v.get("type") == "metrics"}

@@ -74,7 +74,7 @@ class SharedSteps:
                 cached=False,
                 elsewhere=True,
                 duration=round(state.duration, 4),
-                metrics=_metrics(state.outputs),
+                metrics=metrics_of(state.outputs),
             )
             return True
         state.status = "failed"
@@ -98,5 +98,6 @@ class SharedSteps:
                 self.shared.put_result(self.run_id, state.step.id, state.status, error=state.error)
 
 
-def _metrics(outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def metrics_of(outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The values of a step's metrics outputs, as step events carry them."""
     return {k: v["value"] for k, v in outputs.items() if v.get("type") == "metrics"}
