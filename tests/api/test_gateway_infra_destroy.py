@@ -70,15 +70,19 @@ def test_kept_infrastructure_is_destroyed_on_demand(gw: Server) -> None:
         run_id = admin.post("/api/v1/runs", json={"pipeline": docs("kept")}).json()["id"]
         assert wait_status(admin, run_id, timeout=120) == "succeeded"
         assert resources(gw.home, run_id), "not ephemeral: the infrastructure outlives the run"
+        [held] = admin.get(f"/api/v1/runs/{run_id}/infra").json()
+        assert held["step"] == "infra" and held["resources"] == ["terraform_data.box"]
         r = admin.post(f"/api/v1/runs/{run_id}/infra/destroy")
         assert r.status_code == 200, r.text
         [entry] = r.json()
         assert entry["status"] == "destroyed", entry
         assert resources(gw.home, run_id) == []
+        assert admin.get(f"/api/v1/runs/{run_id}/infra").json()[0]["resources"] == []
         assert token not in r.text
         again = admin.post(f"/api/v1/runs/{run_id}/infra/destroy")  # safe to repeat
         assert [e["status"] for e in again.json()] == ["destroyed"]
         assert admin.post("/api/v1/runs/no-such-run/infra/destroy").status_code == 404
+        assert admin.get("/api/v1/runs/no-such-run/infra").status_code == 404
 
 
 def test_a_missing_secret_is_a_located_failure(gw: Server) -> None:

@@ -7,6 +7,7 @@ import LogView from "../runs/LogView";
 import Metrics from "../runs/Metrics";
 import RunGraph, { type GraphStep } from "../runs/RunGraph";
 import { Artifacts, Deployments, Timings } from "../runs/RunDetails";
+import { Infrastructure } from "../runs/Infrastructure";
 import "../runs/runs.css";
 
 const LIVE = new Set(["queued", "running"]);
@@ -91,6 +92,7 @@ export default function RunPage() {
       <Problems error={actionError} />
       {graph && graph.length > 0 && <RunGraph steps={graph} store={store} onSelect={select} />}
       <Deployments run={run} />
+      <Infrastructure run={run} />
       <div className="tabs" role="tablist" aria-label="run details">
         {TABS.map((t) => (
           <button key={t} role="tab" aria-selected={tab === t} className={tab === t ? "active" : ""} onClick={() => setTab(t)}>{t}</button>

@@ -39,6 +39,13 @@ _DEPLOYMENT = {
 }
 DEPLOYMENTS = [_DEPLOYMENT]
 DESTROYED = [_DEPLOYMENT | {"status": "destroyed"}]
+INFRA = [
+    {
+        "step": "workspace",
+        "workdir": "/var/lib/mlops/runs/20261130-061657-82d7dc/terraform/workspace",
+        "resources": ["terraform_data.workspace", "terraform_data.access"],
+    }
+]
 INFRA_DESTROYED = [
     {"workdir": "/var/lib/mlops/runs/20261130-061657-82d7dc/terraform/workspace", "status": "destroyed"},
     {
@@ -120,6 +127,20 @@ def destroy_run(run_id: str, gw: Gateway = Depends(gateway)) -> list[dict[str, A
         with contextlib.suppress(RunStateError):  # it ended meanwhile
             gw.runs.cancel(run_id)
     return destroy(DeploymentRecords(gw.runs.db), run_id, provider_env())
+
+
+@router.get("/{run_id}/infra", responses={**NOT_FOUND, **json_example(INFRA)})
+def run_infra(run_id: str, gw: Gateway = Depends(gateway)) -> list[dict[str, Any]]:
+    """What the run's terraform steps hold in their state now, step by step (an ephemeral step's is
+    empty once the run ended); [] when the run has no terraform step."""
+    from mlops_nocode.runtime.executors.terraform import state_of, workdirs
+
+    gw.runs.get(run_id)  # 404 for no such run
+    try:
+        found = workdirs(gw.settings.home, run_id)
+    except ValueError:
+        return []
+    return [state_of(workdir) for workdir in found]
 
 
 @router.post("/{run_id}/infra/destroy", responses={**NOT_FOUND, **json_example(INFRA_DESTROYED)})

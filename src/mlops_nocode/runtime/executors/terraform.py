@@ -366,3 +366,14 @@ def secrets_of(workdir: Path) -> list[str]:
     """The names of the secrets a working directory's variables took (what a destroy needs again)."""
     meta = json.loads((workdir / META_FILE).read_text())
     return sorted(set(dict(meta.get("secrets") or {}).values()))
+
+
+def state_of(workdir: Path) -> dict[str, Any]:
+    """A working directory's step and the resources its state holds (`type.name`), for display."""
+    meta = json.loads((workdir / META_FILE).read_text())
+    try:
+        state = json.loads((workdir / "terraform.tfstate").read_text())
+    except (OSError, ValueError):
+        state = {}
+    held = [f"{r.get('type')}.{r.get('name')}" for r in state.get("resources", []) if isinstance(r, dict)]
+    return {"step": str(meta.get("step", workdir.name)), "workdir": str(workdir), "resources": held}
