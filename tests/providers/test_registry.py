@@ -9,6 +9,7 @@ import pytest
 from mlops_nocode.compiler.plan import Plan
 from mlops_nocode.providers import local, registry
 from mlops_nocode.providers.base import Deployment, LaunchSpec, Provider
+from mlops_nocode.spec.models import memory_bytes
 from tests.fixtures.providers import SheetProvider
 
 
@@ -58,4 +59,4 @@ def test_local_provider_is_this_machine_and_provisions_nothing(tmp_path: Path) -
     p.teardown(done, {})
     p.teardown(done, {})  # twice is fine
     assert list(tmp_path.iterdir()) == []
-    assert local.memory_bytes("2Gi") == 2**31 and local.memory_bytes("1.5K") == 1500
+    assert memory_bytes("2Gi") == 2**31 and memory_bytes("1.5K") == 1500

@@ -261,3 +261,19 @@ def test_gpu_request_becomes_the_engines_flag(engine: str, flags: list[str], tmp
     assert argv[i : i + 2] == flags and secret_env == {} and name == "mlops-r1-c-1"
     assert argv[-1] == "x" and argv[argv.index("--entrypoint") + 1] == "/bin/true"
     assert ("--userns=keep-id" in argv) == (engine == "podman")
+
+
+def test_the_steps_resources_are_the_containers_limits(image: str, tmp_path: Path) -> None:
+    """cpu and memory limit the container as they limit a k3s Job: the kernel's own numbers, read inside."""
+    script = (
+        "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; "
+        "cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us"
+    )
+    extra = {"resources": {"cpu": 0.5, "memory": "96Mi"}}
+    r, events = run(
+        plan_of(docs({"image": image, "command": ["/bin/sh", "-c", script]}, extra=extra)), tmp_path
+    )
+    assert r.status == "succeeded", r.summary()
+    lines = [e.data["line"] for e in events if e.type == "log" and e.step == "c"]
+    assert str(96 * 2**20) in lines, lines
+    assert any(line.split()[0] == "50000" for line in lines if line.split()), lines  # 0.5 of a 100 ms period

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from mlops_nocode.providers.base import (
     TargetState,
 )
 from mlops_nocode.runtime.executors import runtimes_for
+from mlops_nocode.spec.models import memory_bytes
 
 RUNTIMES = runtimes_for("local")
 FEATURES = Features(
@@ -34,25 +34,6 @@ FEATURES = Features(
     iac="none",
 )
 OFFER_ID = "this-machine"
-
-_UNITS = {
-    "": 1,
-    "K": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-}
-
-
-def memory_bytes(text: str) -> int:
-    m = re.match(r"^(\d+(?:\.\d+)?)([KMGT]i?)?$", text)
-    if not m:
-        raise ValueError(f"invalid memory {text!r}")
-    return int(float(m[1]) * _UNITS[m[2] or ""])
 
 
 @dataclass(frozen=True)

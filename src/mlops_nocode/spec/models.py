@@ -37,6 +37,27 @@ FUNCTION_RE = re.compile(r"^[A-Za-z_]\w*$")
 RELATIVE_PATH_RE = re.compile(r"^(?=.*\S)(?![/~]|[A-Za-z]:)(?!(.*/)?\.\.(/|$))[^\\\x00-\x1f]+$")
 
 
+_MEMORY_UNITS = {
+    "": 1,
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+}
+
+
+def memory_bytes(text: str) -> int:
+    """Bytes of a memory quantity as specs write it (`512Mi`, `2G`, `1.5Gi`); ValueError otherwise."""
+    m = re.match(r"^(\d+(?:\.\d+)?)([KMGT]i?)?$", text)
+    if not m:
+        raise ValueError(f"invalid memory {text!r}")
+    return int(float(m[1]) * _MEMORY_UNITS[m[2] or ""])
+
+
 def check_relative_path(path: str) -> str:
     """Why `path` is not a safe path relative to a spec's folder ("" when it is): it must be relative,
     stay inside the folder (no `..`), and be plain text."""

@@ -31,6 +31,7 @@ from mlops_nocode.runtime.attempt import Attempt, StepFailure, output_rel, tail
 from mlops_nocode.runtime.executors.jobs import StepThread, ThreadExecutor
 from mlops_nocode.runtime.secrets import fill as fill_secrets
 from mlops_nocode.spec.expressions import EXPR_RE, apply_filter
+from mlops_nocode.spec.models import memory_bytes
 from mlops_nocode.spec.sections import RESERVED_ENGINE_ENV, ContainerRuntime
 
 INPUTS, OUT = "/mlops/inputs", "/mlops/out"
@@ -145,6 +146,14 @@ def engine_call(
     argv += ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
     for port in cfg.ports:
         argv += ["--publish", f"127.0.0.1:{port}:{port}"]
+    cpu = float(a.step.resources.get("cpu") or 0)
+    if cpu > 0:  # the step's resources are its limits, as a k3s Job's are
+        argv += ["--cpus", f"{min(cpu, float(os.cpu_count() or 1)):g}"]
+    if memory := a.step.resources.get("memory"):
+        try:
+            argv += ["--memory", str(memory_bytes(str(memory)))]
+        except ValueError:
+            raise StepFailure(f"resources.memory {str(memory)[:40]!r} is not a memory quantity") from None
     gpus = int(a.step.resources.get("gpu", 0) or 0)
     if gpus:
         argv += ["--device", "nvidia.com/gpu=all"] if engine.name == "podman" else ["--gpus", str(gpus)]
