@@ -213,17 +213,7 @@ class KubeApi:
             raise ProviderError(
                 f"the Kubernetes API answered HTTP {r.status_code}", where, "retry, or check the cluster"
             )
-        try:
-            data = r.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise ProviderError(
-                "the Kubernetes API answered something else than a JSON object",
-                where,
-                "check that the kubeconfig's server is a Kubernetes API server",
-            )
-        return data
+        return _json_object(r, where)
 
     def send(
         self,
@@ -253,17 +243,7 @@ class KubeApi:
                 if r.status_code in (401, 403)
                 else "fix what the message names, or check the cluster",
             )
-        try:
-            data = r.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise ProviderError(
-                "the Kubernetes API answered something else than a JSON object",
-                where,
-                "check that the server is a Kubernetes API server",
-            )
-        return data
+        return _json_object(r, where)
 
     @contextmanager
     def lines(self, path: str, params: Mapping[str, str]) -> Iterator[Iterator[str]]:
@@ -302,3 +282,18 @@ def connect(env: Mapping[str, str]) -> Iterator[KubeApi]:
         yield api
     finally:
         api.close()
+
+
+def _json_object(r: httpx.Response, where: str) -> dict[str, Any]:
+    """The JSON object a Kubernetes API answered; ProviderError for anything else."""
+    try:
+        data = r.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise ProviderError(
+            "the Kubernetes API answered something else than a JSON object",
+            where,
+            "check that the server (the kubeconfig's, or the in-cluster one) is a Kubernetes API server",
+        )
+    return data

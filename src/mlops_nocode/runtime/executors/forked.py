@@ -3,6 +3,7 @@ which confines itself as the run's sandbox says before any step code runs (docs/
 
 from __future__ import annotations
 
+import abc
 import signal
 from typing import ClassVar
 
@@ -11,7 +12,7 @@ from mlops_nocode.runtime import attempt as att
 from mlops_nocode.runtime.executors.base import ALL_PROVIDERS, ExecContext
 
 
-class _Forked:
+class _Forked(abc.ABC):
     runtime: ClassVar[str]
     providers: ClassVar[frozenset[str]] = ALL_PROVIDERS
 
@@ -21,8 +22,9 @@ class _Forked:
     def output_files(self, step: PlanStep) -> dict[str, str] | None:
         return None
 
+    @abc.abstractmethod
     def payload(self, a: att.Attempt) -> dict[str, object]:
-        raise NotImplementedError
+        """What the fork server's child needs to run the attempt."""
 
     def start(self, a: att.Attempt) -> None:
         payload = self.payload(a)
@@ -32,7 +34,7 @@ class _Forked:
     def cancel(self, a: att.Attempt, sig: int = signal.SIGKILL) -> None:
         self.ctx.fork_server().kill(a.job, sig)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (nothing of its own to release)
         """The fork server belongs to the run (the Runner closes it)."""
 
 

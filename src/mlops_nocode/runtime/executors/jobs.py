@@ -11,6 +11,7 @@ whole process group goes.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
 import os
@@ -197,7 +198,7 @@ def _input_paths(a: Attempt) -> list[str]:
     return [str(rec["path"]) for rec in a.inputs.values() if rec.get("path")]
 
 
-class ThreadExecutor:
+class ThreadExecutor(abc.ABC):
     """Base of executors whose attempts are StepThreads: subclasses write `body(job)`."""
 
     providers: frozenset[str] = frozenset({"local"})
@@ -209,8 +210,9 @@ class ThreadExecutor:
     def output_files(self, step: Any) -> dict[str, str] | None:
         return None
 
+    @abc.abstractmethod
     def body(self, job: StepThread) -> dict[str, Any]:
-        raise NotImplementedError
+        """The attempt's work (see `Body`)."""
 
     def start(self, a: Attempt) -> None:
         job = self.jobs[a.job] = StepThread(a, self.ctx, self._run)
