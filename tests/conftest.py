@@ -169,3 +169,27 @@ def wait_gone(pids: list[int], timeout: float = 30) -> None:
     while running():
         assert time.monotonic() < deadline, f"still running: {running()}"
         time.sleep(0.05)
+
+
+def processes_with(marker: str) -> list[Any]:
+    """The processes whose command line holds `marker` (psutil.Process objects)."""
+    import psutil
+
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if marker in " ".join(p.info["cmdline"] or []):
+                found.append(p)
+        except psutil.Error:
+            continue
+    return found
+
+
+def none_left(marker: str, timeout: float = 20.0) -> bool:
+    """Whether, within `timeout`, no process's command line holds `marker` any more."""
+    deadline = time.monotonic() + timeout
+    while processes_with(marker):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True

@@ -12,10 +12,10 @@ import threading
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from mlops_nocode.runtime.runner import Runner, RunResult
+from tests.conftest import none_left, processes_with
 from tests.runtime.ansible_support import NOTHING, compile_folder, logs, playbook, run_folder, write_specs
 
 HOSTILE = "{{ lookup('pipe', 'touch MARKER') }}' \"\n!unsafe {% raw %}x{{ 7*6 }}"
@@ -191,26 +191,6 @@ def test_a_missing_ansible_playbook_names_the_package(
     assert "pip install ansible-core" in (r.steps["a"].error or "")
 
 
-def _procs(marker: str) -> list[psutil.Process]:
-    found = []
-    for p in psutil.process_iter(["cmdline"]):
-        try:
-            if marker in " ".join(p.info["cmdline"] or []):
-                found.append(p)
-        except psutil.Error:
-            continue
-    return found
-
-
-def _gone(marker: str, deadline: float = 20.0) -> bool:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if not _procs(marker):
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def _sleeper(marker: str, timeout: str = "") -> str:
     play = f"""
     - hosts: all
@@ -229,9 +209,9 @@ def test_a_timeout_kills_ansible_and_what_it_started(tmp_path: Path, home: Path)
     r, _ = run_folder(tmp_path / "specs", home)
     assert r.status == "failed"
     assert "timed out after 8s" in (r.steps["a"].error or ""), r.steps["a"].error
-    assert _gone(marker), _procs(marker)
-    assert not _procs("ansible-playbook") or all(
-        str(home) not in " ".join(p.cmdline()) for p in _procs("ansible-playbook")
+    assert none_left(marker), processes_with(marker)
+    assert not processes_with("ansible-playbook") or all(
+        str(home) not in " ".join(p.cmdline()) for p in processes_with("ansible-playbook")
     )
 
 
@@ -243,14 +223,14 @@ def test_cancel_stops_ansible_and_what_it_started(tmp_path: Path, home: Path) ->
     t = threading.Thread(target=lambda: result.append(runner.run()))
     t.start()
     end = time.monotonic() + 60
-    while not _procs(marker) and time.monotonic() < end:
+    while not processes_with(marker) and time.monotonic() < end:
         time.sleep(0.1)
-    assert _procs(marker), "the play never started its command"
+    assert processes_with(marker), "the play never started its command"
     runner.cancel()
     t.join(60)
     assert result and result[0].status == "cancelled"
-    assert _gone(marker), _procs(marker)
-    assert not [p for p in _procs("ansible-playbook") if str(home) in " ".join(p.cmdline())]
+    assert none_left(marker), processes_with(marker)
+    assert not [p for p in processes_with("ansible-playbook") if str(home) in " ".join(p.cmdline())]
 
 
 def test_a_play_that_is_not_valid_fails_with_ansibles_message_in_the_log(tmp_path: Path, home: Path) -> None:

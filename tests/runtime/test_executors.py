@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
 from mlops_nocode.compiler.plan import Plan, PlanStep
@@ -19,6 +18,7 @@ from mlops_nocode.runtime.attempt import StepFailure
 from mlops_nocode.runtime.events import Event
 from mlops_nocode.runtime.executors.jobs import StepThread, ThreadExecutor, failed
 from mlops_nocode.runtime.runner import Runner
+from tests.conftest import none_left, processes_with
 
 
 class Sequence(ThreadExecutor):
@@ -86,30 +86,13 @@ def test_a_failing_command_fails_the_step_with_its_reason(tmp_path: Path) -> Non
     assert r.steps["s"].error == "command 0 exited with code 3 (see the step's log)"
 
 
-def _sleepers(marker: str) -> list[psutil.Process]:
-    found = []
-    for p in psutil.process_iter(["cmdline"]):
-        if marker in " ".join(p.info["cmdline"] or []):
-            found.append(p)
-    return found
-
-
-def _gone(marker: str, deadline: float = 10.0) -> bool:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if not _sleepers(marker):
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_timeout_kills_the_command_and_what_it_left(tmp_path: Path) -> None:
     marker = f"mlops-seq-timeout-{time.time_ns()}"
     script = f"(exec -a {marker} sleep 300) & exec -a {marker} sleep 300"
     r = Runner(plan_of({"argvs": [["bash", "-c", script]]}, timeout=1.0), home=tmp_path).run()
     assert r.status == "failed"
     assert "timed out after 1s" in (r.steps["s"].error or "")
-    assert _gone(marker), _sleepers(marker)
+    assert none_left(marker), processes_with(marker)
 
 
 def test_cancel_stops_the_sequence(tmp_path: Path) -> None:
@@ -120,13 +103,13 @@ def test_cancel_stops_the_sequence(tmp_path: Path) -> None:
     t = threading.Thread(target=lambda: result.append(runner.run()))
     t.start()
     end = time.monotonic() + 30
-    while not _sleepers(marker) and time.monotonic() < end:
+    while not processes_with(marker) and time.monotonic() < end:
         time.sleep(0.05)
-    assert _sleepers(marker), "the command never started"
+    assert processes_with(marker), "the command never started"
     runner.cancel()
     t.join(30)
     assert result and result[0].status == "cancelled"
-    assert _gone(marker), _sleepers(marker)
+    assert none_left(marker), processes_with(marker)
     assert "never" not in (tmp_path / "runs" / runner.run_id / "steps" / "s@1.log").read_text()
 
 

@@ -24,7 +24,7 @@ from mlops_nocode.catalogue.folder import load_folder
 from mlops_nocode.compiler import compile_plan
 from mlops_nocode.runtime.events import Event
 from mlops_nocode.runtime.runner import Runner, RunResult
-from tests.conftest import wait_for_text
+from tests.conftest import processes_with, wait_for_text
 
 MODULE = """
 variable "name" { type = string }
@@ -392,10 +392,6 @@ def test_the_builtin_terraform_playbook_runs(tmp_path: Path, home: Path, mlops: 
     assert ws["name"] == "team-a" and ws["size"] == 3 and ws["hosts"] == ["localhost"]
 
 
-def _sleepers(marker: str) -> list[psutil.Process]:
-    return [p for p in psutil.process_iter(["cmdline"]) if marker in " ".join(p.info["cmdline"] or [])]
-
-
 def test_cancel_kills_terraform_and_destroys_ephemeral_infrastructure(tmp_path: Path, home: Path) -> None:
     marker = f"mlops-tf-cancel-{uuid.uuid4().hex}"
     module = (
@@ -417,13 +413,13 @@ resource "terraform_data" "hangs" {{
     t = threading.Thread(target=lambda: result.append(runner.run()))
     t.start()
     deadline = time.monotonic() + 120
-    while not _sleepers(marker):
+    while not processes_with(marker):
         assert time.monotonic() < deadline and t.is_alive(), "the provisioner never started"
         time.sleep(0.05)
     runner.cancel()
     t.join(120)
     assert result and result[0].status == "cancelled", result
-    assert not [p for p in _sleepers(marker) if p.status() != psutil.STATUS_ZOMBIE]
+    assert not [p for p in processes_with(marker) if p.status() != psutil.STATUS_ZOMBIE]
     workdir = result[0].run_dir / "terraform" / "infra"
     assert state_resources(workdir) == []  # what the cancelled apply created was destroyed at the run's end
 
