@@ -193,3 +193,13 @@ def none_left(marker: str, timeout: float = 20.0) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+@pytest.fixture
+def fake_llm() -> Any:
+    """A scripted OpenAI-compatible backend on loopback standing in for a model (tests/fakellm.py)."""
+    from tests.fakellm import FakeLLM
+
+    backend = FakeLLM()
+    yield backend
+    backend.stop()

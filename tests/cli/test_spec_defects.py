@@ -188,13 +188,12 @@ def test_small_defects(mlops: Mlops, write_spec: Callable[[str, str], Path]) -> 
 
     beyond = (
         PLAYBOOKS
-        + doc("Playbook", "box", "  runtime: litellm\n  resources: {cpu: 99999}\n")
+        + doc("Playbook", "box", "  runtime: command\n  command: {argv: [echo]}\n  resources: {cpu: 99999}\n")
         + doc("Pipeline", "b", "  steps: [{id: a, uses: playbook/box}]\n")
     )
     err = clean_failure(mlops("validate", str(write_spec(beyond, "beyond.yaml"))))
-    assert "uses runtime 'litellm', which this target cannot run" in err and "needs 99999" in err
+    assert "needs 99999" in err
     r = mlops("validate", str(write_spec(beyond, "beyond.yaml")), "--json")
     assert {p["where"] for p in json.loads(r.stdout)["problems"]} >= {
-        "pipeline/b > steps[0] (a) > runtime",
-        "pipeline/b > steps[0] (a) > resources.cpu",
+        "pipeline/b > steps[0] (a) > resources.cpu"
     }

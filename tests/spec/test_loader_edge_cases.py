@@ -175,7 +175,10 @@ def test_named_hidden_or_non_spec_file_stays_strict(tmp_path: Path) -> None:
 
 
 def test_yaml_flow_document_starting_with_a_brace() -> None:
-    text = "{apiVersion: mlops-nocode/v1, kind: Playbook, metadata: {name: p1}, spec: {runtime: litellm}}"
+    text = (
+        "{apiVersion: mlops-nocode/v1, kind: Playbook, metadata: {name: p1},"
+        " spec: {runtime: litellm, litellm: {model: chat, prompt: hi}}}"
+    )
     assert load_text(text, "f.yaml")[0].metadata.name == "p1"
     assert "not valid YAML/JSON" in str(problems(text, "f.json"))
     assert "duplicate key 'kind'" in str(problems("{kind: a, kind: b}", "f.yaml"))

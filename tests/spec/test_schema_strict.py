@@ -161,9 +161,12 @@ def test_bad_pipelines_are_rejected(validator: jsonschema.Draft202012Validator, 
 
 def test_each_runtime_needs_its_own_section(validator: jsonschema.Draft202012Validator) -> None:
     doc = copy.deepcopy(PLAYBOOK)
-    doc["spec"]["runtime"] = "litellm"  # no section yet
+    doc["spec"]["runtime"] = "litellm"
     del doc["spec"]["python"]
+    assert not valid(validator, doc)  # a litellm step names its model route
+    doc["spec"]["litellm"] = {"model": "chat", "prompt": "hi"}
     assert valid(validator, doc)
+    del doc["spec"]["litellm"]
     doc["spec"]["runtime"] = "container"
     assert not valid(validator, doc)  # a container step names its image
     doc["spec"]["container"] = {"image": "busybox:1.36"}

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mlops_nocode.spec.limits import playbook_code_limit
+from mlops_nocode.spec.llm import LitellmRuntime
 from mlops_nocode.spec.refs import KIND_OF_DOC, Ref, RefError, check_name, check_version, valid_name
 from mlops_nocode.spec.sections import (
     SECTIONS,
@@ -17,6 +18,7 @@ from mlops_nocode.spec.sections import (
     HttpRuntime,
     TerraformRuntime,
 )
+from mlops_nocode.spec.serve import ServeRuntime
 
 API_VERSION = "mlops-nocode/v1"
 
@@ -24,7 +26,7 @@ PortType = Literal[
     "dataset", "model", "metrics", "text", "json", "file", "directory", "endpoint", "infra", "any"
 ]
 ARTIFACT_TYPES: frozenset[str] = frozenset({"dataset", "model", "file", "directory"})
-Runtime = Literal["python", "command", "container", "terraform", "ansible", "http", "litellm"]
+Runtime = Literal["python", "command", "container", "terraform", "ansible", "http", "litellm", "serve"]
 ProviderName = Literal["local", "k3s", "exoscale", "vastai", "runpod", "auto"]
 
 # The patterns below are also put in the exported JSON Schema (spec/schema.py).
@@ -269,6 +271,8 @@ class PlaybookSpec(_Strict):
     http: HttpRuntime | None = None
     terraform: TerraformRuntime | None = None
     ansible: AnsibleRuntime | None = None
+    litellm: LitellmRuntime | None = None
+    serve: ServeRuntime | None = None
     inputs: dict[str, Port] = Field(default_factory=dict)
     outputs: dict[str, Port] = Field(default_factory=dict)
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mlops_nocode.spec.limits import playbook_code_limit
+from mlops_nocode.spec.llm import LitellmRuntime
+from mlops_nocode.spec.serve import ServeRuntime
 
 
 class _Section(BaseModel):
@@ -378,10 +380,12 @@ class AnsibleRuntime(_Section):
         return None if v is None else check_limit(v)
 
 
-SECTIONS: dict[str, type[_Section]] = {
+SECTIONS: dict[str, type[BaseModel]] = {
     "container": ContainerRuntime,
     "http": HttpRuntime,
     "terraform": TerraformRuntime,
     "ansible": AnsibleRuntime,
+    "litellm": LitellmRuntime,
+    "serve": ServeRuntime,
 }
 """Runtime name -> the model of its section (the key of the section in a playbook's spec)."""
