@@ -151,7 +151,7 @@ def _one_line(exc: Exception) -> str:
 
 
 def call(
-    home: Path,
+    home: Path | None,
     route_name: str,
     do: Callable[[Any, ModelRoute, dict[str, Any]], Any],
     *,
@@ -199,7 +199,7 @@ def call(
 
 
 def chat(
-    home: Path,
+    home: Path | None,
     route: str,
     messages: list[dict[str, Any]],
     *,
@@ -239,7 +239,7 @@ def chat(
 
 
 def complete(
-    home: Path,
+    home: Path | None,
     route: str,
     prompt: str,
     *,
@@ -275,7 +275,7 @@ def complete(
 
 
 def embed(
-    home: Path,
+    home: Path | None,
     route: str,
     texts: Sequence[str],
     *,

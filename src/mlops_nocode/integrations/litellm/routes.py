@@ -5,6 +5,7 @@ provider key); serving steps add routes for the endpoints they start (`source: s
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -95,8 +96,28 @@ def routes_path(home: Path) -> Path:
     return home / ROUTES_FILE
 
 
-def load_routes(home: Path) -> dict[str, ModelRoute]:
-    """Every route of `home` by name (empty when none is configured); RouteError for a bad file."""
+ROUTES_ENV = "MLOPS_LLM_ROUTES"
+"""Where a step's or a service's process finds the routes (JSON; no secret values): they cannot read
+MLOPS_HOME, so the Runner hands them the routes this way (routes_env)."""
+
+
+def routes_env(home: Path) -> dict[str, str]:
+    """The environment entry giving a step process the routes of `home` (empty when none)."""
+    routes = load_routes(home)
+    if not routes:
+        return {}
+    return {ROUTES_ENV: json.dumps([r.model_dump(exclude_none=True) for r in routes.values()])}
+
+
+def load_routes(home: Path | None) -> dict[str, ModelRoute]:
+    """Every route of `home` by name (empty when none is configured); RouteError for a bad file. With
+    `home` None (inside a step's process), the routes the Runner handed over in MLOPS_LLM_ROUTES."""
+    if home is None:
+        try:
+            items = json.loads(os.environ.get(ROUTES_ENV) or "[]")
+            return {r.name: r for r in (ModelRoute.model_validate(i) for i in items)}
+        except (ValueError, ValidationError) as exc:
+            raise RouteError(f"{ROUTES_ENV} holds no valid routes: {exc}") from None
     path = routes_path(home)
     try:
         text = path.read_text(encoding="utf-8")
@@ -148,7 +169,7 @@ def remove_route(home: Path, name: str) -> bool:
         return True
 
 
-def get_route(home: Path, name: str, kind: str | None = None) -> ModelRoute:
+def get_route(home: Path | None, name: str, kind: str | None = None) -> ModelRoute:
     """Route `name`, of `kind` when given; RouteError naming the configured ones otherwise."""
     routes = load_routes(home)
     route = routes.get(name)
