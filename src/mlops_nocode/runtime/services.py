@@ -220,7 +220,7 @@ def spawn(
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=tmp,
-            env=_host_env(),
+            env=_host_env(payload.get("env") or {}),
             start_new_session=True,
             pass_fds=(sock.fileno(),) if sock is not None else (),
         )
@@ -238,10 +238,10 @@ def spawn(
     return proc
 
 
-def _host_env() -> dict[str, str]:
-    """servehost's own environment before it takes the service's (it needs only to find Python's modules)."""
-    keep = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "SYSTEMROOT")
-    return {k: v for k, v in os.environ.items() if k in keep}
+def _host_env(env: Mapping[str, str]) -> dict[str, str]:
+    """servehost's own environment before it takes the service's: the service's PATH and PYTHONPATH
+    (where its modules are found: a restart by the gateway finds them as the Runner did)."""
+    return {k: v for k, v in env.items() if k in ("PATH", "PYTHONPATH", "LANG")}
 
 
 def stop(home: Path, name: str, grace: float | None = None) -> Service | None:
@@ -262,18 +262,33 @@ def stop(home: Path, name: str, grace: float | None = None) -> Service | None:
 
 
 def kill_group(svc: Service, grace: float) -> None:
-    """SIGTERM the service's process group, then SIGKILL what is left after `grace` seconds."""
+    """SIGTERM the service's process group, then SIGKILL what is left after `grace` seconds, and the
+    processes it started in other sessions (its descendants, found before the signals)."""
     if not alive(svc):
         _signal_group(svc.pid, signal.SIGKILL)  # a dead leader may have left its group behind
         return
+    try:
+        descendants = psutil.Process(svc.pid).children(recursive=True)
+    except psutil.Error:
+        descendants = []
     _signal_group(svc.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and _group_alive(svc.pid):
         time.sleep(0.05)
     _signal_group(svc.pid, signal.SIGKILL)
+    for p in descendants:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
     deadline = time.monotonic() + 5.0
-    while time.monotonic() < deadline and _group_alive(svc.pid):
+    while time.monotonic() < deadline and (_group_alive(svc.pid) or any(_running(p) for p in descendants)):
         time.sleep(0.05)
+
+
+def _running(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _signal_group(pgid: int, sig: int) -> None:

@@ -1,0 +1,84 @@
+"""`mlops serve list|stop` as a real process: a table with health, JSON, stop by name and --all, precise
+errors; a service that ignores SIGTERM and hides a process in another session is still stopped whole."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from mlops_nocode.catalogue import Index
+from mlops_nocode.compiler import compile_plan
+from mlops_nocode.runtime import services as sv
+from mlops_nocode.runtime.runner import Runner
+from mlops_nocode.spec import load_text
+from tests.conftest import CliResult, none_left
+
+STUBBORN = (
+    "import os, signal, subprocess, sys, http.server as h; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)  # hidden-child'], "
+    "start_new_session=True); "
+    "h.test(HandlerClass=h.SimpleHTTPRequestHandler, port=int(os.environ['MLOPS_SERVE_PORT']), "
+    "bind='127.0.0.1')"
+)
+
+
+def start(name: str, section: str) -> None:
+    spec = f"""
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {{name: svc, version: 1.0.0}}
+spec:
+  runtime: serve
+  serve:
+    name: {name}
+    keep: true
+{section}
+  outputs: {{endpoint: {{type: endpoint}}}}
+---
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {{name: t, version: 1.0.0}}
+spec:
+  steps:
+    - {{id: web, uses: playbook/svc}}
+"""
+    r = Runner(compile_plan("pipeline/t", Index(load_text(spec)))).run()
+    assert r.status == "succeeded", r.summary()
+
+
+def test_list_and_stop(home: Path, mlops: Callable[..., CliResult]) -> None:
+    start("cli-one", "    app: serveapps:echo")
+    start("cli-two", "    app: serveapps:echo")
+    r = mlops("serve", "list")
+    assert r.code == 0, r
+    assert "cli-one" in r.stdout and "cli-two" in r.stdout and "healthy" in r.stdout
+    listed = json.loads(mlops("serve", "list", "--json").stdout)
+    assert {s["name"]: s["state"] for s in listed} == {"cli-one": "healthy", "cli-two": "healthy"}
+    r = mlops("serve", "stop", "cli-one")
+    assert r.code == 0 and "stopped cli-one" in r.stdout, r
+    assert none_left("--service cli-one")
+    r = mlops("serve", "stop", "cli-one")
+    assert r.code == 1 and "no service 'cli-one'" in r.stderr and "cli-two" in r.stderr, r
+    r = mlops("serve", "stop")
+    assert r.code == 2 and "NAME or --all" in r.stderr, r
+    r = mlops("serve", "stop", "../../etc")
+    assert r.code == 2 and "DNS-1123" in r.stderr, r
+    r = mlops("serve", "stop", "--all")
+    assert r.code == 0 and "stopped cli-two" in r.stdout, r
+    assert none_left("--service cli-two")
+    r = mlops("serve", "list")
+    assert r.code == 0 and "no services" in r.stdout
+
+
+def test_a_stubborn_service_is_killed_after_the_grace_period(
+    home: Path, mlops: Callable[..., CliResult]
+) -> None:
+    section = f"    command: [python, -c, {json.dumps(STUBBORN)}]\n    health: /"
+    start("stubborn", section)
+    svc = sv.load(home, "stubborn")
+    assert svc is not None and sv.alive(svc)
+    r = mlops("serve", "stop", "stubborn", env={"SERVE_STOP_GRACE": "0.5"})
+    assert r.code == 0, r
+    assert none_left("--service stubborn")
+    assert none_left("hidden-child")
