@@ -82,3 +82,28 @@ def test_a_stubborn_service_is_killed_after_the_grace_period(
     assert r.code == 0, r
     assert none_left("--service stubborn")
     assert none_left("hidden-child")
+
+
+def test_k8s_prints_the_serve_steps_objects(mlops: Callable[..., CliResult], tmp_path: Path) -> None:
+    import yaml
+
+    root = Path(__file__).resolve().parents[2] / "catalogue"
+    spec = tmp_path / "p.yaml"
+    spec.write_text(
+        """
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {name: p, version: 1.0.0}
+spec:
+  parameters: {type: object, properties: {model: {type: string, default: llama3.2}}}
+  steps:
+    - {id: llm, uses: playbook/serve-llm, with: {model: "${{ params.model }}", engine: ollama}}
+"""
+    )
+    r = mlops("serve", "k8s", str(spec), "-c", str(root), "--set", "model=qwen2.5:0.5b", "--namespace", "ml")
+    assert r.code == 0, r
+    kinds = [d["kind"] for d in yaml.safe_load_all(r.stdout) if d]
+    assert kinds == ["ConfigMap", "Deployment", "Service"]
+    assert "qwen2.5:0.5b" in r.stdout
+    bad = mlops("serve", "k8s", str(spec), "-c", str(root), "--set", "model=--trust-remote-code")
+    assert bad.code == 2 and "model" in bad.stderr, bad

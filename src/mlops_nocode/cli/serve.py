@@ -79,6 +79,43 @@ def stop(
         out.print("no services to stop")
 
 
+@app.command("k8s")
+def k8s(
+    target: Annotated[str, typer.Argument(help="A spec file or folder, or a ref such as pipeline/NAME")],
+    sets: Annotated[list[str] | None, typer.Option("--set", "-s", help="Parameter NAME=VALUE")] = None,
+    catalogues: Annotated[list[str] | None, typer.Option("--catalogue", "-c", help="Extra catalogue")] = None,
+    pipeline: Annotated[str | None, typer.Option("--pipeline", "-p", help="Which pipeline")] = None,
+    namespace: Annotated[str, typer.Option(help="The namespace of the objects.")] = "mlops-serving",
+    image: Annotated[str | None, typer.Option(help="The image (default: RUNNER_IMAGE / _CUDA).")] = None,
+    inputs_claim: Annotated[str, typer.Option(help="PVC holding the inputs")] = "mlops-serve-inputs",
+) -> None:
+    """Print the Kubernetes objects (ConfigMap, Deployment, Service) of the serve steps of a pipeline, for
+    review or `kubectl apply -f -` (render-only: the K3s Runner does not start serve steps yet)."""
+    from mlops_nocode.cli.report import fail
+    from mlops_nocode.cli.source import load_source, parse_sets
+    from mlops_nocode.compiler import compile_plan
+    from mlops_nocode.providers.k3s_serve import serve_objects, serve_yaml
+    from mlops_nocode.settings import Settings
+    from mlops_nocode.spec import Problem, SpecError
+
+    try:
+        src = load_source(target, catalogues or [], pipeline)
+        params = parse_sets(sets or [], src.root.spec.parameters)
+        plan = compile_plan(src.root, src.catalogue, params)
+    except SpecError as e:
+        fail(e.problems)
+    steps = [s for s in plan.steps if s.runtime == "serve"]
+    if not steps:
+        fail([Problem(f"{plan.root} has no serve step", target, "use a playbook with runtime: serve")])
+    objects = []
+    settings = Settings()
+    for step in steps:
+        gpu = int((step.resources or {}).get("gpu", 0) or 0)
+        img = image or (settings.runner_image_cuda if gpu else settings.runner_image)
+        objects += serve_objects(step, namespace=namespace, image=img, inputs_claim=inputs_claim)
+    print(serve_yaml(objects), end="")
+
+
 def _age(seconds: float) -> str:
     s = max(0, int(seconds))
     if s < 120:

@@ -48,6 +48,8 @@ class K3sProvider:
             "terraform": "the Runner image carries no terraform: run terraform steps on the local target",
             "ansible": "the Runner image carries no ansible: run ansible steps on the local target",
             "litellm": "not yet available on remote Runners: run it on the local target",
+            "serve": "the K3s Runner does not start services: `mlops serve k8s SPEC` renders their "
+            "Deployment + Service (render-only); run serve steps on the local target",
             "gpu-types": "GPUs are asked for as nvidia.com/gpu only; a GPU type is chosen through the "
             "offer's node selector (label the nodes, declare them in the price sheet)",
         },

@@ -4,7 +4,9 @@ grants, scrubbed environment, private TMPDIR), then either builds the ASGI app w
 and runs it with uvicorn on the listening socket it inherited, or execs the section's command.
 
 Payload: {"app": "module:factory" | "argv": [...], "inputs": {name: path}, "params": {...}, "env": {...},
-"secrets": {...}, "grants": [[path, kind]...], "abi": int, "cwd": path, "fd": int (app only)}.
+"secrets": {...}, "grants": [[path, kind]...], "abi": int, "cwd": path, "fd": int (app only)}. In a
+Kubernetes pod (`--payload FILE`, providers/k3s_serve.py) the payload is a mounted file, the secrets are
+the pod's environment, and the app listens on the payload's `listen` [host, port].
 """
 
 from __future__ import annotations
@@ -52,7 +54,13 @@ def _app(payload: dict[str, Any]) -> Any:
 
 def main(argv: list[str]) -> int:
     """Run the service; never returns while it serves."""
-    payload = json.loads(sys.stdin.buffer.read() or b"{}")
+    if "--payload" in argv:  # in a pod (providers/k3s_serve.py): a mounted file, secrets in the env
+        with open(argv[argv.index("--payload") + 1], encoding="utf-8") as f:
+            payload = json.load(f)
+        payload["env"] = {**os.environ, **(payload.get("env") or {})}
+        payload["secrets"] = dict(os.environ)
+    else:
+        payload = json.loads(sys.stdin.buffer.read() or b"{}")
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     for sig in (signal.SIGPIPE, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
@@ -79,7 +87,11 @@ def main(argv: list[str]) -> int:
             flush=True,
         )
         return 1
-    sock = socket.socket(fileno=int(payload["fd"]))  # bound and listening already (services.spawn)
+    if "fd" in payload:
+        sock = socket.socket(fileno=int(payload["fd"]))  # bound and listening already (services.spawn)
+    else:
+        host, port = payload.get("listen") or ["127.0.0.1", 8000]
+        sock = socket.create_server((str(host), int(port)), reuse_port=False)
     config = uvicorn.Config(app, log_level="info", access_log=False, lifespan="auto")
     uvicorn.Server(config).run(sockets=[sock])
     return 0
