@@ -105,6 +105,8 @@ spec:
     assert not psutil.pid_exists(info["pid"]) or psutil.Process(info["pid"]).status() == psutil.STATUS_ZOMBIE
     assert none_left("--service echo-one")
     assert SECRET not in json.dumps([e.data for e in events])
+    log = sv.log_path(home, "echo-one").read_text()
+    assert "factory sees token" in log and SECRET not in log  # the leaky app's print, masked
 
 
 def test_kept_service_outlives_the_run_until_stopped(home: Path) -> None:

@@ -50,6 +50,7 @@ def serve_objects(
         "params": step.params,  # secret placeholders stay placeholders; the pod fills them from its env
         "env": {"HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONUNBUFFERED": "1", "MLOPS_SERVICE": svc},
         "listen": ["0.0.0.0", PORT],
+        "secret_names": list(step.secrets),
         "cwd": "/tmp",
     }
     payload["env"].update({"MLOPS_SERVE_HOST": "0.0.0.0", "MLOPS_SERVE_PORT": str(PORT)})

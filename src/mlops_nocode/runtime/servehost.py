@@ -52,13 +52,48 @@ def _app(payload: dict[str, Any]) -> Any:
     return factory(dict(payload.get("inputs") or {}), params)
 
 
+def _relay(secrets: list[str]) -> int | None:
+    """Fork: the child runs the service with its output on a pipe (returns None there); this process
+    copies that output to the log with the secrets' values masked, then returns the child's exit code.
+    It ignores SIGTERM (the stop signal reaches the child, whose last words are still relayed)."""
+    from mlops_nocode.runtime.redaction import redactor_for
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        os.dup2(w, 1)
+        os.dup2(w, 2)
+        os.close(w)
+        return None
+    os.close(w)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    redactor = redactor_for(secrets)
+    pending = b""
+    while chunk := os.read(r, 65536):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        if len(pending) > 65536:  # a line that never ends is relayed in pieces
+            lines.append(pending)
+            pending = b""
+        for line in lines:
+            text = redactor.text(line.decode("utf-8", errors="replace")) + "\n"
+            os.write(1, text.encode())
+    if pending:
+        os.write(1, redactor.text(pending.decode("utf-8", errors="replace")).encode())
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
 def main(argv: list[str]) -> int:
     """Run the service; never returns while it serves."""
     if "--payload" in argv:  # in a pod (providers/k3s_serve.py): a mounted file, secrets in the env
         with open(argv[argv.index("--payload") + 1], encoding="utf-8") as f:
             payload = json.load(f)
         payload["env"] = {**os.environ, **(payload.get("env") or {})}
-        payload["secrets"] = dict(os.environ)
+        names = payload.get("secret_names") or []
+        payload["secrets"] = {n: os.environ[n] for n in names if n in os.environ}
     else:
         payload = json.loads(sys.stdin.buffer.read() or b"{}")
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
@@ -69,6 +104,11 @@ def main(argv: list[str]) -> int:
     except OSError as e:
         print(f"the service sandbox could not be set up: {e}", file=sys.stderr, flush=True)
         return 1
+    secrets = [str(v) for v in (payload.get("secrets") or {}).values() if v]
+    if secrets:
+        relayed = _relay(secrets)
+        if relayed is not None:
+            return relayed
     if "argv" in payload:
         args = [str(a) for a in payload["argv"]]
         try:
