@@ -191,3 +191,41 @@ spec:
         )
     assert fragment in str(err.value)
     assert "spec.serve" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("returned", "expected"),
+    [
+        ("http://10.0.0.5:8000/v1", {"url": "http://10.0.0.5:8000/v1"}),
+        ({"url": "https://model.example", "service": "m"}, {"url": "https://model.example", "service": "m"}),
+        ("ftp://x", None),
+        ({"service": "m"}, None),
+        ("http://a b", None),
+        (42, None),
+    ],
+)
+def test_endpoint_outputs_carry_a_url(returned: Any, expected: Any) -> None:
+    code = f"def main():\n    return {{'ep': {returned!r}}}\n"
+    spec = f"""
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {{name: ep, version: 1.0.0}}
+spec:
+  runtime: python
+  python: {json.dumps({"code": code})}
+  outputs: {{ep: {{type: endpoint}}}}
+---
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {{name: t, version: 1.0.0}}
+spec:
+  steps:
+    - {{id: s, uses: playbook/ep}}
+"""
+    r = Runner(compile_plan("pipeline/t", Index(load_text(spec)))).run()
+    if expected is None:
+        assert r.status == "failed"
+        assert "(endpoint) must be" in (r.steps["s"].error or "")
+    else:
+        assert r.status == "succeeded", r.summary()
+        assert r.steps["s"].outputs["ep"]["value"] == expected

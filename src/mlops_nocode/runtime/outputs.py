@@ -181,6 +181,8 @@ def ingest(
 
 
 def _value(name: str, kind: str, value: Any, store: ArtifactStore, budget: Budget) -> dict[str, Any]:
+    if kind == "endpoint":
+        value = endpoint_value(name, value)
     if kind == "metrics" and not (
         isinstance(value, dict)
         and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value.values())
@@ -201,6 +203,27 @@ def _value(name: str, kind: str, value: Any, store: ArtifactStore, budget: Budge
         raise StepFailure(f"output {name!r} ({kind}): {e}") from None
     digest, path = store.put_value(value, name)
     return {"type": kind, "digest": digest, "path": str(path), "value": value}
+
+
+def endpoint_value(name: str, value: Any) -> dict[str, Any]:
+    """An `endpoint` output's value: {"url": "http(s)://host[:port][/path]", ...} (serve steps add
+    "service", the name `mlops serve stop` takes); a URL string is taken as {"url": URL}."""
+    from urllib.parse import urlsplit
+
+    if isinstance(value, str):
+        value = {"url": value}
+    url = value.get("url") if isinstance(value, dict) else None
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        ok = parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok or not isinstance(value, dict) or any(c.isspace() for c in str(url)):
+        raise StepFailure(
+            f'output {name!r} (endpoint) must be {{"url": "http(s)://host:port", ...}} or such a URL; '
+            f"got {str(value)[:100]!r}"
+        )
+    return value
 
 
 def _artifact(
