@@ -27,7 +27,8 @@ FEATURES = Features(
     runtimes=RUNTIMES,
     unsupported={
         "litellm": "litellm steps have no executor yet",
-        "gpu": "this machine's GPUs are not used by steps: choose a GPU target",
+        "gpu": "`auto` never places GPU steps here; `--target local` does when this machine has NVIDIA "
+        "GPUs (/dev/nvidiaN, which confined steps may use)",
     },
     gpus=False,
     provisions=False,
@@ -48,7 +49,16 @@ class Capabilities:
 
 def capabilities() -> Capabilities:
     """This machine, read now."""
-    return Capabilities(RUNTIMES, float(os.cpu_count() or 1), psutil.virtual_memory().total, 0)
+    return Capabilities(RUNTIMES, float(os.cpu_count() or 1), psutil.virtual_memory().total, nvidia_gpus())
+
+
+def nvidia_gpus(dev: str = "/dev") -> int:
+    """How many NVIDIA GPUs this machine has: its /dev/nvidia<N> device files (the step sandbox grants
+    them, and CUDA_VISIBLE_DEVICES reaches steps)."""
+    try:
+        return sum(1 for name in os.listdir(dev) if name.startswith("nvidia") and name[6:].isdigit())
+    except OSError:
+        return 0
 
 
 def this_machine() -> Offer:
