@@ -229,3 +229,45 @@ spec:
     else:
         assert r.status == "succeeded", r.summary()
         assert r.steps["s"].outputs["ep"]["value"] == expected
+
+
+def test_a_step_timeout_stops_a_service_that_never_gets_ready(home: Path) -> None:
+    pb = playbook(
+        """
+        command: [python, -c, "import time; time.sleep(600)"]
+        name: slow-one
+        ready_timeout: 600
+        """,
+        extra="timeout: 2s",
+    )
+    r, _ = run(pb)
+    assert r.status == "failed"
+    assert "tim" in (r.steps["web"].error or "").lower()
+    assert sv.load(home, "slow-one") is None
+    assert none_left("--service slow-one")
+
+
+def test_model_routes_reach_the_service(home: Path) -> None:
+    from mlops_nocode.integrations.litellm.routes import ModelRoute, save_route
+
+    save_route(home, ModelRoute(name="chat", model="openai/fake", api_base="http://127.0.0.1:9/v1"))
+    seen: dict[str, Any] = {}
+
+    def sink(e: Event) -> None:
+        if e.type == "step.finished":
+            svc = sv.load(home, "routes-one")
+            assert svc is not None
+            seen.update(httpx.get(svc.url + "/info", timeout=10).json())
+
+    spec = """
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {name: t, version: 1.0.0}
+spec:
+  steps:
+    - {id: web, uses: playbook/svc}
+"""
+    pb = playbook("app: serveapps:echo\nname: routes-one")
+    r = Runner(compile_plan("pipeline/t", Index(load_text(pb) + load_text(spec))), sink=sink).run()
+    assert r.status == "succeeded", r.summary()
+    assert seen["routes"] is True
