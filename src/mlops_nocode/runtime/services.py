@@ -65,7 +65,7 @@ class Service:
     create_time: float = 0.0
     """The process's start time (psutil), so that a reused pid is never taken for the service."""
     started: float = field(default_factory=time.time)
-    state: str = "starting"  # starting | healthy | unhealthy | dead | restarting
+    state: str = "starting"  # starting | healthy | unhealthy | dead | stopping
     owner_pid: int = 0
     """The Runner that started it: a service it does not keep is stopped when that process is gone."""
     restarts: int = 0
@@ -251,7 +251,10 @@ def stop(home: Path, name: str, grace: float | None = None) -> Service | None:
         svc = load(home, name)
         if svc is None:
             return None
-        kill_group(svc, ServeSettings().stop_grace if grace is None else grace)
+        svc.state = "stopping"  # the gateway's supervisor does not start it again meanwhile
+        save(home, svc)
+    kill_group(svc, ServeSettings().stop_grace if grace is None else grace)  # not under the lock
+    with locked(home):
         if svc.route:
             _remove_route(home, svc.route, name)
         folder = service_dir(home, name)

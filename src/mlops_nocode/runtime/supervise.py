@@ -53,6 +53,9 @@ def check(
     out = []
     for svc in sv.all_services(home):
         now = time.time() if now is None else now
+        if svc.state == "stopping":  # `mlops serve stop` is at work
+            out.append(svc)
+            continue
         if not svc.keep and _owner_gone(svc):
             with contextlib.suppress(Exception):
                 sv.stop(home, svc.name)
@@ -95,7 +98,7 @@ def _restart(
     wait = min(settings.restart_backoff_max, settings.restart_backoff * 2 ** min(svc.restarts, 30))
     with sv.locked(home):
         current = sv.load(home, svc.name)
-        if current is None or sv.alive(current):
+        if current is None or sv.alive(current) or current.state == "stopping":
             return current or svc
         svc = current
         payload = dict(svc.launch.get("payload") or {})
