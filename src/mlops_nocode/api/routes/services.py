@@ -13,7 +13,7 @@ from mlops_nocode.api.state import Gateway, gateway
 from mlops_nocode.runtime import services as sv
 
 router = APIRouter(prefix="/services", tags=["services"])
-EXAMPLE = {
+EXAMPLE: dict[str, Any] = {
     "name": "iris-model",
     "run": "20261130-152054-782b28",
     "step": "serve",
