@@ -19,7 +19,7 @@ from mlops_nocode.compiler import compile_plan
 from mlops_nocode.runtime import services as sv
 from mlops_nocode.runtime.runner import Runner
 from mlops_nocode.spec import load_text
-from tests.api.conftest import Server
+from tests.api.conftest import Server, wait_status
 from tests.conftest import none_left
 
 TOKEN = "vault-token-for-restart-31"
@@ -53,6 +53,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         SERVE_CHECK_INTERVAL="0.2",
         SERVE_RESTART_BACKOFF="0.1",
         SERVE_STOP_GRACE="2",
+        POLL_SECONDS="0.1",
     )
     s.start()
     yield s
@@ -114,3 +115,35 @@ def test_services_need_credentials(gateway: Server) -> None:
 def test_home_is_the_gateways(gateway: Server, home: Path) -> None:
     assert gateway.home != home  # the test's own MLOPS_HOME stays untouched
     assert not (home / "serving").exists()
+
+
+def test_a_run_through_the_gateway_serves_a_trained_model(gateway: Server) -> None:
+    steps = [
+        {"id": "load", "uses": "playbook/sklearn-dataset", "with": {"name": "iris"}},
+        {"id": "train", "uses": "playbook/sklearn-train", "inputs": {"dataset": "load.dataset"}},
+        {
+            "id": "serve",
+            "uses": "playbook/serve-model",
+            "with": {"name": "gw-iris", "keep": True},
+            "inputs": {"model": "train.model"},
+        },
+    ]
+    pipeline = {
+        "apiVersion": "mlops-nocode/v1",
+        "kind": "Pipeline",
+        "metadata": {"name": "gw-iris", "version": "1.0.0"},
+        "spec": {"steps": steps, "outputs": {"endpoint": "serve.endpoint"}},
+    }
+    with gateway.client(gateway.admin_key) as api:
+        run = api.post("/api/v1/runs", json={"pipeline": [pipeline]})
+        assert run.status_code in (200, 201, 202), run.text
+        run_id = run.json()["id"]
+        assert wait_status(api, run_id, timeout=120) == "succeeded", api.get(f"/api/v1/runs/{run_id}").text
+        endpoint = api.get(f"/api/v1/runs/{run_id}").json()["outputs"]["endpoint"]
+        assert endpoint["service"] == "gw-iris"
+        listed = {s["name"]: s for s in api.get("/api/v1/services").json()}
+        assert listed["gw-iris"]["url"] == endpoint["url"] and listed["gw-iris"]["run"] == run_id
+        answer = httpx.post(endpoint["url"] + "/predict", json={"rows": [[5.1, 3.5, 1.4, 0.2]]}, timeout=30)
+        assert answer.status_code == 200 and len(answer.json()["predictions"]) == 1
+        assert api.delete("/api/v1/services/gw-iris").status_code == 200
+    assert none_left("--service gw-iris")
