@@ -174,6 +174,9 @@ def test_a_name_in_use_is_refused(home: Path) -> None:
         ("app: serveapps:echo\ncommand: [x]", "exactly one"),
         ("app: serveapps:echo\nkeep: 'yes please'", "keep"),
         ("command: [serve, '${{ secrets.TOKEN }}']", "command line"),
+        ("app: serveapps:echo\nenv: {LD_PRELOAD: /tmp/x.so}", "env name"),
+        ("app: serveapps:echo\nname: '${{ params.missing }}'", "names no param"),
+        ("app: 'os:system; rm'", "app"),
     ],
 )
 def test_bad_sections_are_located_errors_at_validate_time(section: str, fragment: str) -> None:
