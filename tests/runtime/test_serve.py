@@ -274,3 +274,22 @@ spec:
     r = Runner(compile_plan("pipeline/t", Index(load_text(pb) + load_text(spec))), sink=sink).run()
     assert r.status == "succeeded", r.summary()
     assert seen["routes"] is True
+
+
+def test_a_service_whose_runner_died_is_stopped_by_the_next_check(home: Path) -> None:
+    import subprocess
+
+    from mlops_nocode.runtime.supervise import check
+
+    r, _ = run(playbook("app: serveapps:echo\nname: orphan-one\nkeep: true"))
+    assert r.status == "succeeded", r.summary()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with sv.locked(home):  # as if a Runner that did not keep it had been killed before its end
+        svc = sv.load(home, "orphan-one")
+        assert svc is not None
+        svc.keep, svc.owner_pid = False, gone.pid
+        sv.save(home, svc)
+    assert [s.name for s in check(home)] == []
+    assert sv.load(home, "orphan-one") is None
+    assert none_left("--service orphan-one")
