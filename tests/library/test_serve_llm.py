@@ -104,3 +104,20 @@ def test_a_model_name_cannot_become_an_engine_flag(home: Path) -> None:
     with pytest.raises(SpecError) as err:
         run({"model": "--trust-remote-code", "name": "bad-llm"})
     assert "model" in str(err.value)
+
+
+@pytest.mark.parametrize("args", ["--host 0.0.0.0", "--port=80", "'unclosed"])
+def test_engine_args_cannot_move_the_service(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: str
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    exe = bin_dir / "vllm"
+    exe.write_text("#!/bin/sh\nexit 3\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    r = run({"model": "m", "name": "moved", "engine_args": args})
+    assert r.status == "failed"
+    error = r.steps["llm"].error or ""
+    assert "engine_args" in error and "code 2" in error, error
+    assert none_left("--service moved")

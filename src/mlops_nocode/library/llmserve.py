@@ -43,7 +43,19 @@ def main(argv: list[str]) -> int:
     if exe is None:
         print(INSTALL[ns.engine], file=sys.stderr, flush=True)
         return 127
-    extra = shlex.split(ns.args)
+    try:
+        extra = shlex.split(ns.args)
+    except ValueError as e:
+        print(f"engine_args {ns.args[:200]!r}: {e} (write flags as on a shell line)", file=sys.stderr)
+        return 2
+    taken = [a for a in extra if a.split("=")[0] in ("--host", "--port", "--served-model-name")]
+    if taken:
+        print(
+            f"engine_args may not set {', '.join(taken)}: the platform chooses where the service listens "
+            "(127.0.0.1 and a free port) and the model's name",
+            file=sys.stderr,
+        )
+        return 2
     if ns.engine == "vllm":
         cmd = [
             exe,
