@@ -293,3 +293,24 @@ def test_a_service_whose_runner_died_is_stopped_by_the_next_check(home: Path) ->
     assert [s.name for s in check(home)] == []
     assert sv.load(home, "orphan-one") is None
     assert none_left("--service orphan-one")
+
+
+def test_unnamed_services_of_one_run_get_their_own_names(home: Path) -> None:
+    pb = playbook(
+        'app: serveapps:echo\nname: "${{ params.name }}"', params='{name: {type: string, default: ""}}'
+    )
+    spec = """
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {name: t, version: 1.0.0}
+spec:
+  steps:
+    - {id: one, uses: playbook/svc}
+    - {id: two, uses: playbook/svc}
+"""
+    r = Runner(compile_plan("pipeline/t", Index(load_text(pb) + load_text(spec)))).run()
+    assert r.status == "succeeded", {k: v.error for k, v in r.steps.items()}
+    names = {s: r.steps[s].outputs["endpoint"]["value"]["service"] for s in ("one", "two")}
+    suffix = r.run_id[-6:]
+    assert names == {"one": f"one-{suffix}", "two": f"two-{suffix}"}
+    assert none_left(f"--service one-{suffix}") and none_left(f"--service two-{suffix}")

@@ -48,7 +48,8 @@ class ServeExecutor(ThreadExecutor):
         except ValidationError as e:
             raise StepFailure(f"the serve section is invalid: {e.errors()[0]['msg']}") from None
         params = a.step.params
-        name = _text(cfg.name, a, params) if cfg.name else default_name(a.step.id, self.ctx.run_id)
+        given = _text(cfg.name, a, params, secrets=False).strip() if cfg.name else ""
+        name = given or default_name(a.step.id, self.ctx.run_id)
         try:
             sv.check_name(name)
         except sv.ServiceError as e:
