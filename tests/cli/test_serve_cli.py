@@ -64,6 +64,9 @@ def test_list_and_stop(home: Path, mlops: Callable[..., CliResult]) -> None:
     assert r.code == 2 and "NAME or --all" in r.stderr, r
     r = mlops("serve", "stop", "../../etc")
     assert r.code == 2 and "DNS-1123" in r.stderr, r
+    r = mlops("serve", "stop", "cli-two", env={"SERVE_STOP_GRACE": "soon"})
+    assert r.code == 2 and "SERVE_STOP_GRACE" in r.stderr and "Traceback" not in r.stderr, r
+    assert sv.load(home, "cli-two") is not None  # nothing changed
     r = mlops("serve", "stop", "--all")
     assert r.code == 0 and "stopped cli-two" in r.stdout, r
     assert none_left("--service cli-two")
@@ -107,3 +110,8 @@ spec:
     assert "qwen2.5:0.5b" in r.stdout
     bad = mlops("serve", "k8s", str(spec), "-c", str(root), "--set", "model=--trust-remote-code")
     assert bad.code == 2 and "model" in bad.stderr, bad
+
+
+def test_the_gateway_refuses_a_bad_serve_setting(mlops: Callable[..., CliResult]) -> None:
+    r = mlops("up", "--port", "0", env={"SERVE_CHECK_INTERVAL": "never"})
+    assert r.code == 2 and "SERVE_CHECK_INTERVAL" in r.stderr and "Traceback" not in r.stderr, r

@@ -27,7 +27,11 @@ def list_(
     from mlops_nocode.runtime.supervise import check
 
     home = mlops_home()
-    services = check(home)
+    try:
+        services = check(home)
+    except sv.ServiceError as e:
+        err.print(f"[red]error:[/] {escape(str(e))}")
+        raise typer.Exit(2) from None
     if as_json:
         print(json.dumps([s.public(home) for s in services], indent=2))
         return
@@ -69,7 +73,11 @@ def stop(
             err.print(f"[red]error:[/] {escape(str(e))}")
             raise typer.Exit(2) from None
     for n in names:
-        svc = sv.stop(home, n)
+        try:
+            svc = sv.stop(home, n)
+        except sv.ServiceError as e:
+            err.print(f"[red]error:[/] {escape(str(e))}")
+            raise typer.Exit(2) from None
         if svc is None:
             known = ", ".join(s.name for s in sv.all_services(home)) or "none"
             err.print(f"[red]error:[/] no service {escape(n)!r} (running: {escape(known)})")

@@ -62,6 +62,16 @@ def _check_sandbox(workers: int) -> None:
         err.print(f"[yellow]warning:[/] step sandbox: {note}", soft_wrap=True)
 
 
+def _check_serving() -> None:
+    """The SERVE_* settings the gateway supervises services with (runtime/supervise.py)."""
+    from mlops_nocode.runtime.services import ServiceError, load_settings
+
+    try:
+        load_settings()
+    except ServiceError as e:
+        fail([Problem(str(e), "SERVE_*", "see the settings of serve steps in docs/STEPS.md")])
+
+
 def _open(settings: Settings) -> Any:
     from mlops_nocode.api.app import open_gateway
 
@@ -80,6 +90,7 @@ def up(host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = None) -
     settings = _settings(host=host, port=port, workers=workers)
     _logging(settings.debug)
     _check_sandbox(settings.workers)
+    _check_serving()
     _check_port_free(settings.host, settings.port)
     gw = _open(settings)
     base = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"

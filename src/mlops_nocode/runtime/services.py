@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -44,11 +44,20 @@ class ServeSettings(BaseSettings):
     health_timeout: float = Field(3.0, gt=0, le=300, description="seconds a health check may take")
     restart_backoff: float = Field(2.0, gt=0, le=3600, description="first wait before restarting a dead one")
     restart_backoff_max: float = Field(300.0, gt=0, le=86400, description="longest wait between restarts")
-    max_body_bytes: int = Field(1 << 20, gt=0, description="largest request body serve-model accepts")
 
 
 class ServiceError(RuntimeError):
     """A service cannot be started, found or stopped; the message says what to do."""
+
+
+def load_settings() -> ServeSettings:
+    """The SERVE_* settings; a bad value is a ServiceError naming the variable."""
+    try:
+        return ServeSettings()
+    except ValidationError as e:
+        err = e.errors()[0]
+        name = "SERVE_" + str(err["loc"][0] if err["loc"] else "").upper()
+        raise ServiceError(f"{name}: {err['msg']}: fix the environment variable") from None
 
 
 @dataclass
@@ -247,13 +256,14 @@ def _host_env(env: Mapping[str, str]) -> dict[str, str]:
 def stop(home: Path, name: str, grace: float | None = None) -> Service | None:
     """Stop service `name` (SIGTERM to its process group, SIGKILL after `grace` seconds), remove its model
     route and its record; the record it had, or None when there was none."""
+    grace = load_settings().stop_grace if grace is None else grace  # a bad setting changes nothing
     with locked(home):
         svc = load(home, name)
         if svc is None:
             return None
         svc.state = "stopping"  # the gateway's supervisor does not start it again meanwhile
         save(home, svc)
-    kill_group(svc, ServeSettings().stop_grace if grace is None else grace)  # not under the lock
+    kill_group(svc, grace)  # not under the lock
     with locked(home):
         if svc.route:
             _remove_route(home, svc.route, name)

@@ -49,7 +49,7 @@ def check(
 ) -> list[sv.Service]:
     """One pass over the registry: update each service's state; stop services nobody keeps whose Runner
     is gone; with `restart`, start a dead kept service again once its backoff has passed."""
-    settings = sv.ServeSettings()
+    settings = sv.load_settings()
     out = []
     for svc in sv.all_services(home):
         now = time.time() if now is None else now
@@ -146,6 +146,7 @@ class Supervisor:
 
     def __init__(self, home: Path, secrets: SecretSource | None = None) -> None:
         self.home, self.secrets = home, secrets
+        self.settings = sv.load_settings()  # a bad SERVE_* value stops the gateway's start, named
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="service-supervisor", daemon=True)
 
@@ -157,7 +158,7 @@ class Supervisor:
         self._thread.join(timeout=30)
 
     def _loop(self) -> None:
-        interval = sv.ServeSettings().check_interval
+        interval = self.settings.check_interval
         while not self._stop.is_set():
             try:
                 check(self.home, self.secrets, restart=True)
