@@ -55,6 +55,9 @@ def test_list_and_stop(home: Path, mlops: Callable[..., CliResult]) -> None:
     assert "cli-one" in r.stdout and "cli-two" in r.stdout and "healthy" in r.stdout
     listed = json.loads(mlops("serve", "list", "--json").stdout)
     assert {s["name"]: s["state"] for s in listed} == {"cli-one": "healthy", "cli-two": "healthy"}
+    r = mlops("serve", "logs", "cli-one", "-n", "20")
+    assert r.code == 0 and "factory sees token" in r.stdout and "Uvicorn running" not in r.stderr, r
+    assert mlops("serve", "logs", "../x").code == 2
     r = mlops("serve", "stop", "cli-one")
     assert r.code == 0 and "stopped cli-one" in r.stdout, r
     assert none_left("--service cli-one")

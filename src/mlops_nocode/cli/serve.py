@@ -87,6 +87,28 @@ def stop(
         out.print("no services to stop")
 
 
+@app.command()
+def logs(
+    name: Annotated[str, typer.Argument(help="The service.")],
+    lines: Annotated[int, typer.Option("--lines", "-n", min=1, max=10000, help="How many lines.")] = 50,
+) -> None:
+    """The last lines of a service's log (MLOPS_HOME/serving/NAME/service.log, secrets masked)."""
+    from mlops_nocode.runtime.attempt import tail
+
+    home = mlops_home()
+    try:
+        path = sv.log_path(home, name)
+    except sv.ServiceError as e:
+        err.print(f"[red]error:[/] {escape(str(e))}")
+        raise typer.Exit(2) from None
+    if not path.is_file():
+        known = ", ".join(s.name for s in sv.all_services(home)) or "none"
+        err.print(f"[red]error:[/] no log of service {escape(name)!r} (running: {escape(known)})")
+        raise typer.Exit(1)
+    for line in tail(path, lines):
+        print(line)
+
+
 @app.command("k8s")
 def k8s(
     target: Annotated[str, typer.Argument(help="A spec file or folder, or a ref such as pipeline/NAME")],
