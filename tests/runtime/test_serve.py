@@ -314,3 +314,33 @@ spec:
     suffix = r.run_id[-6:]
     assert names == {"one": f"one-{suffix}", "two": f"two-{suffix}"}
     assert none_left(f"--service one-{suffix}") and none_left(f"--service two-{suffix}")
+
+
+def test_what_a_dead_service_left_is_killed_and_nothing_else(home: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    hide = (
+        "import subprocess, sys, time; "
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)  # left-behind']); "
+        "time.sleep(600)"
+    )
+    section = f"command: [python, -c, {json.dumps(hide)}]\nname: leaver\nready_timeout: 1"
+    stranger = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(600)  # stranger"], start_new_session=True
+    )
+    try:
+        r, _ = run(playbook(section))  # never healthy: the step fails and stops it
+        assert r.status == "failed"
+        assert none_left("left-behind")
+        # a record whose pid is now someone else's: stop must leave that process alone
+        svc = sv.Service(name="leaver", run="r", step="s", port=1, health="/", keep=True, pid=stranger.pid)
+        with sv.locked(home):
+            sv.save(home, svc)
+        assert sv.stop(home, "leaver", grace=0.1) is not None
+        assert stranger.poll() is None
+    finally:
+        os.killpg(stranger.pid, signal.SIGKILL)
+        stranger.wait()

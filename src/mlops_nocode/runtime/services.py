@@ -229,7 +229,7 @@ def spawn(
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=tmp,
-            env=_host_env(payload.get("env") or {}),
+            env={**_host_env(payload.get("env") or {}), "MLOPS_SERVICE": svc.name},
             start_new_session=True,
             pass_fds=(sock.fileno(),) if sock is not None else (),
         )
@@ -277,8 +277,10 @@ def stop(home: Path, name: str, grace: float | None = None) -> Service | None:
 def kill_group(svc: Service, grace: float) -> None:
     """SIGTERM the service's process group, then SIGKILL what is left after `grace` seconds, and the
     processes it started in other sessions (its descendants, found before the signals)."""
-    if not alive(svc):
-        _signal_group(svc.pid, signal.SIGKILL)  # a dead leader may have left its group behind
+    if not alive(svc):  # its pid may be another process's now: only what carries its mark goes
+        for p in _marked(svc):
+            with contextlib.suppress(psutil.Error):
+                p.kill()
         return
     try:
         descendants = psutil.Process(svc.pid).children(recursive=True)
@@ -295,6 +297,18 @@ def kill_group(svc: Service, grace: float) -> None:
     deadline = time.monotonic() + 5.0
     while time.monotonic() < deadline and (_group_alive(svc.pid) or any(_running(p) for p in descendants)):
         time.sleep(0.05)
+
+
+def _marked(svc: Service) -> list[psutil.Process]:
+    """The processes left of a dead service: in its process group and started with its MLOPS_SERVICE."""
+    found = []
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if os.getpgid(p.pid) == svc.pid and p.environ().get("MLOPS_SERVICE") == svc.name:
+                found.append(p)
+        except (OSError, psutil.Error):
+            continue
+    return found
 
 
 def _running(p: psutil.Process) -> bool:
