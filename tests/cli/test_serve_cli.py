@@ -18,6 +18,8 @@ STUBBORN = (
     "import os, signal, subprocess, sys, http.server as h; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
     "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)  # hidden-child'], "
     "start_new_session=True); "
+    "subprocess.Popen([sys.executable, '-c', 'import os, time; os.fork() or time.sleep(600)  # daemon'], "
+    "start_new_session=True); "
     "h.test(HandlerClass=h.SimpleHTTPRequestHandler, port=int(os.environ['MLOPS_SERVE_PORT']), "
     "bind='127.0.0.1')"
 )
@@ -88,6 +90,7 @@ def test_a_stubborn_service_is_killed_after_the_grace_period(
     assert r.code == 0, r
     assert none_left("--service stubborn")
     assert none_left("hidden-child")
+    assert none_left("# daemon")  # double-forked: its parent exited, it left the service's tree
 
 
 def test_k8s_prints_the_serve_steps_objects(mlops: Callable[..., CliResult], tmp_path: Path) -> None:

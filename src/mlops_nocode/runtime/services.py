@@ -291,7 +291,7 @@ def kill_group(svc: Service, grace: float) -> None:
     while time.monotonic() < deadline and _group_alive(svc.pid):
         time.sleep(0.05)
     _signal_group(svc.pid, signal.SIGKILL)
-    for p in descendants:
+    for p in [*descendants, *_marked(svc, anywhere=True)]:
         with contextlib.suppress(psutil.Error):
             p.kill()
     deadline = time.monotonic() + 5.0
@@ -299,12 +299,15 @@ def kill_group(svc: Service, grace: float) -> None:
         time.sleep(0.05)
 
 
-def _marked(svc: Service) -> list[psutil.Process]:
-    """The processes left of a dead service: in its process group and started with its MLOPS_SERVICE."""
+def _marked(svc: Service, anywhere: bool = False) -> list[psutil.Process]:
+    """The processes started with the service's MLOPS_SERVICE: in its process group, or `anywhere`
+    (a daemon that left the group and its parent)."""
     found = []
     for p in psutil.process_iter(["pid"]):
         try:
-            if os.getpgid(p.pid) == svc.pid and p.environ().get("MLOPS_SERVICE") == svc.name:
+            if p.pid == os.getpid() or not (anywhere or os.getpgid(p.pid) == svc.pid):
+                continue
+            if p.environ().get("MLOPS_SERVICE") == svc.name:
                 found.append(p)
         except (OSError, psutil.Error):
             continue
