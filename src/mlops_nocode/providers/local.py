@@ -26,7 +26,6 @@ RUNTIMES = runtimes_for("local")
 FEATURES = Features(
     runtimes=RUNTIMES,
     unsupported={
-        "litellm": "litellm steps have no executor yet",
         "gpu": "this machine's GPUs are not used by steps: choose a GPU target",
     },
     gpus=False,

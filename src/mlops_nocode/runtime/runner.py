@@ -362,6 +362,9 @@ class Runner(Launching, AttemptEnds):
         self.emit("step.started", step.id, attempt=a.number, playbook=step.playbook)
         try:
             a.secrets = att.resolve_secrets(step, self.environ)
+            own = getattr(executor, "attempt_secrets", None)
+            if own is not None:  # values the executor uses itself (a model route's key): redacted too
+                a.secrets.update(own(a))
             self._secrets.update(a.secrets)
             for name, value in a.secrets.items():
                 if warning := short_warning(name, value):

@@ -307,3 +307,15 @@ def embed(
     usage = _usage(resp)
     usage.cost_usd = _cost(_litellm(), r, resp, usage)
     return Embeddings(vectors, r.name, usage, attempts)
+
+
+def supports_json_schema(route: ModelRoute) -> bool:
+    """Whether `route` takes response_format json_schema: its own setting, else LiteLLM's model map."""
+    if route.supports_json_schema is not None:
+        return route.supports_json_schema
+    try:
+        return bool(_litellm().supports_response_schema(model=route.model))
+    except LitellmMissing:
+        raise
+    except Exception:
+        return False
