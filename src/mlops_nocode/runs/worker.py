@@ -5,7 +5,6 @@ Used as threads inside `mlops up` and as `mlops worker` processes."""
 from __future__ import annotations
 
 import contextlib
-
 import logging
 import os
 import socket
