@@ -466,3 +466,88 @@ def test_validate_time_problems_are_located(section: str, outputs: str, extra: s
         compile_plan("pipeline/t", Index(load_text(pb) + load_text(spec)))
     assert expected in str(e.value)
     assert "playbook/ask@1.0.0 > spec." in str(e.value)
+
+
+def test_a_completion_prompt_is_sent_as_a_prompt(fake: FakeLLM, home: Path, llm: FakeLLM) -> None:
+    save_route(
+        home,
+        ModelRoute(name="text", model="text-completion-openai/fake", kind="completion", api_base=llm.url),
+    )
+    section = (
+        "mode: completion\nmodel: text\nprompt: 'Continue: ${{ params.start }}'\noutputs: {answer: text}"
+    )
+    r, _ = run(playbook(section, params="{start: {type: string}}"), home, {"start": "once upon"})
+    assert r.status == "succeeded", r.summary()
+    assert fake.requests()[-1]["path"].endswith("/completions")
+    assert fake.requests()[-1]["body"]["prompt"] in ("Continue: once upon", ["Continue: once upon"])
+    assert r.steps["ask"].outputs["answer"]["value"] == "echo: Continue: once upon"
+
+
+def test_a_cached_answer_is_not_reused_once_the_route_changes(
+    fake: FakeLLM, home: Path, llm: FakeLLM
+) -> None:
+    pb = playbook(f"model: chat\n{HI}\noutputs: {{answer: text}}").replace("cache: false", "cache: true")
+    first, _ = run(pb, home)
+    again, _ = run(pb, home)
+    assert first.status == again.status == "succeeded"
+    assert again.steps["ask"].cached and len(fake.requests()) == 1
+    save_route(home, ModelRoute(name="chat", model="openai/other-model", api_base=llm.url))
+    changed, _ = run(pb, home)
+    assert not changed.steps["ask"].cached
+    assert [q["body"]["model"] for q in fake.requests()] == ["fake", "other-model"]
+
+
+PROXY_KEY = "sk-proxy-master-key-5e0b7c44d1"
+
+
+@pytest.fixture(scope="module")
+def proxy(llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real LiteLLM proxy (the pinned `litellm[proxy]`) whose model `chat` is the scripted backend."""
+    import os
+
+    import httpx
+
+    from tests.fakellm import free_port
+
+    folder = tmp_path_factory.mktemp("proxy")
+    config = folder / "config.yaml"
+    model = {"model": "openai/fake", "api_base": llm.url, "api_key": "sk-backend-unused"}
+    config.write_text(json.dumps({"model_list": [{"model_name": "chat", "litellm_params": model}]}))
+    port = free_port()
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_MASTER_KEY": PROXY_KEY}
+    argv = [str(Path(sys.executable).with_name("litellm")), "--config", str(config), "--port", str(port)]
+    argv += ["--host", "127.0.0.1"]
+    log = open(folder / "proxy.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            try:
+                if httpx.get(f"{url}/health/liveliness", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, (folder / "proxy.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the LiteLLM proxy did not start"
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def test_through_the_proxy_when_one_is_configured(fake: FakeLLM, home: Path, proxy: str) -> None:
+    fake.script(chat=[{"content": f"proxied, key {PROXY_KEY}"}])
+    environ = {"LITELLM_PROXY_URL": proxy, "LITELLM_PROXY_KEY": PROXY_KEY}
+    r, events = run(playbook(f"model: chat\n{HI}\noutputs: {{answer: text}}"), home, environ=environ)
+    assert r.status == "succeeded", r.summary()
+    assert r.steps["ask"].outputs["answer"]["value"] == "proxied, key ***"  # the proxy key is redacted
+    assert f"through the LiteLLM proxy at {proxy}" in log_of(events)
+    assert fake.requests()[-1]["body"]["model"] == "fake"  # the proxy mapped route `chat` to the backend
+    assert PROXY_KEY not in json.dumps([e.data for e in events])

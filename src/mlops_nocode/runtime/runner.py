@@ -116,7 +116,7 @@ class Runner(Launching, AttemptEnds):
         self._server: ForkServer | None = None
         self._executors: dict[str, Executor] = {}
         self._ctx: ExecContext | None = None
-        self._codes = CodeDigests()  # the code a step can depend on, in its cache key (docs/STEPS.md)
+        self._codes = CodeDigests(self.home)  # what a step depends on, in its cache key (docs/STEPS.md)
         self._events: Sink = lambda event: None
         self._gate = RunGate(throttle.gate(), f"run {self.run_id}") if throttle is not None else None
 
