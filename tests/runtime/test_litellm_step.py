@@ -551,3 +551,21 @@ def test_through_the_proxy_when_one_is_configured(fake: FakeLLM, home: Path, pro
     assert f"through the LiteLLM proxy at {proxy}" in log_of(events)
     assert fake.requests()[-1]["body"]["model"] == "fake"  # the proxy mapped route `chat` to the backend
     assert PROXY_KEY not in json.dumps([e.data for e in events])
+
+
+@pytest.mark.parametrize(
+    "model", ["../../etc/passwd", "chat\nX-Injected: 1", "chat; rm -rf /", "", "a" * 300]
+)
+def test_a_hostile_route_parameter_is_refused_before_any_call(fake: FakeLLM, home: Path, model: str) -> None:
+    section = f"model: '${{{{ params.model }}}}'\n{HI}\noutputs: {{answer: text}}"
+    r, _ = run(playbook(section, params="{model: {type: string}}"), home, {"model": model})
+    assert r.status == "failed"
+    assert "is not a model route name" in (r.steps["ask"].error or "")
+    assert fake.requests() == []
+
+
+def test_a_route_of_another_kind_is_refused(fake: FakeLLM, home: Path, llm: FakeLLM) -> None:
+    save_route(home, ModelRoute(name="emb", model="openai/embedder", kind="embedding", api_base=llm.url))
+    r, _ = run(playbook(f"model: emb\n{HI}\noutputs: {{answer: text}}"), home)
+    assert r.status == "failed"
+    assert "model route 'emb' is a embedding route, not chat" in (r.steps["ask"].error or "")
