@@ -569,3 +569,26 @@ def test_a_route_of_another_kind_is_refused(fake: FakeLLM, home: Path, llm: Fake
     r, _ = run(playbook(f"model: emb\n{HI}\noutputs: {{answer: text}}"), home)
     assert r.status == "failed"
     assert "model route 'emb' is a embedding route, not chat" in (r.steps["ask"].error or "")
+
+
+def test_a_key_echoed_by_the_model_never_reaches_the_log_file(tmp_path: Path) -> None:
+    keyed = FakeLLM(api_key=KEY)
+    try:
+        save_route(
+            tmp_path, ModelRoute(name="chat", model="openai/fake", api_base=keyed.url, api_key_secret="K")
+        )
+        late = {"delay": 3, "json": {"score": 1, "reasoning": "ok"}}
+        keyed.script(chat=[{"content": f"not json, key {KEY}"}, late])
+        r, _ = runner(playbook(JUDGE, JUDGE_OUT), tmp_path, environ={"K": KEY})
+        t = threading.Thread(target=r.run)
+        t.start()
+        deadline = time.monotonic() + 30
+        seen = ""
+        while "asking again" not in seen:  # read while the repair call is pending: before the Runner redacts
+            assert time.monotonic() < deadline, "no repair was logged"
+            seen = "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*.log"))
+            time.sleep(0.05)
+        assert "not json, key ***" in seen and KEY not in seen
+        t.join(30)
+    finally:
+        keyed.stop()

@@ -33,6 +33,7 @@ from mlops_nocode.runtime.executors.litellm_prompt import (
     route_name,
     schema_hint,
 )
+from mlops_nocode.runtime.redaction import redactor_for
 from mlops_nocode.runtime.secrets import value_problem
 from mlops_nocode.spec.llm import LitellmRuntime
 
@@ -49,6 +50,11 @@ class Prepared:
     fallbacks: list[str]
     via: Any  # ProxyAccess | None
     keys: dict[str, str] = field(default_factory=dict)
+
+    def mask(self, text: str) -> str:
+        """`text` without the keys (a provider's error or a model's answer may echo one): they never
+        reach the log file, even before the Runner redacts it."""
+        return redactor_for(self.keys.values()).text(text) if self.keys else text
 
 
 @dataclass
@@ -165,8 +171,10 @@ class LitellmExecutor(ThreadExecutor):
             messages = [{"role": m.role, "content": v.text(m.content)} for m in s.messages or []]
             response_format = None
             if wants_json:
-                route = self._call(job, lambda: _route(self.ctx.home, p.route))
-                if s.json_schema is not None and self._call(job, lambda: client.supports_json_schema(route)):
+                route = self._call(job, p, lambda: _route(self.ctx.home, p.route))
+                if s.json_schema is not None and self._call(
+                    job, p, lambda: client.supports_json_schema(route)
+                ):
                     schema = {"name": "answer", "schema": s.json_schema}
                     response_format = {"type": "json_schema", "json_schema": schema}
                     job.log("   the answer is constrained by json_schema (natively)")
@@ -185,7 +193,7 @@ class LitellmExecutor(ThreadExecutor):
 
         tries = s.retries + 1 if wants_json else 1
         for n in range(1, tries + 1):
-            answer = self._call(job, functools.partial(ask, messages))
+            answer = self._call(job, p, functools.partial(ask, messages))
             self._record(
                 job, p, totals, answer.usage.metrics(), answer.route, answer.attempts, answer.failures
             )
@@ -194,7 +202,7 @@ class LitellmExecutor(ThreadExecutor):
             parsed, why = parse_answer(answer.text, s.json_schema)
             if why is None:
                 return self._outputs(p, answer.text, parsed, totals)
-            job.log(f"   the answer is {why}; it starts: {answer.text[:300]!r}")
+            job.log(p.mask(f"   the answer is {why}; it starts: {answer.text[:300]!r}"))
             if n < tries and s.mode == "chat":
                 job.log(f"   asking again with the reason (repair {n}/{tries - 1})")
                 messages = [
@@ -205,9 +213,9 @@ class LitellmExecutor(ThreadExecutor):
             elif n < tries:
                 job.log(f"   asking again ({n + 1}/{tries})")
         raise StepFailure(
-            f"the model's answer is {why} (after {tries} tr{'ies' if tries > 1 else 'y'}; the answers are in "
-            "the step's log): make the prompt ask for the schema, pick a route that supports json_schema, or "
-            "raise litellm.retries"
+            p.mask(f"the model's answer is {why}")
+            + f" (after {tries} tr{'ies' if tries > 1 else 'y'}; the answers are in the step's log): make "
+            "the prompt ask for the schema, pick a route that supports json_schema, or raise litellm.retries"
         )
 
     def _embedding(self, job: StepThread, p: Prepared, totals: Totals) -> dict[str, Any]:
@@ -223,7 +231,7 @@ class LitellmExecutor(ThreadExecutor):
                 client.embed, self.ctx.home, p.route, part, secrets=p.keys, via=p.via, timeout=s.timeout,
                 retries=s.retries, backoff=s.backoff, should_stop=lambda: job.stopping,
             )  # fmt: skip
-            got = self._call(job, call)
+            got = self._call(job, p, call)
             if len(got.vectors) != len(part):
                 raise StepFailure(
                     f"route {got.route!r} gave {len(got.vectors)} vectors for {len(part)} texts"
@@ -265,7 +273,7 @@ class LitellmExecutor(ThreadExecutor):
         """The call's log lines and per-call metric events; its usage added to the totals."""
         totals.add(usage)
         for failure in failures:
-            job.log(f"   failed: {failure}")
+            job.log(p.mask(f"   failed: {failure}"))
         used = "" if route == p.route else " (a fallback)"
         tokens = int(usage.get("total_tokens", 0))
         cost = f", ${usage['cost_usd']:.6f}" if "cost_usd" in usage else ""
@@ -276,7 +284,7 @@ class LitellmExecutor(ThreadExecutor):
             for k, v in usage.items():
                 f.write(json.dumps({"type": "metric", "name": k, "value": v, "labels": labels}) + "\n")
 
-    def _call(self, job: StepThread, fn: Callable[[], T]) -> T:
+    def _call(self, job: StepThread, p: Prepared, fn: Callable[[], T]) -> T:
         """`fn()` in a worker thread, waited for until it ends or the attempt is stopped; model errors
         become StepFailure with their reason."""
         from mlops_nocode.integrations.litellm.client import LitellmMissing, ModelCallError
@@ -301,7 +309,7 @@ class LitellmExecutor(ThreadExecutor):
         if kind == "ok":
             return value  # type: ignore[no-any-return]
         if isinstance(value, ModelCallError | RouteError | LitellmMissing):
-            raise StepFailure(str(value)) from None
+            raise StepFailure(p.mask(str(value))) from None
         raise value
 
 
