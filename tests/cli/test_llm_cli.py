@@ -73,3 +73,72 @@ def test_mlops_run_without_the_key_says_which_secret(
     text = r.stdout + r.stderr
     assert "model route 'chat' needs secret 'CHAT_KEY', which is not set" in text, r
     assert keyed.requests() == []
+
+
+EMBED = """
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {name: texts, version: 1.0.0}
+spec:
+  runtime: command
+  command:
+    argv: [sh, -c, 'printf "[\\"red apple\\", \\"blue sky\\"]" > "$1"', sh, "${{ outputs.t }}"]
+    outputs: {t: t.json}
+  outputs: {t: {type: json}}
+---
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {name: embed-demo, version: 1.0.0}
+spec:
+  steps:
+    - {id: texts, uses: playbook/texts}
+    - {id: embed, uses: playbook/llm-embed, inputs: {texts: texts.t}}
+  outputs: {vectors: embed.vectors, table: embed.table}
+"""
+
+
+def test_mlops_run_embeds_texts_from_an_upstream_step(
+    mlops: Callable[..., CliResult], write_spec: Callable[..., Path], home: Path, keyed: FakeLLM
+) -> None:
+    import pandas as pd
+
+    route = ModelRoute(
+        name="embed", kind="embedding", model="openai/e", api_base=keyed.url, api_key_secret="K"
+    )
+    save_route(home, route)
+    r = mlops("run", str(write_spec(EMBED)), "--json", env={"K": KEY})
+    assert r.code == 0, r
+    vectors = r.json()["outputs"]["vectors"]
+    assert len(vectors) == 2 and len(vectors[0]) == 64
+    assert keyed.requests()[-1]["body"]["input"] == ["red apple", "blue sky"]
+    [table] = home.rglob("table.parquet")
+    assert list(pd.read_parquet(table)["text"]) == ["red apple", "blue sky"]
+
+
+def test_mlops_validate_locates_a_bad_litellm_section(
+    mlops: Callable[..., CliResult], write_spec: Callable[..., Path]
+) -> None:
+    f = write_spec(
+        """
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {name: bad-llm, version: 1.0.0}
+spec:
+  runtime: litellm
+  litellm:
+    model: chat
+    messages: [{role: user, content: "Token: ${{ secrets.TOKEN }} ${{ inputs.ghost }}"}]
+    json_schema: {type: object, properties: {score: {type: wrong}}}
+    outputs: {answer: json}
+  outputs: {answer: {type: text}}
+"""
+    )
+    r = mlops("validate", str(f))
+    assert r.code != 0
+    text = r.stdout + r.stderr
+    assert "playbook/bad-llm@1.0.0 > spec.litellm.messages[0].content" in text, r
+    assert "unsupported expression '${{ secrets.TOKEN }}'" in text
+    assert "'${{ inputs.ghost }}' names no input" in text
+    assert "spec.litellm.json_schema.properties.score.type" in text and "not a valid JSON Schema" in text
+    assert "output 'answer' is a text, which cannot hold the json" in text
+    assert "Traceback" not in text
