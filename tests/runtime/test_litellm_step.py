@@ -592,3 +592,21 @@ def test_a_key_echoed_by_the_model_never_reaches_the_log_file(tmp_path: Path) ->
         t.join(30)
     finally:
         keyed.stop()
+
+
+def test_cost_from_the_route_prices_is_a_metric(fake: FakeLLM, home: Path, llm: FakeLLM) -> None:
+    priced = ModelRoute(
+        name="chat",
+        model="openai/fake",
+        api_base=llm.url,
+        input_cost_per_token=0.001,
+        output_cost_per_token=0.002,
+    )
+    save_route(home, priced)
+    r, events = run(playbook(CHAT.replace("temperature: 0.2", ""), USAGE_OUT, "{topic: {}, n: {}}"), home)
+    assert r.status == "succeeded", r.summary()
+    usage = r.steps["ask"].outputs["usage"]["value"]
+    expected = 0.001 * usage["prompt_tokens"] + 0.002 * usage["completion_tokens"]
+    assert usage["cost_usd"] == pytest.approx(expected)
+    assert any(e.type == "metric" and e.data["name"] == "cost_usd" for e in events)
+    assert "$0.0" in log_of(events)
