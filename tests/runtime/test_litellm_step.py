@@ -610,3 +610,11 @@ def test_cost_from_the_route_prices_is_a_metric(fake: FakeLLM, home: Path, llm: 
     assert usage["cost_usd"] == pytest.approx(expected)
     assert any(e.type == "metric" and e.data["name"] == "cost_usd" for e in events)
     assert "$0.0" in log_of(events)
+
+
+def test_through_the_proxy_that_mlops_llm_up_recorded(fake: FakeLLM, home: Path, proxy: str) -> None:
+    (home / "llm" / "proxy.json").write_text(json.dumps({"url": proxy, "caller_key": PROXY_KEY}))
+    r, events = run(playbook(f"model: chat\n{HI}\noutputs: {{answer: text}}"), home)
+    assert r.status == "succeeded", r.summary()
+    assert f"through the LiteLLM proxy at {proxy}" in log_of(events)
+    assert fake.requests()[-1]["body"]["model"] == "fake"
