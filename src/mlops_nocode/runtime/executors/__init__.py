@@ -19,6 +19,7 @@ BUILTIN: dict[str, str] = {
     "ansible": "mlops_nocode.runtime.executors.ansible:AnsibleExecutor",
     "http": "mlops_nocode.runtime.executors.http:HttpExecutor",
     "litellm": "mlops_nocode.runtime.executors.litellm:LitellmExecutor",
+    "serve": "mlops_nocode.runtime.executors.serve:ServeExecutor",
 }
 _classes: dict[str, type[Executor]] = {}
 _paths: dict[str, str] = dict(BUILTIN)
