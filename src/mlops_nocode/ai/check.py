@@ -23,9 +23,21 @@ def validate(doc: Doc, resolver: Resolver, placement: Placement | None) -> list[
     return warnings_of([doc], plans)
 
 
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (a playbook's code) as literal blocks, so the code reads as code."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
 def as_yaml(data: Any) -> str:
     """A document as the YAML the user reviews and the catalogue stores (key order kept)."""
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110)
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
 
 
 def _existing(doc: Doc, resolver: Resolver) -> Doc | None:

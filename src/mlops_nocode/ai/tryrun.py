@@ -34,9 +34,9 @@ def _located(problems: list[Problem]) -> list[Problem]:
 
 
 def _log_tail(home: Path) -> str:
-    logs = sorted(home.glob("runs/*/logs/**/*.log"), key=lambda p: p.stat().st_mtime)
-    text = "".join(p.read_text(encoding="utf-8", errors="replace") for p in logs)
-    return text[-LOG_TAIL:]
+    logs = sorted(home.glob("runs/*/steps/**/*.log"), key=lambda p: p.stat().st_mtime)
+    mine = [p for p in logs if "samples" not in p.name]
+    return "".join(p.read_text(encoding="utf-8", errors="replace") for p in mine)[-LOG_TAIL:]
 
 
 def try_playbook(g: Guarded, timeout: float) -> dict[str, Any]:
@@ -77,10 +77,12 @@ def try_playbook(g: Guarded, timeout: float) -> dict[str, Any]:
             summary = {}
         if proc.returncode == 0 and isinstance(summary, dict):
             return {"status": "succeeded", "outputs": summary.get("outputs", {})}
-        tail = _log_tail(scratch / "home") or err.decode("utf-8", "replace")[-LOG_TAIL:]
+        summary_text = err.decode("utf-8", "replace")[-LOG_TAIL:].replace(str(scratch), "<scratch>")
+        tail = _log_tail(scratch / "home").replace(str(scratch), "<scratch>")
         raise SpecError(
             Problem(
-                f"the test run on the samples failed: {tail.strip()}",
+                f"the test run on the samples failed:\n{summary_text.strip()}"
+                + (f"\nthe step's log ends with:\n{tail.strip()}" if tail.strip() else ""),
                 "answer > spec.python.code",
                 "fix the code (or the samples) so that the run succeeds",
             )
