@@ -47,8 +47,9 @@ def test_an_invalid_spec_is_repaired_with_its_located_problem(home: Path, llm: F
     repair = llm.requests()[1]["body"]["messages"]
     assert repair[-2]["role"] == "assistant" and "load.datasets" in repair[-2]["content"]
     assert repair[-1]["role"] == "user"
-    assert "pipeline/iris-forest > steps[1] (train) > inputs.dataset: dangling connection 'load.datasets'" in (
-        repair[-1]["content"]
+    assert (
+        "pipeline/iris-forest > steps[1] (train) > inputs.dataset: dangling connection 'load.datasets'"
+        in (repair[-1]["content"])
     )
     assert "fix: use one of its outputs: dataset" in repair[-1]["content"]
 
@@ -69,7 +70,9 @@ def test_an_existing_name_gets_a_new_version_and_a_diff(home: Path, llm: FakeLLM
     result = assistant(home, llm.url).write("rewrite the iris classifier as a forest", "pipeline")
     assert result.valid and result.ref == "pipeline/iris-classifier@1.1.0"
     assert "written as 1.1.0" in result.notes[0]
-    assert result.diff.startswith("--- a/pipeline/iris-classifier@1.0.0\n+++ b/pipeline/iris-classifier@1.1.0")
+    assert result.diff.startswith(
+        "--- a/pipeline/iris-classifier@1.0.0\n+++ b/pipeline/iris-classifier@1.1.0"
+    )
     assert "-      uses: pipeline/tabular-classification@1.0.0" in result.diff, result.diff
 
 
@@ -78,7 +81,9 @@ def test_a_conversation_keeps_its_turns_redacted(home: Path, llm: FakeLLM) -> No
     a = assistant(home, llm.url)
     a.redact = lambda text: text.replace("hunter2-secret", "***")
     store = FileStore(home)
-    conv, first = turn(a, store, "cli", "a forest on iris; my token is hunter2-secret", "pipeline", None, a.redact)
+    conv, first = turn(
+        a, store, "cli", "a forest on iris; my token is hunter2-secret", "pipeline", None, a.redact
+    )
     conv2, second = turn(a, store, "cli", "use boosting instead", "pipeline", conv.id, a.redact)
     assert conv2.id == conv.id and second.valid
     later = llm.requests()[1]["body"]["messages"]

@@ -56,7 +56,9 @@ def test_samples_that_do_not_fit_the_ports_go_back_located(home: Path, llm: Fake
 
 def test_a_written_playbook_asks_for_no_secrets(home: Path, llm: FakeLLM) -> None:
     llm.reset()
-    greedy = PLAYBOOK.replace("  runtime: python\n", "  runtime: python\n  secrets: [AWS_SECRET_ACCESS_KEY]\n")
+    greedy = PLAYBOOK.replace(
+        "  runtime: python\n", "  runtime: python\n  secrets: [AWS_SECRET_ACCESS_KEY]\n"
+    )
     llm.script(chat=[fenced(greedy)])
     result = assistant(home, llm.url, max_repairs=0).write("count words", "playbook")
     assert result.problems[0].where == "answer > spec.secrets"

@@ -51,6 +51,10 @@ def _one(datas: list[Any], mode: Mode) -> dict[str, Any]:
             problems.append(p)
     if problems:
         raise SpecError(problems)
+    if not any(isinstance(d, dict) for d in datas):
+        raise SpecError(
+            Problem("the answer holds no spec", WHERE, "answer with the spec in one ```yaml block")
+        )
     if len(datas) != 1 or not isinstance(datas[0], dict):
         what = "Playbook" if mode == "playbook" else "Pipeline or MetaPipeline"
         raise SpecError(
