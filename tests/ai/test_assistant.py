@@ -81,7 +81,7 @@ def test_a_conversation_keeps_its_turns_redacted(home: Path, llm: FakeLLM) -> No
     a = assistant(home, llm.url)
     a.redact = lambda text: text.replace("hunter2-secret", "***")
     store = FileStore(home)
-    conv, first = turn(
+    conv, _ = turn(
         a, store, "cli", "a forest on iris; my token is hunter2-secret", "pipeline", None, a.redact
     )
     conv2, second = turn(a, store, "cli", "use boosting instead", "pipeline", conv.id, a.redact)

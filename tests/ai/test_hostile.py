@@ -118,7 +118,7 @@ def test_an_unknown_playbook_is_refused_with_the_nearest_names(home: Path, llm: 
     wrong = PIPELINE.replace("uses: playbook/sklearn-train\n", "uses: playbook/sklearn-trainer\n")
     result = refused(home, llm, fenced(wrong))
     assert result.problems[0].where == "answer > spec.steps[1].uses"
-    assert "unknown playbook 'sklearn-trainer' (not in the catalogue)" == result.problems[0].what
+    assert result.problems[0].what == "unknown playbook 'sklearn-trainer' (not in the catalogue)"
     assert "playbook/sklearn-train" in result.problems[0].fix
     llm.reset()
     escape = PIPELINE.replace("uses: playbook/sklearn-train\n", "uses: playbook/../../secrets\n")

@@ -27,6 +27,12 @@ def llm() -> Iterator[FakeLLM]:
     backend.stop()
 
 
+def mlops(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mlops_nocode.cli.main", *args], capture_output=True, text=True
+    )
+
+
 def assist(
     *args: str, answer: str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -66,18 +72,13 @@ def test_assist_shows_then_saves_only_when_confirmed(home: Path, llm: FakeLLM) -
 
     refused = assist("--continue", "last", "--save", answer="n\n")
     assert refused.returncode == 1 and "not saved" in refused.stderr
-    show = subprocess.run([sys.executable, "-m", "mlops_nocode.cli.main", "catalogue", "show", "pipeline/iris-forest"],
-                          capture_output=True, text=True)  # fmt: skip
-    assert show.returncode != 0
+    assert mlops("catalogue", "show", "pipeline/iris-forest").returncode != 0
 
     saved = assist("--continue", "last", "--save", answer="y\n")
     assert saved.returncode == 0, saved.stderr
     assert "Save pipeline/iris-forest@1.0.0 into the catalogue?" in saved.stderr
     assert "saved pipeline/iris-forest@1.0.0" in saved.stderr
-    history = subprocess.run(
-        [sys.executable, "-m", "mlops_nocode.cli.main", "catalogue", "history", "pipeline/iris-forest", "--json"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    history = mlops("catalogue", "history", "pipeline/iris-forest", "--json")
     assert "assistant: train a random forest on iris" in history.stdout, history.stdout
     assert KEY not in history.stdout
 
