@@ -17,6 +17,7 @@ from mlops_nocode.ai.extract import documents
 from mlops_nocode.ai.guard import Guarded, Mode, guard
 from mlops_nocode.ai.prompts import messages, repair_prompt
 from mlops_nocode.ai.settings import AssistantSettings
+from mlops_nocode.ai.snapshot import Snapshot
 from mlops_nocode.catalogue.base import Doc, Resolver
 from mlops_nocode.compiler.check import Placement
 from mlops_nocode.spec import Problem, SpecError, parse_document
@@ -89,15 +90,18 @@ class Assistant:
     redact: Callable[[str], str] = lambda text: text
     _contexts: dict[Mode, Context] = field(default_factory=dict)
 
-    def context(self) -> Context:
+    def context(self, resolver: Resolver | None = None) -> Context:
         """The catalogue's signatures (computed once per assistant)."""
         if "pipeline" not in self._contexts:
-            self._contexts["pipeline"] = catalogue_context(self.resolver, self.settings.context_bytes)
+            self._contexts["pipeline"] = catalogue_context(
+                resolver or Snapshot(self.resolver), self.settings.context_bytes
+            )
         return self._contexts["pipeline"]
 
     def write(self, prompt: str, mode: Mode, history: Sequence[dict[str, Any]] = ()) -> Result:
         """Ask, check, repair: the first valid spec, or the last problems after the repairs allowed."""
-        msgs = messages(mode, self.context().text, history, prompt)
+        resolver = Snapshot(self.resolver)
+        msgs = messages(mode, self.context(resolver).text, history, prompt)
         log.info("assistant prompt (%s): %s", mode, self.redact(prompt))
         problems: list[Problem] = []
         last_yaml = ""
@@ -106,7 +110,7 @@ class Assistant:
             answer = self.model(msgs)
             log.info("assistant answer %d (%d bytes): %s", attempt, len(answer), self.redact(answer[:4000]))
             try:
-                result = self.check(answer, mode)
+                result = self.check(answer, mode, resolver)
                 result.repairs = attempt
                 return result
             except SpecError as e:
@@ -123,11 +127,13 @@ class Assistant:
             ]
         return Result(mode, False, yaml=last_yaml, problems=problems, repairs=limit)
 
-    def check(self, answer: str, mode: Mode) -> Result:
-        """One answer judged: SpecError with every located problem, or the valid result."""
-        g = guard(documents(answer, self.settings.max_answer_bytes), mode, self.resolver)
+    def check(self, answer: str, mode: Mode, resolver: Resolver | None = None) -> Result:
+        """One answer judged against `resolver` (default: the assistant's): SpecError with every located
+        problem, or the valid result."""
+        resolver = resolver or self.resolver
+        g = guard(documents(answer, self.settings.max_answer_bytes), mode, resolver)
         notes: list[str] = []
-        bumped = next_version(g.doc, self.resolver)
+        bumped = next_version(g.doc, resolver)
         if bumped is not None:
             notes.append(
                 f"version {g.doc.metadata.version} of {g.doc.ref.kind}/{g.doc.metadata.name} exists or is "
@@ -136,7 +142,7 @@ class Assistant:
             g.data = copy.deepcopy(g.data)
             g.data["metadata"]["version"] = bumped
             g.doc = parse_document(g.data, "answer")
-        warnings = validate(g.doc, self.resolver, self.placement)
+        warnings = validate(g.doc, resolver, self.placement)
         tried = self.trier(g) if mode == "playbook" and self.trier is not None else None
         text = as_yaml(g.data)
         return Result(
@@ -146,7 +152,7 @@ class Assistant:
             spec=g.data,
             ref=str(g.doc.ref),
             warnings=warnings,
-            diff=diff(g.doc, text, self.resolver, self.stored),
+            diff=diff(g.doc, text, resolver, self.stored),
             notes=notes,
             tried=tried,
         )
