@@ -43,9 +43,16 @@ def twenty_steps() -> str:
 
 
 def main(quick: bool = False) -> list[dict[str, Any]]:
+    before = os.environ.get("MLOPS_HOME")
     with tempfile.TemporaryDirectory() as home:
         os.environ["MLOPS_HOME"] = home
-        return _measure(quick)
+        try:
+            return _measure(quick)
+        finally:
+            if before is None:
+                os.environ.pop("MLOPS_HOME", None)
+            else:
+                os.environ["MLOPS_HOME"] = before
 
 
 def _measure(quick: bool) -> list[dict[str, Any]]:
