@@ -33,7 +33,7 @@ def test_assist_conversations_are_per_key_and_saving_is_explicit(
 ) -> None:
     llm.reset()
     r = admin.post("/api/v1/assist", json={"prompt": "a forest on iris"})
-    assert r.status_code == 503 and "ASSISTANT_MODEL" in r.json()["detail"], r.text
+    assert r.status_code == 409 and "ASSISTANT_MODEL" in r.json()["detail"], r.text
 
     save_route(server.home, ModelRoute(name="assistant", model="openai/fake", api_base=llm.url))
     llm.script(chat=[fenced(PIPELINE.replace("load.dataset", "load.data")), fenced(PIPELINE)])

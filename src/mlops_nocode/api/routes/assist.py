@@ -12,10 +12,11 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi import Path as PathParam
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from mlops_nocode.ai.conversation import ConversationNotFound
 from mlops_nocode.ai.settings import AssistantSettings
+from mlops_nocode.api import examples as E
 from mlops_nocode.api.auth import Principal
 from mlops_nocode.api.routes.catalogue import _catalogues, _committer, _message
 from mlops_nocode.api.schemas import ErrorOut, Strict
@@ -28,12 +29,71 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "no such conversation of this API key", "model": ErrorOut},
     429: {"description": "more than ASSISTANT_PER_MINUTE requests in a minute", "model": ErrorOut},
     502: {"description": "the model failed to answer (after retries and fallbacks)", "model": ErrorOut},
-    503: {"description": "no model route for the assistant, or LiteLLM not installed", "model": ErrorOut},
+    409: {"description": "no model route for the assistant, or LiteLLM not installed", "model": ErrorOut},
 }
+
+
+_YAML = (
+    "apiVersion: mlops-nocode/v1\nkind: Pipeline\nmetadata:\n  name: iris-knn\n  version: 1.0.0\nspec:\n"
+    "  steps:\n  - id: load\n    uses: playbook/sklearn-dataset@1.0.0\n    with:\n      name: iris\n"
+    "  - id: train\n    uses: playbook/sklearn-train\n    with:\n      estimator: knn\n    inputs:\n"
+    "      dataset: load.dataset\n"
+)
+RESULT: dict[str, Any] = {
+    "conversation": "1fa6c178a065eabb",
+    "kind": "pipeline",
+    "valid": True,
+    "ref": "pipeline/iris-knn@1.0.0",
+    "spec": {
+        "apiVersion": "mlops-nocode/v1",
+        "kind": "Pipeline",
+        "metadata": {"name": "iris-knn", "version": "1.0.0"},
+        "spec": {
+            "steps": [
+                {"id": "load", "uses": "playbook/sklearn-dataset@1.0.0", "with": {"name": "iris"}},
+                {"id": "train", "uses": "playbook/sklearn-train", "with": {"estimator": "knn"},
+                 "inputs": {"dataset": "load.dataset"}},
+            ]
+        },
+    },
+    "yaml": _YAML,
+    "problems": [],
+    "warnings": [],
+    "diff": "",
+    "repairs": 1,
+    "notes": [],
+    "tried": None,
+}  # fmt: skip
+CONVERSATION: dict[str, Any] = {
+    "conversation": "1fa6c178a065eabb",
+    "kind": "pipeline",
+    "messages": [
+        {"role": "user", "content": "classify iris with k nearest neighbours"},
+        {"role": "assistant", "content": _YAML},
+    ],
+    "result": {k: v for k, v in RESULT.items() if k != "conversation"},
+    "created_at": 1764516000.0,
+    "updated_at": 1764516002.5,
+}
+SAVED: dict[str, Any] = {
+    "status": "saved",
+    "conversation": "1fa6c178a065eabb",
+    "saved": [
+        {"ref": "pipeline/iris-knn@1.0.0", "repo": "local", "commit": "3a59066d8aefdcb1569cb1da41e7ba09670",
+         "changed": True}
+    ],
+}  # fmt: skip
 
 
 class AssistRequest(Strict):
     """What the user wants, in words; `kind` what to write; `conversation` to continue one."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"prompt": "classify iris with k nearest neighbours", "kind": "pipeline"}]
+        },
+    )
 
     prompt: str = Field(min_length=1, max_length=8000)
     kind: Literal["pipeline", "playbook"] = "pipeline"
@@ -42,6 +102,8 @@ class AssistRequest(Strict):
 
 class SaveAssisted(Strict):
     """Optional commit message and repository for the confirmed save."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"message": "iris with knn"}]})
 
     message: str | None = Field(default=None, max_length=2000)
     repo: str | None = Field(default=None, max_length=100)
@@ -80,7 +142,7 @@ def _not_found(conversation: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"no conversation {conversation} of this API key")
 
 
-@router.post("", responses=ERRORS)
+@router.post("", responses={**ERRORS, **E.json_example(RESULT)})
 def assist(body: AssistRequest, request: Request, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
     """Write a spec: returns it (`spec`, `yaml`), `valid`, the located `problems` of the last answer when
     invalid, `diff` against the catalogue's latest version of that name, `repairs` made, and the
@@ -108,17 +170,16 @@ def assist(body: AssistRequest, request: Request, gw: Gateway = Depends(gateway)
         raise _not_found(str(body.conversation)) from None
     except RouteError as e:
         raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            f"the assistant has no model: {e} (set ASSISTANT_MODEL to a chat route)",
+            status.HTTP_409_CONFLICT, f"the assistant has no model: {e} (set ASSISTANT_MODEL to a chat route)"
         ) from None
     except LitellmMissing as e:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(e)) from None
+        raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from None
     except ModelCallError as e:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"the model did not answer: {e}") from None
     return {"conversation": conv.id, **result.to_json()}
 
 
-@router.get("/{conversation}", responses=ERRORS)
+@router.get("/{conversation}", responses={**ERRORS, **E.json_example(CONVERSATION)})
 def show(
     request: Request, conversation: str = PathParam(pattern=ID_PATTERN), gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
@@ -138,7 +199,11 @@ def show(
     }
 
 
-@router.post("/{conversation}/save", status_code=status.HTTP_201_CREATED, responses=ERRORS)
+@router.post(
+    "/{conversation}/save",
+    status_code=status.HTTP_201_CREATED,
+    responses={**ERRORS, **E.json_example(SAVED, 201)},
+)
 def save(
     request: Request,
     conversation: str = PathParam(pattern=ID_PATTERN),
