@@ -10,7 +10,7 @@ import time
 from collections import deque
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Request, status
 from fastapi import Path as PathParam
 from pydantic import ConfigDict, Field
 
@@ -207,7 +207,9 @@ def show(
 def save(
     request: Request,
     conversation: str = PathParam(pattern=ID_PATTERN),
-    body: SaveAssisted | None = None,
+    body: SaveAssisted | None = Body(
+        default=None, openapi_examples={"message": {"value": {"message": "iris with knn"}}}
+    ),
     gw: Gateway = Depends(gateway),
 ) -> dict[str, Any]:
     """Save the conversation's last valid result into the catalogue (one commit, authored by the API key
