@@ -3,6 +3,7 @@ model): first-time valid pipelines, repairs carrying located problems, giving up
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,7 +77,10 @@ def test_an_existing_name_gets_a_new_version_and_a_diff(home: Path, llm: FakeLLM
     assert "-      uses: pipeline/tabular-classification@1.0.0" in result.diff, result.diff
 
 
-def test_a_conversation_keeps_its_turns_redacted(home: Path, llm: FakeLLM) -> None:
+def test_a_conversation_keeps_its_turns_redacted(
+    home: Path, llm: FakeLLM, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="mlops_nocode.ai")
     llm.script(chat=[fenced(PIPELINE), fenced(PIPELINE.replace("random_forest", "gradient_boosting"))])
     a = assistant(home, llm.url)
     a.redact = lambda text: text.replace("hunter2-secret", "***")
@@ -92,6 +96,7 @@ def test_a_conversation_keeps_its_turns_redacted(home: Path, llm: FakeLLM) -> No
     text = (home / "assistant" / "conversations" / f"{conv.id}.json").read_text()
     assert "hunter2-secret" not in text and "***" in text
     assert (home / "assistant" / "conversations" / f"{conv.id}.json").stat().st_mode & 0o777 == 0o600
+    assert "my token is ***" in caplog.text and "hunter2-secret" not in caplog.text
     with pytest.raises(LookupError):
         store.get(conv.id, "someone-else")
     with pytest.raises(LookupError):

@@ -100,6 +100,28 @@ def test_bad_input_and_hostile_answers_are_4xx_or_refusals_never_500(
     assert r.status_code == 502 and "did not answer" in r.json()["detail"], r.text
 
 
+def test_secret_values_never_come_back_from_the_assistant(
+    server: Server, admin: httpx.Client, llm: FakeLLM
+) -> None:
+    llm.reset()
+    save_route(server.home, ModelRoute(name="assistant", model="openai/fake", api_base=llm.url))
+    secret = "tok-9f8e7d6c5b4a3210"
+    assert admin.put("/api/v1/secrets/HF_TOKEN", json={"value": secret}).status_code in (200, 201)
+    leaky = PIPELINE.replace("A random forest on iris", f"uses {secret}").replace("iris-forest", "leaky")
+    llm.script(chat=[fenced(leaky)])
+    r = admin.post("/api/v1/assist", json={"prompt": f"a forest; my token is {secret}"})
+    assert r.status_code == 200 and r.json()["valid"], r.text
+    assert secret not in r.text and r.json()["spec"]["metadata"]["description"] == "uses ***"
+    conv = r.json()["conversation"]
+    shown = admin.get(f"/api/v1/assist/{conv}")
+    assert secret not in shown.text and "my token is ***" in shown.text
+    saved = admin.post(f"/api/v1/assist/{conv}/save")
+    assert saved.status_code == 201, saved.text
+    text = admin.get("/api/v1/catalogue/pipeline/leaky").json()["text"]
+    assert (secret not in text and "uses '***'" in text) or "uses ***" in text
+    assert secret not in (server.home.parent / f"{server.home.name}-server.log").read_text()
+
+
 def test_assist_is_rate_limited_per_key(server: Server, admin: httpx.Client, llm: FakeLLM) -> None:
     save_route(server.home, ModelRoute(name="assistant", model="openai/fake", api_base=llm.url))
     busy = key(admin, "busy", ["read", "write"])

@@ -4,6 +4,7 @@ takes from a conversation."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from mlops_nocode.ai.assistant import Assistant, Model, Result
@@ -12,6 +13,7 @@ from mlops_nocode.ai.guard import Mode
 from mlops_nocode.ai.settings import AssistantSettings
 from mlops_nocode.catalogue.base import Doc, Resolver
 from mlops_nocode.spec import Problem, SpecError, load_text
+from mlops_nocode.spec.yamlio import parse_texts
 
 MAX_PROMPT_CHARS = 8000
 
@@ -54,10 +56,27 @@ def turn(
         {"role": "user", "content": redact(prompt)},
         {"role": "assistant", "content": redact(answer)},
     ]
-    result.yaml, result.diff = redact(result.yaml), redact(result.diff)
+    redacted(result, redact)
     conv.result = result.to_json()
     store.put(conv)
     return conv, result
+
+
+def redacted(result: Result, redact: Callable[[str], str]) -> None:
+    """Every secret value out of a result (in place): the spec is read back from the redacted YAML, so
+    what is shown, stored and saved are the same text."""
+    yaml_text = redact(result.yaml)
+    if yaml_text != result.yaml and result.spec is not None:
+        result.spec = parse_texts(yaml_text, "answer")[0]
+    result.yaml, result.diff = yaml_text, redact(result.diff)
+    result.problems = [Problem(redact(p.what), redact(p.where), redact(p.fix)) for p in result.problems]
+    result.warnings = [Problem(redact(p.what), redact(p.where), redact(p.fix)) for p in result.warnings]
+    result.notes = [redact(n) for n in result.notes]
+    if result.tried is not None:
+        try:
+            result.tried = json.loads(redact(json.dumps(result.tried)))
+        except ValueError:
+            result.tried = {"status": result.tried.get("status"), "outputs": "(withheld: held a secret)"}
 
 
 def to_save(conv: Conversation) -> tuple[Doc, str]:
