@@ -16,6 +16,7 @@ from mlops_nocode.spec import Problem, SpecError, load_text
 from mlops_nocode.spec.yamlio import parse_texts
 
 MAX_PROMPT_CHARS = 8000
+MAX_STORED_MESSAGES = 40  # a conversation keeps its last 20 turns (what the model sees is fewer)
 
 
 def check_prompt(prompt: str, where: str = "prompt") -> None:
@@ -56,6 +57,7 @@ def turn(
         {"role": "user", "content": redact(prompt)},
         {"role": "assistant", "content": redact(answer)},
     ]
+    conv.messages = conv.messages[-MAX_STORED_MESSAGES:]
     redacted(result, redact)
     conv.result = result.to_json()
     store.put(conv)
