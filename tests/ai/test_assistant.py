@@ -101,3 +101,25 @@ def test_a_conversation_keeps_its_turns_redacted(
         store.get(conv.id, "someone-else")
     with pytest.raises(LookupError):
         store.get("../../etc/passwd", "cli")
+
+
+META = """\
+apiVersion: mlops-nocode/v1
+kind: MetaPipeline
+metadata: {name: two-showcases, version: 1.0.0}
+spec:
+  parameters: {type: object, properties: {seed: {type: integer, default: 7}}}
+  steps:
+    - {id: iris, uses: pipeline/iris-classifier@1.0.0, with: {estimator: knn, seed: "${{ params.seed }}"}}
+    - {id: logs, uses: pipeline/log-anomaly-detection, with: {seed: "${{ params.seed }}"}}
+  outputs: {model: iris.model}
+"""
+
+
+def test_a_meta_pipeline_of_catalogue_pipelines(home: Path, llm: FakeLLM) -> None:
+    llm.reset()
+    llm.script(chat=[fenced(META.replace("estimator: knn", "estimator: knearest")), fenced(META)])
+    result = assistant(home, llm.url).write("iris and log anomalies, one seed", "pipeline")
+    assert result.valid and result.repairs == 1 and result.ref == "metapipeline/two-showcases@1.0.0"
+    repair = llm.requests()[1]["body"]["messages"][-1]["content"]
+    assert "with.estimator" in repair and "knearest" in repair, repair
