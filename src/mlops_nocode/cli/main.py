@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from mlops_nocode import __version__
+from mlops_nocode.cli import assist as assist_cli
 from mlops_nocode.cli import catalogue as catalogue_cli
 from mlops_nocode.cli import infra as infra_cli
 from mlops_nocode.cli import keys as keys_cli
@@ -62,6 +63,7 @@ app.add_typer(targets_cli.app, name="targets")
 app.add_typer(serve_cli.app, name="serve")
 app.command()(remote_cli.deploy)
 app.command()(remote_cli.destroy)
+app.command()(assist_cli.assist)
 
 TargetArg = Annotated[
     str, typer.Argument(help="A spec file or folder (YAML/JSON), or a ref such as pipeline/iris-classifier")
