@@ -20,6 +20,7 @@ SYSTEM_PROMPT = (
 EXTRACTIVE_NOTE = "No chat model is configured, so this answer quotes the most relevant passages:"
 _CITE = re.compile(r"\[(\d{1,3})\]")
 MAX_QUESTION = 2000
+RELATIVE_CUTOFF = 0.35  # of the best passage's score
 
 
 @dataclass
@@ -54,6 +55,14 @@ def extractive(question: str, passages: list[Passage]) -> Reply:
     return Reply(f"{EXTRACTIVE_NOTE}\n\n{quotes}", [p.citation() for p in passages], "extractive")
 
 
+def relevant(passages: list[Passage], share: float = RELATIVE_CUTOFF) -> list[Passage]:
+    """The passages scoring at least `share` of the best one (a weak tail dilutes answers and citations)."""
+    if not passages:
+        return []
+    best = max(p.score for p in passages)
+    return [p for p in passages if p.score >= share * best]
+
+
 class Answerer:
     """Answers questions from an index, with a chat route or extractively."""
 
@@ -74,7 +83,7 @@ class Answerer:
 
     def ask(self, question: str) -> Reply:
         """Answer `question` (ModelCallError when the chat route fails after its retries)."""
-        passages = self.retriever.search(question, self.top_k)
+        passages = relevant(self.retriever.search(question, self.top_k))
         if not self.chat_model:
             return extractive(question, passages)
         if not passages:
