@@ -143,7 +143,8 @@ def test_bad_requests_are_located_422s(extractive: str, payload: bytes) -> None:
 def test_generated_answers_carry_the_passages_in_the_prompt(generated: str, llm: FakeLLM) -> None:
     llm.reset()
     llm.script(chat=[{"content": "Stop it with `mlops serve stop NAME` [1]."}])
-    r = httpx.post(generated + "/chat", json={"question": "How do I stop a model serving service?"}, timeout=60)
+    question = "How do I stop a model serving service?"
+    r = httpx.post(generated + "/chat", json={"question": question}, timeout=60)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["mode"] == "generated"
@@ -151,14 +152,14 @@ def test_generated_answers_carry_the_passages_in_the_prompt(generated: str, llm:
     assert [c["source"] for c in body["citations"]] == ["serving.pdf"]  # only what the answer cites
     seen = llm.requests()
     embeds = [q for q in seen if q["path"].endswith("/embeddings")]
-    assert embeds and embeds[-1]["body"]["input"] == ["How do I stop a model serving service?"]
+    assert embeds and embeds[-1]["body"]["input"] == [question]
     chats = [q for q in seen if q["path"].endswith("/chat/completions")]
     assert len(chats) == 1
     messages = chats[0]["body"]["messages"]
     assert messages[0]["role"] == "system" and "[1]" in messages[0]["content"]
     assert "[1] (serving.pdf, page 1)" in messages[1]["content"]
     assert "mlops serve stop" in messages[1]["content"]
-    assert messages[1]["content"].endswith("Question: How do I stop a model serving service?")
+    assert messages[1]["content"].endswith(f"Question: {question}")
 
 
 def test_a_failing_chat_route_is_a_502_naming_it(generated: str, llm: FakeLLM) -> None:

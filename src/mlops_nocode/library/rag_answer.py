@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mlops_nocode.integrations.litellm.client import Usage, chat
+from mlops_nocode.integrations.litellm.client import Usage, chat, preload
 from mlops_nocode.integrations.litellm.routes import get_route
 from mlops_nocode.library.rag_index import Passage, Retriever
 
@@ -80,6 +80,7 @@ class Answerer:
             route = get_route(None, chat_model, "chat")
             if route.api_key_secret and api_key:
                 self.secrets = {route.api_key_secret: api_key}
+            preload()  # before the service reports healthy, not on its first question
 
     def ask(self, question: str) -> Reply:
         """Answer `question` (ModelCallError when the chat route fails after its retries)."""

@@ -61,7 +61,16 @@ def _walk(root: Path, out: Ingested) -> Iterator[tuple[str, int]]:
     """(relative path, fd) of each regular file under root, opened without following links; symbolic
     links (files or folders) are refused and not followed."""
     real_root = os.path.realpath(root)
-    for here, dirs, files in os.walk(root, followlinks=False):
+
+    def refused(err: OSError) -> None:
+        if os.path.normpath(str(err.filename)) == os.path.normpath(root):
+            raise ValueError(
+                f"cannot read the documents folder {str(root)!r}: {err.strerror}. Steps run confined: let "
+                f"them read it with the setting STEP_SANDBOX_READ={root} (where the Runner runs)"
+            )
+        out.skipped.append({"source": os.path.relpath(str(err.filename), root), "why": str(err.strerror)})
+
+    for here, dirs, files in os.walk(root, onerror=refused, followlinks=False):
         rel_here = os.path.relpath(here, root)
         for name in sorted(dirs):
             if os.path.islink(os.path.join(here, name)):

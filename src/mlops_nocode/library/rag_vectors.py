@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mlops_nocode.integrations.litellm.client import Usage, embed
+from mlops_nocode.integrations.litellm.client import Usage, embed, preload
 from mlops_nocode.integrations.litellm.routes import get_route
 
 EMBEDDER_FILE = "embedder.json"
@@ -94,6 +94,7 @@ class RouteEmbedder:
         self.batch_size = batch_size
         self.dims = dims
         self.usage = Usage()
+        preload()
 
     def describe(self) -> dict[str, Any]:
         return {"method": "litellm", "route": self.route, "dims": self.dims}
