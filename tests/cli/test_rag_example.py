@@ -1,0 +1,93 @@
+"""The RAG chatbot example end to end through the real `mlops` command on the shipped documents: with no
+model configured (TF-IDF, extractive cited answers, metrics, the chat service stopped when the run ends:
+no orphan), with routes of the scripted OpenAI-compatible backend standing in for the models (embeddings
+and generated answers whose prompts carried the retrieved passages), and kept serving on request."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from mlops_nocode.integrations.litellm.routes import ModelRoute, save_route
+from mlops_nocode.runtime import services as sv
+from tests.conftest import CliResult, none_left
+from tests.fakellm import FakeLLM
+
+Mlops = Callable[..., CliResult]
+
+
+def run_example(mlops: Mlops, tmp_path: Path, *sets: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    events = tmp_path / "events.jsonl"
+    args = [a for s in sets for a in ("--set", s)]
+    r = mlops("run", "pipeline/rag-chatbot", "--json", "--events", str(events), *args)
+    assert r.code == 0, r
+    summary = r.json()
+    assert summary["status"] == "succeeded"
+    return summary, [json.loads(line) for line in events.read_text().splitlines() if line.strip()]
+
+
+def answers_refused(url: str) -> bool:
+    try:
+        httpx.post(url + "/chat", json={"question": "still there?"}, timeout=2)
+    except httpx.HTTPError:
+        return True
+    return False
+
+
+def test_runs_with_no_model_extractive_and_stops_its_service(
+    mlops: Mlops, home: Path, tmp_path: Path
+) -> None:
+    summary, events = run_example(mlops, tmp_path)
+    out = summary["outputs"]
+    assert out["embedder"] == {"method": "tfidf", "route": None, "dims": out["embedder"]["dims"]}
+    metrics = out["metrics"]
+    assert metrics["questions"] == 6 and metrics["generated_share"] == 0
+    assert metrics["hit_rate_at_k"] >= 0.8 and metrics["key_term_coverage"] >= 0.8
+    assert metrics["citation_correctness"] >= 0.7
+    assert {a["mode"] for a in out["report"]["answers"]} == {"extractive"}
+    recorded = {e["data"]["name"] for e in events if e.get("type") == "metric" and e.get("step") == "evaluate"}
+    assert {"hit_rate_at_k", "citation_correctness", "key_term_coverage"} <= recorded
+    assert out["ingest_report"]["skipped"] == 0 and out["ingest_report"]["documents"] == 5
+    service = out["endpoint"]["service"]
+    assert none_left(f"--service {service}")  # the run ended: no service process is left
+    assert answers_refused(out["endpoint"]["url"])
+    svc = sv.load(home, service)
+    assert svc is None or not sv.alive(svc)
+
+
+def test_runs_with_model_routes_generated_answers(
+    mlops: Mlops, home: Path, tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    save_route(home, ModelRoute(name="chat", model="openai/fake", api_base=fake_llm.url))
+    save_route(home, ModelRoute(name="emb", model="openai/embed", kind="embedding", api_base=fake_llm.url))
+    summary, events = run_example(mlops, tmp_path, "embedding_model=emb", "chat_model=chat")
+    out = summary["outputs"]
+    assert out["embedder"] == {"method": "litellm", "route": "emb", "dims": 64}
+    assert out["metrics"]["generated_share"] == 1 and out["metrics"]["hit_rate_at_k"] >= 0.8
+    assert {a["mode"] for a in out["report"]["answers"]} == {"generated"}
+    embed_metrics = {e["data"]["name"] for e in events if e.get("type") == "metric" and e.get("step") == "embed"}
+    assert "embedding_prompt_tokens" in embed_metrics
+    seen = fake_llm.requests()
+    chats = [q["body"]["messages"] for q in seen if q["path"].endswith("/chat/completions")]
+    assert len(chats) == 6  # one per question of the shipped set
+    asked = {m[1]["content"].rsplit("Question: ", 1)[1]: m[1]["content"] for m in chats}
+    prompt = asked["Which command starts the LiteLLM proxy with a master key?"]
+    assert "(serving.pdf, page 2)" in prompt and "mlops llm up" in prompt  # the retrieved passage
+    assert none_left(f"--service {out['endpoint']['service']}")
+
+
+def test_keep_serving_leaves_the_chat_endpoint_until_stopped(
+    mlops: Mlops, home: Path, tmp_path: Path
+) -> None:
+    summary, _ = run_example(mlops, tmp_path, "keep_serving=true")
+    endpoint = summary["outputs"]["endpoint"]
+    r = httpx.post(endpoint["url"] + "/chat", json={"question": "What is a playbook?"}, timeout=30)
+    assert r.status_code == 200 and r.json()["citations"][0]["source"] == "overview.md"
+    stopped = mlops("serve", "stop", endpoint["service"])
+    assert stopped.code == 0, stopped
+    assert none_left(f"--service {endpoint['service']}")
+    assert answers_refused(endpoint["url"])
