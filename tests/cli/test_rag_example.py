@@ -49,7 +49,9 @@ def test_runs_with_no_model_extractive_and_stops_its_service(
     assert metrics["hit_rate_at_k"] >= 0.8 and metrics["key_term_coverage"] >= 0.8
     assert metrics["citation_correctness"] >= 0.7
     assert {a["mode"] for a in out["report"]["answers"]} == {"extractive"}
-    recorded = {e["data"]["name"] for e in events if e.get("type") == "metric" and e.get("step") == "evaluate"}
+    recorded = {
+        e["data"]["name"] for e in events if e.get("type") == "metric" and e.get("step") == "evaluate"
+    }
     assert {"hit_rate_at_k", "citation_correctness", "key_term_coverage"} <= recorded
     assert out["ingest_report"]["skipped"] == 0 and out["ingest_report"]["documents"] == 5
     service = out["endpoint"]["service"]
@@ -69,7 +71,9 @@ def test_runs_with_model_routes_generated_answers(
     assert out["embedder"] == {"method": "litellm", "route": "emb", "dims": 64}
     assert out["metrics"]["generated_share"] == 1 and out["metrics"]["hit_rate_at_k"] >= 0.8
     assert {a["mode"] for a in out["report"]["answers"]} == {"generated"}
-    embed_metrics = {e["data"]["name"] for e in events if e.get("type") == "metric" and e.get("step") == "embed"}
+    embed_metrics = {
+        e["data"]["name"] for e in events if e.get("type") == "metric" and e.get("step") == "embed"
+    }
     assert "embedding_prompt_tokens" in embed_metrics
     seen = fake_llm.requests()
     chats = [q["body"]["messages"] for q in seen if q["path"].endswith("/chat/completions")]
@@ -91,3 +95,61 @@ def test_keep_serving_leaves_the_chat_endpoint_until_stopped(
     assert stopped.code == 0, stopped
     assert none_left(f"--service {endpoint['service']}")
     assert answers_refused(endpoint["url"])
+
+
+KEY = "sk-rag-embed-s3cr3t-4242"
+KEYED = """
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {name: rag-keyed, version: 1.0.0}
+spec:
+  steps:
+    - {id: ingest, uses: playbook/rag-ingest, with: {docs_dir: "DOCS", max_file_bytes: 20000}}
+    - {id: chunk, uses: playbook/rag-chunk, inputs: {records: ingest.records}}
+    - id: embed
+      uses: playbook/rag-embed
+      with: {embedding_model: emb, api_key: "${{ secrets.EMB_KEY }}"}
+      inputs: {chunks: chunk.chunks}
+  outputs: {report: ingest.report, embedder: embed.embedder}
+"""
+
+
+def test_hostile_folder_and_a_keyed_route_through_a_run(mlops: Mlops, home: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "private.md").write_text("PRIVATE outside the folder")
+    docs = tmp_path.with_name(tmp_path.name + "-docs")  # tests let steps write in tmp_path: not there
+    docs.mkdir()
+    (docs / "good.md").write_text("# Routes\n\nModel routes name the models.\x1b[2J\x07")
+    (docs / "fake.pdf").write_text("<?php system($_GET['c']); ?>")
+    (docs / "huge.txt").write_bytes(b"a" * 30_000)
+    (docs / "escape.md").symlink_to(outside / "private.md")
+    spec = tmp_path / "keyed.yaml"
+    spec.write_text(KEYED.replace("DOCS", str(docs)))
+    backend = FakeLLM(api_key=KEY)
+    try:
+        route = ModelRoute(
+            name="emb", model="openai/embed", kind="embedding", api_base=backend.url, api_key_secret="EMB_KEY"
+        )
+        save_route(home, route)
+        confined = mlops("run", str(spec), "--json", env={"EMB_KEY": KEY})
+        assert confined.code != 0 and "STEP_SANDBOX_READ" in confined.stderr + confined.stdout
+        no_key = mlops("run", str(spec), "--json", env={"STEP_SANDBOX_READ": str(docs)})
+        assert no_key.code != 0 and "secret 'EMB_KEY' is not set" in no_key.stderr + no_key.stdout
+        r = mlops(
+            "run", str(spec), "--json", "--verbose", env={"EMB_KEY": KEY, "STEP_SANDBOX_READ": str(docs)}
+        )
+        assert r.code == 0, r
+        out = r.json()["outputs"]
+        why = {s["source"]: s["why"] for s in out["report"]["skipped_files"]}
+        assert set(why) == {"fake.pdf", "huge.txt", "escape.md"}
+        assert out["report"]["documents"] == 1 and out["embedder"]["method"] == "litellm"
+        assert backend.requests() and all(q["authorization"] for q in backend.requests())
+        assert KEY not in r.stdout + r.stderr
+        for f in (home / "runs").rglob("*"):
+            if f.is_file():
+                data = f.read_bytes()
+                assert KEY.encode() not in data, f
+                assert b"PRIVATE" not in data, f
+    finally:
+        backend.stop()
