@@ -66,8 +66,18 @@ def test_runs_with_model_routes_generated_answers(
 ) -> None:
     save_route(home, ModelRoute(name="chat", model="openai/fake", api_base=fake_llm.url))
     save_route(home, ModelRoute(name="emb", model="openai/embed", kind="embedding", api_base=fake_llm.url))
-    summary, events = run_example(mlops, tmp_path, "embedding_model=emb", "chat_model=chat")
+    judge = FakeLLM()  # its own backend, so that its scripted grades are not taken by the chat service
+    try:
+        save_route(home, ModelRoute(name="judge", model="openai/judge", api_base=judge.url))
+        judge.script(chat=[{"json": {"score": 1}}] * 3 + [{"json": {"score": 0.5}}] * 3)
+        sets = ("embedding_model=emb", "chat_model=chat", "judge_model=judge")
+        summary, events = run_example(mlops, tmp_path, *sets)
+        graded = [q["body"]["messages"][1]["content"] for q in judge.requests()]
+    finally:
+        judge.stop()
     out = summary["outputs"]
+    assert out["metrics"]["judge_score"] == 0.75
+    assert len(graded) == 6 and all("Answer to grade:\necho: " in g for g in graded)
     assert out["embedder"] == {"method": "litellm", "route": "emb", "dims": 64}
     assert out["metrics"]["generated_share"] == 1 and out["metrics"]["hit_rate_at_k"] >= 0.8
     assert {a["mode"] for a in out["report"]["answers"]} == {"generated"}

@@ -170,3 +170,33 @@ def test_a_failing_chat_route_is_a_502_naming_it(generated: str, llm: FakeLLM) -
     detail = r.json()["detail"]
     assert "chat route 'chat' failed" in detail and "model exploded" in detail
     assert "Traceback" not in r.text
+
+
+def test_evaluation_with_a_judge_keeps_only_real_scores(
+    extractive: str, llm: FakeLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops_nocode.library.rag_evaluate import evaluate
+
+    monkeypatch.setenv(ROUTES_ENV, routes_json(llm))
+    questions = tmp_path / "q.json"
+    asked = ["What is a playbook?", "Which providers can a run be placed on?", "Where are secrets?"]
+    questions.write_text(json.dumps([{"question": q, "sources": [], "terms": []} for q in asked] * 2))
+    llm.reset()
+    llm.script(
+        chat=[
+            {"json": {"score": 1, "reason": "right"}},
+            {"content": 'Sure! {"score": 0.5} because'},
+            {"content": "I refuse to grade"},  # no score: left out
+            {"json": {"score": 7}},  # out of range: left out
+            {"json": {"score": True}},  # not a number: left out
+            {"status": 400, "error": "bad request"},  # not retried, left out
+        ]
+    )
+    endpoint = tmp_path / "endpoint.json"
+    endpoint.write_text(json.dumps({"url": extractive, "service": "x"}))
+    ctx = StepContext("evaluate", "r", tmp_path / "out")
+    out = evaluate(endpoint=str(endpoint), questions=str(questions), judge_model="chat", ctx=ctx)
+    assert out["metrics"]["judge_score"] == 0.75 and out["metrics"]["questions"] == 6
+    assert [a.get("judge") for a in out["report"]["answers"]] == [1.0, 0.5, None, None, None, None]
+    judged = [q["body"]["messages"][1]["content"] for q in llm.requests()]
+    assert judged[0].startswith("Question: What is a playbook?") and "Answer to grade:" in judged[0]

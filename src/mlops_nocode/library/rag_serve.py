@@ -50,10 +50,10 @@ def build_app(answerer: Answerer) -> FastAPI:
         try:
             reply = await run_in_threadpool(answerer.ask, body.question)
         except ModelCallError as exc:
-            return JSONResponse(
-                status_code=502,
-                content={"detail": f"chat route {answerer.chat_model!r} failed: {exc}", "status": exc.status},
-            )
+            detail = f"chat route {answerer.chat_model!r} failed: {exc}"
+            for value in answerer.secrets.values():  # a provider's error never echoes the key back
+                detail = detail.replace(value, "***")
+            return JSONResponse(status_code=502, content={"detail": detail, "status": exc.status})
         return reply.body()
 
     return api
