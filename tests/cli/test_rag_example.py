@@ -59,6 +59,19 @@ def test_runs_with_no_model_extractive_and_stops_its_service(
     assert answers_refused(out["endpoint"]["url"])
     svc = sv.load(home, service)
     assert svc is None or not sv.alive(svc)
+    # again: the index comes from the cache, but a service is never a cached result: it starts anew
+    again, _ = run_example(mlops, tmp_path)
+    cached = {sid: s["cached"] for sid, s in again["steps"].items()}
+    assert cached == {
+        "ingest": True,
+        "chunk": True,
+        "embed": True,
+        "index": True,
+        "chat": False,
+        "evaluate": False,
+    }
+    assert again["outputs"]["metrics"] == metrics
+    assert none_left(f"--service {again['outputs']['endpoint']['service']}")
 
 
 def test_runs_with_model_routes_generated_answers(
