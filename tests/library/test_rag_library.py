@@ -154,3 +154,18 @@ def test_question_sets_and_endpoints_are_checked(tmp_path: Path) -> None:
     assert rag_evaluate.endpoint_url(str(value)) == "http://127.0.0.1:1"
     with pytest.raises(ValueError, match="no http"):
         rag_evaluate.endpoint_url({"url": "file:///etc/passwd"})
+
+
+def test_hostile_names_and_depth(tmp_path: Path, make_ctx: MakeCtx) -> None:
+    docs = tmp_path / "docs"
+    deep = docs.joinpath(*["d"] * 40)
+    deep.mkdir(parents=True)
+    (deep / "deep.md").write_text("too deep")
+    (docs / "evil\nWARNING forged line.md").write_text("a name with a newline")
+    (docs / os.fsdecode(b"bad\xff\xfe.txt")).write_text("a name that is not UTF-8")
+    (docs / "ok.md").write_text("fine")
+    out = rag_ingest.ingest(docs_dir=str(docs), ctx=make_ctx())
+    sources = {r["source"] for r in rag_ingest.read_jsonl(out["records"])}
+    assert sources == {"evil?WARNING forged line.md", "bad\ufffd\ufffd.txt", "ok.md"}
+    why = {s["source"]: s["why"] for s in out["report"]["skipped_files"]}
+    assert why == {"/".join(["d"] * 32) + "/d": "deeper than 32 folders"}

@@ -25,6 +25,7 @@ PDF_SUFFIX = ".pdf"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 _BLANKS = re.compile(r"\n{3,}")
+MAX_DEPTH = 32  # folders below the documents folder
 
 
 @dataclass
@@ -68,13 +69,21 @@ def _walk(root: Path, out: Ingested) -> Iterator[tuple[str, int]]:
                 f"cannot read the documents folder {str(root)!r}: {err.strerror}. Steps run confined: let "
                 f"them read it with the setting STEP_SANDBOX_READ={root} (where the Runner runs)"
             )
-        out.skipped.append({"source": os.path.relpath(str(err.filename), root), "why": str(err.strerror)})
+        out.skipped.append(
+            {"source": shown(os.path.relpath(str(err.filename), root)), "why": str(err.strerror)}
+        )
 
     for here, dirs, files in os.walk(root, onerror=refused, followlinks=False):
         rel_here = os.path.relpath(here, root)
+        depth = 0 if rel_here == "." else rel_here.count(os.sep) + 1
         for name in sorted(dirs):
             if os.path.islink(os.path.join(here, name)):
                 out.skipped.append({"source": _rel(rel_here, name), "why": "a symbolic link (not followed)"})
+                dirs.remove(name)
+            elif depth >= MAX_DEPTH:
+                out.skipped.append(
+                    {"source": _rel(rel_here, name), "why": f"deeper than {MAX_DEPTH} folders"}
+                )
                 dirs.remove(name)
         dirs.sort()
         for name in sorted(files):
@@ -98,8 +107,15 @@ def _walk(root: Path, out: Ingested) -> Iterator[tuple[str, int]]:
             yield rel, fd
 
 
+def shown(rel: str) -> str:
+    """A file's relative path as records and logs show it: valid UTF-8 (undecodable bytes replaced),
+    without control characters (a name cannot forge a log line)."""
+    text = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return _CONTROL.sub("?", text.replace("\n", "?").replace("\r", "?").replace("\t", "?"))
+
+
 def _rel(rel_here: str, name: str) -> str:
-    return name if rel_here == "." else f"{rel_here}/{name}"
+    return shown(name if rel_here == "." else f"{rel_here}/{name}")
 
 
 def _read(fd: int, cap: int) -> bytes | None:
