@@ -5,7 +5,6 @@ question, stop it with DELETE /api/v1/services/NAME (no orphan)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,7 +34,7 @@ def run(gw: httpx.Client, **params: Any) -> dict[str, Any]:
     return dict(gw.get(f"/api/v1/runs/{run_id}").json())
 
 
-def test_the_example_runs_and_its_service_stops(gw: httpx.Client, tmp_path: Path) -> None:
+def test_the_example_runs_and_its_service_stops(gw: httpx.Client) -> None:
     outputs = run(gw)["outputs"]
     metrics = outputs["metrics"]
     assert metrics["hit_rate_at_k"] >= 0.8 and metrics["generated_share"] == 0
