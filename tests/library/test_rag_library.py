@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,15 @@ def test_hostile_names_and_depth(tmp_path: Path, make_ctx: MakeCtx) -> None:
     assert sources == {"evil?WARNING forged line.md", "bad\ufffd\ufffd.txt", "ok.md"}
     why = {s["source"]: s["why"] for s in out["report"]["skipped_files"]}
     assert why == {"/".join(["d"] * 32) + "/d": "deeper than 32 folders"}
+
+
+def test_without_the_rag_extra_the_error_says_what_to_install(
+    index: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "lancedb", None)  # as if not installed: importing it fails
+    monkeypatch.setitem(sys.modules, "pypdf", None)
+    with pytest.raises(RuntimeError, match=r"pip install 'mlops-nocode\[rag\]'"):
+        rag_index.Retriever(index)
+    got = ingest_folder(DOCS, **CAPS)
+    assert "pip install 'mlops-nocode[rag]'" in skipped(got)["serving.pdf"]
+    assert {r["source"] for r in got.records} == {"overview.md", "targets.md", "secrets.md", "monitoring.txt"}

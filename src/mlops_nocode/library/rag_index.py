@@ -20,6 +20,16 @@ from mlops_nocode.runtime.context import StepContext
 
 TABLE = "chunks"
 DB_FOLDER = "lancedb"
+RAG_EXTRA = "pip install 'mlops-nocode[rag]'"
+
+
+def lancedb_module() -> Any:
+    """The `lancedb` package, or a clear error naming the extra that installs it."""
+    try:
+        import lancedb
+    except ImportError:
+        raise RuntimeError(f"the RAG index needs the `lancedb` package: {RAG_EXTRA}") from None
+    return lancedb
 
 
 @dataclass(frozen=True)
@@ -37,8 +47,9 @@ class Passage:
 
 def build_index(*, embeddings: str, ctx: StepContext) -> dict[str, Any]:
     """A LanceDB table of the chunks and their vectors, in the `index` folder output."""
-    import lancedb
     import pyarrow as pa
+
+    lancedb = lancedb_module()
 
     src = Path(embeddings)
     rows = read_jsonl(src / CHUNKS_FILE)
@@ -83,8 +94,7 @@ class Retriever:
     cosine distance."""
 
     def __init__(self, folder: str | Path, api_key: str = "") -> None:
-        import lancedb
-
+        lancedb = lancedb_module()
         self.folder = Path(folder)
         self.embedder: Embedder = load_embedder(self.folder, api_key)
         self.table = lancedb.connect(str(self.folder / DB_FOLDER)).open_table(TABLE)

@@ -129,10 +129,12 @@ def _read(fd: int, cap: int) -> bytes | None:
 
 
 def _pdf_pages(data: bytes, max_pages: int) -> list[str]:
-    from pypdf import PdfReader
-
     if not data.startswith(b"%PDF-"):
         raise ValueError("not a PDF (no %PDF- header)")
+    try:
+        from pypdf import PdfReader
+    except ImportError:
+        raise ValueError("reading PDFs needs the `pypdf` package: pip install 'mlops-nocode[rag]'") from None
     reader = PdfReader(io.BytesIO(data))
     return [page.extract_text() or "" for page in reader.pages[:max_pages]]
 
