@@ -61,8 +61,10 @@ def build_app(answerer: Answerer) -> FastAPI:
 
 def app(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> FastAPI:
     """The factory the serve runtime calls: `inputs.index` is the rag-index folder; params `chat_model`
-    (a chat route, empty: extractive answers), `api_key` (the route's key), `top_k`."""
-    retriever = Retriever(_path(inputs.get("index")), str(params.get("api_key") or ""))
+    (a chat route, empty: extractive answers), `api_key` (its key), `embedding_key` (the key of the index's
+    embedding route, to embed questions; default: `api_key`), `top_k`."""
+    embedding_key = params.get("embedding_key") or params.get("api_key") or ""
+    retriever = Retriever(_path(inputs.get("index")), str(embedding_key))
     answerer = Answerer(
         retriever,
         chat_model=str(params.get("chat_model") or ""),
