@@ -176,3 +176,12 @@ def test_hostile_folder_and_a_keyed_route_through_a_run(mlops: Mlops, home: Path
                 assert b"PRIVATE" not in data, f
     finally:
         backend.stop()
+
+
+def test_a_literal_key_is_refused_at_validate_time(mlops: Mlops, tmp_path: Path) -> None:
+    spec = tmp_path / "literal.yaml"
+    spec.write_text(KEYED.replace("DOCS", "/nowhere").replace("${{ secrets.EMB_KEY }}", "sk-literal-key-123"))
+    r = mlops("validate", str(spec))
+    assert r.code != 0
+    assert "secret parameter 'api_key' is given as a literal value" in r.stdout + r.stderr
+    assert "sk-literal-key-123" not in r.stdout + r.stderr
