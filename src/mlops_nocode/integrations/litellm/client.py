@@ -96,6 +96,12 @@ def _litellm() -> Any:
     return litellm
 
 
+def preload() -> None:
+    """Import LiteLLM now (seconds), e.g. while a service starts rather than on its first request;
+    LitellmMissing when the `llm` extra is not installed."""
+    _litellm()
+
+
 def _target(route: ModelRoute, secrets: Mapping[str, str], via: ProxyAccess | None) -> dict[str, Any]:
     if via is not None:
         return {"model": f"litellm_proxy/{route.name}", "api_base": via.url, "api_key": via.key}
