@@ -137,6 +137,30 @@ def config(
     err.print(f"[green]✓[/] wrote {escape(str(out_file))}", highlight=False)
 
 
+@app.command("manifests")
+def manifests(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the manifests into")],
+    routes_file: Annotated[
+        Path | None, typer.Option("--routes", help="A routes file instead of MLOPS_HOME's routes")
+    ] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", help="metadata.namespace to set")] = None,
+) -> None:
+    """Kubernetes manifests of the proxy (ConfigMap, Deployment, Service; Secret references only)."""
+    from mlops_nocode.integrations.litellm import k8s
+    from mlops_nocode.integrations.litellm.routes import RouteError
+
+    try:
+        routes = k8s.routes_file(routes_file) if routes_file else _routes(_home())
+    except RouteError as e:
+        fail([Problem(str(e), "--routes", "give a file holding `routes: [...]`")])
+    try:
+        paths = k8s.write(out_dir, routes, namespace)
+    except OSError as e:
+        fail([Problem(f"cannot write {out_dir}: {e.strerror or e}", "--out", "give a writable folder")])
+    for p in paths:
+        err.print(f"[green]✓[/] wrote {escape(str(p))}", highlight=False)
+
+
 @app.command("up")
 def up(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1")] = 4000,
