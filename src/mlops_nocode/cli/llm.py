@@ -57,6 +57,19 @@ def _routes(home: Path, as_json: bool = False) -> dict[str, Any]:
         fail([Problem(str(e), "MLOPS_HOME/llm/routes.yaml", "fix or remove the file")], as_json)
 
 
+def _settings(as_json: bool) -> Any:
+    from pydantic import ValidationError
+
+    from mlops_nocode.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = str(first["loc"][0]).upper() if first["loc"] else "environment"
+        fail([Problem(str(first["msg"]), where, "fix that environment variable")], as_json)
+
+
 @routes_app.command("list")
 def routes_list(as_json: JsonOpt = False) -> None:
     """The configured routes (no secret values: a route names the secret holding its key)."""
@@ -65,11 +78,21 @@ def routes_list(as_json: JsonOpt = False) -> None:
         print(json.dumps([r.model_dump(exclude_none=True) for r in routes.values()], indent=2))
         return
     if not routes:
-        err.print("no model route: add one with `mlops llm routes add --name chat --model openai/gpt-4o-mini`")
+        err.print(
+            "no model route: add one with `mlops llm routes add --name chat --model openai/gpt-4o-mini`"
+        )
         return
     table = Table("name", "kind", "model", "api base", "key secret", "fallbacks", "source")
     for r in routes.values():
-        cells = (r.name, r.kind, r.model, r.api_base or "", r.api_key_secret or "", ", ".join(r.fallbacks), r.source)
+        cells = (
+            r.name,
+            r.kind,
+            r.model,
+            r.api_base or "",
+            r.api_key_secret or "",
+            ", ".join(r.fallbacks),
+            r.source,
+        )
         table.add_row(*(escape(c) for c in cells))
     out.print(table)
 
@@ -88,7 +111,9 @@ def routes_add(
     json_schema: Annotated[
         bool | None, typer.Option("--json-schema/--no-json-schema", help="Model accepts JSON-schema output")
     ] = None,
-    fallback: Annotated[list[str] | None, typer.Option("--fallback", help="Route tried when this fails")] = None,
+    fallback: Annotated[
+        list[str] | None, typer.Option("--fallback", help="Route tried when this fails")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add or replace a route (validated: a bad value is reported at its option, nothing is saved)."""
@@ -121,7 +146,9 @@ def routes_remove(name: Annotated[str, typer.Argument(help="The route's name")])
 
 @app.command("config")
 def config(
-    out_file: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout")] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write to this file instead of stdout")
+    ] = None,
     k8s: Annotated[
         bool, typer.Option("--k8s", help="As for the Kubernetes image (master key only, no platform hooks)")
     ] = False,
@@ -164,7 +191,10 @@ def manifests(
 @app.command("up")
 def up(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1")] = 4000,
-    timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds to wait for readiness")] = 120,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", min=1, help="Seconds to wait for readiness (LLM_PROXY_READY_TIMEOUT)"),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Start the LiteLLM proxy on 127.0.0.1 with the routes' configuration; wait until it is ready."""
@@ -173,12 +203,14 @@ def up(
     from mlops_nocode.integrations.litellm import proxy
 
     home = _home()
+    settings = _settings(as_json)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
                   transient=True) as bar:  # fmt: skip
         task = bar.add_task("starting the LiteLLM proxy")
         try:
             state = proxy.up(
-                home, os.environ, port=port, ready_timeout=timeout,
+                home, os.environ, port=port, ready_timeout=timeout or settings.llm_proxy_ready_timeout,
+                retries=settings.llm_proxy_retries,
                 progress=lambda m: bar.update(task, description=m),
             )  # fmt: skip
         except SpecError as e:
@@ -222,7 +254,9 @@ def status(as_json: JsonOpt = False) -> None:
         out.print(f"LiteLLM proxy: [red]stopped[/] (was pid {state.pid}; `mlops llm down` forgets it)")
     else:
         ok = "[green]ready[/]" if answer["ready"] else "[yellow]not ready[/]"
-        out.print(f"LiteLLM proxy: {ok} at {state.url} (pid {state.pid}, up {time.time() - state.started:.0f}s)")
+        out.print(
+            f"LiteLLM proxy: {ok} at {state.url} (pid {state.pid}, up {time.time() - state.started:.0f}s)"
+        )
     out.print(f"routes: {escape(', '.join(answer['routes']) or 'none')}", highlight=False)
 
 
@@ -243,7 +277,13 @@ def keys_create(
     try:
         info, value = _keys().create(name, budget_usd=budget, models=model)
     except ValueError as e:
-        fail([Problem(str(e), "NAME" if "name" in str(e) else "--budget", "see `mlops llm keys create --help`")])
+        fail(
+            [
+                Problem(
+                    str(e), "NAME" if "name" in str(e) else "--budget", "see `mlops llm keys create --help`"
+                )
+            ]
+        )
     if as_json:
         print(json.dumps({**info.to_json(), "key": value}, indent=2))
     else:
@@ -269,7 +309,9 @@ def keys_list(as_json: JsonOpt = False) -> None:
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (see `mlops llm keys list`)")]) -> None:
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (see `mlops llm keys list`)")],
+) -> None:
     """Revoke a key: the proxy refuses it from its next call."""
     if not _keys().revoke(key_id):
         fail([Problem(f"no live key {key_id!r}", "ID", "see `mlops llm keys list`")])

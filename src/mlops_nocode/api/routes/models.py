@@ -12,7 +12,13 @@ from starlette.concurrency import run_in_threadpool
 
 from mlops_nocode.api.auth import Principal, require_admin, require_admin_minting
 from mlops_nocode.api.state import Gateway, gateway
-from mlops_nocode.integrations.litellm.routes import ROUTE_NAME, RouteError, load_routes, remove_route, save_route
+from mlops_nocode.integrations.litellm.routes import (
+    ROUTE_NAME,
+    RouteError,
+    load_routes,
+    remove_route,
+    save_route,
+)
 from mlops_nocode.spec import Problem, SpecError
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -25,7 +31,9 @@ class RouteIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"model": "openai/gpt-4o-mini", "kind": "chat", "api_key_secret": "OPENAI_API_KEY"}]})  # fmt: skip
 
-    model: str = Field(description="LiteLLM model string: openai/gpt-4o-mini, ollama/llama3, hosted_vllm/NAME")
+    model: str = Field(
+        description="LiteLLM model string: openai/gpt-4o-mini, ollama/llama3, hosted_vllm/NAME"
+    )
     kind: str = "chat"
     api_base: str | None = None
     api_key_secret: str | None = Field(default=None, description="NAME of the secret holding the key")
@@ -78,7 +86,9 @@ async def list_models(gw: Gateway = Depends(gateway)) -> dict[str, Any]:
 
 
 @router.put("/{name:path}", responses={201: {"description": "created"}})
-def put_model(body: RouteIn, response: Response, name: str = Name, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
+def put_model(
+    body: RouteIn, response: Response, name: str = Name, gw: Gateway = Depends(gateway)
+) -> dict[str, Any]:
     """Add or replace route `name` (201 when new). 422 with located problems (`body.FIELD`) for a bad
     value or a fallback that is not a configured route of the same kind; nothing is saved then."""
     from mlops_nocode.integrations.litellm.route_input import parse_route
@@ -90,7 +100,9 @@ def put_model(body: RouteIn, response: Response, name: str = Name, gw: Gateway =
     return route.model_dump(exclude_none=True)
 
 
-@router.delete("/{name:path}", status_code=status.HTTP_204_NO_CONTENT, responses={404: {"description": "no such route"}})
+@router.delete(
+    "/{name:path}", status_code=status.HTTP_204_NO_CONTENT, responses={404: {"description": "no such route"}}
+)
 def delete_model(name: str = Name, gw: Gateway = Depends(gateway)) -> Response:
     """Remove route `name` (a running proxy keeps serving it until `mlops llm down` / `up`)."""
     if not remove_route(gw.settings.home, name):
@@ -119,7 +131,9 @@ def create_key(
     try:
         info, value = _keys(gw).create(body.name, budget_usd=body.budget_usd, models=body.models)
     except ValueError as e:
-        where: Literal["body.name", "body.budget_usd"] = "body.name" if "name" in str(e) else "body.budget_usd"
+        where: Literal["body.name", "body.budget_usd"] = (
+            "body.name" if "name" in str(e) else "body.budget_usd"
+        )
         raise SpecError(Problem(str(e), where, "see the request schema")) from None
     return {**info.to_json(), "key": value}
 

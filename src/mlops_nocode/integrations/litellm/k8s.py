@@ -43,7 +43,8 @@ def objects(routes: Mapping[str, ModelRoute], namespace: str | None = None) -> l
         {"name": "LITELLM_LOCAL_MODEL_COST_MAP", "value": "True"},
     ]
     env += [
-        {"name": n, "valueFrom": {"secretKeyRef": {"name": PROVIDER_SECRET, "key": n}}} for n in secret_names(routes)
+        {"name": n, "valueFrom": {"secretKeyRef": {"name": PROVIDER_SECRET, "key": n}}}
+        for n in secret_names(routes)
     ]
     container = {
         "name": "litellm",
@@ -54,7 +55,10 @@ def objects(routes: Mapping[str, ModelRoute], namespace: str | None = None) -> l
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         "readinessProbe": _probe("/health/readiness", 10),
         "livenessProbe": _probe("/health/liveliness", 30),
-        "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "2Gi"}},
+        "resources": {
+            "requests": {"cpu": "250m", "memory": "512Mi"},
+            "limits": {"cpu": "2", "memory": "2Gi"},
+        },
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},
@@ -68,7 +72,11 @@ def objects(routes: Mapping[str, ModelRoute], namespace: str | None = None) -> l
         ],
     }
     pod = {
-        "securityContext": {"runAsNonRoot": True, "fsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "fsGroup": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
         "automountServiceAccountToken": False,
         "containers": [container],
         "volumes": [

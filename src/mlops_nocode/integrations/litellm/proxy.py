@@ -7,6 +7,7 @@ holds the key platform callers use, see access.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -172,7 +173,8 @@ def up(
     environ: Mapping[str, str],
     *,
     port: int = 4000,
-    ready_timeout: float = 90.0,
+    ready_timeout: float = 120.0,
+    retries: int = 2,
     progress: Callable[[str], None] = lambda _: None,
 ) -> ProxyState:
     """Start the proxy and wait until it is ready; SpecError (located) for what stops it starting."""
@@ -187,7 +189,7 @@ def up(
     key = master_key(home, environ)
     env = _environment(home, environ, key, secret_names(routes))
     config = home / CONFIG_FILE
-    write_private(config, config_yaml(routes))
+    write_private(config, config_yaml(routes, num_retries=retries))
     store = VirtualKeys(keys_path(home))
     for old in store.list(include_revoked=False):
         if old.internal:
@@ -230,21 +232,15 @@ def _stop_group(pid: int, timeout: float = 15.0) -> None:
         family = [parent, *parent.children(recursive=True)]
     except psutil.Error:
         family = []
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        pass
     _, alive = psutil.wait_procs(family, timeout=timeout)
     if alive:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         for p in alive:
-            try:
+            with contextlib.suppress(psutil.Error):
                 p.kill()
-            except psutil.Error:
-                pass
         psutil.wait_procs(alive, timeout=5)
 
 

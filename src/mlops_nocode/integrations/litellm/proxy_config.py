@@ -36,7 +36,9 @@ def _params(route: ModelRoute) -> dict[str, Any]:
     return params
 
 
-def render_config(routes: Mapping[str, ModelRoute], *, platform_keys: bool = True) -> dict[str, Any]:
+def render_config(
+    routes: Mapping[str, ModelRoute], *, platform_keys: bool = True, num_retries: int = NUM_RETRIES
+) -> dict[str, Any]:
     """The proxy's config.yaml as a mapping. `platform_keys`: the platform's key hooks (proxy_hooks.py,
     for `mlops llm up`); without them (the Kubernetes image, which lacks our package) the master key
     alone guards the proxy and LiteLLM's own virtual keys need its DATABASE_URL."""
@@ -51,7 +53,7 @@ def render_config(routes: Mapping[str, ModelRoute], *, platform_keys: bool = Tru
         known = [f for f in route.fallbacks if f in routes and f != route.name]
         if known:
             fallbacks.append({route.name: known})
-    router: dict[str, Any] = {"num_retries": NUM_RETRIES, "timeout": REQUEST_TIMEOUT}
+    router: dict[str, Any] = {"num_retries": num_retries, "timeout": REQUEST_TIMEOUT}
     if fallbacks:
         router["fallbacks"] = fallbacks
     litellm_settings: dict[str, Any] = {"drop_params": True, "request_timeout": REQUEST_TIMEOUT}
@@ -67,9 +69,13 @@ def render_config(routes: Mapping[str, ModelRoute], *, platform_keys: bool = Tru
     }
 
 
-def config_yaml(routes: Mapping[str, ModelRoute], *, platform_keys: bool = True) -> str:
+def config_yaml(
+    routes: Mapping[str, ModelRoute], *, platform_keys: bool = True, num_retries: int = NUM_RETRIES
+) -> str:
     """render_config as YAML text."""
     header = "# LiteLLM proxy configuration rendered by `mlops llm config` from the model routes.\n"
     header += "# Keys are os.environ/NAME references to secrets, never values.\n"
-    body = yaml.safe_dump(render_config(routes, platform_keys=platform_keys), sort_keys=False)
+    body = yaml.safe_dump(
+        render_config(routes, platform_keys=platform_keys, num_retries=num_retries), sort_keys=False
+    )
     return header + body

@@ -41,7 +41,9 @@ async def auth(request: Request, api_key: str) -> UserAPIKeyAuth:
         raise _refuse("no key: send Authorization: Bearer <key from `mlops llm keys create`>", 401)
     master = os.environ.get("LITELLM_MASTER_KEY", "")
     if master and hmac.compare_digest(value.encode(), master.encode()):
-        return UserAPIKeyAuth(api_key=value, key_alias=f"{ALIAS}master", user_role=LitellmUserRoles.PROXY_ADMIN)
+        return UserAPIKeyAuth(
+            api_key=value, key_alias=f"{ALIAS}master", user_role=LitellmUserRoles.PROXY_ADMIN
+        )
     model: str | None = None
     if request.method == "POST":
         body = await read_request_body(request)
@@ -59,10 +61,12 @@ async def auth(request: Request, api_key: str) -> UserAPIKeyAuth:
     )
 
 
-class SpendLogger(CustomLogger):  # type: ignore[misc]
+class SpendLogger(CustomLogger):
     """Adds each successful call's tokens and cost to the key that made it."""
 
-    async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+    async def async_log_success_event(
+        self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
         payload = kwargs.get("standard_logging_object") or {}
         alias = str((payload.get("metadata") or {}).get("user_api_key_alias") or "")
         key_id = alias.removeprefix(ALIAS)

@@ -45,7 +45,9 @@ def parse_route(
     for name in route.fallbacks:
         other = known.get(name)
         if name == route.name:
-            problems.append(Problem(f"route {name!r} cannot fall back on itself", at("fallbacks"), FIXES["fallbacks"]))
+            problems.append(
+                Problem(f"route {name!r} cannot fall back on itself", at("fallbacks"), FIXES["fallbacks"])
+            )
         elif other is None:
             configured = ", ".join(sorted(known)) or "none"
             problems.append(
