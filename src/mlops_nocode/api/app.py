@@ -23,6 +23,7 @@ from mlops_nocode.api.routes import metrics as metrics_routes
 from mlops_nocode.api.routes import models as models_routes
 from mlops_nocode.api.routes import playbooks as playbooks_routes
 from mlops_nocode.api.routes import secrets as secrets_routes
+from mlops_nocode.api.routes import services as services_routes
 from mlops_nocode.api.routes import session as session_routes
 from mlops_nocode.api.routes import sessions as sessions_routes
 from mlops_nocode.api.routes import webhooks as webhooks_routes
@@ -37,6 +38,7 @@ from mlops_nocode.runs.vault import SecretStore
 from mlops_nocode.runs.webhook_dispatch import Dispatcher
 from mlops_nocode.runs.webhooks import Notifier, WebhookStore
 from mlops_nocode.runs.worker import Recovery, WorkerThreads
+from mlops_nocode.runtime.supervise import Supervisor
 from mlops_nocode.settings import Settings, resolve_secret_key
 
 log = logging.getLogger("mlops_nocode.api")
@@ -114,6 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         recovery = Recovery(gw.runs, settings, gw.notifier)
         recovery.start()
         dispatcher = start_dispatcher(gw)
+        supervisor = Supervisor(settings.home, gw.secrets.values)
+        supervisor.start()
         log.info("gateway ready with %d worker thread(s)", settings.workers)
         try:
             yield
@@ -122,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             recovery.stop()
             workers.stop()
             dispatcher.stop()
+            supervisor.stop()
             gw.db.close()
 
     app = FastAPI(
@@ -142,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (runs, artifacts_routes, specs, catalogue, secrets_routes, webhooks_routes, models_routes):
         app.include_router(router.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
     app.include_router(playbooks_routes.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
+    app.include_router(services_routes.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
     # authenticated with run tokens only (Runners report there)
     app.include_router(reports.router, prefix="/api/v1", responses=COMMON)
     # authenticated per route: a token may be asked with any scope; keys need admin

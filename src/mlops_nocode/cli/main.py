@@ -17,6 +17,7 @@ from mlops_nocode.cli import keys as keys_cli
 from mlops_nocode.cli import llm as llm_cli
 from mlops_nocode.cli import login as login_cli
 from mlops_nocode.cli import remote as remote_cli
+from mlops_nocode.cli import serve as serve_cli
 from mlops_nocode.cli import server as server_cli
 from mlops_nocode.cli import targets as targets_cli
 from mlops_nocode.cli import throttle as throttle_cli
@@ -60,6 +61,7 @@ app.add_typer(remote_cli.app, name="runs")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(targets_cli.app, name="targets")
 app.add_typer(llm_cli.app, name="llm")
+app.add_typer(serve_cli.app, name="serve")
 app.command()(remote_cli.deploy)
 app.command()(remote_cli.destroy)
 

@@ -119,7 +119,7 @@ class Compiler(Wiring):
                 "command": spec.command.model_dump() if spec.command else None,
                 "config": config,
                 "resources": spec.resources.model_dump(),
-                "cache": spec.cache and spec.runtime != "terraform",  # infrastructure is never cached
+                "cache": spec.cache and spec.runtime not in ("terraform", "serve"),  # nor a running service
                 "_secrets": command_secrets,
             }
             spec_dir, files, problems = shipped(pb, str(pb.ref))

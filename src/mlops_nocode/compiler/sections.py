@@ -15,6 +15,7 @@ NAMESPACES: dict[str, tuple[str, ...]] = {
     "http": ("params", "inputs", "secrets"),
     "terraform": ("params", "inputs", "secrets"),
     "ansible": ("params", "inputs", "secrets"),
+    "serve": ("params", "inputs", "secrets"),
 }
 """The expressions each section may hold (`outputs.X`: the path of an output inside the container)."""
 
@@ -64,6 +65,8 @@ def section_problems(pb: Playbook) -> list[Problem]:
                 )
     if runtime == "container":
         problems.extend(container_problems(pb, dumped))
+    if runtime == "serve":
+        problems.extend(serve_problems(pb, dumped))
     if runtime == "http":  # compiler/http_checks.py (it imports this module, hence imported here)
         from mlops_nocode.compiler.http_checks import http_problems
 
@@ -152,4 +155,30 @@ def terraform_problems(pb: Playbook) -> list[Problem]:
                         f"(it then reaches terraform only as TF_VAR_{name})",
                     )
                 )
+    return problems
+
+
+def serve_problems(pb: Playbook, dumped: dict[str, Any]) -> list[Problem]:
+    """What a serve section cannot do: outputs other than endpoints (the step's one value is its
+    endpoint), a secret on the command line (visible to every user of the machine)."""
+    problems: list[Problem] = []
+    for name, port in pb.spec.outputs.items():
+        if port.type != "endpoint":
+            problems.append(
+                Problem(
+                    f"output {name!r} has type {port.type}: a serve step's outputs are its endpoint",
+                    f"{pb.ref} > spec.outputs.{name}",
+                    "declare it as type endpoint (its value is {url, service})",
+                )
+            )
+    for where, text in strings(dumped.get("command"), f"{pb.ref} > spec.serve.command"):
+        exprs, _ = scan(text, NAMESPACES["serve"])
+        if any(e.namespace == "secrets" for e in exprs):
+            problems.append(
+                Problem(
+                    "a secret on the service's command line would be visible to every user of the machine",
+                    where,
+                    "pass it through serve.env (e.g. env: {TOKEN: '${{ secrets.TOKEN }}'})",
+                )
+            )
     return problems

@@ -97,6 +97,7 @@ class Launching:
                     fork_server=self._fork_server,
                     cancelled=self._cancel,
                     environ=self.environ,
+                    python_path=tuple(self._sources()),
                 )
             ex = self._executors[runtime] = executor_class(runtime)(self._ctx)
         return ex

@@ -77,6 +77,8 @@ class ExecContext:
     cancelled: threading.Event
     environ: dict[str, str]
     subjobs: SubJobs = field(default_factory=SubJobs)
+    python_path: tuple[str, ...] = ()
+    """The plan's Python path and playbook folders (where a long-running service imports its code from)."""
 
 
 class Executor(Protocol):
