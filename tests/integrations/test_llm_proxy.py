@@ -115,14 +115,20 @@ def test_issued_keys_work_until_revoked_or_over_budget_and_spend_is_recorded(pro
     mine = listed[key["id"]]
     assert "key" not in mine and key["key"] not in json.dumps(listed)
     assert mine["requests"] == 1 and mine["prompt_tokens"] > 0 and mine["completion_tokens"] > 0
-    assert mine["spend_usd"] == pytest.approx(0.001 * mine["prompt_tokens"] + 0.002 * mine["completion_tokens"])
+    assert mine["spend_usd"] == pytest.approx(
+        0.001 * mine["prompt_tokens"] + 0.002 * mine["completion_tokens"]
+    )
     # a budget below what one call costs: the next call is refused, by the proxy
-    small = json.loads(ok(mlops(proxy.home, "llm", "keys", "create", "tiny", "--budget", "0.0001", "--json")).stdout)
+    small = json.loads(
+        ok(mlops(proxy.home, "llm", "keys", "create", "tiny", "--budget", "0.0001", "--json")).stdout
+    )
     assert _post(proxy, small["key"]).status_code == 200
     over = _post(proxy, small["key"])
     assert over.status_code == 403 and "budget" in over.text
     # a key limited to some routes
-    only = json.loads(ok(mlops(proxy.home, "llm", "keys", "create", "only", "--model", "paid", "--json")).stdout)
+    only = json.loads(
+        ok(mlops(proxy.home, "llm", "keys", "create", "only", "--model", "paid", "--json")).stdout
+    )
     denied = _post(proxy, only["key"], model="chat")
     assert denied.status_code == 403 and "may not call" in denied.text
     assert _post(proxy, only["key"], model="paid").status_code == 200

@@ -83,7 +83,18 @@ def test_config_holds_references_never_values_and_hostile_strings_stay_strings()
 
 
 def test_config_out_file_and_k8s_flavour(tmp_path: Path) -> None:
-    mlops(tmp_path, "llm", "routes", "add", "--name", "gpt", "--model", "openai/gpt-4o-mini", "--key-secret", "OK")
+    mlops(
+        tmp_path,
+        "llm",
+        "routes",
+        "add",
+        "--name",
+        "gpt",
+        "--model",
+        "openai/gpt-4o-mini",
+        "--key-secret",
+        "OK",
+    )
     out = tmp_path / "config.yaml"
     assert mlops(tmp_path, "llm", "config", "--out", str(out)).returncode == 0
     assert "custom_auth" in out.read_text()
