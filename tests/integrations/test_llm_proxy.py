@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ import pytest
 
 from mlops_nocode.integrations.litellm.access import proxy_access
 from mlops_nocode.integrations.litellm.client import ModelCallError, chat
+from mlops_nocode.integrations.litellm.vkeys import VirtualKeys, keys_path
+from tests.api.conftest import Server
 from tests.conftest import none_left, processes_with
 from tests.fakellm import FakeLLM, free_port
 
@@ -76,6 +79,15 @@ def _post(p: Proxy, key: str | None, model: str = "chat", text: str = "hi") -> h
     return httpx.post(f"{p.url}/v1/chat/completions", json=body, headers=headers, timeout=60)
 
 
+def _recorded(p: Proxy, key_id: str, requests: int, timeout: float = 30.0) -> None:
+    """Wait until the proxy's spend callback (it runs after the answer is sent) recorded `requests`."""
+    keys = VirtualKeys(keys_path(p.home))
+    deadline = time.monotonic() + timeout
+    while (info := keys.get(key_id)) is None or info.requests < requests:
+        assert time.monotonic() < deadline, f"key {key_id}: {info}"
+        time.sleep(0.05)
+
+
 def test_the_platform_client_chats_through_the_proxy(proxy: Proxy) -> None:
     via = proxy_access(proxy.home, {})
     assert via is not None and via.url == proxy.url
@@ -111,6 +123,7 @@ def test_issued_keys_work_until_revoked_or_over_budget_and_spend_is_recorded(pro
     made = ok(mlops(proxy.home, "llm", "keys", "create", "app", "--budget", "0.01", "--json")).stdout
     key = json.loads(made)
     assert _post(proxy, key["key"], text="one two three").status_code == 200
+    _recorded(proxy, key["id"], 1)
     listed = {k["id"]: k for k in json.loads(ok(mlops(proxy.home, "llm", "keys", "list", "--json")).stdout)}
     mine = listed[key["id"]]
     assert "key" not in mine and key["key"] not in json.dumps(listed)
@@ -123,6 +136,7 @@ def test_issued_keys_work_until_revoked_or_over_budget_and_spend_is_recorded(pro
         ok(mlops(proxy.home, "llm", "keys", "create", "tiny", "--budget", "0.0001", "--json")).stdout
     )
     assert _post(proxy, small["key"]).status_code == 200
+    _recorded(proxy, small["id"], 1)
     over = _post(proxy, small["key"])
     assert over.status_code == 403 and "budget" in over.text
     # a key limited to some routes
@@ -151,6 +165,20 @@ def test_no_file_or_output_holds_a_secret_value(proxy: Proxy) -> None:
         assert PROVIDER_KEY not in text and master not in text
     assert caller not in status and "os.environ/PAID_KEY" in config
     assert json.loads(status)["ready"] is True
+
+
+def test_the_gateway_shows_the_running_proxy(proxy: Proxy) -> None:
+    gateway = Server(proxy.home)
+    gateway.start()
+    try:
+        with gateway.client(gateway.admin_key) as admin:
+            got = admin.get("/api/v1/models").json()
+    finally:
+        gateway.stop()
+    assert {r["name"] for r in got["routes"]} == {"chat", "paid", "embed"}
+    assert got["proxy"]["running"] is True and got["proxy"]["ready"] is True
+    assert got["proxy"]["url"] == proxy.url and "caller_key" not in got["proxy"]
+    assert PROVIDER_KEY not in json.dumps(got)
 
 
 def test_a_second_up_is_refused_located(proxy: Proxy) -> None:
