@@ -16,7 +16,8 @@ import yaml
 
 from mlops_nocode.integrations.litellm.proxy_config import render_config
 from mlops_nocode.integrations.litellm.routes import ModelRoute
-from tests.conftest import processes_with
+from tests.conftest import none_left, processes_with
+from tests.fakellm import free_port
 
 
 def mlops(home: Path, *args: str, env: dict[str, str] | None = None) -> Any:
@@ -135,3 +136,14 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     bad = mlops(tmp_path, "llm", "keys", "create", "$(id);x")
     assert bad.returncode == 2 and "key name" in bad.stderr
     assert mlops(tmp_path, "llm", "status", "--json").returncode == 0
+
+
+def test_a_proxy_not_ready_in_time_is_stopped_with_its_children(tmp_path: Path) -> None:
+    got = mlops(tmp_path, "llm", "up", "--port", str(free_port()), "--timeout", "1")
+    assert got.returncode == 2 and "was not ready within 1s" in got.stderr, got.stderr
+    master = (tmp_path / "llm" / "master_key").read_text().strip()
+    assert master not in got.stderr and master not in got.stdout
+    assert none_left(str(tmp_path / "llm" / "proxy-config.yaml"))
+    assert not (tmp_path / "llm" / "proxy.json").exists()
+    keys = json.loads(mlops(tmp_path, "llm", "keys", "list", "--json").stdout)
+    assert all(k["revoked"] for k in keys)  # the callers' key it made is revoked again
