@@ -147,3 +147,21 @@ def test_a_proxy_not_ready_in_time_is_stopped_with_its_children(tmp_path: Path) 
     assert not (tmp_path / "llm" / "proxy.json").exists()
     keys = json.loads(mlops(tmp_path, "llm", "keys", "list", "--json").stdout)
     assert all(k["revoked"] for k in keys)  # the callers' key it made is revoked again
+
+
+def test_up_takes_the_secrets_stored_in_the_gateway_vault(tmp_path: Path) -> None:
+    from mlops_nocode.runs.db import Database
+    from mlops_nocode.runs.vault import SecretStore
+    from mlops_nocode.settings import Settings, resolve_secret_key
+
+    settings = Settings(mlops_home=tmp_path, database_url=None)
+    db = Database(settings.db_url)
+    db.migrate(settings.home)
+    SecretStore(db, resolve_secret_key(settings)).put("VAULT_KEY", "sk-stored-Hq3Lw9Zr2Vx8")
+    db.close()
+    mlops(tmp_path, "llm", "routes", "add", "--name", "gpt", "--model", "openai/gpt-4o-mini",
+          "--key-secret", "VAULT_KEY")  # fmt: skip
+    got = mlops(tmp_path, "llm", "up", "--port", str(free_port()), "--timeout", "1", env={"DATABASE_URL": ""})
+    assert got.returncode == 2 and "VAULT_KEY" not in got.stderr  # found: it went on to start the proxy
+    assert "was not ready" in got.stderr and "sk-stored-Hq3Lw9Zr2Vx8" not in got.stderr + got.stdout
+    assert none_left(str(tmp_path / "llm" / "proxy-config.yaml"))

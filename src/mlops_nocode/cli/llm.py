@@ -188,6 +188,37 @@ def manifests(
         err.print(f"[green]✓[/] wrote {escape(str(p))}", highlight=False)
 
 
+def _stored_secrets(home: Path, settings: Any, as_json: bool) -> dict[str, str]:
+    """The secrets the routes name that are stored in the gateway's vault (`PUT /api/v1/secrets`), when
+    this MLOPS_HOME has a gateway database; they win over the environment, as for runs."""
+    from mlops_nocode.integrations.litellm.proxy_config import secret_names
+
+    names = secret_names(_routes(home, as_json))
+    if not names or not (settings.database_url or (home / "mlops.db").exists()):
+        return {}
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from mlops_nocode.runs.db import Database
+    from mlops_nocode.runs.vault import SecretStore, SecretUnreadable
+    from mlops_nocode.settings import SettingsError, resolve_secret_key
+
+    try:
+        db = Database(settings.db_url)
+        try:
+            found: dict[str, str] = SecretStore(db, resolve_secret_key(settings)).values(names)
+            return found
+        finally:
+            db.close()
+    except (SecretUnreadable, SettingsError, SQLAlchemyError, OSError, ValueError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        problem = Problem(
+            f"cannot read the stored secrets: {reason}",
+            "DATABASE_URL / SECRET_KEY",
+            "run this where the gateway's MLOPS_HOME is, or export the secrets instead",
+        )
+        fail([problem], as_json)
+
+
 @app.command("up")
 def up(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1")] = 4000,
@@ -204,15 +235,20 @@ def up(
 
     home = _home()
     settings = _settings(as_json)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
-                  transient=True) as bar:  # fmt: skip
+    environ = {**os.environ, **_stored_secrets(home, settings, as_json)}
+    wait = timeout or settings.llm_proxy_ready_timeout
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task("starting the LiteLLM proxy")
         try:
             state = proxy.up(
-                home, os.environ, port=port, ready_timeout=timeout or settings.llm_proxy_ready_timeout,
+                home,
+                environ,
+                port=port,
+                ready_timeout=wait,
                 retries=settings.llm_proxy_retries,
                 progress=lambda m: bar.update(task, description=m),
-            )  # fmt: skip
+            )
         except SpecError as e:
             fail(e.problems, as_json)
     if as_json:
