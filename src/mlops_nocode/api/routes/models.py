@@ -43,17 +43,92 @@ class RouteIn(BaseModel):
     fallbacks: list[str] = Field(default_factory=list)
 
 
+ROUTE_EXAMPLE: dict[str, Any] = dict(
+    name="gpt", model="openai/gpt-4o-mini", kind="chat", api_key_secret="OPENAI_API_KEY",
+    fallbacks=["llama3"], source="config",
+)  # fmt: skip
+PROXY_EXAMPLE: dict[str, Any] = dict(
+    running=True, ready=True, url="http://127.0.0.1:4000", pid=4242, port=4000, started=1767225600.0
+)
+KEY_EXAMPLE: dict[str, Any] = dict(
+    id="k1a2b3c4d5e6", name="chatbot", created=1767225600.0, budget_usd=5.0, models=["gpt"], revoked=None,
+    internal=False, spend_usd=0.0123, prompt_tokens=5120, completion_tokens=880, requests=14,
+)  # fmt: skip
+
+
+class RouteOut(BaseModel):
+    """A route as stored (no secret value: `api_key_secret` is a name)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [ROUTE_EXAMPLE]})
+
+    name: str
+    model: str
+    kind: str
+    api_base: str | None = None
+    api_key_secret: str | None = None
+    input_cost_per_token: float | None = None
+    output_cost_per_token: float | None = None
+    supports_json_schema: bool | None = None
+    fallbacks: list[str] = Field(default_factory=list)
+    source: str = "config"
+    service: str | None = None
+
+
+class ProxyOut(BaseModel):
+    """The LiteLLM proxy `mlops llm up` runs for this MLOPS_HOME (never its keys)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [PROXY_EXAMPLE]})
+
+    running: bool
+    ready: bool
+    url: str | None = None
+    pid: int | None = None
+    port: int | None = None
+    started: float | None = None
+
+
 class ModelsOut(BaseModel):
     """The routes and the proxy's state."""
 
-    routes: list[dict[str, Any]]
-    proxy: dict[str, Any]
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"routes": [ROUTE_EXAMPLE], "proxy": PROXY_EXAMPLE}]}
+    )
+
+    routes: list[RouteOut]
+    proxy: ProxyOut
+
+
+class KeyOut(BaseModel):
+    """A proxy key (never its value), with its budget and spend."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [KEY_EXAMPLE]})
+
+    id: str
+    name: str
+    created: float
+    budget_usd: float | None = None
+    models: list[str] = Field(default_factory=list)
+    revoked: float | None = None
+    internal: bool = False
+    spend_usd: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    requests: int = 0
+
+
+class KeyCreatedOut(KeyOut):
+    """A new proxy key, with its value (`key`), returned this once."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{**KEY_EXAMPLE, "key": "sk-mlops-..."}]})
+
+    key: str
 
 
 class KeyIn(BaseModel):
     """A new proxy key."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"name": "chatbot", "budget_usd": 5, "models": ["gpt"]}]})  # fmt: skip
 
     name: str = Field(description="a label: letters, digits and . _ -")
     budget_usd: float | None = Field(default=None, description="USD it may spend (none: no limit)")
@@ -74,7 +149,9 @@ def _proxy(gw: Gateway) -> dict[str, Any]:
     if state is None:
         return {"running": False, "ready": False}
     alive = proxy.running(gw.settings.home) is not None
-    return {**state.public(), "running": alive, "ready": alive and proxy.ready(state.url, timeout=0.5)}
+    ready = alive and proxy.ready(state.url, timeout=0.5)
+    return {"running": alive, "ready": ready, "url": state.url, "pid": state.pid, "port": state.port,
+            "started": state.started}  # fmt: skip
 
 
 @router.get("", response_model=ModelsOut)
@@ -85,7 +162,9 @@ async def list_models(gw: Gateway = Depends(gateway)) -> dict[str, Any]:
     return {"routes": [r.model_dump(exclude_none=True) for r in routes.values()], "proxy": proxy}
 
 
-@router.put("/{name:path}", responses={201: {"description": "created"}})
+@router.put(
+    "/{name:path}", response_model=RouteOut, responses={201: {"description": "created", "model": RouteOut}}
+)
 def put_model(
     body: RouteIn, response: Response, name: str = Name, gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
@@ -116,13 +195,13 @@ def _keys(gw: Gateway) -> Any:
     return VirtualKeys(keys_path(gw.settings.home))
 
 
-@router.get("/keys", response_model=list[dict[str, Any]])
+@router.get("/keys", response_model=list[KeyOut])
 def list_keys(_: Principal = Depends(require_admin), gw: Gateway = Depends(gateway)) -> list[dict[str, Any]]:
     """The proxy's keys (never their values), with budgets, spend and tokens (admin scope)."""
     return [k.to_json() for k in _keys(gw).list()]
 
 
-@router.post("/keys", status_code=status.HTTP_201_CREATED)
+@router.post("/keys", status_code=status.HTTP_201_CREATED, response_model=KeyCreatedOut)
 def create_key(
     body: KeyIn, _: Principal = Depends(require_admin_minting), gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
