@@ -217,7 +217,11 @@ def create_key(
     return {**info.to_json(), "key": value}
 
 
-@router.post("/keys/{key_id}/revoke", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/keys/{key_id}/revoke",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: {"description": "no such live key"}},
+)
 def revoke_key(
     key_id: str = Path(pattern=r"^k[0-9a-f]{12}$"),
     _: Principal = Depends(require_admin),
