@@ -310,13 +310,15 @@ def keys_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a key; its value is printed once, on stdout (KEY=$(mlops llm keys create app))."""
+    from mlops_nocode.integrations.litellm.vkeys import BadKeyInput
+
     try:
         info, value = _keys().create(name, budget_usd=budget, models=model)
-    except ValueError as e:
+    except BadKeyInput as e:
         fail(
             [
                 Problem(
-                    str(e), "NAME" if "name" in str(e) else "--budget", "see `mlops llm keys create --help`"
+                    str(e), "NAME" if e.field == "name" else "--budget", "see `mlops llm keys create --help`"
                 )
             ]
         )

@@ -4,7 +4,7 @@ keys that proxy accepts (admin scope; a key's value is returned once, by POST)."
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,6 +19,7 @@ from mlops_nocode.integrations.litellm.routes import (
     remove_route,
     save_route,
 )
+from mlops_nocode.integrations.litellm.vkeys import BadKeyInput, VirtualKeys, keys_path
 from mlops_nocode.spec import Problem, SpecError
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -189,9 +190,7 @@ def delete_model(name: str = Name, gw: Gateway = Depends(gateway)) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-def _keys(gw: Gateway) -> Any:
-    from mlops_nocode.integrations.litellm.vkeys import VirtualKeys, keys_path
-
+def _keys(gw: Gateway) -> VirtualKeys:
     return VirtualKeys(keys_path(gw.settings.home))
 
 
@@ -209,11 +208,8 @@ def create_key(
     session). 422 for a bad name or budget."""
     try:
         info, value = _keys(gw).create(body.name, budget_usd=body.budget_usd, models=body.models)
-    except ValueError as e:
-        where: Literal["body.name", "body.budget_usd"] = (
-            "body.name" if "name" in str(e) else "body.budget_usd"
-        )
-        raise SpecError(Problem(str(e), where, "see the request schema")) from None
+    except BadKeyInput as e:
+        raise SpecError(Problem(str(e), f"body.{e.field}", "see the request schema")) from None
     return {**info.to_json(), "key": value}
 
 

@@ -44,6 +44,14 @@ class KeyRefused(Exception):
         self.status = status
 
 
+class BadKeyInput(ValueError):
+    """A key that cannot be created as asked; `field` is what to change (`name` or `budget_usd`)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass
 class KeyInfo:
     """What is known of a key (never its value)."""
@@ -118,11 +126,11 @@ class VirtualKeys:
         internal: bool = False,
     ) -> tuple[KeyInfo, str]:
         """A new key: its info and its value (shown once; only its hash is kept). ValueError for a bad
-        name or budget."""
+        name or budget (BadKeyInput)."""
         if not KEY_NAME.fullmatch(name):
-            raise ValueError(f"key name {name!r}: use letters, digits and . _ - (at most 63)")
+            raise BadKeyInput(f"key name {name!r}: use letters, digits and . _ - (at most 63)", "name")
         if budget_usd is not None and not budget_usd >= 0:
-            raise ValueError(f"budget {budget_usd!r} must be a number of USD >= 0")
+            raise BadKeyInput(f"budget {budget_usd!r} must be a number of USD >= 0", "budget_usd")
         value = PREFIX + secrets.token_urlsafe(32)
         info = KeyInfo("k" + secrets.token_hex(6), name, time.time(), budget_usd, list(models or []))
         info.internal = internal
