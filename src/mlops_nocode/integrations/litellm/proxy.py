@@ -122,7 +122,7 @@ def running(home: Path) -> ProxyState | None:
 def ready(url: str, timeout: float = 2.0) -> bool:
     """Whether the proxy at `url` answers its readiness probe."""
     try:
-        return httpx.get(f"{url}/health/readiness", timeout=timeout).status_code == 200
+        return httpx.get(f"{url}/health/readiness", timeout=timeout, trust_env=False).status_code == 200
     except httpx.HTTPError:
         return False
 
