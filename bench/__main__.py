@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from bench import (
+    assistant,
     catalogue_scale,
     compile_scale,
     fork_cost,
@@ -33,6 +34,7 @@ def main() -> None:
         "sandbox_cost": sandbox_cost.main(),
         "catalogue_scale": catalogue_scale.main(quick),
         "gateway_load": gateway_load.main(quick),
+        "assistant": assistant.main(quick),
     }
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)

@@ -134,6 +134,12 @@ class Settings(BaseSettings):
         pattern=r"^[a-z0-9][A-Za-z0-9._/:@-]{0,254}$",
         description="the same for GPU steps (deploy/docker/runner-cuda.Dockerfile)",
     )
+    llm_proxy_retries: int = Field(
+        default=2, ge=0, le=10, description="retries of a failed model call inside `mlops llm up`'s proxy"
+    )
+    llm_proxy_ready_timeout: float = Field(
+        default=120.0, gt=0, description="seconds `mlops llm up` waits for the proxy's readiness probe"
+    )
 
     @field_validator("webhook_allowed_hosts")
     @classmethod

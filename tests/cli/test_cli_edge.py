@@ -95,7 +95,7 @@ STEP = '{"format": "mlops-nocode/plan/v1", "root": "r", "steps": [{"id": "a", "p
         "not json",
         '{"format": "mlops-nocode/plan/v1"}',
         STEP + ' "runtime": "python", "needs": ["ghost"]}]}',
-        STEP + ' "runtime": "litellm"}]}',
+        STEP + ' "runtime": "no-such-runtime"}]}',
         STEP + ' "runtime": "python", "timeout": "10m"}]}',
         STEP + ' "runtime": "python", "params": [1]}]}',
         '{"format": "mlops-nocode/plan/v1", "root": "r", "steps": [],'

@@ -241,7 +241,10 @@ def test_steps_sharing_an_explicit_target_share_one_offer_that_fits_them_all() -
     assert pr["where"] == "pipeline/p > steps[0] (a) > target"
     container = pipeline("c", "- {id: a, uses: playbook/box}", "target: {provider: runpod}")
     box = GPU.replace("gpu-fit", "box").replace("runtime: python", "runtime: litellm")
-    box = box.replace('  python: {entrypoint: "steps:add"}\n', "  litellm: {model: chat, prompt: hi}\n")
+    box = box.replace(
+        '  python: {entrypoint: "steps:add"}\n',
+        "  litellm: {model: chat, messages: [{role: user, content: hi}]}\n",
+    )
     with pytest.raises(SpecError) as e:
         place(compile_plan("pipeline/c", catalogue(box, container), {}, None), env={})
     runtime = "step a uses runtime 'litellm', which runpod cannot run (it runs: command, python)"

@@ -46,7 +46,7 @@ def test_write_try_save_and_run_a_playbook(ui_server: Server, browser: Browser, 
     page.goto(ui_server.url + "/editor/new")
     identity = page.locator("section[aria-labelledby=identity-title]")
     name = identity.get_by_label("Name")
-    expect(page.get_by_label("AI assistant (coming): describe what this step does")).to_be_disabled()
+    expect(page.get_by_label("AI assistant: describe what this step does")).to_be_editable()
 
     name.fill(HOSTILE)  # checked as typed, and shown back as text only
     expect(identity.get_by_role("alert")).to_contain_text("lowercase letters")

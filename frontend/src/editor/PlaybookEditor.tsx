@@ -8,7 +8,8 @@ import { api, ApiError, q, type EntryVersion, type Problem } from "../api";
 import { Problems } from "../components";
 import ParamForm from "../forms/ParamForm";
 import SchemaBuilder from "../forms/SchemaBuilder";
-import { emptyDraft, fromDoc, identifierProblem, nameProblem, nextPatch, template, toDoc, type Draft } from "./draft";
+import AssistantPanel from "./AssistantPanel";
+import { emptyDraft, fromDoc, identifierProblem, nameProblem, nextPatch, template, toDoc, type Draft, type SpecDoc } from "./draft";
 import Ports from "./Ports";
 import { codeLine, noProblems, route, type Routed } from "./problems";
 import TryPanel from "./TryPanel";
@@ -137,20 +138,20 @@ export default function PlaybookEditor() {
     }
   };
 
+  const takeDraft = (doc: SpecDoc) => {
+    const loaded = fromDoc(doc);
+    if (!loaded) return;
+    setDraft(editing ? { ...loaded, name: editing } : loaded);
+    setShown((s) => ({ text: loaded.code, rev: s.rev + 1 }));
+    setCodeEdited(true);
+    setNameTouched(true);
+  };
+
   if (loadError) return <Problems error={loadError} />;
   return (
     <div className="playbook-editor">
       <h1>{editing ? <>Edit playbook <code>{editing}</code></> : "New playbook"}</h1>
-      <div className="assistant">
-        <label htmlFor="assistant-prompt">AI assistant</label>
-        <textarea
-          id="assistant-prompt"
-          aria-label="AI assistant (coming): describe what this step does"
-          placeholder="Describe what this step does… (assistant coming)"
-          disabled
-          rows={2}
-        />
-      </div>
+      <AssistantPanel onDraft={takeDraft} />
       <div className="editor-columns">
         <div className="editor-form">
           <section aria-labelledby="identity-title">

@@ -153,7 +153,7 @@ export function toDoc(d: Draft): Record<string, unknown> {
   };
 }
 
-interface SpecDoc {
+export interface SpecDoc {
   metadata?: { name?: string; version?: string; description?: string; labels?: Record<string, string> };
   spec?: {
     python?: { code?: string; entrypoint?: string };

@@ -17,9 +17,11 @@ from mlops_nocode.api.auth import Principal, authorize
 from mlops_nocode.api.errors import BodyLimit, install_error_handlers
 from mlops_nocode.api.metrics import Metrics, MetricsMiddleware
 from mlops_nocode.api.routes import artifacts as artifacts_routes
+from mlops_nocode.api.routes import assist as assist_routes
 from mlops_nocode.api.routes import auth as auth_routes
 from mlops_nocode.api.routes import catalogue, health, pipelines, reports, runs, specs
 from mlops_nocode.api.routes import metrics as metrics_routes
+from mlops_nocode.api.routes import models as models_routes
 from mlops_nocode.api.routes import playbooks as playbooks_routes
 from mlops_nocode.api.routes import secrets as secrets_routes
 from mlops_nocode.api.routes import services as services_routes
@@ -143,9 +145,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(session_routes.router)
     app.include_router(docs.router)
     app.include_router(pipelines.router, dependencies=protected, responses=COMMON)
-    for router in (runs, artifacts_routes, specs, catalogue, secrets_routes, webhooks_routes):
+    for router in (runs, artifacts_routes, specs, catalogue, secrets_routes, webhooks_routes, models_routes):
         app.include_router(router.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
     app.include_router(playbooks_routes.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
+    app.include_router(assist_routes.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
     app.include_router(services_routes.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
     # authenticated with run tokens only (Runners report there)
     app.include_router(reports.router, prefix="/api/v1", responses=COMMON)

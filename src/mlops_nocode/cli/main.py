@@ -11,9 +11,11 @@ from typing import Annotated, Any
 import typer
 
 from mlops_nocode import __version__
+from mlops_nocode.cli import assist as assist_cli
 from mlops_nocode.cli import catalogue as catalogue_cli
 from mlops_nocode.cli import infra as infra_cli
 from mlops_nocode.cli import keys as keys_cli
+from mlops_nocode.cli import llm as llm_cli
 from mlops_nocode.cli import login as login_cli
 from mlops_nocode.cli import remote as remote_cli
 from mlops_nocode.cli import serve as serve_cli
@@ -59,9 +61,11 @@ app.command()(login_cli.logout)
 app.add_typer(remote_cli.app, name="runs")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(targets_cli.app, name="targets")
+app.add_typer(llm_cli.app, name="llm")
 app.add_typer(serve_cli.app, name="serve")
 app.command()(remote_cli.deploy)
 app.command()(remote_cli.destroy)
+app.command()(assist_cli.assist)
 
 TargetArg = Annotated[
     str, typer.Argument(help="A spec file or folder (YAML/JSON), or a ref such as pipeline/iris-classifier")

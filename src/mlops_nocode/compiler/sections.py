@@ -15,6 +15,7 @@ NAMESPACES: dict[str, tuple[str, ...]] = {
     "http": ("params", "inputs", "secrets"),
     "terraform": ("params", "inputs", "secrets"),
     "ansible": ("params", "inputs", "secrets"),
+    "litellm": ("params", "inputs"),  # a secret in a prompt would be sent to the model's provider
     "serve": ("params", "inputs", "secrets"),
 }
 """The expressions each section may hold (`outputs.X`: the path of an output inside the container)."""
@@ -71,6 +72,10 @@ def section_problems(pb: Playbook) -> list[Problem]:
         from mlops_nocode.compiler.http_checks import http_problems
 
         problems.extend(http_problems(pb))
+    if runtime == "litellm":
+        from mlops_nocode.compiler.llm_checks import llm_problems
+
+        problems.extend(llm_problems(pb))
     return problems
 
 

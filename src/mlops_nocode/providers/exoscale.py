@@ -69,6 +69,8 @@ class ExoscaleProvider:
     features = Features(
         runtimes=runtimes_for("exoscale"),
         unsupported={
+            "litellm": "model routes and their keys live with the gateway's MLOPS_HOME, which a remote "
+            "Runner cannot read: run litellm steps on the local target",
             "container": "the Runner on an instance has no container executor; use a python or command step",
             "spot": "Exoscale has no spot or preemptible instances; instances are billed at list price",
             "multi-node": "one instance per deployment; split the pipeline into deployments instead",

@@ -47,7 +47,8 @@ class K3sProvider:
         unsupported={
             "terraform": "the Runner image carries no terraform: run terraform steps on the local target",
             "ansible": "the Runner image carries no ansible: run ansible steps on the local target",
-            "litellm": "not yet available on remote Runners: run it on the local target",
+            "litellm": "model routes and their keys live with the gateway's MLOPS_HOME, which a remote "
+            "Runner cannot read: run litellm steps on the local target",
             "serve": "the K3s Runner does not start services: `mlops serve k8s SPEC` renders their "
             "Deployment + Service (render-only); run serve steps on the local target",
             "gpu-types": "GPUs are asked for as nvidia.com/gpu only; a GPU type is chosen through the "

@@ -261,6 +261,8 @@ def render(d: Deployment) -> Bundle:
         "manifests/k3s.yaml": manifests_yaml({**args, "plan_json": plan_text}),
     }
     files.update(module_files(MODULE))
+    if any(s.runtime == "litellm" for s in d.steps) or d.options.get("llm_proxy") is True:
+        files["manifests/litellm.yaml"] = _litellm_manifests(d, namespace)
     resources = [
         ("kubernetes_namespace_v1", namespace),
         ("kubernetes_config_map_v1", "plan"),
@@ -280,6 +282,22 @@ def render(d: Deployment) -> Bundle:
         hours=None if hours is None else round(hours, 4),
         env=tuple(env),
     )
+
+
+def _litellm_manifests(d: Deployment, namespace: str) -> str:
+    """The LiteLLM proxy's manifests for a deployment with litellm steps (or `llm_proxy: true`), from
+    MLOPS_HOME's model routes (kubectl apply -f; keys are Secret references only)."""
+    from mlops_nocode.catalogue.home import mlops_home
+    from mlops_nocode.integrations.litellm import k8s as litellm_k8s
+    from mlops_nocode.integrations.litellm.routes import RouteError, load_routes
+
+    try:
+        routes = load_routes(mlops_home())
+    except RouteError as e:
+        raise _fail(
+            d, str(e), "MLOPS_HOME/llm/routes.yaml", "fix the routes: `mlops llm routes list`"
+        ) from None
+    return litellm_k8s.manifests_yaml(routes, namespace)
 
 
 def objects(a: Mapping[str, Any]) -> list[dict[str, Any]]:

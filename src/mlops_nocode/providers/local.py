@@ -26,7 +26,6 @@ RUNTIMES = runtimes_for("local")
 FEATURES = Features(
     runtimes=RUNTIMES,
     unsupported={
-        "litellm": "litellm steps have no executor yet",
         "gpu": "`auto` never places GPU steps here; `--target local` does when this machine has NVIDIA "
         "GPUs (/dev/nvidiaN, which confined steps may use)",
     },

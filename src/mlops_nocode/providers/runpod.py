@@ -64,6 +64,8 @@ class RunpodProvider:
     features = Features(
         runtimes=runtimes_for("runpod"),
         unsupported={
+            "litellm": "model routes and their keys live with the gateway's MLOPS_HOME, which a remote "
+            "Runner cannot read: run litellm steps on the local target",
             "container": "a pod is itself a container running the Runner's image: it cannot start the "
             "step's image (no container engine), and a pod of the step's image would have no Runner to "
             "fetch its inputs and upload its outputs; place the step on a k3s target (a Kubernetes Job of "

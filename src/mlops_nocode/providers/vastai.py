@@ -87,6 +87,8 @@ class VastaiProvider:
     features = Features(
         runtimes=runtimes_for("vastai"),
         unsupported={
+            "litellm": "model routes and their keys live with the gateway's MLOPS_HOME, which a remote "
+            "Runner cannot read: run litellm steps on the local target",
             "container": "steps run inside the Vast.ai container itself, which has no container engine, "
             "and an instance of the step's image would have no Runner to fetch its inputs and upload its "
             "outputs; place the step on a k3s target (a Kubernetes Job of its image) or on local",

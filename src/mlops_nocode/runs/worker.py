@@ -4,6 +4,7 @@ Used as threads inside `mlops up` and as `mlops worker` processes."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -264,7 +265,7 @@ class Worker:
         try:
             plan = Plan.from_json(plan_json)
             environ = self._environ(plan)
-            values = [environ[n] for step in plan.steps for n in step.secrets if n in environ]
+            values = [environ[n] for n in self._secret_names(plan) if n in environ]
             scrub_run_files(self.settings.home, run_id, plan_json, redactor_for(values))
         except Exception:
             log.exception("cannot mask the secrets in the files of run %s", run_id)
@@ -294,8 +295,20 @@ class Worker:
         as a secret gets only a stored secret of that name."""
         environ = {k: v for k, v in os.environ.items() if k not in RESERVED_ENV}
         if self.secrets is not None:
-            environ.update(self.secrets.values(name for step in plan.steps for name in step.secrets))
+            environ.update(self.secrets.values(self._secret_names(plan)))
         return environ
+
+    def _secret_names(self, plan: Plan) -> list[str]:
+        """The secrets the plan's steps reference, and the keys of the model routes its litellm steps may
+        call (a route names the secret holding its provider key; the Runner uses only those it needs)."""
+        names = [name for step in plan.steps for name in step.secrets]
+        if any(step.runtime == "litellm" for step in plan.steps):
+            from mlops_nocode.integrations.litellm.routes import RouteError, load_routes
+
+            with contextlib.suppress(RouteError):
+                routes = load_routes(self.settings.home).values()
+                names += [r.api_key_secret for r in routes if r.api_key_secret]
+        return names
 
 
 def _free(path: Path) -> Path:

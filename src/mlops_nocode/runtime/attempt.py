@@ -123,11 +123,14 @@ def resolve_secrets(step: PlanStep, environ: dict[str, str] | os._Environ[str]) 
     return values
 
 
-def python_payload(a: Attempt, run_id: str, box: RunSandbox) -> dict[str, Any]:
-    """What the fork server's child needs to run a Python step (its folders, environment and grants)."""
+def python_payload(a: Attempt, run_id: str, box: RunSandbox, home: Path | None = None) -> dict[str, Any]:
+    """What the fork server's child needs to run a Python step (its folders, environment and grants);
+    with the Runner's `home`, the model routes too (MLOPS_LLM_ROUTES: names and URLs, no secret values)."""
     kwargs = dict(a.step.params)  # secret placeholders are filled in by the step's process
     kwargs.update({name: rec["path"] for name, rec in a.inputs.items()})
     extra = {**a.secrets, **spec_dir_env(a.step), "MLOPS_RUN_ID": run_id, "MLOPS_STEP_ID": a.step.id}
+    if home is not None:
+        extra.update(_routes_env(home))
     grants = box.step_grants(a.out_dir, a.tmp, _input_paths(a), a.cwd) if box.confined else []
     return {
         "step": a.step.id,
@@ -146,6 +149,15 @@ def python_payload(a: Attempt, run_id: str, box: RunSandbox) -> dict[str, Any]:
         "env": step_env(box.env, a.tmp, extra),
         "secrets": a.secrets,
     }
+
+
+def _routes_env(home: Path) -> dict[str, str]:
+    from mlops_nocode.integrations.litellm.routes import RouteError, routes_env
+
+    try:
+        return routes_env(home)
+    except RouteError as e:
+        raise StepFailure(f"the model routes cannot be read: {e}") from None
 
 
 def _input_paths(a: Attempt) -> list[str]:

@@ -10,7 +10,9 @@ What goes in (docs/STEPS.md, "Caching", says the same for users):
 - a command step: each argv item (parameters and `${{ spec.dir }}` substituted) naming an existing file,
   by content, and for a `.py` script also the module files of its folder (what it can import beside it);
   an argv[0] found on PATH by its resolved path, size and modification time (executables can be large);
-- the files the playbook declares under `spec.files`, by relative name and content.
+- the files the playbook declares under `spec.files`, by relative name and content;
+- a litellm step: the model routes of MLOPS_HOME (llm/routes.yaml), by content: a route pointed at another
+  model or server gives other answers.
 
 Reading is bounded (see `file_digest`). Hashing is cheap on repeat: file digests are memoised per
 process by (path, size, mtime, ctime, inode), except for files changed in the last two seconds (a change
@@ -242,8 +244,9 @@ def _name(path: str, spec_dir: str) -> str:
 class CodeDigests:
     """One Runner's code digests: each distinct code (module, argv, files) is hashed once per run."""
 
-    def __init__(self) -> None:
+    def __init__(self, home: Path | None = None) -> None:
         self._seen: dict[Any, str] = {}
+        self._home = home
 
     def of(self, step: PlanStep) -> str:
         """The code digest of a step (see the module docstring)."""
@@ -255,6 +258,8 @@ class CodeDigests:
             argv = (step.command or {}).get("argv", [])
             params = json.dumps(step.params, sort_keys=True, default=str) if _uses_params(argv) else ""
             key = ("command", tuple(argv), params, step.spec_dir)
+        elif step.runtime == "litellm" and self._home is not None:
+            key = ("routes", self._home / "llm" / "routes.yaml")
         else:
             key = ("other",)
         code = self._seen.get(key)
@@ -265,6 +270,11 @@ class CodeDigests:
                 code = command_code(step)
             elif key[0] == "inline":
                 code = f"inline:{key[1]}"
+            elif key[0] == "routes":
+                try:
+                    code = "routes:" + hashlib.sha256(key[1].read_bytes()).hexdigest()
+                except OSError:
+                    code = "routes:none"
             else:
                 code = ""
             self._seen[key] = code

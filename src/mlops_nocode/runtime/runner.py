@@ -116,7 +116,7 @@ class Runner(Launching, AttemptEnds):
         self._server: ForkServer | None = None
         self._executors: dict[str, Executor] = {}
         self._ctx: ExecContext | None = None
-        self._codes = CodeDigests()  # the code a step can depend on, in its cache key (docs/STEPS.md)
+        self._codes = CodeDigests(self.home)  # what a step depends on, in its cache key (docs/STEPS.md)
         self._events: Sink = lambda event: None
         self._gate = RunGate(throttle.gate(), f"run {self.run_id}") if throttle is not None else None
 
@@ -362,6 +362,9 @@ class Runner(Launching, AttemptEnds):
         self.emit("step.started", step.id, attempt=a.number, playbook=step.playbook)
         try:
             a.secrets = att.resolve_secrets(step, self.environ)
+            own = getattr(executor, "attempt_secrets", None)
+            if own is not None:  # values the executor uses itself (a model route's key): redacted too
+                a.secrets.update(own(a))
             self._secrets.update(a.secrets)
             for name, value in a.secrets.items():
                 if warning := short_warning(name, value):

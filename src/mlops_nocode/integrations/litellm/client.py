@@ -96,6 +96,12 @@ def _litellm() -> Any:
     return litellm
 
 
+def preload() -> None:
+    """Import LiteLLM now (seconds), e.g. while a service starts rather than on its first request;
+    LitellmMissing when the `llm` extra is not installed."""
+    _litellm()
+
+
 def _target(route: ModelRoute, secrets: Mapping[str, str], via: ProxyAccess | None) -> dict[str, Any]:
     if via is not None:
         return {"model": f"litellm_proxy/{route.name}", "api_base": via.url, "api_key": via.key}
@@ -307,3 +313,15 @@ def embed(
     usage = _usage(resp)
     usage.cost_usd = _cost(_litellm(), r, resp, usage)
     return Embeddings(vectors, r.name, usage, attempts)
+
+
+def supports_json_schema(route: ModelRoute) -> bool:
+    """Whether `route` takes response_format json_schema: its own setting, else LiteLLM's model map."""
+    if route.supports_json_schema is not None:
+        return route.supports_json_schema
+    try:
+        return bool(_litellm().supports_response_schema(model=route.model))
+    except LitellmMissing:
+        raise
+    except Exception:
+        return False

@@ -18,6 +18,7 @@ BUILTIN: dict[str, str] = {
     "terraform": "mlops_nocode.runtime.executors.terraform:TerraformExecutor",
     "ansible": "mlops_nocode.runtime.executors.ansible:AnsibleExecutor",
     "http": "mlops_nocode.runtime.executors.http:HttpExecutor",
+    "litellm": "mlops_nocode.runtime.executors.litellm:LitellmExecutor",
     "serve": "mlops_nocode.runtime.executors.serve:ServeExecutor",
 }
 _classes: dict[str, type[Executor]] = {}

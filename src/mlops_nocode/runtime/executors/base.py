@@ -10,6 +10,9 @@ knows how to run one attempt of a step of its runtime. The Runner calls, for eac
    result `{"outputs": {...}}` / `{"error": "..."}` handed to `done` (python, http, terraform, ansible),
    or files the step wrote in its output folder, named by its section's `outputs` (command, container).
 
+An executor may also have `attempt_secrets(a) -> {name: value}`: values it uses itself for the attempt
+(e.g. a model route's provider key), resolved by the Runner before `start` and redacted like step secrets.
+
 `close()` is called once when the run ends, whatever its end (e.g. destroying ephemeral infrastructure).
 """
 

@@ -44,7 +44,7 @@ class PythonExecutor(_Forked):
     runtime = "python"
 
     def payload(self, a: att.Attempt) -> dict[str, object]:
-        return att.python_payload(a, self.ctx.run_id, self.ctx.box)
+        return att.python_payload(a, self.ctx.run_id, self.ctx.box, self.ctx.home)
 
 
 class CommandExecutor(_Forked):
