@@ -344,3 +344,17 @@ def test_what_a_dead_service_left_is_killed_and_nothing_else(home: Path) -> None
     finally:
         os.killpg(stranger.pid, signal.SIGKILL)
         stranger.wait()
+
+
+def test_a_secret_of_several_lines_is_masked_in_the_services_log(home: Path) -> None:
+    secret = "first-half-of-key-1\nsecond-half-of-key-2"
+    pb = playbook(
+        'app: serveapps:echo\nname: pem-one\nenv: {SERVE_TOKEN: "${{ secrets.SERVE_TOKEN }}"}',
+        extra="secrets: [SERVE_TOKEN]",
+    )
+    r, _ = run(pb, environ={"SERVE_TOKEN": secret})
+    assert r.status == "succeeded", r.summary()
+    log = sv.log_path(home, "pem-one").read_text()
+    assert "factory sees token" in log
+    assert "first-half-of-key-1" not in log and "second-half-of-key-2" not in log
+    assert none_left("--service pem-one")

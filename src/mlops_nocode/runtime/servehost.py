@@ -56,7 +56,7 @@ def _relay(secrets: list[str]) -> int | None:
     """Fork: the child runs the service with its output on a pipe (returns None there); this process
     copies that output to the log with the secrets' values masked, then returns the child's exit code.
     It ignores SIGTERM (the stop signal reaches the child, whose last words are still relayed)."""
-    from mlops_nocode.runtime.redaction import redactor_for
+    from mlops_nocode.runtime.redaction import LineRedactor, redactor_for
 
     r, w = os.pipe()
     pid = os.fork()
@@ -69,19 +69,22 @@ def _relay(secrets: list[str]) -> int | None:
     os.close(w)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    redactor = redactor_for(secrets)
+    redactor, lines_out = redactor_for(secrets), LineRedactor()  # a secret of several lines too
+
+    def write(lines: list[str]) -> None:
+        if lines:
+            os.write(1, ("\n".join(lines) + "\n").encode("utf-8", errors="replace"))
+
     pending = b""
     while chunk := os.read(r, 65536):
         pending += chunk
-        *lines, pending = pending.split(b"\n")
+        *complete, pending = pending.split(b"\n")
         if len(pending) > 65536:  # a line that never ends is relayed in pieces
-            lines.append(pending)
+            complete.append(pending)
             pending = b""
-        for line in lines:
-            text = redactor.text(line.decode("utf-8", errors="replace")) + "\n"
-            os.write(1, text.encode())
-    if pending:
-        os.write(1, redactor.text(pending.decode("utf-8", errors="replace")).encode())
+        write(lines_out.push([c.decode("utf-8", errors="replace") for c in complete], redactor))
+    tail = [pending.decode("utf-8", errors="replace")] if pending else []
+    write(lines_out.push(tail, redactor) + lines_out.flush(redactor))
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
 
