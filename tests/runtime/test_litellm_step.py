@@ -22,6 +22,7 @@ from mlops_nocode.integrations.litellm.routes import ModelRoute, save_route
 from mlops_nocode.runtime.events import Event
 from mlops_nocode.runtime.runner import Runner, RunResult
 from mlops_nocode.spec import SpecError, load_text
+from tests.conftest import processes_with
 from tests.fakellm import FakeLLM
 
 KEY = "sk-route-key-value-7c1d9e"
@@ -613,7 +614,13 @@ def test_cost_from_the_route_prices_is_a_metric(fake: FakeLLM, home: Path, llm: 
 
 
 def test_through_the_proxy_that_mlops_llm_up_recorded(fake: FakeLLM, home: Path, proxy: str) -> None:
-    (home / "llm" / "proxy.json").write_text(json.dumps({"url": proxy, "caller_key": PROXY_KEY}))
+    port = proxy.rsplit(":", 1)[1]
+    [proc] = [
+        p for p in processes_with(f"--port {port} --host 127.0.0.1") if "litellm" in " ".join(p.cmdline())
+    ]
+    state = {"url": proxy, "pid": proc.pid, "port": int(port), "caller_key": PROXY_KEY, "caller_key_id": "k",
+             "started": 0.0, "log": "", "config": ""}  # fmt: skip
+    (home / "llm" / "proxy.json").write_text(json.dumps(state))
     r, events = run(playbook(f"model: chat\n{HI}\noutputs: {{answer: text}}"), home)
     assert r.status == "succeeded", r.summary()
     assert f"through the LiteLLM proxy at {proxy}" in log_of(events)
