@@ -249,3 +249,4 @@ def test_steps_sharing_an_explicit_target_share_one_offer_that_fits_them_all() -
         place(compile_plan("pipeline/c", catalogue(box, container), {}, None), env={})
     runtime = "step a uses runtime 'litellm', which runpod cannot run (it runs: command, python)"
     assert runtime in str(e.value)
+    assert "run litellm steps on the local target" in str(e.value)  # the provider's own reason, as the fix

@@ -127,11 +127,14 @@ class _Placer:
             unmet = local.unmet_needs(step, local.capabilities())
             if unmet:
                 return _Choice({}, tuple(unmet))
-        runtimes = registry.get(name).features.runtimes
+        features = registry.get(name).features
+        runtimes = features.runtimes
         if step.runtime not in runtimes:
             what = f"uses runtime {step.runtime!r}, which {name} cannot run (it runs: "
             what += f"{', '.join(sorted(runtimes))})"
-            fix = "choose a target that supports it, or a playbook with a supported runtime"
+            fix = features.unsupported.get(step.runtime) or (
+                "choose a target that supports it, or a playbook with a supported runtime"
+            )
             return _Choice({}, ((what, "runtime", fix),))
         return self._pick(step, needs, [name], auto=False)
 
