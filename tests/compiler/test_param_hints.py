@@ -15,6 +15,16 @@ from mlops_nocode.compiler.params import ParamSchema
         ({"type": "object"}, 1, "give an object"),
         ({"type": ["integer", "null"]}, "x", "give an integer or null"),
         ({"type": "string", "enum": ["a", "b"]}, "c", 'give one of "a", "b"'),
+        (
+            {
+                "type": "string",
+                "pattern": "^$|^/",
+                "description": "An absolute folder.\n Empty: the shipped one.",
+            },
+            "rel/x",
+            "give a string matching the pattern ^$|^/ (An absolute folder. Empty: the shipped one.)",
+        ),
+        ({"type": "string", "maxLength": 3}, "long", "give a string of at most 3 characters"),
     ],
 )
 def test_the_fix_names_the_type_grammatically(prop: dict[str, object], value: object, fix: str) -> None:
@@ -28,7 +38,7 @@ def test_the_fix_names_the_type_grammatically(prop: dict[str, object], value: ob
     [
         ({"grid": {"C": -1}}, "parameters.grid.C", "give a number > 0"),
         ({"grid": {"depth": 99}}, "parameters.grid.depth", "give an integer <= 10"),
-        ({"tags": ["ok", "x"]}, "parameters.tags[1]", "give a string"),
+        ({"tags": ["ok", "x"]}, "parameters.tags[1]", "give a string of at least 2 characters"),
     ],
 )
 def test_the_fix_of_a_nested_value_names_its_own_schema(

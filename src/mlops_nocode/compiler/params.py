@@ -204,7 +204,16 @@ def _hint(prop: dict[str, Any]) -> str:
     for key, sign in (("exclusiveMinimum", ">"), ("exclusiveMaximum", "<")):
         if isinstance(prop.get(key), int | float) and not isinstance(prop.get(key), bool):
             parts.append(f"{sign} {prop[key]}")
-    return "give " + " ".join(parts) if parts else "check the value against the parameter schema"
+    for key, words in (("minLength", "of at least {} characters"), ("maxLength", "of at most {} characters")):
+        if isinstance(prop.get(key), int) and not isinstance(prop.get(key), bool):
+            parts.append(words.format(prop[key]))
+    if isinstance(prop.get("pattern"), str):
+        parts.append(f"matching the pattern {_short(prop['pattern'], 80)}")
+    fix = "give " + " ".join(parts) if parts else "check the value against the parameter schema"
+    about = prop.get("description")
+    if isinstance(about, str) and about.strip():
+        fix += f" ({_short(' '.join(about.split()), 160)})"  # what the parameter is for says most
+    return fix
 
 
 def _merge(defaults: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
