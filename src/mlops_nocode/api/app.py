@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -31,6 +32,7 @@ from mlops_nocode.api.routes import webhooks as webhooks_routes
 from mlops_nocode.api.schemas import ErrorOut
 from mlops_nocode.api.state import Gateway
 from mlops_nocode.hosts import HostPolicy
+from mlops_nocode.integrations.litellm.routes import key_secret_names
 from mlops_nocode.runs.db import Database
 from mlops_nocode.runs.keys import KeyStore
 from mlops_nocode.runs.service import RunService
@@ -88,6 +90,7 @@ def open_gateway(settings: Settings, metrics: Metrics | None = None) -> Gateway:
     m.attach(service)
     vault = SecretStore(db, secret)
     service.secret_values = vault.values  # what Runners report is redacted again with these
+    service.route_secrets = partial(key_secret_names, settings.home)  # and with the model routes' keys
     hooks = WebhookStore(db, vault, HostPolicy.from_settings(settings))
     notifier = Notifier(hooks, service, settings)
     sessions = SessionStore(db, settings.session_idle_seconds)

@@ -45,6 +45,7 @@ class ClaimOps:
 
     db: Database
     secret_values: Callable[[Iterable[str]], dict[str, str]] | None
+    route_secrets: Callable[[], Iterable[str]] | None  # the model routes' key secrets (set by the gateway)
     _redactors: dict[str, Redactor]
 
     def redactor(self, run_id: str) -> Redactor:
@@ -56,6 +57,8 @@ class ClaimOps:
             return redactor_for(())
         steps = self.plan_of(run_id).get("steps") or []
         names = {str(n) for step in steps for n in step.get("secrets") or ()}
+        if self.route_secrets is not None and any(step.get("runtime") == "litellm" for step in steps):
+            names.update(self.route_secrets())  # a litellm step's Runner uses the keys of its routes
         try:
             found = redactor_for(self.secret_values(names).values() if names else ())
         except ValueError:  # unreadable (SECRET_KEY changed): the worker fails such a run anyway

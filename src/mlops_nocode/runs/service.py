@@ -167,6 +167,7 @@ class RunService(ClaimOps):
         # listing's cost otherwise).
         self._steps: dict[str, tuple[str, ...]] = {}
         self.secret_values = None  # the vault's SecretStore.values, set by the gateway (see ClaimOps)
+        self.route_secrets = None  # the model routes' key secret names, set by the gateway (see ClaimOps)
         self._redactors = {}
 
     def _remember(self, run_id: str, plan: dict[str, Any]) -> tuple[str, ...]:

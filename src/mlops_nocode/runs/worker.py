@@ -4,7 +4,6 @@ Used as threads inside `mlops up` and as `mlops worker` processes."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
@@ -303,11 +302,9 @@ class Worker:
         call (a route names the secret holding its provider key; the Runner uses only those it needs)."""
         names = [name for step in plan.steps for name in step.secrets]
         if any(step.runtime == "litellm" for step in plan.steps):
-            from mlops_nocode.integrations.litellm.routes import RouteError, load_routes
+            from mlops_nocode.integrations.litellm.routes import key_secret_names
 
-            with contextlib.suppress(RouteError):
-                routes = load_routes(self.settings.home).values()
-                names += [r.api_key_secret for r in routes if r.api_key_secret]
+            names += key_secret_names(self.settings.home)
         return names
 
 

@@ -169,6 +169,14 @@ def remove_route(home: Path, name: str) -> bool:
         return True
 
 
+def key_secret_names(home: Path) -> list[str]:
+    """The names of the secrets that hold the routes' provider keys (none for an unreadable file)."""
+    try:
+        return [r.api_key_secret for r in load_routes(home).values() if r.api_key_secret]
+    except RouteError:
+        return []
+
+
 def get_route(home: Path | None, name: str, kind: str | None = None) -> ModelRoute:
     """Route `name`, of `kind` when given; RouteError naming the configured ones otherwise."""
     routes = load_routes(home)
