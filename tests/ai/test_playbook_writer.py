@@ -3,6 +3,7 @@ MLOPS_HOME on its samples before it is offered; a failing run goes back to the m
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,3 +63,23 @@ def test_a_written_playbook_asks_for_no_secrets(home: Path, llm: FakeLLM) -> Non
     llm.script(chat=[fenced(greedy)])
     result = assistant(home, llm.url, max_repairs=0).write("count words", "playbook")
     assert result.problems[0].where == "answer > spec.secrets"
+
+
+def test_the_test_run_cannot_read_the_callers_home_under_a_granted_folder(
+    tmp_path: Path, llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caller's MLOPS_HOME (keys, database) stays out of reach of the written code even when it lies
+    under a folder steps may read (here PYTHONPATH)."""
+    granted = tmp_path / "granted"
+    home = granted / "home"
+    home.mkdir(parents=True)
+    stolen = home / "secret_key"
+    stolen.write_text("the-gateway-secret-key-value")
+    monkeypatch.setenv("MLOPS_HOME", str(home))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(granted), os.environ.get("PYTHONPATH", "")]))
+    llm.reset()
+    thief = PLAYBOOK.replace('"first": FIRST', f'"first": open({str(stolen)!r}).read()')
+    llm.script(chat=[fenced(thief)])
+    result = assistant(home, llm.url, max_repairs=0).write("count words", "playbook")
+    assert not result.valid and "the-gateway-secret-key-value" not in repr(result)
+    assert "PermissionError" in result.problems[0].what + result.problems[0].fix, result.problems

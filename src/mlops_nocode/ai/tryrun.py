@@ -39,6 +39,17 @@ def _log_tail(home: Path) -> str:
     return "".join(p.read_text(encoding="utf-8", errors="replace") for p in mine)[-LOG_TAIL:]
 
 
+def _protected() -> str:
+    """The caller's MLOPS_HOME (and what it already protects): the written code is the model's, and its
+    test run must not read the gateway's keys or database even where a granted folder holds them."""
+    paths = [os.environ.get("MLOPS_HOME") or str(Path.home() / ".mlops-nocode")]
+    paths += [p for p in os.environ.get("STEP_SANDBOX_PROTECT", "").split(os.pathsep) if p]
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith("sqlite:///"):
+        paths.append(url.removeprefix("sqlite:///").split("?")[0])
+    return os.pathsep.join(paths)
+
+
 def try_playbook(g: Guarded, timeout: float) -> dict[str, Any]:
     """Run the playbook once on its samples in a scratch MLOPS_HOME; its outputs, or SpecError."""
     try:
@@ -51,6 +62,7 @@ def try_playbook(g: Guarded, timeout: float) -> dict[str, Any]:
         spec.write_text("".join("---\n" + as_yaml(d) for d in docs), encoding="utf-8")
         env = {k: os.environ[k] for k in _KEEP_ENV if k in os.environ}
         env |= {"MLOPS_HOME": str(scratch / "home"), "HOME": str(scratch), "THROTTLE_DISABLE": "true"}
+        env["STEP_SANDBOX_PROTECT"] = _protected()  # the caller's home stays out of reach of the code
         argv = [sys.executable, "-m", "mlops_nocode.cli.main", "run", str(spec), "--json", "--no-cache"]
         proc = subprocess.Popen(
             argv, cwd=scratch, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -102,6 +102,7 @@ class SandboxSettings(BaseSettings):
     step_sandbox: Literal["auto", "landlock", "none"] = "auto"
     step_sandbox_read: str = ""
     step_sandbox_write: str = ""
+    step_sandbox_protect: str = ""  # os.pathsep list: never granted, even under a granted folder
     step_env_passthrough: str = ""
 
     @field_validator("step_env_passthrough")
@@ -253,7 +254,8 @@ def for_run(
     env = run_env(conf, environ)
     if not conf.confined:
         return RunSandbox(conf, env, (), (), run_dir, home)
-    protected = [home, *protect, *_sqlite_file(environ.get("DATABASE_URL"))]
+    extra = [Path(p) for p in _split(conf.settings.step_sandbox_protect, os.pathsep)]
+    protected = [home, *protect, *extra, *_sqlite_file(environ.get("DATABASE_URL"))]
     user_home = Path(environ.get("HOME") or Path.home())
     protected += [user_home / name for name in HOME_CREDENTIALS]
     sources = [*_split(environ.get("PYTHONPATH", ""), os.pathsep), *python_path]
