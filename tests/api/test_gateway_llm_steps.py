@@ -4,6 +4,7 @@ stands in for a model); the score and token metrics reach the run's events; the 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -77,3 +78,17 @@ def test_gateway_runs_litellm_steps_with_a_stored_route_key(gateway: Server, key
         if path.is_file():
             assert KEY.encode() not in path.read_bytes(), path
     assert KEY not in gateway.log.read_text()
+
+
+def test_gateway_refuses_a_launch_naming_a_route_it_does_not_have(gateway: Server) -> None:
+    ghost = json.loads(
+        json.dumps(PIPELINE).replace('"model": "judge", "rubric"', '"model": "ghost", "rubric"')
+    )
+    with gateway.client(gateway.admin_key) as admin:
+        before = admin.get("/api/v1/runs").json()
+        r = admin.post("/api/v1/runs", json={"pipeline": ghost})
+        assert r.status_code == 422, r.text
+        [problem] = r.json()["problems"]
+        assert problem["where"].endswith("(judge) > with.model"), problem
+        assert "model route 'ghost', which is not configured (configured: judge)" in problem["what"]
+        assert admin.get("/api/v1/runs").json() == before  # nothing was queued

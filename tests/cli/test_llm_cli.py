@@ -142,3 +142,22 @@ spec:
     assert "spec.litellm.json_schema.properties.score.type" in text and "not a valid JSON Schema" in text
     assert "output 'answer' is a text, which cannot hold the json" in text
     assert "Traceback" not in text
+
+
+def test_a_route_nobody_configured_is_refused_before_anything_runs(
+    mlops: Callable[..., CliResult], write_spec: Callable[..., Path], home: Path
+) -> None:
+    save_route(
+        home, ModelRoute(name="embed", model="openai/fake", kind="embedding", api_base="http://127.0.0.1:9")
+    )
+    r = mlops("run", str(write_spec(PIPELINE)), "--json", "--set", "question=q")
+    assert r.code == 2, r
+    problems = r.json()["problems"]
+    assert {p["where"].rsplit(" > ", 1)[-1] for p in problems} == {"with.model"}, problems
+    assert "calls model route 'chat', which is not configured (configured: embed)" in problems[0]["what"]
+    assert not (home / "runs").exists() or not any((home / "runs").iterdir()), "nothing may have run"
+    save_route(
+        home, ModelRoute(name="chat", model="openai/fake", kind="embedding", api_base="http://127.0.0.1:9")
+    )
+    r = mlops("run", str(write_spec(PIPELINE)), "--json", "--set", "question=q")
+    assert r.code == 2 and "makes a chat call on model route 'chat', an embedding route" in r.stdout, r

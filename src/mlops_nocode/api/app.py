@@ -32,6 +32,7 @@ from mlops_nocode.api.routes import webhooks as webhooks_routes
 from mlops_nocode.api.schemas import ErrorOut
 from mlops_nocode.api.state import Gateway
 from mlops_nocode.hosts import HostPolicy
+from mlops_nocode.integrations.litellm.preflight import route_problems
 from mlops_nocode.integrations.litellm.routes import key_secret_names
 from mlops_nocode.runs.db import Database
 from mlops_nocode.runs.keys import KeyStore
@@ -91,6 +92,7 @@ def open_gateway(settings: Settings, metrics: Metrics | None = None) -> Gateway:
     vault = SecretStore(db, secret)
     service.secret_values = vault.values  # what Runners report is redacted again with these
     service.route_secrets = partial(key_secret_names, settings.home)  # and with the model routes' keys
+    service.route_check = lambda plan: route_problems(plan, settings.home)  # launches name known routes
     hooks = WebhookStore(db, vault, HostPolicy.from_settings(settings))
     notifier = Notifier(hooks, service, settings)
     sessions = SessionStore(db, settings.session_idle_seconds)

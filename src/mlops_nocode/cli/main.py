@@ -110,6 +110,11 @@ def _compile(
         launch = {"provider": provider, "options": {}} if provider else None
         plan = placed_plan(src.root, src.catalogue, params, launch)
         problems = remote_steps(plan) if here else []
+        if here and any(s.runtime == "litellm" for s in plan.steps):
+            from mlops_nocode.catalogue.home import mlops_home
+            from mlops_nocode.integrations.litellm.preflight import route_problems
+
+            problems += route_problems(plan, mlops_home())
         if problems:
             raise SpecError(problems)
     except SpecError as e:

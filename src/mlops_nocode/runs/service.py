@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Select, Text, and_, bindparam, func, select, text, type_coerce, update
 
+from mlops_nocode.compiler import Plan
 from mlops_nocode.runs.claims import Beat, ClaimOps, NewEvent
 from mlops_nocode.runs.compiling import Inline, prepare
 from mlops_nocode.runs.db import AnyRow, Database
@@ -24,6 +25,7 @@ from mlops_nocode.runs.errors import RunNotFound, RunStateError, RunTaken, SeqGa
 from mlops_nocode.runs.listen import CHANNEL as QUEUED_CHANNEL
 from mlops_nocode.runs.models import TERMINAL, EventRow, RunRow
 from mlops_nocode.runtime.state import new_run_id
+from mlops_nocode.spec import Problem, SpecError
 
 __all__ = [
     "Beat",
@@ -168,6 +170,7 @@ class RunService(ClaimOps):
         self._steps: dict[str, tuple[str, ...]] = {}
         self.secret_values = None  # the vault's SecretStore.values, set by the gateway (see ClaimOps)
         self.route_secrets = None  # the model routes' key secret names, set by the gateway (see ClaimOps)
+        self.route_check: Callable[[Plan], list[Problem]] | None = None  # set by the gateway
         self._redactors = {}
 
     def _remember(self, run_id: str, plan: dict[str, Any]) -> tuple[str, ...]:
@@ -189,6 +192,8 @@ class RunService(ClaimOps):
         """Compile (SpecError with located problems when invalid) and queue a run (`keep`: what it
         provisions stays after its end, until `destroy`)."""
         plan = prepare(pipeline, parameters, target)
+        if self.route_check is not None and (missing := self.route_check(plan)):
+            raise SpecError(missing)  # a model route its litellm steps name is not configured here
         row = RunRow(
             id=new_run_id(),
             pipeline=plan.root,
