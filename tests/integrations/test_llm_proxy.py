@@ -198,3 +198,33 @@ def test_down_leaves_no_process(tmp_path: Path) -> None:
     assert none_left(marker)
     assert not (home / "llm" / "proxy.json").exists()
     assert proxy_access(home, {}) is None
+
+
+def test_the_assistant_repairs_through_the_proxy_and_waits_for_a_slow_answer(
+    proxy: Proxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's round: the proxy answers an invalid spec, then (slowly) a valid one after the repair
+    message; the assistant found the proxy itself (proxy.json) and its calls went through it."""
+    from mlops_nocode.ai.model import route_model
+    from mlops_nocode.ai.session import build
+    from mlops_nocode.ai.settings import AssistantSettings
+    from mlops_nocode.catalogue.service import Catalogues
+    from mlops_nocode.compiler.check import check_doc
+    from tests.ai.support import PIPELINE, fenced
+
+    monkeypatch.setenv("MLOPS_HOME", str(proxy.home))
+    caller = json.loads((proxy.home / "llm" / "proxy.json").read_text())["caller_key_id"]
+    info = VirtualKeys(keys_path(proxy.home)).get(caller)
+    before = info.requests if info is not None else 0
+    proxy.free.reset()
+    broken = PIPELINE.replace("inputs: {dataset: load.dataset}", "inputs: {dataset: load.datasets}")
+    proxy.free.script(chat=[fenced(broken), {**fenced(PIPELINE), "delay": 2}])
+    settings = AssistantSettings(model="chat")
+    cats = Catalogues.configured(check_doc)
+    model = route_model(proxy.home, settings, lambda names: {}, {})
+    result = build(cats.resolver(), model, settings, cats).write("a random forest on iris", "pipeline")
+    assert result.valid and result.repairs == 1, result.problems
+    sent = proxy.free.requests()
+    assert len(sent) == 2
+    assert "dangling connection 'load.datasets'" in sent[1]["body"]["messages"][-1]["content"]
+    _recorded(proxy, caller, before + 2)  # both calls were made with the platform's key at the proxy
