@@ -45,6 +45,18 @@ def readme_for(path: Path, root: Path) -> Path:
     return folder / "README.md"
 
 
+def _located(finding: Mapping[str, Any], root: Path) -> Path:
+    """The scanned file: `file_abs_path`, unless it names no file (checkov 3.3's kubernetes framework
+    joins the scanned folder with a path that already starts with it: deploy/deploy/k8s/...), then
+    `file_path` under the scanned folder or, holding the folder's own name, under its parent."""
+    given = finding.get("file_abs_path")
+    relative = str(finding.get("file_path", "")).lstrip("/")
+    for candidate in (Path(given) if given else None, root / relative, root.parent / relative):
+        if candidate is not None and candidate.is_file():
+            return candidate
+    return Path(given) if given else root / relative
+
+
 def findings(report: Any) -> Iterable[Mapping[str, Any]]:
     """Failed and (inline-)skipped checks of a checkov JSON report (one framework or a list of them)."""
     for part in report if isinstance(report, list) else [report]:
@@ -60,7 +72,7 @@ def unexplained(report: Any, root: Path) -> list[str]:
         severity = (f.get("severity") or None) and str(f["severity"]).upper()
         if severity not in BLOCKING:
             continue
-        path = Path(f.get("file_abs_path") or root / str(f.get("file_path", "")).lstrip("/"))
+        path = _located(f, root)
         readme = readme_for(path, root)
         if f["check_id"] not in explanations(readme):
             shown = path.relative_to(root) if root in path.parents else path

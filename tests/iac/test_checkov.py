@@ -23,7 +23,7 @@ def _finding(path: Path, check: str = "CKV_K8S_21", severity: str | None = None)
 
 def _module(tmp_path: Path, name: str, readme: str) -> Path:
     folder = tmp_path / name
-    folder.mkdir()
+    folder.mkdir(parents=True)
     (folder / "main.tf").write_text("")
     (folder / "README.md").write_text(readme)
     return folder / "main.tf"
@@ -49,6 +49,18 @@ def test_explained_findings_pass_and_unexplained_ones_fail(tmp_path: Path) -> No
     assert "CKV_K8S_10" in problems[1] and "CKV_K8S_9" in problems[2]  # skipped inline still needs a reason
     assert "severity unknown (counted as high)" in problems[0]
     assert not any("CKV_K8S_8" in p for p in problems)  # low severity does not block
+
+
+def test_a_kubernetes_finding_with_checkovs_doubled_path_finds_its_readme(tmp_path: Path) -> None:
+    """checkov 3.3's kubernetes framework reports file_abs_path as SCANNED/SCANNED/...: the README beside
+    the real file still explains the finding (it was looked for above the scanned folder)."""
+    scanned = tmp_path / "deploy"
+    manifest = _module(scanned, "k8s", "## Checkov\n- CKV_K8S_21: applied into the caller's namespace\n")
+    finding = _finding(manifest) | {
+        "file_abs_path": str(scanned / "deploy" / "k8s" / "main.tf"),
+        "file_path": "/deploy/k8s/main.tf",
+    }
+    assert gate.unexplained([{"results": {"failed_checks": [finding]}}], scanned) == []
 
 
 def test_an_empty_scan_passes(tmp_path: Path) -> None:
