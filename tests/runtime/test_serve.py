@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import psutil
 import pytest
 
 from mlops_nocode.catalogue import Index
-from mlops_nocode.compiler import compile_plan
+from mlops_nocode.compiler import Plan, compile_plan
 from mlops_nocode.runtime import services as sv
 from mlops_nocode.runtime.events import Event
 from mlops_nocode.runtime.runner import Runner, RunResult
@@ -39,7 +40,8 @@ spec:
 """
 
 
-def run(pb: str, with_: dict[str, Any] | None = None, **kw: Any) -> tuple[RunResult, list[Event]]:
+def plan_of(pb: str, with_: dict[str, Any] | None = None) -> Plan:
+    """The plan of a pipeline whose one step `web` uses playbook `pb` (SpecError when invalid)."""
     spec = f"""
 apiVersion: mlops-nocode/v1
 kind: Pipeline
@@ -48,10 +50,21 @@ spec:
   steps:
     - {{id: web, uses: playbook/svc, with: {json.dumps(with_ or {})}}}
 """
-    plan = compile_plan("pipeline/t", Index(load_text(pb) + load_text(spec)))
+    return compile_plan("pipeline/t", Index(load_text(pb) + load_text(spec)))
+
+
+def run(
+    pb: str, with_: dict[str, Any] | None = None, watch: Callable[[Event], None] | None = None, **kw: Any
+) -> tuple[RunResult, list[Event]]:
+    """Run `pb` as step `web`; every event is collected, and shown to `watch` as it happens."""
     events: list[Event] = []
-    result = Runner(plan, sink=events.append, **kw).run()
-    return result, events
+
+    def sink(e: Event) -> None:
+        events.append(e)
+        if watch is not None:
+            watch(e)
+
+    return Runner(plan_of(pb, with_), sink=sink, **kw).run(), events
 
 
 def test_service_answers_then_stops_at_the_runs_end(home: Path) -> None:
@@ -75,22 +88,7 @@ def test_service_answers_then_stops_at_the_runs_end(home: Path) -> None:
             seen["record"] = (home / "serving" / "echo-one" / "service.json").read_text()
 
     probe = str(home / "serving" / "echo-one" / "service.json")
-    events: list[Event] = []
-
-    def both(e: Event) -> None:
-        events.append(e)
-        sink(e)
-
-    spec = """
-apiVersion: mlops-nocode/v1
-kind: Pipeline
-metadata: {name: t, version: 1.0.0}
-spec:
-  steps:
-    - {id: web, uses: playbook/svc, with: {name: echo-one, probe: PROBE}}
-""".replace("PROBE", probe)
-    plan = compile_plan("pipeline/t", Index(load_text(pb) + load_text(spec)))
-    r = Runner(plan, sink=both, environ={"SERVE_TOKEN": SECRET}).run()
+    r, events = run(pb, {"name": "echo-one", "probe": probe}, sink, environ={"SERVE_TOKEN": SECRET})
     assert r.status == "succeeded", r.summary()
     endpoint = r.steps["web"].outputs["endpoint"]["value"]
     svc = seen["svc"]
@@ -180,18 +178,8 @@ def test_a_name_in_use_is_refused(home: Path) -> None:
     ],
 )
 def test_bad_sections_are_located_errors_at_validate_time(section: str, fragment: str) -> None:
-    spec = """
-apiVersion: mlops-nocode/v1
-kind: Pipeline
-metadata: {name: t, version: 1.0.0}
-spec:
-  steps:
-    - {id: web, uses: playbook/svc}
-"""
     with pytest.raises(SpecError) as err:
-        compile_plan(
-            "pipeline/t", Index(load_text(playbook(section, extra="secrets: [TOKEN]")) + load_text(spec))
-        )
+        plan_of(playbook(section, extra="secrets: [TOKEN]"))
     assert fragment in str(err.value)
     assert "spec.serve" in str(err.value)
 
@@ -262,16 +250,7 @@ def test_model_routes_reach_the_service(home: Path) -> None:
             assert svc is not None
             seen.update(httpx.get(svc.url + "/info", timeout=10).json())
 
-    spec = """
-apiVersion: mlops-nocode/v1
-kind: Pipeline
-metadata: {name: t, version: 1.0.0}
-spec:
-  steps:
-    - {id: web, uses: playbook/svc}
-"""
-    pb = playbook("app: serveapps:echo\nname: routes-one")
-    r = Runner(compile_plan("pipeline/t", Index(load_text(pb) + load_text(spec))), sink=sink).run()
+    r, _ = run(playbook("app: serveapps:echo\nname: routes-one"), watch=sink)
     assert r.status == "succeeded", r.summary()
     assert seen["routes"] is True
 

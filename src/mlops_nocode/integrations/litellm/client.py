@@ -138,6 +138,20 @@ def _usage(resp: Any) -> Usage:
     return Usage(int(get("prompt_tokens", 0) or 0), int(get("completion_tokens", 0) or 0))
 
 
+def _priced(route: ModelRoute, resp: Any) -> Usage:
+    usage = _usage(resp)
+    usage.cost_usd = _cost(_litellm(), route, resp, usage)
+    return usage
+
+
+_ONCE = {"num_retries": 0, "max_retries": 0}  # retries and fallbacks are `call`'s, not LiteLLM's or the SDK's
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options a caller set (LiteLLM's defaults stand for the others)."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
 def _status(exc: Exception) -> int | None:
     status = getattr(exc, "status_code", None)
     return int(status) if isinstance(status, int) else None
@@ -223,25 +237,14 @@ def chat(
     """A chat completion through `route`."""
 
     def do(litellm: Any, r: ModelRoute, target: dict[str, Any]) -> Any:
-        extra: dict[str, Any] = {}
-        if temperature is not None:
-            extra["temperature"] = temperature
-        if max_tokens is not None:
-            extra["max_tokens"] = max_tokens
-        if response_format is not None:
-            extra["response_format"] = response_format
-        return litellm.completion(
-            messages=messages, timeout=timeout, num_retries=0, max_retries=0, **target, **extra
-        )
+        extra = _given(temperature=temperature, max_tokens=max_tokens, response_format=response_format)
+        return litellm.completion(messages=messages, **_ONCE, timeout=timeout, **target, **extra)
 
     resp, r, attempts, failures = call(
         home, route, do, kind="chat", secrets=secrets, via=via, retries=retries,
         backoff=backoff, fallbacks=fallbacks, should_stop=should_stop,
     )  # fmt: skip
-    usage = _usage(resp)
-    usage.cost_usd = _cost(_litellm(), r, resp, usage)
-    text = resp.choices[0].message.content or ""
-    return Answer(text, r.name, usage, attempts, failures)
+    return Answer(resp.choices[0].message.content or "", r.name, _priced(r, resp), attempts, failures)
 
 
 def complete(
@@ -262,22 +265,14 @@ def complete(
     """A text completion through `route` (a `completion` route)."""
 
     def do(litellm: Any, r: ModelRoute, target: dict[str, Any]) -> Any:
-        extra: dict[str, Any] = {}
-        if temperature is not None:
-            extra["temperature"] = temperature
-        if max_tokens is not None:
-            extra["max_tokens"] = max_tokens
-        return litellm.text_completion(
-            prompt=prompt, timeout=timeout, num_retries=0, max_retries=0, **target, **extra
-        )
+        extra = _given(temperature=temperature, max_tokens=max_tokens)
+        return litellm.text_completion(prompt=prompt, **_ONCE, timeout=timeout, **target, **extra)
 
     resp, r, attempts, failures = call(
         home, route, do, kind="completion", secrets=secrets, via=via, retries=retries,
         backoff=backoff, fallbacks=fallbacks, should_stop=should_stop,
     )  # fmt: skip
-    usage = _usage(resp)
-    usage.cost_usd = _cost(_litellm(), r, resp, usage)
-    return Answer(resp.choices[0].text or "", r.name, usage, attempts, failures)
+    return Answer(resp.choices[0].text or "", r.name, _priced(r, resp), attempts, failures)
 
 
 def embed(
@@ -295,7 +290,7 @@ def embed(
     """Embeddings of `texts` through `route` (an `embedding` route), one vector per text, in order."""
 
     def do(litellm: Any, r: ModelRoute, target: dict[str, Any]) -> Any:
-        return litellm.embedding(input=list(texts), timeout=timeout, num_retries=0, max_retries=0, **target)
+        return litellm.embedding(input=list(texts), **_ONCE, timeout=timeout, **target)
 
     resp, r, attempts, _ = call(
         home,
@@ -310,9 +305,7 @@ def embed(
     )
     rows = sorted(resp.data, key=lambda d: d["index"] if isinstance(d, dict) else d.index)
     vectors = [list(d["embedding"] if isinstance(d, dict) else d.embedding) for d in rows]
-    usage = _usage(resp)
-    usage.cost_usd = _cost(_litellm(), r, resp, usage)
-    return Embeddings(vectors, r.name, usage, attempts)
+    return Embeddings(vectors, r.name, _priced(r, resp), attempts)
 
 
 def supports_json_schema(route: ModelRoute) -> bool:
