@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.markup import escape
-from rich.syntax import Syntax
 
 from mlops_nocode.cli.report import call, err, fail, out, warn
 from mlops_nocode.spec import Problem, SpecError
 
 if TYPE_CHECKING:
+    from rich.syntax import Syntax
+
     from mlops_nocode.ai.assistant import Result
     from mlops_nocode.ai.conversation import Conversation
     from mlops_nocode.catalogue.service import Catalogues
@@ -38,6 +39,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output o
 
 
 def _syntax(text: str, lexer: str) -> Syntax:
+    from rich.syntax import Syntax  # pygments: imported when a spec is shown, not at every `mlops` start
+
     return Syntax(text, lexer, theme="ansi_dark", background_color="default")
 
 

@@ -11,7 +11,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from mlops_nocode.cli.report import err, out
-from mlops_nocode.runtime import services as sv
 from mlops_nocode.runtime.home import mlops_home
 
 app = typer.Typer(help="Services started by serve steps: list them, stop them.", no_args_is_help=True)
@@ -24,6 +23,7 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Every service with its state (health checked now), URL, run and step."""
+    from mlops_nocode.runtime import services as sv
     from mlops_nocode.runtime.supervise import check
 
     home = mlops_home()
@@ -61,6 +61,8 @@ def stop(
 ) -> None:
     """Stop a service (SIGTERM to its processes, SIGKILL after SERVE_STOP_GRACE seconds) and remove its
     record and its model route."""
+    from mlops_nocode.runtime import services as sv
+
     home = mlops_home()
     if all_ == (name is not None):
         err.print("[red]error:[/] give a service NAME or --all (see `mlops serve list`)")
@@ -93,6 +95,7 @@ def logs(
     lines: Annotated[int, typer.Option("--lines", "-n", min=1, max=10000, help="How many lines.")] = 50,
 ) -> None:
     """The last lines of a service's log (MLOPS_HOME/serving/NAME/service.log, secrets masked)."""
+    from mlops_nocode.runtime import services as sv
     from mlops_nocode.runtime.attempt import tail
 
     home = mlops_home()

@@ -27,7 +27,7 @@ EXAMPLE: dict[str, Any] = {
     "restarts": 0,
     "route": None,
     "last_error": "",
-    "log": "/home/me/.mlops-nocode/serving/iris-model/service.log",
+    "log": "/srv/mlops/serving/iris-model/service.log",
 }
 
 
