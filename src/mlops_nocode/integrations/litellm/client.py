@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops_nocode.integrations.litellm.routes import ModelRoute, RouteError, get_route
+from mlops_nocode.integrations.litellm.routes import ModelRoute, RouteError, get_route, load_routes
 
 NO_KEY = "sk-no-key-configured"  # what a keyless route sends, so that LiteLLM never reads an env key
 
@@ -187,13 +187,14 @@ def call(
     (`retries` more times, backoff doubling) then each fallback route in turn (the route's own fallbacks
     after `fallbacks`). Returns (response, route that answered, attempts, failures seen)."""
     litellm = _litellm()
-    first = get_route(home, route_name, kind)
+    routes = load_routes(home)
+    first = get_route(home, route_name, kind, routes)
     chain = [first.name, *fallbacks, *(f for f in first.fallbacks if f not in fallbacks)]
     failures: list[str] = []
     attempts = 0
     last: Exception | None = None
     for name in chain:
-        route = first if name == first.name else get_route(home, name, kind)
+        route = first if name == first.name else get_route(home, name, kind, routes)
         target = _target(route, secrets, via)
         for attempt in range(retries + 1):
             if should_stop():

@@ -8,7 +8,7 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
@@ -177,9 +177,12 @@ def key_secret_names(home: Path) -> list[str]:
         return []
 
 
-def get_route(home: Path | None, name: str, kind: str | None = None) -> ModelRoute:
-    """Route `name`, of `kind` when given; RouteError naming the configured ones otherwise."""
-    routes = load_routes(home)
+def get_route(
+    home: Path | None, name: str, kind: str | None = None, routes: Mapping[str, ModelRoute] | None = None
+) -> ModelRoute:
+    """Route `name`, of `kind` when given; RouteError naming the configured ones otherwise. `routes`:
+    the routes of `home` already read (a chain of fallbacks reads the file once)."""
+    routes = load_routes(home) if routes is None else routes
     route = routes.get(name)
     if route is None:
         known = ", ".join(sorted(routes)) or "none"

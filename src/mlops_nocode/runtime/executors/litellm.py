@@ -97,7 +97,7 @@ class LitellmExecutor(ThreadExecutor):
         """The values this attempt uses itself, by name (the Runner redacts them): the provider keys of
         its routes, or the key of the proxy it goes through. StepFailure for a missing route or key."""
         from mlops_nocode.integrations.litellm.access import proxy_access
-        from mlops_nocode.integrations.litellm.routes import RouteError, get_route
+        from mlops_nocode.integrations.litellm.routes import RouteError, get_route, load_routes
 
         try:
             section = LitellmRuntime.model_validate(a.step.config or {})
@@ -110,9 +110,10 @@ class LitellmExecutor(ThreadExecutor):
         p = Prepared(section, values, route, fallbacks, via)
         kind = section.mode
         try:
-            first = get_route(self.ctx.home, route, kind)
-            chain = [first, *(get_route(self.ctx.home, n, kind) for n in fallbacks)]
-            chain += [get_route(self.ctx.home, n, kind) for n in first.fallbacks if n not in fallbacks]
+            known = load_routes(self.ctx.home)
+            first = get_route(self.ctx.home, route, kind, known)
+            names = [*fallbacks, *(n for n in first.fallbacks if n not in fallbacks)]
+            chain = [first, *(get_route(self.ctx.home, n, kind, known) for n in names)]
         except RouteError as e:
             raise StepFailure(str(e)) from None
         if via is not None:
