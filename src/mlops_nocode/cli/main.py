@@ -16,6 +16,7 @@ from mlops_nocode.cli import catalogue as catalogue_cli
 from mlops_nocode.cli import infra as infra_cli
 from mlops_nocode.cli import keys as keys_cli
 from mlops_nocode.cli import llm as llm_cli
+from mlops_nocode.cli import monitoring as monitoring_cli
 from mlops_nocode.cli import login as login_cli
 from mlops_nocode.cli import remote as remote_cli
 from mlops_nocode.cli import serve as serve_cli
@@ -63,6 +64,7 @@ app.add_typer(keys_cli.app, name="keys")
 app.add_typer(targets_cli.app, name="targets")
 app.add_typer(llm_cli.app, name="llm")
 app.add_typer(serve_cli.app, name="serve")
+app.add_typer(monitoring_cli.app, name="monitoring")
 app.command()(remote_cli.deploy)
 app.command()(remote_cli.destroy)
 app.command()(assist_cli.assist)
