@@ -16,8 +16,8 @@ from mlops_nocode.cli import catalogue as catalogue_cli
 from mlops_nocode.cli import infra as infra_cli
 from mlops_nocode.cli import keys as keys_cli
 from mlops_nocode.cli import llm as llm_cli
-from mlops_nocode.cli import monitoring as monitoring_cli
 from mlops_nocode.cli import login as login_cli
+from mlops_nocode.cli import monitoring as monitoring_cli
 from mlops_nocode.cli import remote as remote_cli
 from mlops_nocode.cli import serve as serve_cli
 from mlops_nocode.cli import server as server_cli
