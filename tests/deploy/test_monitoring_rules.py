@@ -45,8 +45,8 @@ def test_promtool_checks_the_prometheus_configuration_with_its_rules(tmp_path: P
     token.chmod(0o600)
     config = tmp_path / "prometheus" / "prometheus.yml"
     text = config.read_text()
-    assert text.count("/etc/prometheus/secrets/gateway-token") == 1
-    config.write_text(text.replace("/etc/prometheus/secrets/gateway-token", str(token)))
+    assert text.count("/run/secrets/gateway-token") == 1
+    config.write_text(text.replace("/run/secrets/gateway-token", str(token)))
     done = _run(binary("promtool"), "check", "config", str(config))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCESS: 1 rule files found" in done.stdout + done.stderr
