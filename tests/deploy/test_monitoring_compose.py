@@ -67,7 +67,10 @@ def test_the_mounts_are_the_shipped_files() -> None:
     # each container gets its own credential at the path its configuration reads
     assert gateway_job["authorization"]["credentials_file"] == "/run/secrets/gateway-token"
     assert hook["http_config"]["authorization"]["credentials_file"] == "/run/secrets/gateway-token"
-    assert services["prometheus"]["secrets"] == [{"source": "prometheus-token", "target": "gateway-token"}]
+    assert services["prometheus"]["secrets"] == [
+        {"source": "prometheus-token", "target": "gateway-token"},
+        {"source": "litellm-token", "target": "litellm-token"},
+    ]
     assert services["alertmanager"]["secrets"] == [
         {"source": "alertmanager-token", "target": "gateway-token"}
     ]
@@ -78,8 +81,10 @@ def test_the_mounts_are_the_shipped_files() -> None:
 def test_no_secret_value_in_the_file() -> None:
     text = COMPOSE.read_text()
     doc = yaml.safe_load(text)
-    for name, secret in doc["secrets"].items():
-        assert re.fullmatch(r"\$\{[A-Z_]+_TOKEN_FILE:\?.+\}", secret["file"]), (name, secret)
+    files = {name: secret["file"] for name, secret in doc["secrets"].items()}
+    assert files.pop("litellm-token") == "${LITELLM_TOKEN_FILE:-/dev/null}"  # optional: no LiteLLM, no key
+    for name, file in files.items():
+        assert re.fullmatch(r"\$\{[A-Z_]+_TOKEN_FILE:\?.+\}", file), (name, file)
     assert doc["services"]["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"].startswith(
         "${GRAFANA_ADMIN_PASSWORD:?"
     )

@@ -91,15 +91,18 @@ def test_credentials_are_secret_files_never_values() -> None:
         pod = _pod(doc)
         for volume in pod.get("volumes", []):
             if "secret" in volume:
-                secrets[name] = volume["secret"]["secretName"]
+                secrets[name] = [volume["secret"]["secretName"]]
                 assert volume["secret"]["defaultMode"] == 0o400
+            if "projected" in volume:
+                secrets[name] = [source["secret"]["name"] for source in volume["projected"]["sources"]]
+                assert volume["projected"]["defaultMode"] == 0o400
         for env in pod["containers"][0].get("env", []):
             assert "PASSWORD" not in env["name"] or env["name"].endswith("__FILE"), env
             assert "valueFrom" not in env, env  # files, not environment variables
     assert secrets == {
-        "prometheus": "mlops-gateway-read-token",
-        "alertmanager": "mlops-gateway-write-token",
-        "grafana": "grafana-admin",
+        "prometheus": ["mlops-gateway-read-token", "litellm-master-key"],  # deploy/k8s/litellm's key
+        "alertmanager": ["mlops-gateway-write-token"],
+        "grafana": ["grafana-admin"],
     }
     mounts = {
         name: {m["mountPath"] for m in _pod(doc)["containers"][0]["volumeMounts"]}
