@@ -10,3 +10,7 @@ import typer
 app = typer.Typer(
     help="Prometheus, Alertmanager and Grafana dashboards for the platform's metrics.", no_args_is_help=True
 )
+
+from mlops_nocode.cli.monitoring_dashboards import dashboards  # noqa: E402
+
+app.command("dashboards")(dashboards)
