@@ -83,7 +83,9 @@ def test_variables_datasource_and_pipeline(docs: dict[str, dict[str, Any]]) -> N
             assert pipeline["query"].startswith("label_values(") and pipeline["query"].endswith(", pipeline)")
         else:
             assert "pipeline" not in variables
-    assert docs["mlops-models"]["templating"]["list"][1]["query"] == "label_values(mlops_step_metric, pipeline)"
+    assert (
+        docs["mlops-models"]["templating"]["list"][1]["query"] == "label_values(mlops_step_metric, pipeline)"
+    )
     assert all(p.get("repeat") == "pipeline" for p in docs["mlops-models"]["panels"])
 
 
@@ -130,12 +132,15 @@ def test_the_structure_check_finds_each_defect(docs: dict[str, dict[str, Any]]) 
     [
         ("sum(mlops_runs_active)", {"mlops_runs_active"}),
         (
-            'histogram_quantile(0.95, sum by (le, step) (rate(x_bucket{pipeline=~"$pipeline",a="b(c) d"}[5m])))',
+            'histogram_quantile(0.95, sum by (le, step) (rate(x_bucket{p=~"$p",a="b(c) d"}[5m])))',
             {"x_bucket"},
         ),
         ("a / on(job) group_left(instance) b offset 5m", {"a", "b"}),
         ("sum(rate(a[5m])) by (status) > bool 1e3 and c", {"a", "c"}),
-        ("clamp_min(sum(increase(mlops_runs_finished_total[$__rate_interval])), 1)", {"mlops_runs_finished_total"}),
+        (
+            "clamp_min(sum(increase(mlops_runs_finished_total[$__rate_interval])), 1)",
+            {"mlops_runs_finished_total"},
+        ),
         ("max_over_time(up{job='x'}[1h:5m]) unless vector(0)", {"up"}),
     ],
 )
@@ -148,7 +153,9 @@ def test_dashboards_query_only_exported_metric_names(docs: dict[str, dict[str, A
     for doc in docs.values():
         for where, target in checks.targets(doc):
             unknown = checks.metric_names(target["expr"]) - known
-            assert not unknown, f"{where} queries {sorted(unknown)}, which monitoring/names.py does not define"
+            assert not unknown, (
+                f"{where} queries {sorted(unknown)}, which monitoring/names.py does not define"
+            )
             assert checks.metric_names(target["expr"]), where
         assert checks.variable_metrics(doc) <= known
 
