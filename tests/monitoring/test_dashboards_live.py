@@ -80,14 +80,15 @@ def test_every_panel_queries_series_the_gateway_exports(admin: httpx.Client) -> 
             s
             for s in samples
             if s.name == "mlops_step_metric"
-            and s.labels.get("pipeline") == PIPELINE
+            and PIPELINE in s.labels.get("pipeline", "")  # the name, or its ref (pipeline/NAME@VERSION)
             and s.labels.get("metric") == "accuracy"
         ]
         if reported or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     assert [(s.labels["step"], s.value) for s in reported] == [("evaluate", 0.875)], (
-        "the models dashboard has nothing to draw: mlops_step_metric lacks the step's metric"
+        "the models dashboard has nothing to draw: mlops_step_metric lacks the step's metric; it has "
+        + repr([line for line in scrape.text.splitlines() if "mlops_step_metric" in line][:20])
     )
 
     missing: dict[str, set[str]] = {}
