@@ -123,6 +123,12 @@ def test_the_structure_check_finds_each_defect(docs: dict[str, dict[str, Any]]) 
     doc["panels"][0]["colour"] = "red"  # not in Grafana's model: the round trip drops it
     assert any("does not read it back the same" in p for p in checks.problems(doc))
     doc = _broken(docs)
+    doc["panels"][0]["targets"].append(dict(doc["panels"][0]["targets"][0]))
+    assert any("refIds" in p for p in checks.problems(doc))
+    doc = _broken(docs)
+    doc["schemaVersion"] = 27
+    assert any("schemaVersion 27" in p for p in checks.problems(doc))
+    doc = _broken(docs)
     doc["uid"] = "has spaces and is far too long for a grafana uid"
     assert any("not a stable Grafana uid" in p for p in checks.problems(doc))
 

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 GRID_COLUMNS = 24
+MIN_SCHEMA_VERSION = 36  # Grafana 9+: data sources referenced as {type, uid} objects
 # Grafana's own variables (`$__rate_interval`, `$__interval`...) and what a check puts in their place.
 PLACEHOLDERS = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h", "$pipeline": ".*"}
 _KEYWORDS = frozenset(
@@ -104,6 +105,11 @@ def problems(doc: dict[str, Any]) -> list[str]:
         found.append(f"uid {uid!r} is not a stable Grafana uid (1-40 letters, digits, - or _)")
     if not doc.get("title"):
         found.append(f"{uid}: the dashboard has no title")
+    version = doc.get("schemaVersion")
+    if not isinstance(version, int) or version < MIN_SCHEMA_VERSION:
+        found.append(
+            f"{uid}: schemaVersion {version!r} predates data source references (< {MIN_SCHEMA_VERSION})"
+        )
     ids: set[int] = set()
     spots: list[tuple[int, dict[str, int]]] = []
     for panel in _panels(doc):
@@ -121,6 +127,9 @@ def problems(doc: dict[str, Any]) -> list[str]:
         spots.append((pid if isinstance(pid, int) else -1, pos))
         if panel.get("type") != "row" and not panel.get("targets"):
             found.append(f"{uid} panel {pid}: no query")
+        refs = [t.get("refId") for t in panel.get("targets") or []]
+        if len(set(refs)) != len(refs) or not all(refs):
+            found.append(f"{uid} panel {pid}: query refIds {refs} are not all set and distinct")
     for where, target in targets(doc):
         if not isinstance(target.get("datasource"), dict) or not target["datasource"].get("uid"):
             found.append(f"{where}: no data source")
