@@ -23,7 +23,7 @@ import yaml
 from mlops_nocode.iac import hcl
 from mlops_nocode.providers import k3s_steps
 from mlops_nocode.providers.base import Bundle, Deployment, ProviderError
-from mlops_nocode.spec.models import memory_bytes
+from mlops_nocode.spec.values import memory_bytes
 
 MODULE = "k3s"
 PROVIDER_SOURCE, PROVIDER_VERSION = "hashicorp/kubernetes", "~> 3.2"
