@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mlops_nocode.monitoring import names
-from mlops_nocode.runs.labels import Admitted, digest, upsert_ignore
+from mlops_nocode.runs.labels import Admitted, digest, pipeline_label, upsert_ignore
 from mlops_nocode.runs.models import EventRow, MetricHistogramRow, RunRow, StepMetricRow
 
 STEP_FAMILY = "mlops_step_duration_seconds"
@@ -60,7 +60,7 @@ def record_events(s: Session, run: RunRow, events: Iterable[Any]) -> None:
             runtimes = {str(x.get("id")): str(x.get("runtime")) for x in (run.plan or {}).get("steps") or []}
         assert runtimes is not None
         labels: tuple[str, ...] = (
-            admitted("pipeline", run.pipeline),
+            admitted("pipeline", pipeline_label(run.pipeline)),
             admitted("step", e.step),
             runtimes.get(e.step, "unknown")[:MAX_RUNTIME],
             _step_status(e.type, data),
@@ -114,7 +114,7 @@ def record_success(s: Session, run_id: str) -> None:
     if not latest:
         return
     admitted = Admitted(s)
-    pipeline = admitted("pipeline", run.pipeline)
+    pipeline = admitted("pipeline", pipeline_label(run.pipeline))
     now = time.time()
     for (step, metric), value in latest.items():
         labels = (pipeline, admitted("step", step), admitted("metric", metric))

@@ -32,6 +32,13 @@ def plan_target(plan: dict[str, Any]) -> str:
     return found.pop() if len(found) == 1 else MIXED
 
 
+def pipeline_label(root: str) -> str:
+    """The `pipeline` label of a run: its pipeline's name, without kind nor version
+    (`pipeline/iris-classifier@1.0.0` -> `iris-classifier`), so a new version continues the series."""
+    name = root.split("/", 1)[1] if "/" in root else root
+    return name.split("@", 1)[0] or root
+
+
 def digest(*values: Any) -> str:
     """A fixed-size key for label values of any length."""
     return hashlib.sha256(json.dumps(values, separators=(",", ":")).encode()).hexdigest()

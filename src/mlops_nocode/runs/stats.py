@@ -12,7 +12,7 @@ from sqlalchemy import Connection, and_, case, func, literal, select
 
 from mlops_nocode.monitoring import names
 from mlops_nocode.runs.db import Database
-from mlops_nocode.runs.labels import cap_in_order
+from mlops_nocode.runs.labels import cap_in_order, pipeline_label
 from mlops_nocode.runs.models import (
     QUEUE_STATES,
     DeliveryRow,
@@ -156,15 +156,17 @@ def read_snapshot(db: Database) -> Snapshot:
 def _runs(c: Connection, snap: Snapshot, now: float) -> None:
     rows = c.execute(RUNS_QUERY).all()
     first: dict[str, float] = {}
+    label = {r[2]: pipeline_label(str(r[2])) for r in rows}
     for r in rows:
-        first[r[2]] = min(first.get(r[2], r[5]), r[5])
+        name = label[r[2]]
+        first[name] = min(first.get(name, r[5]), r[5])
     capped = cap_in_order(sorted(first, key=lambda p: (first[p], p)))
     nd, nw = len(names.DURATION_BUCKETS) + 1, len(names.WAIT_BUCKETS) + 1
     heartbeat_min: float | None = None
     oldest_queued: float | None = None
     for r in rows:
         status, target, n, started = str(r[0]), str(r[1]), int(r[3]), int(r[4] or 0)
-        pipeline = capped[r[2]]
+        pipeline = capped[label[r[2]]]
         if started:
             key = (target, pipeline)
             snap.started[key] = snap.started.get(key, 0) + started
