@@ -140,7 +140,7 @@ def read_snapshot(db: Database) -> Snapshot:
         _costs(c, snap, now)
         for ok, n in c.execute(DELIVERIES_QUERY):
             snap.deliveries["delivered" if ok else "failed"] = int(n)
-        counts = dict(c.execute(QUEUE_QUERY).tuples().all())
+        counts = {str(state): int(n) for state, n in c.execute(QUEUE_QUERY)}
     snap.deliveries = {
         "delivered": snap.deliveries.get("delivered", 0),
         "failed": snap.deliveries.get("failed", 0),
