@@ -80,7 +80,7 @@ def test_every_panel_queries_series_the_gateway_exports(admin: httpx.Client) -> 
             s
             for s in samples
             if s.name == "mlops_step_metric"
-            and PIPELINE in s.labels.get("pipeline", "")  # the name, or its ref (pipeline/NAME@VERSION)
+            and s.labels.get("pipeline") == PIPELINE
             and s.labels.get("metric") == "accuracy"
         ]
         if reported or time.monotonic() > deadline:
