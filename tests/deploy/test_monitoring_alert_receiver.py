@@ -222,8 +222,13 @@ def test_alertmanager_fires_at_the_gateway_which_notifies_the_webhooks(
             d["ok"] for d in log
         )
         metrics = c.get("/metrics").text
-    if "mlops_alerts_received" in metrics:  # exported by api/metrics.py (the metrics branch)
-        assert 'mlops_alerts_received_total{status="firing"}' in metrics
+    counted = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in metrics.splitlines()
+        if line.startswith("mlops_alerts_received_total")
+    }
+    assert counted['mlops_alerts_received_total{status="firing"}'] >= 1
+    assert counted['mlops_alerts_received_total{status="resolved"}'] >= 1
 
 
 def test_each_alert_is_notified_once_however_often_it_is_sent(gateway: Server, receiver: Receiver) -> None:

@@ -61,7 +61,9 @@ _Dumper.add_representer(str, _text)
 def configmaps_yaml(root: Path | None = None) -> str:
     """The ConfigMaps as one YAML stream, with the header naming how to regenerate them."""
     docs = configmaps(root)
-    body = yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)
+    body = yaml.dump_all(
+        docs, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000, allow_unicode=True
+    )
     return HEADER + body
 
 

@@ -22,13 +22,11 @@ def receive_alerts(body: AlertmanagerPayload, gw: Gateway = Depends(gateway)) ->
     """Alertmanager's webhook (payload version 4; write scope): queue a notification per alert. Secret
     values found in labels or annotations are masked; URLs in the payload are never called."""
     redactor = Redactor(gw.secrets.values(info.name for info in gw.secrets.infos()).values())
-    counter = getattr(gw.metrics, "alerts_received", None)
     answers = []
     for alert in body.alerts:
         note = alert.notification()
         alert_id, queued = gw.notifier.alert_received(redactor.data(note) if redactor else note)
-        if counter is not None:
-            counter.labels(alert.status).inc()
+        gw.metrics.alerts_received.labels(alert.status).inc()
         answers.append(
             {"id": alert_id, "fingerprint": alert.fingerprint, "status": alert.status, "queued": queued}
         )
