@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import re
 import subprocess
 import threading
 import time
@@ -24,8 +25,9 @@ import psutil
 import pytest
 import yaml
 
-from tests.api.conftest import Server, free_port
-from tests.deploy.monitoring_support import ALERTMANAGER_YML, binary
+from tests.api.conftest import Server, free_port, wait_status
+from tests.deploy.monitoring_support import ALERTMANAGER_YML, MONITORING, RULES, binary
+from tests.deploy.test_monitoring_rules import _rules, metric_names
 
 SECRET = "whsec-alerts-0123456789"
 
@@ -81,7 +83,13 @@ class Receiver:
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     home: Path = tmp_path_factory.mktemp("gw-alerts") / "home"
-    server = Server(home, POLL_SECONDS="0.1", WEBHOOK_BACKOFF="0.2")
+    server = Server(
+        home,
+        POLL_SECONDS="0.1",
+        WEBHOOK_BACKOFF="0.2",
+        WORKERS="1",
+        MONITORING_METRIC_MIN='{"accuracy": 0.95}',
+    )
     server.start()
     yield server
     server.stop()
@@ -127,9 +135,30 @@ def _alert(fingerprint: str, status: str = "firing", **extra: Any) -> dict[str, 
     } | extra
 
 
+def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        assert proc.poll() is None, log.read_text()
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                return
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextlib.contextmanager
 def alertmanager(tmp_path: Path, gateway: Server, key: str, pids: list[int]) -> Iterator[str]:
     """The shipped configuration, run by the real binary on loopback; yields its URL (its pid in `pids`)."""
+    tmp_path.mkdir(exist_ok=True)
     config = yaml.safe_load(ALERTMANAGER_YML.read_text())
     token = tmp_path / "gateway-token"
     token.write_text(key)
@@ -156,22 +185,10 @@ def alertmanager(tmp_path: Path, gateway: Server, key: str, pids: list[int]) -> 
     pids.append(proc.pid)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, (tmp_path / "alertmanager.log").read_text()
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, (tmp_path / "alertmanager.log").read_text()
-            time.sleep(0.1)
+        _wait_ready(proc, url, tmp_path / "alertmanager.log")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
         log.close()
         token.unlink()
 
@@ -321,3 +338,114 @@ def test_bad_alerts_are_located_errors_and_change_nothing(gateway: Server, recei
     )
     assert trap.received == []
     trap.close()
+
+
+def test_the_rules_read_only_series_a_live_gateway_exports(gateway: Server) -> None:
+    with gateway.client(gateway.admin_key) as c:
+        text = c.get("/metrics").text
+    exported = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE mlops_"):
+            _, _, name, kind = line.split(" ")
+            # the text format names a counter with its _total already
+            suffixes = ["_bucket", "_sum", "_count"] if kind == "histogram" else [""]
+            exported |= {name + s for s in suffixes}
+    used = {n for rule in _rules() for n in metric_names(rule["expr"]) if n.startswith("mlops_")}
+    assert used and used <= exported, sorted(used - exported)
+
+
+@contextlib.contextmanager
+def prometheus(tmp_path: Path, gateway: Server, key: str, alertmanager_url: str) -> Iterator[str]:
+    """The shipped prometheus.yml and rules, run by the real binary: only the gateway job (its address and
+    credential file rewritten), the Alertmanager's address, and 1 s intervals with every `for` at 0."""
+    folder = tmp_path / "prometheus"
+    (folder / "rules").mkdir(parents=True)  # also makes tmp_path
+    for path in RULES.glob("*.yml"):
+        (folder / "rules" / path.name).write_text(re.sub(r"(?m)^(\s+for:) \S+$", r"\1 0s", path.read_text()))
+    token = tmp_path / "prometheus-token"
+    token.write_text(key)
+    token.chmod(0o600)
+    config = yaml.safe_load((MONITORING / "prometheus" / "prometheus.yml").read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "mlops-gateway"]
+    job["static_configs"] = [{"targets": [gateway.url.removeprefix("http://")]}]
+    job["authorization"]["credentials_file"] = str(token)
+    config["scrape_configs"] = [job]
+    config["global"] |= {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [
+        alertmanager_url.removeprefix("http://")
+    ]
+    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    log_path = tmp_path / "prometheus.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                binary("prometheus"),
+                f"--config.file={folder / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(proc, url, log_path)
+        yield url
+    finally:
+        _stop(proc)
+        token.unlink()
+
+
+SCORER_CODE = "def main(ctx):\n    ctx.metric('accuracy', 0.93)\n    return {}\n"
+
+
+def _scorer(name: str) -> list[dict[str, Any]]:
+    playbook = {
+        "apiVersion": "mlops-nocode/v1",
+        "kind": "Playbook",
+        "metadata": {"name": f"{name}-fit", "version": "1.0.0"},
+        "spec": {"runtime": "python", "python": {"code": SCORER_CODE}},
+    }
+    pipeline = {
+        "apiVersion": "mlops-nocode/v1",
+        "kind": "Pipeline",
+        "metadata": {"name": name, "version": "1.0.0"},
+        "spec": {"steps": [{"id": "fit", "uses": f"playbook/{name}-fit"}]},
+    }
+    return [playbook, pipeline]
+
+
+def test_a_model_metric_below_its_minimum_reaches_the_webhooks_through_the_whole_chain(
+    tmp_path: Path, gateway: Server, receiver: Receiver
+) -> None:
+    """gateway /metrics -> real Prometheus (shipped config and rules) -> real Alertmanager (shipped
+    config) -> POST /api/v1/alerts -> alert.firing at the subscribed webhook."""
+    with gateway.client(gateway.admin_key) as c:
+        run = c.post("/pipelines/deploy", json={"pipeline": _scorer("chained")}).json()["pipeline_id"]
+        assert wait_status(c, run) == "succeeded"  # accuracy 0.93, under MONITORING_METRIC_MIN's 0.95
+    with (
+        alertmanager(tmp_path / "am", gateway, _key(gateway, ["write"]), []) as am,
+        prometheus(tmp_path / "prom", gateway, _key(gateway, ["read"]), am) as prom,
+    ):
+        deadline = time.monotonic() + 90
+        while True:
+            found = [
+                e
+                for e in receiver.events()
+                if e["event"] == "alert.firing"
+                and e["alert"]["labels"].get("alertname") == "MlopsModelMetricBelowMinimum"
+            ]
+            if found:
+                break
+            assert time.monotonic() < deadline, httpx.get(f"{prom}/api/v1/alerts").text
+            time.sleep(0.2)
+    labels = found[0]["alert"]["labels"]
+    assert {k: labels[k] for k in ("pipeline", "step", "metric", "severity")} == {
+        "pipeline": "chained",
+        "step": "fit",
+        "metric": "accuracy",
+        "severity": "warning",
+    }
+    assert "0.93" in found[0]["alert"]["annotations"]["description"]
