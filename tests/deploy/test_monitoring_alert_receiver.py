@@ -436,6 +436,7 @@ def test_a_model_metric_below_its_minimum_reaches_the_webhooks_through_the_whole
                 for e in receiver.events()
                 if e["event"] == "alert.firing"
                 and e["alert"]["labels"].get("alertname") == "MlopsModelMetricBelowMinimum"
+                and e["alert"]["labels"].get("pipeline") == "chained"
             ]
             if found:
                 break
