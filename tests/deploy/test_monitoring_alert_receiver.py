@@ -256,6 +256,8 @@ def test_each_alert_is_notified_once_however_often_it_is_sent(gateway: Server, r
         again = c.post("/api/v1/alerts", json=_payload([_alert("00aa11bb22cc33dd")]))
         assert again.json()["queued"] == 0  # Alertmanager re-sends at repeat_interval: nothing new
         assert again.json()["alerts"][0]["id"] == first.json()["alerts"][0]["id"]
+        same_instant = _alert("00aa11bb22cc33dd", startsAt="2026-01-01T12:00:00+02:00")
+        assert c.post("/api/v1/alerts", json=_payload([same_instant])).json()["queued"] == 0
         later = c.post(
             "/api/v1/alerts", json=_payload([_alert("00aa11bb22cc33dd", startsAt="2026-01-02T10:00:00Z")])
         )

@@ -5,7 +5,7 @@ accepted but never called nor passed on."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -48,16 +48,23 @@ class AlertIn(BaseModel):
     fingerprint: str = Field(pattern=r"^[0-9a-f]{1,64}$", description="Alertmanager's id of the label set")
 
     def notification(self) -> dict[str, Any]:
-        """What the webhooks receive as `alert` (no URL of the sender's)."""
+        """What the webhooks receive as `alert` (no URL of the sender's; times in UTC, so one instant
+        always gives the same alert id)."""
         ends = self.ends_at if self.ends_at is not None and self.ends_at.year > 1 else None
         return {
             "status": self.status,
             "fingerprint": self.fingerprint,
             "labels": self.labels,
             "annotations": self.annotations,
-            "starts_at": self.starts_at.isoformat(),
-            "ends_at": ends.isoformat() if ends is not None else None,
+            "starts_at": _utc(self.starts_at),
+            "ends_at": _utc(ends) if ends is not None else None,
         }
+
+
+def _utc(moment: datetime) -> str:
+    """RFC 3339 in UTC (a time without an offset is taken as UTC, as Alertmanager means it)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat()
 
 
 class AlertmanagerPayload(BaseModel):
