@@ -118,6 +118,14 @@ def _script_module(step: Step, index: int, catalogue: Chain) -> dict[str, Any]:
         if p := arg_problem(name, f"{where}.with.{name}"):
             problems.append(p)
         transforms[name] = _param_transform(value)
+        if transforms[name]["type"] == "static" and "${{" in json.dumps(value):
+            problems.append(
+                Problem(
+                    "an expression inside a value has no Windmill script equivalent",
+                    f"{where}.with.{name}",
+                    "give the whole value as one ${{ params.NAME }}, or export with --mode gateway",
+                )
+            )
     for name, src in step.inputs.items():
         if p := arg_problem(name, f"{where}.inputs.{name}"):
             problems.append(p)
