@@ -113,3 +113,41 @@ def import_(
         return
     write_output(out, text, "--out", as_json)
     err.print(f"[green]✓[/] pipeline spec written to {out}")
+
+
+@app.command("assets")
+def assets(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder (default: the shipped orchestrator/windmill)")
+    ] = None,
+    pipeline: Annotated[
+        str, typer.Option("--pipeline", "-p", help="The pipeline whose parameter form the app shows")
+    ] = "pipeline/iris-classifier",
+    catalogue: CatOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """(Re)generate the ml_pipeline_deployment flow and the ML Pipeline Builder app as JSON files."""
+    from mlops_nocode.cli.source import load_source
+    from mlops_nocode.integrations.windmill.assets import builder_app, deployment_flow, shipped_assets
+    from mlops_nocode.spec import MetaPipeline, Pipeline
+
+    try:
+        src = load_source(pipeline, catalogue or [])
+        if not isinstance(src.root, Pipeline | MetaPipeline):
+            raise SpecError(Problem(f"{pipeline} is not a pipeline", "--pipeline", "give a pipeline ref or file"))
+    except SpecError as e:
+        fail(e.problems, as_json)
+    folder = out or shipped_assets()
+    files = {
+        folder / "flows" / "ml_pipeline_deployment.json": deployment_flow(),
+        folder / "apps" / "ml_pipeline_builder.json": builder_app(src.root),
+    }
+    for path, doc in files.items():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            fail([Problem(f"cannot create {path.parent}: {e.strerror or e}", "--out", "give a writable folder")])
+        write_output(path, _dump(doc, "json"), "--out", as_json)
+    if as_json:
+        print(json.dumps({"status": "written", "files": [str(p) for p in files]}))
+    err.print(f"[green]✓[/] wrote {', '.join(str(p) for p in files)}")
