@@ -4,6 +4,7 @@ assets synced to a Windmill workspace (`push`). Heavy imports stay inside the co
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +35,7 @@ def export(
     pipeline: Annotated[str, typer.Argument(help="A spec file, or a ref such as pipeline/iris-classifier")],
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Folder: writes f/mlops/NAME.flow/flow.yaml (wmill's layout)"),
+        typer.Option("--out", "-o", help="Folder: writes f/mlops/NAME.flow/flow.yaml (wmill sync's layout)"),
     ] = None,
     mode: Annotated[
         str, typer.Option("--mode", help="gateway: each module follows its step run by our gateway; "
@@ -47,7 +48,7 @@ def export(
 ) -> None:
     """Render a pipeline as a Windmill flow (OpenFlow): one module per step, parallel levels as branchall."""
     from mlops_nocode.cli.source import load_source, validate_all
-    from mlops_nocode.integrations.windmill.export import export_flow
+    from mlops_nocode.integrations.windmill.export import export_flow, flow_path
     from mlops_nocode.spec import MetaPipeline, Pipeline
 
     problems = []
@@ -69,7 +70,7 @@ def export(
     if out is None:
         print(_dump(flow, fmt), end="")
         return
-    folder = out / "f" / "mlops" / f"{src.root.metadata.name}.flow"
+    folder = out / f"{flow_path(src.root)}.flow"
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -151,3 +152,95 @@ def assets(
     if as_json:
         print(json.dumps({"status": "written", "files": [str(p) for p in files]}))
     err.print(f"[green]✓[/] wrote {', '.join(str(p) for p in files)}")
+
+
+@app.command("push")
+def push(
+    workspace: Annotated[
+        str, typer.Option("--workspace", "-w", envvar="WINDMILL_WORKSPACE", help="Windmill workspace id")
+    ] = "admins",
+    pipelines: Annotated[
+        list[str] | None,
+        typer.Option("--pipeline", "-p", help="Also push this pipeline as a flow (file or ref; repeatable)"),
+    ] = None,
+    gateway_url: Annotated[
+        str | None,
+        typer.Option("--gateway-url", help="Our gateway's URL as Windmill's workers reach it (default: yours)"),
+    ] = None,
+    credentials: Annotated[
+        bool,
+        typer.Option(
+            "--credentials/--no-credentials",
+            help="Store the gateway URL and key as f/mlops/gateway_url and the secret f/mlops/gateway_key",
+        ),
+    ] = True,
+    catalogue: CatOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create or update, by path, the folder f/mlops, its variables, scripts, flows and app in a Windmill
+    workspace (WINDMILL_API_URL, WINDMILL_API_KEY). Running it again updates in place."""
+    from mlops_nocode.cli.gateway import normalize_url, resolve_credential
+    from mlops_nocode.cli.source import load_source
+    from mlops_nocode.integrations.windmill.assets import (
+        APP_PATH,
+        FLOW_PATH,
+        builder_app,
+        deployment_flow,
+        scripts,
+        shipped_assets,
+    )
+    from mlops_nocode.integrations.windmill.export import export_flow, flow_path
+    from mlops_nocode.integrations.windmill.push import Change, Variable, Workspace
+    from mlops_nocode.settings import Settings
+    from mlops_nocode.spec import MetaPipeline, Pipeline
+
+    settings = Settings()
+    key = settings.windmill_api_key.get_secret_value() if settings.windmill_api_key else ""
+    problems = []
+    if not settings.windmill_api_url:
+        problems.append(Problem("WINDMILL_API_URL is not set", "WINDMILL_API_URL", "e.g. http://127.0.0.1:8001"))
+    if not key:
+        problems.append(
+            Problem("WINDMILL_API_KEY is not set", "WINDMILL_API_KEY", "create a token in Windmill's user settings")
+        )
+    if gateway_url is not None and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", gateway_url):
+        problems.append(Problem("not an http(s) URL", "--gateway-url", "e.g. http://host.docker.internal:8000"))
+    if problems:
+        fail(problems, as_json)
+    assert settings.windmill_api_url is not None
+    flows: dict[str, dict[str, Any]] = {FLOW_PATH: deployment_flow()}
+    app_pipeline: Any = None
+    try:
+        for ref in pipelines or []:
+            src = load_source(ref, catalogue or [])
+            if not isinstance(src.root, Pipeline | MetaPipeline):
+                raise SpecError(Problem(f"{ref} is not a pipeline", "--pipeline", "give a pipeline ref or file"))
+            flows[flow_path(src.root)] = export_flow(src.root, src.catalogue)
+            app_pipeline = app_pipeline or src.root
+        if app_pipeline is None:
+            app_pipeline = load_source("pipeline/iris-classifier", catalogue or []).root
+        variables = []
+        if credentials:
+            cred = resolve_credential(as_json)
+            url = normalize_url(gateway_url) if gateway_url else cred.url
+            variables = [
+                Variable("f/mlops/gateway_url", url, False, "URL of the MLOps No-Code gateway"),
+                Variable("f/mlops/gateway_key", cred.token, True, "API key of the MLOps No-Code gateway"),
+            ]
+        changes: list[Change] = []
+        ws = Workspace(settings.windmill_api_url, key, workspace)
+        try:
+            changes.append(ws.folder("mlops"))
+            changes += [ws.variable(v) for v in variables]
+            changes += [ws.script(s) for s in scripts(shipped_assets())]
+            changes += [ws.flow(path, flow) for path, flow in flows.items()]
+            changes.append(ws.app(APP_PATH, builder_app(app_pipeline)))
+        finally:
+            ws.close()
+    except SpecError as e:
+        fail(e.problems, as_json)
+    if as_json:
+        print(json.dumps({"status": "pushed", "changes": [c.__dict__ for c in changes]}, indent=2))
+        return
+    for c in changes:
+        err.print(f"[green]✓[/] {c.kind} {c.path}: {c.action}", highlight=False)

@@ -37,6 +37,11 @@ PARAM_RE = re.compile(r"^\$\{\{\s*params\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$")
 SECRET_RE = re.compile(r"^\$\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$")
 
 
+def flow_path(pipeline: Pipeline | MetaPipeline) -> str:
+    """Where a pipeline's flow lives in a workspace: f/mlops/NAME with `-` as `_`."""
+    return f"{FOLDER}/{pipeline.metadata.name.replace('-', '_')}"
+
+
 def module_id(step_id: str) -> str:
     """The module id of a step: `step_` + the id with `-` as `_` (ids are DNS labels: no `_` to clash)."""
     return "step_" + step_id.replace("-", "_")
