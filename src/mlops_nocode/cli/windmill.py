@@ -38,8 +38,12 @@ def export(
         typer.Option("--out", "-o", help="Folder: writes f/mlops/NAME.flow/flow.yaml (wmill sync's layout)"),
     ] = None,
     mode: Annotated[
-        str, typer.Option("--mode", help="gateway: each module follows its step run by our gateway; "
-                                         "scripts: Python steps as Windmill Python scripts")  # fmt: skip
+        str,
+        typer.Option(
+            "--mode",
+            help="gateway: each module follows its step run by our gateway; "
+            "scripts: Python steps as Windmill Python scripts",
+        ),  # fmt: skip
     ] = "gateway",
     fmt: Annotated[str, typer.Option("--format", help="json or yaml (printed output)")] = "json",
     catalogue: CatOpt = None,
@@ -53,9 +57,13 @@ def export(
 
     problems = []
     if mode not in ("gateway", "scripts"):
-        problems.append(Problem(f"unknown mode {mode[:40]!r}", "--mode", "use --mode gateway or --mode scripts"))
+        problems.append(
+            Problem(f"unknown mode {mode[:40]!r}", "--mode", "use --mode gateway or --mode scripts")
+        )
     if fmt not in ("json", "yaml"):
-        problems.append(Problem(f"unknown format {fmt[:40]!r}", "--format", "use --format json or --format yaml"))
+        problems.append(
+            Problem(f"unknown format {fmt[:40]!r}", "--format", "use --format json or --format yaml")
+        )
     if problems:
         fail(problems, as_json)
     try:
@@ -63,7 +71,9 @@ def export(
         if src.docs:
             validate_all(src, {})
         if not isinstance(src.root, Pipeline | MetaPipeline):
-            raise SpecError(Problem(f"{pipeline} is not a pipeline", "PIPELINE", "give a Pipeline or MetaPipeline"))
+            raise SpecError(
+                Problem(f"{pipeline} is not a pipeline", "PIPELINE", "give a Pipeline or MetaPipeline")
+            )
         flow = export_flow(src.root, src.catalogue, "scripts" if mode == "scripts" else "gateway")
     except SpecError as e:
         fail(e.problems, as_json)
@@ -74,7 +84,10 @@ def export(
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        fail([Problem(f"cannot create {folder}: {e.strerror or e}", "--out", "give a writable folder")], as_json)
+        fail(
+            [Problem(f"cannot create {folder}: {e.strerror or e}", "--out", "give a writable folder")],
+            as_json,
+        )
     write_output(folder / "flow.yaml", _dump(flow, "yaml"), "--out", as_json)
     if as_json:
         print(json.dumps({"status": "exported", "path": str(folder / "flow.yaml")}))
@@ -84,7 +97,9 @@ def export(
 @app.command("import")
 def import_(
     flow_file: Annotated[Path, typer.Argument(help="A Windmill flow: OpenFlow JSON or YAML (flow.yaml)")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the pipeline spec (YAML) there")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the pipeline spec (YAML) there")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Turn a flow whose modules are our gateway calls or Python scripts back into a pipeline spec."""
@@ -100,7 +115,10 @@ def import_(
     except (OSError, UnicodeDecodeError) as e:
         fail([Problem(f"cannot read {flow_file}: {e}", where, "give a readable flow file")], as_json)
     except yaml.YAMLError as e:
-        fail([Problem(f"not JSON or YAML: {str(e)[:200]}", where, "give an OpenFlow JSON or YAML file")], as_json)
+        fail(
+            [Problem(f"not JSON or YAML: {str(e)[:200]}", where, "give an OpenFlow JSON or YAML file")],
+            as_json,
+        )
     doc, problems = import_flow(flow if isinstance(flow, dict) else {})
     if doc is None:
         fail(problems, as_json)
@@ -135,7 +153,9 @@ def assets(
     try:
         src = load_source(pipeline, catalogue or [])
         if not isinstance(src.root, Pipeline | MetaPipeline):
-            raise SpecError(Problem(f"{pipeline} is not a pipeline", "--pipeline", "give a pipeline ref or file"))
+            raise SpecError(
+                Problem(f"{pipeline} is not a pipeline", "--pipeline", "give a pipeline ref or file")
+            )
     except SpecError as e:
         fail(e.problems, as_json)
     folder = out or shipped_assets()
@@ -147,7 +167,13 @@ def assets(
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            fail([Problem(f"cannot create {path.parent}: {e.strerror or e}", "--out", "give a writable folder")])
+            fail(
+                [
+                    Problem(
+                        f"cannot create {path.parent}: {e.strerror or e}", "--out", "give a writable folder"
+                    )
+                ]
+            )
         write_output(path, _dump(doc, "json"), "--out", as_json)
     if as_json:
         print(json.dumps({"status": "written", "files": [str(p) for p in files]}))
@@ -165,7 +191,9 @@ def push(
     ] = None,
     gateway_url: Annotated[
         str | None,
-        typer.Option("--gateway-url", help="Our gateway's URL as Windmill's workers reach it (default: yours)"),
+        typer.Option(
+            "--gateway-url", help="Our gateway's URL as Windmill's workers reach it (default: yours)"
+        ),
     ] = None,
     credentials: Annotated[
         bool,
@@ -198,13 +226,21 @@ def push(
     key = settings.windmill_api_key.get_secret_value() if settings.windmill_api_key else ""
     problems = []
     if not settings.windmill_api_url:
-        problems.append(Problem("WINDMILL_API_URL is not set", "WINDMILL_API_URL", "e.g. http://127.0.0.1:8001"))
+        problems.append(
+            Problem("WINDMILL_API_URL is not set", "WINDMILL_API_URL", "e.g. http://127.0.0.1:8001")
+        )
     if not key:
         problems.append(
-            Problem("WINDMILL_API_KEY is not set", "WINDMILL_API_KEY", "create a token in Windmill's user settings")
+            Problem(
+                "WINDMILL_API_KEY is not set",
+                "WINDMILL_API_KEY",
+                "create a token in Windmill's user settings",
+            )
         )
     if gateway_url is not None and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", gateway_url):
-        problems.append(Problem("not an http(s) URL", "--gateway-url", "e.g. http://host.docker.internal:8000"))
+        problems.append(
+            Problem("not an http(s) URL", "--gateway-url", "e.g. http://host.docker.internal:8000")
+        )
     if problems:
         fail(problems, as_json)
     assert settings.windmill_api_url is not None
@@ -214,7 +250,9 @@ def push(
         for ref in pipelines or []:
             src = load_source(ref, catalogue or [])
             if not isinstance(src.root, Pipeline | MetaPipeline):
-                raise SpecError(Problem(f"{ref} is not a pipeline", "--pipeline", "give a pipeline ref or file"))
+                raise SpecError(
+                    Problem(f"{ref} is not a pipeline", "--pipeline", "give a pipeline ref or file")
+                )
             flows[flow_path(src.root)] = export_flow(src.root, src.catalogue)
             app_pipeline = app_pipeline or src.root
         if app_pipeline is None:

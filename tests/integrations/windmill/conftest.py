@@ -27,9 +27,15 @@ def _strip_discriminators(node: Any) -> Any:
 def windmill_tools() -> Path:
     """The folder whose node_modules holds Windmill's npm packages (fails, never skips, without npm)."""
     if shutil.which("npm") is None:
-        pytest.fail("the Windmill checks need npm (Node >= 20) to install windmill-yaml-validator/windmill-cli")
+        pytest.fail(
+            "the Windmill checks need npm (Node >= 20) to install windmill-yaml-validator/windmill-cli"
+        )
     proc = subprocess.run(
-        [str(ROOT / "scripts" / "windmill-tools.sh")], capture_output=True, text=True, timeout=600, check=False
+        [str(ROOT / "scripts" / "windmill-tools.sh")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     if proc.returncode != 0:
         pytest.fail(f"scripts/windmill-tools.sh failed:\n{proc.stderr[-3000:]}")
@@ -44,7 +50,10 @@ def check_openflow(windmill_tools: Path) -> Callable[[dict[str, Any]], None]:
     spec = json.loads(
         (windmill_tools / "node_modules/windmill-yaml-validator/dist/gen/openflow.json").read_text("utf-8")
     )
-    schema = {"$ref": "#/components/schemas/OpenFlow", "components": _strip_discriminators(spec["components"])}
+    schema = {
+        "$ref": "#/components/schemas/OpenFlow",
+        "components": _strip_discriminators(spec["components"]),
+    }
     validator = OAS30Validator(schema)
 
     def check(flow: dict[str, Any]) -> None:

@@ -28,7 +28,9 @@ class FakeWindmill:
     def __init__(self, token: str, workspace: str = "demo") -> None:
         self.token = token
         self.workspace = workspace
-        self.items: dict[str, dict[str, Any]] = {k: {} for k in ("folders", "variables", "scripts", "flows", "apps")}
+        self.items: dict[str, dict[str, Any]] = {
+            k: {} for k in ("folders", "variables", "scripts", "flows", "apps")
+        }
         self.requests: list[tuple[str, str, Any]] = []
         self.creates: dict[str, int] = {}
         fake = self
@@ -72,7 +74,9 @@ class FakeWindmill:
         self.requests.append((method, h.path, body))
         if h.headers.get("Authorization") != f"Bearer {self.token}":
             return h._send(401, "Unauthorized", text=True)
-        m = re.fullmatch(rf"/api/w/{re.escape(self.workspace)}/(\w+)/(exists|create|update|get)(?:/p)?/?(.*)", h.path)
+        m = re.fullmatch(
+            rf"/api/w/{re.escape(self.workspace)}/(\w+)/(exists|create|update|get)(?:/p)?/?(.*)", h.path
+        )
         if not m:
             return h._send(404, "not found", text=True)
         kind, op, path = m.groups()
@@ -89,7 +93,9 @@ class FakeWindmill:
             if kind == "scripts":
                 prev = store.get(key)
                 if prev is not None and body.get("parent_hash") != prev["hash"]:
-                    return h._send(400, "a script with this path exists: give its hash as parent_hash", text=True)
+                    return h._send(
+                        400, "a script with this path exists: give its hash as parent_hash", text=True
+                    )
                 body = {**body, "hash": hashlib.sha256(json.dumps(body).encode()).hexdigest()[:16]}
             elif key in store:
                 return h._send(400, f"{key} already exists", text=True)

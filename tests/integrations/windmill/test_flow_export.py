@@ -107,7 +107,9 @@ def test_a_pipeline_that_takes_inputs_is_refused_with_its_location() -> None:
     assert e.value.problems[0].where == "spec.inputs"
 
 
-def test_parallel_levels_become_branchall(tmp_path: Path, check_openflow: Callable[[dict[str, Any]], None]) -> None:
+def test_parallel_levels_become_branchall(
+    tmp_path: Path, check_openflow: Callable[[dict[str, Any]], None]
+) -> None:
     root, catalogue = _load(_diamond(tmp_path))
     for mode in ("gateway", "scripts"):
         flow = export_flow(root, catalogue, mode)  # type: ignore[arg-type]
@@ -132,7 +134,10 @@ def test_hostile_values_stay_data_in_the_generated_script(tmp_path: Path) -> Non
     left = flow["value"]["modules"][1]["value"]["branches"][0]["modules"][0]["value"]
     assert left["input_transforms"]["text"] == {"type": "static", "value": HOSTILE}
     ast.parse(left["content"])
-    code = left["content"] + "\nimport json, sys\nprint(json.dumps(main(text=json.loads(sys.argv[1]), seen='s')))\n"
+    code = (
+        left["content"]
+        + "\nimport json, sys\nprint(json.dumps(main(text=json.loads(sys.argv[1]), seen='s')))\n"
+    )
     run = subprocess.run(
         ["python3", "-c", code, json.dumps(HOSTILE)], capture_output=True, text=True, timeout=60, check=True
     )
@@ -141,7 +146,9 @@ def test_hostile_values_stay_data_in_the_generated_script(tmp_path: Path) -> Non
 
 def test_names_that_cannot_be_python_arguments_are_refused(tmp_path: Path) -> None:
     p = _diamond(tmp_path)
-    p.write_text(p.read_text("utf-8").replace("with: {text: r}", 'with: {"not an arg": r, "class": 1}'), "utf-8")
+    p.write_text(
+        p.read_text("utf-8").replace("with: {text: r}", 'with: {"not an arg": r, "class": 1}'), "utf-8"
+    )
     root, catalogue = _load(p)
     with pytest.raises(SpecError) as e:
         export_flow(root, catalogue, "scripts")
@@ -150,7 +157,9 @@ def test_names_that_cannot_be_python_arguments_are_refused(tmp_path: Path) -> No
 
 def test_an_expression_inside_text_is_refused_in_scripts_mode(tmp_path: Path) -> None:
     p = _diamond(tmp_path)
-    p.write_text(p.read_text("utf-8").replace("with: {text: r}", 'with: {text: "a-${{ params.word }}"}'), "utf-8")
+    p.write_text(
+        p.read_text("utf-8").replace("with: {text: r}", 'with: {text: "a-${{ params.word }}"}'), "utf-8"
+    )
     root, catalogue = _load(p)
     with pytest.raises(SpecError) as e:
         export_flow(root, catalogue, "scripts")
@@ -160,7 +169,10 @@ def test_an_expression_inside_text_is_refused_in_scripts_mode(tmp_path: Path) ->
 
 def test_exported_flows_pass_wmill_lint(mlops: Any, wmill: Path, tmp_path: Path) -> None:
     out = tmp_path / "ws"
-    for path, mode in [(SHIPPED[0], "gateway"), (ROOT / "catalogue/pipelines/sales-forecast.yaml", "scripts")]:
+    for path, mode in [
+        (SHIPPED[0], "gateway"),
+        (ROOT / "catalogue/pipelines/sales-forecast.yaml", "scripts"),
+    ]:
         r = mlops("windmill", "export", str(path), "--mode", mode, "--out", str(out / mode))
         assert r.code == 0, r
     lint = subprocess.run(
@@ -175,7 +187,9 @@ def test_wmill_lint_catches_a_broken_flow(wmill: Path, tmp_path: Path) -> None:
     """The lint check is not vacuous: a module without its path is an error."""
     folder = tmp_path / "f" / "mlops" / "broken.flow"
     folder.mkdir(parents=True)
-    folder.joinpath("flow.yaml").write_text("summary: x\nvalue:\n  modules:\n    - id: a\n      value: {type: script}\n")
+    folder.joinpath("flow.yaml").write_text(
+        "summary: x\nvalue:\n  modules:\n    - id: a\n      value: {type: script}\n"
+    )
     lint = subprocess.run([str(wmill), "lint", ".", "--json"], cwd=tmp_path, capture_output=True, text=True,
                           timeout=180, check=False)  # fmt: skip
     assert lint.returncode == 1 and "missing required property 'path'" in lint.stdout

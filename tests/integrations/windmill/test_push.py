@@ -37,7 +37,10 @@ def test_push_creates_then_updates_in_place(
     assert first.code == 0, first
     actions = {(c["kind"], c["path"]): c["action"] for c in first.json()["changes"]}
     assert set(actions.values()) == {"created"}
-    assert ("flow", "f/mlops/ml_pipeline_deployment") in actions and ("flow", "f/mlops/sales_forecast") in actions
+    assert ("flow", "f/mlops/ml_pipeline_deployment") in actions and (
+        "flow",
+        "f/mlops/sales_forecast",
+    ) in actions
     assert ("app", "f/mlops/ml_pipeline_builder") in actions and ("script", "f/mlops/wait_step") in actions
     key = windmill.items["variables"]["f/mlops/gateway_key"]
     assert key["value"] == GW_KEY and key["is_secret"] is True
@@ -65,11 +68,15 @@ def test_a_changed_script_becomes_a_new_version_of_the_same_path(
     r = mlops("windmill", "push", "-w", "demo", "--json", env=_env(windmill))
     assert r.code == 0, r
     assert {"kind": "script", "path": "f/mlops/deploy", "action": "updated"} in r.json()["changes"]
-    posted = [b for m, p, b in windmill.requests if p.endswith("/scripts/create") and b["path"] == "f/mlops/deploy"]
+    posted = [
+        b for m, p, b in windmill.requests if p.endswith("/scripts/create") and b["path"] == "f/mlops/deploy"
+    ]
     assert posted[-1]["parent_hash"] == old["hash"] and "parent_hash" not in posted[0]
 
 
-def test_push_without_credentials_stores_no_variable(mlops: Callable[..., Any], windmill: FakeWindmill) -> None:
+def test_push_without_credentials_stores_no_variable(
+    mlops: Callable[..., Any], windmill: FakeWindmill
+) -> None:
     env = _env(windmill)
     del env["MLOPS_TOKEN"]
     r = mlops("windmill", "push", "-w", "demo", "--no-credentials", env=env)
@@ -103,7 +110,9 @@ def test_shipped_assets_are_current_and_valid(
     shipped = Path(__file__).resolve().parents[3] / "orchestrator" / "windmill"
     assert mlops("windmill", "assets", "--out", str(tmp_path)).code == 0
     for name in ("flows/ml_pipeline_deployment.json", "apps/ml_pipeline_builder.json"):
-        assert (tmp_path / name).read_text() == (shipped / name).read_text(), f"run `mlops windmill assets`: {name}"
+        assert (tmp_path / name).read_text() == (shipped / name).read_text(), (
+            f"run `mlops windmill assets`: {name}"
+        )
     check_openflow(json.loads((shipped / "flows/ml_pipeline_deployment.json").read_text()))
     app = json.loads((shipped / "apps/ml_pipeline_builder.json").read_text())
     kinds = {cell["data"]["type"] for cell in app["value"]["grid"]}

@@ -85,8 +85,18 @@ def deployment_flow() -> dict[str, Any]:
     modules = [
         _script("validate", "validate the pipeline and its parameters", "validate", _gw() | _launch()),
         _script("plan", "plan: steps, Terraform, cost (creates nothing)", "plan", _gw() | _launch()),
-        _script("deploy", "deploy through the gateway", "deploy", _gw() | _launch() | {"keep": js("flow_input.keep")}),
-        _script("wait", "wait for the run's end", "wait", _gw() | {"run_id": run_id, "fail_on_error": static(False)}),
+        _script(
+            "deploy",
+            "deploy through the gateway",
+            "deploy",
+            _gw() | _launch() | {"keep": js("flow_input.keep")},
+        ),
+        _script(
+            "wait",
+            "wait for the run's end",
+            "wait",
+            _gw() | {"run_id": run_id, "fail_on_error": static(False)},
+        ),
         _script(
             "notify",
             "notify the webhook of the end",
@@ -106,7 +116,10 @@ def deployment_flow() -> dict[str, Any]:
                 "type": "rawscript",
                 "language": "python3",
                 "content": CHECK,
-                "input_transforms": {"status": js("results.wait.status"), "details": js('results.wait.details || ""')},
+                "input_transforms": {
+                    "status": js("results.wait.status"),
+                    "details": js('results.wait.details || ""'),
+                },
             },
         },
     ]
@@ -120,13 +133,28 @@ def deployment_flow() -> dict[str, Any]:
             "type": "object",
             "order": ["pipeline", "parameters", "target", "keep", "notify_url"],
             "properties": {
-                "pipeline": {"type": "string", "description": "a ref, e.g. pipeline/iris-classifier",
-                             "default": "pipeline/iris-classifier"},  # fmt: skip
+                "pipeline": {
+                    "type": "string",
+                    "description": "a ref, e.g. pipeline/iris-classifier",
+                    "default": "pipeline/iris-classifier",
+                },  # fmt: skip
                 "parameters": {"type": "object", "description": "the pipeline's parameters", "default": {}},
-                "target": {"type": "string", "enum": TARGETS, "default": "local", "description": "where it runs"},
-                "keep": {"type": "boolean", "default": False, "description": "keep what it serves after the run"},
-                "notify_url": {"type": "string", "default": "",
-                               "description": "Slack-compatible incoming webhook told of the end (optional)"},
+                "target": {
+                    "type": "string",
+                    "enum": TARGETS,
+                    "default": "local",
+                    "description": "where it runs",
+                },
+                "keep": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "keep what it serves after the run",
+                },
+                "notify_url": {
+                    "type": "string",
+                    "default": "",
+                    "description": "Slack-compatible incoming webhook told of the end (optional)",
+                },
             },  # fmt: skip
             "required": ["pipeline"],
         },
@@ -161,10 +189,18 @@ def builder_app(pipeline: Pipeline | MetaPipeline) -> dict[str, Any]:
             "runnable": {"type": "runnableByPath", "runType": "flow", "path": FLOW_PATH, "name": "deploy"},
             "fields": {
                 "pipeline": {"type": "static", "fieldType": "text", "value": ref},
-                "parameters": {"type": "evalv2", "fieldType": "object", "expr": "params.values",
-                               "connections": [{"componentId": "params", "id": "values"}]},
-                "target": {"type": "evalv2", "fieldType": "text", "expr": "target.result",
-                           "connections": [{"componentId": "target", "id": "result"}]},
+                "parameters": {
+                    "type": "evalv2",
+                    "fieldType": "object",
+                    "expr": "params.values",
+                    "connections": [{"componentId": "params", "id": "values"}],
+                },
+                "target": {
+                    "type": "evalv2",
+                    "fieldType": "text",
+                    "expr": "target.result",
+                    "connections": [{"componentId": "target", "id": "result"}],
+                },
                 "keep": {"type": "static", "fieldType": "boolean", "value": False},
                 "notify_url": {"type": "static", "fieldType": "text", "value": ""},
             },  # fmt: skip

@@ -61,10 +61,16 @@ def result_of(step_id: str, output: str, mode: Mode) -> str:
     return f"{base}.outputs[{json.dumps(output)}]" if mode == "gateway" else f"{base}[{json.dumps(output)}]"
 
 
-def _param_transform(value: Any) -> dict[str, Any]:
+def _param_transform(value: Any, parameters: dict[str, Any]) -> dict[str, Any]:
+    """A `with` value as a transform: a whole `${{ params.X }}` reads the flow input X, falling back to the
+    pipeline's default for X (a flow started through the API may omit it)."""
     if isinstance(value, str):
         if m := PARAM_RE.match(value):
-            return js(f"flow_input[{json.dumps(m.group(1))}]")
+            expr = f"flow_input[{json.dumps(m.group(1))}]"
+            prop = (parameters.get("properties") or {}).get(m.group(1))
+            if isinstance(prop, dict) and "default" in prop:
+                expr += f" ?? {json.dumps(prop['default'])}"
+            return js(expr)
         if m := SECRET_RE.match(value):
             return static(f"$var:{FOLDER}/{m.group(1)}")
     return static(value)
@@ -105,7 +111,7 @@ def _gateway_module(step: Step) -> dict[str, Any]:
     }
 
 
-def _script_module(step: Step, index: int, catalogue: Chain) -> dict[str, Any]:
+def _script_module(step: Step, index: int, catalogue: Chain, parameters: dict[str, Any]) -> dict[str, Any]:
     where = f"steps[{index}]"
     doc = catalogue.resolve(Ref.parse(step.uses))
     if not isinstance(doc, Playbook) or doc.spec.runtime != "python" or doc.spec.python is None:
@@ -122,7 +128,7 @@ def _script_module(step: Step, index: int, catalogue: Chain) -> dict[str, Any]:
     for name, value in step.with_.items():
         if p := arg_problem(name, f"{where}.with.{name}"):
             problems.append(p)
-        transforms[name] = _param_transform(value)
+        transforms[name] = _param_transform(value, parameters)
         if transforms[name]["type"] == "static" and "${{" in json.dumps(value):
             problems.append(
                 Problem(
@@ -218,7 +224,9 @@ def export_flow(
         for step in group:
             try:
                 built.append(
-                    _gateway_module(step) if mode == "gateway" else _script_module(step, index[step.id], catalogue)
+                    _gateway_module(step)
+                    if mode == "gateway"
+                    else _script_module(step, index[step.id], catalogue, pipeline.spec.parameters)
                 )
             except SpecError as e:
                 problems += e.problems

@@ -21,8 +21,8 @@ from mlops_nocode.integrations.windmill.pyscript import MARKER
 from mlops_nocode.spec import Problem, Ref, RefError
 
 _Q = r'"(?:[^"\\]|\\.)*"'  # a JSON string
-_ENTRY = re.compile(rf'\s*({_Q}):\s*results\[({_Q})\](?:\.outputs)?\[({_Q})\]\s*')
-_FLOW_PARAM = re.compile(rf"^flow_input\[({_Q})\]$")
+_ENTRY = re.compile(rf"\s*({_Q}):\s*results\[({_Q})\](?:\.outputs)?\[({_Q})\]\s*")
+_FLOW_PARAM = re.compile(rf"^flow_input\[({_Q})\](?: \?\? .*)?$", re.S)  # `?? default`: the spec's own
 _SUMMARY_REF = re.compile(r"^((?:meta)?pipeline/[a-z0-9-]+@[0-9A-Za-z.+-]+)\b")
 FIX = "keep modules made by `mlops windmill export`, or rebuild this part of the flow in a pipeline spec"
 
@@ -84,7 +84,9 @@ def _gateway_step(module: dict[str, Any], where: str, problems: list[Problem]) -
         step["with"] = with_
     inputs = tr.get("inputs", {"type": "javascript", "expr": "({})"})
     if inputs.get("type") != "javascript":
-        problems.append(Problem("inputs must be an expression of step results", f"{where}.input_transforms.inputs", FIX))
+        problems.append(
+            Problem("inputs must be an expression of step results", f"{where}.input_transforms.inputs", FIX)
+        )
     elif wired := _wiring(str(inputs.get("expr")), f"{where}.input_transforms.inputs", problems):
         step["inputs"] = wired
     if "depends_on" in tr:
@@ -101,9 +103,15 @@ def _script_step(module: dict[str, Any], where: str, problems: list[Problem]) ->
         head = json.loads(first.removeprefix(MARKER)) if first.startswith(MARKER) else None
     except json.JSONDecodeError:
         head = None
-    if not isinstance(head, dict) or not isinstance(head.get("id"), str) or not isinstance(head.get("uses"), str):
+    if (
+        not isinstance(head, dict)
+        or not isinstance(head.get("id"), str)
+        or not isinstance(head.get("uses"), str)
+    ):
         problems.append(
-            Problem("a Python script that `mlops windmill export` did not write", f"{where}.value.content", FIX)
+            Problem(
+                "a Python script that `mlops windmill export` did not write", f"{where}.value.content", FIX
+            )
         )
         return {}
     step: dict[str, Any] = {"id": head["id"], "uses": head["uses"]}
@@ -116,7 +124,10 @@ def _script_step(module: dict[str, Any], where: str, problems: list[Problem]) ->
         elif name == "mlops_options":
             step |= t.get("value") or {}
         elif t.get("type") == "javascript" and str(t.get("expr", "")).startswith("results["):
-            inputs |= {name: src for src in _wiring("({" + json.dumps(name) + ": " + t["expr"] + "})", at, problems).values()}
+            inputs |= {
+                name: src
+                for src in _wiring("({" + json.dumps(name) + ": " + t["expr"] + "})", at, problems).values()
+            }
         else:
             with_[name] = _param(t, at, problems)
     if with_:
@@ -126,7 +137,9 @@ def _script_step(module: dict[str, Any], where: str, problems: list[Problem]) ->
     return step
 
 
-def _steps(modules: list[Any], where: str, problems: list[Problem], found: dict[str, Any]) -> list[dict[str, Any]]:
+def _steps(
+    modules: list[Any], where: str, problems: list[Problem], found: dict[str, Any]
+) -> list[dict[str, Any]]:
     steps: list[dict[str, Any]] = []
     for i, module in enumerate(modules):
         at = f"{where}[{i}]"
@@ -138,7 +151,9 @@ def _steps(modules: list[Any], where: str, problems: list[Problem], found: dict[
         path = value.get("path")
         if kind == "branchall":
             for b, branch in enumerate(value.get("branches") or []):
-                steps += _steps(branch.get("modules") or [], f"{at}.value.branches[{b}].modules", problems, found)
+                steps += _steps(
+                    branch.get("modules") or [], f"{at}.value.branches[{b}].modules", problems, found
+                )
         elif kind == "script" and path == f"{FOLDER}/deploy" and mid == DEPLOY_ID:
             found["deploy"] = (value.get("input_transforms") or {}, at)
         elif kind == "script" and path == f"{FOLDER}/wait" and mid == WAIT_ID:
@@ -147,7 +162,9 @@ def _steps(modules: list[Any], where: str, problems: list[Problem], found: dict[
             steps.append(_gateway_step(module, at, problems))
         elif kind == "rawscript" and value.get("language") == "python3" and mid == OUTPUTS_ID:
             t = (value.get("input_transforms") or {}).get("outputs") or {}
-            found["outputs"] = _wiring(str(t.get("expr", "")), f"{at}.value.input_transforms.outputs", problems)
+            found["outputs"] = _wiring(
+                str(t.get("expr", "")), f"{at}.value.input_transforms.outputs", problems
+            )
         elif kind == "rawscript" and value.get("language") == "python3":
             steps.append(_script_step(module, at, problems))
         else:
@@ -163,10 +180,14 @@ def import_flow(flow: dict[str, Any]) -> tuple[dict[str, Any] | None, list[Probl
     value = flow.get("value") if isinstance(flow, dict) else None
     modules = value.get("modules") if isinstance(value, dict) else None
     if not isinstance(modules, list):
-        return None, [Problem("not a Windmill flow: no value.modules list", "value.modules", "give an OpenFlow file")]
+        return None, [
+            Problem("not a Windmill flow: no value.modules list", "value.modules", "give an OpenFlow file")
+        ]
     for special in ("failure_module", "preprocessor_module"):
         if value.get(special):
-            problems.append(Problem(f"a {special} has no equivalent in a pipeline spec", f"value.{special}", FIX))
+            problems.append(
+                Problem(f"a {special} has no equivalent in a pipeline spec", f"value.{special}", FIX)
+            )
     steps = _steps(modules, "value.modules", problems, found)
     ref_text, target = None, None
     if "deploy" in found:
@@ -181,7 +202,11 @@ def import_flow(flow: dict[str, Any]) -> tuple[dict[str, Any] | None, list[Probl
             raise RefError("not a pipeline ref with a version")
     except RefError:
         problems.append(
-            Problem("the flow does not name its pipeline", "summary", "start the summary with pipeline/NAME@VERSION")
+            Problem(
+                "the flow does not name its pipeline",
+                "summary",
+                "start the summary with pipeline/NAME@VERSION",
+            )
         )
         return None, problems
     if problems:

@@ -61,7 +61,9 @@ class Workspace:
         base = url.strip().rstrip("/")
         if not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", base):
             raise SpecError(
-                Problem("WINDMILL_API_URL is not an http(s) URL", "WINDMILL_API_URL", "e.g. http://127.0.0.1:8001")
+                Problem(
+                    "WINDMILL_API_URL is not an http(s) URL", "WINDMILL_API_URL", "e.g. http://127.0.0.1:8001"
+                )
             )
         api = base if base.endswith("/api") else base + "/api"
         self.where = "WINDMILL_API_URL"
