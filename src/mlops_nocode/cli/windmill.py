@@ -13,8 +13,10 @@ import typer
 from mlops_nocode.cli.report import err, fail, write_output
 from mlops_nocode.spec import Problem, SpecError
 
-app = typer.Typer(help="Windmill: pipelines as flows and back; the deployment assets pushed to a workspace.",
-                  no_args_is_help=True)  # fmt: skip
+app = typer.Typer(
+    help="Windmill: pipelines as flows and back; the deployment assets pushed to a workspace.",
+    no_args_is_help=True,
+)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
 CatOpt = Annotated[
@@ -43,7 +45,7 @@ def export(
             "--mode",
             help="gateway: each module follows its step run by our gateway; "
             "scripts: Python steps as Windmill Python scripts",
-        ),  # fmt: skip
+        ),
     ] = "gateway",
     fmt: Annotated[str, typer.Option("--format", help="json or yaml (printed output)")] = "json",
     catalogue: CatOpt = None,

@@ -13,7 +13,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-JS = "const [flow_input, results] = JSON.parse(process.argv[1]); process.stdout.write(JSON.stringify(({expr})) ?? 'null');"
+JS = (
+    "const [flow_input, results] = JSON.parse(process.argv[1]);"
+    "process.stdout.write(JSON.stringify(({expr})) ?? 'null');"
+)
 
 
 def install_scripts(scripts: Path, root: Path) -> None:
@@ -43,8 +46,11 @@ class FlowRunner:
         assert t["type"] == "javascript", t
         out = subprocess.run(
             ["node", "-e", JS.replace("{expr}", t["expr"]), json.dumps([flow_input, results])],
-            capture_output=True, text=True, timeout=60, check=True,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         return json.loads(out.stdout)
 
     def run(self, flow: dict[str, Any], flow_input: dict[str, Any]) -> dict[str, Any]:

@@ -177,8 +177,12 @@ def test_exported_flows_pass_wmill_lint(mlops: Any, wmill: Path, tmp_path: Path)
         assert r.code == 0, r
     lint = subprocess.run(
         [str(wmill), "lint", ".", "--json", "--fail-on-warn"],
-        cwd=out, capture_output=True, text=True, timeout=180, check=False,
-    )  # fmt: skip
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
     report = json.loads(lint.stdout[lint.stdout.index("{") :])
     assert lint.returncode == 0 and report["validFiles"] == 2 == report["validatedFiles"], lint.stdout
 
@@ -190,8 +194,14 @@ def test_wmill_lint_catches_a_broken_flow(wmill: Path, tmp_path: Path) -> None:
     folder.joinpath("flow.yaml").write_text(
         "summary: x\nvalue:\n  modules:\n    - id: a\n      value: {type: script}\n"
     )
-    lint = subprocess.run([str(wmill), "lint", ".", "--json"], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=180, check=False)  # fmt: skip
+    lint = subprocess.run(
+        [str(wmill), "lint", ".", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
     assert lint.returncode == 1 and "missing required property 'path'" in lint.stdout
 
 
@@ -205,16 +215,35 @@ def test_import_refuses_what_has_no_equivalent_with_module_paths(mlops: Any, tmp
                     "id": "b",
                     "value": {
                         "type": "branchall",
-                        "branches": [{"modules": [{"id": "c", "value": {"type": "script", "path": "u/me/other",
-                                                                        "input_transforms": {}}}]}],
+                        "branches": [
+                            {
+                                "modules": [
+                                    {
+                                        "id": "c",
+                                        "value": {
+                                            "type": "script",
+                                            "path": "u/me/other",
+                                            "input_transforms": {},
+                                        },
+                                    }
+                                ]
+                            }
+                        ],
                     },
                 },
-                {"id": "step_d", "value": {"type": "rawscript", "language": "python3", "content": "def main(): 1",
-                                           "input_transforms": {}}},
+                {
+                    "id": "step_d",
+                    "value": {
+                        "type": "rawscript",
+                        "language": "python3",
+                        "content": "def main(): 1",
+                        "input_transforms": {},
+                    },
+                },
             ],
             "failure_module": {"id": "failure", "value": {"type": "identity"}},
         },
-    }  # fmt: skip
+    }
     doc, problems = import_flow(flow)
     assert doc is None
     assert [p.where for p in problems] == [

@@ -63,24 +63,39 @@ def runner(gateway: Server, tmp_path_factory: pytest.TempPathFactory) -> FlowRun
 
 def test_deployment_flow_validates_plans_deploys_waits_and_notifies(runner: FlowRunner) -> None:
     receiver = Receiver()
-    flow_input = {"pipeline": "pipeline/sales-forecast", "parameters": {"n_estimators": 5}, "target": "local",
-                  "keep": False, "notify_url": receiver.url}  # fmt: skip
+    flow_input = {
+        "pipeline": "pipeline/sales-forecast",
+        "parameters": {"n_estimators": 5},
+        "target": "local",
+        "keep": False,
+        "notify_url": receiver.url,
+    }
     results = runner.run(deployment_flow(), flow_input)
     assert results["validate"]["status"] == "valid"
     assert results["plan"]["steps"] == ["sales", "features", "split", "train", "evaluate"]
     assert results["wait"]["status"] == "succeeded" and results["result"] == "succeeded"
     assert results["wait"]["pipeline_id"] == results["deploy"]["pipeline_id"]
+    run_id = results["deploy"]["pipeline_id"]
     assert receiver.bodies == [
-        {"text": f"MLOps pipeline \"pipeline/sales-forecast\": run {results['deploy']['pipeline_id']} succeeded",
-         "pipeline": '"pipeline/sales-forecast"', "run_id": results["deploy"]["pipeline_id"],
-         "status": "succeeded", "details": ""}
-    ]  # fmt: skip
+        {
+            "text": f"MLOps pipeline pipeline/sales-forecast: run {run_id} succeeded",
+            "pipeline": "pipeline/sales-forecast",
+            "run_id": run_id,
+            "status": "succeeded",
+            "details": "",
+        }
+    ]
     receiver.server.shutdown()
 
 
 def test_deployment_flow_stops_at_validate_with_located_problems(runner: FlowRunner) -> None:
-    flow_input = {"pipeline": "pipeline/sales-forecast", "parameters": {"n_estimators": "lots"}, "target": "local",
-                  "keep": False, "notify_url": ""}  # fmt: skip
+    flow_input = {
+        "pipeline": "pipeline/sales-forecast",
+        "parameters": {"n_estimators": "lots"},
+        "target": "local",
+        "keep": False,
+        "notify_url": "",
+    }
     with pytest.raises(Exception, match="n_estimators") as e:
         runner.run(deployment_flow(), flow_input)
     assert type(e.value).__name__ == "GatewayError" and "HTTP 422" in str(e.value)

@@ -25,8 +25,13 @@ def windmill() -> Iterator[FakeWindmill]:
 
 
 def _env(fake: FakeWindmill, **extra: str) -> dict[str, str]:
-    return {"WINDMILL_API_URL": fake.url, "WINDMILL_API_KEY": WM_TOKEN, "MLOPS_URL": "http://127.0.0.1:9",
-            "MLOPS_TOKEN": GW_KEY, **extra}  # fmt: skip
+    return {
+        "WINDMILL_API_URL": fake.url,
+        "WINDMILL_API_KEY": WM_TOKEN,
+        "MLOPS_URL": "http://127.0.0.1:9",
+        "MLOPS_TOKEN": GW_KEY,
+        **extra,
+    }
 
 
 def test_push_creates_then_updates_in_place(

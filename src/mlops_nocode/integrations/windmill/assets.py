@@ -103,7 +103,10 @@ def deployment_flow() -> dict[str, Any]:
             "notify",
             {
                 "webhook_url": js("flow_input.notify_url"),
-                "pipeline": js("JSON.stringify(flow_input.pipeline)"),
+                "pipeline": js(
+                    'typeof flow_input.pipeline === "string" ? flow_input.pipeline '
+                    ": JSON.stringify(flow_input.pipeline)"
+                ),
                 "run_id": run_id,
                 "status": js("results.wait.status"),
                 "details": js('results.wait.details || ""'),
@@ -137,7 +140,7 @@ def deployment_flow() -> dict[str, Any]:
                     "type": "string",
                     "description": "a ref, e.g. pipeline/iris-classifier",
                     "default": "pipeline/iris-classifier",
-                },  # fmt: skip
+                },
                 "parameters": {"type": "object", "description": "the pipeline's parameters", "default": {}},
                 "target": {
                     "type": "string",
@@ -155,31 +158,41 @@ def deployment_flow() -> dict[str, Any]:
                     "default": "",
                     "description": "Slack-compatible incoming webhook told of the end (optional)",
                 },
-            },  # fmt: skip
+            },
             "required": ["pipeline"],
         },
     }
 
 
 def _cell(cid: str, x: int, y: int, w: int, h: int, data: dict[str, Any]) -> dict[str, Any]:
-    return {"id": cid, "data": {"id": cid, **data}, "3": {"x": 0, "y": y, "w": 3, "h": h, "fixed": False},
-            "12": {"x": x, "y": y, "w": w, "h": h, "fixed": False}}  # fmt: skip
+    return {
+        "id": cid,
+        "data": {"id": cid, **data},
+        "3": {"x": 0, "y": y, "w": 3, "h": h, "fixed": False},
+        "12": {"x": x, "y": y, "w": w, "h": h, "fixed": False},
+    }
 
 
 def builder_app(pipeline: Pipeline | MetaPipeline) -> dict[str, Any]:
     """The ML Pipeline Builder app: a form from `pipeline`'s parameter JSON Schema, a target picker, a
     deploy button running the deployment flow, and a status view of that flow's job."""
     ref = f"{'pipeline' if isinstance(pipeline, Pipeline) else 'metapipeline'}/{pipeline.metadata.name}"
-    form = {"type": "schemaformcomponent", "componentInput": {"type": "static", "fieldType": "schema",
-            "value": pipeline.spec.parameters}, "configuration": {}}  # fmt: skip
+    form = {
+        "type": "schemaformcomponent",
+        "componentInput": {"type": "static", "fieldType": "schema", "value": pipeline.spec.parameters},
+        "configuration": {},
+    }
     picker = {
         "type": "selectcomponent",
         "configuration": {
-            "items": {"type": "static", "fieldType": "array",
-                      "value": [{"label": t, "value": t} for t in TARGETS]},
+            "items": {
+                "type": "static",
+                "fieldType": "array",
+                "value": [{"label": t, "value": t} for t in TARGETS],
+            },
             "defaultValue": {"type": "static", "fieldType": "object", "value": "local"},
         },
-    }  # fmt: skip
+    }
     button = {
         "type": "buttoncomponent",
         "configuration": {"label": {"type": "static", "fieldType": "text", "value": "Deploy"}},
@@ -203,14 +216,25 @@ def builder_app(pipeline: Pipeline | MetaPipeline) -> dict[str, Any]:
                 },
                 "keep": {"type": "static", "fieldType": "boolean", "value": False},
                 "notify_url": {"type": "static", "fieldType": "text", "value": ""},
-            },  # fmt: skip
+            },
         },
     }
-    status = {"type": "jobidflowstatuscomponent", "configuration": {"jobId": {"type": "evalv2",
-              "fieldType": "text", "expr": "deploy.jobId", "connections": [{"componentId": "deploy",
-              "id": "jobId"}]}}}  # fmt: skip
-    title = {"type": "textcomponent", "componentInput": {"type": "static", "fieldType": "template",
-             "value": f"ML Pipeline Builder: {ref}"}, "configuration": {"style": {"type": "static", "value": "Title"}}}  # fmt: skip
+    status = {
+        "type": "jobidflowstatuscomponent",
+        "configuration": {
+            "jobId": {
+                "type": "evalv2",
+                "fieldType": "text",
+                "expr": "deploy.jobId",
+                "connections": [{"componentId": "deploy", "id": "jobId"}],
+            }
+        },
+    }
+    title = {
+        "type": "textcomponent",
+        "componentInput": {"type": "static", "fieldType": "template", "value": f"ML Pipeline Builder: {ref}"},
+        "configuration": {"style": {"type": "static", "value": "Title"}},
+    }
     return {
         "summary": f"ML Pipeline Builder ({ref})",
         "value": {

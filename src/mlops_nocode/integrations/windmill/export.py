@@ -276,7 +276,7 @@ def export_flow(
 
 
 def _flow_schema(parameters: dict[str, Any]) -> dict[str, Any]:
-    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object"}
+    schema: dict[str, Any] = {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object"}
     schema |= {k: v for k, v in parameters.items() if k not in ("$schema",)}
     schema.setdefault("properties", {})
     schema.setdefault("required", [])

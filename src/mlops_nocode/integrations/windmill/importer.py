@@ -124,10 +124,7 @@ def _script_step(module: dict[str, Any], where: str, problems: list[Problem]) ->
         elif name == "mlops_options":
             step |= t.get("value") or {}
         elif t.get("type") == "javascript" and str(t.get("expr", "")).startswith("results["):
-            inputs |= {
-                name: src
-                for src in _wiring("({" + json.dumps(name) + ": " + t["expr"] + "})", at, problems).values()
-            }
+            inputs |= _wiring("({" + json.dumps(name) + ": " + t["expr"] + "})", at, problems)
         else:
             with_[name] = _param(t, at, problems)
     if with_:
@@ -179,7 +176,7 @@ def import_flow(flow: dict[str, Any]) -> tuple[dict[str, Any] | None, list[Probl
     found: dict[str, Any] = {}
     value = flow.get("value") if isinstance(flow, dict) else None
     modules = value.get("modules") if isinstance(value, dict) else None
-    if not isinstance(modules, list):
+    if not isinstance(value, dict) or not isinstance(modules, list):
         return None, [
             Problem("not a Windmill flow: no value.modules list", "value.modules", "give an OpenFlow file")
         ]

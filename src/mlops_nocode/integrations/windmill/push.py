@@ -82,8 +82,11 @@ class Workspace:
                 Problem(f"cannot reach Windmill: {type(e).__name__}", self.where, "check WINDMILL_API_URL")
             ) from None
         if r.status_code >= 400:
-            fix = {401: "check WINDMILL_API_KEY (a Windmill token)", 403: "give the token's user write access "
-                   "to the folder f/mlops", 404: "check --workspace"}.get(r.status_code, "see Windmill's logs")  # fmt: skip
+            fix = {
+                401: "check WINDMILL_API_KEY (a Windmill token)",
+                403: "give the token's user write access to the folder f/mlops",
+                404: "check --workspace",
+            }.get(r.status_code, "see Windmill's logs")
             raise SpecError(Problem(f"Windmill answered {r.status_code}: {r.text[:300]}", what, fix))
         return r
 
@@ -106,8 +109,13 @@ class Workspace:
         return Change("variable", v.path, "created")
 
     def script(self, s: Script, description: str = "") -> Change:
-        body: dict[str, Any] = {"path": s.path, "summary": s.summary, "description": description,
-                                "content": s.content, "language": "python3"}  # fmt: skip
+        body: dict[str, Any] = {
+            "path": s.path,
+            "summary": s.summary,
+            "description": description,
+            "content": s.content,
+            "language": "python3",
+        }
         if self._exists(f"/scripts/exists/p/{s.path}", s.path):
             current = self._call("GET", f"/scripts/get/p/{s.path}", s.path).json()
             if current.get("content") == s.content and current.get("summary") == s.summary:

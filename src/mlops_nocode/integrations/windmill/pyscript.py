@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import keyword
-from typing import Any
 
 from mlops_nocode.spec import Problem
 from mlops_nocode.spec.models import Playbook
@@ -63,7 +62,7 @@ def arg_problem(name: str, where: str) -> Problem | None:
     return Problem(
         f"{name[:60]!r} cannot be an argument of a Windmill Python script",
         where,
-        "name parameters and inputs with Python identifiers (letters, digits, _), or export with --mode gateway",
+        "name parameters and inputs with Python identifiers (letters, digits, _), or use --mode gateway",
     )
 
 
