@@ -103,15 +103,17 @@ def test_deployment_flow_stops_at_validate_with_located_problems(runner: FlowRun
 
 
 def test_exported_gateway_flow_follows_each_step_of_the_run(runner: FlowRunner) -> None:
-    docs = load_folder([SALES])
-    root = docs[-1]
-    assert isinstance(root, Pipeline)
+    """iris-classifier nests a pipeline: its module `step_classify` follows every `classify/...` step."""
+    docs = load_folder([ROOT / "catalogue"])
+    root = next(d for d in docs if isinstance(d, Pipeline) and d.metadata.name == "iris-classifier")
     flow = export_flow(root, configured_catalogue(docs), "gateway")
     results = runner.run(flow, {"n_estimators": 5})
-    for step in ("sales", "features", "split", "train", "evaluate"):
-        assert results[f"step_{step}"]["steps"][step]["status"] == "succeeded"
+    assert results["step_load"]["steps"]["load"]["status"] == "succeeded"
+    assert set(results["step_classify"]["steps"]) == {"classify/split", "classify/train", "classify/evaluate"}
+    assert {s["status"] for s in results["step_classify"]["steps"].values()} == {"succeeded"}
+    assert results["step_export"]["steps"]["export"]["status"] == "succeeded"
     assert results["mlops_wait"]["status"] == "succeeded"
-    assert set(results["mlops_wait"]["outputs"]) >= {"model", "metrics"}
+    assert set(results["mlops_wait"]["outputs"]) >= {"model", "metrics", "bundle"}
 
 
 def test_exported_scripts_flow_runs_the_steps_code(tmp_path: Path) -> None:

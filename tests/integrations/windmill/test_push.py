@@ -5,11 +5,15 @@ values only in request bodies; located errors for a bad token, workspace or URL.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.integrations.windmill.fake_windmill import FakeWindmill
 
@@ -124,3 +128,17 @@ def test_shipped_assets_are_current_and_valid(
     assert {"schemaformcomponent", "selectcomponent", "buttoncomponent", "jobidflowstatuscomponent"} <= kinds
     form = next(c for c in app["value"]["grid"] if c["id"] == "params")["data"]["componentInput"]["value"]
     assert set(form["properties"]) == {"estimator", "n_estimators", "seed"}  # iris-classifier's parameters
+
+
+def test_compose_file_matches_the_compose_specification_and_holds_no_secret() -> None:
+    compose = Path(__file__).resolve().parents[3] / "orchestrator" / "windmill" / "docker-compose.yml"
+    checker = shutil.which("check-jsonschema", path=str(Path(sys.executable).parent))
+    assert checker, "check-jsonschema is a dev dependency"
+    done = subprocess.run(
+        [checker, "--builtin-schema", "vendor.compose-spec", str(compose)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    doc = yaml.safe_load(compose.read_text())
+    assert set(doc["services"]) == {"windmill-db", "windmill-server", "windmill-worker"}
+    assert doc["services"]["windmill-server"]["ports"] == ["127.0.0.1:${WINDMILL_PORT:-8001}:8000"]
+    assert "${WINDMILL_DB_PASSWORD:?" in compose.read_text()
