@@ -8,8 +8,10 @@ cli_version="${WINDMILL_CLI_VERSION:-1.819.0}"
 command -v npm >/dev/null || { echo "the Windmill checks need npm (Node >= 20): apt-get install nodejs npm" >&2; exit 1; }
 dir="${MLOPS_WINDMILL_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/mlops-nocode/windmill-npm}"
 stamp="$dir/.installed-$validator_version-$cli_version"
+mkdir -p "$dir"
+exec 9>"$dir/.lock"
+flock 9  # parallel test workers: one installs, the others wait for it
 if [ ! -f "$stamp" ]; then
-  mkdir -p "$dir"
   (
     cd "$dir"
     [ -f package.json ] || echo '{"name": "mlops-windmill-tools", "private": true}' > package.json

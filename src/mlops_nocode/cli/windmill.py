@@ -109,19 +109,20 @@ def import_(
 
     from mlops_nocode.integrations.windmill.importer import import_flow
     from mlops_nocode.spec import parse_document
+    from mlops_nocode.spec.yamlio import parse_texts
 
     where = str(flow_file)
     try:
         text = flow_file.read_text(encoding="utf-8")
-        flow = yaml.safe_load(text)  # YAML reads JSON too
+        flows = parse_texts(text, where)  # strict: no duplicate keys, no alias bombs
     except (OSError, UnicodeDecodeError) as e:
         fail([Problem(f"cannot read {flow_file}: {e}", where, "give a readable flow file")], as_json)
-    except yaml.YAMLError as e:
-        fail(
-            [Problem(f"not JSON or YAML: {str(e)[:200]}", where, "give an OpenFlow JSON or YAML file")],
-            as_json,
-        )
-    doc, problems = import_flow(flow if isinstance(flow, dict) else {})
+    except SpecError as e:
+        fail(e.problems, as_json)
+    if len(flows) != 1 or not isinstance(flows[0], dict):
+        fail([Problem("not one flow document", where, "give one OpenFlow JSON or YAML document")], as_json)
+    flow = flows[0]
+    doc, problems = import_flow(flow)
     if doc is None:
         fail(problems, as_json)
     try:
@@ -268,7 +269,7 @@ def push(
                 Variable("f/mlops/gateway_key", cred.token, True, "API key of the MLOps No-Code gateway"),
             ]
         changes: list[Change] = []
-        ws = Workspace(settings.windmill_api_url, key, workspace)
+        ws = Workspace(settings.windmill_api_url, key, workspace, secrets=tuple(v.value for v in variables))
         try:
             changes.append(ws.folder("mlops"))
             changes += [ws.variable(v) for v in variables]

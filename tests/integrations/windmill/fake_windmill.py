@@ -33,6 +33,7 @@ class FakeWindmill:
         }
         self.requests: list[tuple[str, str, Any]] = []
         self.creates: dict[str, int] = {}
+        self.refuse: str | None = None  # a route answered 400 echoing the request body (a careless server)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -80,6 +81,8 @@ class FakeWindmill:
         if not m:
             return h._send(404, "not found", text=True)
         kind, op, path = m.groups()
+        if self.refuse and self.refuse in h.path:
+            return h._send(400, f"refused: {json.dumps(body)}", text=True)
         store = self.items[kind]
         if method == "GET" and op == "exists":
             return h._send(200, path in store)

@@ -270,3 +270,15 @@ def test_import_cli_writes_a_spec_that_validates(mlops: Any, tmp_path: Path) -> 
     assert mlops("validate", str(spec)).code == 0
     r = mlops("windmill", "import", str(tmp_path / "missing.json"))
     assert r.code == 2 and "Traceback" not in r.stderr
+
+
+def test_import_refuses_an_alias_bomb_and_duplicate_keys(mlops: Any, tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    bomb.write_text("\n".join(lines) + "\n")
+    dup = tmp_path / "dup.json"
+    dup.write_text('{"summary": "a", "summary": "b", "value": {"modules": []}}')
+    for path in (bomb, dup):
+        r = mlops("windmill", "import", str(path), timeout=60)
+        assert r.code == 2 and "Traceback" not in r.stderr, r

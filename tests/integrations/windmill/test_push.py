@@ -83,6 +83,13 @@ def test_a_changed_script_becomes_a_new_version_of_the_same_path(
     assert posted[-1]["parent_hash"] == old["hash"] and "parent_hash" not in posted[0]
 
 
+def test_an_answer_echoing_the_key_is_redacted(mlops: Callable[..., Any], windmill: FakeWindmill) -> None:
+    windmill.refuse = "/variables/create"
+    r = mlops("windmill", "push", "-w", "demo", env=_env(windmill))
+    assert r.code == 2 and "Windmill answered 400: refused" in r.stderr, r
+    assert GW_KEY not in r.stdout + r.stderr and "***" in r.stderr
+
+
 def test_push_without_credentials_stores_no_variable(
     mlops: Callable[..., Any], windmill: FakeWindmill
 ) -> None:

@@ -53,7 +53,9 @@ class Change:
 class Workspace:
     """One Windmill workspace reached through its REST API."""
 
-    def __init__(self, url: str, token: str, workspace: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str, token: str, workspace: str, timeout: float = 30.0, secrets: tuple[str, ...] = ()
+    ) -> None:
         if not WORKSPACE_RE.fullmatch(workspace):
             raise SpecError(
                 Problem(f"invalid workspace id {workspace[:60]!r}", "--workspace", "letters, digits, - and _")
@@ -67,6 +69,7 @@ class Workspace:
             )
         api = base if base.endswith("/api") else base + "/api"
         self.where = "WINDMILL_API_URL"
+        self.secrets = tuple(x for x in (token, *secrets) if x)
         self.client = httpx.Client(
             base_url=f"{api}/w/{workspace}", headers={"Authorization": f"Bearer {token}"}, timeout=timeout
         )
@@ -87,7 +90,10 @@ class Workspace:
                 403: "give the token's user write access to the folder f/mlops",
                 404: "check --workspace",
             }.get(r.status_code, "see Windmill's logs")
-            raise SpecError(Problem(f"Windmill answered {r.status_code}: {r.text[:300]}", what, fix))
+            text = r.text[:2000]
+            for secret in self.secrets:  # an answer may echo what was sent
+                text = text.replace(secret, "***")
+            raise SpecError(Problem(f"Windmill answered {r.status_code}: {text[:300]}", what, fix))
         return r
 
     def _exists(self, route: str, what: str) -> bool:
