@@ -282,3 +282,14 @@ def test_import_refuses_an_alias_bomb_and_duplicate_keys(mlops: Any, tmp_path: P
     for path in (bomb, dup):
         r = mlops("windmill", "import", str(path), timeout=60)
         assert r.code == 2 and "Traceback" not in r.stderr, r
+
+
+def test_the_tools_script_fails_clearly_without_npm(tmp_path: Path) -> None:
+    done = subprocess.run(
+        ["/bin/bash", str(ROOT / "scripts" / "windmill-tools.sh")],
+        env={"PATH": str(tmp_path), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and "need npm" in done.stderr
