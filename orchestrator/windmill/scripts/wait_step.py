@@ -18,6 +18,8 @@ def main(
     run = quoted(run_id)
     graph = call(gateway_url, gateway_key, "GET", f"/api/v1/runs/{run}/graph")
     mine = {s["id"] for s in graph["steps"] if s["id"] == step or s["id"].startswith(step + "/")}
+    if not mine:
+        raise GatewayError(f"run {run_id} has no step {step}")
     ended: dict = {}
     seen = 0
     deadline = time.monotonic() + timeout_s
