@@ -155,6 +155,22 @@ class Settings(BaseSettings):
     worker_live_after: float = Field(
         default=30.0, gt=0, description="a worker counts as live while its last beat is younger than this"
     )
+    # e-mail notification targets (runs/notify_mail.py); unset SMTP_HOST: email targets are refused
+    smtp_host: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9.:\[\]-]{1,253}$", description="SMTP server; unset: no e-mail"
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="587 (STARTTLS), 465 (SMTP_SSL), 25")
+    smtp_user: str | None = Field(default=None, description="log in as this user (with SMTP_PASSWORD)")
+    smtp_password: SecretStr | None = None
+    smtp_from: str = Field(
+        default="mlops@localhost",
+        pattern=r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9.-]{1,253}$",
+        description="the From address of notification mails",
+    )
+    smtp_starttls: bool = Field(default=True, description="upgrade the connection with STARTTLS (required)")
+    smtp_ssl: bool = Field(default=False, description="connect with TLS from the start (port 465)")
+    smtp_timeout: float = Field(default=10.0, gt=0, description="seconds per SMTP operation")
+    smtp_ca_file: Path | None = Field(default=None, description="CA bundle to verify the SMTP server with")
 
     @field_validator("webhook_allowed_hosts")
     @classmethod

@@ -38,6 +38,7 @@ from mlops_nocode.integrations.litellm.preflight import route_problems
 from mlops_nocode.integrations.litellm.routes import key_secret_names
 from mlops_nocode.runs.db import Database
 from mlops_nocode.runs.keys import KeyStore
+from mlops_nocode.runs.notify_targets import RunTargets
 from mlops_nocode.runs.service import RunService
 from mlops_nocode.runs.sessions import SessionStore
 from mlops_nocode.runs.vault import SecretStore
@@ -96,6 +97,7 @@ def open_gateway(settings: Settings, metrics: Metrics | None = None) -> Gateway:
     service.route_secrets = partial(key_secret_names, settings.home)  # and with the model routes' keys
     service.route_check = lambda plan: route_problems(plan, settings.home)  # launches name known routes
     hooks = WebhookStore(db, vault, HostPolicy.from_settings(settings))
+    service.notify_targets = RunTargets(vault, hooks.policy, settings)  # a launch's `notify` list
     notifier = Notifier(hooks, service, settings)
     sessions = SessionStore(db, settings.session_idle_seconds)
     return Gateway(settings, db, service, KeyStore(db), m, secret, vault, hooks, notifier, sessions)

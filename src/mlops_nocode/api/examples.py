@@ -213,9 +213,21 @@ ARTIFACT: dict[str, Any] = {
 
 WEBHOOK: dict[str, Any] = {
     "id": "a1b2c3d4e5f60718",
+    "type": "webhook",
     "url": "https://example.org/hooks/mlops",
+    "to": [],
     "events": ["run.failed"],
     "created_at": T0,
+}
+SLACK_TARGET: dict[str, Any] = {
+    "type": "slack",
+    "url": "https://hooks.slack.com/services/T000/B000/XXXXXXXX",
+    "events": ["run.failed"],
+}
+EMAIL_TARGET: dict[str, Any] = {"type": "email", "to": ["ml-team@example.org"], "events": ["run.failed"]}
+N8N_TARGET: dict[str, Any] = {
+    "type": "webhook",
+    "url": "https://n8n.example.org/webhook-waiting/1234?signature=abc",
 }
 
 SESSION: dict[str, Any] = {
@@ -354,7 +366,25 @@ MODELS: dict[str, list[Any]] = {
     "SecretIn": [{"value": "hf_exampleTokenValue123"}],
     "SecretOut": [{"name": "HF_TOKEN", "created_at": T0, "updated_at": T0 + 60}],
     "Artifact": [ARTIFACT],
-    "WebhookIn": [{"url": "https://example.org/hooks/mlops", "events": ["run.failed"]}],
+    "WebhookIn": [
+        {"url": "https://example.org/hooks/mlops", "events": ["run.failed"]},
+        {"type": "slack", "url": SLACK_TARGET["url"], "events": ["run.failed", "alert.firing"]},
+        {"type": "email", "to": ["oncall@example.org"], "events": ["alert.firing", "alert.resolved"]},
+    ],
+    "NotifyTargetIn": [SLACK_TARGET, EMAIL_TARGET, N8N_TARGET],
+    "RunLaunched": [
+        RUN
+        | {
+            "status": "queued",
+            "started_at": None,
+            "finished_at": None,
+            "worker_id": None,
+            "heartbeat_at": None,
+            "attempts": 0,
+            "outputs": None,
+            "notify_secret": "(shown once: 43 random URL-safe characters)",
+        }
+    ],
     "WebhookOut": [WEBHOOK],
     "WebhookCreated": [WEBHOOK | {"secret": "(shown once: 43 random URL-safe characters)"}],
     "Delivery": [

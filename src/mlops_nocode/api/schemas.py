@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, GetJsonSchemaHandler, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core.core_schema import CoreSchema
 
 from mlops_nocode.api import examples as E
 from mlops_nocode.runtime.secrets import MAX_VALUE_BYTES, MIN_REDACTED, value_problem
 from mlops_nocode.spec.limits import spec_depth_limit
+from mlops_nocode.spec.notify import MAX_RECIPIENTS, MAX_TARGETS, NotifyTarget, NotifyType, check_address
 
 MAX_DEPTH = spec_depth_limit() + 1  # MAX_SPEC_DEPTH for one document; +1 for a list of them
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -67,6 +76,23 @@ class _OrProviderName:
 TargetOrName = Annotated[TargetIn, BeforeValidator(_provider_name), _OrProviderName()]
 
 
+class NotifyTargetIn(NotifyTarget):
+    """Who hears of this run's end: `webhook` and `n8n` get the signed JSON body of webhooks (signed with
+    `secret`, or with the run's `notify_secret`), `slack` a Slack-compatible message, `email` a mail."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": E.MODELS["NotifyTargetIn"]})
+
+    secret: str | None = Field(
+        default=None, min_length=16, max_length=200, description="webhook, n8n: sign with this secret"
+    )
+
+    @model_validator(mode="after")
+    def _secret_signs(self) -> NotifyTargetIn:
+        if self.secret is not None and self.type not in ("webhook", "n8n"):
+            raise ValueError(f"a {self.type} target is not signed: remove `secret`")
+        return self
+
+
 class LaunchRequest(Strict):
     """A ref (`pipeline/iris-classifier@1.0.0`) or inline spec documents, with parameters and a target."""
 
@@ -91,6 +117,11 @@ class LaunchRequest(Strict):
     keep: bool = Field(
         default=False, description="keep what the run provisions after it ends (serving), until destroyed"
     )
+    notify: list[NotifyTargetIn] | None = Field(
+        default=None,
+        max_length=MAX_TARGETS,
+        description="who hears of the run's end; replaces the pipeline's `spec.notify` ([] for nobody)",
+    )
 
     @field_validator("pipeline", "parameters")
     @classmethod
@@ -104,6 +135,9 @@ class LaunchRequest(Strict):
     def target_dict(self) -> dict[str, Any] | None:
         return self.target.model_dump() if self.target else None
 
+    def notify_list(self) -> list[dict[str, Any]] | None:
+        return None if self.notify is None else [t.model_dump() for t in self.notify]
+
 
 class DeployResponse(BaseModel):
     """The blueprint's answer to a deploy: the run id is the pipeline id."""
@@ -113,6 +147,9 @@ class DeployResponse(BaseModel):
     pipeline_id: str
     status: RunStatus
     message: str
+    notify_secret: str | None = Field(
+        default=None, description="signs this run's webhook and n8n notifications: shown only here"
+    )
 
 
 class StatusResponse(BaseModel):
@@ -154,6 +191,14 @@ class Run(BaseModel):
     attempts: int
     cancel_requested: bool
     retry_of: str | None
+
+
+class RunLaunched(Run):
+    """A run just launched: `notify_secret` signs its webhook and n8n notifications (shown only here)."""
+
+    model_config = E.config("RunLaunched")
+
+    notify_secret: str | None = None
 
 
 class GraphStep(BaseModel):
@@ -363,21 +408,46 @@ ALL_EVENTS: list[WebhookEvent] = ["run.succeeded", "run.failed", "run.cancelled"
 
 
 class WebhookIn(Strict):
-    """Where to POST run endings (and alerts: `alert.firing`, `alert.resolved`), which ones (default: every
-    run ending), and the signing secret (generated when omitted)."""
+    """Where to send run endings (and alerts: `alert.firing`, `alert.resolved`), which ones (default: every
+    run ending), and the signing secret (generated when omitted). `type`: `webhook` or `n8n` (signed JSON
+    POSTed to `url`), `slack` (a Slack-compatible message POSTed to `url`), `email` (to `to`, over SMTP)."""
 
     model_config = E.config("WebhookIn")
 
-    url: str = Field(min_length=1, max_length=2000, examples=["https://example.org/hooks/mlops"])
+    type: NotifyType = "webhook"
+    url: str | None = Field(
+        default=None, min_length=1, max_length=2000, examples=["https://example.org/hooks/mlops"]
+    )
+    to: list[str] = Field(default_factory=list, max_length=MAX_RECIPIENTS, description="email: recipients")
     events: list[WebhookEvent] = Field(default_factory=lambda: list(ALL_EVENTS), min_length=1)
     secret: str | None = Field(default=None, min_length=16, max_length=200)
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        for i, address in enumerate(v):
+            try:
+                check_address(address)
+            except ValueError as e:
+                raise ValueError(f"to[{i}]: {e}") from None
+        return list(dict.fromkeys(v))
+
+    @model_validator(mode="after")
+    def _fields_of_type(self) -> WebhookIn:
+        if self.type == "email" and (not self.to or self.url is not None):
+            raise ValueError("an email webhook takes `to` (the recipients) and no `url`")
+        if self.type != "email" and (self.url is None or self.to):
+            raise ValueError(f"a {self.type} webhook takes a `url` and no `to`")
+        return self
 
 
 class WebhookOut(BaseModel):
     model_config = E.config("WebhookOut")
 
     id: str
-    url: str
+    type: NotifyType = "webhook"
+    url: str | None
+    to: list[str] = Field(default_factory=list)
     events: list[str]
     created_at: float
 

@@ -368,4 +368,5 @@ def compile_plan(
         steps=tuple(c.steps),
         outputs={k: v for k, v in outputs.items() if isinstance(v, Binding)},
         warnings=tuple(dict.fromkeys(c.warnings)),
+        notify=tuple(t.model_dump() for t in doc.spec.notify),
     )

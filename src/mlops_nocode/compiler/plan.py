@@ -130,6 +130,8 @@ class Plan:
     python_path: tuple[str, ...] = ()
     warnings: tuple[Problem, ...] = ()
     """What validation found worth saying that does not stop a run (not part of the plan's JSON)."""
+    notify: tuple[dict[str, Any], ...] = ()
+    """The root pipeline's `spec.notify` targets (its defaults; a launch's own list replaces them)."""
 
     def step(self, step_id: str) -> PlanStep:
         for s in self.steps:
@@ -162,6 +164,7 @@ class Plan:
             "outputs": {k: b.to_json() for k, b in self.outputs.items()},
             "python_path": [_portable(p, base) for p in self.python_path],
             **({"sources": sources} if sources else {}),
+            **({"notify": list(self.notify)} if self.notify else {}),
         }
 
     @classmethod
@@ -178,6 +181,7 @@ class Plan:
                 steps=tuple(PlanStep.from_json(_with_source(s, d), base) for s in d["steps"]),
                 outputs={k: Binding(**b) for k, b in dict(d.get("outputs", {})).items()},
                 python_path=tuple(_local(str(p), base) for p in d.get("python_path", ())),
+                notify=tuple(dict(t) for t in d.get("notify", ())),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise PlanError(f"malformed plan: {type(e).__name__}: {e}") from None

@@ -133,6 +133,9 @@ class WebhookRow(Base):
     events: Mapped[str] = mapped_column(String(200))
     secret: Mapped[str] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(16), default="webhook")  # webhook, slack, email, n8n
+    recipients: Mapped[str | None] = mapped_column(Text, nullable=True)  # email: comma list
+    run_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)  # a run's own target
 
 
 class DeliveryRow(Base):

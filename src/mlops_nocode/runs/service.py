@@ -25,6 +25,7 @@ from mlops_nocode.runs.errors import RunNotFound, RunStateError, RunTaken, SeqGa
 from mlops_nocode.runs.labels import plan_target
 from mlops_nocode.runs.listen import CHANNEL as QUEUED_CHANNEL
 from mlops_nocode.runs.models import TERMINAL, EventRow, RunRow
+from mlops_nocode.runs.notify_targets import RunTargets
 from mlops_nocode.runtime.state import new_run_id
 from mlops_nocode.spec import Problem, SpecError
 
@@ -172,6 +173,7 @@ class RunService(ClaimOps):
         self.secret_values = None  # the vault's SecretStore.values, set by the gateway (see ClaimOps)
         self.route_secrets = None  # the model routes' key secret names, set by the gateway (see ClaimOps)
         self.route_check: Callable[[Plan], list[Problem]] | None = None  # set by the gateway
+        self.notify_targets: RunTargets | None = None  # set by the gateway: a run's notification targets
         self._redactors = {}
 
     def _remember(self, run_id: str, plan: dict[str, Any]) -> tuple[str, ...]:
@@ -189,12 +191,15 @@ class RunService(ClaimOps):
         target: dict[str, Any] | None = None,
         retry_of: str | None = None,
         keep: bool = False,
+        notify: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """Compile (SpecError with located problems when invalid) and queue a run (`keep`: what it
-        provisions stays after its end, until `destroy`)."""
+        provisions stays after its end, until `destroy`; `notify`: who hears of its end, instead of its
+        pipeline's `spec.notify`; the answer then carries `notify_secret` when a signed target uses it)."""
         plan = prepare(pipeline, parameters, target)
         if self.route_check is not None and (missing := self.route_check(plan)):
             raise SpecError(missing)  # a model route its litellm steps name is not configured here
+        targets = self.notify_targets.prepare(plan, notify) if self.notify_targets is not None else None
         plan_json = plan.to_json()
         row = RunRow(
             id=new_run_id(),
@@ -213,11 +218,16 @@ class RunService(ClaimOps):
         )
         with self.db.session() as s:
             s.add(row)
+            if targets is not None and self.notify_targets is not None:
+                s.add_all(self.notify_targets.rows(targets, row.id))
             if self.db.dialect == "postgresql":  # delivered at commit to every listening worker process
                 s.execute(text(f"NOTIFY {QUEUED_CHANNEL}"))
         if self.on_created is not None:
             self.on_created()
-        return run_json(row, self._remember(row.id, row.plan))
+        answer = run_json(row, self._remember(row.id, row.plan))
+        if targets is not None and targets.shown_secret:
+            answer["notify_secret"] = targets.shown_secret
+        return answer
 
     def get(self, run_id: str) -> dict[str, Any]:
         steps = self._steps.get(run_id)

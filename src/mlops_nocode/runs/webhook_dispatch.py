@@ -5,6 +5,7 @@ any hosts, share one queue (see runs.webhook_queue)."""
 from __future__ import annotations
 
 import http.client
+import json
 import logging
 import os
 import socket
@@ -13,6 +14,8 @@ import threading
 import time
 
 from mlops_nocode.hosts import HostPolicy, HostRefused, pinned_post
+from mlops_nocode.runs.notify_format import slack_message, summarize
+from mlops_nocode.runs.notify_mail import send_mail
 from mlops_nocode.runs.vault import SecretStore, SecretUnreadable
 from mlops_nocode.runs.webhook_queue import Claim, DeliveryQueue
 from mlops_nocode.runs.webhooks import SIGNATURE_HEADER, sign
@@ -92,6 +95,13 @@ class Dispatcher:
                 "the webhook's signing secret cannot be decrypted (SECRET_KEY changed): register it again"
             )
             return self._settle(claim, me, None, unreadable, final=True)
+        if claim.kind == "email":
+            summary = summarize(json.loads(claim.body), self.settings.report_url)
+            return self._settle(claim, me, *send_mail(self.settings, list(claim.to), summary))
+        body = claim.body
+        if claim.kind == "slack":
+            summary = summarize(json.loads(claim.body), self.settings.report_url)
+            body = json.dumps(slack_message(summary)).encode()
         try:
             addresses = self.policy.check_url(claim.url)
         except HostRefused as e:
@@ -100,12 +110,12 @@ class Dispatcher:
             "Content-Type": "application/json",
             "User-Agent": "mlops-nocode-webhook",
             "X-MLOPS-Event": claim.event,
-            SIGNATURE_HEADER: sign(secret, claim.body),
+            SIGNATURE_HEADER: sign(secret, body),
         }
         code: int | None
         error: str | None
         try:
-            code = pinned_post(claim.url, addresses, claim.body, headers, self.settings.webhook_timeout)
+            code = pinned_post(claim.url, addresses, body, headers, self.settings.webhook_timeout)
             error = None if code is not None and 200 <= code < 300 else f"HTTP {code}"
         except (OSError, ssl.SSLError, http.client.HTTPException, ValueError) as e:
             code, error = None, f"{type(e).__name__}: {e}"[:MAX_ERROR]

@@ -38,6 +38,8 @@ class Claim:
     attempt: int
     url: str
     sealed_secret: str
+    kind: str = "webhook"  # webhook, n8n, slack, email (runs.webhooks)
+    to: tuple[str, ...] = ()  # email: the recipients
 
 
 def is_ok(status: int | None, error: str | None) -> bool:
@@ -132,6 +134,8 @@ class DeliveryQueue:
                     row.attempts,
                     hook.url,
                     hook.secret,
+                    hook.kind,
+                    tuple(hook.recipients.split(",")) if hook.recipients else (),
                 )
         return None
 

@@ -8,6 +8,11 @@ claim and POST them, retrying after `WEBHOOK_BACKOFF` seconds, doubling, `WEBHOO
 all, and logging every attempt. Deliveries survive the death of any process: a claim whose dispatcher
 died is due again when its `WEBHOOK_LEASE` expires (runs.webhook_queue). URLs are checked against the
 host policy (mlops_nocode.hosts) at registration and again, after DNS resolution, at every delivery.
+
+A webhook's kind says how it is delivered: `webhook` and `n8n` get the signed JSON body, `slack` a
+Slack-compatible message, `email` a mail over SMTP (runs.notify_format, runs.notify_mail). A run's own
+targets (its launch's or its pipeline's `notify` list, runs.notify_targets) are rows of the same table
+that name their run: never listed here, and delivered only for that run.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from mlops_nocode.hosts import HostPolicy
 from mlops_nocode.runs.db import Database
@@ -45,7 +50,14 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def _hook_json(row: WebhookRow) -> dict[str, Any]:
-    return {"id": row.id, "url": row.url, "events": row.events.split(","), "created_at": row.created_at}
+    return {
+        "id": row.id,
+        "type": row.kind,
+        "url": row.url or None,
+        "to": row.recipients.split(",") if row.recipients else [],
+        "events": row.events.split(","),
+        "created_at": row.created_at,
+    }
 
 
 class WebhookStore:
@@ -55,21 +67,32 @@ class WebhookStore:
         self.db, self.vault = db, vault
         self.policy = policy or HostPolicy()
 
-    def create(self, url: str, events: list[str], secret: str | None) -> dict[str, Any]:
-        """A new webhook; the answer carries its secret (generated when not given), shown only here.
+    def create(
+        self,
+        url: str | None,
+        events: list[str],
+        secret: str | None,
+        kind: str = "webhook",
+        to: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """A new webhook (`kind`: webhook, n8n, slack, or email to the addresses `to`, already checked);
+        the answer carries its secret (generated when not given), shown only here.
 
         HostRefused (a ValueError) when the host policy refuses the URL; ValueError for unknown events."""
-        self.policy.check_url(url)
+        if kind != "email":
+            self.policy.check_url(url or "")
         bad = sorted(set(events) - set(EVENTS))
         if bad or not events:
             raise ValueError(f"unknown events {bad}; use some of {', '.join(EVENTS)}")
         secret = secret or secrets.token_urlsafe(32)
         row = WebhookRow(
             id=secrets.token_hex(8),
-            url=url,
+            url=url or "",
             events=",".join(e for e in EVENTS if e in events),
             secret=self.vault.seal(secret),
             created_at=time.time(),
+            kind=kind,
+            recipients=",".join(to) if to else None,
         )
         with self.db.session() as s:
             s.add(row)
@@ -78,20 +101,25 @@ class WebhookStore:
     def all(self) -> list[dict[str, Any]]:
         """Every webhook (never its secret)."""
         with self.db.session() as s:
-            return [_hook_json(r) for r in s.scalars(select(WebhookRow).order_by(WebhookRow.created_at))]
+            registered = select(WebhookRow).where(WebhookRow.run_id.is_(None)).order_by(WebhookRow.created_at)
+            return [_hook_json(r) for r in s.scalars(registered)]
 
     def delete(self, hook_id: str) -> bool:
         with self.db.session() as s:
             row = s.get(WebhookRow, hook_id)
-            if row is None:
+            if row is None or row.run_id is not None:  # a run's own targets live and die with it
                 return False
             s.delete(row)
             return True
 
-    def hook_ids_for(self, event: str) -> list[str]:
-        """The ids of the webhooks subscribed to `event`."""
+    def hook_ids_for(self, event: str, run_id: str | None = None) -> list[str]:
+        """The ids of the registered webhooks subscribed to `event`, then those of `run_id`'s own
+        notification targets (runs.notify_targets) that want it."""
+        owner = WebhookRow.run_id.is_(None)
+        if run_id is not None:
+            owner = or_(owner, WebhookRow.run_id == run_id)  # type: ignore[assignment]
         with self.db.session() as s:
-            rows = s.execute(select(WebhookRow.id, WebhookRow.events)).all()
+            rows = s.execute(select(WebhookRow.id, WebhookRow.events).where(owner)).all()
         return [hook_id for hook_id, events in rows if event in events.split(",")]
 
     def deliveries(self, run_id: str) -> list[dict[str, Any]]:
@@ -132,7 +160,7 @@ class Notifier:
                     {"id": uuid.uuid4().hex, "event": event, "timestamp": time.time(), "run": run},
                     default=str,
                 )
-                for hook_id in self.store.hook_ids_for(event)
+                for hook_id in self.store.hook_ids_for(event, run_id)
             }
             queued = self.queue.enqueue(run_id, event, bodies)
         except Exception:

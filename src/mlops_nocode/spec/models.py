@@ -8,6 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from mlops_nocode.spec.limits import playbook_code_limit
 from mlops_nocode.spec.llm import LitellmRuntime
+from mlops_nocode.spec.notify import MAX_TARGETS, NotifyTarget
 from mlops_nocode.spec.refs import KIND_OF_DOC, Ref, RefError, check_name, check_version, valid_name
 from mlops_nocode.spec.sections import (
     SECTIONS,
@@ -309,6 +310,11 @@ class PipelineSpec(_Strict):
     inputs: dict[str, Port] = Field(default_factory=dict)
     steps: list[Step] = Field(min_length=1)
     outputs: dict[str, str] = Field(default_factory=dict)
+    notify: list[NotifyTarget] = Field(
+        default_factory=list,
+        max_length=MAX_TARGETS,
+        description="who hears of a run's end (a launch's own `notify` list replaces this one)",
+    )
 
     @field_validator("inputs")
     @classmethod

@@ -12,6 +12,7 @@ from pydantic import TypeAdapter
 
 from mlops_nocode.spec.limits import playbook_code_limit
 from mlops_nocode.spec.models import Document
+from mlops_nocode.spec.notify import ADDRESS_RE, URL_RE
 from mlops_nocode.spec.refs import NAME_PATTERN
 from mlops_nocode.spec.sections import SECTIONS
 from mlops_nocode.spec.values import (
@@ -109,3 +110,12 @@ def _constrain(defs: dict[str, Any]) -> None:
     ]
     for kind in ("Playbook", "Pipeline", "MetaPipeline"):
         defs[kind]["patternProperties"] = {EXTENSION: {}}
+    _string(props["NotifyTarget"]["url"])["pattern"] = f"^{URL_RE.pattern}$"
+    props["NotifyTarget"]["to"]["items"].update({"pattern": f"^{ADDRESS_RE.pattern}$", "maxLength": 254})
+    defs["NotifyTarget"]["allOf"] = [
+        {
+            "if": {"properties": {"type": {"const": "email"}}, "required": ["type"]},
+            "then": {"required": ["to"], "properties": {"to": {"minItems": 1}}, "not": {"required": ["url"]}},
+            "else": {"required": ["url"], "properties": {"to": {"maxItems": 0}}},
+        }
+    ]

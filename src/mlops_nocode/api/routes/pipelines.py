@@ -21,12 +21,15 @@ router = APIRouter(prefix="/pipelines", tags=["pipelines (blueprint)"])
 )
 def deploy(body: LaunchRequest, gw: Gateway = Depends(gateway)) -> DeployResponse:
     """Validate, compile and queue a run of a pipeline (a ref or an inline spec). The run id is the
-    `pipeline_id` to poll."""
-    run = gw.runs.create(body.pipeline, body.parameters, body.target_dict(), keep=body.keep)
+    `pipeline_id` to poll; or let `notify` (else the pipeline's `spec.notify`) say when it ends."""
+    run = gw.runs.create(
+        body.pipeline, body.parameters, body.target_dict(), keep=body.keep, notify=body.notify_list()
+    )
     return DeployResponse(
         pipeline_id=run["id"],
         status=run["status"],
         message=f"{run['pipeline']} queued ({len(run['steps'])} steps)",
+        notify_secret=run.get("notify_secret"),
     )
 
 

@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from mlops_nocode.api.examples import SSE, json_example
 from mlops_nocode.api.responses import json_answer
-from mlops_nocode.api.schemas import LaunchRequest, Run, RunEvent, RunGraph, RunPage, RunStatus
+from mlops_nocode.api.schemas import LaunchRequest, Run, RunEvent, RunGraph, RunLaunched, RunPage, RunStatus
 from mlops_nocode.api.state import Gateway, gateway
 from mlops_nocode.runs.deploying import destroy, provider_env
 from mlops_nocode.runs.deployrecords import DeploymentRecords
@@ -62,10 +62,13 @@ MAX_INT = 2**62  # larger numbers overflow the databases' 64-bit integers (a 500
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such run"}}
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=Run)
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=RunLaunched)
 def create_run(body: LaunchRequest, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
-    """Validate, compile and queue a run of a ref or an inline spec, with parameters and a target."""
-    return gw.runs.create(body.pipeline, body.parameters, body.target_dict(), keep=body.keep)
+    """Validate, compile and queue a run of a ref or an inline spec, with parameters, a target and who
+    hears of its end (`notify`, else the pipeline's `spec.notify`)."""
+    return gw.runs.create(
+        body.pipeline, body.parameters, body.target_dict(), keep=body.keep, notify=body.notify_list()
+    )
 
 
 @router.get("", response_model=RunPage)

@@ -15,15 +15,22 @@ router = APIRouter(tags=["webhooks"])
 
 @router.post("/webhooks", status_code=status.HTTP_201_CREATED, response_model=WebhookCreated)
 def create_webhook(body: WebhookIn, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
-    """Register a webhook; its secret (given or generated) is in this answer only. A URL the host policy
-    refuses (link-local, private beyond loopback, not in WEBHOOK_ALLOWED_HOSTS) is 422 at `body.url`."""
+    """Register a webhook (`type`: webhook, n8n, slack, or email when SMTP_HOST is set); its secret (given
+    or generated) is in this answer only. A URL the host policy refuses (link-local, private beyond
+    loopback, not in WEBHOOK_ALLOWED_HOSTS) is 422 at `body.url`."""
+    if body.type == "email" and not gw.settings.smtp_host:
+        msg = "e-mail notifications are off on this gateway: set SMTP_HOST (and SMTP_FROM...) first"
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY, [{"loc": ["body", "type"], "msg": msg, "type": "smtp_off"}]
+        )
     try:
-        return gw.webhooks.create(body.url, list(body.events), body.secret)
+        return gw.webhooks.create(body.url, list(body.events), body.secret, body.type, body.to)
     except HostRefused as e:
         problem = {"loc": ["body", "url"], "msg": f"webhook URL refused: {e}", "type": "url_refused"}
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [problem]) from None
     except ValueError as e:
         problem = {"loc": ["body", "events"], "msg": str(e), "type": "value_error"}
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [problem]) from None
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [problem]) from None
 
 
