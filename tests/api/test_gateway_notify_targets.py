@@ -129,9 +129,9 @@ def test_a_pipelines_defaults_apply_unless_the_deploy_replaces_them(
         assert len(_deliveries(c, run_id, 2)) == 2
         receiver.wait(1)
         slack = json.loads(receiver.received[0][1])
-        assert ":x:" in slack["blocks"][0]["text"]["text"] and "exit code 3" in json.dumps(slack["blocks"])
+        assert ":x:" in slack["blocks"][0]["text"]["text"] and "code 3" in json.dumps(slack["blocks"])
         ((_, mail),) = smtp.inbox.wait(before + 1)[before:]
-        assert "failed" in mail["Subject"] and "exit code 3" in mail.get_content()
+        assert "failed" in mail["Subject"] and "code 3" in mail.get_content()
 
         silenced = c.post("/api/v1/runs", json={"pipeline": docs, "notify": []}).json()["id"]
         assert wait_status(c, silenced) == "failed"
