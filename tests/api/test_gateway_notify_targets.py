@@ -232,3 +232,24 @@ def test_email_webhooks_need_smtp_and_valid_recipients(gw: Server) -> None:
         assert r.status_code == 422 and r.json()["detail"][0]["loc"][:2] == ["body", "to"], r.text
         assert c.post("/api/v1/webhooks", json={"type": "email"}).status_code == 422
         assert c.post("/api/v1/webhooks", json={"type": "slack"}).status_code == 422
+
+
+def test_a_run_cancelled_while_queued_is_notified(tmp_path: Path) -> None:
+    """No worker ever claims it: the cancel itself records the end, and must queue `run.cancelled`."""
+    hook = Receiver()
+    server = Server(tmp_path / "home", WORKERS="0", POLL_SECONDS="0.1")
+    server.start()
+    try:
+        with server.client(server.admin_key) as c:
+            notify = [{"type": "webhook", "url": hook.url, "events": ["run.cancelled"]}]
+            r = c.post("/api/v1/runs", json={"pipeline": sleeper("queued", [("a", 0.01)]), "notify": notify})
+            assert r.status_code == 202, r.text
+            run_id = r.json()["id"]
+            assert c.post(f"/api/v1/runs/{run_id}/cancel").json()["status"] == "cancelled"
+            hook.wait(1)
+            payload = json.loads(hook.received[0][1])
+            assert payload["event"] == "run.cancelled" and payload["run"]["id"] == run_id
+            assert [d["ok"] for d in _deliveries(c, run_id, 1)] == [True]
+    finally:
+        server.stop()
+        hook.close()

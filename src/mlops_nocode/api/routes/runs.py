@@ -101,7 +101,10 @@ async def run_graph(run_id: str, gw: Gateway = Depends(gateway)) -> dict[str, An
 )
 def cancel_run(run_id: str, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
     """Cancel: a queued run ends at once; a running one stops its steps and ends `cancelled`."""
-    return gw.runs.cancel(run_id)
+    run = gw.runs.cancel(run_id)
+    if run["status"] == "cancelled":  # ended here, not by a worker: its notifications start here
+        gw.notifier.run_ended(run_id)
+    return run
 
 
 @router.post(
