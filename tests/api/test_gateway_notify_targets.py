@@ -136,7 +136,17 @@ def test_a_pipelines_defaults_apply_unless_the_deploy_replaces_them(
         silenced = c.post("/api/v1/runs", json={"pipeline": docs, "notify": []}).json()["id"]
         assert wait_status(c, silenced) == "failed"
         assert c.get(f"/api/v1/runs/{silenced}/deliveries").json() == []
-    assert len(receiver.received) == 1
+        assert len(receiver.received) == 1
+
+        for source, expected in ((run_id, 2), (silenced, 0)):  # a retry keeps its run's targets
+            retried = c.post(f"/api/v1/runs/{source}/retry").json()["id"]
+            assert wait_status(c, retried) == "failed"
+            if expected:
+                assert len(_deliveries(c, retried, expected)) == expected
+            else:
+                assert c.get(f"/api/v1/runs/{retried}/deliveries").json() == []
+        receiver.wait(2)
+    assert len(receiver.received) == 2
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from mlops_nocode.compiler import Plan
 from mlops_nocode.hosts import HostPolicy, HostRefused
@@ -113,3 +115,24 @@ class RunTargets:
     def rows(self, prepared: Prepared, run_id: str) -> list[WebhookRow]:
         """The rows to store with the run (secrets sealed with this gateway's key)."""
         return prepared.rows(run_id, self.vault)
+
+    @staticmethod
+    def copies(session: Session, from_run: str, to_run: str) -> list[WebhookRow]:
+        """`from_run`'s targets for `to_run` (a retry): same URLs, recipients, events and sealed secrets,
+        so receivers verify the retry's notifications with the secrets they already know."""
+        owned = select(WebhookRow).where(WebhookRow.run_id == from_run).order_by(WebhookRow.created_at)
+        rows = session.scalars(owned)
+        now = time.time()
+        return [
+            WebhookRow(
+                id=secrets.token_hex(8),
+                url=r.url,
+                events=r.events,
+                secret=r.secret,
+                created_at=now,
+                kind=r.kind,
+                recipients=r.recipients,
+                run_id=to_run,
+            )
+            for r in rows
+        ]

@@ -199,6 +199,8 @@ class RunService(ClaimOps):
         plan = prepare(pipeline, parameters, target)
         if self.route_check is not None and (missing := self.route_check(plan)):
             raise SpecError(missing)  # a model route its litellm steps name is not configured here
+        if retry_of is not None and notify is None:
+            notify = []  # a retry keeps its run's targets (copied below), not the pipeline's of now
         targets = self.notify_targets.prepare(plan, notify) if self.notify_targets is not None else None
         plan_json = plan.to_json()
         row = RunRow(
@@ -220,6 +222,8 @@ class RunService(ClaimOps):
             s.add(row)
             if targets is not None and self.notify_targets is not None:
                 s.add_all(self.notify_targets.rows(targets, row.id))
+            if retry_of is not None and self.notify_targets is not None:
+                s.add_all(self.notify_targets.copies(s, retry_of, row.id))
             if self.db.dialect == "postgresql":  # delivered at commit to every listening worker process
                 s.execute(text(f"NOTIFY {QUEUED_CHANNEL}"))
         if self.on_created is not None:
