@@ -131,7 +131,8 @@ class Plan:
     warnings: tuple[Problem, ...] = ()
     """What validation found worth saying that does not stop a run (not part of the plan's JSON)."""
     notify: tuple[dict[str, Any], ...] = ()
-    """The root pipeline's `spec.notify` targets (its defaults; a launch's own list replaces them)."""
+    """The root pipeline's `spec.notify` targets (its defaults; a launch's own list replaces them). Not
+    part of the plan's JSON: the gateway stores them with the run, and Runners never need their URLs."""
 
     def step(self, step_id: str) -> PlanStep:
         for s in self.steps:
@@ -164,7 +165,6 @@ class Plan:
             "outputs": {k: b.to_json() for k, b in self.outputs.items()},
             "python_path": [_portable(p, base) for p in self.python_path],
             **({"sources": sources} if sources else {}),
-            **({"notify": list(self.notify)} if self.notify else {}),
         }
 
     @classmethod
@@ -181,7 +181,6 @@ class Plan:
                 steps=tuple(PlanStep.from_json(_with_source(s, d), base) for s in d["steps"]),
                 outputs={k: Binding(**b) for k, b in dict(d.get("outputs", {})).items()},
                 python_path=tuple(_local(str(p), base) for p in d.get("python_path", ())),
-                notify=tuple(dict(t) for t in d.get("notify", ())),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise PlanError(f"malformed plan: {type(e).__name__}: {e}") from None
