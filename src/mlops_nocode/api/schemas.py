@@ -148,7 +148,8 @@ class DeployResponse(BaseModel):
     status: RunStatus
     message: str
     notify_secret: str | None = Field(
-        default=None, description="signs this run's webhook and n8n notifications: shown only here"
+        default=None,
+        description="signs the run's webhook and n8n notifications: shown only here (absent: none)",
     )
 
 

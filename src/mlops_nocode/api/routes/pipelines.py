@@ -17,6 +17,7 @@ router = APIRouter(prefix="/pipelines", tags=["pipelines (blueprint)"])
     "/deploy",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=DeployResponse,
+    response_model_exclude_none=True,  # the blueprint's shape, plus `notify_secret` only when there is one
     responses={422: {"description": "invalid spec, with located problems", "model": ErrorOut}},
 )
 def deploy(body: LaunchRequest, gw: Gateway = Depends(gateway)) -> DeployResponse:
