@@ -1,12 +1,13 @@
 """A real SMTP server on 127.0.0.1 for tests (aiosmtpd): STARTTLS required, with a throwaway self-signed
-certificate (made by the `openssl` binary), and LOGIN/PLAIN authentication with one user."""
+certificate (made with `cryptography`), and LOGIN/PLAIN authentication with one user."""
 
 from __future__ import annotations
 
+import datetime
 import email
 import email.policy
+import ipaddress
 import ssl
-import subprocess
 import time
 from email.message import EmailMessage
 from pathlib import Path
@@ -14,11 +15,43 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.api.conftest import free_port
 
 USER = "mlops-mailer"
 PASSWORD = "smtp-Pa55word-0f-the-relay"
+LOOPBACK = ipaddress.ip_address("127.0.0.1")
+
+
+def _self_signed(cert: Path, key: Path) -> None:
+    """A one-day certificate for 127.0.0.1 (its own CA: the gateway trusts it through SMTP_CA_FILE)."""
+    private = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(private, hashes.SHA256())
+    )
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
 
 
 class Inbox:
@@ -48,13 +81,7 @@ class SmtpServer:
 
     def __init__(self, folder: Path) -> None:
         self.cert, key = folder / "smtp-cert.pem", folder / "smtp-key.pem"
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-             "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
-             "-out", str(self.cert)],
-            check=True,
-            capture_output=True,
-        )  # fmt: skip
+        _self_signed(self.cert, key)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(self.cert, key)
         self.inbox = Inbox()
