@@ -246,7 +246,7 @@ def up(
         check_port(alertmanager_port, "--alertmanager-port")
     where = "--key-file" if key_file is not None else "the keys created for the stack"
     base = folder(home)
-    base.mkdir(parents=True, exist_ok=True)
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
     gw_settings = Settings(mlops_home=home)
     creds = stackkeys.given(key_file) if key_file is not None else stackkeys.create(base, gw_settings)
     started: list[Proc] = []
