@@ -120,6 +120,8 @@ def test_up_twice_says_it_is_already_up(stack: Stack) -> None:
     assert again.returncode == 0, again.stderr
     assert "already up" in again.stderr
     assert json.loads(again.stdout)["prometheus"]["pid"] == stack.state["prometheus"]["pid"]
+    other = cli(stack.server.home, "monitoring", "up", "--gateway", "http://127.0.0.1:1")
+    assert other.returncode == 0 and "`mlops monitoring down` first" in other.stderr, other.stderr
     status = cli(stack.server.home, "monitoring", "status", "--json")
     answer = json.loads(status.stdout)
     assert answer["prometheus"]["ready"] and answer["alertmanager"]["ready"]

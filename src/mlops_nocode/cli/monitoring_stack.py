@@ -108,6 +108,12 @@ def up(
             fail(e.problems, as_json)
     if as_json:
         print(json.dumps({"already_up": already, **state.to_json()}, indent=2))
+    if already and gateway and _same_gateway(gateway, state.gateway) is False:
+        err.print(
+            f"[yellow]note:[/] it scrapes {escape(state.gateway)}, not {escape(gateway)}: "
+            "`mlops monitoring down` first to change the gateway",
+            soft_wrap=True,
+        )
     if already:
         err.print(
             f"the monitoring stack is already up (pid {state.prometheus.pid}): "
@@ -123,6 +129,16 @@ def up(
         err.print(f"  Alertmanager: {state.alertmanager.url}", highlight=False)
     for note in state.notes:
         err.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
+
+
+def _same_gateway(given: str, current: str) -> bool | None:
+    """Whether `given` names the gateway the running stack scrapes (None when `given` is not a URL)."""
+    from mlops_nocode.monitoring.promconfig import gateway_target
+
+    try:
+        return gateway_target(given).url == current
+    except SpecError:
+        return None
 
 
 def down(as_json: JsonOpt = False) -> None:
@@ -157,7 +173,11 @@ def status(as_json: JsonOpt = False) -> None:
         word = (
             "[green]ready[/]" if p["ready"] else "[yellow]not ready[/]" if p["running"] else "[red]stopped[/]"
         )
-        out.print(f"{name}: {word} at {p['url']} (pid {p['pid']}, log {escape(p['log'])})", highlight=False)
+        out.print(
+            f"{name}: {word} at {p['url']} (pid {p['pid']}, log {escape(p['log'])})",
+            highlight=False,
+            soft_wrap=True,
+        )
     target = answer.get("gateway_target")
     if target:
         health = "[green]up[/]" if target["health"] == "up" else f"[red]{escape(str(target['health']))}[/]"
