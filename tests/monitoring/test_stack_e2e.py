@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -174,3 +175,13 @@ def _cmdline(p: psutil.Process) -> list[str]:
         return p.cmdline()
     except psutil.Error:
         return []
+
+
+def test_the_shipped_rules_are_loaded(stack: Stack) -> None:
+    """Prometheus evaluates every rule file shipped in deploy/monitoring/prometheus/rules/."""
+    from mlops_nocode.monitoring.files import shipped_monitoring
+
+    shipped = sorted(p.name for p in (shipped_monitoring() / "prometheus" / "rules").glob("*.yml"))
+    body = httpx.get(f"{stack.prometheus}/api/v1/rules", timeout=5).json()
+    loaded = sorted({Path(g["file"]).name for g in body["data"]["groups"]})
+    assert loaded == shipped
