@@ -145,13 +145,22 @@ def down(as_json: JsonOpt = False) -> None:
     """Stop Prometheus and Alertmanager, revoke the keys `up` created; their stored data is kept."""
     from mlops_nocode.monitoring import stack
 
-    state = stack.down(_home())
+    try:
+        state = stack.down(_home())
+    except SpecError as e:
+        fail(e.problems, as_json)
     if as_json:
         print(json.dumps({"stopped": state is not None}))
     if state is None:
         err.print("no monitoring stack was started for this MLOPS_HOME")
         return
     err.print(f"[green]✓[/] monitoring stack stopped ({', '.join(p.name for p in state.procs())})")
+    if state.key_ids:
+        err.print(
+            f"[yellow]warning:[/] could not revoke the key(s) {', '.join(state.key_ids)} created for it: "
+            "revoke them with `mlops keys revoke ID` where the gateway's database is",
+            soft_wrap=True,
+        )
 
 
 def status(as_json: JsonOpt = False) -> None:

@@ -247,7 +247,7 @@ def up(
     where = "--key-file" if key_file is not None else "the keys created for the stack"
     base = folder(home)
     base.mkdir(mode=0o700, parents=True, exist_ok=True)
-    gw_settings = Settings(mlops_home=home)
+    gw_settings = _gateway_settings(home)
     creds = stackkeys.given(key_file) if key_file is not None else stackkeys.create(base, gw_settings)
     started: list[Proc] = []
     try:
@@ -306,6 +306,16 @@ def up(
     return state, False
 
 
+def _gateway_settings(home: Path) -> Settings:
+    """The gateway's settings (its DATABASE_URL) for this MLOPS_HOME; SpecError when they are invalid."""
+    try:
+        return Settings(mlops_home=home)
+    except ValueError as e:
+        raise SpecError(
+            Problem(f"invalid settings: {e}", "environment", "fix or unset the variable")
+        ) from None
+
+
 def _wait_ready(procs: list[Proc], timeout: float, progress: Callable[[str], None]) -> None:
     deadline = time.monotonic() + timeout
     for p in procs:
@@ -326,14 +336,16 @@ def _wait_ready(procs: list[Proc], timeout: float, progress: Callable[[str], Non
 
 def down(home: Path) -> StackState | None:
     """Stop what `up` started (process groups), revoke the keys it created and delete their files; the
-    state that was recorded, or None when nothing was. Storage is kept for the next `up`."""
+    state that was recorded (its `key_ids`: those that could not be revoked), or None when nothing was.
+    Storage is kept for the next `up`."""
     state = read_state(home)
     if state is None:
         return None
     for p in state.procs():
         stop(p)
-    stackkeys.forget(Settings(mlops_home=home), state.key_ids, state.key_files)
+    left = stackkeys.forget(_gateway_settings(home), state.key_ids, state.key_files)
     (folder(home) / STATE_FILE).unlink(missing_ok=True)
+    state.key_ids = left  # what could not be revoked (its database is gone or unreachable)
     return state
 
 

@@ -11,9 +11,13 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlops_nocode.settings import Settings, write_private
 from mlops_nocode.spec import Problem, SpecError
+
+if TYPE_CHECKING:
+    from mlops_nocode.runs.db import Database
 
 PROMETHEUS_KEY = "prometheus.key"
 ALERTMANAGER_KEY = "alertmanager.key"
@@ -60,7 +64,7 @@ def given(path: Path) -> Credentials:
     return Credentials(path, path)
 
 
-def _database(settings: Settings) -> object | None:
+def _database(settings: Settings) -> Database | None:
     """The gateway's database when this MLOPS_HOME (or DATABASE_URL) holds it, else None."""
     if settings.database_url is None and not (settings.home / "mlops.db").is_file():
         return None
@@ -71,28 +75,30 @@ def _database(settings: Settings) -> object | None:
 
 def create(folder: Path, settings: Settings) -> Credentials:
     """New keys on the gateway's database, written to 0600 files in `folder`; SpecError when this
-    MLOPS_HOME has no gateway database (or it cannot be written)."""
+    MLOPS_HOME has no gateway database (or it cannot be written). Nothing is left when it fails."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from mlops_nocode.runs.db import Database
     from mlops_nocode.runs.keys import KeyStore
 
     where = "DATABASE_URL" if settings.database_url else str(settings.home / "mlops.db")
+    creds = Credentials(folder / PROMETHEUS_KEY, folder / ALERTMANAGER_KEY)
     try:
         db = _database(settings)
         if db is None:
             raise SpecError(
                 Problem("this MLOPS_HOME holds no gateway database to create a key in", where, CREATE_FIX)
             )
-        assert isinstance(db, Database)
-        store = KeyStore(db, cache_seconds=0)
-        creds = Credentials(folder / PROMETHEUS_KEY, folder / ALERTMANAGER_KEY)
-        for file, (name, scope) in KEY_NAMES.items():
-            key, value = store.create(name, [scope])
-            creds.key_ids.append(key.id)
-            write_private(folder / file, value)
-            creds.written.append(folder / file)
+        try:
+            store = KeyStore(db, cache_seconds=0)
+            for file, (name, scope) in KEY_NAMES.items():
+                key, value = store.create(name, [scope])
+                creds.key_ids.append(key.id)
+                creds.written.append(folder / file)
+                write_private(folder / file, value)
+        finally:
+            db.close()
     except (ValueError, SQLAlchemyError, OSError) as e:
+        forget(settings, creds.key_ids, creds.written)
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise SpecError(Problem(f"cannot create the monitoring keys: {reason}", where, CREATE_FIX)) from None
     return creds
@@ -107,15 +113,17 @@ def forget(settings: Settings, key_ids: list[str], files: list[str] | list[Path]
         return []
     from sqlalchemy.exc import SQLAlchemyError
 
-    from mlops_nocode.runs.db import Database
     from mlops_nocode.runs.keys import KeyStore
 
     left = list(key_ids)
     with contextlib.suppress(ValueError, SQLAlchemyError, OSError):
         db = _database(settings)
-        if isinstance(db, Database):
-            store = KeyStore(db, cache_seconds=0)
-            for key_id in key_ids:
-                store.revoke(key_id)
-                left.remove(key_id)
+        if db is not None:
+            try:
+                store = KeyStore(db, cache_seconds=0)
+                for key_id in key_ids:
+                    store.revoke(key_id)
+                    left.remove(key_id)
+            finally:
+                db.close()
     return left
