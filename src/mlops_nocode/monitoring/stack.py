@@ -178,23 +178,23 @@ def _start(name: str, argv: list[str], port: int, log: Path, cwd: Path) -> Proc:
     return Proc(name, proc.pid, port, f"http://127.0.0.1:{port}", str(log), created)
 
 
-def stop(proc: Proc, timeout: float = 10.0) -> None:
-    """SIGTERM to the process's group, SIGKILL to what is left after `timeout`."""
+def stop(procs: list[Proc], timeout: float = 10.0) -> None:
+    """SIGTERM to each process's group (all at once), SIGKILL to the groups left after `timeout`."""
     import psutil
 
-    if not proc.alive():
-        return
-    try:
-        parent = psutil.Process(proc.pid)
-        family = [parent, *parent.children(recursive=True)]
-    except psutil.Error:
-        family = []
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGTERM)
+    family: list[psutil.Process] = []
+    groups = [p.pid for p in procs if p.alive()]
+    for pid in groups:
+        with contextlib.suppress(psutil.Error):
+            parent = psutil.Process(pid)
+            family += [parent, *parent.children(recursive=True)]
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
     _, alive = psutil.wait_procs(family, timeout=timeout)
     if alive:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        for pid in groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
         psutil.wait_procs(alive, timeout=5)
 
 
@@ -284,8 +284,7 @@ def up(
         started.append(_start("prometheus", argv, prometheus_port, base / "prometheus.log", base))
         _wait_ready(started, settings.ready_timeout, progress)
     except BaseException:
-        for p in started:
-            stop(p)
+        stop(started)
         stackkeys.forget(gw_settings, creds.key_ids, creds.written)
         raise
     prom, am = started[-1], (started[0] if alertmanager is not None else None)
@@ -341,8 +340,7 @@ def down(home: Path) -> StackState | None:
     state = read_state(home)
     if state is None:
         return None
-    for p in state.procs():
-        stop(p)
+    stop(state.procs())
     left = stackkeys.forget(_gateway_settings(home), state.key_ids, state.key_files)
     (folder(home) / STATE_FILE).unlink(missing_ok=True)
     state.key_ids = left  # what could not be revoked (its database is gone or unreachable)
