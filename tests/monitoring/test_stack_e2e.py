@@ -185,3 +185,14 @@ def test_the_shipped_rules_are_loaded(stack: Stack) -> None:
     body = httpx.get(f"{stack.prometheus}/api/v1/rules", timeout=5).json()
     loaded = sorted({Path(g["file"]).name for g in body["data"]["groups"]})
     assert loaded == shipped
+
+
+def test_alertmanager_delivers_alerts_to_the_gateway(stack: Stack) -> None:
+    """An alert fired at the stack's Alertmanager reaches the gateway's receiver with the write key `up`
+    created (the gateway counts it: mlops_alerts_received_total, read back through Prometheus)."""
+    am = stack.state["alertmanager"]["url"]
+    alert = {"labels": {"alertname": "StackE2E", "severity": "warning"}, "annotations": {"summary": "test"}}
+    r = httpx.post(f"{am}/api/v2/alerts", json=[alert], timeout=5)
+    assert r.status_code == 200, r.text
+    received = 'sum(mlops_alerts_received_total{status="firing"})'
+    assert poll("the alert at the gateway", lambda: value_of(stack.prometheus, received), 60) >= 1.0
