@@ -74,12 +74,23 @@ def test_generated_configuration_passes_promtool_and_amtool(tmp_path: Path) -> N
     rules = tmp_path / "rules"
     rules.mkdir()
     text = promconfig.prometheus_config(
-        target, creds, 9090, alertmanager_port=9093, rule_files=[str(rules / "*.yml")], scrape_interval="2s"
+        target,
+        creds,
+        9090,
+        alertmanager_port=9093,
+        rule_files=[str(rules / "*.yml")],
+        scrape_interval="2s",
+        workers=["127.0.0.1:9101", "worker.example.org:9101"],
     )
     config = yaml.safe_load(text)
     gateway = config["scrape_configs"][0]
     assert gateway["job_name"] == promconfig.GATEWAY_JOB and gateway["metrics_path"] == "/gw/metrics"
     assert gateway["authorization"] == {"type": "Bearer", "credentials_file": str(creds)}
+    workers = config["scrape_configs"][1]
+    assert workers == {
+        "job_name": promconfig.WORKER_JOB,
+        "static_configs": [{"targets": ["127.0.0.1:9101", "worker.example.org:9101"]}],
+    }
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:9093"]
     (tmp_path / "prometheus.yml").write_text(text)
     check = subprocess.run(
@@ -130,6 +141,9 @@ def test_a_port_in_use_names_its_option(home: Path, key_file: Path, option: str)
         (["--scrape-interval", "1s\nglobal: {}"], "--scrape-interval"),
         (["--scrape-interval", "0s"], "--scrape-interval"),
         (["--key-file", "/nonexistent/key"], "--key-file"),
+        (["--worker", "127.0.0.1"], "--worker"),
+        (["--worker", "127.0.0.1:9101\n- job_name: x"], "--worker"),
+        (["--worker", "[::1]:0"], "--worker"),
     ],
 )
 def test_bad_options_are_located_and_change_nothing(

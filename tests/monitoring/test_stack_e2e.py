@@ -5,7 +5,12 @@ down; `down` leaves no process behind and revokes the keys."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +19,7 @@ import httpx
 import psutil
 import pytest
 
-from mlops_nocode.monitoring.promconfig import GATEWAY_JOB
+from mlops_nocode.monitoring.promconfig import GATEWAY_JOB, WORKER_JOB
 from tests.api.conftest import Server, free_port, wait_status
 from tests.monitoring.stack_support import cli, need_binaries, poll, value_of
 
@@ -46,19 +51,51 @@ class Stack:
         self.monitoring = server.home / "monitoring"
 
 
+@contextlib.contextmanager
+def worker(server: Server, port: int) -> Iterator[None]:
+    """`mlops worker --metrics-port PORT` on the gateway's MLOPS_HOME, until the block ends."""
+    argv = [sys.executable, "-m", "mlops_nocode.cli.main", "worker", "--metrics-port", str(port)]
+    with open(server.home.parent / "worker.log", "ab") as log:
+        proc = subprocess.Popen(
+            argv, env=server.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        poll("the worker's metrics", lambda: _answers(f"http://127.0.0.1:{port}/metrics"), 60)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     need_binaries()
     server = Server(tmp_path_factory.mktemp("stack") / "home", POLL_SECONDS="0.1")
     server.start()
+    metrics_port = free_port()
     try:
-        up = cli(
-            server.home,
-            "monitoring", "up", "--gateway", server.url, "--prometheus-port", str(free_port()),
-            "--alertmanager-port", str(free_port()), "--scrape-interval", "1s", "--json",
-        )  # fmt: skip
-        assert up.returncode == 0, up.stderr
-        yield Stack(server, json.loads(up.stdout))
+        with worker(server, metrics_port):
+            up = cli(
+                server.home,
+                "monitoring", "up", "--gateway", server.url, "--prometheus-port", str(free_port()),
+                "--alertmanager-port", str(free_port()), "--scrape-interval", "1s",
+                "--worker", f"127.0.0.1:{metrics_port}", "--json",
+            )  # fmt: skip
+            assert up.returncode == 0, up.stderr
+            yield Stack(server, json.loads(up.stdout))
     finally:
         cli(server.home, "monitoring", "down")
         server.stop()
@@ -83,6 +120,7 @@ def test_up_prints_the_urls_and_keeps_secrets_in_0600_files(stack: Stack) -> Non
 def test_prometheus_scrapes_the_gateway_and_reads_the_step_metric(stack: Stack) -> None:
     url = stack.prometheus
     poll("the gateway target up", lambda: value_of(url, f'up{{job="{GATEWAY_JOB}"}}') == 1.0)
+    poll("the worker target up", lambda: value_of(url, f'up{{job="{WORKER_JOB}"}}') == 1.0)
     with stack.server.client(stack.server.admin_key) as admin:
         r = admin.post("/pipelines/deploy", json={"pipeline": DOCS})
         assert r.status_code == 202, r.text

@@ -83,6 +83,13 @@ def up(
             help="How often to scrape and evaluate rules (MONITORING_SCRAPE_INTERVAL, 15s)",
         ),
     ] = None,
+    worker: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--worker",
+            help="HOST:PORT of an `mlops worker --metrics-port` to scrape too (repeatable)",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Start Prometheus (and Alertmanager when installed) on 127.0.0.1 against the gateway; wait until
@@ -101,6 +108,7 @@ def up(
                 alertmanager_port=alertmanager_port or settings.alertmanager_port,
                 scrape_interval=scrape_interval or settings.scrape_interval,
                 settings=settings,
+                workers=worker,
                 progress=lambda m: line.update(escape(m)),
             )
         except SpecError as e:

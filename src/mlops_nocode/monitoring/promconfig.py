@@ -16,6 +16,7 @@ import yaml
 from mlops_nocode.spec import Problem, SpecError
 
 GATEWAY_JOB = "mlops-gateway"  # the job name the shipped alert rules and dashboards use for the gateway
+WORKER_JOB = "mlops-worker"  # `mlops worker --metrics-port` processes (as in the shipped prometheus.yml)
 PROMETHEUS_JOB = "prometheus"
 ALERTMANAGER_JOB = "alertmanager"
 RECEIVER = "mlops-gateway"
@@ -75,6 +76,20 @@ def gateway_target(url: str, where: str = "--gateway") -> GatewayTarget:
     return GatewayTarget(parts.scheme, f"{host}:{port}", (parts.path or "").rstrip("/"))
 
 
+def worker_target(value: str, where: str = "--worker") -> str:
+    """`host:port` of a worker's `--metrics-port` (SpecError otherwise)."""
+    host, _, port = value.strip().rpartition(":")
+    if not HOST_RE.match(host) or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise SpecError(
+            Problem(
+                f"invalid worker address {value!r}",
+                where,
+                "give HOST:PORT of a worker's --metrics-port, e.g. 127.0.0.1:9101",
+            )
+        )
+    return f"{host}:{int(port)}"
+
+
 def check_duration(value: str, where: str) -> str:
     """A Prometheus duration such as `15s`, `500ms` or `1m` (SpecError otherwise)."""
     if not DURATION_RE.match(value):
@@ -92,9 +107,11 @@ def prometheus_config(
     alertmanager_port: int | None,
     rule_files: list[str],
     scrape_interval: str = "15s",
+    workers: list[str] | None = None,
 ) -> str:
-    """prometheus.yml: the gateway (bearer credential from `credentials_file`), Prometheus itself, the
-    Alertmanager when there is one, the rules, and where alerts go."""
+    """prometheus.yml: the gateway (bearer credential from `credentials_file`), the workers' own
+    `/metrics` (`host:port` each), Prometheus itself, the Alertmanager when there is one, the rules, and
+    where alerts go."""
     scrape: list[dict[str, Any]] = [
         {
             "job_name": GATEWAY_JOB,
@@ -105,6 +122,8 @@ def prometheus_config(
         },
         {"job_name": PROMETHEUS_JOB, "static_configs": [{"targets": [f"127.0.0.1:{prometheus_port}"]}]},
     ]
+    if workers:
+        scrape.insert(1, {"job_name": WORKER_JOB, "static_configs": [{"targets": list(workers)}]})
     config: dict[str, Any] = {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
         "rule_files": rule_files,

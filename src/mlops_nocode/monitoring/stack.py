@@ -225,6 +225,7 @@ def up(
     alertmanager_port: int,
     scrape_interval: str,
     settings: StackSettings,
+    workers: list[str] | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> tuple[StackState, bool]:
     """Start the stack and wait until it is ready: (state, False); (state, True) when it already runs.
@@ -236,6 +237,7 @@ def up(
         down(home)
     target = promconfig.gateway_target(gateway)
     promconfig.check_duration(scrape_interval, "--scrape-interval")
+    worker_targets = [promconfig.worker_target(w) for w in workers or []]
     prometheus, alertmanager = binaries(settings)
     if alertmanager is not None and alertmanager_port == prometheus_port:
         raise SpecError(
@@ -260,6 +262,7 @@ def up(
             alertmanager_port=am_port,
             rule_files=_rules(home),
             scrape_interval=scrape_interval,
+            workers=worker_targets,
         )
         (base / "prometheus.yml").write_text(config, encoding="utf-8")
         if alertmanager is not None:
