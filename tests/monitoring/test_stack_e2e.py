@@ -20,9 +20,10 @@ import psutil
 import pytest
 
 from mlops_nocode.monitoring.promconfig import GATEWAY_JOB, WORKER_JOB
-from tests.api.conftest import Server, free_port, wait_status
+from tests.api.conftest import Server, free_port, postgres, wait_status
 from tests.monitoring.stack_support import cli, need_binaries, poll, value_of
 
+__all__ = ["postgres"]  # the session's throwaway PostgreSQL cluster (tests/api/conftest.py)
 PIPELINE = "stack-e2e"
 CODE = "def main(ctx):\n    ctx.metric('accuracy', 0.875)\n    return {'score': 0.875}\n"
 DOCS: list[dict[str, Any]] = [
@@ -166,30 +167,35 @@ def test_up_twice_says_it_is_already_up(stack: Stack) -> None:
     assert answer["prometheus"]["ready"] and answer["alertmanager"]["ready"]
 
 
-def test_down_stops_everything_and_revokes_the_keys(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """On its own gateway: after `down` no process of the stack is left and its keys no longer work."""
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_down_stops_everything_and_revokes_the_keys(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, database: str
+) -> None:
+    """On its own gateway (SQLite, or PostgreSQL where the keys are created through DATABASE_URL): the
+    scrape works with the key `up` created; after `down` no process of the stack is left and its keys no
+    longer work."""
     need_binaries()
-    server = Server(tmp_path_factory.mktemp("stack-down") / "home")
+    env = (
+        {"DATABASE_URL": request.getfixturevalue("postgres").create_database()}
+        if database != "sqlite"
+        else {}
+    )
+    server = Server(tmp_path_factory.mktemp("stack-down") / "home", **env)
     server.start()
     try:
         ports = [str(free_port()), str(free_port())]
-        up = cli(
-            server.home,
-            "monitoring",
-            "up",
-            "--prometheus-port",
-            ports[0],
-            "--alertmanager-port",
-            ports[1],
-            "--json",
-        )  # fmt: skip  (no --gateway: the URL `mlops up` stored for this MLOPS_HOME)
+        # no --gateway: the URL `mlops up` stored for this MLOPS_HOME
+        options = ["--prometheus-port", ports[0], "--alertmanager-port", ports[1], "--json"]
+        up = cli(server.home, "monitoring", "up", *options, env=env)
         assert up.returncode == 0, up.stderr
         state = json.loads(up.stdout)
         assert state["gateway"] == server.url
         pids = [state["prometheus"]["pid"], state["alertmanager"]["pid"]]
         family = {p for pid in pids for p in [psutil.Process(pid), *psutil.Process(pid).children(True)]}
         key = (server.home / "monitoring" / "prometheus.key").read_text()
-        down = cli(server.home, "monitoring", "down")
+        with server.client(key) as c:
+            assert c.get("/metrics").status_code == 200
+        down = cli(server.home, "monitoring", "down", env=env)
         assert down.returncode == 0, down.stderr
         for p in family:
             assert not p.is_running() or p.status() == psutil.STATUS_ZOMBIE, p
@@ -201,10 +207,10 @@ def test_down_stops_everything_and_revokes_the_keys(tmp_path_factory: pytest.Tem
         with server.client(key) as c:
             assert c.get("/metrics").status_code == 401
         assert json.loads(cli(server.home, "monitoring", "status", "--json").stdout) == {"running": False}
-        again = cli(server.home, "monitoring", "down")
+        again = cli(server.home, "monitoring", "down", env=env)
         assert again.returncode == 0 and "no monitoring stack" in again.stderr
     finally:
-        cli(server.home, "monitoring", "down")
+        cli(server.home, "monitoring", "down", env=env)
         server.stop()
 
 
