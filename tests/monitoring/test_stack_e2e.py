@@ -165,6 +165,8 @@ def test_up_twice_says_it_is_already_up(stack: Stack) -> None:
     status = cli(stack.server.home, "monitoring", "status", "--json")
     answer = json.loads(status.stdout)
     assert answer["prometheus"]["ready"] and answer["alertmanager"]["ready"]
+    jobs = {t["job"] for t in answer["targets"]}
+    assert jobs == {GATEWAY_JOB, WORKER_JOB, "prometheus", "alertmanager"}, answer["targets"]
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])

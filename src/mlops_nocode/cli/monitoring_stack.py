@@ -195,10 +195,11 @@ def status(as_json: JsonOpt = False) -> None:
             highlight=False,
             soft_wrap=True,
         )
-    target = answer.get("gateway_target")
-    if target:
-        health = "[green]up[/]" if target["health"] == "up" else f"[red]{escape(str(target['health']))}[/]"
+    for target in answer.get("targets", []):
+        ok = target["health"] == "up"
+        health = "[green]up[/]" if ok else f"[red]{escape(str(target['health']))}[/]"
         why = f": {escape(target['last_error'])}" if target.get("last_error") else ""
-        out.print(f"gateway {escape(answer['gateway'])}: {health}{why}", highlight=False)
+        name = f"{target['job']} {target['instance']}"
+        out.print(f"  target {escape(name)}: {health}{why}", highlight=False, soft_wrap=True)
     if not answer["running"]:
         out.print("`mlops monitoring down` forgets the stopped stack; `up` starts it again")

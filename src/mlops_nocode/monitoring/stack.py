@@ -366,22 +366,26 @@ def status(home: Path) -> dict[str, Any]:
                 "ready": alive and ready(p.url),
                 "log": p.log,
             }
-    answer["gateway_target"] = _target_health(state.prometheus.url) if answer["prometheus"]["ready"] else None
+    targets = _targets(state.prometheus.url) if answer["prometheus"]["ready"] else []
+    answer["targets"] = targets
+    answer["gateway_target"] = next((t for t in targets if t["job"] == promconfig.GATEWAY_JOB), None)
     answer["notes"] = state.notes
     return answer
 
 
-def _target_health(url: str) -> dict[str, Any] | None:
-    """The gateway's scrape target in Prometheus's /api/v1/targets: health and last error."""
+def _targets(url: str) -> list[dict[str, Any]]:
+    """Prometheus's scrape targets (/api/v1/targets): job, instance, health and last error of each."""
     try:
         body = httpx.get(f"{url}/api/v1/targets", timeout=5, trust_env=False).json()
-        for t in body["data"]["activeTargets"]:
-            if t.get("labels", {}).get("job") == promconfig.GATEWAY_JOB:
-                return {
-                    "health": t.get("health"),
-                    "last_error": t.get("lastError") or None,
-                    "scrape_url": t.get("scrapeUrl"),
-                }
+        return [
+            {
+                "job": t["labels"]["job"],
+                "instance": t["labels"].get("instance"),
+                "health": t.get("health"),
+                "last_error": t.get("lastError") or None,
+                "scrape_url": t.get("scrapeUrl"),
+            }
+            for t in body["data"]["activeTargets"]
+        ]
     except (httpx.HTTPError, ValueError, KeyError, TypeError):
-        return None
-    return None
+        return []
