@@ -144,13 +144,13 @@ class Settings(BaseSettings):
     prometheus_url: str | None = Field(
         default=None,
         pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
-        description="a Prometheus scraping this gateway: the UI's charts query it (else the gateway's own DB)",
+        description="a Prometheus scraping this gateway: the UI's charts query it (else the gateway's DB)",
     )
     prometheus_timeout: float = Field(
         default=5.0, gt=0, le=60, description="seconds one chart query to PROMETHEUS_URL may take"
     )
     prometheus_min_step: int = Field(
-        default=15, ge=1, le=3600, description="shortest step of the UI's charts (seconds); >= scrape interval"
+        default=15, ge=1, le=3600, description="shortest step of the UI charts (s); >= scrape interval"
     )
 
     @field_validator("webhook_allowed_hosts")

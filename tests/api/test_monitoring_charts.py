@@ -13,7 +13,12 @@ import pytest
 from mlops_nocode.monitoring.charts import PANELS, charts_of
 from tests.api.conftest import Server, sleeper, wait_status
 
-CODE = "def main(ctx, score: float = 0.5):\n    ctx.metric('accuracy', score)\n    ctx.metric('loss', 1 - score)\n    return {}\n"
+CODE = (
+    "def main(ctx, score: float = 0.5):\n"
+    "    ctx.metric('accuracy', score)\n"
+    "    ctx.metric('loss', 1 - score)\n"
+    "    return {}\n"
+)
 
 
 def scored(name: str) -> list[dict[str, Any]]:
@@ -34,7 +39,9 @@ def scored(name: str) -> list[dict[str, Any]]:
         "metadata": {"name": name, "version": "1.0.0"},
         "spec": {
             "parameters": {"type": "object", "properties": {"score": {"type": "number", "default": 0.5}}},
-            "steps": [{"id": "fit", "uses": f"playbook/{name}-score", "with": {"score": "${{ params.score }}"}}],
+            "steps": [
+                {"id": "fit", "uses": f"playbook/{name}-score", "with": {"score": "${{ params.score }}"}}
+            ],
         },
     }
     return [playbook, pipeline]
@@ -45,7 +52,9 @@ def history(server: Server, admin: httpx.Client) -> dict[str, str]:
     """Three ended runs: the scored pipeline twice (0.5 then 0.75), a failing one; their pipelines."""
     ids = []
     for score in (0.5, 0.75):
-        r = admin.post("/api/v1/runs", json={"pipeline": scored("mon-scored"), "parameters": {"score": score}})
+        r = admin.post(
+            "/api/v1/runs", json={"pipeline": scored("mon-scored"), "parameters": {"score": score}}
+        )
         assert r.status_code == 202, r.text
         ids.append(r.json()["id"])
         assert wait_status(admin, ids[-1]) == "succeeded"
@@ -77,7 +86,9 @@ def test_pipelines_with_runs_and_metrics(admin: httpx.Client, history: dict[str,
     assert listed[history["failed"]]["runs"] == 1 and not listed[history["failed"]]["has_metrics"]
 
 
-def test_every_panel_answers_its_charts_in_order_bounded(admin: httpx.Client, history: dict[str, str]) -> None:
+def test_every_panel_answers_its_charts_in_order_bounded(
+    admin: httpx.Client, history: dict[str, str]
+) -> None:
     for panel in PANELS:
         body = charts(admin, panel=panel, range=30 * 24 * 3600)
         assert body["panel"] == panel and body["source"] == "gateway"
@@ -123,14 +134,16 @@ def test_models_panel_draws_each_metric_across_the_runs(admin: httpx.Client, his
 
 def test_costs_of_local_runs_are_empty_with_a_note(admin: httpx.Client, history: dict[str, str]) -> None:
     costs = by_id(charts(admin, panel="costs", range=3600))
-    assert costs["cost_per_hour"]["series"] == [] and "local runs cost nothing" in costs["cost_per_hour"]["note"]
+    assert (
+        costs["cost_per_hour"]["series"] == [] and "local runs cost nothing" in costs["cost_per_hour"]["note"]
+    )
 
 
 @pytest.mark.parametrize(
     ("params", "where"),
     [
         ({"panel": "nope"}, "query.panel"),
-        ({"panel": "overview\"}) or vector(1)"}, "query.panel"),
+        ({"panel": 'overview"}) or vector(1)'}, "query.panel"),
         ({"range": "abc"}, "query.range"),
         ({"range": "10"}, "query.range"),
         ({"range": str(10**12)}, "query.range"),

@@ -25,7 +25,7 @@ from tests.api.conftest import Server, free_port, sleeper, wait_status
 NASTY = [
     'a"} or vector(1) #',
     "a\\",
-    "a\\\\\"",
+    'a\\\\"',
     ".*",
     "a|b",
     "(a)+[b]{2}$^",

@@ -31,7 +31,9 @@ def _runs(server: Server) -> str:
             ids.append(admin.post("/api/v1/runs", json=body).json()["id"])
             assert wait_status(admin, ids[-1]) == "succeeded"
         for name, fail in (("mon-ui-ok", None), ("mon-ui-fail", "b")):
-            run = admin.post("/api/v1/runs", json={"pipeline": sleeper(name, [("a", 0.2), ("b", 0.3)], fail=fail)})
+            run = admin.post(
+                "/api/v1/runs", json={"pipeline": sleeper(name, [("a", 0.2), ("b", 0.3)], fail=fail)}
+            )
             wait_status(admin, run.json()["id"])
         return str(admin.get(f"/api/v1/runs/{ids[0]}").json()["pipeline"])
 
@@ -39,7 +41,7 @@ def _runs(server: Server) -> str:
 def _tab(page: Page, panel: str) -> None:
     page.get_by_role("tab", name=PANELS[panel]).click()
     expect(page.get_by_role("tab", name=PANELS[panel])).to_have_attribute("aria-selected", "true")
-    expect(page.locator(f'figure[data-chart]').first).to_be_visible()
+    expect(page.locator("figure[data-chart]").first).to_be_visible()
 
 
 def test_each_tab_draws_its_charts(ui_server: Server, browser: Browser) -> None:
@@ -78,8 +80,10 @@ def test_each_tab_draws_its_charts(ui_server: Server, browser: Browser) -> None:
     if os.environ.get("UPDATE_MONITORING_SCREENSHOTS") == "1":
         DOCS.mkdir(parents=True, exist_ok=True)
         for panel in PANELS:
-            page.goto(f"{ui_server.url}/monitoring?panel={panel}&range=3600"
-                      + (f"&pipeline={pipeline}" if panel == "models" else ""))
+            page.goto(
+                f"{ui_server.url}/monitoring?panel={panel}&range=3600"
+                + (f"&pipeline={pipeline}" if panel == "models" else "")
+            )
             expect(page.locator("figure[data-chart]").first).to_be_visible()
             if panel != "costs":
                 expect(page.locator('figure[data-drawn="yes"] canvas').first).to_be_visible()

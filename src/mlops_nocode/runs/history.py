@@ -58,6 +58,13 @@ class Grid:
         i = math.ceil((t - self.start) / self.step)
         return i if 0 <= i < self.n else None
 
+    def add_during(self, values: list[float | None], begin: float, end: float, amount: float) -> None:
+        """Add `amount` at every x with begin <= x < end (an interval open at `end`; inf: still open)."""
+        first = max(0, math.ceil((begin - self.start) / self.step))
+        last = self.n if end == math.inf else min(self.n, math.ceil((end - self.start) / self.step))
+        for i in range(first, last):
+            values[i] = (values[i] or 0.0) + amount
+
 
 def quantile(values: list[float], q: float) -> float | None:
     """The nearest-rank `q` quantile (None for no value)."""
@@ -179,17 +186,15 @@ class History:
             rows = list(c.execute(query).all())
         if not rows:
             return ChartData(grid.x)
-        running, queued = [0.0] * grid.n, [0.0] * grid.n
-        inf = math.inf
+        running: list[float | None] = [0.0] * grid.n
+        queued: list[float | None] = [0.0] * grid.n
         for created, started, finished in rows:
-            end = finished if finished is not None else inf
-            begin = started if started is not None else inf
-            for i, x in enumerate(grid.x):
-                if begin <= x < end:
-                    running[i] += 1
-                elif created <= x < min(begin, end):
-                    queued[i] += 1
-        curves = [Curve("running", list[float | None](running)), Curve("queued", list[float | None](queued))]
+            end = finished if finished is not None else math.inf
+            begin = started if started is not None else math.inf
+            if begin < end:
+                grid.add_during(running, begin, end, 1)
+            grid.add_during(queued, created, min(begin, end), 1)
+        curves = [Curve("running", running), Curve("queued", queued)]
         return _limited(ChartData(grid.x, curves), len(rows))
 
     def _run_duration(self, grid: Grid, pipeline: str | None) -> ChartData:
@@ -215,8 +220,8 @@ class History:
             rows = list(c.execute(query).all())
         per: list[list[float]] = [[] for _ in range(grid.n)]
         for created, started in rows:
-            i = grid.bucket(started)
-            if i is not None:
+            i = None if started is None else grid.bucket(started)
+            if i is not None and started is not None:
                 per[i].append(max(0.0, started - created))
         if not any(per):
             return ChartData(grid.x)
@@ -309,7 +314,7 @@ class History:
                 continue
             label = f"{step or ''} {name}" if pipeline else f"{names[run_id]} {step or ''} {name}"
             groups[label][column[run_id]] = float(value)
-        x = [float(r[2]) for r in runs]
+        x = [float(r[2] or 0.0) for r in runs]
         data = ChartData(x, [Curve(k, groups[k]) for k in sorted(groups)[:MAX_SERIES]])
         if len(runs) >= MAX_RUNS:
             data.note = f"the latest {MAX_RUNS} succeeded runs of the range"
@@ -321,7 +326,9 @@ class History:
         """(provider, price per hour, run start, run end or None) of priced deployments of runs that
         overlap the grid."""
         query = (
-            select(DeploymentRow.provider, DeploymentRow.price_per_hour, RunRow.started_at, RunRow.finished_at)
+            select(
+                DeploymentRow.provider, DeploymentRow.price_per_hour, RunRow.started_at, RunRow.finished_at
+            )
             .join(RunRow, RunRow.id == DeploymentRow.run_id)
             .where(DeploymentRow.price_per_hour > 0, RunRow.started_at.is_not(None))
             .where(RunRow.started_at <= grid.end)
@@ -336,10 +343,7 @@ class History:
         groups: dict[str, list[float | None]] = {}
         for provider, price, started, finished in rows:
             values = groups.setdefault(provider, [0.0] * grid.n)
-            end = finished if finished is not None else math.inf
-            for i, x in enumerate(grid.x):
-                if started <= x < end:
-                    values[i] = (values[i] or 0.0) + float(price)
+            grid.add_during(values, started, finished if finished is not None else math.inf, float(price))
         curves = _keyed(grid, groups)
         if self.budget is not None and curves:
             curves.append(Curve("budget", [self.budget] * grid.n))
@@ -354,7 +358,11 @@ class History:
         for provider, price, started, finished in rows:
             values = groups.setdefault(provider, [0.0] * grid.n)
             end = finished if finished is not None else grid.end
-            for i, x in enumerate(grid.x):
+            first = grid.bucket(max(started, grid.start - grid.step + 1e-9)) or 0
+            for i in range(first, grid.n):
+                x = grid.x[i]
+                if x - grid.step >= end:
+                    break
                 overlap = min(end, x) - max(started, x - grid.step)
                 if overlap > 0:
                     values[i] = (values[i] or 0.0) + float(price) * overlap / 3600

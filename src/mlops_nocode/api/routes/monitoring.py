@@ -184,12 +184,16 @@ def _panel(gw: Gateway, panel: str, seconds: int, pipeline: str | None) -> Chart
         client = PromClient(settings.prometheus_url, settings.prometheus_timeout)
         try:
             out = [
-                _out(c, _from_prometheus(client, c, start, end, step, pipeline if _uses_pipeline(c) else None))
+                _out(
+                    c, _from_prometheus(client, c, start, end, step, pipeline if _uses_pipeline(c) else None)
+                )
                 for c in charts
             ]
-            return ChartsOut(panel=panel, source="prometheus", start=start, end=end, step=step, charts=out)  # type: ignore[arg-type]
+            return ChartsOut(panel=panel, source="prometheus", start=start, end=end, step=step, charts=out)
         except PromUnavailable as e:
-            note = f"Prometheus (PROMETHEUS_URL) failed: {e}; these charts come from the gateway's own history"
+            note = (
+                f"Prometheus (PROMETHEUS_URL) failed: {e}; these charts come from the gateway's own history"
+            )
     history = History(gw.db, getattr(settings, "monitoring_budget_per_hour", None))
     out = []
     for c in charts:
@@ -197,7 +201,7 @@ def _panel(gw: Gateway, panel: str, seconds: int, pipeline: str | None) -> Chart
         if note is not None:
             data.note = f"{note}. {data.note}" if data.note else note
         out.append(_out(c, data))
-    return ChartsOut(panel=panel, source="gateway", start=start, end=end, step=step, note=note, charts=out)  # type: ignore[arg-type]
+    return ChartsOut(panel=panel, source="gateway", start=start, end=end, step=step, note=note, charts=out)
 
 
 @router.get("/charts", response_model=ChartsOut)
