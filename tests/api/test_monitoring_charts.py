@@ -4,7 +4,6 @@ that fails."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
@@ -97,7 +96,8 @@ def test_every_panel_answers_its_charts_in_order_bounded(
         for c in body["charts"]:
             assert len(c["x"]) <= 300
             assert all(len(s["values"]) == len(c["x"]) for s in c["series"])
-            assert c["series"] or c["note"] is not None or c["id"] in {"failure_rate", "queue_wait"}
+            if c["id"] in {"workers_live", "api_requests", "api_latency"}:  # not in the database
+                assert c["series"] == [] and "PROMETHEUS_URL" in c["note"]
 
 
 def test_overview_counts_the_runs_that_ended_and_the_failure_rate(
@@ -160,7 +160,6 @@ def test_bad_parameters_are_located_problems(admin: httpx.Client, params: dict[s
     body = r.json()
     assert body["detail"] == "invalid" and [p["where"] for p in body["problems"]] == [where]
     assert all(p["fix"] for p in body["problems"])
-    assert "vector(1)" not in json.dumps(body["problems"]) or where != "query.pipeline"
 
 
 def test_read_scope_is_enough_and_a_credential_is_needed(server: Server, admin: httpx.Client) -> None:

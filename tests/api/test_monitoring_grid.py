@@ -17,7 +17,7 @@ from mlops_nocode.runs.history import Grid, quantile
 def test_the_grid_is_aligned_and_bounded(seconds: int, min_step: int) -> None:
     start, end, step = grid(seconds, min_step, 1_795_000_123.7)
     assert step >= min_step and start % step == 0 and end % step == 0
-    assert end <= 1_795_000_123.7 < end + step and end - start <= seconds
+    assert end - step < 1_795_000_123.7 <= end and end - start <= seconds
     assert len(Grid(start, end, step).x) <= MAX_POINTS
 
 

@@ -135,9 +135,10 @@ def _range(text: str) -> int:
 
 def grid(seconds: int, min_step: int, now: float) -> tuple[int, int, int]:
     """(start, end, step) of a range ending now: at most MAX_POINTS points, aligned on the step (so
-    successive refreshes ask Prometheus the same instants)."""
+    successive refreshes ask Prometheus the same instants); the last point is the first at or after now,
+    so what just happened is in the last bucket."""
     step = max(min_step, math.ceil(seconds / (MAX_POINTS - 1)))
-    end = int(now) // step * step
+    end = math.ceil(now / step) * step
     start = end - seconds // step * step
     return start, end, step
 
