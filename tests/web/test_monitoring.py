@@ -81,7 +81,7 @@ def test_each_tab_draws_its_charts(ui_server: Server, browser: Browser) -> None:
         DOCS.mkdir(parents=True, exist_ok=True)
         for panel in PANELS:
             page.goto(
-                f"{ui_server.url}/monitoring?panel={panel}&range=3600"
+                f"{ui_server.url}/monitoring?panel={panel}&range=900"
                 + (f"&pipeline={pipeline}" if panel == "models" else "")
             )
             expect(page.locator("figure[data-chart]").first).to_be_visible()

@@ -39,11 +39,12 @@ function Plot({ chart }: { chart: ChartData }) {
   useEffect(() => {
     const el = host.current!;
     const unit = chart.unit;
+    const whole = unit === "runs" || unit === "count"; // counted things: whole ticks only
     plot.current = new uPlot(
       {
         width: Math.max(300, Math.min(640, el.clientWidth || 480)),
         height: 220,
-        legend: { live: true },
+        legend: { live: false },
         series: [
           {},
           ...chart.series.map((s, i) => ({
@@ -51,11 +52,12 @@ function Plot({ chart }: { chart: ChartData }) {
             stroke: colorOf(s.name, i),
             width: 2,
             spanGaps: sparse,
-            points: { show: sparse || chart.x.length < 3, size: 6 },
+            // a series with few values would draw no line: show its points
+            points: { show: sparse || s.values.filter((v) => v !== null).length < 3, size: 6 },
             value: (_u: uPlot, v: number | null) => formatValue(v, unit),
           })),
         ],
-        axes: [{}, { values: (_u: uPlot, ticks: number[]) => ticks.map((t) => formatValue(t, unit)), size: 70 }],
+        axes: [{}, { values: (_u: uPlot, ticks: number[]) => ticks.map((t) => (whole && !Number.isInteger(t) ? "" : formatValue(t, unit))), size: 70 }],
         scales: { y: { range: (_u, min, max) => [Math.min(0, min), max > min ? max : min + 1] } },
       },
       [chart.x, ...chart.series.map((s) => s.values)] as uPlot.AlignedData,
