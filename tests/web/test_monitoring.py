@@ -57,6 +57,15 @@ def test_each_tab_draws_its_charts(ui_server: Server, browser: Browser) -> None:
     expect(page.locator('figure[data-chart="api_requests"]')).to_contain_text("Prometheus")
     assert not violations(page, ("critical", "serious")), violations(page, ("critical", "serious"))
 
+    # live: a run that ends while the page is open shows up at the next refresh (every 10 s)
+    figure = page.locator('figure[data-chart="runs_finished"]')
+    before = figure.get_attribute("data-total") or "0"
+    with ui_server.client(ui_server.admin_key) as admin:
+        run = admin.post("/api/v1/runs", json={"pipeline": sleeper("mon-ui-live", [("a", 0.01)])})
+        assert wait_status(admin, run.json()["id"]) == "succeeded"
+    expect(figure).not_to_have_attribute("data-total", before, timeout=30_000)
+    assert float(figure.get_attribute("data-total") or 0) > float(before)
+
     _tab(page, "runs")
     expect(page.locator('figure[data-chart="run_duration"][data-drawn="yes"] canvas')).to_be_visible()
     expect(page.locator('figure[data-chart="step_duration"][data-drawn="yes"] canvas')).to_be_visible()

@@ -79,8 +79,16 @@ function Plot({ chart }: { chart: ChartData }) {
 /** A titled chart, or its empty state (with the gateway's note saying why). */
 export default function ChartView({ chart }: { chart: ChartData }) {
   const drawn = hasData(chart);
+  // the sum of every value: what a test (or a curious user) can read without looking at the canvas
+  const total = chart.series.reduce((n, s) => n + s.values.reduce<number>((m, v) => m + (v ?? 0), 0), 0);
   return (
-    <figure className="monitoring-chart" data-chart={chart.id} data-drawn={drawn ? "yes" : "no"} aria-labelledby={`chart-${chart.id}`}>
+    <figure
+      className="monitoring-chart"
+      data-chart={chart.id}
+      data-drawn={drawn ? "yes" : "no"}
+      data-total={total}
+      aria-labelledby={`chart-${chart.id}`}
+    >
       <figcaption>
         <h3 id={`chart-${chart.id}`}>{chart.title}</h3>
         {chart.description && <p className="muted">{chart.description}</p>}
