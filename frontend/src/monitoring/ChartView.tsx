@@ -26,6 +26,14 @@ function colorOf(name: string, i: number): string {
   return STATUS_COLORS[name] ?? COLORS[i % COLORS.length];
 }
 
+/** A tick of the runs' end times: the time of day within a day, the date beyond. */
+function clock(u: uPlot, ticks: number[]): string[] {
+  const span = (u.scales.x.max ?? 0) - (u.scales.x.min ?? 0);
+  const opts: Intl.DateTimeFormatOptions =
+    span < 86_400 ? { hour: "2-digit", minute: "2-digit", second: "2-digit" } : { month: "numeric", day: "numeric", hour: "2-digit" };
+  return ticks.map((t) => new Date(t * 1000).toLocaleString([], opts));
+}
+
 function hasData(chart: ChartData): boolean {
   return chart.series.some((s) => s.values.some((v) => v !== null));
 }
@@ -57,7 +65,8 @@ function Plot({ chart }: { chart: ChartData }) {
             value: (_u: uPlot, v: number | null) => formatValue(v, unit),
           })),
         ],
-        axes: [{}, { values: (_u: uPlot, ticks: number[]) => ticks.map((t) => (whole && !Number.isInteger(t) ? "" : formatValue(t, unit))), size: 70 }],
+        // runs' end times are irregular: label them as clock times (uPlot's default grid suits the others)
+        axes: [sparse ? { values: clock, space: 110 } : {}, { values: (_u: uPlot, ticks: number[]) => ticks.map((t) => (whole && !Number.isInteger(t) ? "" : formatValue(t, unit))), size: 70 }],
         scales: { y: { range: (_u, min, max) => [Math.min(0, min), max > min ? max : min + 1] } },
       },
       [chart.x, ...chart.series.map((s) => s.values)] as uPlot.AlignedData,

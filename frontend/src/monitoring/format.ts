@@ -27,7 +27,7 @@ function compact(value: number): string {
   if (abs >= 1e6) return `${(value / 1e6).toFixed(1)}M`;
   if (abs >= 1e3) return `${(value / 1e3).toFixed(1)}k`;
   if (Number.isInteger(value)) return String(value);
-  return value.toPrecision(3);
+  return String(Number(value.toPrecision(3)));
 }
 
 function duration(s: number): string {
