@@ -140,6 +140,21 @@ class Settings(BaseSettings):
     llm_proxy_ready_timeout: float = Field(
         default=120.0, gt=0, description="seconds `mlops llm up` waits for the proxy's readiness probe"
     )
+    # monitoring (docs/MONITORING.md)
+    metrics_enabled: bool = Field(default=True, description="serve /metrics and count HTTP requests")
+    monitoring_budget_per_hour: float | None = Field(
+        default=None, ge=0, description="USD/h exported as mlops_cost_budget_per_hour_usd (alert: above it)"
+    )
+    monitoring_metric_min: dict[str, float] = Field(
+        default_factory=dict,
+        description='JSON {"accuracy": 0.9}: lowest acceptable step metric values (mlops_step_metric_min)',
+    )
+    worker_heartbeat_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="how often each worker loop records that it is alive"
+    )
+    worker_live_after: float = Field(
+        default=30.0, gt=0, description="a worker counts as live while its last beat is younger than this"
+    )
 
     prometheus_url: str | None = Field(
         default=None,

@@ -146,7 +146,7 @@ def test_an_unknown_event_type_filter_is_refused_with_its_location(admin: httpx.
 def test_metrics_and_catalogue(admin: httpx.Client) -> None:
     assert admin.get("/api/v1/runs/no-such-run/events").status_code == 404
     text = admin.get("/metrics").text
-    assert 'mlops_runs{status="succeeded"}' in text and "mlops_http_requests_total" in text
+    assert "mlops_runs_finished_total" in text and "mlops_http_requests_total" in text
     # full route templates (not the raw path, not an included router's own part)
     assert 'route="/api/v1/runs/{run_id}/events",status="404"' in text
     assert "no-such-run" not in text

@@ -4,6 +4,7 @@ and the webhook dispatcher start, in the app's lifespan."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -16,7 +17,7 @@ from mlops_nocode import __version__, web
 from mlops_nocode.api import docs
 from mlops_nocode.api.auth import Principal, authorize
 from mlops_nocode.api.errors import BodyLimit, install_error_handlers
-from mlops_nocode.api.metrics import Metrics, MetricsMiddleware
+from mlops_nocode.api.metrics import Metrics, MetricsMiddleware, MonitoringConfig
 from mlops_nocode.api.routes import artifacts as artifacts_routes
 from mlops_nocode.api.routes import assist as assist_routes
 from mlops_nocode.api.routes import auth as auth_routes
@@ -89,7 +90,7 @@ def open_gateway(settings: Settings, metrics: Metrics | None = None) -> Gateway:
     db.migrate(settings.home)
     service = RunService(db)
     m = metrics or Metrics()
-    m.attach(service)
+    m.attach(service, monitoring_config(settings))
     vault = SecretStore(db, secret)
     service.secret_values = vault.values  # what Runners report is redacted again with these
     service.route_secrets = partial(key_secret_names, settings.home)  # and with the model routes' keys
@@ -98,6 +99,16 @@ def open_gateway(settings: Settings, metrics: Metrics | None = None) -> Gateway:
     notifier = Notifier(hooks, service, settings)
     sessions = SessionStore(db, settings.session_idle_seconds)
     return Gateway(settings, db, service, KeyStore(db), m, secret, vault, hooks, notifier, sessions)
+
+
+def monitoring_config(settings: Settings) -> MonitoringConfig:
+    """What /metrics reads from the settings."""
+    return MonitoringConfig(
+        settings.monitoring_budget_per_hour,
+        settings.monitoring_metric_min,
+        None if os.environ.get("ARTIFACT_STORE_URL") else settings.home / "artifacts",
+        settings.worker_live_after,
+    )
 
 
 def start_dispatcher(gw: Gateway) -> Dispatcher:
@@ -162,8 +173,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # authenticated per route: a token may be asked with any scope; keys need admin
     app.include_router(auth_routes.router, prefix="/api/v1", responses=COMMON)
     app.include_router(sessions_routes.router, prefix="/api/v1", responses=COMMON)
-    app.include_router(metrics_routes.router, dependencies=protected, responses=COMMON)
+    if settings.metrics_enabled:
+        app.include_router(metrics_routes.router, dependencies=protected, responses=COMMON)
     web.install(app, web.dist_of(settings))  # the no-code UI: its assets, and deep links into it
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    if settings.metrics_enabled:
+        app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

@@ -1,52 +1,173 @@
-"""Prometheus metrics of one app (its own registry): HTTP requests, runs by status, step ends."""
+"""Prometheus metrics of one gateway (its own registry): every family of `monitoring.names`.
+
+Runs, queue, workers, webhooks and costs are read from the database at scrape time (runs.stats), so
+every gateway and worker process agrees; step durations, throttler waits and step metrics were aggregated
+when their events were written (runs.eventstats). HTTP requests and alerts received are counted in
+process."""
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mlops_nocode.runs.models import RUN_STATUSES
+from mlops_nocode import __version__
+from mlops_nocode.monitoring import names
+from mlops_nocode.runs import stats
 from mlops_nocode.runs.service import RunService
 
 
-class _RunCollector(Collector):
-    """Reads the database at scrape time, so every gateway and worker process agrees."""
+def _counter(name: str) -> CounterMetricFamily:
+    m = names.BY_NAME[name]
+    return CounterMetricFamily(m.name, m.help, labels=list(m.labels))
 
-    def __init__(self, service: RunService) -> None:
+
+def _gauge(name: str) -> GaugeMetricFamily:
+    m = names.BY_NAME[name]
+    return GaugeMetricFamily(m.name, m.help, labels=list(m.labels))
+
+
+def _histogram(name: str, hists: dict[tuple[str, ...], stats.Histogram], bounds: tuple[float, ...]) -> Metric:
+    m = names.BY_NAME[name]
+    family = HistogramMetricFamily(m.name, m.help, labels=list(m.labels))
+    les = (*[repr(float(b)) for b in bounds], "+Inf")
+    for labels, h in hists.items():
+        cumulative, running = [], 0
+        for le, n in zip(les, h.buckets, strict=True):
+            running += n
+            cumulative.append((le, float(running)))
+        family.add_metric(list(labels), cumulative, h.total)
+    return family
+
+
+def _counts(family: CounterMetricFamily | GaugeMetricFamily, values: dict[Any, Any]) -> Metric:
+    for labels, value in values.items():
+        family.add_metric(list(labels) if isinstance(labels, tuple) else [labels], value)
+    return family
+
+
+class _DatabaseCollector(Collector):
+    """Reads the database at scrape time (one read transaction)."""
+
+    def __init__(self, service: RunService, config: MonitoringConfig) -> None:
         self.service = service
+        self.config = config
 
     def collect(self) -> Iterator[Metric]:
-        runs, steps = self.service.counts()
-        g = GaugeMetricFamily("mlops_runs", "Runs by status", labels=["status"])
-        for status in RUN_STATUSES:
-            g.add_metric([status], runs.get(status, 0))
-        yield g
-        s = GaugeMetricFamily("mlops_step_events", "Step ends recorded, by event type", labels=["event"])
-        for event in ("step.finished", "step.failed", "step.skipped", "step.cancelled"):
-            s.add_metric([event], steps.get(event, 0))
-        yield s
+        snap = stats.read_snapshot(self.service.db)
+        yield _counts(_counter("mlops_runs_started"), snap.started)
+        yield _counts(_counter("mlops_runs_finished"), snap.finished)
+        yield _histogram("mlops_run_duration_seconds", snap.durations, names.DURATION_BUCKETS)
+        yield _counts(_gauge("mlops_runs_active"), snap.active)
+        yield _counts(_gauge("mlops_run_heartbeat_age_max_seconds"), {(): snap.heartbeat_age_max})
+        yield _counts(_gauge("mlops_queue_depth"), {(): snap.queue_depth})
+        yield _counts(_gauge("mlops_queue_oldest_age_seconds"), {(): snap.queue_oldest_age})
+        yield _histogram("mlops_queue_wait_seconds", snap.waits, names.WAIT_BUCKETS)
+        for family, bounds in (
+            ("mlops_step_duration_seconds", names.STEP_BUCKETS),
+            ("mlops_throttle_wait_seconds", names.WAIT_BUCKETS),
+        ):
+            yield _histogram(family, snap.histograms.get(family, {}), bounds)
+        yield _counts(_gauge("mlops_step_metric"), snap.step_metrics)
+        live = sum(1 for age in snap.workers.values() if age <= self.config.worker_live_after)
+        yield _counts(_gauge("mlops_workers_live"), {(): live})
+        yield _counts(_gauge("mlops_worker_heartbeat_age_seconds"), snap.workers)
+        yield _counts(_counter("mlops_webhook_deliveries"), snap.deliveries)
+        yield _counts(_gauge("mlops_webhook_queue"), snap.webhook_queue)
+        yield _counts(_gauge("mlops_cost_per_hour_usd"), snap.cost_per_hour)
+        yield _counts(_counter("mlops_cost_spent_usd"), snap.cost_spent)
+
+
+class MonitoringConfig:
+    """What the static families read from the settings."""
+
+    def __init__(
+        self,
+        budget_per_hour: float | None = None,
+        metric_min: dict[str, float] | None = None,
+        artifact_dir: Path | None = None,
+        worker_live_after: float = 30.0,
+    ) -> None:
+        self.budget_per_hour = budget_per_hour
+        self.metric_min = dict(metric_min or {})
+        self.artifact_dir = artifact_dir
+        self.worker_live_after = worker_live_after
+
+
+class _StaticCollector(Collector):
+    """Configuration and the machine: the budget, metric floors, artifact store disk, build info."""
+
+    def __init__(self, config: Callable[[], MonitoringConfig]) -> None:
+        self.config = config
+
+    def collect(self) -> Iterator[Metric]:
+        config = self.config()
+        budget = _gauge("mlops_cost_budget_per_hour_usd")
+        if config.budget_per_hour is not None:
+            budget.add_metric([], config.budget_per_hour)
+        yield budget
+        floors = _gauge("mlops_step_metric_min")
+        for metric, value in sorted(config.metric_min.items()):
+            floors.add_metric([metric], value)
+        yield floors
+        size, free = _gauge("mlops_artifact_store_size_bytes"), _gauge("mlops_artifact_store_free_bytes")
+        disk = _statvfs(config.artifact_dir)
+        if disk is not None:
+            size.add_metric([], disk[0])
+            free.add_metric([], disk[1])
+        yield size
+        yield free
+        info = _gauge("mlops_build_info")
+        info.add_metric([__version__], 1)
+        yield info
+
+
+def _statvfs(folder: Path | None) -> tuple[int, int] | None:
+    """(size, free bytes) of the filesystem holding `folder` (its nearest existing parent)."""
+    if folder is None:
+        return None
+    path = folder
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
 
 
 class Metrics:
-    """The registry and the instruments of one gateway."""
+    """The registry and the in-process instruments of one gateway."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "mlops_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
-        )
+        self.config = MonitoringConfig()
+        http = names.BY_NAME["mlops_http_requests"]
+        self.requests = Counter(http.name, http.help, list(http.labels), registry=self.registry)
+        latency = names.BY_NAME["mlops_http_request_duration_seconds"]
         self.latency = Histogram(
-            "mlops_http_request_seconds", "HTTP request duration", ["method", "route"], registry=self.registry
+            latency.name,
+            latency.help,
+            list(latency.labels),
+            registry=self.registry,
+            buckets=names.HTTP_BUCKETS,
         )
+        alerts = names.BY_NAME["mlops_alerts_received"]
+        self.alerts_received = Counter(alerts.name, alerts.help, list(alerts.labels), registry=self.registry)
+        self.registry.register(_StaticCollector(lambda: self.config))
 
-    def attach(self, service: RunService) -> None:
-        """Start reporting runs and steps from the database (at startup, once it is migrated)."""
-        self.registry.register(_RunCollector(service))
+    def attach(self, service: RunService, config: MonitoringConfig | None = None) -> None:
+        """Start reporting from the database (at startup, once it is migrated)."""
+        if config is not None:
+            self.config = config
+        self.registry.register(_DatabaseCollector(service, self.config))
 
 
 class MetricsMiddleware:

@@ -167,6 +167,18 @@ def worker(
             "stored in MLOPS_HOME/credentials.json)",
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            help="Serve this process's own /metrics (process, runs executed) on this port (0: a free one)",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Address of --metrics-port (default: loopback only)")
+    ] = "127.0.0.1",
 ) -> None:
     """Run workers that claim runs from the gateway's database, and webhook deliveries, until SIGTERM or
     Ctrl-C (a run in progress goes back to the queue); their Runners report to the gateway over HTTP.
@@ -192,6 +204,17 @@ def worker(
     signal.signal(signal.SIGINT, stop)
     pool.start()
     dispatcher = start_dispatcher(gw)
+    if metrics_port is not None:
+        from mlops_nocode.runs.workermetrics import serve_worker_metrics
+
+        try:
+            _, bound = serve_worker_metrics(pool, metrics_host, metrics_port)
+        except OSError as e:
+            pool.stop()
+            dispatcher.stop()
+            err.print(f"[red]error:[/] --metrics-port: cannot listen on {metrics_host}:{metrics_port}: {e}")
+            raise typer.Exit(2) from None
+        err.print(f"worker metrics at http://{metrics_host}:{bound}/metrics", soft_wrap=True)
     err.print(
         f"worker ready ({threads} thread(s), webhook deliveries) on {settings.db_url.split('://')[0]}, "
         f"reporting to {settings.report_url}",

@@ -12,6 +12,7 @@ from sqlalchemy import and_, func, select, update
 
 from mlops_nocode.runs.db import Database
 from mlops_nocode.runs.errors import RunNotFound, RunTaken, SeqGap
+from mlops_nocode.runs.eventstats import record_events, record_success
 from mlops_nocode.runs.models import EventRow, RunRow
 from mlops_nocode.runtime.redaction import Redactor, redactor_for
 
@@ -98,12 +99,11 @@ class ClaimOps:
             start = stored + 1 if first_seq is None else first_seq
             if start > stored + 1:
                 raise SeqGap(f"events from seq {start} would leave a gap: the next is {stored + 1}")
-            for i, e in enumerate(events):
-                if start + i > stored:
-                    data = scrub.data(e.data) if scrub else e.data
-                    s.add(
-                        EventRow(run_id=run_id, seq=start + i, type=e.type, step=e.step, data=data, ts=e.ts)
-                    )
+            fresh = [e for i, e in enumerate(events) if start + i > stored]
+            for i, e in enumerate(fresh, start=max(start, stored + 1)):
+                data = scrub.data(e.data) if scrub else e.data
+                s.add(EventRow(run_id=run_id, seq=i, type=e.type, step=e.step, data=data, ts=e.ts))
+            record_events(s, row, fresh)  # /metrics' step durations and throttler waits
             row.heartbeat_at = time.time()
             return Beat(row.cancel_requested, max(stored, start + len(events) - 1) + 1)
 
@@ -136,6 +136,8 @@ class ClaimOps:
                     heartbeat_at=None,
                 )
             )
+            if done.rowcount and status == "succeeded":  # type: ignore[attr-defined]
+                record_success(s, run_id)  # its steps' metrics become the pipeline's latest
             return bool(done.rowcount)  # type: ignore[attr-defined]
 
     def requeue(self, run_id: str, worker_id: str, attempt: int | None = None) -> bool:

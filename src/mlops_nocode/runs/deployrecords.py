@@ -46,6 +46,7 @@ class DeploymentRecords:
             row.status, row.updated_at = status, time.time()
             for key, value in fields.items():
                 setattr(row, key, value)
+            _billing(row)
 
     def of(self, run_id: str) -> list[dict[str, Any]]:
         """The run's deployments (RunNotFound for an unknown run)."""
@@ -76,4 +77,15 @@ class DeploymentRecords:
             if row is None or row.status in ENDED or row.status == "destroyed":
                 return False
             row.status, row.details, row.updated_at = status, details, time.time()
+            _billing(row)
             return True
+
+
+def _billing(row: DeploymentRow) -> None:
+    """A deployment is billed (/metrics' cost) from provisioning until destroyed, or until it ended
+    with nothing provisioned."""
+    if row.status in ("provisioning", "running") and row.started_at is None:
+        row.started_at = row.updated_at
+    gone = row.status == "destroyed" or (row.status in ENDED and not row.provisioned)
+    if gone and row.started_at is not None and row.ended_at is None:
+        row.ended_at = row.updated_at

@@ -41,6 +41,7 @@ class RunRow(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     retry_of: Mapped[str | None] = mapped_column(String(64), nullable=True)
     keep: Mapped[bool] = mapped_column(Boolean, default=False)  # keep what was provisioned after the end
+    target_label: Mapped[str] = mapped_column(String(64), default="local")  # /metrics' `target` label
 
 
 class EventRow(Base):
@@ -77,6 +78,8 @@ class DeploymentRow(Base):
     details: Mapped[str | None] = mapped_column(Text, nullable=True)
     price_per_hour: Mapped[float] = mapped_column(Float, default=0.0)
     updated_at: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # billed from (provisioning)
+    ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # billed until (destroyed)
 
 
 class ApiKeyRow(Base):
@@ -188,4 +191,56 @@ class AssistantConversationRow(Base):
     messages: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class WorkerRow(Base):
+    """A live worker loop (a thread of `mlops up` or of `mlops worker`): it beats every few seconds and
+    removes its row when it stops cleanly."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[float] = mapped_column(Float)
+    heartbeat_at: Mapped[float] = mapped_column(Float)
+
+
+class MetricLabelRow(Base):
+    """A user string admitted as a value of a metric label (at most LABEL_VALUES_CAP per label)."""
+
+    __tablename__ = "metric_labels"
+
+    label: Mapped[str] = mapped_column(String(32), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the value
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class MetricHistogramRow(Base):
+    """A histogram of one label set, aggregated as the events arrive (`buckets`: per-bucket counts, not
+    cumulative, the last one for +Inf)."""
+
+    __tablename__ = "metric_histograms"
+
+    family: Mapped[str] = mapped_column(String(64), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the labels' JSON
+    labels: Mapped[list[str]] = mapped_column(JSON)
+    buckets: Mapped[list[int]] = mapped_column(JSON)
+    total: Mapped[float] = mapped_column(Float)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class StepMetricRow(Base):
+    """The last value a step reported for a metric in the latest successful run of its pipeline."""
+
+    __tablename__ = "step_metrics"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # of (pipeline, step, metric)
+    pipeline: Mapped[str] = mapped_column(Text)
+    step: Mapped[str] = mapped_column(Text)
+    metric: Mapped[str] = mapped_column(Text)
+    value: Mapped[float] = mapped_column(Float)
+    run_id: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[float] = mapped_column(Float)

@@ -22,6 +22,7 @@ from mlops_nocode.runs.claims import Beat, ClaimOps, NewEvent
 from mlops_nocode.runs.compiling import Inline, prepare
 from mlops_nocode.runs.db import AnyRow, Database
 from mlops_nocode.runs.errors import RunNotFound, RunStateError, RunTaken, SeqGap
+from mlops_nocode.runs.labels import plan_target
 from mlops_nocode.runs.listen import CHANNEL as QUEUED_CHANNEL
 from mlops_nocode.runs.models import TERMINAL, EventRow, RunRow
 from mlops_nocode.runtime.state import new_run_id
@@ -194,11 +195,13 @@ class RunService(ClaimOps):
         plan = prepare(pipeline, parameters, target)
         if self.route_check is not None and (missing := self.route_check(plan)):
             raise SpecError(missing)  # a model route its litellm steps name is not configured here
+        plan_json = plan.to_json()
         row = RunRow(
             id=new_run_id(),
             pipeline=plan.root,
             spec=None if isinstance(pipeline, str) else pipeline,
-            plan=plan.to_json(),
+            plan=plan_json,
+            target_label=plan_target(plan_json),
             parameters=dict(parameters or {}),
             target=target,
             status="queued",
@@ -336,19 +339,3 @@ class RunService(ClaimOps):
             if row is None:
                 raise RunNotFound(run_id)
             return dict(row.artifacts or {})
-
-    # -- what /metrics reads -------------------------------------------------------------------------
-    def counts(self) -> tuple[dict[str, int], dict[str, int]]:
-        """Runs by status, and step ends by kind (finished, failed, skipped, cancelled)."""
-        with self.db.session() as s:
-            runs = dict(s.execute(select(RunRow.status, func.count()).group_by(RunRow.status)).all())
-            steps = dict(
-                s.execute(
-                    select(EventRow.type, func.count())
-                    .where(
-                        EventRow.type.in_(["step.finished", "step.failed", "step.skipped", "step.cancelled"])
-                    )
-                    .group_by(EventRow.type)
-                ).all()
-            )
-        return {str(k): int(v) for k, v in runs.items()}, {str(k): int(v) for k, v in steps.items()}

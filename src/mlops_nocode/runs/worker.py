@@ -9,6 +9,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from mlops_nocode.runs.runtoken import issue_run_token
 from mlops_nocode.runs.scrub import scrub_run_files
 from mlops_nocode.runs.service import RunService
 from mlops_nocode.runs.vault import SecretStore, SecretUnreadable
+from mlops_nocode.runs.workers import Heartbeats
 from mlops_nocode.runtime.handoff import step_results
 from mlops_nocode.runtime.redaction import redactor_for
 from mlops_nocode.runtime.runner import Runner
@@ -83,6 +85,7 @@ class Worker:
         self._gateway_ok_until = 0.0
         self._gateway_warned = False
         self._gateway_down_since = 0.0
+        self.on_executed: Callable[[str], None] | None = None  # a run this loop executed ended so
 
     def wake(self) -> None:
         """Look at the queue now instead of at the next poll (a run was just queued in this process)."""
@@ -113,9 +116,11 @@ class Worker:
                 continue
             self.current = (claimed["id"], claimed["attempts"])
             try:
-                self.execute(claimed)
+                status = self.execute(claimed)
             finally:
                 self.current = None
+            if self.on_executed is not None:
+                self.on_executed(status)
 
     def _gateway_answers(self) -> bool:
         """Whether the gateway the Runners report to answers (checked at most every few seconds while it
@@ -141,8 +146,9 @@ class Worker:
         self._gateway_ok_until = now + 5.0
         return True
 
-    def execute(self, claimed: dict[str, Any]) -> None:
-        """Run one claimed run to its end (or give it back when the worker is stopping)."""
+    def execute(self, claimed: dict[str, Any]) -> str:
+        """Run one claimed run to its end (or give it back when the worker is stopping); returns how it
+        ended here: its status, `released` (given back) or `lost` (taken over elsewhere)."""
         run_id, attempt = claimed["id"], claimed["attempts"]
         home = self.settings.home
         old = home / "runs" / run_id
@@ -201,14 +207,14 @@ class Worker:
                 remote.teardown()
             reporter.close()
         if reporter.lost:
-            return
+            return "lost"
         # When the gateway cannot be reached (it is stopping, or down), the end goes straight to the
         # database this worker claims from, before the run would count as abandoned.
         if status == "cancelled" and self._stop.is_set() and not reporter.cancel_requested:
             if not reporter.release(patience=3.0) and not reporter.lost:
                 self._store_unsent(reporter, attempt)
                 self.service.requeue(run_id, self.id, attempt)
-            return
+            return "released"
         if status == "cancelled":
             details = "cancelled on request"
         end = {"status": status, "details": details, "outputs": outputs, "artifacts": artifacts}
@@ -218,6 +224,7 @@ class Worker:
             self._store_unsent(reporter, attempt)
             if self.service.finish(run_id, self.id, status, details, outputs, artifacts, attempt):
                 self._ended(run_id)
+        return status
 
     def _remote(self, run_id: str, attempt: int, plan: Plan) -> RemoteDeployments:
         """The run's remote deployments; their Runners report with tokens of this claim."""
@@ -386,8 +393,10 @@ class WorkerThreads:
         ]
         db = service.db
         self.listener = QueueListener(db.url, self.wake) if db.dialect == "postgresql" and count else None
+        self.heartbeats = Heartbeats(db, [w.id for w in self.workers], settings.worker_heartbeat_seconds)
 
     def start(self) -> None:
+        self.heartbeats.start()
         for t in self.threads:
             t.start()
         if self.listener is not None:
@@ -406,6 +415,7 @@ class WorkerThreads:
         deadline = time.monotonic() + timeout
         for t in self.threads:
             t.join(max(0.0, deadline - time.monotonic()))
+        self.heartbeats.stop()
         for w, t in zip(self.workers, self.threads, strict=True):
             current = w.current
             if t.is_alive() and current is not None:  # the process exits without it: give its run back

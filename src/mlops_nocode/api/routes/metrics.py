@@ -13,5 +13,5 @@ router = APIRouter(tags=["metrics"])
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
 def metrics(gw: Gateway = Depends(gateway)) -> Response:
-    """Runs by status, step ends, HTTP requests and latencies."""
+    """Every family of monitoring.names: runs, queue, steps, workers, webhooks, API, costs, storage."""
     return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)

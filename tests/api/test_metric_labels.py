@@ -1,0 +1,105 @@
+"""Label values stay bounded: beyond LABEL_VALUES_CAP distinct pipelines, steps, metrics or workers, the
+rest are reported as OTHER (a small cap here); the run target label and its backfill; deployment costs.
+On a real SQLite database, through the run service the gateway uses."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mlops_nocode.monitoring import names
+from mlops_nocode.runs.db import Database
+from mlops_nocode.runs.deployrecords import DeploymentRecords
+from mlops_nocode.runs.labels import pipeline_label, plan_target
+from mlops_nocode.runs.models import RunRow
+from mlops_nocode.runs.service import NewEvent, RunService
+from mlops_nocode.runs.stats import read_snapshot
+from mlops_nocode.runs.workers import Heartbeats
+
+CAP = 3
+
+
+@pytest.fixture
+def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunService]:
+    monkeypatch.setattr(names, "LABEL_VALUES_CAP", CAP)
+    db = Database(f"sqlite:///{tmp_path / 'mlops.db'}")
+    db.migrate(tmp_path)
+    yield RunService(db)
+    db.close()
+
+
+def _running(service: RunService, run_id: str, pipeline: str, created: float) -> None:
+    plan = {"root": pipeline, "steps": [{"id": f"step-{run_id}", "runtime": "python"}]}
+    with service.db.session() as s:
+        s.add(
+            RunRow(
+                id=run_id, pipeline=pipeline, plan=plan, parameters={}, status="running", created_at=created,
+                started_at=created + 1, worker_id="w", heartbeat_at=time.time(), attempts=1,
+                cancel_requested=False, target_label=plan_target(plan),
+            )
+        )  # fmt: skip
+
+
+def test_user_strings_beyond_the_cap_become_other(service: RunService) -> None:
+    now = time.time()
+    for i in range(CAP + 2):
+        run_id = f"r{i}"
+        _running(service, run_id, f"pipeline/p{i}@1.0.0", now - 100 + i)
+        step = f"step-{run_id}"
+        events = [
+            NewEvent("metric", step, {"name": f"m{i}", "value": float(i)}, now),
+            NewEvent("step.finished", step, {"status": "succeeded", "duration": 2.0}, now),
+        ]
+        service.report(run_id, "w", 1, events, None)
+        assert service.finish(run_id, "w", "succeeded", None, None)
+    snap = read_snapshot(service.db)
+    pipelines = {p for _, _, p in snap.finished}
+    assert pipelines == {"p0", "p1", "p2", names.OTHER}
+    assert snap.finished[("succeeded", "local", names.OTHER)] == 2  # p3 and p4
+    steps = snap.histograms["mlops_step_duration_seconds"]
+    assert {labels[0] for labels in steps} == {"p0", "p1", "p2", names.OTHER}
+    assert {labels[1] for labels in steps} == {"step-r0", "step-r1", "step-r2", names.OTHER}
+    assert sum(h.count for h in steps.values()) == CAP + 2
+    metrics = {labels[2] for labels in snap.step_metrics}
+    assert metrics == {"m0", "m1", "m2", names.OTHER}
+    assert all("r3" not in str(labels) for labels in (*snap.finished, *steps, *snap.step_metrics))
+
+
+def test_worker_names_beyond_the_cap_become_other(service: RunService) -> None:
+    beats = Heartbeats(service.db, [f"host:1:t{i}" for i in range(CAP + 2)], every=60)
+    beats.beat()
+    snap = read_snapshot(service.db)
+    assert len(snap.workers) == CAP + 1 and names.OTHER in snap.workers
+    beats.stop()
+    assert read_snapshot(service.db).workers == {}
+
+
+def test_target_and_pipeline_labels() -> None:
+    assert plan_target({"steps": []}) == "local"
+    assert plan_target({"steps": [{"target": {"provider": "auto"}}]}) == "local"
+    assert (
+        plan_target({"steps": [{"placement": {"provider": "runpod"}}, {"target": {"provider": "runpod"}}]})
+        == "runpod"
+    )
+    assert plan_target({"steps": [{"placement": {"provider": "runpod"}}, {}]}) == "mixed"
+    assert pipeline_label("pipeline/iris-classifier@1.0.0") == "iris-classifier"
+    assert pipeline_label("metapipeline/nested") == "nested"
+
+
+def test_deployment_costs(service: RunService) -> None:
+    _running(service, "r1", "pipeline/gpu@1.0.0", time.time() - 10)
+    records = DeploymentRecords(service.db)
+    records.record("r1", "d1", "runpod", "provisioning", price_per_hour=3600.0)
+    snap = read_snapshot(service.db)
+    assert snap.cost_per_hour["runpod"] == 3600.0
+    assert 0 < snap.cost_spent["runpod"] < 60  # a dollar a second, for the seconds since provisioning
+    records.record("r1", "d1", "runpod", "succeeded", provisioned={"id": "x"})
+    assert read_snapshot(service.db).cost_per_hour["runpod"] == 3600.0  # still exists: still billed
+    records.record("r1", "d1", "runpod", "destroyed")
+    first = read_snapshot(service.db)
+    assert first.cost_per_hour["runpod"] == 0.0
+    later = read_snapshot(service.db)
+    assert later.cost_spent["runpod"] == first.cost_spent["runpod"]  # nothing more once destroyed
