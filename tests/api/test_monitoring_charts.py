@@ -10,6 +10,8 @@ import httpx
 import pytest
 
 from mlops_nocode.monitoring.charts import PANELS, charts_of
+from mlops_nocode.runs.db import Database
+from mlops_nocode.runs.deployrecords import DeploymentRecords
 from tests.api.conftest import Server, sleeper, wait_status
 
 CODE = (
@@ -59,9 +61,8 @@ def history(server: Server, admin: httpx.Client) -> dict[str, str]:
         assert wait_status(admin, ids[-1]) == "succeeded"
     failing = admin.post("/api/v1/runs", json={"pipeline": sleeper("mon-fail", [("a", 0.01)], fail="a")})
     assert wait_status(admin, failing.json()["id"]) == "failed"
-    scored_name = admin.get(f"/api/v1/runs/{ids[0]}").json()["pipeline"]
-    failed_name = admin.get(f"/api/v1/runs/{failing.json()['id']}").json()["pipeline"]
-    return {"scored": scored_name, "failed": failed_name}
+    assert admin.get(f"/api/v1/runs/{ids[0]}").json()["pipeline"] == "pipeline/mon-scored@1.0.0"
+    return {"scored": "mon-scored", "failed": "mon-fail", "run": ids[0]}  # by name, as /metrics labels
 
 
 def charts(admin: httpx.Client, **params: Any) -> dict[str, Any]:
@@ -96,8 +97,11 @@ def test_every_panel_answers_its_charts_in_order_bounded(
         for c in body["charts"]:
             assert len(c["x"]) <= 300
             assert all(len(s["values"]) == len(c["x"]) for s in c["series"])
-            if c["id"] in {"workers_live", "api_requests", "api_latency"}:  # not in the database
+            if c["id"] in {"api_requests", "api_latency"}:  # not in the database
                 assert c["series"] == [] and "PROMETHEUS_URL" in c["note"]
+            if c["id"] == "workers_live":  # only now
+                (workers,) = c["series"]
+                assert workers["values"][-1] >= 1 and set(workers["values"][:-1]) == {None}
 
 
 def test_overview_counts_the_runs_that_ended_and_the_failure_rate(
@@ -137,6 +141,28 @@ def test_costs_of_local_runs_are_empty_with_a_note(admin: httpx.Client, history:
     assert (
         costs["cost_per_hour"]["series"] == [] and "local runs cost nothing" in costs["cost_per_hour"]["note"]
     )
+
+
+def test_costs_of_a_priced_deployment(server: Server, admin: httpx.Client, history: dict[str, str]) -> None:
+    """A remote deployment (its cloud is out of reach here: its record is written as the gateway's
+    deployment code writes it) bills from provisioning until destroyed."""
+    records = DeploymentRecords(
+        Database(server.env.get("DATABASE_URL") or f"sqlite:///{server.home / 'mlops.db'}")
+    )
+    records.record(history["run"], "gpu", "vastai", "provisioning", price_per_hour=0.5)
+    costs = by_id(charts(admin, panel="costs", range=900))
+    (per_hour,) = costs["cost_per_hour"]["series"]
+    assert (
+        per_hour["name"] == "vastai"
+        and per_hour["values"][-1] == 0.5
+        and costs["cost_per_hour"]["note"] is None
+    )
+    records.record(history["run"], "gpu", "vastai", "destroyed")
+    costs = by_id(charts(admin, panel="costs", range=900))
+    (spent,) = costs["cost_spent"]["series"]
+    assert spent["name"] == "vastai" and 0 < sum(v or 0 for v in spent["values"]) < 0.5
+    assert costs["cost_per_hour"]["series"][0]["values"][-1] == 0  # destroyed: no longer billed
+    records.db.close()
 
 
 @pytest.mark.parametrize(

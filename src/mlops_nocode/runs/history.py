@@ -9,6 +9,7 @@ LIMIT; a chart cut by the limit says so."""
 from __future__ import annotations
 
 import math
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,12 +18,15 @@ from typing import Any
 from sqlalchemy import Select, and_, distinct, func, or_, select
 
 from mlops_nocode.runs.db import Database
-from mlops_nocode.runs.models import DeploymentRow, EventRow, RunRow
+from mlops_nocode.runs.labels import pipeline_label
+from mlops_nocode.runs.models import DeploymentRow, EventRow, RunRow, WorkerRow
 
 MAX_ROWS = 20_000  # rows one chart reads
 MAX_SERIES = 50  # series one chart shows
 MAX_RUNS = 300  # runs of the model-metrics chart (one point each)
+MAX_REFS = 10_000  # distinct pipeline refs read to find a pipeline's runs by name
 PROMETHEUS_ONLY = "recorded by Prometheus only: set PROMETHEUS_URL to see it"
+Refs = list[str] | None  # the runs' pipeline refs of the pipeline asked for (None: every pipeline)
 
 
 @dataclass
@@ -87,13 +91,15 @@ def _keyed(grid: Grid, groups: dict[str, list[float | None]]) -> list[Curve]:
 class History:
     """Chart series computed from one gateway database."""
 
-    def __init__(self, db: Database, budget_per_hour: float | None = None) -> None:
+    def __init__(self, db: Database, budget_per_hour: float | None = None, live_after: float = 30.0) -> None:
         self.db = db
         self.budget = budget_per_hour
-        self._charts: dict[str, Callable[[Grid, str | None], ChartData]] = {
+        self.live_after = live_after
+        self._charts: dict[str, Callable[[Grid, Refs], ChartData]] = {
             "runs_finished": self._runs_finished,
             "failure_rate": self._failure_rate,
             "active_queued": self._active_queued,
+            "workers_live": self._workers_live,
             "run_duration": self._run_duration,
             "queue_wait": self._queue_wait,
             "step_duration": self._step_duration,
@@ -110,16 +116,17 @@ class History:
         compute = self._charts.get(chart_id)
         if compute is None:
             return ChartData(grid.x, note=PROMETHEUS_ONLY)
-        return compute(grid, pipeline)
+        return compute(grid, None if pipeline is None else self.refs_of(pipeline))
 
     def pipelines(self, limit: int = 500) -> list[dict[str, Any]]:
-        """Pipelines that have runs, the most recently launched first, and whether they report metrics."""
+        """Pipelines that have runs, by name as /metrics labels them (all versions together), the most
+        recently launched first, and whether their succeeded runs reported metrics."""
         with self.db.read() as c:
             rows = c.execute(
                 select(RunRow.pipeline, func.count(), func.max(RunRow.created_at))
                 .group_by(RunRow.pipeline)
                 .order_by(func.max(RunRow.created_at).desc())
-                .limit(limit)
+                .limit(MAX_REFS)
             ).all()
             with_metrics = set(
                 c.execute(
@@ -128,15 +135,24 @@ class History:
                     .where(EventRow.type == "metric", RunRow.status == "succeeded")
                 ).scalars()
             )
-        return [
-            {"name": p, "runs": int(n), "last_run_at": float(t), "has_metrics": p in with_metrics}
-            for p, n, t in rows
-        ]
+        out: dict[str, dict[str, Any]] = {}
+        for ref, n, last in rows:
+            name = pipeline_label(str(ref))
+            entry = out.setdefault(name, {"name": name, "runs": 0, "last_run_at": 0.0, "has_metrics": False})
+            entry["runs"] += int(n)
+            entry["last_run_at"] = max(entry["last_run_at"], float(last))
+            entry["has_metrics"] = entry["has_metrics"] or ref in with_metrics
+        return sorted(out.values(), key=lambda e: -e["last_run_at"])[:limit]
+
+    def refs_of(self, name: str) -> list[str]:
+        """The runs' pipeline refs (`pipeline/NAME@VERSION`) of the pipeline called `name`."""
+        with self.db.read() as c:
+            refs = c.execute(select(distinct(RunRow.pipeline)).limit(MAX_REFS)).scalars()
+            return [r for r in refs if pipeline_label(r) == name]
 
     def has_pipeline(self, name: str) -> bool:
-        """Whether `name` has runs."""
-        with self.db.read() as c:
-            return c.execute(select(RunRow.id).where(RunRow.pipeline == name).limit(1)).first() is not None
+        """Whether the pipeline called `name` has runs."""
+        return bool(self.refs_of(name))
 
     # runs
 
@@ -151,7 +167,7 @@ class History:
         with self.db.read() as c:
             return list(c.execute(query).all())
 
-    def _runs_finished(self, grid: Grid, pipeline: str | None) -> ChartData:
+    def _runs_finished(self, grid: Grid, pipeline: Refs) -> ChartData:
         rows = self._ended(grid)
         groups: dict[str, list[float | None]] = {}
         for status, t, *_ in rows:
@@ -161,7 +177,7 @@ class History:
                 values[i] = (values[i] or 0.0) + 1
         return _limited(ChartData(grid.x, _keyed(grid, groups)), len(rows))
 
-    def _failure_rate(self, grid: Grid, pipeline: str | None) -> ChartData:
+    def _failure_rate(self, grid: Grid, pipeline: Refs) -> ChartData:
         rows = self._ended(grid)
         ended, failed = [0] * grid.n, [0] * grid.n
         for status, t, *_ in rows:
@@ -174,7 +190,7 @@ class History:
         rate = [f / e if e else None for f, e in zip(failed, ended, strict=True)]
         return _limited(ChartData(grid.x, [Curve("failed / ended", rate)]), len(rows))
 
-    def _active_queued(self, grid: Grid, pipeline: str | None) -> ChartData:
+    def _active_queued(self, grid: Grid, pipeline: Refs) -> ChartData:
         query = (
             select(RunRow.created_at, RunRow.started_at, RunRow.finished_at)
             .where(RunRow.created_at <= grid.end)
@@ -197,7 +213,18 @@ class History:
         curves = [Curve("running", running), Curve("queued", queued)]
         return _limited(ChartData(grid.x, curves), len(rows))
 
-    def _run_duration(self, grid: Grid, pipeline: str | None) -> ChartData:
+    def _workers_live(self, grid: Grid, pipeline: Refs) -> ChartData:
+        """The database keeps workers' last beats only: their count now, at the last point."""
+        with self.db.read() as c:
+            live = c.execute(
+                select(func.count()).where(WorkerRow.heartbeat_at > time.time() - self.live_after)
+            ).scalar_one()
+        values: list[float | None] = [None] * grid.n
+        values[-1] = float(live)
+        note = "the gateway's database keeps only the current count: set PROMETHEUS_URL for its history"
+        return ChartData(grid.x, [Curve("workers", values)], note)
+
+    def _run_duration(self, grid: Grid, pipeline: Refs) -> ChartData:
         rows = self._ended(grid, RunRow.started_at)
         per: list[list[float]] = [[] for _ in range(grid.n)]
         for _, t, started in rows:
@@ -209,7 +236,7 @@ class History:
         curves = [Curve(f"p{int(q * 100)}", [quantile(v, q) for v in per]) for q in (0.5, 0.95)]
         return _limited(ChartData(grid.x, curves), len(rows))
 
-    def _queue_wait(self, grid: Grid, pipeline: str | None) -> ChartData:
+    def _queue_wait(self, grid: Grid, pipeline: Refs) -> ChartData:
         query = (
             select(RunRow.created_at, RunRow.started_at)
             .where(RunRow.started_at > grid.start - grid.step, RunRow.started_at <= grid.end)
@@ -229,16 +256,16 @@ class History:
 
     # steps
 
-    def _events(self, grid: Grid, types: Iterable[str], pipeline: str | None, before: float = 0) -> list[Any]:
+    def _events(self, grid: Grid, types: Iterable[str], pipeline: Refs, before: float = 0) -> list[Any]:
         query: Select[Any] = select(EventRow.run_id, EventRow.type, EventRow.step, EventRow.ts, EventRow.data)
         query = query.where(EventRow.type.in_(tuple(types)))
         query = query.where(EventRow.ts > grid.start - grid.step - before, EventRow.ts <= grid.end)
         if pipeline is not None:
-            query = query.join(RunRow, and_(RunRow.id == EventRow.run_id, RunRow.pipeline == pipeline))
+            query = query.join(RunRow, and_(RunRow.id == EventRow.run_id, RunRow.pipeline.in_(pipeline)))
         with self.db.read() as c:
             return list(c.execute(query.order_by(EventRow.ts.desc()).limit(MAX_ROWS)).all())
 
-    def _step_duration(self, grid: Grid, pipeline: str | None) -> ChartData:
+    def _step_duration(self, grid: Grid, pipeline: Refs) -> ChartData:
         rows = self._events(grid, ("step.started", "step.finished", "step.failed"), pipeline, before=3600)
         started: dict[tuple[str, str], float] = {}
         per: dict[str, list[list[float]]] = {}
@@ -256,7 +283,7 @@ class History:
         groups = {s: [quantile(v, 0.95) for v in buckets] for s, buckets in per.items()}
         return _limited(ChartData(grid.x, _keyed(grid, groups)), len(rows))
 
-    def _step_failures(self, grid: Grid, pipeline: str | None) -> ChartData:
+    def _step_failures(self, grid: Grid, pipeline: Refs) -> ChartData:
         rows = self._events(grid, ("step.failed",), pipeline)
         groups: dict[str, list[float | None]] = {}
         for _, _, step, ts, _ in rows:
@@ -266,7 +293,7 @@ class History:
                 values[i] = (values[i] or 0.0) + 1
         return _limited(ChartData(grid.x, _keyed(grid, groups)), len(rows))
 
-    def _throttle_wait(self, grid: Grid, pipeline: str | None) -> ChartData:
+    def _throttle_wait(self, grid: Grid, pipeline: Refs) -> ChartData:
         rows = self._events(grid, ("throttle",), None)
         waited = [0.0] * grid.n
         for *_, ts, data in rows:
@@ -280,7 +307,7 @@ class History:
 
     # models
 
-    def _model_metrics(self, grid: Grid, pipeline: str | None) -> ChartData:
+    def _model_metrics(self, grid: Grid, pipeline: Refs) -> ChartData:
         """Each metric of each step across the succeeded runs that ended in the range (x: their ends);
         a run's point is the last value its step reported."""
         runs_q = select(RunRow.id, RunRow.pipeline, RunRow.finished_at).where(
@@ -289,7 +316,7 @@ class History:
             RunRow.finished_at <= grid.end,
         )
         if pipeline is not None:
-            runs_q = runs_q.where(RunRow.pipeline == pipeline)
+            runs_q = runs_q.where(RunRow.pipeline.in_(pipeline))
         with self.db.read() as c:
             runs = list(c.execute(runs_q.order_by(RunRow.finished_at.desc()).limit(MAX_RUNS)).all())[::-1]
             ids = [r[0] for r in runs]
@@ -312,7 +339,9 @@ class History:
             name, value = (data.get("name"), data.get("value")) if isinstance(data, dict) else (None, None)
             if not isinstance(name, str) or not isinstance(value, int | float) or not math.isfinite(value):
                 continue
-            label = f"{step or ''} {name}" if pipeline else f"{names[run_id]} {step or ''} {name}"
+            label = (
+                f"{step or ''} {name}" if pipeline else f"{pipeline_label(names[run_id])} {step or ''} {name}"
+            )
             groups[label][column[run_id]] = float(value)
         x = [float(r[2] or 0.0) for r in runs]
         data = ChartData(x, [Curve(k, groups[k]) for k in sorted(groups)[:MAX_SERIES]])
@@ -323,22 +352,24 @@ class History:
     # costs
 
     def _priced(self, grid: Grid) -> list[Any]:
-        """(provider, price per hour, run start, run end or None) of priced deployments of runs that
-        overlap the grid."""
+        """(provider, price per hour, billed from, billed until or None) of the priced deployments billed
+        during the grid (from provisioning until destroyed, as /metrics counts them)."""
         query = (
             select(
-                DeploymentRow.provider, DeploymentRow.price_per_hour, RunRow.started_at, RunRow.finished_at
+                DeploymentRow.provider,
+                DeploymentRow.price_per_hour,
+                DeploymentRow.started_at,
+                DeploymentRow.ended_at,
             )
-            .join(RunRow, RunRow.id == DeploymentRow.run_id)
-            .where(DeploymentRow.price_per_hour > 0, RunRow.started_at.is_not(None))
-            .where(RunRow.started_at <= grid.end)
-            .where(or_(RunRow.finished_at.is_(None), RunRow.finished_at > grid.start - grid.step))
+            .where(DeploymentRow.price_per_hour > 0, DeploymentRow.started_at.is_not(None))
+            .where(DeploymentRow.started_at <= grid.end)
+            .where(or_(DeploymentRow.ended_at.is_(None), DeploymentRow.ended_at > grid.start - grid.step))
             .limit(MAX_ROWS)
         )
         with self.db.read() as c:
             return list(c.execute(query).all())
 
-    def _cost_per_hour(self, grid: Grid, pipeline: str | None) -> ChartData:
+    def _cost_per_hour(self, grid: Grid, pipeline: Refs) -> ChartData:
         rows = self._priced(grid)
         groups: dict[str, list[float | None]] = {}
         for provider, price, started, finished in rows:
@@ -352,12 +383,12 @@ class History:
             data.note = "no priced deployment ran in this range (local runs cost nothing)"
         return _limited(data, len(rows))
 
-    def _cost_spent(self, grid: Grid, pipeline: str | None) -> ChartData:
+    def _cost_spent(self, grid: Grid, pipeline: Refs) -> ChartData:
         rows = self._priced(grid)
         groups: dict[str, list[float | None]] = {}
         for provider, price, started, finished in rows:
             values = groups.setdefault(provider, [0.0] * grid.n)
-            end = finished if finished is not None else grid.end
+            end = finished if finished is not None else min(grid.end, time.time())
             first = grid.bucket(max(started, grid.start - grid.step + 1e-9)) or 0
             for i in range(first, grid.n):
                 x = grid.x[i]

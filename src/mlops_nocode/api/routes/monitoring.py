@@ -90,13 +90,13 @@ class ChartsOut(BaseModel):
 
 
 class PipelineOut(BaseModel):
-    """A pipeline that has runs (as runs name it: `pipeline/NAME@VERSION`)."""
+    """A pipeline that has runs, by name (every version together), as /metrics labels it."""
 
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {
-                    "name": "pipeline/iris-classifier@1.0.0",
+                    "name": "iris-classifier",
                     "runs": 12,
                     "last_run_at": E.T0,
                     "has_metrics": True,
@@ -195,7 +195,7 @@ def _panel(gw: Gateway, panel: str, seconds: int, pipeline: str | None) -> Chart
             note = (
                 f"Prometheus (PROMETHEUS_URL) failed: {e}; these charts come from the gateway's own history"
             )
-    history = History(gw.db, getattr(settings, "monitoring_budget_per_hour", None))
+    history = History(gw.db, settings.monitoring_budget_per_hour, settings.worker_live_after)
     out = []
     for c in charts:
         data = history.chart(c.id, start, end, step, pipeline if _uses_pipeline(c) else None)
