@@ -21,6 +21,7 @@ import pytest
 from mlops_nocode.monitoring.charts import CHARTS
 from mlops_nocode.monitoring.promquery import PromClient, PromUnavailable, pipeline_regex, render
 from tests.api.conftest import Server, free_port, sleeper, wait_status
+from tests.api.test_monitoring_charts import scored
 
 NASTY = [
     'a"} or vector(1) #',
@@ -146,6 +147,25 @@ def test_charts_come_from_prometheus(stack: tuple[Server, Prometheus]) -> None:
         assert {s["name"] for s in requests["series"]} <= {"200", "202", "401", "404", "422"}
         for c in body["charts"]:
             assert all(len(s["values"]) == len(c["x"]) for s in c["series"])
+
+
+def test_a_model_metric_through_prometheus_by_pipeline_name(stack: tuple[Server, Prometheus]) -> None:
+    server, _ = stack
+    with server.client(server.admin_key) as admin:
+        body = {"pipeline": scored("prom-scored"), "parameters": {"score": 0.7}}
+        assert wait_status(admin, admin.post("/api/v1/runs", json=body).json()["id"]) == "succeeded"
+        deadline = time.monotonic() + 60
+        while True:  # until a scrape after the run has reached Prometheus
+            got = charts(admin, panel="models", range=120, pipeline="prom-scored")
+            assert got["source"] == "prometheus", got
+            series = {s["name"]: s["values"] for s in got["charts"][0]["series"]}
+            if 0.7 in series.get("prom-scored fit accuracy", []):
+                break
+            assert time.monotonic() < deadline, got
+            time.sleep(0.5)
+        assert all(name.startswith("prom-scored ") for name in series), series
+        ended = {c["id"]: c for c in charts(admin, panel="overview", range=120)["charts"]}["runs_finished"]
+        assert "succeeded" in {s["name"] for s in ended["series"]}
 
 
 def test_every_chart_query_with_a_nasty_pipeline_is_valid_promql(stack: tuple[Server, Prometheus]) -> None:

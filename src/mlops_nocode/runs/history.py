@@ -3,8 +3,8 @@
 Each chart of `monitoring/charts.py` has its counterpart here, by id, computed from the runs table, the
 events Runners reported and the deployments' prices: the same series Prometheus would hold, on a time grid
 of `step`-second buckets (the value at `x` covers `(x - step, x]`). What the database does not record (API
-requests, live workers) is an empty chart with a note. Every query is bounded by the time range and a
-LIMIT; a chart cut by the limit says so."""
+requests and latencies) is an empty chart with a note; live workers are known only now. Every query is
+bounded by the time range and a LIMIT; a chart cut by the limit says so."""
 
 from __future__ import annotations
 
