@@ -320,18 +320,9 @@ class History:
         with self.db.read() as c:
             runs = list(c.execute(runs_q.order_by(RunRow.finished_at.desc()).limit(MAX_RUNS)).all())[::-1]
             ids = [r[0] for r in runs]
-            events = (
-                list(
-                    c.execute(
-                        select(EventRow.run_id, EventRow.step, EventRow.data)
-                        .where(EventRow.run_id.in_(ids), EventRow.type == "metric")
-                        .order_by(EventRow.run_id, EventRow.seq)
-                        .limit(MAX_ROWS)
-                    ).all()
-                )
-                if ids
-                else []
-            )
+            metric_q = select(EventRow.run_id, EventRow.step, EventRow.data).where(EventRow.type == "metric")
+            metric_q = metric_q.where(EventRow.run_id.in_(ids)).order_by(EventRow.run_id, EventRow.seq)
+            events = list(c.execute(metric_q.limit(MAX_ROWS)).all()) if ids else []
         column = {run_id: i for i, run_id in enumerate(ids)}
         names = {r[0]: r[1] for r in runs}
         groups: dict[str, list[float | None]] = defaultdict(lambda: [None] * len(ids))
