@@ -25,6 +25,7 @@ from mlops_nocode.api.routes import auth as auth_routes
 from mlops_nocode.api.routes import catalogue, health, pipelines, reports, runs, specs
 from mlops_nocode.api.routes import metrics as metrics_routes
 from mlops_nocode.api.routes import models as models_routes
+from mlops_nocode.api.routes import monitoring as monitoring_routes
 from mlops_nocode.api.routes import playbooks as playbooks_routes
 from mlops_nocode.api.routes import secrets as secrets_routes
 from mlops_nocode.api.routes import services as services_routes
@@ -167,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(playbooks_routes.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
     app.include_router(assist_routes.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
     app.include_router(services_routes.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
+    app.include_router(monitoring_routes.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
     app.include_router(alerts_routes.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
     # authenticated with run tokens only (Runners report there)
     app.include_router(reports.router, prefix="/api/v1", responses=COMMON)
