@@ -19,7 +19,14 @@ from mlops_nocode.runs.models import EventRow, MetricHistogramRow, RunRow, StepM
 
 STEP_FAMILY = "mlops_step_duration_seconds"
 THROTTLE_FAMILY = "mlops_throttle_wait_seconds"
-BUCKETS = {STEP_FAMILY: names.STEP_BUCKETS, THROTTLE_FAMILY: names.WAIT_BUCKETS}
+RUN_FAMILY = "mlops_run_duration_seconds"  # (status, target, pipeline); its count: mlops_runs_finished
+WAIT_FAMILY = "mlops_queue_wait_seconds"  # stored by (target, pipeline); its count: mlops_runs_started
+BUCKETS = {
+    STEP_FAMILY: names.STEP_BUCKETS,
+    THROTTLE_FAMILY: names.WAIT_BUCKETS,
+    RUN_FAMILY: names.DURATION_BUCKETS,
+    WAIT_FAMILY: names.WAIT_BUCKETS,
+}
 MAX_RUNTIME = 32
 
 
@@ -68,6 +75,21 @@ def record_events(s: Session, run: RunRow, events: Iterable[Any]) -> None:
         observed.setdefault((STEP_FAMILY, labels), []).append(duration)
     for (family, labels), values in observed.items():
         _observe(s, family, labels, values)
+
+
+def record_start(s: Session, run: RunRow) -> None:
+    """A run started for the first time (claimed once): its queue-to-start wait."""
+    pipeline = Admitted(s)("pipeline", pipeline_label(run.pipeline))
+    waited = max(0.0, (run.started_at or run.created_at) - run.created_at)
+    _observe(s, WAIT_FAMILY, (run.target_label, pipeline), [waited])
+
+
+def record_end(s: Session, run: RunRow) -> None:
+    """A run ended: its start-to-end time (0 for a run cancelled before it started)."""
+    pipeline = Admitted(s)("pipeline", pipeline_label(run.pipeline))
+    end = run.finished_at or time.time()
+    took = max(0.0, end - run.started_at) if run.started_at is not None else 0.0
+    _observe(s, RUN_FAMILY, (run.status, run.target_label, pipeline), [took])
 
 
 def _observe(s: Session, family: str, labels: tuple[str, ...], values: list[float]) -> None:
