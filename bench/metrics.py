@@ -27,7 +27,8 @@ from bench import wrk
 from bench.gateway_load import free_port, serve
 from bench.harness import show
 from mlops_nocode.runs.db import Database
-from mlops_nocode.runs.eventstats import record_end, record_events, record_start, record_success
+from mlops_nocode.runs.eventstats import RUN_FAMILY, WAIT_FAMILY, _observe, record_events, record_success
+from mlops_nocode.runs.labels import Admitted, pipeline_label
 from mlops_nocode.runs.models import EventRow, RunRow
 from mlops_nocode.runs.stats import read_snapshot
 
@@ -70,16 +71,28 @@ def fill(db: Database, runs: int) -> None:
     with db.engine.begin() as c:
         c.execute(insert(RunRow), rows)
         c.execute(insert(EventRow), events)
-    with db.session() as s:  # what claim, report and finish aggregate as they write, run by run
-        by_run: dict[str, list[EventRow]] = {}
-        for e in s.query(EventRow).all():
-            by_run.setdefault(e.run_id, []).append(e)
+    with db.session() as s:  # what claim, report and finish aggregate as they write, grouped
+        runs_of: dict[str, list[RunRow]] = {}
         for r in s.query(RunRow).all():
-            record_start(s, r)
-            record_end(s, r)
-            record_events(s, r, by_run.get(r.id, []))
-            if r.status == "succeeded" and r.id.endswith("0"):
-                record_success(s, r.id)
+            runs_of.setdefault(r.pipeline, []).append(r)
+        events_of: dict[str, list[EventRow]] = {}
+        for e in s.query(EventRow).all():
+            events_of.setdefault(e.run_id, []).append(e)
+        admitted = Admitted(s)
+        for pipeline, group in runs_of.items():
+            label = admitted("pipeline", pipeline_label(pipeline))
+            waits: dict[tuple[str, ...], list[float]] = {}
+            ends: dict[tuple[str, ...], list[float]] = {}
+            for r in group:
+                assert r.started_at is not None and r.finished_at is not None
+                waits.setdefault((r.target_label, label), []).append(r.started_at - r.created_at)
+                ends.setdefault((r.status, r.target_label, label), []).append(r.finished_at - r.started_at)
+            for labels, values in waits.items():
+                _observe(s, WAIT_FAMILY, labels, values)
+            for labels, values in ends.items():
+                _observe(s, RUN_FAMILY, labels, values)
+            record_events(s, group[0], [e for r in group for e in events_of.get(r.id, [])])
+            record_success(s, group[0].id)
 
 
 def throughput(on: str, off: str, key: str, path: str, rounds: int, seconds: float) -> dict[str, Any]:

@@ -103,3 +103,26 @@ def test_deployment_costs(service: RunService) -> None:
     assert first.cost_per_hour["runpod"] == 0.0
     later = read_snapshot(service.db)
     assert later.cost_spent["runpod"] == first.cost_spent["runpod"]  # nothing more once destroyed
+
+
+def test_hostile_label_values_stay_inside_their_quotes(service: RunService) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from mlops_nocode.api.metrics import MonitoringConfig, render_database
+
+    now = time.time()
+    evil = 'x"} 1\nmlops_fake_total 99\n# TYPE \\'
+    _running(service, "r1", f"pipeline/{evil}@1.0.0", now)
+    events = [
+        NewEvent("metric", "step-r1", {"name": evil, "value": 1.0}, now),
+        NewEvent("metric", "step-r1", {"name": "m" * 600, "value": 2.0}, now),  # too long: OTHER
+        NewEvent("step.finished", "step-r1", {"duration": 1.0}, now),
+    ]
+    service.report("r1", "w", 1, events, None)
+    assert service.finish("r1", "w", "succeeded", None, None)
+    text = render_database(service, MonitoringConfig())
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert "mlops_fake" not in families
+    metrics = {s.labels["metric"]: s.value for s in families["mlops_step_metric"].samples}
+    assert metrics == {evil: 1.0, names.OTHER: 2.0}
+    assert {s.labels["pipeline"] for s in families["mlops_runs_finished"].samples} == {evil}
