@@ -9,7 +9,7 @@ import pytest
 from mlops_nocode.compiler.plan import Plan
 from mlops_nocode.providers import local, registry
 from mlops_nocode.providers.base import Deployment, LaunchSpec, Provider
-from mlops_nocode.spec.models import memory_bytes
+from mlops_nocode.spec.values import memory_bytes
 from tests.fixtures.providers import SheetProvider
 
 

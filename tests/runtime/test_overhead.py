@@ -12,8 +12,8 @@ from typing import Any
 
 from mlops_nocode.runtime import confine, sandbox
 from mlops_nocode.runtime.sandbox import _carve, _outside, _within, for_run, resolve, run_env
+from mlops_nocode.runtime.stepcall import takes_ctx
 from mlops_nocode.runtime.store import CacheIndex
-from mlops_nocode.runtime.zygote import _takes_ctx
 
 
 def test_identical_cache_record_is_kept_in_place(tmp_path: Path) -> None:
@@ -124,7 +124,7 @@ def test_ctx_is_detected_as_inspect_does() -> None:
     for func in cases:
         sig = inspect.signature(func)
         expected = "ctx" in sig.parameters or any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
-        assert _takes_ctx(func) is expected, func
+        assert takes_ctx(func) is expected, func
 
 
 def test_has_children_without_listing_proc() -> None:

@@ -18,12 +18,14 @@ from mlops_nocode.api import docs
 from mlops_nocode.api.auth import Principal, authorize
 from mlops_nocode.api.errors import BodyLimit, install_error_handlers
 from mlops_nocode.api.metrics import Metrics, MetricsMiddleware, MonitoringConfig
+from mlops_nocode.api.routes import alerts as alerts_routes
 from mlops_nocode.api.routes import artifacts as artifacts_routes
 from mlops_nocode.api.routes import assist as assist_routes
 from mlops_nocode.api.routes import auth as auth_routes
 from mlops_nocode.api.routes import catalogue, health, pipelines, reports, runs, specs
 from mlops_nocode.api.routes import metrics as metrics_routes
 from mlops_nocode.api.routes import models as models_routes
+from mlops_nocode.api.routes import monitoring as monitoring_routes
 from mlops_nocode.api.routes import playbooks as playbooks_routes
 from mlops_nocode.api.routes import secrets as secrets_routes
 from mlops_nocode.api.routes import services as services_routes
@@ -166,6 +168,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(playbooks_routes.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
     app.include_router(assist_routes.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
     app.include_router(services_routes.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
+    app.include_router(monitoring_routes.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
+    app.include_router(alerts_routes.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
     # authenticated with run tokens only (Runners report there)
     app.include_router(reports.router, prefix="/api/v1", responses=COMMON)
     # authenticated per route: a token may be asked with any scope; keys need admin

@@ -358,12 +358,13 @@ class Artifact(BaseModel):
     )
 
 
-WebhookEvent = Literal["run.succeeded", "run.failed", "run.cancelled"]
+WebhookEvent = Literal["run.succeeded", "run.failed", "run.cancelled", "alert.firing", "alert.resolved"]
 ALL_EVENTS: list[WebhookEvent] = ["run.succeeded", "run.failed", "run.cancelled"]
 
 
 class WebhookIn(Strict):
-    """Where to POST run endings, which ones, and the signing secret (generated when omitted)."""
+    """Where to POST run endings (and alerts: `alert.firing`, `alert.resolved`), which ones (default: every
+    run ending), and the signing secret (generated when omitted)."""
 
     model_config = E.config("WebhookIn")
 

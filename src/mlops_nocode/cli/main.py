@@ -23,6 +23,7 @@ from mlops_nocode.cli import serve as serve_cli
 from mlops_nocode.cli import server as server_cli
 from mlops_nocode.cli import targets as targets_cli
 from mlops_nocode.cli import throttle as throttle_cli
+from mlops_nocode.cli import windmill as windmill_cli
 from mlops_nocode.cli.execute import execute_plan
 from mlops_nocode.cli.report import err, fail, out, write_output
 from mlops_nocode.spec import Problem, SpecError
@@ -65,6 +66,7 @@ app.add_typer(targets_cli.app, name="targets")
 app.add_typer(llm_cli.app, name="llm")
 app.add_typer(serve_cli.app, name="serve")
 app.add_typer(monitoring_cli.app, name="monitoring")
+app.add_typer(windmill_cli.app, name="windmill")
 app.command()(remote_cli.deploy)
 app.command()(remote_cli.destroy)
 app.command()(assist_cli.assist)

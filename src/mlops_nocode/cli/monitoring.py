@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import typer
 
+from mlops_nocode.cli import monitoring_dashboards
+
 app = typer.Typer(
     help="Prometheus, Alertmanager and Grafana dashboards for the platform's metrics.", no_args_is_help=True
 )
+app.command("dashboards")(monitoring_dashboards.dashboards)

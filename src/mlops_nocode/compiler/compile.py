@@ -15,25 +15,23 @@ from typing import Any, TypeVar
 from mlops_nocode.catalogue.base import Doc, Resolver
 from mlops_nocode.compiler.files import shipped
 from mlops_nocode.compiler.graph import Absent, Wire, Wiring, step_order
+from mlops_nocode.compiler.launch import Graph, launch_problems, root_graph
 from mlops_nocode.compiler.lint import check_playbook
 from mlops_nocode.compiler.params import ParamSchema, Unknown, bind, find_secrets, literal_secrets
 from mlops_nocode.compiler.plan import Binding, Plan, PlanStep
 from mlops_nocode.spec import (
     MetaPipeline,
-    Pipeline,
     Playbook,
     Problem,
     Ref,
-    RefError,
     SpecError,
     Step,
     parse_duration,
 )
-from mlops_nocode.spec.limits import data_problems, limits
+from mlops_nocode.spec.limits import limits
 from mlops_nocode.spec.models import Target
 from mlops_nocode.spec.sections import SECTIONS
 
-Graph = Pipeline | MetaPipeline
 _LOCAL = {"provider": "local", "options": {}}
 T = TypeVar("T")
 
@@ -311,53 +309,6 @@ class Compiler(Wiring):
         return Expanded({k: Binding(sid, k, p.type) for k, p in spec.outputs.items()}, [sid])
 
 
-def _root(root: Doc | Ref | str, resolver: Resolver) -> Graph:
-    if isinstance(root, str):
-        text = root
-        try:
-            root = Ref.parse(text)
-        except RefError as e:
-            raise SpecError(
-                Problem(str(e), text[:300], "give a ref such as pipeline/iris-classifier")
-            ) from None
-    doc = resolver.resolve(root) if isinstance(root, Ref) else root
-    if isinstance(doc, Playbook):
-        raise SpecError(
-            Problem(
-                f"{doc.ref} is a Playbook: only a Pipeline or MetaPipeline can be planned or run",
-                str(doc.ref),
-                "wrap it in a Pipeline with one step that uses it",
-            )
-        )
-    return doc
-
-
-def _launch_problems(params: dict[str, Any], launch: dict[str, Any] | None, label: str) -> list[Problem]:
-    """What is wrong with the values a launch brings (never expressions: they are data)."""
-    problems = data_problems(params, f"{label} > parameters")
-    if launch is not None:
-        if not isinstance(launch.get("provider"), str) or not isinstance(launch.get("options", {}), dict):
-            problems.append(Problem("invalid target", "target", 'give {"provider": NAME, "options": {...}}'))
-        else:
-            problems += data_problems(launch.get("options") or {}, "target.options")
-    stack: list[Any] = [params]
-    while stack and not problems:
-        v = stack.pop()
-        if isinstance(v, str) and "${{" in v:
-            problems.append(
-                Problem(
-                    "a parameter value holds '${{': launch values are data, not expressions",
-                    f"{label} > parameters",
-                    "remove the '${{' from the value",
-                )
-            )
-        elif isinstance(v, dict):
-            stack.extend(v.values())
-        elif isinstance(v, list):
-            stack.extend(v)
-    return problems
-
-
 def compile_plan(
     root: Doc | Ref | str,
     resolver: Resolver,
@@ -372,11 +323,11 @@ def compile_plan(
     them, and a required parameter that no value gives is taken as given; the plan it returns then only
     serves to validate, not to run.
     """
-    doc = _root(root, resolver)
+    doc = root_graph(root, resolver)
     launch = target.model_dump() if isinstance(target, Target) else target
     label = f"{doc.kind.lower()}/{doc.metadata.name}"
     given = dict(params or {})
-    problems = _launch_problems(given, launch, label)
+    problems = launch_problems(given, launch, label)
     if problems:
         raise SpecError(problems)
     c = Compiler(resolver=resolver, launch_target=launch)

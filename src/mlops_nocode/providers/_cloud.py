@@ -135,7 +135,7 @@ def expected_hours(deployment: Deployment) -> float | None:
 
 def needs(deployment: Deployment) -> tuple[float, float, int]:
     """The largest CPU, memory (GiB) and GPU count any step of the deployment asks for."""
-    from mlops_nocode.spec.models import memory_bytes
+    from mlops_nocode.spec.values import memory_bytes
 
     cpu = max((float(s.resources.get("cpu", 1)) for s in deployment.steps), default=1.0)
     mem = max((memory_bytes(str(s.resources.get("memory", "512Mi"))) for s in deployment.steps), default=0)

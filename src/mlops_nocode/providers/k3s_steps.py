@@ -1,7 +1,7 @@
 """What a k3s deployment with container steps adds to its objects: the Runner's service account (Jobs,
 pods and pod logs of its own namespace only), the work volume its step pods share, where the Runner is
 (downward API), and a NetworkPolicy that cuts off step pods whose section says `network: none`.
-Mirrors the shipped module's steps.tf for the review manifests (see k3s_render.objects)."""
+Mirrors the shipped module's steps.tf for the review manifests (see k3s_objects.objects)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from mlops_nocode.providers.base import (
     TargetState,
 )
 from mlops_nocode.runtime.executors import runtimes_for
-from mlops_nocode.spec.models import memory_bytes
+from mlops_nocode.spec.values import memory_bytes
 
 RUNTIMES = runtimes_for("local")
 FEATURES = Features(

@@ -23,7 +23,7 @@ from mlops_nocode.providers.base import Deployment, Offer, Provider
 from mlops_nocode.providers.constraints import Needs, malformed_resources, needs_of
 from mlops_nocode.providers.pricing import PriceSheetError
 from mlops_nocode.spec import Problem, SpecError
-from mlops_nocode.spec.models import memory_bytes
+from mlops_nocode.spec.values import memory_bytes
 
 LABELS = {
     "vcpus": "vCPUs (resources.cpu, min_vcpus)",

@@ -20,7 +20,7 @@ from typing import Any
 
 from mlops_nocode.providers.base import Deployment, Offer, ProviderError
 from mlops_nocode.providers.vastai_api import VastaiSettings
-from mlops_nocode.spec.models import memory_bytes
+from mlops_nocode.spec.values import memory_bytes
 
 API_DOCS = "https://docs.vast.ai/api-reference/"
 RUNNER_ENV = ("MLOPS_RUN_TOKEN", "MLOPS_REPORT_TO")  # always passed: the run token and the gateway URL

@@ -33,7 +33,9 @@ from mlops_nocode.runs.webhook_queue import DeliveryQueue
 from mlops_nocode.settings import Settings
 
 log = logging.getLogger("mlops_nocode.webhooks")
-EVENTS = ("run.succeeded", "run.failed", "run.cancelled")
+RUN_EVENTS = ("run.succeeded", "run.failed", "run.cancelled")
+ALERT_EVENTS = ("alert.firing", "alert.resolved")  # Alertmanager's alerts, through POST /api/v1/alerts
+EVENTS = RUN_EVENTS + ALERT_EVENTS
 SIGNATURE_HEADER = "X-MLOPS-Signature"
 
 
@@ -138,3 +140,27 @@ class Notifier:
             return
         if queued and self.on_enqueued is not None:
             self.on_enqueued()
+
+    def alert_received(self, alert: dict[str, Any]) -> tuple[str, int]:
+        """Queue one alert (`status`, `fingerprint`, `starts_at`, labels, annotations...) for the webhooks
+        subscribed to `alert.<status>`. Returns its id (`alert-<hash of fingerprint and start>`, where
+        the delivery log keeps its attempts) and how many deliveries were new: exactly once per
+        fingerprint, status and start, however often Alertmanager sends it again."""
+        alert_id = alert_key(str(alert["fingerprint"]), str(alert["starts_at"]))
+        event = f"alert.{alert['status']}"
+        note = {"id": alert_id} | alert
+        bodies = {
+            hook_id: json.dumps(
+                {"id": uuid.uuid4().hex, "event": event, "timestamp": time.time(), "alert": note}, default=str
+            )
+            for hook_id in self.store.hook_ids_for(event)
+        }
+        queued = self.queue.enqueue(alert_id, event, bodies)
+        if queued and self.on_enqueued is not None:
+            self.on_enqueued()
+        return alert_id, queued
+
+
+def alert_key(fingerprint: str, starts_at: str) -> str:
+    """The id of one firing of an alert (fits the queue's 64-character run id column)."""
+    return "alert-" + hashlib.sha256(f"{fingerprint}|{starts_at}".encode()).hexdigest()[:40]

@@ -194,7 +194,7 @@ class ForkServer:
         self.on_exit(job, int(msg["done"]), result)
 
     def submit(self, job: str, payload: dict[str, Any], spill: Path | None = None) -> None:
-        """Hand `payload` (see zygote.run_step for its keys) to an idle child.
+        """Hand `payload` (see stepcall.run_step for its keys) to an idle child.
 
         A payload too big for one datagram is written to `spill`, without its `env` and `secrets` (and a
         command's `argv` when the step has secrets), which travel in the datagram so that secret values

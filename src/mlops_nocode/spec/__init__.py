@@ -12,9 +12,9 @@ from mlops_nocode.spec.models import (
     Port,
     Step,
     Target,
-    parse_duration,
 )
 from mlops_nocode.spec.refs import Kind, Ref, RefError, VersionRange
+from mlops_nocode.spec.values import parse_duration
 
 __all__ = [
     "ARTIFACT_TYPES",

@@ -11,7 +11,10 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from mlops_nocode.spec.limits import playbook_code_limit
-from mlops_nocode.spec.models import (
+from mlops_nocode.spec.models import Document
+from mlops_nocode.spec.refs import NAME_PATTERN
+from mlops_nocode.spec.sections import SECTIONS
+from mlops_nocode.spec.values import (
     DURATION_RE,
     ENTRYPOINT_RE,
     ENV_NAME_RE,
@@ -20,10 +23,7 @@ from mlops_nocode.spec.models import (
     MEMORY_RE,
     PORT_NAME_RE,
     RELATIVE_PATH_RE,
-    Document,
 )
-from mlops_nocode.spec.refs import NAME_PATTERN
-from mlops_nocode.spec.sections import SECTIONS
 
 NAME = f"^{NAME_PATTERN}$"
 SEMVER = (

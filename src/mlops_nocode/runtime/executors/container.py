@@ -31,8 +31,8 @@ from mlops_nocode.runtime.attempt import Attempt, StepFailure, output_rel, tail
 from mlops_nocode.runtime.executors.jobs import StepThread, ThreadExecutor
 from mlops_nocode.runtime.secrets import fill as fill_secrets
 from mlops_nocode.spec.expressions import EXPR_RE, apply_filter
-from mlops_nocode.spec.models import memory_bytes
 from mlops_nocode.spec.sections import RESERVED_ENGINE_ENV, ContainerRuntime
+from mlops_nocode.spec.values import memory_bytes
 
 INPUTS, OUT = "/mlops/inputs", "/mlops/out"
 ENGINES = ("podman", "docker")
