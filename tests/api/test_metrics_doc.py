@@ -1,4 +1,4 @@
-"""docs/_monitoring/metrics.md lists every metric of monitoring.names as it is (name, type, labels,
+"""docs/MONITORING.md lists every metric of monitoring.names as it is (name, type, labels,
 meaning): regenerate the table with `python -m tests.api.test_metrics_doc` when names.py changes."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mlops_nocode.monitoring import names
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "_monitoring" / "metrics.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "MONITORING.md"
 
 
 def table() -> str:
