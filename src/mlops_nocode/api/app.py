@@ -39,12 +39,13 @@ from mlops_nocode.integrations.litellm.preflight import route_problems
 from mlops_nocode.integrations.litellm.routes import key_secret_names
 from mlops_nocode.runs.db import Database
 from mlops_nocode.runs.keys import KeyStore
+from mlops_nocode.runs.recovery import Recovery
 from mlops_nocode.runs.service import RunService
 from mlops_nocode.runs.sessions import SessionStore
 from mlops_nocode.runs.vault import SecretStore
 from mlops_nocode.runs.webhook_dispatch import Dispatcher
 from mlops_nocode.runs.webhooks import Notifier, WebhookStore
-from mlops_nocode.runs.worker import Recovery, WorkerThreads
+from mlops_nocode.runs.worker import WorkerThreads
 from mlops_nocode.runtime.supervise import Supervisor
 from mlops_nocode.settings import Settings, resolve_secret_key
 
