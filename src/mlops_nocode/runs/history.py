@@ -156,7 +156,7 @@ class History:
 
     # runs
 
-    def _ended(self, grid: Grid, *cols: Any) -> list[Any]:
+    def _ended(self, grid: Grid, *cols: Any, pipeline: Refs = None) -> list[Any]:
         query = (
             select(RunRow.status, RunRow.finished_at, *cols)
             .where(RunRow.finished_at > grid.start - grid.step, RunRow.finished_at <= grid.end)
@@ -164,6 +164,8 @@ class History:
             .order_by(RunRow.finished_at.desc())
             .limit(MAX_ROWS)
         )
+        if pipeline is not None:
+            query = query.where(RunRow.pipeline.in_(pipeline))
         with self.db.read() as c:
             return list(c.execute(query).all())
 
@@ -225,7 +227,7 @@ class History:
         return ChartData(grid.x, [Curve("workers", values)], note)
 
     def _run_duration(self, grid: Grid, pipeline: Refs) -> ChartData:
-        rows = self._ended(grid, RunRow.started_at)
+        rows = self._ended(grid, RunRow.started_at, pipeline=pipeline)
         per: list[list[float]] = [[] for _ in range(grid.n)]
         for _, t, started in rows:
             i = grid.bucket(t)
