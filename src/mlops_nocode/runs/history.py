@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, distinct, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 
 from mlops_nocode.runs.db import Database
 from mlops_nocode.runs.labels import pipeline_label
@@ -130,7 +130,8 @@ class History:
             ).all()
             with_metrics = set(
                 c.execute(
-                    select(distinct(RunRow.pipeline))
+                    select(RunRow.pipeline)
+                    .distinct()
                     .join(EventRow, EventRow.run_id == RunRow.id)
                     .where(EventRow.type == "metric", RunRow.status == "succeeded")
                 ).scalars()
@@ -147,7 +148,7 @@ class History:
     def refs_of(self, name: str) -> list[str]:
         """The runs' pipeline refs (`pipeline/NAME@VERSION`) of the pipeline called `name`."""
         with self.db.read() as c:
-            refs = c.execute(select(distinct(RunRow.pipeline)).limit(MAX_REFS)).scalars()
+            refs = c.execute(select(RunRow.pipeline).distinct().limit(MAX_REFS)).scalars()
             return [r for r in refs if pipeline_label(r) == name]
 
     def has_pipeline(self, name: str) -> bool:
