@@ -15,6 +15,7 @@ import Banner from "./admin/Banner";
 const Builder = lazy(() => import("./builder/Builder"));
 const PlaybookEditor = lazy(() => import("./editor/PlaybookEditor"));
 const RunPage = lazy(() => import("./pages/Run"));
+const Monitoring = lazy(() => import("./monitoring/Monitoring"));
 
 /** The shell: who is signed in, the navigation, and the page of the address. */
 export default function App() {
@@ -47,6 +48,7 @@ export default function App() {
           <NavLink to="/builder/new/pipeline">Builder</NavLink>
           <NavLink to="/editor/new">New playbook</NavLink>
           <NavLink to="/runs">Runs</NavLink>
+          <NavLink to="/monitoring">Monitoring</NavLink>
           <NavLink to="/targets">Targets</NavLink>
           <NavLink to="/secrets">Secrets</NavLink>
           <NavLink to="/keys">Keys</NavLink>
@@ -70,6 +72,7 @@ export default function App() {
           <Route path="/builder/:kind/:name" element={<Builder />} />
           <Route path="/editor/new" element={<PlaybookEditor />} />
           <Route path="/editor/:name" element={<PlaybookEditor />} />
+          <Route path="/monitoring" element={<Monitoring />} />
           <Route path="/targets" element={<Targets />} />
           <Route path="/secrets" element={<Secrets />} />
           <Route path="/keys" element={<Keys />} />

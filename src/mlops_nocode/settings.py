@@ -172,6 +172,18 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(default=10.0, gt=0, description="seconds per SMTP operation")
     smtp_ca_file: Path | None = Field(default=None, description="CA bundle to verify the SMTP server with")
 
+    prometheus_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="a Prometheus scraping this gateway: the UI's charts query it (else the gateway's DB)",
+    )
+    prometheus_timeout: float = Field(
+        default=5.0, gt=0, le=60, description="seconds one chart query to PROMETHEUS_URL may take"
+    )
+    prometheus_min_step: int = Field(
+        default=15, ge=1, le=3600, description="shortest step of the UI charts (s); >= scrape interval"
+    )
+
     @field_validator("webhook_allowed_hosts")
     @classmethod
     def _allowed_hosts_syntax(cls, value: str) -> str:

@@ -103,3 +103,81 @@ def test_deployment_costs(service: RunService) -> None:
     assert first.cost_per_hour["runpod"] == 0.0
     later = read_snapshot(service.db)
     assert later.cost_spent["runpod"] == first.cost_spent["runpod"]  # nothing more once destroyed
+
+
+def test_hostile_label_values_stay_inside_their_quotes(service: RunService) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from mlops_nocode.api.metrics import MonitoringConfig, render_database
+
+    now = time.time()
+    evil = 'x"} 1\nmlops_fake_total 99\n# TYPE \\'
+    _running(service, "r1", f"pipeline/{evil}@1.0.0", now)
+    events = [
+        NewEvent("metric", "step-r1", {"name": evil, "value": 1.0}, now),
+        NewEvent("metric", "step-r1", {"name": "m" * 600, "value": 2.0}, now),  # too long: OTHER
+        NewEvent("step.finished", "step-r1", {"duration": 1.0}, now),
+    ]
+    service.report("r1", "w", 1, events, None)
+    assert service.finish("r1", "w", "succeeded", None, None)
+    text = render_database(service, MonitoringConfig())
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert "mlops_fake" not in families
+    metrics = {s.labels["metric"]: s.value for s in families["mlops_step_metric"].samples}
+    assert metrics == {evil: 1.0, names.OTHER: 2.0}
+    assert {s.labels["pipeline"] for s in families["mlops_runs_finished"].samples} == {evil}
+
+
+def test_migration_0010_counts_the_runs_that_already_ended(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from mlops_nocode.runs.db import MIGRATIONS
+
+    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", db.url)
+    command.upgrade(cfg, "0009_assistant")
+    plan = '{"steps": [{"id": "a", "placement": {"provider": "runpod"}}]}'
+    with db.engine.begin() as c:
+        for i, (status, started, finished) in enumerate(
+            [
+                ("succeeded", 10.0, 70.0),
+                ("failed", 10.0, 11.0),
+                ("cancelled", None, 5.0),
+                ("queued", None, None),
+            ]
+        ):
+            c.execute(
+                text(
+                    "INSERT INTO runs (id, pipeline, plan, parameters, status, created_at, started_at, "
+                    "finished_at, attempts, cancel_requested, keep) VALUES (:id, 'pipeline/old@1.0.0', "
+                    ":plan, '{}', :status, 1.0, :started, :finished, 1, 0, 0)"
+                ),
+                {"id": f"r{i}", "plan": plan, "status": status, "started": started, "finished": finished},
+            )
+    db.migrate(tmp_path)
+    snap = read_snapshot(db)
+    assert snap.finished == {
+        ("succeeded", "runpod", "old"): 1,
+        ("failed", "runpod", "old"): 1,
+        ("cancelled", "runpod", "old"): 1,
+    }
+    assert snap.durations[("succeeded", "runpod", "old")].total == 60.0
+    assert snap.started == {("runpod", "old"): 2} and snap.waits[("runpod",)].total == 18.0
+    assert snap.queue_depth == 1
+    db.close()
+
+
+def test_runs_ended_by_recovery_are_counted(service: RunService) -> None:
+    _running(service, "r1", "pipeline/lost@1.0.0", time.time() - 100)
+    with service.db.session() as s:
+        row = s.get(RunRow, "r1")
+        assert row is not None
+        row.heartbeat_at = time.time() - 100
+    requeued, ended = service.recover(stale_after=10, max_attempts=1)
+    assert ended == ["r1"] and requeued == 0
+    snap = read_snapshot(service.db)
+    assert snap.finished == {("failed", "local", "lost"): 1}

@@ -25,6 +25,7 @@ from mlops_nocode.api.routes import auth as auth_routes
 from mlops_nocode.api.routes import catalogue, health, pipelines, reports, runs, specs
 from mlops_nocode.api.routes import metrics as metrics_routes
 from mlops_nocode.api.routes import models as models_routes
+from mlops_nocode.api.routes import monitoring as monitoring_routes
 from mlops_nocode.api.routes import playbooks as playbooks_routes
 from mlops_nocode.api.routes import secrets as secrets_routes
 from mlops_nocode.api.routes import services as services_routes
@@ -39,12 +40,13 @@ from mlops_nocode.integrations.litellm.routes import key_secret_names
 from mlops_nocode.runs.db import Database
 from mlops_nocode.runs.keys import KeyStore
 from mlops_nocode.runs.notify_targets import RunTargets
+from mlops_nocode.runs.recovery import Recovery
 from mlops_nocode.runs.service import RunService
 from mlops_nocode.runs.sessions import SessionStore
 from mlops_nocode.runs.vault import SecretStore
 from mlops_nocode.runs.webhook_dispatch import Dispatcher
 from mlops_nocode.runs.webhooks import Notifier, WebhookStore
-from mlops_nocode.runs.worker import Recovery, WorkerThreads
+from mlops_nocode.runs.worker import WorkerThreads
 from mlops_nocode.runtime.supervise import Supervisor
 from mlops_nocode.settings import Settings, resolve_secret_key
 
@@ -169,6 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(playbooks_routes.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
     app.include_router(assist_routes.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
     app.include_router(services_routes.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
+    app.include_router(monitoring_routes.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
     app.include_router(alerts_routes.router, prefix="/api/v1", dependencies=protected, responses=COMMON)
     # authenticated with run tokens only (Runners report there)
     app.include_router(reports.router, prefix="/api/v1", responses=COMMON)

@@ -13,20 +13,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlops_nocode import __version__
+from mlops_nocode.api import exposition as expo
 from mlops_nocode.monitoring import names
 from mlops_nocode.runs import stats
+from mlops_nocode.runs.eventstats import STEP_FAMILY, THROTTLE_FAMILY
 from mlops_nocode.runs.service import RunService
-
-
-def _counter(name: str) -> CounterMetricFamily:
-    m = names.BY_NAME[name]
-    return CounterMetricFamily(m.name, m.help, labels=list(m.labels))
 
 
 def _gauge(name: str) -> GaugeMetricFamily:
@@ -34,55 +31,38 @@ def _gauge(name: str) -> GaugeMetricFamily:
     return GaugeMetricFamily(m.name, m.help, labels=list(m.labels))
 
 
-def _histogram(name: str, hists: dict[tuple[str, ...], stats.Histogram], bounds: tuple[float, ...]) -> Metric:
-    m = names.BY_NAME[name]
-    family = HistogramMetricFamily(m.name, m.help, labels=list(m.labels))
-    les = (*[repr(float(b)) for b in bounds], "+Inf")
-    for labels, h in hists.items():
-        cumulative, running = [], 0
-        for le, n in zip(les, h.buckets, strict=True):
-            running += n
-            cumulative.append((le, float(running)))
-        family.add_metric(list(labels), cumulative, h.total)
-    return family
+def render_database(service: RunService, config: MonitoringConfig) -> str:
+    """The families read from the database (one read transaction), in the text format."""
+    snap = stats.read_snapshot(service.db)
+    live = sum(1 for age in snap.workers.values() if age <= config.worker_live_after)
 
+    def one(value: dict[str, Any]) -> dict[tuple[str, ...], float]:
+        return {(k,): float(v) for k, v in value.items()}
 
-def _counts(family: CounterMetricFamily | GaugeMetricFamily, values: dict[Any, Any]) -> Metric:
-    for labels, value in values.items():
-        family.add_metric(list(labels) if isinstance(labels, tuple) else [labels], value)
-    return family
-
-
-class _DatabaseCollector(Collector):
-    """Reads the database at scrape time (one read transaction)."""
-
-    def __init__(self, service: RunService, config: MonitoringConfig) -> None:
-        self.service = service
-        self.config = config
-
-    def collect(self) -> Iterator[Metric]:
-        snap = stats.read_snapshot(self.service.db)
-        yield _counts(_counter("mlops_runs_started"), snap.started)
-        yield _counts(_counter("mlops_runs_finished"), snap.finished)
-        yield _histogram("mlops_run_duration_seconds", snap.durations, names.DURATION_BUCKETS)
-        yield _counts(_gauge("mlops_runs_active"), snap.active)
-        yield _counts(_gauge("mlops_run_heartbeat_age_max_seconds"), {(): snap.heartbeat_age_max})
-        yield _counts(_gauge("mlops_queue_depth"), {(): snap.queue_depth})
-        yield _counts(_gauge("mlops_queue_oldest_age_seconds"), {(): snap.queue_oldest_age})
-        yield _histogram("mlops_queue_wait_seconds", snap.waits, names.WAIT_BUCKETS)
-        for family, bounds in (
-            ("mlops_step_duration_seconds", names.STEP_BUCKETS),
-            ("mlops_throttle_wait_seconds", names.WAIT_BUCKETS),
-        ):
-            yield _histogram(family, snap.histograms.get(family, {}), bounds)
-        yield _counts(_gauge("mlops_step_metric"), snap.step_metrics)
-        live = sum(1 for age in snap.workers.values() if age <= self.config.worker_live_after)
-        yield _counts(_gauge("mlops_workers_live"), {(): live})
-        yield _counts(_gauge("mlops_worker_heartbeat_age_seconds"), snap.workers)
-        yield _counts(_counter("mlops_webhook_deliveries"), snap.deliveries)
-        yield _counts(_gauge("mlops_webhook_queue"), snap.webhook_queue)
-        yield _counts(_gauge("mlops_cost_per_hour_usd"), snap.cost_per_hour)
-        yield _counts(_counter("mlops_cost_spent_usd"), snap.cost_spent)
+    parts = [
+        expo.scalar("mlops_runs_started", {k: float(v) for k, v in snap.started.items()}),
+        expo.scalar("mlops_runs_finished", {k: float(v) for k, v in snap.finished.items()}),
+        expo.histogram("mlops_run_duration_seconds", snap.durations, names.DURATION_BUCKETS),
+        expo.scalar("mlops_runs_active", one(snap.active)),
+        expo.scalar("mlops_run_heartbeat_age_max_seconds", {(): snap.heartbeat_age_max}),
+        expo.scalar("mlops_queue_depth", {(): float(snap.queue_depth)}),
+        expo.scalar("mlops_queue_oldest_age_seconds", {(): snap.queue_oldest_age}),
+        expo.histogram("mlops_queue_wait_seconds", snap.waits, names.WAIT_BUCKETS),
+        expo.histogram(
+            "mlops_step_duration_seconds", snap.histograms.get(STEP_FAMILY, {}), names.STEP_BUCKETS
+        ),
+        expo.histogram(
+            "mlops_throttle_wait_seconds", snap.histograms.get(THROTTLE_FAMILY, {}), names.WAIT_BUCKETS
+        ),
+        expo.scalar("mlops_step_metric", snap.step_metrics),
+        expo.scalar("mlops_workers_live", {(): float(live)}),
+        expo.scalar("mlops_worker_heartbeat_age_seconds", one(snap.workers)),
+        expo.scalar("mlops_webhook_deliveries", one(snap.deliveries)),
+        expo.scalar("mlops_webhook_queue", one(snap.webhook_queue)),
+        expo.scalar("mlops_cost_per_hour_usd", one(snap.cost_per_hour)),
+        expo.scalar("mlops_cost_spent_usd", one(snap.cost_spent)),
+    ]
+    return "".join(parts)
 
 
 class MonitoringConfig:
@@ -162,12 +142,20 @@ class Metrics:
         alerts = names.BY_NAME["mlops_alerts_received"]
         self.alerts_received = Counter(alerts.name, alerts.help, list(alerts.labels), registry=self.registry)
         self.registry.register(_StaticCollector(lambda: self.config))
+        self.service: RunService | None = None
 
     def attach(self, service: RunService, config: MonitoringConfig | None = None) -> None:
         """Start reporting from the database (at startup, once it is migrated)."""
         if config is not None:
             self.config = config
-        self.registry.register(_DatabaseCollector(service, self.config))
+        self.service = service
+
+    def exposition(self) -> bytes:
+        """The whole /metrics body: the in-process instruments, then the database's families."""
+        body = generate_latest(self.registry)
+        if self.service is None:
+            return body
+        return body + render_database(self.service, self.config).encode()
 
 
 class MetricsMiddleware:

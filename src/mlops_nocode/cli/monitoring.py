@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import typer
 
-from mlops_nocode.cli import monitoring_dashboards
+from mlops_nocode.cli import monitoring_dashboards, monitoring_stack
 
 app = typer.Typer(
     help="Prometheus, Alertmanager and Grafana dashboards for the platform's metrics.", no_args_is_help=True
 )
+app.command("up")(monitoring_stack.up)
+app.command("down")(monitoring_stack.down)
+app.command("status")(monitoring_stack.status)
 app.command("dashboards")(monitoring_dashboards.dashboards)

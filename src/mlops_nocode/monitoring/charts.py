@@ -99,10 +99,13 @@ CHARTS: tuple[Chart, ...] = (
         "seconds",
         (
             _q(
-                f"histogram_quantile(0.5, sum by (le) (rate(mlops_run_duration_seconds_bucket[{_R}])))", "p50"
+                "histogram_quantile(0.5, sum by (le) "
+                f'(rate(mlops_run_duration_seconds_bucket{{pipeline=~"$pipeline"}}[{_R}])))',
+                "p50",
             ),
             _q(
-                f"histogram_quantile(0.95, sum by (le) (rate(mlops_run_duration_seconds_bucket[{_R}])))",
+                "histogram_quantile(0.95, sum by (le) "
+                f'(rate(mlops_run_duration_seconds_bucket{{pipeline=~"$pipeline"}}[{_R}])))',
                 "p95",
             ),
         ),

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
+from sqlalchemy.orm import Session
 
 from mlops_nocode.runs.db import Database
 from mlops_nocode.runs.errors import RunNotFound, RunTaken, SeqGap
-from mlops_nocode.runs.eventstats import record_events, record_success
+from mlops_nocode.runs.eventstats import record_end, record_events, record_success
 from mlops_nocode.runs.models import EventRow, RunRow
 from mlops_nocode.runtime.redaction import Redactor, redactor_for
 
@@ -136,8 +137,10 @@ class ClaimOps:
                     heartbeat_at=None,
                 )
             )
-            if done.rowcount and status == "succeeded":  # type: ignore[attr-defined]
-                record_success(s, run_id)  # its steps' metrics become the pipeline's latest
+            if done.rowcount:  # type: ignore[attr-defined]
+                _ended(s, run_id)
+                if status == "succeeded":
+                    record_success(s, run_id)  # its steps' metrics become the pipeline's latest
             return bool(done.rowcount)  # type: ignore[attr-defined]
 
     def requeue(self, run_id: str, worker_id: str, attempt: int | None = None) -> bool:
@@ -174,10 +177,19 @@ class ClaimOps:
                 )
                 .returning(RunRow.id)
             ).all()
+            for run_id in ended:
+                _ended(s, run_id)
             requeued = s.execute(
                 update(RunRow).where(stale).values(status="queued", worker_id=None, heartbeat_at=None)
             ).rowcount  # type: ignore[attr-defined]
         return int(requeued), ended
+
+
+def _ended(s: Session, run_id: str) -> None:
+    """Count a run's end for /metrics, in the transaction that ends it."""
+    row = s.get(RunRow, run_id, populate_existing=True)
+    if row is not None:
+        record_end(s, row)
 
 
 def _owned(run_id: str, worker_id: str, attempt: int | None) -> Any:

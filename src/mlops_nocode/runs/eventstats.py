@@ -19,7 +19,14 @@ from mlops_nocode.runs.models import EventRow, MetricHistogramRow, RunRow, StepM
 
 STEP_FAMILY = "mlops_step_duration_seconds"
 THROTTLE_FAMILY = "mlops_throttle_wait_seconds"
-BUCKETS = {STEP_FAMILY: names.STEP_BUCKETS, THROTTLE_FAMILY: names.WAIT_BUCKETS}
+RUN_FAMILY = "mlops_run_duration_seconds"  # (status, target, pipeline); its count: mlops_runs_finished
+WAIT_FAMILY = "mlops_queue_wait_seconds"  # stored by (target, pipeline); its count: mlops_runs_started
+BUCKETS = {
+    STEP_FAMILY: names.STEP_BUCKETS,
+    THROTTLE_FAMILY: names.WAIT_BUCKETS,
+    RUN_FAMILY: names.DURATION_BUCKETS,
+    WAIT_FAMILY: names.WAIT_BUCKETS,
+}
 MAX_RUNTIME = 32
 
 
@@ -41,7 +48,7 @@ def record_events(s: Session, run: RunRow, events: Iterable[Any]) -> None:
     """Add the step ends (`step.finished`, `step.failed` with a duration) and throttler waits of newly
     stored events to their histograms. Steps that ran elsewhere are counted by the Runner that ran them."""
     observed: dict[tuple[str, tuple[str, ...]], list[float]] = {}
-    admitted: Admitted | None = None
+    ends: list[tuple[str, str, str, float]] = []  # step, runtime, status, duration
     runtimes: dict[str, str] | None = None
     for e in events:
         data = e.data if isinstance(e.data, dict) else {}
@@ -55,19 +62,34 @@ def record_events(s: Session, run: RunRow, events: Iterable[Any]) -> None:
         duration = number(data.get("duration"))
         if duration is None or duration < 0:
             continue
-        if admitted is None:
-            admitted = Admitted(s)
+        if runtimes is None:
             runtimes = {str(x.get("id")): str(x.get("runtime")) for x in (run.plan or {}).get("steps") or []}
-        assert runtimes is not None
-        labels: tuple[str, ...] = (
-            admitted("pipeline", pipeline_label(run.pipeline)),
-            admitted("step", e.step),
-            runtimes.get(e.step, "unknown")[:MAX_RUNTIME],
-            _step_status(e.type, data),
-        )
-        observed.setdefault((STEP_FAMILY, labels), []).append(duration)
-    for (family, labels), values in observed.items():
-        _observe(s, family, labels, values)
+        runtime = runtimes.get(e.step, "unknown")[:MAX_RUNTIME]
+        ends.append((e.step, runtime, _step_status(e.type, data), duration))
+    if ends:
+        # label values are admitted, and rows locked, in one order, so concurrent reports never deadlock
+        admitted = Admitted(s)
+        pipeline = admitted("pipeline", pipeline_label(run.pipeline))
+        steps = {step: admitted("step", step) for step in sorted({end[0] for end in ends})}
+        for step, runtime, status, duration in ends:
+            observed.setdefault((STEP_FAMILY, (pipeline, steps[step], runtime, status)), []).append(duration)
+    for family, labels in sorted(observed):
+        _observe(s, family, labels, observed[(family, labels)])
+
+
+def record_start(s: Session, run: RunRow) -> None:
+    """A run started for the first time (claimed once): its queue-to-start wait."""
+    pipeline = Admitted(s)("pipeline", pipeline_label(run.pipeline))
+    waited = max(0.0, (run.started_at or run.created_at) - run.created_at)
+    _observe(s, WAIT_FAMILY, (run.target_label, pipeline), [waited])
+
+
+def record_end(s: Session, run: RunRow) -> None:
+    """A run ended: its start-to-end time (0 for a run cancelled before it started)."""
+    pipeline = Admitted(s)("pipeline", pipeline_label(run.pipeline))
+    end = run.finished_at or time.time()
+    took = max(0.0, end - run.started_at) if run.started_at is not None else 0.0
+    _observe(s, RUN_FAMILY, (run.status, run.target_label, pipeline), [took])
 
 
 def _observe(s: Session, family: str, labels: tuple[str, ...], values: list[float]) -> None:
@@ -116,8 +138,14 @@ def record_success(s: Session, run_id: str) -> None:
     admitted = Admitted(s)
     pipeline = admitted("pipeline", pipeline_label(run.pipeline))
     now = time.time()
+    # one order of admissions and row locks (see record_events): pipeline, steps, metrics, rows
+    steps = {step: admitted("step", step) for step in sorted({step for step, _ in latest})}
+    metrics = {metric: admitted("metric", metric) for metric in sorted({metric for _, metric in latest})}
+    final: dict[tuple[str, str, str], float] = {}
     for (step, metric), value in latest.items():
-        labels = (pipeline, admitted("step", step), admitted("metric", metric))
+        final[(pipeline, steps[step], metrics[metric])] = value
+    for labels in sorted(final):
+        value = final[labels]
         key = digest(*labels)
         row = s.get(StepMetricRow, key, with_for_update=True)
         if row is None:

@@ -18,6 +18,7 @@ from mlops_nocode.runs.models import MetricLabelRow
 
 MIXED = "mixed"  # the target label of a run whose steps are placed on several providers
 MAX_TARGET = 64
+MAX_VALUE = 512  # a longer user string is reported as OTHER (never truncated into another's series)
 
 
 def plan_target(plan: dict[str, Any]) -> str:
@@ -57,11 +58,14 @@ class Admitted:
         self._seen: dict[tuple[str, str], str] = {}
 
     def __call__(self, label: str, value: str) -> str:
-        """`value` when it is (or can still be) admitted for `label`, else OTHER."""
+        """`value` when it is (or can still be) admitted for `label`, else OTHER (also when it is longer
+        than MAX_VALUE characters)."""
         key = (label, value)
         known = self._seen.get(key)
         if known is not None:
             return known
+        if len(value) > MAX_VALUE:
+            return names.OTHER
         d = digest(value)
         row = self.s.get(MetricLabelRow, (label, d))
         if row is not None:

@@ -22,6 +22,7 @@ from mlops_nocode.runs.claims import Beat, ClaimOps, NewEvent
 from mlops_nocode.runs.compiling import Inline, prepare
 from mlops_nocode.runs.db import AnyRow, Database
 from mlops_nocode.runs.errors import RunNotFound, RunStateError, RunTaken, SeqGap
+from mlops_nocode.runs.eventstats import record_end, record_start
 from mlops_nocode.runs.labels import plan_target
 from mlops_nocode.runs.listen import CHANNEL as QUEUED_CHANNEL
 from mlops_nocode.runs.models import TERMINAL, EventRow, RunRow
@@ -282,6 +283,7 @@ class RunService(ClaimOps):
                     "cancelled before it started",
                     time.time(),
                 )
+                record_end(s, row)
             else:
                 row.cancel_requested = True
             return run_json(row)
@@ -344,6 +346,8 @@ class RunService(ClaimOps):
             row = s.get(RunRow, claimed)
             assert row is not None
             s.refresh(row)
+            if row.started_at == now:  # its first start
+                record_start(s, row)
             return run_json(row) | {"plan": row.plan, "keep": bool(row.keep)}
 
     def artifacts(self, run_id: str) -> dict[str, dict[str, Any]]:

@@ -1,18 +1,18 @@
-"""What /metrics reads from the database at scrape time, in one read transaction and a few aggregate
-queries over plain columns (so every gateway and worker process agrees, and a scrape costs the same with
-10 or 10,000 runs give or take a table scan of fixed-size columns)."""
+"""What /metrics reads from the database at scrape time, in one read transaction of a few small queries
+(so every gateway and worker process agrees). Ended runs are not scanned: their ends and first starts
+were aggregated into histograms as they were written (runs.eventstats); only the queued and running runs
+are read, through the status index, so a scrape costs about the same with 10 or 100,000 runs."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, literal, select
+from sqlalchemy import Connection, case, func, literal, select
 
-from mlops_nocode.monitoring import names
 from mlops_nocode.runs.db import Database
-from mlops_nocode.runs.labels import cap_in_order, pipeline_label
+from mlops_nocode.runs.eventstats import RUN_FAMILY, WAIT_FAMILY
+from mlops_nocode.runs.labels import cap_in_order
 from mlops_nocode.runs.models import (
     QUEUE_STATES,
     DeliveryRow,
@@ -62,43 +62,18 @@ class Snapshot:
     webhook_queue: dict[str, int] = field(default_factory=dict)  # state -> entries
 
 
-def _buckets(value: Any, bounds: tuple[float, ...], cond: Any) -> list[Any]:
-    """SUM(CASE) columns counting `value` per bucket (non-cumulative) where `cond` holds."""
-    cols, low = [], None
-    for b in (*bounds, None):
-        parts = [cond]
-        if low is not None:
-            parts.append(value > low)
-        if b is not None:
-            parts.append(value <= b)
-        cols.append(func.sum(case((and_(*parts), 1), else_=0)))
-        low = b
-    return cols
-
-
-def _runs_query() -> Any:
-    ended = RunRow.finished_at.is_not(None) & RunRow.started_at.is_not(None)
-    started = RunRow.started_at.is_not(None)
-    duration = RunRow.finished_at - RunRow.started_at
-    wait = RunRow.started_at - RunRow.created_at
-    zero = literal(0.0)
-    return select(
+# only the runs queued or running (through the status index): ended runs are counted as they end
+ACTIVE_QUERY = (
+    select(
         RunRow.status,
         RunRow.target_label,
-        RunRow.pipeline,
         func.count(),
-        func.sum(case((started, 1), else_=0)),
         func.min(RunRow.created_at),
         func.min(RunRow.heartbeat_at),
-        func.sum(case((ended, duration), else_=zero)),
-        func.sum(case((ended, 1), else_=0)),
-        func.sum(case((started, wait), else_=zero)),
-        *_buckets(duration, names.DURATION_BUCKETS, ended),
-        *_buckets(wait, names.WAIT_BUCKETS, started),
-    ).group_by(RunRow.status, RunRow.target_label, RunRow.pipeline)
-
-
-RUNS_QUERY = _runs_query()
+    )
+    .where(RunRow.status.in_(("queued", "running")))
+    .group_by(RunRow.status, RunRow.target_label)
+)
 HIST_QUERY = select(
     MetricHistogramRow.family,
     MetricHistogramRow.labels,
@@ -135,6 +110,7 @@ def read_snapshot(db: Database) -> Snapshot:
     with db.read() as c:
         _runs(c, snap, now)
         _histograms(c, snap)
+        _ends_and_starts(snap)
         snap.step_metrics = {(p, s, m): float(v) for p, s, m, v in c.execute(STEP_METRICS_QUERY)}
         ages = [(str(w), max(0.0, now - float(h))) for w, h in c.execute(WORKERS_QUERY)]
         _costs(c, snap, now)
@@ -154,39 +130,28 @@ def read_snapshot(db: Database) -> Snapshot:
 
 
 def _runs(c: Connection, snap: Snapshot, now: float) -> None:
-    rows = c.execute(RUNS_QUERY).all()
-    first: dict[str, float] = {}
-    label = {r[2]: pipeline_label(str(r[2])) for r in rows}
-    for r in rows:
-        name = label[r[2]]
-        first[name] = min(first.get(name, r[5]), r[5])
-    capped = cap_in_order(sorted(first, key=lambda p: (first[p], p)))
-    nd, nw = len(names.DURATION_BUCKETS) + 1, len(names.WAIT_BUCKETS) + 1
     heartbeat_min: float | None = None
     oldest_queued: float | None = None
-    for r in rows:
-        status, target, n, started = str(r[0]), str(r[1]), int(r[3]), int(r[4] or 0)
-        pipeline = capped[label[r[2]]]
-        if started:
-            key = (target, pipeline)
-            snap.started[key] = snap.started.get(key, 0) + started
-            wait = Histogram([int(x or 0) for x in r[10 + nd : 10 + nd + nw]], float(r[9] or 0), started)
-            snap.waits.setdefault((target,), Histogram([0] * nw)).add(wait)
+    for status, target, n, created_min, heartbeat in c.execute(ACTIVE_QUERY):
         if status == "running":
-            snap.active[target] = snap.active.get(target, 0) + n
-            if r[6] is not None:
-                heartbeat_min = r[6] if heartbeat_min is None else min(heartbeat_min, r[6])
-        elif status == "queued":
-            snap.queue_depth += n
-            oldest_queued = r[5] if oldest_queued is None else min(oldest_queued, r[5])
+            snap.active[str(target)] = snap.active.get(str(target), 0) + int(n)
+            if heartbeat is not None:
+                heartbeat_min = heartbeat if heartbeat_min is None else min(heartbeat_min, heartbeat)
         else:
-            key3 = (status, target, pipeline)
-            snap.finished[key3] = snap.finished.get(key3, 0) + n
-            dur = Histogram([int(x or 0) for x in r[10 : 10 + nd]], float(r[7] or 0), int(r[8] or 0))
-            snap.durations.setdefault(key3, Histogram([0] * nd)).add(dur)
+            snap.queue_depth += int(n)
+            oldest_queued = created_min if oldest_queued is None else min(oldest_queued, created_min)
     snap.active.setdefault("local", 0)
     snap.heartbeat_age_max = max(0.0, now - heartbeat_min) if heartbeat_min is not None else 0.0
     snap.queue_oldest_age = max(0.0, now - oldest_queued) if oldest_queued is not None else 0.0
+
+
+def _ends_and_starts(snap: Snapshot) -> None:
+    """Runs ended and started, from the histograms their ends and first starts were written to."""
+    snap.durations = snap.histograms.pop(RUN_FAMILY, {})
+    snap.finished = {labels: h.count for labels, h in snap.durations.items()}
+    for (target, pipeline), h in snap.histograms.pop(WAIT_FAMILY, {}).items():
+        snap.started[(target, pipeline)] = h.count
+        snap.waits.setdefault((target,), Histogram([0] * len(h.buckets))).add(h)
 
 
 def _histograms(c: Connection, snap: Snapshot) -> None:

@@ -29,7 +29,7 @@ SPA_CSP = (
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 # the app's top-level pages (frontend/src/App.tsx): keep in step
-APP_PAGES = ("/catalogue", "/runs", "/builder", "/editor", "/targets", "/secrets", "/keys")
+APP_PAGES = ("/catalogue", "/runs", "/builder", "/editor", "/targets", "/secrets", "/keys", "/monitoring")
 
 
 def dist_of(settings: Settings) -> Path:

@@ -8,7 +8,10 @@ Revises: 0009_assistant
 
 from __future__ import annotations
 
+import bisect
+import hashlib
 import json
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +35,74 @@ def _target(plan: Any) -> str:
     if not found:
         return "local"
     return found.pop() if len(found) == 1 else "mixed"
+
+
+CAP = 200  # monitoring.names.LABEL_VALUES_CAP when this was written
+DURATION = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0)
+WAIT = (0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+
+
+def _digest(*values: Any) -> str:
+    return hashlib.sha256(json.dumps(values, separators=(",", ":")).encode()).hexdigest()
+
+
+def _backfill(conn: Any) -> None:
+    """The runs that already ended or started, counted as runs.eventstats counts new ones."""
+    runs = sa.table(
+        "runs",
+        *(
+            sa.column(n)
+            for n in ("pipeline", "status", "target_label", "created_at", "started_at", "finished_at")
+        ),
+    )
+    admitted: dict[str, str] = {}
+    hists: dict[tuple[str, tuple[str, ...]], list[Any]] = {}
+
+    def observe(family: str, labels: tuple[str, ...], value: float, bounds: tuple[float, ...]) -> None:
+        h = hists.setdefault((family, labels), [[0] * (len(bounds) + 1), 0.0, 0])
+        h[0][bisect.bisect_left(bounds, value)] += 1
+        h[1] += value
+        h[2] += 1
+
+    for pipeline, status, target, created, started, finished in conn.execute(
+        sa.select(*runs.c).order_by(runs.c.created_at)
+    ):
+        name = pipeline.split("/", 1)[1] if "/" in pipeline else pipeline
+        name = name.split("@", 1)[0] or pipeline
+        if name not in admitted:
+            admitted[name] = name if len(admitted) < CAP else "_other"
+        label = admitted[name]
+        if started is not None:
+            observe("mlops_queue_wait_seconds", (target, label), max(0.0, started - created), WAIT)
+        if status in ("succeeded", "failed", "cancelled"):
+            took = max(0.0, (finished or started or created) - started) if started is not None else 0.0
+            observe("mlops_run_duration_seconds", (status, target, label), took, DURATION)
+    now = time.time()
+    labels_table = sa.table(
+        "metric_labels", *(sa.column(n) for n in ("label", "digest", "value", "created_at"))
+    )
+    rows = [
+        {"label": "pipeline", "digest": _digest(v), "value": v, "created_at": now}
+        for v in admitted.values()
+        if v != "_other"
+    ]
+    if rows:
+        conn.execute(labels_table.insert(), rows)
+    hist_table = sa.table(
+        "metric_histograms",
+        sa.column("family", sa.String),
+        sa.column("digest", sa.String),
+        sa.column("labels", sa.JSON),
+        sa.column("buckets", sa.JSON),
+        sa.column("total", sa.Float),
+        sa.column("count", sa.Integer),
+    )
+    rows = [
+        {"family": f, "digest": _digest(*k), "labels": list(k), "buckets": h[0], "total": h[1], "count": h[2]}
+        for (f, k), h in hists.items()
+    ]
+    if rows:
+        conn.execute(hist_table.insert(), rows)
 
 
 def upgrade() -> None:
@@ -82,6 +153,7 @@ def upgrade() -> None:
         sa.Column("run_id", sa.String(64), nullable=False),
         sa.Column("updated_at", sa.Float, nullable=False),
     )
+    _backfill(conn)
 
 
 def downgrade() -> None:
