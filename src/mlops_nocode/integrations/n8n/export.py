@@ -38,7 +38,7 @@ RUN_EVENTS = ["run.succeeded", "run.failed", "run.cancelled"]
 
 def marker(mark: str, doc: dict[str, Any]) -> str:
     """One comment line holding `doc` (ASCII JSON: no line break can end the comment early)."""
-    return mark + json.dumps(doc, ensure_ascii=True, sort_keys=True)
+    return mark + json.dumps(doc, ensure_ascii=True)
 
 
 def step_name(step_id: str) -> str:
