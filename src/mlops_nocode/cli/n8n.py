@@ -101,7 +101,9 @@ def import_(
 def push(
     pipelines: Annotated[
         list[str] | None,
-        typer.Option("--pipeline", "-p", help="Also push this pipeline as a workflow (file or ref; repeatable)"),
+        typer.Option(
+            "--pipeline", "-p", help="Also push this pipeline as a workflow (file or ref; repeatable)"
+        ),
     ] = None,
     gateway_url: Annotated[
         str | None,
@@ -109,7 +111,9 @@ def push(
     ] = None,
     notify_url: Annotated[
         str | None,
-        typer.Option("--notify-url", help="Where the workflows' notify nodes POST (default: $MLOPS_NOTIFY_URL in n8n)"),
+        typer.Option(
+            "--notify-url", help="Where the workflows' notify nodes POST (default: $MLOPS_NOTIFY_URL in n8n)"
+        ),
     ] = None,
     activate: Annotated[
         bool, typer.Option("--activate/--no-activate", help="Activate the workflows (their triggers listen)")
@@ -148,7 +152,9 @@ def push(
         for ref in pipelines or []:
             src = load_source(ref, catalogue or [])
             if not isinstance(src.root, Pipeline | MetaPipeline):
-                raise SpecError(Problem(f"{ref} is not a pipeline", "--pipeline", "give a pipeline ref or file"))
+                raise SpecError(
+                    Problem(f"{ref} is not a pipeline", "--pipeline", "give a pipeline ref or file")
+                )
             workflows.append(export_workflow(src.root))
         cred = resolve_credential(as_json)
         url = normalize_url(gateway_url) if gateway_url else cred.url

@@ -35,14 +35,20 @@ class N8nServer:
     proc: subprocess.Popen[bytes]
 
     def api(self) -> httpx.Client:
-        return httpx.Client(base_url=f"{self.url}/api/v1", headers={"X-N8N-API-KEY": self.api_key}, timeout=30)
+        return httpx.Client(
+            base_url=f"{self.url}/api/v1", headers={"X-N8N-API-KEY": self.api_key}, timeout=30
+        )
 
 
 def _install() -> Path:
     if shutil.which("npm") is None:
         pytest.fail("the n8n tests need npm (Node >= 20) to install n8n: apt-get install nodejs npm")
     proc = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "n8n-install.sh")], capture_output=True, text=True, timeout=1500, check=False
+        ["bash", str(ROOT / "scripts" / "n8n-install.sh")],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        check=False,
     )
     if proc.returncode != 0:
         pytest.fail(f"scripts/n8n-install.sh failed:\n{proc.stderr[-3000:]}")

@@ -118,7 +118,9 @@ def wait_execution(n8n: N8nServer, workflow_id: str, after: int = 0, timeout: fl
             done = [
                 e
                 for e in page["data"]
-                if int(e["id"]) > after and e.get("finished") is not None and e.get("status") not in ("running", "waiting", "new")
+                if int(e["id"]) > after
+                and e.get("finished") is not None
+                and e.get("status") not in ("running", "waiting", "new")
             ]
             if done:
                 return dict(done[0])
@@ -134,7 +136,12 @@ def last_execution_id(n8n: N8nServer, workflow_id: str) -> int:
 
 def node_output(execution: dict[str, Any], node: str) -> list[dict[str, Any]]:
     runs = execution["data"]["resultData"]["runData"].get(node) or []
-    return [item["json"] for run in runs for out in (run.get("data") or {}).get("main") or [] for item in out or []]
+    return [
+        item["json"]
+        for run in runs
+        for out in (run.get("data") or {}).get("main") or []
+        for item in out or []
+    ]
 
 
 def test_push_installs_the_shipped_workflows_once_and_active(n8n: N8nServer, pushed: dict[str, Any]) -> None:
@@ -156,7 +163,11 @@ def test_push_refuses_without_settings_with_located_problems(n8n: N8nServer, gat
     env = {**os.environ, "MLOPS_HOME": str(gateway.home.parent / "x"), "N8N_API_URL": "", "N8N_API_KEY": ""}
     r = subprocess.run(
         [sys.executable, "-m", "mlops_nocode.cli.main", "n8n", "push", "--gateway-url", "ftp://x", "--json"],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert r.returncode != 0 and "Traceback" not in r.stderr
     where = {p["where"] for p in json.loads(r.stdout)["problems"]}
@@ -171,7 +182,9 @@ def test_a_trigger_deploys_waits_for_our_signed_end_and_notifies(
     before = last_execution_id(n8n, wf["id"])
     spec = sleeper("n8nflow", [("a", 0.01), ("b", 0.01)])
     r = httpx.post(
-        f"{n8n.url}/webhook/mlops-deploy", json={"pipeline": spec, "parameters": {}, "target": "local"}, timeout=30
+        f"{n8n.url}/webhook/mlops-deploy",
+        json={"pipeline": spec, "parameters": {}, "target": "local"},
+        timeout=30,
     )
     assert r.status_code == 200, r.text
     execution = wait_execution(n8n, wf["id"], before)
@@ -226,7 +239,12 @@ ECHO_WORKFLOW = {
             "typeVersion": 2,
             "position": [0, 0],
             "webhookId": "0b0c2d7e-7f7a-4f55-9d7e-1f1f7a1e0002",
-            "parameters": {"httpMethod": "POST", "path": "mlops-echo", "responseMode": "lastNode", "options": {}},
+            "parameters": {
+                "httpMethod": "POST",
+                "path": "mlops-echo",
+                "responseMode": "lastNode",
+                "options": {},
+            },
         },
         {
             "id": "0b0c2d7e-7f7a-4f55-9d7e-1f1f7a1e0003",
@@ -245,7 +263,9 @@ ECHO_WORKFLOW = {
 }
 
 
-def test_a_pipeline_step_triggers_an_n8n_workflow_and_gets_its_result(n8n: N8nServer, gateway: Server) -> None:
+def test_a_pipeline_step_triggers_an_n8n_workflow_and_gets_its_result(
+    n8n: N8nServer, gateway: Server
+) -> None:
     with n8n.api() as c:
         made = c.post("/workflows", json=ECHO_WORKFLOW)
         assert made.status_code == 200, made.text
@@ -260,7 +280,10 @@ def test_a_pipeline_step_triggers_an_n8n_workflow_and_gets_its_result(n8n: N8nSe
                 {
                     "id": "ask",
                     "uses": "playbook/n8n-trigger",
-                    "with": {"webhook_url": f"{n8n.url}/webhook/mlops-echo", "payload": {"n": 21, "word": hostile}},
+                    "with": {
+                        "webhook_url": f"{n8n.url}/webhook/mlops-echo",
+                        "payload": {"n": 21, "word": hostile},
+                    },
                 }
             ],
             "outputs": {"answer": "ask.result"},
@@ -268,7 +291,9 @@ def test_a_pipeline_step_triggers_an_n8n_workflow_and_gets_its_result(n8n: N8nSe
     }
     with gateway.client(gateway.admin_key) as c:
         run = c.post("/pipelines/deploy", json={"pipeline": spec, "target": "local"}).json()
-        assert wait_status(c, run["pipeline_id"], 120) == "succeeded", c.get(f"/api/v1/runs/{run['pipeline_id']}").text
+        assert wait_status(c, run["pipeline_id"], 120) == "succeeded", c.get(
+            f"/api/v1/runs/{run['pipeline_id']}"
+        ).text
         outputs = c.get(f"/api/v1/runs/{run['pipeline_id']}").json()["outputs"]
     answer = json.dumps(outputs)
     assert '"doubled": 42' in answer and json.dumps(hostile)[1:-1] in answer, answer

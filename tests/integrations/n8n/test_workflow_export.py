@@ -95,7 +95,10 @@ def test_js_literals_evaluate_back_to_the_value() -> None:
     text = js_literal(value)
     assert "{{" not in text and "}}" not in text and "$" not in text
     node = subprocess.run(
-        ["node", "-e", f"process.stdout.write(JSON.stringify({text}))"], capture_output=True, text=True, check=True
+        ["node", "-e", f"process.stdout.write(JSON.stringify({text}))"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert json.loads(node.stdout) == value
     assert literal("=1+1") != "=1+1" and literal("plain") == "plain"
@@ -152,4 +155,6 @@ def test_shipped_workflows_hold_no_key_or_url_and_push_writes_only_urls() -> Non
         assert gateway and all(n["credentials"]["httpHeaderAuth"]["name"] == "MLOps gateway" for n in gateway)
         ready = prepare(wf, "http://gw.example:8000/", "http://hooks.example/x")
         urls = [n["parameters"]["url"] for n in ready["nodes"] if "url" in n["parameters"]]
-        assert urls and all(u.startswith(("=http://gw.example:8000/", "=http://hooks.example/x")) for u in urls)
+        assert urls and all(
+            u.startswith(("=http://gw.example:8000/", "=http://hooks.example/x")) for u in urls
+        )

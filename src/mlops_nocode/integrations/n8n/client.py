@@ -6,9 +6,9 @@ Endpoints used (n8n 2.x public API, packages/cli/src/public-api/v1/openapi.yml):
 - POST /workflows {name, nodes, connections, settings}   (refuses `active`; `settings` is required)
 - PUT  /workflows/{id} {name, nodes, connections, settings}
 - POST /workflows/{id}/activate
-- POST /credentials {name, type, data} -> {id, name, ...};  DELETE /credentials/{id}
-Credentials cannot be read back through the API: the gateway credential is created on every push (the
-key may have changed), the workflows are pointed at it, and the credentials they used before are deleted.
+- GET  /credentials?limit=250&cursor=...    -> {data: [{id, name, type, ...}], nextCursor} (never the data;
+  owner and admins only: for other keys a 403, and the credential is then created anew)
+- POST /credentials {name, type, data} -> {id, name, ...};  PATCH /credentials/{id} {data}
 Secret values go only in request bodies; errors name what failed, never a value sent.
 """
 
@@ -38,11 +38,15 @@ class N8n:
     def __init__(self, url: str, key: str, timeout: float = 30.0, secrets: tuple[str, ...] = ()) -> None:
         base = url.strip().rstrip("/")
         if not URL_RE.match(base):
-            raise SpecError(Problem("N8N_API_URL is not an http(s) URL", "N8N_API_URL", "e.g. http://127.0.0.1:5678"))
+            raise SpecError(
+                Problem("N8N_API_URL is not an http(s) URL", "N8N_API_URL", "e.g. http://127.0.0.1:5678")
+            )
         base = base.removesuffix("/api/v1")
         self.secrets = tuple(x for x in (key, *secrets) if x)
         self.client = httpx.Client(
-            base_url=f"{base}/api/v1", headers={"X-N8N-API-KEY": key, "Accept": "application/json"}, timeout=timeout
+            base_url=f"{base}/api/v1",
+            headers={"X-N8N-API-KEY": key, "Accept": "application/json"},
+            timeout=timeout,
         )
 
     def close(self) -> None:
@@ -67,27 +71,42 @@ class N8n:
             raise SpecError(Problem(f"n8n answered {r.status_code}: {text[:300]}", what, fix))
         return r.json() if r.content else None
 
-    def workflows(self) -> list[dict[str, Any]]:
-        """Every workflow (all pages)."""
+    def _pages(self, path: str, what: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         cursor: str | None = None
         while True:
             params: dict[str, Any] = {"limit": 250}
             if cursor:
                 params["cursor"] = cursor
-            page = self._call("GET", "/workflows", "workflows", **params)
+            page = self._call("GET", path, what, **params)
             out += page.get("data") or []
             cursor = page.get("nextCursor")
             if not cursor:
                 return out
 
-    def credential(self, name: str, type_: str, data: dict[str, Any]) -> dict[str, Any]:
-        """A new credential (its id and name)."""
-        made = self._call("POST", "/credentials", f"credential {name!r}", {"name": name, "type": type_, "data": data})
-        return {"id": str(made["id"]), "name": str(made["name"])}
+    def workflows(self) -> list[dict[str, Any]]:
+        """Every workflow (all pages)."""
+        return self._pages("/workflows", "workflows")
 
-    def delete_credential(self, cred_id: str) -> None:
-        self._call("DELETE", f"/credentials/{cred_id}", f"credential {cred_id}")
+    def credential(self, name: str, type_: str, data: dict[str, Any]) -> tuple[dict[str, str], Change]:
+        """The credential `name` of `type_` holding `data`: updated in place when it exists, else created."""
+        what = f"credential {name!r}"
+        try:
+            found = [
+                c
+                for c in self._pages("/credentials", what)
+                if c.get("name") == name and c.get("type") == type_
+            ]
+        except SpecError as e:
+            if "answered 403" not in e.problems[0].what:
+                raise
+            found = []  # a key that may not list credentials: create one
+        if found:
+            cred_id = str(found[0]["id"])
+            self._call("PATCH", f"/credentials/{cred_id}", what, {"data": data})
+            return {"id": cred_id, "name": name}, Change("credential", name, "updated")
+        made = self._call("POST", "/credentials", what, {"name": name, "type": type_, "data": data})
+        return {"id": str(made["id"]), "name": name}, Change("credential", name, "created")
 
     def put_workflow(self, wf: dict[str, Any], existing: dict[str, Any] | None) -> tuple[str, Change]:
         """Create `wf`, or replace `existing` (same name) in place; its id and what was done."""
@@ -101,13 +120,3 @@ class N8n:
     def activate(self, wf_id: str, name: str) -> Change:
         self._call("POST", f"/workflows/{wf_id}/activate", f"workflow {name!r}")
         return Change("workflow", name, "activated")
-
-
-def used_credentials(wf: dict[str, Any]) -> set[str]:
-    """Ids of the credentials the nodes of `wf` use."""
-    return {
-        str(ref["id"])
-        for n in wf.get("nodes") or []
-        for ref in (n.get("credentials") or {}).values()
-        if isinstance(ref, dict) and ref.get("id")
-    }

@@ -2,8 +2,8 @@
 
 Start (Webhook, POST `mlops-run-NAME`, body `{"parameters": {...}, "target": ...}`) -> Deploy (our
 `POST /pipelines/deploy`, with a `notify` target of type webhook = this execution's resume URL) -> Wait
-(resumed by our signed completion webhook: no polling) -> Run graph (`GET /api/v1/runs/{id}/events?limit=10000`, from the gateway itself: the
-notification only wakes the workflow) ->
+(resumed by our signed completion webhook: no polling) -> Run events (`GET /api/v1/runs/{id}/events`,
+from the gateway itself: the notification only wakes the workflow) ->
 one Code node per step, wired as the DAG, each returning its step's status and outputs and failing the
 execution when its step failed -> End (the run's outputs; fails when the run did not succeed).
 
@@ -60,8 +60,10 @@ def step_code(step: Step) -> str:
             f"const id = {js_literal(step.id)};",
             f"const ended = {js_literal(ENDED)};",
             f"const events = $({js_literal(GRAPH)}).all().map(i => i.json);",
-            "const mine = events.filter(e => ended[e.type] && (e.step === id || e.step.startsWith(id + '/')));",
-            "const steps = mine.map(e => ({ id: e.step, status: ended[e.type], outputs: e.data?.outputs ?? { } }));",
+            "const mine = events.filter(e => ended[e.type] && (e.step === id || "
+            "e.step.startsWith(id + '/')));",
+            "const steps = mine.map(e => ({ id: e.step, status: ended[e.type], "
+            "outputs: e.data?.outputs ?? { } }));",
             "const failed = steps.filter(s => s.status === 'failed');",
             "if (!steps.length) throw new Error(`step ${id} did not run`);",
             "if (failed.length) throw new Error(`step ${id} failed: ${failed.map(s => s.id)}`);",
@@ -125,7 +127,9 @@ def webhook_name(pipeline_name: str) -> str:
     return f"mlops-run-{pipeline_name}"
 
 
-def export_workflow(pipeline: Pipeline | MetaPipeline, target: dict[str, Any] | None = None) -> dict[str, Any]:
+def export_workflow(
+    pipeline: Pipeline | MetaPipeline, target: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The n8n workflow of `pipeline` (names are DNS labels and step ids unique: nothing to refuse but
     pipelines that take inputs)."""
     if pipeline.spec.inputs:
@@ -157,7 +161,11 @@ def export_workflow(pipeline: Pipeline | MetaPipeline, target: dict[str, Any] | 
         gateway_call(name, DEPLOY, (220, 0), "POST", "/pipelines/deploy", deploy_body(ref, defaults, target)),
         wait_node(name, (440, 0)),
         gateway_call(
-            name, GRAPH, (660, 0), "GET", f"/api/v1/runs/{{{{ $({js_literal(DEPLOY)}).first().json.pipeline_id }}}}/events?limit=10000"
+            name,
+            GRAPH,
+            (660, 0),
+            "GET",
+            f"/api/v1/runs/{{{{ $({js_literal(DEPLOY)}).first().json.pipeline_id }}}}/events?limit=10000",
         ),
     ]
     wf = workflow(name, nodes)
@@ -180,8 +188,8 @@ def export_workflow(pipeline: Pipeline | MetaPipeline, target: dict[str, Any] | 
             )
             parents = [p for p in needs(step) if p in ids]
             needed.update(parents)
-            for parent in parents or [None]:
-                connect(wf, step_name(parent) if parent else GRAPH, step_name(step.id))
+            for source in [step_name(p) for p in parents] or [GRAPH]:
+                connect(wf, source, step_name(step.id))
     header = {
         "ref": ref,
         "description": pipeline.metadata.description,

@@ -58,7 +58,8 @@ def import_workflow(wf: Any) -> tuple[dict[str, Any] | None, list[Problem]]:
         where = f"nodes[{i}] ({name!r})"
         if kind in IGNORED or PLUMBING.get(name) == kind:
             continue
-        params = n.get("parameters") if isinstance(n.get("parameters"), dict) else {}
+        params = n.get("parameters")
+        params = params if isinstance(params, dict) else {}
         code = params.get("jsCode") if kind == "n8n-nodes-base.code" else None
         if isinstance(code, str) and (step := _marked(code, STEP_MARK)) is not None:
             if not isinstance(step.get("id"), str) or not isinstance(step.get("uses"), str):
@@ -70,7 +71,9 @@ def import_workflow(wf: Any) -> tuple[dict[str, Any] | None, list[Problem]]:
         elif kind == "n8n-nodes-base.code":
             problems.append(Problem("a Code node that `mlops n8n export` did not write", where, FIX))
         else:
-            problems.append(Problem(f"a {kind or 'typeless'} node has no equivalent in a pipeline spec", where, FIX))
+            problems.append(
+                Problem(f"a {kind or 'typeless'} node has no equivalent in a pipeline spec", where, FIX)
+            )
     if header is None:
         problems.append(Problem("the workflow has no End node naming its pipeline", "nodes", FIX))
         return None, problems
@@ -79,7 +82,9 @@ def import_workflow(wf: Any) -> tuple[dict[str, Any] | None, list[Problem]]:
         if ref.kind not in ("pipeline", "metapipeline") or not ref.version:
             raise RefError("not a pipeline ref with a version")
     except RefError:
-        problems.append(Problem("the End node does not name a pipeline@version", f"nodes ({END_NAME!r})", FIX))
+        problems.append(
+            Problem("the End node does not name a pipeline@version", f"nodes ({END_NAME!r})", FIX)
+        )
         return None, problems
     if problems:
         return None, problems
@@ -92,7 +97,11 @@ def import_workflow(wf: Any) -> tuple[dict[str, Any] | None, list[Problem]]:
     doc = {
         "apiVersion": "mlops-nocode/v1",
         "kind": "Pipeline" if ref.kind == "pipeline" else "MetaPipeline",
-        "metadata": {"name": ref.name, "version": ref.version, "description": header.get("description") or ""},
+        "metadata": {
+            "name": ref.name,
+            "version": ref.version,
+            "description": header.get("description") or "",
+        },
         "spec": spec,
     }
     return doc, []

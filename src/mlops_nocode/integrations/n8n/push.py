@@ -12,7 +12,7 @@ import copy
 import json
 from typing import Any
 
-from mlops_nocode.integrations.n8n.client import Change, N8n, used_credentials
+from mlops_nocode.integrations.n8n.client import Change, N8n
 from mlops_nocode.integrations.n8n.nodes import CREDENTIAL_NAME, CREDENTIAL_TYPE, GATEWAY_URL, NOTIFY_URL
 from mlops_nocode.integrations.n8n.shipped import FILES, shipped_dir
 from mlops_nocode.spec import Problem, SpecError
@@ -63,29 +63,17 @@ def with_credential(wf: dict[str, Any], cred: dict[str, str]) -> dict[str, Any]:
 
 
 def install(n8n: N8n, workflows: list[dict[str, Any]], key: str, activate: bool) -> list[Change]:
-    """Create the credential, then create or update each workflow by name (never a second one with the
-    same name), activate it, and delete the gateway credentials the previous versions used."""
+    """The gateway credential (in place by name), then each workflow created or updated by name (never a
+    second one with the same name), pointed at that credential, and activated."""
     existing: dict[str, dict[str, Any]] = {}
     for wf in n8n.workflows():
         existing.setdefault(str(wf.get("name")), wf)
-    cred = n8n.credential(CREDENTIAL_NAME, CREDENTIAL_TYPE, {"name": "Authorization", "value": f"Bearer {key}"})
-    changes = [Change("credential", CREDENTIAL_NAME, "created")]
-    stale: set[str] = set()
+    data = {"name": "Authorization", "value": f"Bearer {key}"}
+    cred, change = n8n.credential(CREDENTIAL_NAME, CREDENTIAL_TYPE, data)
+    changes = [change]
     for wf in workflows:
-        before = existing.get(wf["name"])
-        if before is not None:
-            stale |= {
-                str(ref["id"])
-                for n in before.get("nodes") or []
-                for t, ref in (n.get("credentials") or {}).items()
-                if t == CREDENTIAL_TYPE and isinstance(ref, dict) and ref.get("name") == CREDENTIAL_NAME
-            }
-        wf_id, change = n8n.put_workflow(with_credential(wf, cred), before)
+        wf_id, change = n8n.put_workflow(with_credential(wf, cred), existing.get(wf["name"]))
         changes.append(change)
         if activate:
             changes.append(n8n.activate(wf_id, wf["name"]))
-    still_used = {c for wf in n8n.workflows() for c in used_credentials(wf)}
-    for cred_id in sorted(stale - still_used - {cred["id"]}):
-        n8n.delete_credential(cred_id)
-        changes.append(Change("credential", f"{CREDENTIAL_NAME} ({cred_id})", "deleted"))
     return changes

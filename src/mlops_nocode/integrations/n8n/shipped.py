@@ -176,7 +176,8 @@ def nightly() -> dict[str, Any]:
     wf = workflow(NIGHTLY, [])
     settings = (
         "// edit: the batch prediction pipeline to run every night, its parameters and target\n"
-        "return [{ json: { pipeline: 'pipeline/tabular-classification', parameters: { }, target: 'local' } }];"
+        "return [{ json: { pipeline: 'pipeline/tabular-classification', parameters: { }, "
+        "target: 'local' } }];"
     )
     wf["nodes"] += [
         node(
@@ -203,7 +204,11 @@ def nightly() -> dict[str, Any]:
     return wf
 
 
-FILES = {"deploy-and-wait.json": deploy_and_wait, "retrain-on-metric-drop.json": retrain, "nightly-batch.json": nightly}
+FILES = {
+    "deploy-and-wait.json": deploy_and_wait,
+    "retrain-on-metric-drop.json": retrain,
+    "nightly-batch.json": nightly,
+}
 
 
 def shipped_dir() -> Path:
