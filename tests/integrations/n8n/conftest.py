@@ -80,7 +80,6 @@ def n8n_env(folder: Path, port: int) -> dict[str, str]:
         "NODE_FUNCTION_ALLOW_BUILTIN": "crypto",
         "MLOPS_ALERT_SECRET": "alert-secret-for-tests",
         "N8N_LOG_LEVEL": "info",
-        "N8N_SKIP_WEBHOOK_DEREGISTRATION_SHUTDOWN": "true",
     }
 
 
@@ -137,7 +136,9 @@ def n8n(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N8nServer]:
             if proc.poll() is not None:
                 pytest.fail(f"n8n exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz/readiness", timeout=2).status_code == 200:
+                # readiness comes with the database; the REST routes are mounted a moment later
+                ready = httpx.get(f"{url}/healthz/readiness", timeout=2).status_code == 200
+                if ready and httpx.get(f"{url}/rest/settings", timeout=2).status_code == 200:
                     break
             if time.monotonic() > deadline:
                 pytest.fail(f"n8n not ready after 120 s:\n{log.read_text()[-4000:]}")
