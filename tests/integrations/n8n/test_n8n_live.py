@@ -311,11 +311,9 @@ def test_the_canvas_shows_our_workflow(n8n: N8nServer, pushed: dict[str, Any], t
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 800})
-            page.goto(f"{n8n.url}/signin")
-            page.get_by_label("Email").fill(n8n.email)
-            page.get_by_label("Password").fill(n8n.password)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url(lambda u: "/signin" not in u, timeout=60_000)
+            # logged in as the owner: n8n's own login call sets the session cookie of this context
+            login = {"emailOrLdapLoginId": n8n.email, "password": n8n.password}
+            assert page.request.post(f"{n8n.url}/rest/login", data=login).ok
             page.goto(f"{n8n.url}/workflow/{pushed[DEPLOY_WAIT]['id']}")
             page.get_by_text("Wait for the run's end").first.wait_for(timeout=60_000)
             page.get_by_text("Verify signature").first.wait_for()
