@@ -323,3 +323,25 @@ def test_the_canvas_shows_our_workflow(n8n: N8nServer, pushed: dict[str, Any], t
         finally:
             browser.close()
     assert (folder / "n8n-deploy-and-wait.png").stat().st_size > 10_000
+
+
+@needs_notify
+def test_an_exported_pipeline_runs_in_n8n_step_by_step(n8n: N8nServer, gateway: Server) -> None:
+    """`push --pipeline` installs the export of a shipped pipeline; triggered, its step nodes report each
+    step of the run the gateway made, and the End node returns the run's outputs."""
+    r = mlops(n8n, gateway, "push", "--pipeline", "pipeline/iris-classifier", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    with n8n.api() as c:
+        wf = next(w for w in c.get("/workflows").json()["data"] if w["name"].startswith("MLOps: pipeline/iris"))
+    assert wf["active"] is True
+    before = last_execution_id(n8n, wf["id"])
+    hook = httpx.post(f"{n8n.url}/webhook/mlops-run-iris-classifier", json={"target": "local"}, timeout=30)
+    assert hook.status_code == 200, hook.text
+    execution = wait_execution(n8n, wf["id"], before, timeout=240)
+    assert execution["status"] == "success", json.dumps(execution["data"]["resultData"].get("error"))[:3000]
+    step_nodes = [n["name"] for n in wf["nodes"] if n["name"].startswith("step ")]
+    assert step_nodes
+    for name in step_nodes:
+        assert node_output(execution, name)[0]["status"] == "succeeded", name
+    end = node_output(execution, "End")[0]
+    assert end["status"] == "succeeded" and end["outputs"]
