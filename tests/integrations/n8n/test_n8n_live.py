@@ -332,7 +332,9 @@ def test_an_exported_pipeline_runs_in_n8n_step_by_step(n8n: N8nServer, gateway: 
     r = mlops(n8n, gateway, "push", "--pipeline", "pipeline/iris-classifier", "--json")
     assert r.returncode == 0, r.stdout + r.stderr
     with n8n.api() as c:
-        wf = next(w for w in c.get("/workflows").json()["data"] if w["name"].startswith("MLOps: pipeline/iris"))
+        wf = next(
+            w for w in c.get("/workflows").json()["data"] if w["name"].startswith("MLOps: pipeline/iris")
+        )
     assert wf["active"] is True
     before = last_execution_id(n8n, wf["id"])
     hook = httpx.post(f"{n8n.url}/webhook/mlops-run-iris-classifier", json={"target": "local"}, timeout=30)
@@ -345,3 +347,47 @@ def test_an_exported_pipeline_runs_in_n8n_step_by_step(n8n: N8nServer, gateway: 
         assert node_output(execution, name)[0]["status"] == "succeeded", name
     end = node_output(execution, "End")[0]
     assert end["status"] == "succeeded" and end["outputs"]
+
+
+@needs_notify
+def test_a_metric_alert_retrains_its_pipeline(
+    n8n: N8nServer, gateway: Server, receiver: Receiver, pushed: dict[str, Any]
+) -> None:
+    """Our signed `alert.firing` (MlopsModelMetricBelowMinimum, pipeline label) deploys that pipeline again
+    and notifies its end; an alert signed with another secret is refused."""
+    from mlops_nocode.runs.webhooks import sign
+
+    wf = pushed["MLOps: retrain when a metric drops"]
+    alert = {
+        "id": "d1",
+        "event": "alert.firing",
+        "timestamp": time.time(),
+        "alert": {
+            "status": "firing",
+            "labels": {"alertname": "MlopsModelMetricBelowMinimum", "pipeline": "iris-classifier"},
+        },
+    }
+    raw = json.dumps(alert).encode()
+    before = last_execution_id(n8n, wf["id"])
+    bad = httpx.post(
+        f"{n8n.url}/webhook/mlops-alert",
+        content=raw,
+        headers={"Content-Type": "application/json", "X-MLOPS-Signature": sign("wrong", raw)},
+    )
+    assert bad.status_code == 200
+    refused = wait_execution(n8n, wf["id"], before)
+    assert refused["status"] == "error" and "does not match" in json.dumps(
+        refused["data"]["resultData"]["error"]
+    )
+    secret = "alert-secret-for-tests"  # MLOPS_ALERT_SECRET of the test's n8n
+    r = httpx.post(
+        f"{n8n.url}/webhook/mlops-alert",
+        content=raw,
+        headers={"Content-Type": "application/json", "X-MLOPS-Signature": sign(secret, raw)},
+    )
+    assert r.status_code == 200, r.text
+    execution = wait_execution(n8n, wf["id"], int(refused["id"]), timeout=240)
+    assert execution["status"] == "success", json.dumps(execution["data"]["resultData"].get("error"))[:3000]
+    run_id = node_output(execution, "Deploy")[0]["pipeline_id"]
+    note = receiver.wait(lambda b: b.get("run") == run_id)
+    assert note["status"] == "succeeded"
