@@ -4,8 +4,10 @@ plan, the DAG as connections, hostile values kept out of n8n's `{{ }}` expressio
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +160,43 @@ def test_shipped_workflows_hold_no_key_or_url_and_push_writes_only_urls() -> Non
         assert urls and all(
             u.startswith(("=http://gw.example:8000/", "=http://hooks.example/x")) for u in urls
         )
+
+
+def test_the_install_script_fails_clearly_without_npm(tmp_path: Path) -> None:
+    done = subprocess.run(
+        ["/bin/bash", str(ROOT / "scripts" / "n8n-install.sh")],
+        env={"PATH": str(tmp_path), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1 and "needs npm" in done.stderr
+    assert not (tmp_path / ".cache").exists()  # nothing installed, nothing half-made
+
+
+def test_export_and_import_cli_round_trip_and_refuse_with_locations(tmp_path: Path) -> None:
+    env = {**os.environ, "MLOPS_HOME": str(tmp_path / "home")}
+
+    def mlops(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mlops_nocode.cli.main", "n8n", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    out = tmp_path / "wf.json"
+    assert mlops("export", str(_diamond(tmp_path)), "-o", str(out)).returncode == 0
+    back = mlops("import", str(out), "-o", str(tmp_path / "back.yaml"))
+    assert back.returncode == 0, back.stderr
+    wf = json.loads(out.read_text())
+    wf["nodes"].append({"name": "Slack", "type": "n8n-nodes-base.slack", "parameters": {}})
+    out.write_text(json.dumps(wf))
+    refused = mlops("import", str(out), "--json")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert any("'Slack'" in p["where"] for p in json.loads(refused.stdout)["problems"])
+    missing = mlops("export", "pipeline/no-such-pipeline", "--json")
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr
