@@ -174,4 +174,3 @@ def push(
         return
     for c in changes:
         err.print(f"[green]✓[/] {c.kind} {c.name!r}: {c.action}", highlight=False)
-
