@@ -326,10 +326,14 @@ def test_the_canvas_shows_our_workflow(n8n: N8nServer, pushed: dict[str, Any], t
 
 
 @needs_notify
-def test_an_exported_pipeline_runs_in_n8n_step_by_step(n8n: N8nServer, gateway: Server) -> None:
+def test_an_exported_pipeline_runs_in_n8n_step_by_step(
+    n8n: N8nServer, gateway: Server, receiver: Receiver
+) -> None:
     """`push --pipeline` installs the export of a shipped pipeline; triggered, its step nodes report each
     step of the run the gateway made, and the End node returns the run's outputs."""
-    r = mlops(n8n, gateway, "push", "--pipeline", "pipeline/iris-classifier", "--json")
+    r = mlops(
+        n8n, gateway, "push", "--pipeline", "pipeline/iris-classifier", "--notify-url", receiver.url, "--json"
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     with n8n.api() as c:
         wf = next(
