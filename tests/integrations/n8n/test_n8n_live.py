@@ -157,6 +157,16 @@ def test_push_installs_the_shipped_workflows_once_and_active(n8n: N8nServer, pus
         assert pushed[name]["active"] is True
     text = json.dumps(pushed)
     assert "Bearer" not in text  # the key lives in the credential only
+    with n8n.api() as c:  # updated in place by the second push, not made twice
+        creds = [x for x in c.get("/credentials").json()["data"] if x["name"] == "MLOps gateway"]
+    assert len(creds) == 1 and creds[0]["type"] == "httpHeaderAuth"
+    used = {
+        n["credentials"]["httpHeaderAuth"]["id"]
+        for w in pushed.values()
+        for n in w["nodes"]
+        if n.get("credentials")
+    }
+    assert used == {creds[0]["id"]}
 
 
 def test_push_refuses_without_settings_with_located_problems(n8n: N8nServer, gateway: Server) -> None:
