@@ -9,10 +9,8 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ import pytest
 from mlops_nocode.api.schemas import LaunchRequest
 from tests.api.conftest import Server, sleeper, wait_status
 from tests.integrations.n8n.conftest import N8nServer
+from tests.integrations.n8n.receiver import Receiver
 
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY_WAIT = "MLOps: deploy a pipeline and wait for its end"
@@ -29,39 +28,6 @@ needs_notify = pytest.mark.skipif(
     "notify" not in LaunchRequest.model_fields,
     reason="the gateway's per-deploy `notify` targets (issue 14, item 5) are not merged yet",
 )
-
-
-class Receiver:
-    """An HTTP server on loopback that keeps every JSON body POSTed to it."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                outer.bodies.append(json.loads(data or b"null"))
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notify"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def wait(self, pred: Callable[[dict[str, Any]], bool], timeout: float = 90) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for b in list(self.bodies):
-                if pred(b):
-                    return b
-            time.sleep(0.1)
-        raise AssertionError(f"no matching notification; got {self.bodies}")
 
 
 @pytest.fixture(scope="module")

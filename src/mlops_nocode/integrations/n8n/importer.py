@@ -13,6 +13,7 @@ from typing import Any
 
 from mlops_nocode.integrations.n8n.export import (
     DEPLOY,
+    END,
     GRAPH,
     PIPELINE_MARK,
     START,
@@ -82,9 +83,7 @@ def import_workflow(wf: Any) -> tuple[dict[str, Any] | None, list[Problem]]:
         if ref.kind not in ("pipeline", "metapipeline") or not ref.version:
             raise RefError("not a pipeline ref with a version")
     except RefError:
-        problems.append(
-            Problem("the End node does not name a pipeline@version", f"nodes ({END_NAME!r})", FIX)
-        )
+        problems.append(Problem("the End node does not name a pipeline@version", f"nodes ({END!r})", FIX))
         return None, problems
     if problems:
         return None, problems
@@ -105,6 +104,3 @@ def import_workflow(wf: Any) -> tuple[dict[str, Any] | None, list[Problem]]:
         "spec": spec,
     }
     return doc, []
-
-
-END_NAME = "End"

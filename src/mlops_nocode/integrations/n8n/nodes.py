@@ -2,9 +2,9 @@
 
 A node parameter that starts with `=` is an n8n expression whose `{{ ... }}` parts are JavaScript. Every
 value of ours that enters one (a pipeline name, a parameter, a target) goes in as a JavaScript literal
-written by `js_literal`: JSON with `{`, `}`, `$` and line separators escaped, so it can neither close the
-`{{ }}` block nor start another one. Literal parameters (no `=`) are never evaluated, except that a
-leading `=` would make them an expression: `literal` refuses that.
+written by `js_literal`: JSON with `{`, `}` and `$` escaped inside strings (ASCII only, so no line
+separator either), so it can neither close the `{{ }}` block nor start another one. Literal parameters
+(no leading `=`) are never evaluated: the only ones we write are Code nodes' code, which starts with `//`.
 """
 
 from __future__ import annotations
@@ -43,11 +43,6 @@ def js_literal(value: Any) -> str:
         out.append(ch)
     # structural braces of objects: keep them apart so `}}` / `{{` never appear
     return "".join(out).replace("{", "{ ").replace("}", " }")
-
-
-def literal(value: str) -> str:
-    """A literal parameter value (never evaluated): a leading `=` would make it an expression."""
-    return value if not value.startswith("=") else "=" + "{{ " + js_literal(value) + " }}"
 
 
 def node_id(workflow: str, name: str) -> str:
