@@ -18,6 +18,7 @@ from mlops_nocode.cli import keys as keys_cli
 from mlops_nocode.cli import llm as llm_cli
 from mlops_nocode.cli import login as login_cli
 from mlops_nocode.cli import monitoring as monitoring_cli
+from mlops_nocode.cli import n8n as n8n_cli
 from mlops_nocode.cli import remote as remote_cli
 from mlops_nocode.cli import serve as serve_cli
 from mlops_nocode.cli import server as server_cli
@@ -67,6 +68,7 @@ app.add_typer(llm_cli.app, name="llm")
 app.add_typer(serve_cli.app, name="serve")
 app.add_typer(monitoring_cli.app, name="monitoring")
 app.add_typer(windmill_cli.app, name="windmill")
+app.add_typer(n8n_cli.app, name="n8n")
 app.command()(remote_cli.deploy)
 app.command()(remote_cli.destroy)
 app.command()(assist_cli.assist)

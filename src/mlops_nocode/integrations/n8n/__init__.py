@@ -1,0 +1,1 @@
+"""n8n: workflows that drive our gateway, pushed through n8n's API; pipelines as workflows and back."""
