@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from mlops_nocode.cli.flowio import CatOpt, JsonOpt, emit_spec, pipeline_root, read_one_document
 from mlops_nocode.cli.report import err, fail, write_output
 from mlops_nocode.spec import Problem, SpecError
 
@@ -16,11 +17,6 @@ app = typer.Typer(
     help="n8n: ready workflows pushed to an n8n, pipelines as workflows and back.",
     no_args_is_help=True,
 )
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
-CatOpt = Annotated[
-    list[str] | None, typer.Option("--catalogue", "-c", help="Extra catalogue file or folder (repeatable)")
-]
 
 
 @app.command("export")
@@ -33,19 +29,11 @@ def export(
 ) -> None:
     """Render a pipeline as an n8n workflow: deploy through the gateway, wait for the signed end, one
     node per step wired as the DAG, end."""
-    from mlops_nocode.cli.source import load_source, validate_all
     from mlops_nocode.integrations.n8n.export import export_workflow
     from mlops_nocode.integrations.n8n.shipped import render
-    from mlops_nocode.spec import MetaPipeline, Pipeline
 
     try:
-        src = load_source(pipeline, catalogue or [], name)
-        if src.docs:
-            validate_all(src, {})
-        if not isinstance(src.root, Pipeline | MetaPipeline):
-            raise SpecError(
-                Problem(f"{pipeline} is not a pipeline", "PIPELINE", "give a Pipeline or MetaPipeline")
-            )
+        src = pipeline_root(pipeline, catalogue, name)
         wf = export_workflow(src.root)
     except SpecError as e:
         fail(e.problems, as_json)
@@ -67,34 +55,11 @@ def import_(
     as_json: JsonOpt = False,
 ) -> None:
     """Turn a workflow whose nodes are our gateway calls back into a pipeline spec."""
-    import yaml
-
     from mlops_nocode.integrations.n8n.importer import import_workflow
-    from mlops_nocode.spec import parse_document
-    from mlops_nocode.spec.yamlio import parse_texts
 
-    where = str(workflow_file)
-    try:
-        docs = parse_texts(workflow_file.read_text(encoding="utf-8"), where)
-    except (OSError, UnicodeDecodeError) as e:
-        fail([Problem(f"cannot read {workflow_file}: {e}", where, "give a readable workflow file")], as_json)
-    except SpecError as e:
-        fail(e.problems, as_json)
-    if len(docs) != 1 or not isinstance(docs[0], dict):
-        fail([Problem("not one workflow document", where, "give one n8n workflow JSON file")], as_json)
-    doc, problems = import_workflow(docs[0])
-    if doc is None:
-        fail(problems, as_json)
-    try:
-        parse_document(doc)
-    except SpecError as e:
-        fail(e.problems, as_json)
-    text = str(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=120))
-    if out is None:
-        print(json.dumps(doc, indent=2) if as_json else text, end="\n" if as_json else "")
-        return
-    write_output(out, text, "--out", as_json)
-    err.print(f"[green]✓[/] pipeline spec written to {out}")
+    workflow = read_one_document(workflow_file, "workflow", "give one n8n workflow JSON file", as_json)
+    doc, problems = import_workflow(workflow)
+    emit_spec(doc, problems, out, as_json)
 
 
 @app.command("push")

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from mlops_nocode.cli.flowio import CatOpt, JsonOpt, emit_spec, pipeline_root, read_one_document
 from mlops_nocode.cli.report import err, fail, write_output
 from mlops_nocode.spec import Problem, SpecError
 
@@ -17,11 +18,6 @@ app = typer.Typer(
     help="Windmill: pipelines as flows and back; the deployment assets pushed to a workspace.",
     no_args_is_help=True,
 )
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
-CatOpt = Annotated[
-    list[str] | None, typer.Option("--catalogue", "-c", help="Extra catalogue file or folder (repeatable)")
-]
 
 
 def _dump(doc: Any, fmt: str) -> str:
@@ -53,9 +49,7 @@ def export(
     as_json: JsonOpt = False,
 ) -> None:
     """Render a pipeline as a Windmill flow (OpenFlow): one module per step, parallel levels as branchall."""
-    from mlops_nocode.cli.source import load_source, validate_all
     from mlops_nocode.integrations.windmill.export import export_flow, flow_path
-    from mlops_nocode.spec import MetaPipeline, Pipeline
 
     problems = []
     if mode not in ("gateway", "scripts"):
@@ -69,13 +63,7 @@ def export(
     if problems:
         fail(problems, as_json)
     try:
-        src = load_source(pipeline, catalogue or [], name)
-        if src.docs:
-            validate_all(src, {})
-        if not isinstance(src.root, Pipeline | MetaPipeline):
-            raise SpecError(
-                Problem(f"{pipeline} is not a pipeline", "PIPELINE", "give a Pipeline or MetaPipeline")
-            )
+        src = pipeline_root(pipeline, catalogue, name)
         flow = export_flow(src.root, src.catalogue, "scripts" if mode == "scripts" else "gateway")
     except SpecError as e:
         fail(e.problems, as_json)
@@ -105,36 +93,11 @@ def import_(
     as_json: JsonOpt = False,
 ) -> None:
     """Turn a flow whose modules are our gateway calls or Python scripts back into a pipeline spec."""
-    import yaml
-
     from mlops_nocode.integrations.windmill.importer import import_flow
-    from mlops_nocode.spec import parse_document
-    from mlops_nocode.spec.yamlio import parse_texts
 
-    where = str(flow_file)
-    try:
-        text = flow_file.read_text(encoding="utf-8")
-        flows = parse_texts(text, where)  # strict: no duplicate keys, no alias bombs
-    except (OSError, UnicodeDecodeError) as e:
-        fail([Problem(f"cannot read {flow_file}: {e}", where, "give a readable flow file")], as_json)
-    except SpecError as e:
-        fail(e.problems, as_json)
-    if len(flows) != 1 or not isinstance(flows[0], dict):
-        fail([Problem("not one flow document", where, "give one OpenFlow JSON or YAML document")], as_json)
-    flow = flows[0]
+    flow = read_one_document(flow_file, "flow", "give one OpenFlow JSON or YAML document", as_json)
     doc, problems = import_flow(flow)
-    if doc is None:
-        fail(problems, as_json)
-    try:
-        parse_document(doc)
-    except SpecError as e:
-        fail(e.problems, as_json)
-    text = str(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=120))
-    if out is None:
-        print(json.dumps(doc, indent=2) if as_json else text, end="\n" if as_json else "")
-        return
-    write_output(out, text, "--out", as_json)
-    err.print(f"[green]✓[/] pipeline spec written to {out}")
+    emit_spec(doc, problems, out, as_json)
 
 
 @app.command("assets")
