@@ -279,3 +279,51 @@ def test_unwritable_mlops_home_is_reported(
     assert r.code == 2, r
     no_traceback(r)
     assert "MLOPS_HOME" in r.stderr
+
+
+HELLO_SPEC = """
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {name: hello, version: 1.0.0}
+spec:
+  runtime: python
+  python: {entrypoint: "localsteps:hello"}
+  outputs: {y: {type: text}}
+---
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {name: hi, version: 1.0.0}
+spec: {steps: [{id: h, uses: playbook/hello}], outputs: {y: h.y}}
+"""
+
+
+def test_a_sandbox_of_more_than_a_thousand_grants_runs(mlops: Mlops, tmp_path: Path) -> None:
+    """A spec folder holding MLOPS_HOME is granted entry by entry: with 1,100 entries the fork server holds
+    descriptors above 1023, which select() refused ("filedescriptor out of range") and the step failed."""
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "localsteps.py").write_text("def hello():\n    return {'y': 'hello'}\n")
+    (proj / "spec.yaml").write_text(HELLO_SPEC)
+    for i in range(1100):
+        (proj / f"data-{i:04d}").mkdir()
+    r = mlops("run", str(proj / "spec.yaml"), "--json", env={"MLOPS_HOME": str(proj / "home")})
+    assert r.code == 0, r
+    assert r.json()["outputs"] == {"y": "hello"}
+
+
+def test_the_working_directory_is_not_granted_when_spec_folders_come_first_on_the_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m` puts the working directory first on sys.path; the CLI then inserts spec folders before
+    it. Run from `/`, the whole file system was granted (entry by entry around MLOPS_HOME)."""
+    import sys
+
+    from mlops_nocode.runtime import sandbox
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(sys, "path", [str(tmp_path / "spec"), str(work), *sys.path[1:]])
+    folders = sandbox._python_folders()
+    assert str(work) not in folders
+    assert str(tmp_path / "spec") not in folders  # the first entry: a source, granted as such

@@ -328,7 +328,9 @@ def _python_folders() -> list[str]:
     folders.add(str(Path(confine.__file__).resolve().parents[2]))  # the folder holding mlops_nocode
     env_path = set(_split(os.environ.get("PYTHONPATH", ""), os.pathsep))
     first = {sys.path[0]} if sys.path and not sys.flags.safe_path else set()
-    folders.update(p for p in sys.path if p and p not in env_path and p not in first)
+    # `python -m` puts the working directory first, and the CLI may insert spec folders before it later
+    cwd = {_real(os.getcwd())} if not sys.flags.safe_path else set()
+    folders.update(p for p in sys.path if p and p not in env_path and p not in first and _real(p) not in cwd)
     return sorted(folders)
 
 

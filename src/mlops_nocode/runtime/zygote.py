@@ -256,15 +256,18 @@ def serve(
         spawn()
     sys.stdout.write(json.dumps({"ready": os.getpid()}) + "\n")
     sys.stdout.flush()
-    stdin = sys.stdin.fileno()
+    stdin, ctl = sys.stdin.fileno(), ctl_r.fileno()
+    poller = select.poll()  # not select(): a sandbox of many grants holds descriptors above 1023
+    for fd in (stdin, ctl, rfd):
+        poller.register(fd, select.POLLIN)
     while True:
-        ready, _, _ = select.select([stdin, ctl_r, rfd], [], [], 1.0)
+        ready = {fd for fd, _ in poller.poll(1000)}
         if stdin in ready and not os.read(stdin, 1 << 16):
             break
         if rfd in ready:
             with contextlib.suppress(BlockingIOError):
                 os.read(rfd, 4096)
-        if ctl_r in ready:
+        if ctl in ready:
             replace_finished()
         exited, strays = _reap(children)
         if exited:

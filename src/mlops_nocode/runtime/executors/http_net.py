@@ -82,8 +82,9 @@ class GuardedBackend(httpcore.SyncBackend):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise httpcore.ConnectTimeout(f"no connection to {ip} port {port} within {timeout:g} s")
-                _, ready, _ = select.select([], [sock], [], min(left, 0.1))
-                if ready:
+                poller = select.poll()  # select() fails on descriptors above 1023 (a busy gateway)
+                poller.register(sock, select.POLLOUT)
+                if poller.poll(min(left, 0.1) * 1000):
                     code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if code != 0:
                 raise httpcore.ConnectError(f"{ip} port {port}: {os.strerror(code)}")
