@@ -24,27 +24,14 @@ from mlops_nocode.runs.db import Database
 from mlops_nocode.runs.runtoken import issue_run_token
 from mlops_nocode.runs.service import RunService
 from tests.api.conftest import NewDb, Server, sleeper, wait_status
+from tests.metric_pipeline import metric_pipeline
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-CODE = "def main(ctx):\n    ctx.metric('accuracy', 0.5)\n    ctx.metric('accuracy', 0.93)\n    return {}\n"
 
 
 def scorer(name: str) -> list[dict[str, Any]]:
     """A pipeline whose step `fit` reports accuracy 0.5 then 0.93 (the last value is the one kept)."""
-    playbook = {
-        "apiVersion": "mlops-nocode/v1",
-        "kind": "Playbook",
-        "metadata": {"name": f"{name}-fit", "version": "1.0.0"},
-        "spec": {"runtime": "python", "python": {"code": CODE}},
-    }
-    pipeline = {
-        "apiVersion": "mlops-nocode/v1",
-        "kind": "Pipeline",
-        "metadata": {"name": name, "version": "1.0.0"},
-        "spec": {"steps": [{"id": "fit", "uses": f"playbook/{name}-fit"}]},
-    }
-    return [playbook, pipeline]
+    return metric_pipeline(name, (0.5, 0.93))
 
 
 @pytest.fixture(scope="module")

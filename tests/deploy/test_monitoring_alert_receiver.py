@@ -28,6 +28,7 @@ import yaml
 from tests.api.conftest import Server, free_port, wait_status
 from tests.deploy.monitoring_support import ALERTMANAGER_YML, MONITORING, RULES, binary
 from tests.deploy.test_monitoring_rules import _rules, metric_names
+from tests.metric_pipeline import metric_pipeline
 
 SECRET = "whsec-alerts-0123456789"
 
@@ -400,32 +401,13 @@ def prometheus(tmp_path: Path, gateway: Server, key: str, alertmanager_url: str)
         token.unlink()
 
 
-SCORER_CODE = "def main(ctx):\n    ctx.metric('accuracy', 0.93)\n    return {}\n"
-
-
-def _scorer(name: str) -> list[dict[str, Any]]:
-    playbook = {
-        "apiVersion": "mlops-nocode/v1",
-        "kind": "Playbook",
-        "metadata": {"name": f"{name}-fit", "version": "1.0.0"},
-        "spec": {"runtime": "python", "python": {"code": SCORER_CODE}},
-    }
-    pipeline = {
-        "apiVersion": "mlops-nocode/v1",
-        "kind": "Pipeline",
-        "metadata": {"name": name, "version": "1.0.0"},
-        "spec": {"steps": [{"id": "fit", "uses": f"playbook/{name}-fit"}]},
-    }
-    return [playbook, pipeline]
-
-
 def test_a_model_metric_below_its_minimum_reaches_the_webhooks_through_the_whole_chain(
     tmp_path: Path, gateway: Server, receiver: Receiver
 ) -> None:
     """gateway /metrics -> real Prometheus (shipped config and rules) -> real Alertmanager (shipped
     config) -> POST /api/v1/alerts -> alert.firing at the subscribed webhook."""
     with gateway.client(gateway.admin_key) as c:
-        run = c.post("/pipelines/deploy", json={"pipeline": _scorer("chained")}).json()["pipeline_id"]
+        run = c.post("/pipelines/deploy", json={"pipeline": metric_pipeline("chained")}).json()["pipeline_id"]
         assert wait_status(c, run) == "succeeded"  # accuracy 0.93, under MONITORING_METRIC_MIN's 0.95
     with (
         alertmanager(tmp_path / "am", gateway, _key(gateway, ["write"]), []) as am,

@@ -15,28 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from mlops_nocode.monitoring import dashboard_checks as checks
 from mlops_nocode.monitoring import dashboards as boards
 from tests.api.conftest import Server, wait_status
+from tests.metric_pipeline import metric_pipeline
 
-CODE = """def main(ctx):
-    ctx.metric("accuracy", 0.875)
-    return {}
-"""
 PIPELINE = "dash-live"
-
-
-def documents() -> list[dict[str, Any]]:
-    playbook = {
-        "apiVersion": "mlops-nocode/v1",
-        "kind": "Playbook",
-        "metadata": {"name": f"{PIPELINE}-score", "version": "1.0.0"},
-        "spec": {"runtime": "python", "python": {"code": CODE, "entrypoint": "main"}},
-    }
-    pipeline = {
-        "apiVersion": "mlops-nocode/v1",
-        "kind": "Pipeline",
-        "metadata": {"name": PIPELINE, "version": "1.0.0"},
-        "spec": {"steps": [{"id": "evaluate", "uses": f"playbook/{PIPELINE}-score"}]},
-    }
-    return [playbook, pipeline]
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +48,7 @@ def exported(text: str) -> tuple[set[str], list[Any]]:
 
 
 def test_every_panel_queries_series_the_gateway_exports(admin: httpx.Client) -> None:
-    r = admin.post("/api/v1/runs", json={"pipeline": documents()})
+    r = admin.post("/api/v1/runs", json={"pipeline": metric_pipeline(PIPELINE, (0.875,), step="evaluate")})
     assert r.status_code in (200, 201, 202), r.text
     assert wait_status(admin, r.json()["id"]) == "succeeded"
 

@@ -21,25 +21,12 @@ import pytest
 
 from mlops_nocode.monitoring.promconfig import GATEWAY_JOB, WORKER_JOB
 from tests.api.conftest import Server, free_port, postgres, wait_status
+from tests.metric_pipeline import metric_pipeline
 from tests.monitoring.stack_support import cli, need_binaries, poll, value_of
 
 __all__ = ["postgres"]  # the session's throwaway PostgreSQL cluster (tests/api/conftest.py)
 PIPELINE = "stack-e2e"
-CODE = "def main(ctx):\n    ctx.metric('accuracy', 0.875)\n    return {'score': 0.875}\n"
-DOCS: list[dict[str, Any]] = [
-    {
-        "apiVersion": "mlops-nocode/v1",
-        "kind": "Playbook",
-        "metadata": {"name": "stack-scored", "version": "1.0.0"},
-        "spec": {"runtime": "python", "python": {"code": CODE}, "outputs": {"score": {"type": "json"}}},
-    },
-    {
-        "apiVersion": "mlops-nocode/v1",
-        "kind": "Pipeline",
-        "metadata": {"name": PIPELINE, "version": "1.0.0"},
-        "spec": {"steps": [{"id": "fit", "uses": "playbook/stack-scored"}]},
-    },
-]
+DOCS = metric_pipeline(PIPELINE, (0.875,))
 
 
 class Stack:
