@@ -31,7 +31,7 @@ test: $(STAMP) $(UI_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest -q -n 2 --dist loadfile  # two processes (the tests mostly wait on the real servers and steps they start); a file's tests in order on one
+	$(BIN)/pytest -q -n 3 --dist loadfile  # three processes on two cores: the tests mostly wait on the real servers and steps they start; a file's tests in order on one
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
