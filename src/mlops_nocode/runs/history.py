@@ -95,6 +95,7 @@ class History:
         self.db = db
         self.budget = budget_per_hour
         self.live_after = live_after
+        self._refs: dict[str, list[str]] = {}  # a panel's charts share one read of a pipeline's refs
         self._charts: dict[str, Callable[[Grid, Refs], ChartData]] = {
             "runs_finished": self._runs_finished,
             "failure_rate": self._failure_rate,
@@ -147,9 +148,11 @@ class History:
 
     def refs_of(self, name: str) -> list[str]:
         """The runs' pipeline refs (`pipeline/NAME@VERSION`) of the pipeline called `name`."""
-        with self.db.read() as c:
-            refs = c.execute(select(RunRow.pipeline).distinct().limit(MAX_REFS)).scalars()
-            return [r for r in refs if pipeline_label(r) == name]
+        if name not in self._refs:
+            with self.db.read() as c:
+                refs = c.execute(select(RunRow.pipeline).distinct().limit(MAX_REFS)).scalars()
+                self._refs[name] = [r for r in refs if pipeline_label(r) == name]
+        return self._refs[name]
 
     def has_pipeline(self, name: str) -> bool:
         """Whether the pipeline called `name` has runs."""

@@ -176,7 +176,7 @@ def _from_prometheus(
     return ChartData(x, curves)
 
 
-def _panel(gw: Gateway, panel: str, seconds: int, pipeline: str | None) -> ChartsOut:
+def _panel(gw: Gateway, history: History, panel: str, seconds: int, pipeline: str | None) -> ChartsOut:
     settings = gw.settings
     start, end, step = grid(seconds, settings.prometheus_min_step, time.time())
     charts = charts_of(panel)
@@ -195,7 +195,6 @@ def _panel(gw: Gateway, panel: str, seconds: int, pipeline: str | None) -> Chart
             note = (
                 f"Prometheus (PROMETHEUS_URL) failed: {e}; these charts come from the gateway's own history"
             )
-    history = History(gw.db, settings.monitoring_budget_per_hour, settings.worker_live_after)
     out = []
     for c in charts:
         data = history.chart(c.id, start, end, step, pipeline if _uses_pipeline(c) else None)
@@ -218,6 +217,8 @@ async def charts(
     if panel not in PANELS:
         raise _invalid(f"unknown panel {panel!r}", "query.panel", f"use one of {', '.join(PANELS)}")
     seconds = _range(range_)
+    settings = gw.settings
+    history = History(gw.db, settings.monitoring_budget_per_hour, settings.worker_live_after)
     if pipeline is not None:
         if not pipeline or len(pipeline) > MAX_PIPELINE:
             raise _invalid(
@@ -225,13 +226,13 @@ async def charts(
                 "query.pipeline",
                 "give a name from GET /api/v1/monitoring/pipelines",
             )
-        if not await gw.read(History(gw.db).has_pipeline, pipeline):
+        if not await gw.read(history.has_pipeline, pipeline):
             raise _invalid(
                 f"no runs of pipeline {pipeline[:80]!r}",
                 "query.pipeline",
                 "give a name from GET /api/v1/monitoring/pipelines (pipelines that have runs)",
             )
-    return await run_in_threadpool(_panel, gw, panel, seconds, pipeline)
+    return await run_in_threadpool(_panel, gw, history, panel, seconds, pipeline)
 
 
 @router.get("/pipelines", response_model=list[PipelineOut])
