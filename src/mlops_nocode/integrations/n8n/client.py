@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from mlops_nocode.integrations.apicall import call
 from mlops_nocode.spec import Problem, SpecError
 
 URL_RE = re.compile(r"^https?://[^\s/?#{}]+(/[^\s?#{}]*)?$")
@@ -53,22 +54,23 @@ class N8n:
         self.client.close()
 
     def _call(self, method: str, path: str, what: str, body: Any = None, **params: Any) -> Any:
-        try:
-            r = self.client.request(method, path, json=body, params=params or None)
-        except httpx.HTTPError as e:
-            raise SpecError(
-                Problem(f"cannot reach n8n: {type(e).__name__}", "N8N_API_URL", "check N8N_API_URL")
-            ) from None
-        if r.status_code >= 400:
-            fix = {
+        r = call(
+            self.client,
+            method,
+            path,
+            service="n8n",
+            what=what,
+            where_unreachable="N8N_API_URL",
+            fixes={
+                0: "check N8N_API_URL",
                 401: "check N8N_API_KEY (an n8n API key: Settings > n8n API)",
                 403: "give the API key's user the right to edit workflows and credentials",
                 404: "check N8N_API_URL (the n8n base URL, without /api/v1)",
-            }.get(r.status_code, "see n8n's logs")
-            text = r.text[:2000]
-            for secret in self.secrets:  # an answer may echo what was sent
-                text = text.replace(secret, "***")
-            raise SpecError(Problem(f"n8n answered {r.status_code}: {text[:300]}", what, fix))
+            },
+            secrets=self.secrets,
+            body=body,
+            params=params,
+        )
         return r.json() if r.content else None
 
     def _pages(self, path: str, what: str) -> list[dict[str, Any]]:

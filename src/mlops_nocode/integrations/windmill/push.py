@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from mlops_nocode.integrations.apicall import call
 from mlops_nocode.integrations.windmill.assets import Script
 from mlops_nocode.spec import Problem, SpecError
 
@@ -78,23 +79,22 @@ class Workspace:
         self.client.close()
 
     def _call(self, method: str, path: str, what: str, body: Any = None) -> httpx.Response:
-        try:
-            r = self.client.request(method, path, json=body)
-        except httpx.HTTPError as e:
-            raise SpecError(
-                Problem(f"cannot reach Windmill: {type(e).__name__}", self.where, "check WINDMILL_API_URL")
-            ) from None
-        if r.status_code >= 400:
-            fix = {
+        return call(
+            self.client,
+            method,
+            path,
+            service="Windmill",
+            what=what,
+            where_unreachable=self.where,
+            fixes={
+                0: "check WINDMILL_API_URL",
                 401: "check WINDMILL_API_KEY (a Windmill token)",
                 403: "give the token's user write access to the folder f/mlops",
                 404: "check --workspace",
-            }.get(r.status_code, "see Windmill's logs")
-            text = r.text[:2000]
-            for secret in self.secrets:  # an answer may echo what was sent
-                text = text.replace(secret, "***")
-            raise SpecError(Problem(f"Windmill answered {r.status_code}: {text[:300]}", what, fix))
-        return r
+            },
+            secrets=self.secrets,
+            body=body,
+        )
 
     def _exists(self, route: str, what: str) -> bool:
         return self._call("GET", route, what).json() is True
