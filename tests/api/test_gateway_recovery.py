@@ -37,7 +37,7 @@ def test_kill9_mid_run_then_restart_resumes(tmp_path: Path, new_db: NewDb) -> No
 def test_run_fails_with_reason_after_too_many_crashes(tmp_path: Path, new_db: NewDb) -> None:
     server = Server(
         tmp_path / "home",
-        RUN_STALE_AFTER="1",
+        RUN_STALE_AFTER="3",
         POLL_SECONDS="0.1",
         HEARTBEAT_SECONDS="0.2",
         MAX_RUN_ATTEMPTS="1",

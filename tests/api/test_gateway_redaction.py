@@ -161,7 +161,7 @@ def test_nasty_secrets_never_come_back(tmp_path: Path, new_db: NewDb) -> None:
 def test_kill9_mid_step_then_recovery_masks_the_step_log(tmp_path: Path, new_db: NewDb) -> None:
     """The worker dies while the step runs (its log holds the secrets in clear): the run is given up
     (MAX_RUN_ATTEMPTS=1) and the gateway's recovery thread masks what the step left."""
-    server = _server(tmp_path, RUN_STALE_AFTER="1", HEARTBEAT_SECONDS="0.2", MAX_RUN_ATTEMPTS="1", **new_db())
+    server = _server(tmp_path, RUN_STALE_AFTER="3", HEARTBEAT_SECONDS="0.2", MAX_RUN_ATTEMPTS="1", **new_db())
     try:
         with server.client(server.admin_key) as c:
             docs = _docs("crash", wait=str(tmp_path / "never"))
@@ -180,7 +180,7 @@ def test_kill9_mid_step_then_recovery_masks_the_step_log(tmp_path: Path, new_db:
 def test_kill9_mid_step_then_the_next_attempt_masks_the_old_one(tmp_path: Path, new_db: NewDb) -> None:
     """The run is claimed again after the crash: the worker masks the interrupted attempt's files
     before it keeps them beside the new attempt (`<run>.attempt-1`)."""
-    server = _server(tmp_path, RUN_STALE_AFTER="2", HEARTBEAT_SECONDS="0.2", **new_db())
+    server = _server(tmp_path, RUN_STALE_AFTER="3", HEARTBEAT_SECONDS="0.2", **new_db())
     marker = tmp_path / "go"
     try:
         with server.client(server.admin_key) as c:
@@ -207,7 +207,8 @@ def _wait_log(c: httpx.Client, run_id: str, line: str, timeout: float = 60.0) ->
         if any(e["type"] == "log" and e["data"].get("line") == line for e in events):
             return
         time.sleep(0.05)
-    raise AssertionError(f"no log line {line!r} in run {run_id}: {events}")
+    run = c.get(f"/api/v1/runs/{run_id}").json()
+    raise AssertionError(f"no log line {line!r} in run {run_id} ({run['status']}: {run['details']}): {events}")
 
 
 def test_reports_are_redacted_again_by_the_gateway(tmp_path: Path) -> None:
