@@ -116,7 +116,7 @@ class Compiler(Wiring):
                 "code": spec.python.code if spec.python else None,
                 "command": spec.command.model_dump() if spec.command else None,
                 "config": config,
-                "resources": spec.resources.model_dump(),
+                "resources": spec.resources.to_plan(),
                 "cache": spec.cache and spec.runtime not in ("terraform", "serve"),  # nor a running service
                 "_secrets": command_secrets,
             }

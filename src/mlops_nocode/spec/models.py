@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -31,13 +32,15 @@ from mlops_nocode.spec.values import (
 )
 
 API_VERSION = "mlops-nocode/v1"
+CUSTOM_RESOURCE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]{0,63}$")
+RESERVED_RESOURCES = frozenset({"CPU", "GPU", "memory", "object_store_memory", "cpu", "gpu"})
 
 PortType = Literal[
     "dataset", "model", "metrics", "text", "json", "file", "directory", "endpoint", "infra", "any"
 ]
 ARTIFACT_TYPES: frozenset[str] = frozenset({"dataset", "model", "file", "directory"})
 Runtime = Literal["python", "command", "container", "terraform", "ansible", "http", "litellm", "serve"]
-ProviderName = Literal["local", "k3s", "exoscale", "vastai", "runpod", "auto"]
+ProviderName = Literal["local", "k3s", "exoscale", "vastai", "runpod", "ray", "auto"]
 
 
 class _Strict(BaseModel):
@@ -70,20 +73,63 @@ class Port(_Strict):
 
 
 class Resources(_Strict):
-    """What one step needs: CPU cores, memory (e.g. 512Mi, 2Gi) and GPUs."""
+    """What one step needs: CPU cores, memory (e.g. 512Mi, 2Gi), GPUs (how many, how much memory each,
+    which model), and custom resources by name (what a Ray cluster's nodes declare, e.g. `{"tpu": 1}`)."""
 
     cpu: float = Field(default=1.0, gt=0, le=100_000, allow_inf_nan=False)
     memory: str = "512Mi"
     gpu: int = Field(default=0, ge=0, le=10_000)
+    gpu_memory: str | None = Field(default=None, description="memory per GPU, e.g. 24Gi (needs gpu >= 1)")
+    gpu_type: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$",
+        description="GPU model, matched case-insensitively as a prefix of the offer's (A100, H100-80GB)",
+    )
+    custom: dict[str, float] = Field(
+        default_factory=dict, description="custom resources by name (Ray), e.g. {special: 1}"
+    )
 
-    @field_validator("memory")
+    @field_validator("memory", "gpu_memory")
     @classmethod
-    def _memory(cls, v: str) -> str:
-        if not MEMORY_RE.fullmatch(v) or len(v) > 24:
+    def _memory(cls, v: str | None) -> str | None:
+        if v is not None and (not MEMORY_RE.fullmatch(v) or len(v) > 24):
             raise ValueError(
                 f"invalid memory {v[:40]!r}: use a number with Ki, Mi, Gi or Ti (e.g. 512Mi, 2Gi)"
             )
         return v
+
+    @field_validator("custom")
+    @classmethod
+    def _custom(cls, v: dict[str, float]) -> dict[str, float]:
+        if len(v) > 32:
+            raise ValueError("at most 32 custom resources")
+        for name, amount in v.items():
+            if not CUSTOM_RESOURCE_RE.fullmatch(name) or name in RESERVED_RESOURCES:
+                raise ValueError(
+                    f"invalid custom resource name {name[:40]!r}: letters, digits, '_', '-', '.', '/' "
+                    f"(at most 64), not one of {', '.join(sorted(RESERVED_RESOURCES))}"
+                )
+            if not 0 < amount <= 1e6 or amount != amount:
+                raise ValueError(f"custom resource {name!r} needs a positive amount (got {amount})")
+        return v
+
+    @model_validator(mode="after")
+    def _gpu_details(self) -> Resources:
+        if (self.gpu_memory or self.gpu_type) and self.gpu < 1:
+            raise ValueError("gpu_memory and gpu_type need gpu: 1 or more")
+        return self
+
+    def to_plan(self) -> dict[str, Any]:
+        """The plan's form: cpu, memory, gpu always; the others only when set (plans stay as they were)."""
+        out: dict[str, Any] = {"cpu": self.cpu, "memory": self.memory, "gpu": self.gpu}
+        if self.gpu_memory is not None:
+            out["gpu_memory"] = self.gpu_memory
+        if self.gpu_type is not None:
+            out["gpu_type"] = self.gpu_type
+        if self.custom:
+            out["custom"] = dict(self.custom)
+        return out
 
 
 class PythonRuntime(_Strict):
