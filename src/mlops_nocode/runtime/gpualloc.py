@@ -51,7 +51,10 @@ def need_of(resources: Mapping[str, Any]) -> GpuNeed:
     if not isinstance(kind, str) or len(kind) > 64:
         raise ValueError(f"resources.gpu_type {str(kind)[:40]!r} is not a GPU model name")
     mem = resources.get("gpu_memory")
-    gib = memory_bytes(str(mem)[:40]) / 2**30 if mem else 0.0
+    try:
+        gib = memory_bytes(str(mem)[:40]) / 2**30 if mem else 0.0
+    except ValueError:
+        raise ValueError(f"resources.gpu_memory {str(mem)[:40]!r} is not a memory such as 24Gi") from None
     return GpuNeed(count, kind, gib)
 
 
