@@ -23,7 +23,7 @@ from mlops_nocode.runtime.executors.base import ExecContext
 from mlops_nocode.runtime.forkserver import ForkServer, ForkServerError
 from mlops_nocode.runtime.handoff import StepResults, arrived, deployment_of, publish
 from mlops_nocode.runtime.home import mlops_home
-from mlops_nocode.runtime.launching import Launching
+from mlops_nocode.runtime.launching import Launching, placed_on
 from mlops_nocode.runtime.limits import OutputLimits, load_limits
 from mlops_nocode.runtime.logfollow import LogFollower
 from mlops_nocode.runtime.redaction import Redactor, redactor_for
@@ -346,7 +346,7 @@ class Runner(Launching, AttemptEnds):
             return self._await_elsewhere(state)
         state.attempts += 1
         try:
-            executor = self._executor(step.runtime)
+            executor = self._executor(step.runtime, placed_on(step))
         except UnknownRuntime as e:
             return self._setup_failed(state, str(e))
         a = att.Attempt(
