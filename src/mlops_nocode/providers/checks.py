@@ -78,7 +78,7 @@ def remote_steps(plan: Plan, launch_where: str = "--target") -> list[Problem]:
     """Steps a run on this machine cannot execute: those placed on another provider (once per provider)."""
     by: dict[str, list[PlanStep]] = defaultdict(list)
     for s in plan.steps:
-        if s.placement is not None and s.placement.get("provider") != "local":
+        if s.placement is not None and s.placement.get("provider") not in ("local", "ray"):
             by[str(s.placement.get("provider"))].append(s)
     return [
         Problem(

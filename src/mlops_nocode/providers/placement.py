@@ -189,6 +189,8 @@ class _Placer:
             if isinstance(offers, str):
                 notes.append(f"{name}: {offers}")
                 continue
+            if auto and not offers:  # a provider with nothing configured (ray without a cluster)
+                continue
             if auto and any(o.extra.get("example") for o in offers):
                 # an example of a cluster that is the user's own (k3s): not something that can be rented
                 offers = [o for o in offers if not o.extra.get("example")]
