@@ -248,3 +248,19 @@ def test_a_container_step_gets_exactly_its_devices(engine: str, flags: list[str]
     argv, _, _ = engine_call(Engine(engine, f"/usr/bin/{engine}"), a, "r1", uid=1000, gid=1000)
     i = argv.index(flags[0])
     assert argv[i : i + len(flags)] == flags and "all" not in " ".join(argv)
+
+
+def test_steps_another_scheduler_places_keep_their_devices_to_it(tmp_path: Path) -> None:
+    from mlops_nocode.runtime.gpusched import scheduled_here
+
+    step = plan_of("- {id: a, uses: playbook/on-gpu, with: {tag: a}}", tmp_path).steps[0]
+    on = lambda runtime, provider: dataclasses.replace(  # noqa: E731
+        step, runtime=runtime, placement={"provider": provider}
+    )
+    assert (
+        scheduled_here(step)
+        and scheduled_here(on("container", "local"))
+        and scheduled_here(on("python", "k3s"))
+    )
+    assert not scheduled_here(on("container", "k3s"))  # Kubernetes gives the Job's pod its GPUs
+    assert not scheduled_here(on("python", "ray")) and not scheduled_here(on("serve", "local"))

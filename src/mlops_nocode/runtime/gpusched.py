@@ -7,7 +7,8 @@ Only runs with a step that asks for GPUs ask NVML anything. In such a run:
 - a step with `gpu: 0` gets CUDA_VISIBLE_DEVICES="" (it cannot touch the devices of the others);
 - a step whose need no device of this machine can ever meet fails at once, with the reason.
 Steps handed to another scheduler (container steps placed on k3s: Kubernetes gives their pods GPUs;
-steps placed on Ray) are left alone. Devices are released when the attempt ends, whatever the end.
+steps placed on Ray) and `serve` steps (a service outlives its step) are left alone. Devices are
+released when the attempt ends, whatever the end.
 """
 
 from __future__ import annotations
@@ -41,8 +42,11 @@ class GpuSettings(BaseSettings):
 
 
 def scheduled_here(step: PlanStep) -> bool:
-    """Whether this Runner hands out the step's devices (not Kubernetes' or Ray's scheduler)."""
+    """Whether this Runner hands out the step's devices: not Kubernetes' or Ray's scheduler, and not for a
+    `serve` step (its service outlives the attempt: it keeps seeing every device, as before)."""
     provider = str((step.placement or {}).get("provider") or (step.target or {}).get("provider") or "")
+    if step.runtime == "serve":
+        return False
     return not (provider in ELSEWHERE and (step.runtime == "container" or provider == "ray"))
 
 
