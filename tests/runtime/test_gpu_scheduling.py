@@ -22,7 +22,7 @@ from mlops_nocode.compiler import compile_plan
 from mlops_nocode.runtime.events import Event
 from mlops_nocode.runtime.runner import Runner, RunResult
 from mlops_nocode.spec import load_text
-from tests.gpu_support import fake_nvml, gpu
+from tests.gpu_support import fake_nvml, fake_nvml_env, gpu
 
 UUIDS = (gpu(0)["uuid"], gpu(1)["uuid"])
 # The step records what it sees and when it ran, then waits (polling, bounded) for the test's go file.
@@ -264,3 +264,33 @@ def test_steps_another_scheduler_places_keep_their_devices_to_it(tmp_path: Path)
     )
     assert not scheduled_here(on("container", "k3s"))  # Kubernetes gives the Job's pod its GPUs
     assert not scheduled_here(on("python", "ray")) and not scheduled_here(on("serve", "local"))
+
+
+def test_mlops_run_queues_gpu_steps_and_says_why(mlops: Any, write_spec: Any, tmp_path: Path) -> None:
+    spec = write_spec(
+        """
+        apiVersion: mlops-nocode/v1
+        kind: Playbook
+        metadata: {name: see, version: 1.0.0}
+        spec:
+          runtime: command
+          command:
+            argv: [/bin/sh, -c, 'printf %s "$CUDA_VISIBLE_DEVICES" > ${{ outputs.seen }}']
+            outputs: {seen: seen.txt}
+          outputs: {seen: {type: text}}
+          resources: {gpu: 1}
+        ---
+        apiVersion: mlops-nocode/v1
+        kind: Pipeline
+        metadata: {name: two, version: 1.0.0}
+        spec:
+          steps:
+            - {id: a, uses: playbook/see}
+            - {id: b, uses: playbook/see}
+          outputs: {a: a.seen, b: b.seen}
+        """
+    )
+    r = mlops("run", str(spec), "--parallel", "2", "--json", env=fake_nvml_env(tmp_path, [gpu(0)]))
+    assert r.code == 0, r
+    assert r.json()["outputs"] == {"a": UUIDS[0], "b": UUIDS[0]}  # one device, one step at a time
+    assert "b waits for 1 GPU: step a holds the devices that fit" in r.stderr, r

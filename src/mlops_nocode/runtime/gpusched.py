@@ -101,7 +101,8 @@ class GpuScheduling:
         if sid not in self._gpu_waiting:
             self._gpu_waiting.add(sid)
             users = sorted(s for s, gs in pool.holders().items() if any(need.fits(g) for g in gs))
-            held = f"steps {', '.join(users[:10])} hold" if users else "another run on this machine holds"
+            who = f"steps {', '.join(users[:10])} hold" if len(users) > 1 else f"step {''.join(users)} holds"
+            held = who if users else "another run on this machine holds"
             self.emit("step.waiting", sid, reason=f"waits for {need.text()}: {held} the devices that fit")
         return False
 
