@@ -294,3 +294,12 @@ def test_mlops_run_queues_gpu_steps_and_says_why(mlops: Any, write_spec: Any, tm
     assert r.code == 0, r
     assert r.json()["outputs"] == {"a": UUIDS[0], "b": UUIDS[0]}  # one device, one step at a time
     assert "b waits for 1 GPU: step a holds the devices that fit" in r.stderr, r
+
+
+def test_without_nvml_a_gpu_step_run_as_a_stand_in_gets_no_device_and_says_so(tmp_path: Path) -> None:
+    (tmp_path / "go-a").touch()  # the real nvidia-ml-py, no driver: what `mlops execute` does off a GPU
+    run = Background(plan_of("- {id: a, uses: playbook/on-gpu, with: {tag: a}}", tmp_path))
+    assert run.finish().status == "succeeded"
+    assert json.loads((tmp_path / "a.json").read_text())["cuda"] == os.environ.get("CUDA_VISIBLE_DEVICES")
+    [line] = [e.data["line"] for e in run.of("log", "a") if "GPU" in e.data["line"]]
+    assert line.startswith("no GPU handed out: this machine has none (no NVIDIA driver")

@@ -5,7 +5,9 @@ Only runs with a step that asks for GPUs ask NVML anything. In such a run:
 - a step with `gpu: N` starts when N fitting devices are free (a `step.waiting` event says why it waits)
   and sees only them: CUDA_VISIBLE_DEVICES=<their UUIDs> (CUDA_DEVICE_ORDER=PCI_BUS_ID);
 - a step with `gpu: 0` gets CUDA_VISIBLE_DEVICES="" (it cannot touch the devices of the others);
-- a step whose need no device of this machine can ever meet fails at once, with the reason.
+- a step whose need no device of this machine can ever meet fails at once, with the reason;
+- on a machine where NVML lists no GPU, nothing is handed out: steps run as before (a plan placed on a
+  GPU offer run here as a stand-in; `local` refuses GPU steps at plan time already).
 Steps handed to another scheduler (container steps placed on k3s: Kubernetes gives their pods GPUs;
 steps placed on Ray) and `serve` steps (a service outlives its step) are left alone. Devices are
 released when the attempt ends, whatever the end.
@@ -123,6 +125,11 @@ class GpuScheduling:
             need = need_of(a.step.resources)
         except ValueError as e:
             raise att.StepFailure(f"{e}: write the plan again with `mlops plan --out`") from None
+        if not pool.gpus:  # nothing to hand out (a stand-in for the machine it was placed on)
+            if need.count:
+                line = f"no GPU handed out: this machine has none ({pool.reason or 'NVML lists none'})"
+                self.emit("log", a.step.id, line=line, attempt=a.number)
+            return {}
         if need.count and (never := pool.never(need)):
             raise att.StepFailure(never + ": place the step on a target that has such GPUs")
         devices = pool.holders().get(a.step.id, ())
