@@ -107,14 +107,11 @@ def test_nothing_anywhere_fits_names_the_nearest_offers_with_their_gpu_memory() 
 
 
 def test_without_nvml_the_local_target_has_no_gpu_and_a_gpu_step_is_refused_with_the_reason() -> None:
-    caps = local.capabilities()  # the real nvidia-ml-py: no NVIDIA driver on this machine or in CI
-    assert caps.gpus == 0 and "libnvidia-ml.so.1" in caps.gpu_reason
+    caps = local.capabilities()  # no NVIDIA driver on this machine or in CI
+    assert caps.gpus == 0 and caps.gpu_reason.startswith("no NVIDIA driver: none of /dev/nvidiactl")
     assert local.this_machine().extra["gpu_reason"] == caps.gpu_reason
     pr = refusal("{gpu: 1}", {"provider": "local"})
-    assert pr["what"].startswith(
-        "step a needs 1 GPU, this machine has none (no NVIDIA driver: the NVML library (libnvidia-ml.so.1) "
-        "is not found)"
-    )
+    assert pr["what"].startswith(f"step a needs 1 GPU, this machine has none ({caps.gpu_reason}); ")
 
 
 def _tampered(resources: dict[str, Any]) -> Plan:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,9 +89,24 @@ def test_no_nvml_means_no_gpus_with_the_reason(
     assert report.gpus == () and report.reason == reason
 
 
-def test_this_machine_without_nvml_reports_no_gpu_and_why() -> None:
-    report = discover(fresh=True)  # the real nvidia-ml-py: this machine and CI have no NVIDIA driver
-    assert report.gpus == () and "libnvidia-ml.so.1" in report.reason
+def test_this_machine_without_a_driver_reports_no_gpu_and_why_without_importing_nvml() -> None:
+    report = discover(fresh=True)  # this machine and CI have no NVIDIA driver
+    assert report.gpus == () and report.reason == (
+        "no NVIDIA driver: none of /dev/nvidiactl, /dev/nvidia0, /dev/dxg, /proc/driver/nvidia exists, "
+        "so no NVML (libnvidia-ml.so.1)"
+    )
+    assert "pynvml" not in sys.modules  # its import is slow (ctypes): a machine without a driver skips it
+
+
+def test_the_real_nvidia_ml_py_without_its_library_means_no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = importlib.util.find_spec("pynvml")
+    assert spec is not None and spec.loader is not None and "fakenvml" not in str(spec.origin)
+    real = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "pynvml", real)  # as on a machine with a driver's device files
+    spec.loader.exec_module(real)
+    report = discover(fresh=True)
+    assert report.gpus == ()
+    assert report.reason == "no NVIDIA driver: the NVML library (libnvidia-ml.so.1) is not found"
 
 
 def test_the_pool_hands_out_whole_devices_once_across_runners(

@@ -1,6 +1,7 @@
 """This machine's NVIDIA GPUs, read through NVML (`nvidia-ml-py`, imported as `pynvml`).
 
-No NVML (no driver, no library, no package) means no GPUs, with the reason in words: never an error.
+No NVML (no driver, no library, no package) means no GPUs, with the reason in words: never an error
+(a machine without any sign of an NVIDIA driver does not even import `pynvml`: DRIVER_SIGNS).
 `pynvml` is imported when asked for (tests put a fake NVML in `sys.modules`), and a discovery is kept
 for DISCOVERY_TTL seconds: placement asks for it once per step kind, the first `nvmlInit` can be slow.
 """
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -113,7 +116,17 @@ class GpuReport:
         return {"gpus": [g.to_json() for g in self.gpus], "reason": self.reason, "driver": self.driver}
 
 
+DRIVER_SIGNS = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg", "/proc/driver/nvidia")
+"""What an NVIDIA driver leaves on a machine (`/dev/dxg`: WSL2); with none of them, `pynvml` (slow to
+import: ctypes) is not even imported, unless it already is."""
+
+
 def _module() -> ModuleType | str:
+    loaded = sys.modules.get("pynvml")
+    if loaded is not None:
+        return loaded
+    if not any(os.path.exists(p) for p in DRIVER_SIGNS):
+        return f"no NVIDIA driver: none of {', '.join(DRIVER_SIGNS)} exists, so no NVML (libnvidia-ml.so.1)"
     try:
         return importlib.import_module("pynvml")
     except ImportError:
