@@ -303,3 +303,15 @@ def test_without_nvml_a_gpu_step_run_as_a_stand_in_gets_no_device_and_says_so(tm
     assert json.loads((tmp_path / "a.json").read_text())["cuda"] == os.environ.get("CUDA_VISIBLE_DEVICES")
     [line] = [e.data["line"] for e in run.of("log", "a") if "GPU" in e.data["line"]]
     assert line.startswith("no GPU handed out: this machine has none (no NVIDIA driver")
+
+
+def test_a_bad_sample_interval_is_said_in_the_log_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fake_nvml(monkeypatch, [gpu(0)])
+    monkeypatch.setenv("GPU_SAMPLE_INTERVAL", "-1; rm -rf /")
+    (tmp_path / "go-a").touch()
+    run = Background(plan_of("- {id: a, uses: playbook/on-gpu, with: {tag: a}}", tmp_path))
+    assert run.finish().status == "succeeded"
+    lines = [e.data["line"] for e in run.of("log", "a")]
+    assert any(line.startswith("GPU_SAMPLE_INTERVAL is invalid (") for line in lines), lines

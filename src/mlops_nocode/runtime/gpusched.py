@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlops_nocode.compiler.plan import PlanStep
@@ -66,6 +66,7 @@ class GpuScheduling:
     _gpu_stats: dict[str, list[float]]  # step id -> [samples, max util, max memory]
     _gpu_every: float = 5.0
     _gpu_sampled_at: float = 0.0
+    _gpu_note: str = ""
 
     if TYPE_CHECKING:
 
@@ -80,7 +81,10 @@ class GpuScheduling:
         report = discover(self.environ.get("CUDA_VISIBLE_DEVICES"), fresh=True)
         self._gpu_pool = GpuPool(report.gpus, report.reason, self.home / "gpus")
         if report.gpus:
-            self._gpu_every = GpuSettings().gpu_sample_interval
+            try:
+                self._gpu_every = GpuSettings().gpu_sample_interval
+            except ValidationError as e:  # said in the GPU steps' logs; never a failed run
+                self._gpu_note = f"GPU_SAMPLE_INTERVAL is invalid ({e.errors()[0]['msg']}): sampling every 5s"
             self._gpu_nvml = Nvml().__enter__()
 
     def _gpu_need(self, step: PlanStep) -> GpuNeed | None:
@@ -137,6 +141,8 @@ class GpuScheduling:
         if devices:
             text = ", ".join(f"{g.index} ({g.gpu_type}, {g.memory_gib}Gi)" for g in devices)
             self.emit("log", a.step.id, line=f"GPUs {text}", attempt=a.number)
+            if self._gpu_note:
+                self.emit("log", a.step.id, line=self._gpu_note, attempt=a.number)
         return {"CUDA_VISIBLE_DEVICES": ",".join(a.gpus), "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
 
     def _gpu_tick(self) -> None:
