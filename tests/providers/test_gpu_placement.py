@@ -177,3 +177,24 @@ def test_mlops_targets_and_plan_see_the_gpus_of_the_machine(
     )
     r = mlops("validate", str(spec), env=env)
     assert r.code != 0 and "needs 4 GPUs, this machine has 2 that fit" in r.stdout + r.stderr, r
+
+
+def test_steps_sharing_a_remote_target_get_one_offer_with_the_gpu_model_and_memory_they_need() -> None:
+    docs = [
+        f"""
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {{name: {name}, version: 1.0.0}}
+spec:
+  runtime: python
+  python: {{entrypoint: "steps:add"}}
+  resources: {resources}
+"""
+        for name, resources in (("small", "{gpu: 1}"), ("big", "{gpu: 1, gpu_type: H100, gpu_memory: 80Gi}"))
+    ]
+    steps = "- {id: a, uses: playbook/small}\n- {id: b, uses: playbook/big}"
+    text = pipeline("p", steps, 'target: {"provider": "runpod"}')
+    placed = place(compile_plan("pipeline/p", catalogue(*docs, text)), env={})
+    offers = {s.id: (s.placement or {})["offer"] for s in placed.steps}
+    assert offers["a"] == offers["b"] and offers["a"]["gpu_type"].startswith("H100")
+    assert offers["a"]["gpu_memory_gib"] >= 80

@@ -352,6 +352,10 @@ def _shared(steps: tuple[PlanStep, ...]) -> dict[int, tuple[dict[str, Any], int]
             "memory": str(max(memory_bytes(str(r.get("memory", "0"))) for r in res)),
             "gpu": max(int(r.get("gpu", 0)) for r in res),
         }
+        if gpu_memory := [memory_bytes(str(r["gpu_memory"])) for r in res if r.get("gpu_memory")]:
+            largest["gpu_memory"] = str(max(gpu_memory))  # bytes
+        if gpu_types := [str(r["gpu_type"]) for r in res if r.get("gpu_type")]:
+            largest["gpu_type"] = gpu_types[0]
         out.update((i, (largest, len(members))) for i in members)
     return out
 
