@@ -157,6 +157,9 @@ def test_mlops_targets_and_plan_see_the_gpus_of_the_machine(
     assert [g["index"] for g in offer["extra"]["gpus"]] == [0, 1]
     r = mlops("targets", "--provider", "local", env=env)
     assert r.code == 0 and "2x RTX-4090" in r.stdout, r
+    assert "GPUs (NVML, driver 550.54.15): 0: RTX-4090 24 GiB, 1: RTX-4090 24 GiB" in r.stdout, r
+    r = mlops("targets", "--provider", "local")  # this machine: no driver
+    assert r.code == 0 and "no GPU: no NVIDIA driver: none of /dev/nvidiactl" in r.stdout, r
     spec = write_spec(
         """
         apiVersion: mlops-nocode/v1
