@@ -142,3 +142,14 @@ def test_the_pool_hands_out_whole_devices_once_across_runners(
 def test_malformed_gpu_resources_of_a_plan_are_refused(resources: dict[str, object]) -> None:
     with pytest.raises(ValueError, match=r"resources\.gpu"):
         need_of(resources)
+
+
+def test_an_unwritable_lock_folder_still_keeps_this_runners_steps_apart(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fake_nvml(monkeypatch, [gpu(0)])
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    pool = GpuPool(discover(fresh=True).gpus, "", blocked / "gpus")
+    assert pool.take("a", GpuNeed(1)) is not None and pool.take("b", GpuNeed(1)) is None
+    assert len(pool.release("a")) == 1 and pool.take("b", GpuNeed(1)) is not None

@@ -95,15 +95,21 @@ class GpuPool:
                 got.append((g, fd))
         if len(got) < need.count:
             for _, fd in got:
-                os.close(fd)
+                _close(fd)
             return None
         self._held[job] = got
         return tuple(g for g, _ in got)
 
     def _lock(self, g: Gpu) -> int | None:
-        self.lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        """An fd holding the device's machine-wide lock; None when another Runner holds it; -1 when the
+        lock file cannot be had (an unwritable MLOPS_HOME): then only this Runner's own steps are kept
+        apart."""
         name = hashlib.sha256(g.uuid.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-        fd = os.open(self.lock_dir / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            self.lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.lock_dir / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return -1
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -115,8 +121,7 @@ class GpuPool:
         """Free what `job` holds (nothing when it holds nothing); returns the devices freed."""
         held = self._held.pop(job, [])
         for _, fd in held:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            _close(fd)
         return tuple(g for g, _ in held)
 
     def release_all(self) -> None:
@@ -125,3 +130,9 @@ class GpuPool:
 
     def holders(self) -> dict[str, tuple[Gpu, ...]]:
         return {job: tuple(g for g, _ in held) for job, held in self._held.items()}
+
+
+def _close(fd: int) -> None:
+    if fd >= 0:
+        with contextlib.suppress(OSError):
+            os.close(fd)
