@@ -44,8 +44,10 @@ def main(tag: str, folder: str, fail: bool = False, forever: bool = False):
 """
 
 
-def plan_of(steps: str, folder: Path, gpu_resources: str = "{gpu: 1}") -> Any:
-    text = f"""
+def plan_of(steps: str, folder: Path, gpu_resources: str = "{gpu: 1}", two: bool = False) -> Any:
+    text = (
+        (TWO.replace("FOLDER", json.dumps(str(folder))) if two else "")
+        + f"""
 apiVersion: mlops-nocode/v1
 kind: Playbook
 metadata: {{name: on-gpu, version: 1.0.0}}
@@ -82,7 +84,24 @@ spec:
   steps:
 {textwrap.indent(textwrap.dedent(steps), "    ")}
 """
+    )
     return compile_plan("pipeline/g", Index(load_text(text)))
+
+
+TWO = f"""
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {{name: on-gpu2, version: 1.0.0}}
+spec:
+  runtime: python
+  python: {{code: {json.dumps(CODE)}}}
+  outputs: {{cuda: {{type: json}}}}
+  parameters:
+    type: object
+    properties: {{tag: {{type: string}}, folder: {{type: string, default: FOLDER}}}}
+  resources: {{gpu: 2}}
+---
+"""
 
 
 class Background:
@@ -315,3 +334,33 @@ def test_a_bad_sample_interval_is_said_in_the_log_not_a_crash(
     assert run.finish().status == "succeeded"
     lines = [e.data["line"] for e in run.of("log", "a")]
     assert any(line.startswith("GPU_SAMPLE_INTERVAL is invalid (") for line in lines), lines
+
+
+def test_a_step_needing_several_gpus_is_not_starved_by_later_smaller_ones(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fake_nvml(monkeypatch, [gpu(0), gpu(1)])
+    plan = plan_of(
+        """
+- {id: a, uses: playbook/on-gpu, with: {tag: a}}
+- {id: big, uses: playbook/on-gpu2, with: {tag: big}}
+- {id: small, uses: playbook/on-gpu, with: {tag: small}}
+""",
+        tmp_path,
+        two=True,
+    )
+    run = Background(plan, max_parallel=3)
+    run.wait_for("a to start and the others to wait", lambda: len(run.of("step.waiting")) == 2)
+    reasons = {e.step: e.data["reason"] for e in run.of("step.waiting")}
+    assert reasons == {
+        "big": "waits for 2 GPUs: step a holds the devices that fit",
+        "small": "waits for 1 GPU: step big, waiting since before, comes first for the devices that fit",
+    }
+    assert not (tmp_path / "small.started").exists()  # a device is free, but big waits for it first
+    (tmp_path / "go-a").touch()
+    run.wait_for("big to start", lambda: (tmp_path / "big.started").exists())
+    (tmp_path / "go-big").touch()
+    (tmp_path / "go-small").touch()
+    assert run.finish().status == "succeeded"
+    recs = {t: json.loads((tmp_path / f"{t}.json").read_text()) for t in ("a", "big", "small")}
+    assert recs["small"]["start"] >= recs["big"]["end"] and len(recs["big"]["cuda"].split(",")) == 2

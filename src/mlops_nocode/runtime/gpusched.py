@@ -62,7 +62,7 @@ class GpuScheduling:
     _own: tuple[PlanStep, ...]
     _gpu_pool: GpuPool | None = None
     _gpu_nvml: Nvml | None = None
-    _gpu_waiting: set[str]
+    _gpu_waiting: dict[str, GpuNeed]  # in the order they started waiting
     _gpu_stats: dict[str, list[float]]  # step id -> [samples, max util, max memory]
     _gpu_every: float = 5.0
     _gpu_sampled_at: float = 0.0
@@ -74,7 +74,7 @@ class GpuScheduling:
 
     def _gpu_setup(self) -> None:
         """At the run's start: the devices this Runner may hand out, when one of its steps asks for any."""
-        self._gpu_waiting, self._gpu_stats = set(), {}
+        self._gpu_waiting, self._gpu_stats = {}, {}
         wanted = [s for s in self._own if s.id not in self.elsewhere and scheduled_here(s) and _count(s) > 0]
         if not wanted:
             return
@@ -97,18 +97,29 @@ class GpuScheduling:
         return need if need.count else None
 
     def _gpu_ready(self, sid: str) -> bool:
-        """Whether step `sid` may start now as far as GPUs go; takes its devices when it may."""
+        """Whether step `sid` may start now as far as GPUs go; takes its devices when it may. Steps wait in
+        turn: none takes a device that a step waiting since before it could use (no starvation of a step
+        that needs several)."""
         pool, need = self._gpu_pool, self._gpu_need(self.states[sid].step)
         if pool is None or need is None or sid in pool.holders() or pool.never(need):
             return True
-        if pool.take(sid, need) is not None:
-            self._gpu_waiting.discard(sid)
+        ahead = None
+        for other, other_need in self._gpu_waiting.items():
+            if other == sid:
+                break
+            if any(need.fits(g) and other_need.fits(g) for g in pool.gpus):
+                ahead = other
+                break
+        if ahead is None and pool.take(sid, need) is not None:
+            self._gpu_waiting.pop(sid, None)
             return True
         if sid not in self._gpu_waiting:
-            self._gpu_waiting.add(sid)
+            self._gpu_waiting[sid] = need
             users = sorted(s for s, gs in pool.holders().items() if any(need.fits(g) for g in gs))
             who = f"steps {', '.join(users[:10])} hold" if len(users) > 1 else f"step {''.join(users)} holds"
             held = who if users else "another run on this machine holds"
+            if ahead is not None:
+                held = f"step {ahead}, waiting since before, comes first for"
             self.emit("step.waiting", sid, reason=f"waits for {need.text()}: {held} the devices that fit")
         return False
 
