@@ -65,7 +65,8 @@ class GpuPool:
         self.gpus = tuple(gpus)
         self.reason = reason
         self.lock_dir = lock_dir
-        self._held: dict[str, list[tuple[Gpu, int]]] = {}
+        self._held: dict[str, tuple[Gpu, ...]] = {}
+        self._fds: dict[str, int] = {}  # device UUID -> its lock file, opened once (-1: none to be had)
 
     def never(self, need: GpuNeed) -> str | None:
         """Why `need` can never be met here (None when it can, once devices are free)."""
@@ -83,56 +84,65 @@ class GpuPool:
         are free now (nothing is held then)."""
         if need.count == 0:
             return ()
-        busy = {g.uuid for held in self._held.values() for g, _ in held}
-        got: list[tuple[Gpu, int]] = []
+        busy = {g.uuid for held in self._held.values() for g in held}
+        got: list[Gpu] = []
         for g in sorted((g for g in self.gpus if need.fits(g)), key=lambda g: (g.memory_total_mib, g.index)):
             if len(got) == need.count:
                 break
-            if g.uuid in busy:
-                continue
-            fd = self._lock(g)
-            if fd is not None:
-                got.append((g, fd))
+            if g.uuid not in busy and self._lock(g):
+                got.append(g)
         if len(got) < need.count:
-            for _, fd in got:
-                _close(fd)
+            for g in got:
+                self._unlock(g)
             return None
-        self._held[job] = got
-        return tuple(g for g, _ in got)
+        self._held[job] = tuple(got)
+        return tuple(got)
 
-    def _lock(self, g: Gpu) -> int | None:
-        """An fd holding the device's machine-wide lock; None when another Runner holds it; -1 when the
-        lock file cannot be had (an unwritable MLOPS_HOME): then only this Runner's own steps are kept
-        apart."""
-        name = hashlib.sha256(g.uuid.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-        try:
-            self.lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(self.lock_dir / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError:
-            return -1
+    def _fd(self, g: Gpu) -> int:
+        fd = self._fds.get(g.uuid)
+        if fd is None:
+            name = hashlib.sha256(g.uuid.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+            try:
+                self.lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+                fd = os.open(self.lock_dir / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError:
+                fd = -1  # an unwritable MLOPS_HOME: only this Runner's own steps are kept apart
+            self._fds[g.uuid] = fd
+        return fd
+
+    def _lock(self, g: Gpu) -> bool:
+        """Take the device's machine-wide lock; False when another Runner of this machine holds it."""
+        fd = self._fd(g)
+        if fd < 0:
+            return True
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            os.close(fd)
-            return None  # another Runner of this machine holds it
-        return fd
+            return False
+        return True
+
+    def _unlock(self, g: Gpu) -> None:
+        fd = self._fds.get(g.uuid, -1)
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     def release(self, job: str) -> tuple[Gpu, ...]:
         """Free what `job` holds (nothing when it holds nothing); returns the devices freed."""
-        held = self._held.pop(job, [])
-        for _, fd in held:
-            _close(fd)
-        return tuple(g for g, _ in held)
+        held = self._held.pop(job, ())
+        for g in held:
+            self._unlock(g)
+        return held
 
     def release_all(self) -> None:
+        """Free every device and close the lock files (the pool is done)."""
         for job in list(self._held):
             self.release(job)
+        for fd in self._fds.values():
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._fds.clear()
 
     def holders(self) -> dict[str, tuple[Gpu, ...]]:
-        return {job: tuple(g for g, _ in held) for job, held in self._held.items()}
-
-
-def _close(fd: int) -> None:
-    if fd >= 0:
-        with contextlib.suppress(OSError):
-            os.close(fd)
+        return dict(self._held)

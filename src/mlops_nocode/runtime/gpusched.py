@@ -29,6 +29,7 @@ from mlops_nocode.runtime.gpus import Gpu, Nvml, discover
 from mlops_nocode.runtime.state import StepState
 
 ELSEWHERE = frozenset({"k3s", "ray"})  # providers whose own scheduler hands out GPUs
+RETRY_EVERY = 0.5  # seconds: how often a waiting step asks again for devices another run may free
 
 
 class GpuSettings(BaseSettings):
@@ -67,6 +68,8 @@ class GpuScheduling:
     _gpu_every: float = 5.0
     _gpu_sampled_at: float = 0.0
     _gpu_note: str = ""
+    _gpu_epoch: int = 0  # devices released so far: a waiting step tries again when it changes
+    _gpu_tried: dict[str, tuple[int, float]]  # waiting step -> (epoch, time) of its last try
 
     if TYPE_CHECKING:
 
@@ -74,7 +77,7 @@ class GpuScheduling:
 
     def _gpu_setup(self) -> None:
         """At the run's start: the devices this Runner may hand out, when one of its steps asks for any."""
-        self._gpu_waiting, self._gpu_stats = {}, {}
+        self._gpu_waiting, self._gpu_stats, self._gpu_tried = {}, {}, {}
         wanted = [s for s in self._own if s.id not in self.elsewhere and scheduled_here(s) and _count(s) > 0]
         if not wanted:
             return
@@ -100,8 +103,14 @@ class GpuScheduling:
         """Whether step `sid` may start now as far as GPUs go; takes its devices when it may. Steps wait in
         turn: none takes a device that a step waiting since before it could use (no starvation of a step
         that needs several)."""
-        pool, need = self._gpu_pool, self._gpu_need(self.states[sid].step)
-        if pool is None or need is None or sid in pool.holders() or pool.never(need):
+        pool = self._gpu_pool
+        if pool is None:
+            return True
+        now, tried = time.monotonic(), self._gpu_tried.get(sid)
+        if tried is not None and tried[0] == self._gpu_epoch and now - tried[1] < RETRY_EVERY:
+            return False  # nothing was released since its last try (devices of other runs: asked again)
+        need = self._gpu_need(self.states[sid].step)
+        if need is None or sid in pool.holders() or pool.never(need):
             return True
         ahead = None
         for other, other_need in self._gpu_waiting.items():
@@ -112,7 +121,9 @@ class GpuScheduling:
                 break
         if ahead is None and pool.take(sid, need) is not None:
             self._gpu_waiting.pop(sid, None)
+            self._gpu_tried.pop(sid, None)
             return True
+        self._gpu_tried[sid] = (self._gpu_epoch, now)
         if sid not in self._gpu_waiting:
             self._gpu_waiting[sid] = need
             users = sorted(s for s, gs in pool.holders().items() if any(need.fits(g) for g in gs))
@@ -184,6 +195,7 @@ class GpuScheduling:
         if self._gpu_pool is None:
             return
         devices = self._gpu_pool.release(sid)
+        self._gpu_epoch += len(devices) > 0
         stats = self._gpu_stats.pop(sid, None)
         if stats and devices:
             labels = _labels(devices)
