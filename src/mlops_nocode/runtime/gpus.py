@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -85,10 +85,10 @@ class Gpu:
     memory_free_mib: int
     utilization_pct: int | None  # None when the device does not say
     driver: str
+    memory_gib: int = field(init=False)  # the total in whole GiB (device_gib)
 
-    @property
-    def memory_gib(self) -> int:
-        return device_gib(self.memory_total_mib)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "memory_gib", device_gib(self.memory_total_mib))
 
     def to_json(self) -> dict[str, Any]:
         return {
