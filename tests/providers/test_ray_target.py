@@ -17,7 +17,7 @@ from mlops_nocode.compiler import Plan, compile_plan
 from mlops_nocode.providers import ray as rayp
 from mlops_nocode.providers import registry
 from mlops_nocode.providers.checks import remote_steps
-from mlops_nocode.providers.placement import deployments, place
+from mlops_nocode.providers.placement import place
 from mlops_nocode.providers.pricing import PriceSheet, save_sheet
 from mlops_nocode.runs.deploying import RemoteDeployments
 from mlops_nocode.runs.flow import is_remote, render
