@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import shlex
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from mlops_nocode.providers.base import Bundle, Deployment, LaunchSpec, Provider
 TOKEN_ENV = "MLOPS_RUN_TOKEN"
 ENTRYPOINT = "mlops"
 _ENDED = {"SUCCEEDED", "FAILED", "STOPPED"}
+EXIT_GRACE_S = 20.0  # how long teardown lets a job's Runner exit by itself before stopping it
 
 
 def placeholder(name: str) -> str:
@@ -96,6 +98,7 @@ def launch(p: Provisioned, spec: LaunchSpec, env: Mapping[str, str]) -> None:
             runtime_env={"working_dir": str(folder), "env_vars": env_vars},
             metadata={"mlops_deployment": p.deployment},
         )
+        (folder / "submitted").touch()  # from now on, a job Ray does not know is lost
     except Exception as e:
         raise ProviderError(
             f"the Ray job could not be submitted: {type(e).__name__}: {_clean(str(e), env_vars)}",
@@ -112,13 +115,15 @@ def _clean(text: str, values: Mapping[str, str]) -> str:
 
 
 def status(p: Provisioned) -> str:
-    """pending / running / exited (the job ended: its Runner has reported how) / lost (unknown job)."""
+    """pending (also before it is submitted) / running / exited (the job ended: its Runner has reported
+    how) / lost (a submitted job that Ray no longer knows)."""
     client = _client(str(p.handle["dashboard"]))
     try:
         found = str(client.get_job_status(str(p.handle["submission_id"])))
     except Exception as e:
         if "does not exist" in str(e) or "404" in str(e):
-            return "lost"
+            submitted = (Path(str(p.workdir)) / "job" / "submitted").exists()
+            return "lost" if submitted else "pending"
         raise ProviderError(
             f"the Ray job's status cannot be read: {type(e).__name__}: {str(e)[:300]}",
             f"ray job {p.handle['submission_id']}",
@@ -130,11 +135,20 @@ def status(p: Provisioned) -> str:
     return "exited" if name in _ENDED else "running"
 
 
-def teardown(p: Provisioned) -> None:
-    """Stop the job when it still runs (safe twice, and when it was never submitted)."""
+def teardown(p: Provisioned, grace: float = EXIT_GRACE_S) -> None:
+    """Stop the job when it still runs after `grace` seconds (its Runner exits by itself once it has
+    reported the run's end, or a cancel); safe twice, and when it was never submitted."""
     if not p.handle.get("submission_id"):
         return
     client = _client(str(p.handle["dashboard"]))
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            if str(client.get_job_status(str(p.handle["submission_id"]))).rsplit(".", 1)[-1] in _ENDED:
+                return
+        except Exception:
+            break
+        time.sleep(0.5)
     try:
         client.stop_job(str(p.handle["submission_id"]))
     except Exception as e:
