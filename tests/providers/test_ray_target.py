@@ -60,10 +60,11 @@ def problems(target: dict[str, Any] | None, env: dict[str, str], launch: Any = N
 
 
 def test_unknown_and_malformed_options_are_located_and_list_the_options() -> None:
-    target = {"provider": "ray", "options": {"colour": "red", "strategy": "PACKED", "submit": "later"}}
-    found = problems(target, ADDR)
+    options = {"colour": "red", "strategy": "PACKED", "submit": "later", "storage": "s3"}
+    found = problems({"provider": "ray", "options": options}, ADDR)
     by_where = {p["where"].rsplit("> ", 1)[-1]: p for p in found}
-    assert set(by_where) == {"target.options.colour", "target.options.strategy", "target.options.submit"}
+    assert set(by_where) == {f"target.options.{k}" for k in options}
+    assert by_where["target.options.storage"]["fix"] == "use one of: shared"  # what the executor supports
     assert "is not an option of the ray target" in by_where["target.options.colour"]["what"]
     assert "address, strategy, node_labels" in by_where["target.options.colour"]["fix"]
     assert by_where["target.options.strategy"]["fix"] == "use one of: DEFAULT, SPREAD"

@@ -7,7 +7,7 @@
 | `node_labels` | `{label: value}` | only nodes with these labels (`ray start --labels`) |
 | `node_id` / `node_ip` | a node id (56 hex digits) / an IP | pin the steps to one node |
 | `soft` | true / false | a pin that may fall back to another node |
-| `storage` | `shared` or `s3` | how artifacts move between nodes |
+| `storage` | `shared` (this version's executor) | how artifacts move between nodes |
 | `submit` | `driver` (default) or `job` | who drives the run: this Runner, or a Ray Job |
 | `dashboard` | `http(s)://host:port` | the dashboard's URL, for `submit: job` |
 
@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlops_nocode.providers.constraints import gpu_matches
+from mlops_nocode.runtime.executors.ray import STORAGE as EXECUTOR_STORAGE
 from mlops_nocode.spec.values import memory_bytes
 
 OPTIONS: dict[str, str] = {
@@ -32,7 +33,7 @@ OPTIONS: dict[str, str] = {
     "node_id": "pin the steps to the node with this id (56 hex digits, `ray list nodes`)",
     "node_ip": "pin the steps to the node with this IP address",
     "soft": "true: a pinned step may run elsewhere when its node cannot take it",
-    "storage": "shared (every node sees MLOPS_HOME) or s3 (ARTIFACT_STORE_URL)",
+    "storage": "how artifacts move between nodes: shared (every node sees MLOPS_HOME at the same path)",
     "submit": "driver (this Runner submits each step) or job (the run is submitted as a Ray Job)",
     "dashboard": "the dashboard's URL for submit: job (default: http://<address host>:8265)",
 }
@@ -53,7 +54,7 @@ CONSTRAINTS = frozenset(
     }
 )
 STRATEGIES = ("DEFAULT", "SPREAD")
-STORAGE = ("shared", "s3")
+STORAGE: tuple[str, ...] = EXECUTOR_STORAGE  # what the executor of this version moves artifacts with
 SUBMIT = ("driver", "job")
 DASHBOARD_PORT = 8265
 
