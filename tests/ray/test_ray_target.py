@@ -15,21 +15,31 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
-from tests.api.conftest import Server, wait_status
+from mlops_nocode.catalogue import Index
+from mlops_nocode.compiler import compile_plan
+from mlops_nocode.providers import targets
+from mlops_nocode.providers.base import ProviderError
+from mlops_nocode.providers.placement import placement_problems
+from mlops_nocode.spec import load_text
+from tests.api.conftest import Server, wait_status, wait_step_started
 from tests.ray.cluster import RAY, Cluster, free_ports
 
 WORK = """
-import os, socket
+import time
 
 def main(ctx, n: int = 0):
     print("work", n, flush=True)
+    if n < 0:  # a step that runs until it is cancelled
+        time.sleep(600)
     return {"value": n * 2}
 """
 DOCS = f"""
@@ -110,33 +120,36 @@ def mlops(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subp
 
 
 def test_refresh_reads_the_nodes_and_validate_refuses_what_no_node_offers(
-    cluster: DashboardCluster, tmp_path: Path
+    cluster: DashboardCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env = {**cluster.driver_env(), "MLOPS_HOME": str(tmp_path / "h")}
     done = mlops(["targets", "refresh", "ray", "--json"], env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"refreshed": {"ray": 1}}
-    listed = mlops(["targets", "--provider", "ray", "--json"], env)
-    [offer] = json.loads(listed.stdout)[0]["offers"]
+    monkeypatch.setenv("MLOPS_HOME", env["MLOPS_HOME"])
+    monkeypatch.setenv("RAY_ADDRESS", cluster.address)
+    [listed] = targets.targets(env, "ray")  # what `mlops targets` and GET /api/v1/targets show
+    [offer] = listed["offers"]
     nodes = offer["extra"]["nodes"]
     assert {n["id"] for n in nodes if n["custom"].get("special") == 2} == {cluster.special_id}
-    assert offer["price_per_hour"] == 0 and offer["vcpus"] == 2
+    assert offer["price_per_hour"] == 0 and offer["vcpus"] == 2 and listed["ready"]
     spec = tmp_path / "fan.yaml"
     on_ray = DOCS.replace("  steps:\n", "  target: {provider: ray}\n  steps:\n")
     spec.write_text(on_ray.replace("SPECIAL", "3"))
     bad = mlops(["validate", str(spec), "--json"], env)
     assert bad.returncode != 0
     assert "which no node of the Ray cluster" in bad.stdout and f"({cluster.special_id[:12]})" in bad.stdout
-    spec.write_text(on_ray.replace("SPECIAL", "1"))
-    good = mlops(["validate", str(spec)], env)
-    assert good.returncode == 0, good.stdout + good.stderr
-    down = mlops(["targets", "refresh", "ray"], {**env, "RAY_ADDRESS": f"127.0.0.1:{free_ports(1)[0]}"})
-    assert down.returncode != 0 and "cannot be reached" in down.stdout + down.stderr
+    fits = compile_plan("pipeline/fan", Index(load_text(on_ray.replace("SPECIAL", "1"))), {})
+    assert placement_problems(fits) == []
+    with pytest.raises(ProviderError, match="cannot be reached"):
+        targets.refresh("ray", {**env, "RAY_ADDRESS": f"127.0.0.1:{free_ports(1)[0]}"})
 
 
 def run_on(gateway: Server, target: dict[str, Any], n: int) -> tuple[str, httpx.Client]:
     client = gateway.client(gateway.admin_key)
-    docs = _load(DOCS.replace("SPECIAL", "1").replace("n: 1", f"n: {n}"))  # not from an earlier run's cache
+    docs = _load(
+        DOCS.replace("SPECIAL", "1").replace("n: 1}", f"n: {n}}}")
+    )  # not from an earlier run's cache
     r = client.post("/api/v1/runs", json={"pipeline": docs, "target": target})
     assert r.status_code in (200, 201, 202), r.text
     return str(r.json()["id"]), client
@@ -194,6 +207,36 @@ def test_submit_job_runs_the_runner_as_a_ray_job_reporting_to_the_gateway(
     assert "eyJ" not in json.dumps(record) and "eyJ" not in jobs[0].entrypoint  # no run token (a JWT)
 
 
+def test_cancelling_a_submitted_job_run_ends_the_job(gateway: Server, cluster: DashboardCluster) -> None:
+    target = {"provider": "ray", "options": {"submit": "job", "dashboard": cluster.dashboard}}
+    run_id, client = run_on(gateway, target, -1)
+    with _closing(client):
+        wait_step_started(client, run_id, "a", 120)
+        assert client.post(f"/api/v1/runs/{run_id}/cancel").status_code == 200
+        assert wait_status(client, run_id, 90) == "cancelled"
+    from ray.job_submission import JobSubmissionClient
+
+    jobs = JobSubmissionClient(cluster.dashboard)
+    [job] = [j for j in jobs.list_jobs() if j.submission_id and run_id in j.submission_id]
+    assert str(job.status).rsplit(".", 1)[-1] in ("SUCCEEDED", "FAILED", "STOPPED")  # nothing left running
+    deadline = time.monotonic() + 30
+    while left := running_tasks(cluster):  # the task (ray::mlops:a) and the job's Runner are gone
+        assert time.monotonic() < deadline, [p.pid for p in left]
+        time.sleep(0.2)
+
+
+def running_tasks(cluster: DashboardCluster) -> list[psutil.Process]:
+    """Processes of this cluster running a step's task or a job's Runner."""
+    head = psutil.Process(cluster.nodes["head"].pid)
+    found = []
+    for p in [head, *head.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            line = " ".join(p.cmdline())
+            if "mlops:" in line or "mlops execute" in line:
+                found.append(p)
+    return found
+
+
 def test_ray_job_submit_runs_mlops_run_inside_a_job(cluster: DashboardCluster, tmp_path: Path) -> None:
     work = tmp_path / "w"
     work.mkdir()
@@ -205,3 +248,16 @@ def test_ray_job_submit_runs_mlops_run_inside_a_job(cluster: DashboardCluster, t
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert '"status": "succeeded"' in done.stdout and "succeeded" in done.stdout
+
+
+def test_zz_the_cluster_and_its_dashboard_listen_on_loopback_only(cluster: DashboardCluster) -> None:
+    procs = cluster.leftovers()
+    assert procs
+    listening = []
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            listening += [c for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+    assert any(c.laddr.port == int(cluster.dashboard.rsplit(":", 1)[1]) for c in listening)
+    assert {c.laddr.ip for c in listening} <= {"127.0.0.1", "::1", "::ffff:127.0.0.1"}, listening
+    cluster.stop()
+    assert cluster.leftovers() == []
