@@ -147,9 +147,8 @@ def test_refresh_reads_the_nodes_and_validate_refuses_what_no_node_offers(
 
 def run_on(gateway: Server, target: dict[str, Any], n: int) -> tuple[str, httpx.Client]:
     client = gateway.client(gateway.admin_key)
-    docs = _load(
-        DOCS.replace("SPECIAL", "1").replace("n: 1}", f"n: {n}}}")
-    )  # not from an earlier run's cache
+    varied = DOCS.replace("SPECIAL", "1").replace("n: 1}", f"n: {n}}}").replace("n: 2}", f"n: {n + 1}}}")
+    docs = _load(varied)  # parameters of its own: no step of an earlier run's cache
     r = client.post("/api/v1/runs", json={"pipeline": docs, "target": target})
     assert r.status_code in (200, 201, 202), r.text
     return str(r.json()["id"]), client
