@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -75,6 +76,8 @@ class Cluster:
         self.tmp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # short: socket paths <= 107 bytes
         self.nodes: dict[str, subprocess.Popen[bytes]] = {}
         self.address = ""
+        self.ids: dict[str, str] = {}
+        """Custom resource -> the id of the node that holds it (node_ids)."""
 
     def _start(self, name: str, extra: list[str], cpus: int, resources: dict[str, float]) -> None:
         p = free_ports(6)
@@ -114,35 +117,41 @@ class Cluster:
         """The environment of a process that connects to this cluster."""
         return {**os.environ, **LOOPBACK_ENV, "RAY_ADDRESS": self.address}
 
-    def wait_nodes(self, count: int, timeout: float = 60.0) -> list[dict[str, object]]:
-        """Wait until `count` nodes are alive (through a throwaway driver process, so this test process
-        does not connect itself)."""
-        code = (
-            "import json, ray; ray.init(address=%r, _node_ip_address='127.0.0.1', log_to_driver=False);"
-            "print(json.dumps([n for n in ray.nodes() if n['Alive']]))" % self.address
-        )
+    def wait_started(self, timeout: float = 120.0) -> None:
+        """Wait until every node says it started (`ray start` prints it once its processes are up)."""
         deadline = time.monotonic() + timeout
-        while True:
-            for name, proc in self.nodes.items():
+        for name, proc in self.nodes.items():
+            while "Ray runtime started" not in self.output(name):
                 if proc.poll() is not None:
                     raise RuntimeError(f"ray node {name} exited: {self.output(name)}")
-            out = subprocess.run(
-                [sys.executable, "-c", code],
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-                env=self.driver_env(),
-            )
-            alive = json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else []
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"ray node {name} did not start: {self.output(name)}")
+                time.sleep(0.2)
+
+    def node_ids(self, count: int, timeout: float = 60.0) -> dict[str, str]:
+        """Resource name -> id of the live node that holds it (`""`: the head), once `count` nodes are
+        alive, read through this process's connection (the driver's)."""
+        import ray
+
+        deadline = time.monotonic() + timeout
+        while True:
+            alive = [n for n in ray.nodes() if n["Alive"]]
             if len(alive) >= count:
-                return list(alive)
+                break
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(alive)} of {count} Ray nodes up: {out.stderr[-2000:]}")
-            time.sleep(0.5)
+                raise TimeoutError(f"{len(alive)} of {count} Ray nodes up")
+            time.sleep(0.2)
+        ids = {}
+        for n in alive:
+            custom = [k for k in n["Resources"] if k not in _BUILTIN and not k.startswith("node:")]
+            ids[custom[0] if custom else ""] = str(n["NodeID"])
+        return ids
 
     def output(self, name: str) -> str:
-        return (self.tmp / f"{name}.out").read_text(errors="replace")[-3000:]
+        try:
+            return (self.tmp / f"{name}.out").read_text(errors="replace")[-3000:]
+        except OSError:
+            return ""
 
     def kill_node(self, name: str) -> None:
         """Kill one node, its raylet and its workers, at once (a machine lost)."""
@@ -172,6 +181,7 @@ class Cluster:
             with contextlib.suppress(psutil.Error):
                 p.kill()
         psutil.wait_procs(self.leftovers(), timeout=10)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def leftovers(self) -> list[psutil.Process]:
         """Processes still running that belong to this cluster (their command line names its folder)."""
@@ -182,6 +192,9 @@ class Cluster:
                 if any(mine in arg for arg in p.info["cmdline"] or ()):
                     found.append(p)
         return found
+
+
+_BUILTIN = {"CPU", "GPU", "memory", "object_store_memory"}
 
 
 def _tree(pid: int) -> list[int]:
