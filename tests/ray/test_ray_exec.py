@@ -70,7 +70,7 @@ spec:
   python: {{code: {json.dumps(WORK)}}}
   outputs: {{value: {{type: json}}}}
   parameters: {{type: object, properties: {{n: {{type: integer}}, wait: {{type: string}}}}}}
-  resources: {{cpu: 0.5, custom: {{special: 0.5}}}}
+  resources: {{cpu: 1, custom: {{special: 1}}}}
 ---
 apiVersion: mlops-nocode/v1
 kind: Playbook
@@ -120,11 +120,12 @@ def on_ray(plan: Plan, **options: Any) -> Plan:
 def cluster() -> Iterator[Cluster]:
     c = Cluster()
     try:
-        c.start_head(cpus=2)
+        c.start_head(cpus=1)
         c.add_node("special", cpus=2, resources={"special": 2})
+        c.add_node("doomed", cpus=1, resources={"doomed": 1})  # the node-loss test kills it
         c.wait_started()
         ray_conn.connect(c.address)
-        c.ids = c.node_ids(2)
+        c.ids = c.node_ids(3)
         yield c
     finally:
         ray_conn.disconnect()
@@ -144,18 +145,17 @@ def run(plan: Plan, home: Path, sink: Any = None, **kw: Any) -> tuple[Any, list[
 
 
 def test_fan_out_lands_on_the_special_node_with_live_logs(cluster: Cluster, tmp_path: Path) -> None:
-    gate = tmp_path / "go"
     steps = "".join(
-        f"- {{id: s{i}, uses: playbook/special-work, with: {{n: {i}, wait: '{gate}'}}}}\n"
+        f"- {{id: s{i}, uses: playbook/special-work, with: {{n: {i}, wait: '{tmp_path / f'go{i}'}'}}}}\n"
         for i in range(4)
     )
     seen_before_end: list[str] = []
 
-    def sink(e: Event) -> None:  # a log line arrives while its step still waits for the gate
-        if e.type == "log" and "start" in str(e.data.get("line")):
+    def sink(e: Event) -> None:  # each step waits until its first log line has arrived here
+        line = str(e.data.get("line"))
+        if e.type == "log" and line.startswith("start"):
             seen_before_end.append(str(e.step))
-            if len(seen_before_end) == 4:
-                gate.write_text("go")
+            (tmp_path / f"go{line.split()[1]}").write_text("go")
 
     plan = on_ray(pipeline(steps), address=cluster.address)
     result, events = run(plan, tmp_path, sink=sink, use_cache=False)
@@ -234,9 +234,7 @@ def _running_tasks() -> bool:
 def test_a_node_lost_mid_step_fails_the_attempt_and_the_retry_runs_elsewhere(
     cluster: Cluster, tmp_path: Path
 ) -> None:
-    cluster.add_node("doomed", cpus=1, resources={"doomed": 1})
-    cluster.wait_started()
-    doomed = cluster.node_ids(3)["doomed"]
+    doomed = cluster.ids["doomed"]
     never, first = tmp_path / "never", tmp_path / "first"
     plan = pipeline(f"- {{id: s, uses: playbook/work, with: {{n: 1, wait: '{never}', once: '{first}'}}}}")
     plan = dataclasses.replace(plan, steps=(dataclasses.replace(plan.steps[0], retries=1),))
