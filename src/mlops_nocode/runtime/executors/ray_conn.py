@@ -129,7 +129,7 @@ def nodes(refresh: bool = False) -> list[dict[str, Any]]:
     if refresh or time.monotonic() - at > NODES_TTL_S:
         import ray
 
-        known = [n for n in ray.nodes() if n.get("Alive")]
+        known = [n for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]
         _nodes = (time.monotonic(), known)
     return known
 
