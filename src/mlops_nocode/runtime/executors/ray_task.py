@@ -25,6 +25,8 @@ import sys
 import time
 from typing import Any
 
+DEVICE_VARS = ("CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES")
+"""The devices Ray gave this task (its worker's environment), never the driver's."""
 GRACE_S = 5.0
 """How long a command step has to exit after SIGTERM (a task cancelled without force) before SIGKILL."""
 
@@ -140,10 +142,12 @@ def run_command(payload: dict[str, Any]) -> tuple[int, str | None, dict[str, str
     _mark(payload, node)
     os.makedirs(payload["output_dir"], exist_ok=True)
     argv = [sys.executable, "-I", "-S", "-c", _WATCH, str(os.getpid()), payload["exe"], *payload["argv"]]
+    env = {k: v for k, v in payload["env"].items() if k not in DEVICE_VARS}
+    env.update({k: os.environ[k] for k in DEVICE_VARS if k in os.environ})
     with open(payload["log"], "ab") as log:
         proc = subprocess.Popen(
             argv,
-            env=payload["env"],
+            env=env,
             cwd=payload["cwd"],
             stdin=subprocess.DEVNULL,
             stdout=log,
