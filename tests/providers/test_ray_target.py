@@ -7,6 +7,7 @@ job` renders a job request without the run token, and the Runner drives several 
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -173,3 +174,12 @@ def test_a_plan_mixing_local_ray_and_a_remote_target_drives_local_and_ray_here(h
     part = RemoteDeployments(None, home, "r1", plan, results, str, "http://127.0.0.1:1", {})  # type: ignore[arg-type]
     assert part.here == ("ray-cluster", "local")  # this worker's Runner runs both
     assert [d.provider for d in part.remote] == ["k3s"]
+
+
+def test_the_job_entrypoint_quotes_every_argument() -> None:
+    from mlops_nocode.providers.ray_jobs import entrypoint
+
+    hostile = "http://127.0.0.1:1/'; touch /tmp/pwned; echo '$(id)"
+    line = entrypoint("ray-cluster", hostile)
+    assert shlex.split(line) == ["mlops", "execute", "plan.json", "--deployment", "ray-cluster",
+                                 "--report-to", hostile]  # fmt: skip
