@@ -6,6 +6,7 @@ job` renders a job request without the run token, and the Runner drives several 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shlex
 from collections.abc import Iterator
@@ -183,3 +184,16 @@ def test_the_job_entrypoint_quotes_every_argument() -> None:
     line = entrypoint("ray-cluster", hostile)
     assert shlex.split(line) == ["mlops", "execute", "plan.json", "--deployment", "ray-cluster",
                                  "--report-to", hostile]  # fmt: skip
+
+
+def test_targets_check_says_when_the_cluster_cannot_be_reached() -> None:
+    from mlops_nocode.providers.targets import targets
+    from tests.api.conftest import free_port
+
+    env = {"RAY_ADDRESS": f"127.0.0.1:{free_port()}"}
+    [quiet] = targets(env, "ray")  # no network unless asked
+    assert quiet["ready"] is (importlib.util.find_spec("ray") is not None) and quiet["missing"] == []
+    [asked] = targets(env, "ray", check=True)
+    assert not asked["ready"] and "cannot be reached" in asked["missing"][0]
+    [none] = targets({}, "ray")
+    assert not none["ready"] and none["missing"][0].startswith("RAY_ADDRESS")

@@ -128,7 +128,8 @@ def test_refresh_reads_the_nodes_and_validate_refuses_what_no_node_offers(
     assert json.loads(done.stdout) == {"refreshed": {"ray": 1}}
     monkeypatch.setenv("MLOPS_HOME", env["MLOPS_HOME"])
     monkeypatch.setenv("RAY_ADDRESS", cluster.address)
-    [listed] = targets.targets(env, "ray")  # what `mlops targets` and GET /api/v1/targets show
+    [listed] = targets.targets(env, "ray", check=True)  # `mlops targets --provider ray --check`
+    assert "reachable now" in listed["notes"]
     [offer] = listed["offers"]
     nodes = offer["extra"]["nodes"]
     assert {n["id"] for n in nodes if n["custom"].get("special") == 2} == {cluster.special_id}

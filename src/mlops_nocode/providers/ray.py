@@ -132,6 +132,19 @@ class RayProvider:
             notes.append("nodes not read yet: `mlops targets refresh ray` (Ray checks resources at run time)")
         return TargetState(NAME, credentials=bool(addr), missing=tuple(missing), notes=tuple(notes))
 
+    def reachable(self, env: Mapping[str, str]) -> str | None:
+        """None when the cluster's port at RAY_ADDRESS accepts a connection, else why not (asked with
+        `mlops targets --provider ray --check`)."""
+        addr = address({}, env)
+        if not addr or addr == "auto" or not valid_address(addr):
+            return None if addr == "auto" else f"no cluster address to reach ({addr[:60]!r})"
+        host, _, port = addr.removeprefix("ray://").rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=2.0).close()
+        except OSError as e:
+            return f"the Ray cluster at {addr} cannot be reached ({e.strerror or e})"
+        return None
+
     def offers(self) -> list[Offer]:
         """The configured cluster (RAY_ADDRESS) as one free offer; none when no cluster is configured, so
         `auto` only picks Ray when there is one."""
