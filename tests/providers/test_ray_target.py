@@ -99,6 +99,15 @@ def test_target_ray_without_any_address_says_to_set_ray_address() -> None:
     assert "RAY_ADDRESS" in p["fix"] and "options.address" in p["fix"]
 
 
+def test_a_ray_address_that_is_no_cluster_address_is_refused_at_plan_time() -> None:
+    [p] = problems({"provider": "ray"}, {"RAY_ADDRESS": "http://127.0.0.1:8265"})
+    assert "a dashboard URL" in p["what"] and "host:port" in p["fix"]
+    [q] = problems({"provider": "ray"}, {"RAY_ADDRESS": "127.0.0.1:6379`id`"})
+    assert "not a cluster address" in q["what"]
+    job = {"provider": "ray", "options": {"submit": "job"}}
+    place(compiled(job), env={"RAY_ADDRESS": "http://127.0.0.1:8265"})  # the job API is what it needs
+
+
 def test_ray_address_or_the_address_option_places_on_the_cluster_for_free() -> None:
     plan = place(compiled({"provider": "ray"}), env=ADDR)
     p = plan.step("a").placement or {}

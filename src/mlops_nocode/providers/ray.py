@@ -169,10 +169,16 @@ class RayProvider:
         addr = address(options, env)
         if not bad and not addr:
             bad.append((f"target ray {NO_ADDRESS[0]}", "", NO_ADDRESS[2]))
-        elif not bad and not valid_address(addr) and not addr.startswith(("http://", "https://")):
-            bad.append(
-                (f"RAY_ADDRESS is {addr[:60]!r}, not a cluster address", "", "set RAY_ADDRESS=host:port")
-            )
+        elif not bad and not valid_address(addr):
+            job = options.get("submit") == "job"
+            if addr.startswith(("http://", "https://")) and not job:
+                what = f"RAY_ADDRESS is {addr[:60]!r}, a dashboard URL (as `ray job submit` takes it): the "
+                what += "run's Runner connects to the cluster's GCS address"
+                bad.append((what, "", "set RAY_ADDRESS=host:port (the head's --port, e.g. 10.0.0.5:6379)"))
+            elif not (job and addr.startswith(("http://", "https://"))):
+                bad.append(
+                    (f"RAY_ADDRESS is {addr[:60]!r}, not a cluster address", "", "set RAY_ADDRESS=host:port")
+                )
         if bad:
             return bad, []
         offer = _refreshed(addr)
