@@ -78,6 +78,18 @@ class DashboardCluster(Cluster):
         self.address, self.dashboard = f"127.0.0.1:{gcs}", f"http://127.0.0.1:{dash}"
 
 
+def live_nodes(cluster: Cluster, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """The cluster's live nodes, read as `mlops targets refresh ray` reads them (a process of its own)."""
+    argv = [sys.executable, "-m", "mlops_nocode.providers.ray_nodes", cluster.address]
+    deadline = time.monotonic() + timeout
+    while True:
+        done = subprocess.run(argv, env=cluster.driver_env(), capture_output=True, text=True, check=False)
+        if done.returncode == 0 and (nodes := json.loads(done.stdout.strip().splitlines()[-1])):
+            return list(nodes)
+        assert time.monotonic() < deadline, done.stderr[-2000:]
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("rt") / "home"
@@ -92,8 +104,8 @@ def cluster(home: Path) -> Iterator[DashboardCluster]:
     try:
         # one node (the executor's tests cover several): the head, with the custom resource and its dashboard
         c.start_head(cpus=2, resources={"special": 2})
-        nodes = c.wait_nodes(1, timeout=150)
-        c.special_id = next(str(n["NodeID"]) for n in nodes if "special" in n["Resources"])
+        c.wait_started(timeout=150)
+        c.special_id = live_nodes(c)[0]["id"]
         os.environ.clear()
         os.environ.update(saved)
         yield c
