@@ -31,6 +31,8 @@ from mlops_nocode.providers.base import ProviderError
 from mlops_nocode.providers.placement import placement_problems
 from mlops_nocode.spec import load_text
 from tests.api.conftest import Server, wait_status, wait_step_started
+from tests.deploy.test_two_targets import PROVIDERS, PYPATH
+from tests.deploy.test_two_targets import docs as two_targets
 from tests.ray.cluster import RAY, Cluster, free_ports
 
 WORK = """
@@ -120,7 +122,8 @@ def cluster(home: Path) -> Iterator[DashboardCluster]:
 def gateway(cluster: DashboardCluster, home: Path) -> Iterator[Server]:
     ray_env = {k: v for k, v in cluster.driver_env().items() if k.startswith("RAY_")}
     fast = {"RUN_STALE_AFTER": "5", "POLL_SECONDS": "0.1", "DEPLOYMENT_POLL_SECONDS": "0.5"}
-    s = Server(home, PATH=f"{BIN}:{os.environ['PATH']}", **ray_env, **fast)
+    remote = {"PROVIDER_MODULES": PROVIDERS, "PYTHONPATH": PYPATH}  # a test k3s: a Runner process here
+    s = Server(home, PATH=f"{BIN}:{os.environ['PATH']}", **ray_env, **fast, **remote)
     s.start(timeout=60)
     yield s
     s.stop()
@@ -195,6 +198,26 @@ def test_a_gateway_run_on_ray_records_the_node_of_each_step(
     ]
     assert {s["node"]["id"] for s in graph} == {cluster.special_id}  # only that node has `special`
     assert all(s["node"]["ip"] == "127.0.0.1" for s in graph)
+
+
+def test_a_plan_mixing_ray_local_and_a_remote_target_runs_through_the_gateway(gateway: Server) -> None:
+    """prep on ray -> train on a remote target (k3s, whose test provider starts its Runner here) ->
+    report locally: the worker's Runner drives both the ray and the local deployment."""
+    docs = two_targets()
+    meta = docs[-1]
+    meta["spec"]["steps"][0]["target"] = {"provider": "ray"}
+    client = gateway.client(gateway.admin_key)
+    with _closing(client):
+        r = client.post("/api/v1/runs", json={"pipeline": docs})
+        assert r.status_code == 202, r.text
+        run_id = r.json()["id"]
+        status = wait_status(client, run_id, 150)
+        assert status == "succeeded", client.get(f"/api/v1/runs/{run_id}").json()
+        graph = {s["id"]: s for s in client.get(f"/api/v1/runs/{run_id}/graph").json()["steps"]}
+        run = client.get(f"/api/v1/runs/{run_id}").json()
+    assert [graph[s]["provider"] for s in ("prep/hop", "train/hop", "report/hop")] == ["ray", "k3s", "local"]
+    assert graph["prep/hop"]["node"]["ip"] == "127.0.0.1" and graph["report/hop"]["node"] is None
+    assert run["outputs"]["final"] == ["prep", "train", "report"]
 
 
 def test_submit_job_runs_the_runner_as_a_ray_job_reporting_to_the_gateway(
