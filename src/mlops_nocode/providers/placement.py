@@ -127,6 +127,10 @@ class _Placer:
             unmet = local.unmet_needs(step, local.capabilities())
             if unmet:
                 return _Choice({}, tuple(unmet))
+        option_check = getattr(registry.get(name), "option_problems", None)  # provider-specific options
+        bad_options = option_check(options) if option_check else []
+        if bad_options:
+            return _Choice({}, tuple((p.what, p.where, p.fix) for p in bad_options), grouped=True)
         features = registry.get(name).features
         runtimes = features.runtimes
         if step.runtime not in runtimes:
