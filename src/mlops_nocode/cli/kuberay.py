@@ -55,7 +55,8 @@ def kuberay(
         fail(problems, as_json)
     o = kr.parse(options)
     try:
-        obj = kr.raycluster(steps, o, name=o.name or kr.cluster_name("pipeline", plan.root.split("/")[-1]))
+        default = kr.cluster_name("ray", plan.root.split("/")[-1].split("@")[0])
+        obj = kr.raycluster(steps, o, name=o.name or default)
     except ValueError as e:
         fail([Problem(str(e), target, "give the pipeline python or command steps")], as_json)
     text = kr.manifest_yaml(obj)

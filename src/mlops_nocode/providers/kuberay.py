@@ -340,7 +340,8 @@ def manifest_yaml(obj: Mapping[str, Any]) -> str:
 
 
 def cluster_name(run_id: str, deployment: str) -> str:
-    """A default RayCluster name: a DNS label of at most 40 characters (KubeRay derives longer names)."""
+    """A default RayCluster name, `mlops-RUN-DEPLOYMENT` as a DNS label of at most 40 characters (KubeRay
+    derives longer names from it: services, pods)."""
     text = dns_label(f"mlops-{run_id}-{deployment}")
     return text if len(text) <= 40 else dns_label(text[:31].strip("-") + "-" + text[-8:])
 
