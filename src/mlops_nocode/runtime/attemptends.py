@@ -49,6 +49,8 @@ class AttemptEnds(SharedSteps):
 
         def _kill(self, a: att.Attempt, sig: int) -> None: ...
 
+        def _node_of(self, a: att.Attempt) -> dict[str, str] | None: ...
+
     def _finish(self, state: StepState, code: int, result: str | None) -> bool:
         """Record an attempt's end; return False when the step goes back to the queue for a retry."""
         if state.step.id in self.elsewhere:
@@ -58,6 +60,8 @@ class AttemptEnds(SharedSteps):
         state.duration = time.monotonic() - (state.started or time.monotonic())
         deadline, state.deadline = state.deadline, None
         shutil.rmtree(a.tmp, ignore_errors=True)
+        node = self._node_of(a)
+        where = {"node": node} if node else {}  # the Ray node that ran it
         self._emit_step_events(a)
         try:
             if a.timed_out:
@@ -77,6 +81,7 @@ class AttemptEnds(SharedSteps):
                 error=error,
                 final=final,
                 duration=round(state.duration, 4),
+                **where,
             )
             if not final:
                 delay = min(0.1 * 2 ** (state.attempts - 1), 5.0)
@@ -97,6 +102,7 @@ class AttemptEnds(SharedSteps):
             attempt=a.number,
             duration=round(state.duration, 4),
             metrics=metrics_of(state.outputs),
+            **where,
         )
         return True
 

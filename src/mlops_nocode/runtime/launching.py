@@ -119,6 +119,11 @@ class Launching:
             with contextlib.suppress(Exception):  # one executor's trouble never keeps the others open
                 ex.close()
 
+    def _node_of(self, a: att.Attempt) -> dict[str, str] | None:
+        """Where an ended attempt ran, for executors that know (Ray: the node's id, ip and hostname)."""
+        where = getattr(self._executors.get(executor_key(a.step.runtime, placed_on(a.step))), "where", None)
+        return where(a) if where is not None else None
+
     def _kill(self, a: att.Attempt, sig: int) -> None:
         ex = self._executors.get(executor_key(a.step.runtime, placed_on(a.step)))
         if ex is not None:

@@ -1,0 +1,192 @@
+"""A real Ray cluster on loopback for tests: a head node, more nodes, stopped with nothing left behind.
+
+Every node is a `ray start --block` process in its own session, on 127.0.0.1 only, with free ports and a
+temporary folder of its own (other test processes run their own clusters at the same time: `ray stop`
+would kill them all, so it is never used). Stopping kills each node's process group, then any process
+whose command line names this cluster's temporary folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+RAY = str(Path(sys.executable).with_name("ray"))
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+"""Without it Ray replaces --node-ip-address=127.0.0.1 by the machine's address and its servers listen on
+every interface; with it a node keeps 127.0.0.1 and its servers listen on loopback only."""
+_JOIN = (
+    "import sys; import ray._private.ray_constants as c; from ray._private import services as s; "
+    "c.ENABLE_RAY_CLUSTER = True; s.resolve_ip_for_localhost = lambda host: host; "
+    "from ray.scripts.scripts import main; sys.argv[0] = 'ray'; main()"
+)
+"""`ray start --address` refuses to join with LOOPBACK_ENV set: this runs it with the check passed and
+127.0.0.1 kept as given (the node's own processes still get LOOPBACK_ENV)."""
+
+
+def free_ports(n: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _worker_range() -> tuple[int, int]:
+    """A block of 40 free ports for a node's workers."""
+    for _ in range(50):
+        base = free_ports(1)[0]
+        if base + 40 > 65000:
+            continue
+        try:
+            socks = []
+            for p in range(base, base + 40):
+                s = socket.socket()
+                s.bind(("127.0.0.1", p))
+                socks.append(s)
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+        return base, base + 39
+    raise RuntimeError("no block of free ports")
+
+
+class Cluster:
+    """A head node (2 CPUs) and the nodes added to it; `address` is what RAY_ADDRESS takes."""
+
+    def __init__(self) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # short: socket paths <= 107 bytes
+        self.nodes: dict[str, subprocess.Popen[bytes]] = {}
+        self.address = ""
+
+    def _start(self, name: str, extra: list[str], cpus: int, resources: dict[str, float]) -> None:
+        p = free_ports(6)
+        low, high = _worker_range()
+        launcher = [RAY] if "--head" in extra else [sys.executable, "-c", _JOIN]
+        argv = [
+            *launcher, "start", "--block", "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}",
+            "--object-store-memory=100000000", f"--temp-dir={self.tmp}", "--disable-usage-stats",
+            f"--node-manager-port={p[0]}", f"--object-manager-port={p[1]}",
+            f"--min-worker-port={low}", f"--max-worker-port={high}",
+            f"--dashboard-agent-listen-port={p[2]}", f"--dashboard-agent-grpc-port={p[3]}",
+            f"--runtime-env-agent-port={p[4]}", f"--metrics-export-port={p[5]}",
+            f"--resources={json.dumps(resources)}", *extra,
+        ]  # fmt: skip
+        log = open(self.tmp / f"{name}.out", "wb")  # noqa: SIM115 - the node's own output, kept for failures
+        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **LOOPBACK_ENV}
+        env.pop("RAY_ADDRESS", None)
+        self.nodes[name] = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+        )
+
+    def start_head(self, cpus: int = 2, resources: dict[str, float] | None = None) -> None:
+        gcs, client = free_ports(2)
+        self._start(
+            "head",
+            ["--head", f"--port={gcs}", f"--ray-client-server-port={client}", "--include-dashboard=false",
+             "--dashboard-host=127.0.0.1"],
+            cpus,
+            resources or {},
+        )  # fmt: skip
+        self.address = f"127.0.0.1:{gcs}"
+
+    def add_node(self, name: str, cpus: int = 1, resources: dict[str, float] | None = None) -> None:
+        self._start(name, [f"--address={self.address}"], cpus, resources or {})
+
+    def driver_env(self) -> dict[str, str]:
+        """The environment of a process that connects to this cluster."""
+        return {**os.environ, **LOOPBACK_ENV, "RAY_ADDRESS": self.address}
+
+    def wait_nodes(self, count: int, timeout: float = 60.0) -> list[dict[str, object]]:
+        """Wait until `count` nodes are alive (through a throwaway driver process, so this test process
+        does not connect itself)."""
+        code = (
+            "import json, ray; ray.init(address=%r, _node_ip_address='127.0.0.1', log_to_driver=False);"
+            "print(json.dumps([n for n in ray.nodes() if n['Alive']]))" % self.address
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            for name, proc in self.nodes.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"ray node {name} exited: {self.output(name)}")
+            out = subprocess.run(
+                [sys.executable, "-c", code],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                env=self.driver_env(),
+            )
+            alive = json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else []
+            if len(alive) >= count:
+                return list(alive)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(alive)} of {count} Ray nodes up: {out.stderr[-2000:]}")
+            time.sleep(0.5)
+
+    def output(self, name: str) -> str:
+        return (self.tmp / f"{name}.out").read_text(errors="replace")[-3000:]
+
+    def kill_node(self, name: str) -> None:
+        """Kill one node, its raylet and its workers, at once (a machine lost)."""
+        proc = self.nodes.pop(name)
+        pids = _tree(proc.pid)
+        for pid in pids:
+            with contextlib.suppress(psutil.Error):
+                psutil.Process(pid).kill()
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+    def stop(self) -> None:
+        for name in [n for n in self.nodes if n != "head"] + ["head"]:
+            proc = self.nodes.pop(name, None)
+            if proc is None:
+                continue
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(OSError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        for p in self.leftovers():
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+        psutil.wait_procs(self.leftovers(), timeout=10)
+
+    def leftovers(self) -> list[psutil.Process]:
+        """Processes still running that belong to this cluster (their command line names its folder)."""
+        mine = str(self.tmp)
+        found = []
+        for p in psutil.process_iter(["cmdline"]):
+            with contextlib.suppress(psutil.Error):
+                if any(mine in arg for arg in p.info["cmdline"] or ()):
+                    found.append(p)
+        return found
+
+
+def _tree(pid: int) -> list[int]:
+    try:
+        proc = psutil.Process(pid)
+        return [pid, *(c.pid for c in proc.children(recursive=True))]
+    except psutil.Error:
+        return [pid]

@@ -1,0 +1,329 @@
+"""Steps placed on a `ray` target run as Ray tasks on a real multi-node cluster on loopback.
+
+One cluster for the module (a head node and a node holding the custom resource `special`); the node-loss
+test adds a node of its own and kills it. The real Runner drives the runs in this process; one run goes
+through `mlops run --target ray` as a real process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from mlops_nocode.catalogue import Index
+from mlops_nocode.compiler import compile_plan
+from mlops_nocode.compiler.plan import Plan
+from mlops_nocode.runtime.events import Event
+from mlops_nocode.runtime.executors import ray_conn
+from mlops_nocode.runtime.runner import Runner
+from mlops_nocode.spec import load_text
+from tests.ray.cluster import Cluster
+
+WORK = """
+import os, sys, time
+
+def main(ctx, n: int = 0, wait: str = "", fail_first: str = ""):
+    print(f"start {n} on", os.environ.get("MLOPS_STEP_ID"), flush=True)
+    ctx.metric("n", n)
+    if fail_first and not os.path.exists(fail_first):
+        open(fail_first, "w").close()
+    if wait:  # a file to wait for: the step goes on once the test creates it
+        deadline = time.time() + 60
+        while not os.path.exists(wait) and time.time() < deadline:
+            time.sleep(0.02)
+    print("done", n, file=sys.stderr, flush=True)
+    return {"value": n * 2}
+"""
+
+PLAYBOOKS = f"""
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {{name: work, version: 1.0.0}}
+spec:
+  runtime: python
+  python: {{code: {json.dumps(WORK)}}}
+  outputs: {{value: {{type: json}}}}
+  parameters:
+    type: object
+    properties: {{n: {{type: integer}}, wait: {{type: string}}, fail_first: {{type: string}}}}
+---
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {{name: special-work, version: 1.0.0}}
+spec:
+  runtime: python
+  python: {{code: {json.dumps(WORK)}}}
+  outputs: {{value: {{type: json}}}}
+  parameters: {{type: object, properties: {{n: {{type: integer}}, wait: {{type: string}}}}}}
+  resources: {{cpu: 0.5, custom: {{special: 0.5}}}}
+---
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {{name: tpu-work, version: 1.0.0}}
+spec:
+  runtime: python
+  python: {{code: {json.dumps(WORK)}}}
+  resources: {{custom: {{tpu: 4}}}}
+---
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {{name: shout, version: 1.0.0}}
+spec:
+  runtime: command
+  command:
+    argv: [sh, -c, 'echo "got $0"; echo "\\"$0$0\\"" > "$1"; echo $$ > "$2"; sleep "$3"',
+           "${{{{ params.word }}}}", "${{{{ outputs.twice }}}}", "${{{{ params.pidfile }}}}", "${{{{ params.sleep }}}}"]
+    outputs: {{twice: twice.json}}
+  outputs: {{twice: {{type: json}}}}
+  parameters:
+    type: object
+    properties: {{word: {{type: string}}, pidfile: {{type: string}}, sleep: {{type: string}}}}
+"""
+
+
+def pipeline(steps: str) -> Plan:
+    spec = f"""
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {{name: fan, version: 1.0.0}}
+spec:
+  steps:
+{textwrap.indent(textwrap.dedent(steps), "    ")}
+"""
+    return compile_plan("pipeline/fan", Index(load_text(PLAYBOOKS + "---" + spec)))
+
+
+def on_ray(plan: Plan, **options: Any) -> Plan:
+    """The plan placed on a `ray` target with these options (as placement writes it)."""
+    target = {"provider": "ray", "options": options}
+    placement = {"provider": "ray", "deployment": "ray", "offer": None, "price_per_hour": 0.0}
+    steps = tuple(dataclasses.replace(s, target=target, placement=placement) for s in plan.steps)
+    return dataclasses.replace(plan, steps=steps)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    c = Cluster()
+    try:
+        c.start_head(cpus=2)
+        c.add_node("special", cpus=2, resources={"special": 2})
+        nodes = c.wait_nodes(2)
+        c.special_id = next(str(n["NodeID"]) for n in nodes if "special" in n["Resources"])  # type: ignore[attr-defined]
+        yield c
+    finally:
+        ray_conn.disconnect()
+        c.stop()
+
+
+def run(plan: Plan, home: Path, sink: Any = None, **kw: Any) -> tuple[Any, list[Event]]:
+    events: list[Event] = []
+
+    def both(e: Event) -> None:
+        events.append(e)
+        if sink is not None:
+            sink(e)
+
+    result = Runner(plan, sink=both, home=home, **kw).run()
+    return result, events
+
+
+def test_fan_out_lands_on_the_special_node_with_live_logs(cluster: Cluster, tmp_path: Path) -> None:
+    gate = tmp_path / "go"
+    steps = "".join(
+        f"- {{id: s{i}, uses: playbook/special-work, with: {{n: {i}, wait: '{gate}'}}}}\n"
+        for i in range(4)
+    )
+    seen_before_end: list[str] = []
+
+    def sink(e: Event) -> None:  # a log line arrives while its step still waits for the gate
+        if e.type == "log" and "start" in str(e.data.get("line")):
+            seen_before_end.append(str(e.step))
+            if len(seen_before_end) == 4:
+                gate.write_text("go")
+
+    plan = on_ray(pipeline(steps), address=cluster.address)
+    result, events = run(plan, tmp_path, sink=sink, use_cache=False)
+    assert result.status == "succeeded", {k: s.error for k, s in result.steps.items()}
+    assert sorted(seen_before_end) == ["s0", "s1", "s2", "s3"]
+    finished = [e for e in events if e.type == "step.finished"]
+    assert {e.data["node"]["id"] for e in finished} == {cluster.special_id}  # type: ignore[attr-defined]
+    assert all(e.data["node"]["ip"] == "127.0.0.1" for e in finished)
+    metrics = sorted(e.data["value"] for e in events if e.type == "metric")
+    assert metrics == [0.0, 1.0, 2.0, 3.0]
+    logs = [str(e.data["line"]) for e in events if e.type == "log" and e.step == "s3"]
+    assert logs[0] == "start 3 on s3" and "done 3" in logs
+
+
+def test_python_and_command_steps_with_outputs_then_a_cache_hit(cluster: Cluster, tmp_path: Path) -> None:
+    pid = tmp_path / "pid"
+    plan = on_ray(
+        pipeline(
+            f"""
+            - {{id: py, uses: playbook/work, with: {{n: 21}}}}
+            - {{id: cmd, uses: playbook/shout, with: {{word: hey, pidfile: '{pid}', sleep: '0'}}}}
+            """
+        ),
+        address=cluster.address,
+        strategy="SPREAD",
+    )
+    result, events = run(plan, tmp_path)
+    assert result.status == "succeeded", {k: s.error for k, s in result.steps.items()}
+    assert result.steps["py"].outputs["value"]["value"] == 42
+    assert result.steps["cmd"].outputs["twice"]["value"] == "heyhey"
+    assert any(e.type == "log" and e.step == "cmd" and e.data["line"] == "got hey" for e in events)
+    again, events = run(plan, tmp_path)
+    assert again.status == "succeeded"
+    cached = [e for e in events if e.type == "step.finished"]
+    assert len(cached) == 2 and all(e.data["cached"] for e in cached)
+
+
+def _wait(cond: Any, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_cancel_mid_run_leaves_no_task_or_process(cluster: Cluster, tmp_path: Path) -> None:
+    pids = [tmp_path / f"pid{i}" for i in range(3)]
+    steps = "".join(
+        f"- {{id: c{i}, uses: playbook/shout, with: {{word: w, pidfile: '{p}', sleep: '300'}}}}\n"
+        for i, p in enumerate(pids)
+    )
+    runner = Runner(on_ray(pipeline(steps), address=cluster.address), home=tmp_path, use_cache=False)
+    box: list[Any] = []
+    t = threading.Thread(target=lambda: box.append(runner.run()))
+    t.start()
+    _wait(lambda: sum(p.exists() and p.read_text().strip() != "" for p in pids) >= 2, "two steps started")
+    started = [int(p.read_text()) for p in pids if p.exists() and p.read_text().strip()]
+    runner.cancel()
+    t.join(60)
+    assert box and box[0].status == "cancelled"
+    _wait(lambda: not any(psutil.pid_exists(pid) and _alive(pid) for pid in started), "step processes gone")
+    _wait(lambda: not _running_tasks(), "no Ray task left running", timeout=30)
+
+
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    return False
+
+
+def _running_tasks() -> list[str]:
+    import ray
+
+    from ray.util.state import list_tasks
+
+    with contextlib.suppress(Exception):  # the state API needs the dashboard: fall back to resources
+        return [t.name for t in list_tasks(filters=[("state", "=", "RUNNING")])]
+    total, free = ray.cluster_resources(), ray.available_resources()
+    return ["busy"] if free.get("CPU", 0) < total.get("CPU", 0) else []
+
+
+def test_a_node_lost_mid_step_fails_the_attempt_and_the_retry_runs_elsewhere(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    cluster.add_node("doomed", cpus=1, resources={"doomed": 1})
+    doomed = next(str(n["NodeID"]) for n in cluster.wait_nodes(3) if "doomed" in n["Resources"])
+    gate, first = tmp_path / "never", tmp_path / "first"
+    plan = pipeline(f"- {{id: s, uses: playbook/work, with: {{n: 1, wait: '{gate}', fail_first: '{first}'}}}}")
+    plan = dataclasses.replace(plan, steps=(dataclasses.replace(plan.steps[0], retries=1),))
+    plan = on_ray(plan, address=cluster.address, node_id=doomed, soft=True)
+    box: list[Any] = []
+    events: list[Event] = []
+    runner = Runner(plan, home=tmp_path, use_cache=False, sink=events.append)
+    t = threading.Thread(target=lambda: box.append(runner.run()))
+    t.start()
+    _wait(first.exists, "the first attempt started")
+    gate.write_text("")  # the retry goes through at once
+    first_gate_free = True
+    cluster.kill_node("doomed")
+    t.join(120)
+    assert first_gate_free and box and box[0].status == "succeeded", box and box[0].steps["s"].error
+    failed = [e for e in events if e.type == "step.failed"]
+    assert len(failed) == 1 and "was lost" in failed[0].data["error"]
+    assert doomed[:12] in failed[0].data["error"]
+    finished = next(e for e in events if e.type == "step.finished")
+    assert finished.data["attempt"] == 2 and finished.data["node"]["id"] != doomed
+
+
+def test_unreachable_cluster_and_infeasible_resources_fail_at_start(cluster: Cluster, tmp_path: Path) -> None:
+    plan = on_ray(pipeline("- {id: s, uses: playbook/tpu-work}"),
+                  address=cluster.address)  # fmt: skip
+    result, _ = run(plan, tmp_path)
+    error = str(result.steps["s"].error)
+    assert result.status == "failed" and "no node of the Ray cluster can run this step" in error
+    assert "tpu=4" in error and "special=2" in error
+    other = on_ray(pipeline("- {id: s, uses: playbook/work}"), address="127.0.0.1:1")
+    result, _ = run(other, tmp_path)
+    error = str(result.steps["s"].error)
+    assert "connected to the Ray cluster at" in error and "127.0.0.1:1" in error
+
+
+def test_unreachable_address_names_it_and_the_fix(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        from mlops_nocode.runtime.attempt import StepFailure
+        from mlops_nocode.runtime.executors import ray_conn
+        try:
+            ray_conn.connect("127.0.0.1:1")
+        except StepFailure as e:
+            print(e)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert "the Ray cluster at 127.0.0.1:1 cannot be reached" in out.stdout, out.stderr
+    assert "RAY_ADDRESS" in out.stdout
+
+
+def test_mlops_run_target_ray_as_a_process(cluster: Cluster, tmp_path: Path) -> None:
+    spec = tmp_path / "pipeline.yaml"
+    spec.write_text(PLAYBOOKS + "---" + pipeline_text("- {id: s, uses: playbook/work, with: {n: 5}}"))
+    env = {**os.environ, "RAY_ADDRESS": cluster.address, "MLOPS_HOME": str(tmp_path / "home")}
+    out = subprocess.run(
+        [sys.executable, "-m", "mlops_nocode.cli.main", "run", str(spec), "--target", "ray"],
+        capture_output=True, text=True, timeout=120, env=env, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    runs = list((tmp_path / "home" / "runs").glob("*/events.jsonl"))
+    events = [json.loads(line) for line in runs[0].read_text().splitlines()]
+    finished = [e for e in events if e["type"] == "step.finished"]
+    assert finished and finished[0]["data"]["node"]["ip"] == "127.0.0.1"
+
+
+def pipeline_text(steps: str) -> str:
+    return f"""
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {{name: fan, version: 1.0.0}}
+spec:
+  steps:
+{textwrap.indent(textwrap.dedent(steps), "    ")}
+"""
+
+
+def test_zz_cluster_listens_on_loopback_only_and_stops_clean(cluster: Cluster) -> None:
+    procs = cluster.leftovers()
+    assert procs
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            for c in p.net_connections(kind="inet"):
+                if c.status == psutil.CONN_LISTEN:
+                    assert c.laddr.ip in ("127.0.0.1", "::1", "::ffff:127.0.0.1"), (p.info, c)
+    ray_conn.disconnect()
+    cluster.stop()
+    assert cluster.leftovers() == []
