@@ -16,6 +16,7 @@ def test_the_ray_bench_runs_and_prints_its_ratios(capsys: pytest.CaptureFixture[
         "chain-10 mlops runner on ray",
         "fanout-10 plain ray tasks",
         "fanout-10 mlops runner on ray",
+        "fanout-10 same, default max_parallel",
         "fanout-20 x 50 ms, ideal (4 slots)",
         "fanout-20 x 50 ms, local runner",
         "fanout-20 x 50 ms, mlops runner on ray",
