@@ -26,6 +26,7 @@ from mlops_nocode.runtime.home import mlops_home
 from mlops_nocode.runtime.launching import Launching, placed_on
 from mlops_nocode.runtime.limits import OutputLimits, load_limits
 from mlops_nocode.runtime.logfollow import LogFollower
+from mlops_nocode.runtime.metricfollow import MetricFollower
 from mlops_nocode.runtime.redaction import Redactor, redactor_for
 from mlops_nocode.runtime.rungate import RunGate
 from mlops_nocode.runtime.s3store import StoreError
@@ -112,6 +113,7 @@ class Runner(Launching, AttemptEnds):
         self._jobs: dict[str, StepState] = {}
         self._secrets: dict[str, str] = {}
         self._followers: dict[str, LogFollower] = {}
+        self._metric_followers: dict[str, MetricFollower] = {}
         self._followed_at = 0.0
         self._server: ForkServer | None = None
         self._executors: dict[str, Executor] = {}
@@ -372,9 +374,11 @@ class Runner(Launching, AttemptEnds):
             a.prepare()
             cap = int(self.limits.step_log_line_max_bytes)
             self._followers[a.job] = LogFollower(a.log, self._secrets, LIVE_LOG_LINES, LOG_EVENT_LINES, cap)
+            self._metric_followers[a.job] = MetricFollower(a.events, int(self.limits.step_values_max_bytes))
             executor.start(a)
         except (att.StepFailure, ForkServerError, OSError, ValueError) as e:
             self._followers.pop(a.job, None)
+            self._metric_followers.pop(a.job, None)
             state.status, state.error = "failed", self.redactor.text(str(e))
             state.duration = time.monotonic() - state.started
             self.emit("step.failed", step.id, attempt=a.number, error=state.error, final=True)
