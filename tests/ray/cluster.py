@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +24,12 @@ import psutil
 
 RAY = str(Path(sys.executable).with_name("ray"))
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+QUICK_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_health_check_period_ms": "500",  # a lost node is known in ~2 s, not ~30 s
+    "RAY_health_check_timeout_ms": "1000",
+    "RAY_health_check_failure_threshold": "3",
+}
 """Without it Ray replaces --node-ip-address=127.0.0.1 by the machine's address and its servers listen on
 every interface; with it a node keeps 127.0.0.1 and its servers listen on loopback only."""
 _JOIN = (
@@ -75,6 +82,8 @@ class Cluster:
         self.tmp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # short: socket paths <= 107 bytes
         self.nodes: dict[str, subprocess.Popen[bytes]] = {}
         self.address = ""
+        self.ids: dict[str, str] = {}
+        """Custom resource -> the id of the node that holds it (node_ids)."""
 
     def _start(self, name: str, extra: list[str], cpus: int, resources: dict[str, float]) -> None:
         p = free_ports(6)
@@ -90,7 +99,7 @@ class Cluster:
             f"--resources={json.dumps(resources)}", *extra,
         ]  # fmt: skip
         log = open(self.tmp / f"{name}.out", "wb")  # noqa: SIM115 - the node's own output, kept for failures
-        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **LOOPBACK_ENV}
+        env = {**os.environ, **QUICK_ENV, **LOOPBACK_ENV}
         env.pop("RAY_ADDRESS", None)
         self.nodes[name] = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
@@ -114,35 +123,41 @@ class Cluster:
         """The environment of a process that connects to this cluster."""
         return {**os.environ, **LOOPBACK_ENV, "RAY_ADDRESS": self.address}
 
-    def wait_nodes(self, count: int, timeout: float = 60.0) -> list[dict[str, object]]:
-        """Wait until `count` nodes are alive (through a throwaway driver process, so this test process
-        does not connect itself)."""
-        code = (
-            "import json, ray; ray.init(address=%r, _node_ip_address='127.0.0.1', log_to_driver=False);"
-            "print(json.dumps([n for n in ray.nodes() if n['Alive']]))" % self.address
-        )
+    def wait_started(self, timeout: float = 120.0) -> None:
+        """Wait until every node says it started (`ray start` prints it once its processes are up)."""
         deadline = time.monotonic() + timeout
-        while True:
-            for name, proc in self.nodes.items():
+        for name, proc in self.nodes.items():
+            while "Ray runtime started" not in self.output(name):
                 if proc.poll() is not None:
                     raise RuntimeError(f"ray node {name} exited: {self.output(name)}")
-            out = subprocess.run(
-                [sys.executable, "-c", code],
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-                env=self.driver_env(),
-            )
-            alive = json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else []
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"ray node {name} did not start: {self.output(name)}")
+                time.sleep(0.2)
+
+    def node_ids(self, count: int, timeout: float = 60.0) -> dict[str, str]:
+        """Resource name -> id of the live node that holds it (`""`: the head), once `count` nodes are
+        alive, read through this process's connection (the driver's)."""
+        import ray
+
+        deadline = time.monotonic() + timeout
+        while True:
+            alive = [n for n in ray.nodes() if n["Alive"]]
             if len(alive) >= count:
-                return list(alive)
+                break
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(alive)} of {count} Ray nodes up: {out.stderr[-2000:]}")
-            time.sleep(0.5)
+                raise TimeoutError(f"{len(alive)} of {count} Ray nodes up")
+            time.sleep(0.2)
+        ids = {}
+        for n in alive:
+            custom = [k for k in n["Resources"] if k not in _BUILTIN and not k.startswith("node:")]
+            ids[custom[0] if custom else ""] = str(n["NodeID"])
+        return ids
 
     def output(self, name: str) -> str:
-        return (self.tmp / f"{name}.out").read_text(errors="replace")[-3000:]
+        try:
+            return (self.tmp / f"{name}.out").read_text(errors="replace")[-3000:]
+        except OSError:
+            return ""
 
     def kill_node(self, name: str) -> None:
         """Kill one node, its raylet and its workers, at once (a machine lost)."""
@@ -156,22 +171,18 @@ class Cluster:
         proc.wait(10)
 
     def stop(self) -> None:
-        for name in [n for n in self.nodes if n != "head"] + ["head"]:
-            proc = self.nodes.pop(name, None)
-            if proc is None:
-                continue
+        """Kill every node's process group, then what is left of this cluster's processes."""
+        for proc in self.nodes.values():
             with contextlib.suppress(OSError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(OSError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+                os.killpg(proc.pid, signal.SIGKILL)
+        for proc in self.nodes.values():
+            proc.wait(10)
+        self.nodes.clear()
         for p in self.leftovers():
             with contextlib.suppress(psutil.Error):
                 p.kill()
         psutil.wait_procs(self.leftovers(), timeout=10)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def leftovers(self) -> list[psutil.Process]:
         """Processes still running that belong to this cluster (their command line names its folder)."""
@@ -182,6 +193,9 @@ class Cluster:
                 if any(mine in arg for arg in p.info["cmdline"] or ()):
                     found.append(p)
         return found
+
+
+_BUILTIN = {"CPU", "GPU", "memory", "object_store_memory"}
 
 
 def _tree(pid: int) -> list[int]:

@@ -40,6 +40,7 @@ class _RayExecutor:
         self.ctx = ctx
         self._lock = threading.Lock()
         self._refs: dict[str, Any] = {}
+        self._stopping: dict[str, Any] = {}  # cancelled tasks: a later SIGKILL or close() forces them
         self._where: dict[str, dict[str, str]] = {}
         self._remote: Any = None
 
@@ -126,7 +127,9 @@ class _RayExecutor:
 
     def cancel(self, a: att.Attempt, sig: int = signal.SIGKILL) -> None:
         with self._lock:
-            ref = self._refs.get(a.job)
+            ref = self._refs.get(a.job) or self._stopping.get(a.job)
+            if ref is not None:
+                self._stopping[a.job] = ref  # its end may be reported before its worker stopped
         if ref is None:
             return
         import ray
@@ -135,9 +138,10 @@ class _RayExecutor:
             ray.cancel(ref, force=sig == signal.SIGKILL, recursive=True)
 
     def close(self) -> None:
-        """Cancel what is still running (a run that ends leaves no task behind)."""
+        """Force what is still running or was cancelled (a run that ends leaves no task behind)."""
         with self._lock:
-            refs = list(self._refs.values())
+            refs = [*self._refs.values(), *self._stopping.values()]
+            self._stopping.clear()
         if refs:
             import ray
 

@@ -141,7 +141,8 @@ def run_command(payload: dict[str, Any]) -> tuple[int, str | None, dict[str, str
             start_new_session=True,
         )
     try:
-        code = proc.wait()
+        while (code := proc.poll()) is None:  # not proc.wait(): Ray's cancel interrupts between sleeps
+            time.sleep(0.05)
     except BaseException:
         _stop(proc)
         raise
