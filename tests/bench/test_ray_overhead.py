@@ -29,4 +29,3 @@ def test_the_ray_bench_runs_and_prints_its_ratios(capsys: pytest.CaptureFixture[
     assert "ratio_vs_plain_ray" in printed and "ratio_vs_local" in printed
     (cluster,) = ray_overhead.STOPPED
     assert cluster.leftovers() == []  # no process of the bench's cluster is left
-    assert not cluster.tmp.exists()
