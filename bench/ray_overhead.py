@@ -133,10 +133,11 @@ def main(quick: bool = False) -> list[dict[str, Any]]:
         cluster.start_head(cpus=SLOTS_PER_NODE)
         if nodes == 2:
             cluster.add_node("worker", cpus=SLOTS_PER_NODE)
-        cluster.wait_nodes(nodes)
+        cluster.wait_started()
+        ray_conn.connect(cluster.address)
+        cluster.node_ids(nodes)  # every node alive, seen through this driver's connection
         up = time.perf_counter() - started
         print(f"ray cluster of {nodes} node(s) on 127.0.0.1 up in {up:.1f} s", flush=True)
-        ray_conn.connect(cluster.address)
         with tempfile.TemporaryDirectory() as tmp:
             home = Path(tmp)
             sizes = (10,) if quick else (100, 500)
