@@ -16,6 +16,7 @@ yaml.safe_dump, so no value can escape its string. No secret is in it. Pure: cre
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -346,9 +347,10 @@ def cluster_name(run_id: str, deployment: str) -> str:
     return text if len(text) <= 40 else dns_label(text[:31].strip("-") + "-" + text[-8:])
 
 
-def bundle(d: Deployment) -> Bundle:
-    """The ray deployment's bundle when its target says `kuberay`: the RayCluster manifest (render-only:
-    apply it with kubectl where the KubeRay operator runs, then point `address` at its head)."""
+def with_raycluster(base: Bundle, d: Deployment) -> Bundle:
+    """The ray deployment's bundle `base` plus the RayCluster its target's `kuberay` option asks for
+    (`manifests/raycluster.yaml`; render-only: apply it with kubectl where the KubeRay operator runs,
+    then point `address` at its head). ProviderError, located, for bad options or resources."""
     where = f"deployment {d.name} (ray) > target.options.kuberay"
     problems = option_problems(d.options.get("kuberay"), "target.options.kuberay")
     if problems:
@@ -360,10 +362,8 @@ def bundle(d: Deployment) -> Bundle:
         obj = raycluster(d.steps, o, name=name, run=d.run_id)
     except ValueError as e:
         raise ProviderError(str(e), where, "give the ray steps cpu, memory and gpu resources") from None
-    return Bundle(
-        deployment=d.name,
-        provider="ray",
-        files={MANIFEST: manifest_yaml(obj)},
-        resources=({"type": "RayCluster", "name": f"{o.namespace}/{name}"},),
-        price_per_hour=d.offer.price_per_hour if d.offer else 0.0,
+    return dataclasses.replace(
+        base,
+        files={**base.files, MANIFEST: manifest_yaml(obj)},
+        resources=(*base.resources, {"type": "RayCluster", "name": f"{o.namespace}/{name}"}),
     )

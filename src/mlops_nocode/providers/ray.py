@@ -22,7 +22,6 @@ from mlops_nocode.providers.base import (
     TargetState,
 )
 from mlops_nocode.runtime.executors import runtimes_for
-from mlops_nocode.spec import Problem
 
 NAME = "ray"
 OFFER_ID = "cluster"
@@ -71,20 +70,12 @@ class RayProvider:
         return self.offers()
 
     def render(self, deployment: Deployment) -> Bundle:
-        """Nothing to apply; with `options.kuberay`, a KubeRay RayCluster sized for the steps (kuberay.py)."""
-        if "kuberay" in deployment.options:
-            from mlops_nocode.providers import kuberay
+        bundle = Bundle(deployment.name, NAME, {}, (), 0.0)
+        if "kuberay" in deployment.options:  # + a KubeRay RayCluster sized for the steps (kuberay.py)
+            from mlops_nocode.providers.kuberay import with_raycluster
 
-            return kuberay.bundle(deployment)
-        return Bundle(deployment.name, NAME, {}, (), 0.0)
-
-    def option_problems(self, options: Mapping[str, object]) -> list[Problem]:
-        """Located problems of the target's options that placement checks (`kuberay`)."""
-        if "kuberay" not in options:
-            return []
-        from mlops_nocode.providers import kuberay
-
-        return kuberay.option_problems(options["kuberay"])
+            bundle = with_raycluster(bundle, deployment)
+        return bundle
 
     def provision(self, bundle: Bundle, workdir: Path, env: Mapping[str, str]) -> Provisioned:
         return Provisioned(bundle.deployment, NAME, ())
