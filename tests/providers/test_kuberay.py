@@ -233,9 +233,11 @@ def test_targets_kuberay_command(
 ) -> None:
     spec = write_spec(SPEC.replace("KUBERAY", "{workers: {replicas: 2}, namespace: team}"))
     out = tmp_path / "raycluster.yaml"
-    r = mlops("targets", "kuberay", str(spec), "--out", str(out), "--workers", "3", "--max-workers", "5")
+    flags = ("--workers", "3", "--max-workers", "5", "--network-policy")
+    r = mlops("targets", "kuberay", str(spec), "--out", str(out), *flags)
     assert r.code == 0, r
-    obj = yaml.safe_load(out.read_text())
+    obj, policy = yaml.safe_load_all(out.read_text())
+    assert policy["kind"] == "NetworkPolicy"
     group = obj["spec"]["workerGroupSpecs"][0]
     assert (obj["metadata"]["name"], obj["metadata"]["namespace"]) == ("mlops-ray-rk", "team")
     assert (group["replicas"], group["maxReplicas"]) == (3, 5)
@@ -258,3 +260,27 @@ def test_the_offline_checks_catch_mistakes(validator: jsonschema.Draft202012Vali
     obj["spec"]["headGroupSpec"]["template"]["spec"]["securityContext"]["runAsUser"] = "root"
     with pytest.raises((AssertionError, kubernetes_validate.ValidationError)):
         check(obj, validator)
+
+
+def test_network_policy_admits_the_cluster_and_its_labelled_clients(
+    validator: jsonschema.Draft202012Validator,
+) -> None:
+    d = ray_deployment([ray_step("a"), ray_step("g", gpu=1)], {"kuberay": {"network_policy": True}})
+    bundle = PROVIDER.render(d)
+    cluster, policy = yaml.safe_load_all(bundle.files[kuberay.MANIFEST])
+    check(cluster, validator)
+    kubernetes_validate.validate(policy, K8S_VERSION, strict=True)
+    name = cluster["metadata"]["name"]
+    assert [r["type"] for r in bundle.resources] == ["RayCluster", "NetworkPolicy"]
+    assert policy["metadata"]["namespace"] == cluster["metadata"]["namespace"]
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    templates = [cluster["spec"]["headGroupSpec"]["template"]]
+    templates += [g["template"] for g in cluster["spec"]["workerGroupSpecs"]]
+    for tpl in templates:  # every pod of the cluster is selected, and admits its own pods
+        assert selector.items() <= tpl["metadata"]["labels"].items()
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [
+        {"podSelector": {"matchLabels": selector}},
+        {"namespaceSelector": {}, "podSelector": {"matchLabels": {"mlops-nocode/ray-client": name}}},
+    ]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]

@@ -23,6 +23,9 @@ def kuberay(
     workers: Annotated[int | None, typer.Option(help="CPU workers (replicas)")] = None,
     max_workers: Annotated[int | None, typer.Option(help="At most this many CPU workers")] = None,
     gpu_workers: Annotated[int | None, typer.Option(help="GPU workers (replicas)")] = None,
+    network_policy: Annotated[
+        bool | None, typer.Option(help="Add a NetworkPolicy: only its pods and labelled clients connect")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Problems as JSON")] = False,
 ) -> None:
     """Print (or write) a KubeRay RayCluster (ray.io/v1) sized for the pipeline's python and command
@@ -43,7 +46,7 @@ def kuberay(
     steps = on_ray or list(plan.steps)
     base = (steps[0].target.get("options") or {}).get("kuberay") if on_ray else None
     options: dict[str, Any] = dict(base) if isinstance(base, dict) else {}
-    flags = {"name": name, "namespace": namespace, "image": image}
+    flags = {"name": name, "namespace": namespace, "image": image, "network_policy": network_policy}
     options.update({k: v for k, v in flags.items() if v is not None})
     for key, replicas, high in (("workers", workers, max_workers), ("gpu_workers", gpu_workers, None)):
         group = dict(options.get(key) or {}) if isinstance(options.get(key), dict) else {}
@@ -56,12 +59,12 @@ def kuberay(
     o = kr.parse(options)
     try:
         default = kr.cluster_name("ray", plan.root.split("/")[-1].split("@")[0])
-        obj = kr.raycluster(steps, o, name=o.name or default)
+        objs = kr.manifests(steps, o, name=o.name or default)
     except ValueError as e:
         fail([Problem(str(e), target, "give the pipeline python or command steps")], as_json)
-    text = kr.manifest_yaml(obj)
+    text = kr.manifest_yaml(objs)
     if out_file is None:
         print(text, end="")
         return
     write_output(out_file, text, "--out", as_json)
-    err.print(f"[green]✓[/] RayCluster {obj['metadata']['name']} written to {out_file}")
+    err.print(f"[green]✓[/] RayCluster {objs[0]['metadata']['name']} written to {out_file}")

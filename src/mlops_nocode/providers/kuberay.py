@@ -104,6 +104,7 @@ class KubeRayOptions(_Opts):
     ray_version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+$")] = RAY_VERSION
     object_store_memory: _Memory = "1Gi"
     autoscaling: bool = False
+    network_policy: bool = Field(default=False, description="only its pods and labelled clients connect")
     labels: dict[_LabelKey, _Label] = Field(default_factory=dict)
     head: Head = Field(default_factory=Head)
     workers: Group = Field(default_factory=Group)
@@ -334,10 +335,20 @@ def _template(
     return {"metadata": {"labels": {**labels, "mlops-nocode/role": role}}, "spec": pod}
 
 
-def manifest_yaml(obj: Mapping[str, Any]) -> str:
-    """One object as a YAML document (safe_dump quotes every string that needs it)."""
+def manifests(
+    steps: Iterable[PlanStep], o: KubeRayOptions, *, name: str, run: str = ""
+) -> list[dict[str, Any]]:
+    """The RayCluster, and its NetworkPolicy when `network_policy` is on (kuberay_net.py)."""
+    from mlops_nocode.providers.kuberay_net import network_policy
+
+    obj = raycluster(steps, o, name=name, run=run)
+    return [obj, network_policy(obj)] if o.network_policy else [obj]
+
+
+def manifest_yaml(objs: Iterable[Mapping[str, Any]]) -> str:
+    """The objects as YAML documents (safe_dump quotes every string that needs it)."""
     head = "# KubeRay RayCluster (ray.io/v1) by mlops-nocode: kubectl apply -f (needs the KubeRay operator)\n"
-    return head + yaml.safe_dump(dict(obj), sort_keys=False, width=100)
+    return head + yaml.safe_dump_all([dict(o) for o in objs], sort_keys=False, width=100)
 
 
 def cluster_name(run_id: str, deployment: str) -> str:
@@ -359,11 +370,10 @@ def with_raycluster(base: Bundle, d: Deployment) -> Bundle:
     o = parse(d.options.get("kuberay"))
     name = o.name or cluster_name(d.run_id, d.name)
     try:
-        obj = raycluster(d.steps, o, name=name, run=d.run_id)
+        objs = manifests(d.steps, o, name=name, run=d.run_id)
     except ValueError as e:
         raise ProviderError(str(e), where, "give the ray steps cpu, memory and gpu resources") from None
+    created = tuple({"type": x["kind"], "name": f"{o.namespace}/{x['metadata']['name']}"} for x in objs)
     return dataclasses.replace(
-        base,
-        files={**base.files, MANIFEST: manifest_yaml(obj)},
-        resources=(*base.resources, {"type": "RayCluster", "name": f"{o.namespace}/{name}"}),
+        base, files={**base.files, MANIFEST: manifest_yaml(objs)}, resources=(*base.resources, *created)
     )
