@@ -81,11 +81,13 @@ class Cluster:
     def __init__(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # short: socket paths <= 107 bytes
         self.nodes: dict[str, subprocess.Popen[bytes]] = {}
+        self._specs: dict[str, tuple[list[str], int, dict[str, float]]] = {}
         self.address = ""
         self.ids: dict[str, str] = {}
         """Custom resource -> the id of the node that holds it (node_ids)."""
 
     def _start(self, name: str, extra: list[str], cpus: int, resources: dict[str, float]) -> None:
+        self._specs[name] = (extra, cpus, resources)
         p = free_ports(6)
         low, high = _worker_range()
         launcher = [RAY] if "--head" in extra else [sys.executable, "-c", _JOIN]
@@ -126,10 +128,15 @@ class Cluster:
     def wait_started(self, timeout: float = 120.0) -> None:
         """Wait until every node says it started (`ray start` prints it once its processes are up)."""
         deadline = time.monotonic() + timeout
-        for name, proc in self.nodes.items():
+        for name in list(self.nodes):
+            retried = False
             while "Ray runtime started" not in self.output(name):
-                if proc.poll() is not None:
-                    raise RuntimeError(f"ray node {name} exited: {self.output(name)}")
+                if self.nodes[name].poll() is not None:
+                    # a loaded machine may take longer than the 30 s Ray gives a node to register
+                    if retried or "timed out during startup" not in self.output(name):
+                        raise RuntimeError(f"ray node {name} exited: {self.output(name)}")
+                    retried = True
+                    self._start(name, *self._specs[name])
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"ray node {name} did not start: {self.output(name)}")
                 time.sleep(0.2)

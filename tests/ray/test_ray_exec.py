@@ -86,14 +86,33 @@ metadata: {{name: shout, version: 1.0.0}}
 spec:
   runtime: command
   command:
-    argv: [sh, -c, 'echo "got $0"; echo "\\"$0$0\\"" > "$1"; echo $$ > "$2"; sleep "$3"',
-           "${{{{ params.word }}}}", "${{{{ outputs.twice }}}}", "${{{{ params.pidfile }}}}", "${{{{ params.sleep }}}}"]
+    argv:
+      - sh
+      - -c
+      - 'echo "got $0"; echo "\\"$0$0\\"" > "$1"; echo $$ > "$2"; sleep "$3"'
+      - "${{{{ params.word }}}}"
+      - "${{{{ outputs.twice }}}}"
+      - "${{{{ params.pidfile }}}}"
+      - "${{{{ params.sleep }}}}"
     outputs: {{twice: twice.json}}
   outputs: {{twice: {{type: json}}}}
   parameters:
     type: object
     properties: {{word: {{type: string}}, pidfile: {{type: string}}, sleep: {{type: string}}}}
 """
+
+
+STUBBORN = """
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {name: stubborn, version: 1.0.0}
+spec:
+  runtime: command
+  command:
+    argv: [sh, -c, 'trap "" TERM; echo $$ > "$0"; sleep 300; echo after', "${{ params.pidfile }}"]
+  parameters: {type: object, properties: {pidfile: {type: string}}}
+"""
+"""A command that ignores SIGTERM (and so does its child): only the forced cancel stops it."""
 
 
 def pipeline(steps: str) -> Plan:
@@ -105,7 +124,7 @@ spec:
   steps:
 {textwrap.indent(textwrap.dedent(steps), "    ")}
 """
-    return compile_plan("pipeline/fan", Index(load_text(PLAYBOOKS + "---" + spec)))
+    return compile_plan("pipeline/fan", Index(load_text(PLAYBOOKS + "---" + STUBBORN + "---" + spec)))
 
 
 def on_ray(plan: Plan, **options: Any) -> Plan:
@@ -121,6 +140,7 @@ def cluster() -> Iterator[Cluster]:
     c = Cluster()
     try:
         c.start_head(cpus=1)
+        c.wait_started()  # the nodes join a head that is up (all at once overloads a small machine)
         c.add_node("special", cpus=2, resources={"special": 2})
         c.add_node("doomed", cpus=1, resources={"doomed": 1})  # the node-loss test kills it
         c.wait_started()
@@ -201,21 +221,37 @@ def _wait(cond: Any, what: str, timeout: float = 60.0) -> None:
 
 def test_cancel_mid_run_leaves_no_task_or_process(cluster: Cluster, tmp_path: Path) -> None:
     pids = [tmp_path / f"pid{i}" for i in range(3)]
-    steps = "".join(
-        f"- {{id: c{i}, uses: playbook/shout, with: {{word: w, pidfile: '{p}', sleep: '300'}}}}\n"
-        for i, p in enumerate(pids)
+    steps = (
+        f"- {{id: c0, uses: playbook/shout, with: {{word: w, pidfile: '{pids[0]}', sleep: '300'}}}}\n"
+        f"- {{id: c1, uses: playbook/stubborn, with: {{pidfile: '{pids[1]}'}}}}\n"
+        f"- {{id: c2, uses: playbook/stubborn, with: {{pidfile: '{pids[2]}'}}}}\n"
     )
     runner = Runner(on_ray(pipeline(steps), address=cluster.address), home=tmp_path, use_cache=False)
     box: list[Any] = []
     t = threading.Thread(target=lambda: box.append(runner.run()))
     t.start()
-    _wait(lambda: sum(p.exists() and p.read_text().strip() != "" for p in pids) >= 2, "two steps started")
-    started = [int(p.read_text()) for p in pids if p.exists() and p.read_text().strip()]
+    written = [p for p in pids if p.exists() and p.read_text().strip()]
+    _wait(lambda: len([p for p in pids if p.exists() and p.read_text().strip()]) >= 2, "two steps started")
+    written = [p for p in pids if p.exists() and p.read_text().strip()]
+    started = [pid for p in written for pid in _tree(int(p.read_text()))]
+    assert len(started) >= 4  # each shell and its sleep
     runner.cancel()
     t.join(60)
     assert box and box[0].status == "cancelled"
-    _wait(lambda: not any(psutil.pid_exists(pid) and _alive(pid) for pid in started), "step processes gone")
+    _wait(lambda: not any(_alive(pid) for pid in started), "step processes gone")
     _wait(lambda: not _running_tasks(), "no Ray task left running", timeout=30)
+
+
+def _tree(pid: int) -> list[int]:
+    """A step's process and its children, once it has started its child."""
+    deadline = time.monotonic() + 30
+    while True:
+        with contextlib.suppress(psutil.Error):
+            children = psutil.Process(pid).children(recursive=True)
+            if children:
+                return [pid, *(c.pid for c in children)]
+        assert time.monotonic() < deadline, f"step process {pid} started no child"
+        time.sleep(0.05)
 
 
 def _alive(pid: int) -> bool:
@@ -319,6 +355,10 @@ def test_zz_cluster_listens_on_loopback_only_and_stops_clean(cluster: Cluster) -
             for c in p.net_connections(kind="inet"):
                 if c.status == psutil.CONN_LISTEN:
                     assert c.laddr.ip in ("127.0.0.1", "::1", "::ffff:127.0.0.1"), (p.info, c)
+    watchers = [
+        p for p in psutil.process_iter(["cmdline"]) if "PR_SET_PDEATHSIG" in " ".join(p.info["cmdline"] or ())
+    ]
+    assert [p for p in watchers if _alive(p.pid)] == []  # every command step's watcher and sentinel ended
     ray_conn.disconnect()
     cluster.stop()
     assert cluster.leftovers() == []

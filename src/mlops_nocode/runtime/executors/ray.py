@@ -89,7 +89,7 @@ class _RayExecutor:
         try:
             code, text, node = f.result()
             self._where[a.job] = node
-        except BaseException as e:  # noqa: BLE001 - every end of the task becomes the attempt's end
+        except BaseException as e:  # every end of the task becomes the attempt's end
             code, text = self._failure(a, e)
         self.ctx.done(a.job, code, text)
 

@@ -68,14 +68,22 @@ def _loopback_only(host: str, port: int) -> bool:
     RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0), not on this machine's own address as Ray does by default."""
     if not _is_loopback(host):
         return False
+    own = _own_ip()
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.connect(("8.8.8.8", 53))  # no packet is sent: this only picks the outgoing address (as Ray)
-            own = probe.getsockname()[0]
         socket.create_connection((own, port), timeout=CONNECT_TIMEOUT_S).close()
     except OSError:
         return True
     return _is_loopback(own)
+
+
+def _own_ip() -> str:
+    """This machine's address as Ray picks it (the one its outgoing traffic uses); loopback if none."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("8.8.8.8", 53))  # no packet is sent: this only picks the outgoing address
+            return str(probe.getsockname()[0])
+    except OSError:
+        return "127.0.0.1"
 
 
 def connect(address: str) -> None:
@@ -86,14 +94,16 @@ def connect(address: str) -> None:
             "no Ray cluster is named: set RAY_ADDRESS (e.g. 10.0.0.5:6379) or the target's options.address"
         )
     with _lock:
-        if _connected is not None:
-            if _connected != address:
-                raise StepFailure(
-                    f"this process is connected to the Ray cluster at {_connected} and the step's target "
-                    f"names {address}: one process drives one Ray cluster (Ray allows one connection per "
-                    "process); run the plans of the other cluster from another `mlops run` or worker"
-                )
+        if _connected is None:
+            _connected = _already_connected()
+        if _connected is not None and _same_cluster(_connected, address):
             return
+        if _connected is not None:
+            raise StepFailure(
+                f"this process is connected to the Ray cluster at {_connected} and the step's target "
+                f"names {address}: one process drives one Ray cluster (Ray allows one connection per "
+                "process); run the plans of the other cluster from another `mlops run` or worker"
+            )
         hp = _host_port(address)
         if hp is not None:
             try:
@@ -122,6 +132,27 @@ def connect(address: str) -> None:
         _connected = address
 
 
+def _already_connected() -> str | None:
+    """The cluster another part of this process connected to with `ray.init`, if Ray is imported."""
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return None
+    return str(ray.get_runtime_context().gcs_address)
+
+
+def _same_cluster(a: str, b: str) -> bool:
+    """Whether two addresses name one cluster (Ray writes 127.0.0.1 as this machine's own address)."""
+    if a == b:
+        return True
+    ha, hb = _host_port(a), _host_port(b)
+    if ha is None or hb is None or ha[1] != hb[1]:
+        return False
+    local = {"127.0.0.1", "localhost", "::1", _own_ip()}
+    return ha[0] == hb[0] or (ha[0] in local and hb[0] in local)
+
+
 def nodes(refresh: bool = False) -> list[dict[str, Any]]:
     """The cluster's live nodes (`ray.nodes()`), cached for NODES_TTL_S."""
     global _nodes
@@ -129,7 +160,7 @@ def nodes(refresh: bool = False) -> list[dict[str, Any]]:
     if refresh or time.monotonic() - at > NODES_TTL_S:
         import ray
 
-        known = [n for n in ray.nodes() if n.get("Alive")]
+        known = [n for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]
         _nodes = (time.monotonic(), known)
     return known
 
@@ -196,7 +227,8 @@ def check_feasible(step: PlanStep, opts: Mapping[str, Any]) -> None:
     """StepFailure when no live node of the cluster could ever run the step (what they offer listed)."""
     need = demand(step)
     labels: dict[str, str] = dict(opts.get("label_selector") or {})
-    pinned = getattr(opts.get("scheduling_strategy"), "node_id", None)
+    strategy = opts.get("scheduling_strategy")
+    pinned = None if getattr(strategy, "soft", True) else getattr(strategy, "node_id", None)
 
     def fits(n: dict[str, Any]) -> bool:
         total = n.get("Resources") or {}

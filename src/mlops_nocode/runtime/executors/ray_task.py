@@ -4,8 +4,10 @@ A Python step's function is called inside the Ray worker itself (no process per 
 `run_step` as a local step (runtime/stepcall.py), with the step's environment, working folder and
 `sys.stdout`/`sys.stderr` swapped in for the call and restored after it (a Ray worker runs one task at
 a time and is reused). A command step runs as a child process in its own process group behind a small
-watcher that the kernel signals when the Ray worker dies (PR_SET_PDEATHSIG): a force-cancelled task or
-a killed worker leaves no process of the step behind.
+watcher that the kernel signals when the Ray worker dies (PR_SET_PDEATHSIG), and a sentinel in the group
+that the kernel signals when the watcher dies (Ray kills a dead worker's children, the watcher among
+them): either kills the whole group, so a force-cancelled task or a killed worker leaves no process of
+the step behind.
 
 Logs and metrics are written to the attempt's files, which the driver sees (shared storage): its
 LogFollower turns them into live `log` events, redacted there, as for local steps.
@@ -23,6 +25,8 @@ import sys
 import time
 from typing import Any
 
+DEVICE_VARS = ("CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES")
+"""The devices Ray gave this task (its worker's environment), never the driver's."""
 GRACE_S = 5.0
 """How long a command step has to exit after SIGTERM (a task cancelled without force) before SIGKILL."""
 
@@ -31,19 +35,27 @@ _node: dict[str, str] | None = None
 _WATCH = r"""
 import ctypes, os, signal, sys
 parent = int(sys.argv[1])
+prctl = ctypes.CDLL(None, use_errno=True).prctl
 def gone(*_):
     os.killpg(0, signal.SIGKILL)
 signal.signal(signal.SIGUSR2, gone)
-ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGUSR2)  # PR_SET_PDEATHSIG
-if os.getppid() != parent:
-    gone()
 signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the step gets it (a graceful cancel); SIGKILL follows
 signal.signal(signal.SIGINT, signal.SIG_IGN)
+prctl(1, signal.SIGUSR2)  # PR_SET_PDEATHSIG: the Ray worker died
+if os.getppid() != parent:
+    gone()
+me = os.getpid()
+sentinel = os.fork()
+if sentinel == 0:  # Ray kills a dead worker's children (this watcher): the sentinel kills the group then
+    prctl(1, signal.SIGUSR2)
+    if os.getppid() != me:
+        gone()
+    while True:
+        signal.pause()
 pid = os.fork()
 if pid == 0:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGUSR2, signal.SIG_DFL)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
+        signal.signal(sig, signal.SIG_DFL)
     try:
         os.execv(sys.argv[2], sys.argv[3:])
     except OSError as e:
@@ -57,6 +69,7 @@ while True:
         os._exit(1)
     except InterruptedError:
         continue
+os.kill(sentinel, signal.SIGKILL)
 code = os.waitstatus_to_exitcode(status)
 if code < 0:
     signal.signal(-code, signal.SIG_DFL)
@@ -73,7 +86,7 @@ def node_info() -> dict[str, str]:
 
         _node = {
             "id": ray.get_runtime_context().get_node_id(),
-            "ip": ray.util.get_node_ip_address(),
+            "ip": ray.util.get_node_ip_address(),  # type: ignore[no-untyped-call]
             "hostname": socket.gethostname(),
         }
     return _node
@@ -81,9 +94,8 @@ def node_info() -> dict[str, str]:
 
 def _mark(payload: dict[str, Any], node: dict[str, str]) -> None:
     """Leave the node beside the attempt's files, so that the driver can name it if the node is lost."""
-    with contextlib.suppress(OSError):
-        with open(payload["node_file"], "w", encoding="utf-8") as f:
-            f.write(json.dumps(node))
+    with contextlib.suppress(OSError), open(payload["node_file"], "w", encoding="utf-8") as f:
+        f.write(json.dumps(node))
     with contextlib.suppress(OSError):
         os.makedirs(payload["tmp"], mode=0o700, exist_ok=True)
 
@@ -130,10 +142,12 @@ def run_command(payload: dict[str, Any]) -> tuple[int, str | None, dict[str, str
     _mark(payload, node)
     os.makedirs(payload["output_dir"], exist_ok=True)
     argv = [sys.executable, "-I", "-S", "-c", _WATCH, str(os.getpid()), payload["exe"], *payload["argv"]]
+    env = {k: v for k, v in payload["env"].items() if k not in DEVICE_VARS}
+    env.update({k: os.environ[k] for k in DEVICE_VARS if k in os.environ})
     with open(payload["log"], "ab") as log:
         proc = subprocess.Popen(
             argv,
-            env=payload["env"],
+            env=env,
             cwd=payload["cwd"],
             stdin=subprocess.DEVNULL,
             stdout=log,
