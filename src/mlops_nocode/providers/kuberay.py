@@ -30,6 +30,7 @@ from mlops_nocode.compiler.plan import PlanStep
 from mlops_nocode.providers.base import Bundle, Deployment, ProviderError
 from mlops_nocode.providers.k3s_render import dns_label, label_value
 from mlops_nocode.spec import Problem
+from mlops_nocode.spec.models import CUSTOM_RESOURCE_RE, RESERVED_RESOURCES
 from mlops_nocode.spec.values import MEMORY_RE, memory_bytes
 
 RAY_VERSION = "2.60.0"
@@ -194,8 +195,6 @@ def needs(steps: Iterable[PlanStep]) -> tuple[Need, Need]:
             raise ValueError(f"step {s.id} has unusable resources: {e}") from None
         if isinstance(gpu, bool) or not isinstance(gpu, int) or gpu < 0 or not 0 < cpu <= 1e5:
             raise ValueError(f"step {s.id} asks for {res.get('cpu')!r} CPUs and {gpu!r} GPUs")
-        from mlops_nocode.spec.models import CUSTOM_RESOURCE_RE, RESERVED_RESOURCES
-
         for k, v in custom.items():
             if not CUSTOM_RESOURCE_RE.fullmatch(k) or k in RESERVED_RESOURCES or not 0 < v <= 1e6:
                 raise ValueError(f"step {s.id} asks for custom resource {k[:40]!r}: {v!r}")
