@@ -154,3 +154,12 @@ def refresh(
         return
     for name, n in counts.items():
         err.print(f"[green]✓[/] {name}: {n} offer(s) refreshed")
+
+
+def _register_kuberay() -> None:
+    from mlops_nocode.cli.kuberay import kuberay
+
+    app.command("kuberay")(kuberay)
+
+
+_register_kuberay()

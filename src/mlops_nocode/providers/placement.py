@@ -140,6 +140,12 @@ class _Placer:
             unmet = local.unmet_needs(step, local.capabilities())
             if unmet:
                 return _Choice({}, tuple(self._elsewhere(step, needs, u) for u in unmet))
+        if name == "ray" and "kuberay" in options:  # the RayCluster's options (providers/kuberay.py)
+            from mlops_nocode.providers.kuberay import option_problems
+
+            bad_kuberay = option_problems(options["kuberay"])
+            if bad_kuberay:
+                return _Choice({}, tuple((p.what, p.where, p.fix) for p in bad_kuberay), grouped=True)
         features = registry.get(name).features
         runtimes = features.runtimes
         if step.runtime not in runtimes:

@@ -213,8 +213,14 @@ class RayProvider:
     def render(self, deployment: Deployment) -> Bundle:
         if deployment.options.get("submit") == "job":
             addr = address(deployment.options)
-            return ray_jobs.bundle(deployment, dashboard_url(deployment.options, addr))
-        return Bundle(deployment.name, NAME, {}, (), 0.0)
+            bundle = ray_jobs.bundle(deployment, dashboard_url(deployment.options, addr))
+        else:
+            bundle = Bundle(deployment.name, NAME, {}, (), 0.0)
+        if "kuberay" in deployment.options:  # + a KubeRay RayCluster sized for the steps (kuberay.py)
+            from mlops_nocode.providers.kuberay import with_raycluster
+
+            bundle = with_raycluster(bundle, deployment)
+        return bundle
 
     def provision(self, bundle: Bundle, workdir: Path, env: Mapping[str, str]) -> Provisioned:
         if "job.json" in bundle.files:

@@ -36,6 +36,7 @@ OPTIONS: dict[str, str] = {
     "storage": "how artifacts move between nodes: shared (every node sees MLOPS_HOME at the same path)",
     "submit": "driver (this Runner submits each step) or job (the run is submitted as a Ray Job)",
     "dashboard": "the dashboard's URL for submit: job (default: http://<address host>:8265)",
+    "kuberay": "{...}: also render a KubeRay RayCluster sized for the steps (docs/RAY.md, KubeRay)",
 }
 CONSTRAINTS = frozenset(
     {
