@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -227,7 +227,7 @@ def finetune(
     lora_r: int = 8,
     lora_alpha: int = 16,
     lora_dropout: float = 0.0,
-    target_modules: list[str] | None = None,
+    target_modules: Sequence[str] = (),
     device: str = "auto",
     precision: str = "auto",
     logging_steps: int = 1,
@@ -249,7 +249,7 @@ def finetune(
         lora_r=lora_r,
         lora_alpha=lora_alpha,
         lora_dropout=lora_dropout,
-        target_modules=tuple(target_modules or ()),
+        target_modules=tuple(target_modules),
         device=device,
         precision=precision,
         logging_steps=logging_steps,
