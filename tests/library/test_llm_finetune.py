@@ -100,7 +100,7 @@ def test_a_resumed_run_continues_where_the_checkpoint_left_it(
 def test_bad_rows_and_missing_models_are_named(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "hi", "output": "there"}\n{"instruction": 3}\n')
-    with pytest.raises(LMError, match="bad.jsonl line 2: no text under 'instruction'"):
+    with pytest.raises(LMError, match=r"bad\.jsonl line 2: no text under 'instruction'"):
         lm_data.instruction_dataset(path=str(bad), ctx=_ctx(tmp_path, "d"))
     with pytest.raises(LMError, match="must be an absolute path"):
         lm_data.instruction_dataset(path="relative.jsonl", ctx=_ctx(tmp_path, "d2"))

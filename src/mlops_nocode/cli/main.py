@@ -93,7 +93,7 @@ TargetOptionOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--target-option",
-        help="An option of --target's provider, KEY=VALUE (repeatable), e.g. gpu_count=1, min_gpu_memory=24Gi",
+        help="An option of --target's provider, KEY=VALUE (repeatable): gpu_count=1, min_gpu_memory=24Gi",
     ),
 ]
 
