@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parameters = sum(p.numel() for p in built.parameters())
     del built
     build_seconds = time.perf_counter() - t
+    threads = 1 if args.tiny else 0  # one thread for a tiny model on a shared CPU; every core otherwise
     params = {
         "max_steps": steps,
         "batch_size": size["batch"],
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "target_modules": ["all-linear"],
         "save_steps": steps,
         "logging_steps": 10,
-        "cpu_threads": 0,
+        "cpu_threads": threads,
     }
     cfg = lm_train.TrainConfig(
         max_steps=steps,
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         target_modules=("all-linear",),
         save_steps=steps,
         logging_steps=10,
-        cpu_threads=0,
+        cpu_threads=threads,
     )
     rows, _ = tokenize_rows(tok, read_rows(data), size["seq"])
     t = time.perf_counter()

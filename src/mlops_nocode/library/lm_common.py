@@ -32,6 +32,22 @@ def offline() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def preload() -> None:
+    """Import torch, transformers' causal-LM classes and peft now, when they are installed (nothing when
+    not: the step then fails saying what to install). The step modules call this at import: a run's fork
+    server imports its steps' modules once before forking them (runtime/launching.py), so each step of
+    the run starts with these already loaded instead of spending seconds importing them again. Only runs
+    with these steps, and code importing these modules, ever load torch."""
+    offline()
+    try:
+        import peft  # noqa: F401
+        import transformers
+
+        transformers.AutoModelForCausalLM, transformers.AutoTokenizer  # noqa: B018 - lazy attributes
+    except Exception:
+        pass
+
+
 def need(module: str) -> Any:
     """Import `module` of the llm-train extra (torch, transformers, peft) or say how to install it."""
     import importlib

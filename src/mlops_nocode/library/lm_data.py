@@ -9,9 +9,11 @@ import random
 from pathlib import Path
 from typing import Any
 
-from mlops_nocode.library.lm_common import Example, LMError, load_tokenizer, model_dir, read_rows
+from mlops_nocode.library.lm_common import Example, LMError, load_tokenizer, model_dir, preload, read_rows
 from mlops_nocode.library.reporting import report_metrics
 from mlops_nocode.runtime.context import StepContext
+
+preload()  # once per run's fork server, not once per step (lm_common.preload)
 
 SHIPPED = Path(__file__).parent / "llm_data" / "instructions.jsonl"
 TOKENS_FILE = "tokens.jsonl"

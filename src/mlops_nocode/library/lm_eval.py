@@ -15,12 +15,15 @@ from mlops_nocode.library.lm_common import (
     model_dir,
     need,
     pick_device,
+    preload,
     read_rows,
     set_threads,
 )
 from mlops_nocode.library.lm_data import IGNORE, encode
 from mlops_nocode.library.reporting import report_metrics
 from mlops_nocode.runtime.context import StepContext
+
+preload()  # once per run's fork server, not once per step (lm_common.preload)
 
 SAMPLES = 20  # rows shown in the report
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlops_nocode.library.lm_common import LMError, load_model, model_dir, need, set_threads
+from mlops_nocode.library.lm_common import LMError, load_model, model_dir, need, preload, set_threads
 from mlops_nocode.library.lm_eval import generate, load_for_eval
 from mlops_nocode.library.reporting import report_metrics
 from mlops_nocode.runtime.context import StepContext
+
+preload()  # once per run's fork server, not once per step (lm_common.preload)
 
 TOLERANCE = 1e-3  # largest logit difference accepted between merged and adapted models (fp32)
 PROBE = "Instruction : What is the opposite of hot ? Response :"

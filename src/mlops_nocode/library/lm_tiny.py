@@ -10,9 +10,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mlops_nocode.library.lm_common import PROMPT, Example, LMError, need, read_rows, seed_everything
+from mlops_nocode.library.lm_common import PROMPT, Example, LMError, need, preload, read_rows, seed_everything
 from mlops_nocode.library.reporting import report_metrics
 from mlops_nocode.runtime.context import StepContext
+
+preload()  # once per run's fork server, not once per step (lm_common.preload)
 
 ARCHITECTURES = ("llama", "gpt2")
 SPECIALS = ("<pad>", "<unk>", "<s>", "</s>")

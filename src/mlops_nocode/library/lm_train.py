@@ -23,6 +23,7 @@ from mlops_nocode.library.lm_common import (
     need,
     pick_device,
     pick_dtype,
+    preload,
     read_rows,
     seed_everything,
     set_threads,
@@ -30,6 +31,8 @@ from mlops_nocode.library.lm_common import (
 from mlops_nocode.library.lm_data import IGNORE, read_tokens, tokenize_rows
 from mlops_nocode.library.reporting import report_metrics
 from mlops_nocode.runtime.context import StepContext
+
+preload()  # once per run's fork server, not once per step (lm_common.preload)
 
 
 class InjectedFailure(RuntimeError):
