@@ -10,6 +10,7 @@ import shutil
 import signal
 import threading
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from mlops_nocode.runtime import attempt as att
@@ -33,6 +34,7 @@ class AttemptEnds(SharedSteps):
     cache: CacheIndex
     _stored: int
     _followers: dict[str, LogFollower]
+    _metric_followers: dict[str, LogFollower]
     _followed_at: float
     _cancel: threading.Event
     states: dict[str, StepState]
@@ -136,19 +138,28 @@ class AttemptEnds(SharedSteps):
             step, _, number = job.rpartition("#")
             for line in follower.poll():
                 self.emit("log", step, line=line, attempt=int(number))
+        for job, follower in self._metric_followers.items():  # ctx.metric values, as the step writes them
+            if is_regular_or_absent(follower.path):
+                self._emit_metrics(job.rpartition("#")[0], follower.poll())
 
     def _emit_step_events(self, a: att.Attempt) -> None:
         follower = self._followers.pop(a.job, None)
+        metrics = self._metric_followers.pop(a.job, None)
         remove_unless_regular((a.log, a.events))
         for line in follower.rest() if follower is not None else ():  # before the log is rewritten
             self.emit("log", a.step.id, line=line, attempt=a.number)
+        if metrics is not None:  # the values not sent while the step ran
+            self._emit_metrics(a.step.id, metrics.rest())
         redact_files((a.log, a.events), self.redactor)
-        for line in att.read_lines(a.events, int(self.limits.step_values_max_bytes)):
-            with contextlib.suppress(ValueError, KeyError):
+        if metrics is None:
+            self._emit_metrics(a.step.id, att.read_lines(a.events, int(self.limits.step_values_max_bytes)))
+
+    def _emit_metrics(self, step: str, lines: Iterable[str]) -> None:
+        """`metric` events from the JSON lines a step's ctx.metric wrote (other lines are skipped)."""
+        for line in lines:
+            with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
                 ev = json.loads(line)
-                self.emit(
-                    "metric", a.step.id, name=ev["name"], value=ev["value"], labels=ev.get("labels", {})
-                )
+                self.emit("metric", step, name=ev["name"], value=ev["value"], labels=ev.get("labels", {}))
 
     def _stop_all(self) -> None:
         """Cancel: terminate every running step's process group, wait briefly, then kill what is left.

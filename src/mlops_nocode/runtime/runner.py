@@ -38,6 +38,7 @@ from mlops_nocode.runtime.store import ArtifactStore, CacheIndex
 
 LOG_EVENT_LINES = 200  # per attempt, past LIVE_LOG_LINES
 LIVE_LOG_LINES = 1000  # per attempt, sent while the step runs
+METRIC_LINES = 100_000  # metric values per attempt (ctx.metric), sent as they are written
 FOLLOW_EVERY = 0.5
 
 
@@ -112,6 +113,7 @@ class Runner(Launching, AttemptEnds):
         self._jobs: dict[str, StepState] = {}
         self._secrets: dict[str, str] = {}
         self._followers: dict[str, LogFollower] = {}
+        self._metric_followers: dict[str, LogFollower] = {}  # each running attempt's ctx.metric file
         self._followed_at = 0.0
         self._server: ForkServer | None = None
         self._executors: dict[str, Executor] = {}
@@ -372,9 +374,11 @@ class Runner(Launching, AttemptEnds):
             a.prepare()
             cap = int(self.limits.step_log_line_max_bytes)
             self._followers[a.job] = LogFollower(a.log, self._secrets, LIVE_LOG_LINES, LOG_EVENT_LINES, cap)
+            self._metric_followers[a.job] = LogFollower(a.events, self._secrets, METRIC_LINES, 0, cap)
             executor.start(a)
         except (att.StepFailure, ForkServerError, OSError, ValueError) as e:
             self._followers.pop(a.job, None)
+            self._metric_followers.pop(a.job, None)
             state.status, state.error = "failed", self.redactor.text(str(e))
             state.duration = time.monotonic() - state.started
             self.emit("step.failed", step.id, attempt=a.number, error=state.error, final=True)
