@@ -5,6 +5,7 @@ uninterrupted one (tests/cli/test_llm_example.py retries it through the Runner).
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -108,3 +109,42 @@ def test_bad_rows_and_missing_models_are_named(tmp_path: Path) -> None:
         lm_data.tokenize_dataset(dataset=str(bad), model_path=str(tmp_path), ctx=_ctx(tmp_path, "t"))
     with pytest.raises(LMError, match="no CUDA device"):
         lm_train.train_lora(tmp_path, [], tmp_path / "o", replace(CONFIG, device="cuda"))
+
+
+def test_the_chat_service_answers_and_refuses_bad_requests(prepared: dict[str, Any]) -> None:
+    """serve-causal-lm's app under a real uvicorn server on loopback (the example serves it for real)."""
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from mlops_nocode.library import lm_serve
+
+    api = lm_serve.app({"model": prepared["model"]}, {"served_name": "tiny", "max_tokens": 4})
+    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not (server.started and server.servers):
+            assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+            time.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False) as c:
+            assert c.get("/v1/models").json()["data"][0]["id"] == "tiny"
+            ok = c.post(
+                "/v1/chat/completions", json={"messages": [{"role": "user", "content": "What is 2 plus 2?"}]}
+            )
+            assert ok.status_code == 200 and ok.json()["choices"][0]["message"]["role"] == "assistant"
+            assert ok.json()["usage"]["completion_tokens"] <= 4
+            for bad in (
+                {"messages": []},
+                {"messages": [{"role": "user", "content": "x"}], "max_tokens": 100000},
+                {"messages": [{"role": "hacker", "content": "x"}]},
+                {"messages": [{"role": "user", "content": "x" * 30000}]},
+            ):
+                r = c.post("/v1/chat/completions", json=bad)
+                assert r.status_code == 422 and r.json()["detail"][0]["loc"], bad
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
