@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 from mlops_nocode.providers.base import Provider
 
-NAMES: tuple[str, ...] = ("local", "k3s", "exoscale", "vastai", "runpod")
+NAMES: tuple[str, ...] = ("local", "k3s", "exoscale", "vastai", "runpod", "ray")
 """The providers this platform knows, in the order they are listed."""
 
 _registered: dict[str, Provider] = {}

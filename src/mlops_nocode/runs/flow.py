@@ -85,9 +85,13 @@ def placed_plan(
     return place(plan, launch, launch_where)
 
 
+DRIVEN_HERE = frozenset({LOCAL, "ray"})
+"""Providers whose steps this process's Runner runs itself (`ray`: it submits them as Ray tasks)."""
+
+
 def is_remote(plan: Plan) -> bool:
     """Whether some step of the placed plan runs elsewhere than in this process's Runner."""
-    return any(provider_of(s) != LOCAL for s in plan.steps)
+    return any(provider_of(s) not in DRIVEN_HERE for s in plan.steps)
 
 
 # -- render (creates nothing) -------------------------------------------------------------------------

@@ -3,14 +3,11 @@ output limits, interruptible), then success, a retry, or a final failure; and ho
 
 from __future__ import annotations
 
-import contextlib
-import json
 import queue
 import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from mlops_nocode.runtime import attempt as att
@@ -18,6 +15,7 @@ from mlops_nocode.runtime import outputs
 from mlops_nocode.runtime.collect import Budget, Stopped, is_regular_or_absent, remove_unless_regular
 from mlops_nocode.runtime.limits import OutputLimits
 from mlops_nocode.runtime.logfollow import LogFollower
+from mlops_nocode.runtime.metricfollow import MetricFollower
 from mlops_nocode.runtime.redaction import Redactor, redact_files
 from mlops_nocode.runtime.s3store import StoreError
 from mlops_nocode.runtime.sharedsteps import SharedSteps, metrics_of
@@ -34,7 +32,7 @@ class AttemptEnds(SharedSteps):
     cache: CacheIndex
     _stored: int
     _followers: dict[str, LogFollower]
-    _metric_followers: dict[str, LogFollower]
+    _metric_followers: dict[str, MetricFollower]
     _followed_at: float
     _cancel: threading.Event
     states: dict[str, StepState]
@@ -138,9 +136,14 @@ class AttemptEnds(SharedSteps):
             step, _, number = job.rpartition("#")
             for line in follower.poll():
                 self.emit("log", step, line=line, attempt=int(number))
-        for job, follower in self._metric_followers.items():  # ctx.metric values, as the step writes them
-            if is_regular_or_absent(follower.path):
-                self._emit_metrics(job.rpartition("#")[0], follower.poll())
+        for job, metrics in self._metric_followers.items():
+            if is_regular_or_absent(metrics.path):
+                self._emit_metrics(job.rpartition("#")[0], metrics.poll())
+
+    def _emit_metrics(self, step: str, records: list[dict[str, Any]]) -> None:
+        for ev in records:
+            ev = self.redactor.data(ev)
+            self.emit("metric", step, name=ev["name"], value=ev["value"], labels=ev["labels"])
 
     def _emit_step_events(self, a: att.Attempt) -> None:
         follower = self._followers.pop(a.job, None)
@@ -148,18 +151,10 @@ class AttemptEnds(SharedSteps):
         remove_unless_regular((a.log, a.events))
         for line in follower.rest() if follower is not None else ():  # before the log is rewritten
             self.emit("log", a.step.id, line=line, attempt=a.number)
-        if metrics is not None:  # the values not sent while the step ran
-            self._emit_metrics(a.step.id, metrics.rest())
-        redact_files((a.log, a.events), self.redactor)
         if metrics is None:
-            self._emit_metrics(a.step.id, att.read_lines(a.events, int(self.limits.step_values_max_bytes)))
-
-    def _emit_metrics(self, step: str, lines: Iterable[str]) -> None:
-        """`metric` events from the JSON lines a step's ctx.metric wrote (other lines are skipped)."""
-        for line in lines:
-            with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
-                ev = json.loads(line)
-                self.emit("metric", step, name=ev["name"], value=ev["value"], labels=ev.get("labels", {}))
+            metrics = MetricFollower(a.events, int(self.limits.step_values_max_bytes))
+        self._emit_metrics(a.step.id, metrics.poll(final=True))  # before the file is rewritten too
+        redact_files((a.log, a.events), self.redactor)
 
     def _stop_all(self) -> None:
         """Cancel: terminate every running step's process group, wait briefly, then kill what is left.

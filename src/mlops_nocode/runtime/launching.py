@@ -12,11 +12,22 @@ from typing import Any
 
 from mlops_nocode.compiler.plan import Plan, PlanStep
 from mlops_nocode.runtime import attempt as att
-from mlops_nocode.runtime.executors import Executor, executor_class
+from mlops_nocode.runtime.executors import ON_RAY, Executor, executor_class
 from mlops_nocode.runtime.executors.base import ExecContext
 from mlops_nocode.runtime.forkserver import ForkServer
 from mlops_nocode.runtime.limits import OutputLimits
 from mlops_nocode.runtime.sandbox import Confinement, RunSandbox, for_run, run_env, step_env
+
+
+def placed_on(step: PlanStep) -> str:
+    """The provider a step was placed on (`local` for a plan placed before placement existed)."""
+    placement = step.placement if isinstance(step.placement, dict) else {}
+    return str(placement.get("provider") or "local")
+
+
+def executor_key(runtime: str, provider: str) -> str:
+    """Which of a run's executors runs a step: one per runtime, and one per runtime run as Ray tasks."""
+    return f"ray:{runtime}" if provider == "ray" and runtime in ON_RAY else runtime
 
 
 class Launching:
@@ -82,9 +93,10 @@ class Launching:
         if self._ctx is None or not self._ctx.subjobs.deliver(job, code, result):
             self._q.put((job, code, result))
 
-    def _executor(self, runtime: str) -> Executor:
-        """The run's executor of `runtime` (executors/), made on first use."""
-        ex = self._executors.get(runtime)
+    def _executor(self, runtime: str, provider: str = "local") -> Executor:
+        """The run's executor of `runtime` for steps placed on `provider` (executors/), made on first use."""
+        key = executor_key(runtime, provider)
+        ex = self._executors.get(key)
         if ex is None:
             if self._ctx is None:
                 self._ctx = ExecContext(
@@ -99,7 +111,7 @@ class Launching:
                     environ=self.environ,
                     python_path=tuple(self._sources()),
                 )
-            ex = self._executors[runtime] = executor_class(runtime)(self._ctx)
+            ex = self._executors[key] = executor_class(runtime, provider)(self._ctx)
         return ex
 
     def _close_executors(self) -> None:
@@ -108,6 +120,6 @@ class Launching:
                 ex.close()
 
     def _kill(self, a: att.Attempt, sig: int) -> None:
-        ex = self._executors.get(a.step.runtime)
+        ex = self._executors.get(executor_key(a.step.runtime, placed_on(a.step)))
         if ex is not None:
             ex.cancel(a, sig)

@@ -21,6 +21,12 @@ BUILTIN: dict[str, str] = {
     "litellm": "mlops_nocode.runtime.executors.litellm:LitellmExecutor",
     "serve": "mlops_nocode.runtime.executors.serve:ServeExecutor",
 }
+ON_RAY: dict[str, str] = {
+    "python": "mlops_nocode.runtime.executors.ray:RayPythonExecutor",
+    "command": "mlops_nocode.runtime.executors.ray:RayCommandExecutor",
+}
+"""Steps placed on a `ray` target run as Ray tasks on the cluster: runtime -> the executor that does it
+(the runtimes not named here run in the Runner's own process, as on `local`: http, for one)."""
 _classes: dict[str, type[Executor]] = {}
 _paths: dict[str, str] = dict(BUILTIN)
 
@@ -41,8 +47,13 @@ def register(runtime: str, target: str | type[Executor]) -> None:
         _classes[runtime] = target
 
 
-def executor_class(runtime: str) -> type[Executor]:
-    """The executor class of `runtime`; UnknownRuntime when none is registered."""
+def executor_class(runtime: str, provider: str = "local") -> type[Executor]:
+    """The executor class of `runtime` for steps placed on `provider`; UnknownRuntime when none is
+    registered."""
+    if provider == "ray" and runtime in ON_RAY:
+        module, _, name = ON_RAY[runtime].partition(":")
+        ray_cls: type[Executor] = getattr(importlib.import_module(module), name)
+        return ray_cls
     cls = _classes.get(runtime)
     if cls is None:
         path = _paths.get(runtime)

@@ -33,7 +33,7 @@ from mlops_nocode.runtime.sandbox import RunSandbox
 Done = Callable[[str, int, "str | None"], None]
 """(job, exit code, result JSON text or None): how an attempt's end reaches the Runner."""
 
-ALL_PROVIDERS: frozenset[str] = frozenset({"local", "k3s", "exoscale", "vastai", "runpod"})
+ALL_PROVIDERS: frozenset[str] = frozenset({"local", "k3s", "exoscale", "vastai", "runpod", "ray"})
 
 
 class SubJobs:
