@@ -73,8 +73,12 @@ spec:
 """
 
 
-def through_runner(root: Path, data: Path, model: Path, seq: int, params: dict[str, Any]) -> dict[str, Any]:
-    """Run the three-step plan; the finetune step's wall time (start to end event) and its metrics."""
+def through_runner(
+    root: Path, data: Path, model: Path, seq: int, params: dict[str, Any], gpu: bool
+) -> dict[str, Any]:
+    """Run the three-step plan; the finetune step's wall time (start to end event), its metrics and its
+    log's first lines. With `gpu`, the finetune step asks for `gpu: 1`: the Runner hands it a device of
+    its own (CUDA_VISIBLE_DEVICES) and samples the device's use as metrics."""
     from mlops_nocode.catalogue import Index
     from mlops_nocode.compiler import compile_plan
     from mlops_nocode.runtime.events import Event
@@ -82,11 +86,11 @@ def through_runner(root: Path, data: Path, model: Path, seq: int, params: dict[s
     from mlops_nocode.spec import load_file, load_text
 
     here = Path(__file__).resolve().parents[1] / "catalogue" / "playbooks"
-    docs = [
-        d
-        for n in ("instruction-dataset", "tokenize-dataset", "finetune-causal-lm")
-        for d in load_file(here / f"{n}.yaml")
-    ]
+    names = ("instruction-dataset", "tokenize-dataset", "finetune-causal-lm")
+    docs = [d for n in names for d in load_file(here / f"{n}.yaml")]
+    if gpu:
+        docs = [d.model_copy(deep=True) for d in docs]
+        docs[-1].spec.resources.gpu = 1
     text = PIPELINE.replace("DATA", str(data)).replace("MODEL", str(model)).replace("SEQ", str(seq))
     text = text.replace("WITH", json.dumps({**params, "model_path": str(model)}))
     plan = compile_plan("pipeline/gpu-finetune-bench", Index(docs + load_text(text)))
@@ -97,7 +101,33 @@ def through_runner(root: Path, data: Path, model: Path, seq: int, params: dict[s
         raise RuntimeError(f"the plan failed: {result.summary()}")
     start = next(e.ts for e in events if e.type == "step.started" and e.step == "finetune")
     end = next(e.ts for e in events if e.type == "step.finished" and e.step == "finetune")
-    return {"wall_seconds": end - start, "metrics": result.steps["finetune"].outputs["metrics"]["value"]}
+    gpu_metrics = {
+        e.data["name"]: e.data["value"]
+        for e in events
+        if e.type == "metric" and e.step == "finetune" and str(e.data["name"]).startswith("gpu_")
+    }
+    logs = [str(e.data.get("line", "")) for e in events if e.type == "log" and e.step == "finetune"][:3]
+    return {
+        "wall_seconds": end - start,
+        "metrics": result.steps["finetune"].outputs["metrics"]["value"],
+        "gpu_metrics": gpu_metrics,
+        "log_head": logs,
+    }
+
+
+def devices() -> dict[str, Any]:
+    """What NVML (the platform's discovery) and torch see."""
+    import torch
+
+    from mlops_nocode.runtime.gpus import discover
+
+    cuda = bool(torch.cuda.is_available())
+    return {
+        "nvml": discover(os.environ.get("CUDA_VISIBLE_DEVICES"), fresh=True).to_json(),
+        "torch_cuda": cuda,
+        "torch_device": torch.cuda.get_device_name(0) if cuda else "",
+        "bf16": bool(torch.cuda.is_bf16_supported()) if cuda else False,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -156,7 +186,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     t = time.perf_counter()
     direct = lm_train.train_lora(model, rows, root / "direct", cfg, root / "direct-ckpt")
     direct_wall = time.perf_counter() - t
-    runner = through_runner(root, data, model, size["seq"], params)
+    seen = devices()
+    runner = through_runner(root, data, model, size["seq"], params, gpu=seen["torch_cuda"])
     m = runner["metrics"]
     out = {
         "size": "tiny" if args.tiny else "100m",
@@ -182,6 +213,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "peak_gpu_memory_mib": round(m["peak_gpu_memory_mib"], 1),
             "final_loss": round(m["final_loss"], 4),
         },
+        "runner_gpu_metrics": runner["gpu_metrics"],
+        "runner_log_head": runner["log_head"],
+        "devices": seen,
         "runner_overhead_ratio": round(runner["wall_seconds"] / direct_wall, 3),
         "runner_overhead_seconds": round(runner["wall_seconds"] - direct_wall, 3),
         "config": asdict(cfg),
