@@ -13,6 +13,7 @@ UI_SRC   := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html f
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0  # first: the CPU build on this disk; any other torch request pulls a CUDA build of several GB
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

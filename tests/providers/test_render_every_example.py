@@ -46,7 +46,8 @@ def test_every_example_renders_on_every_target(
         monkeypatch.setenv(name, value)
     launch = {"provider": target, "options": {}}
     compiled = compile_plan(ref, configured_catalogue([]), {}, launch)
-    unrunnable = sorted({s.runtime for s in compiled.steps} - registry.get(target).features.runtimes)
+    launched = [s for s in compiled.steps if s.target.get("provider") == target]  # not the pinned ones
+    unrunnable = sorted({s.runtime for s in launched} - registry.get(target).features.runtimes)
     if unrunnable:  # e.g. terraform and ansible steps run on local targets only: refused, with why
         with pytest.raises(
             SpecError, match=f"uses runtime '({'|'.join(unrunnable)})', which {target} cannot"
@@ -54,10 +55,11 @@ def test_every_example_renders_on_every_target(
             place(compiled, launch)
         return
     plan = place(compiled, launch)
-    assert {s.placement["provider"] for s in plan.steps if s.placement} == {target}
+    pinned = {s.id for s in compiled.steps} - {s.id for s in launched}  # e.g. a serve step pinned to local
+    assert {s.placement["provider"] for s in plan.steps if s.placement and s.id not in pinned} == {target}
     rendered = render(plan)
-    assert rendered.bundles and all(b.provider == target for b in rendered.bundles)
-    for bundle in rendered.bundles:
+    assert rendered.bundles and all(b.provider == target or pinned for b in rendered.bundles)
+    for bundle in (b for b in rendered.bundles if b.provider == target):
         assert bundle.files and bundle.resources and bundle.price_per_hour >= 0
     text = json.dumps(rendered.to_json())
     assert not [name for name, value in SECRETS.items() if value in text]

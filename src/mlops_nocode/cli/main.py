@@ -89,6 +89,13 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output o
 TargetOpt = Annotated[
     str | None, typer.Option("--target", "-t", help="Override the target provider (local, auto, ...)")
 ]
+TargetOptionOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--target-option",
+        help="An option of --target's provider, KEY=VALUE (repeatable): gpu_count=1, min_gpu_memory=24Gi",
+    ),
+]
 
 
 def _compile(
@@ -99,6 +106,7 @@ def _compile(
     provider: str | None,
     as_json: bool,
     here: bool = False,
+    target_options: list[str] | None = None,
 ) -> Any:
     """The placed plan (SpecError's problems reported, exit 2); with `here`, every step must be placed on
     this machine (`mlops run`)."""
@@ -113,7 +121,14 @@ def _compile(
         params = parse_sets(sets or [], src.root.spec.parameters)
         if src.docs:
             validate_all(src, params)
-        launch = {"provider": provider, "options": {}} if provider else None
+        if target_options and not provider:
+            raise SpecError(
+                Problem(
+                    "--target-option needs --target", "--target-option", "name the provider: --target NAME"
+                )
+            )
+        options = parse_sets(target_options or [])
+        launch = {"provider": provider, "options": options} if provider else None
         plan = placed_plan(src.root, src.catalogue, params, launch)
         problems = remote_steps(plan) if here else []
         if here and any(s.runtime == "litellm" for s in plan.steps):
@@ -176,6 +191,7 @@ def plan(
     catalogue: CatOpt = None,
     pipeline: PipeOpt = None,
     provider: TargetOpt = None,
+    target_option: TargetOptionOpt = None,
     out_file: Annotated[
         Path | None,
         typer.Option(
@@ -194,7 +210,7 @@ def plan(
     from mlops_nocode.cli.plan_view import bundles_table, plan_view, write_bundles
     from mlops_nocode.runs.flow import render
 
-    compiled = _compile(target, set_, catalogue, pipeline, provider, as_json)
+    compiled = _compile(target, set_, catalogue, pipeline, provider, as_json, target_options=target_option)
     try:
         rendered = render(compiled)
     except SpecError as e:
@@ -232,6 +248,7 @@ def run(
     catalogue: CatOpt = None,
     pipeline: PipeOpt = None,
     provider: TargetOpt = None,
+    target_option: TargetOptionOpt = None,
     as_json: JsonOpt = False,
     no_cache: NoCache = False,
     parallel: Parallel = None,
@@ -239,7 +256,7 @@ def run(
     verbose: Verbose = False,
 ) -> None:
     """Compile and run a pipeline on this machine; progress on stderr, `--json` summary on stdout."""
-    compiled = _compile(target, set_, catalogue, pipeline, provider, as_json, here=True)
+    compiled = _compile(target, set_, catalogue, pipeline, provider, as_json, True, target_option)
     execute_plan(compiled, as_json, no_cache, parallel, events, verbose)
 
 

@@ -36,6 +36,7 @@ def route_problems(plan: Any, home: Path, here: frozenset[str] | None = None) ->
         routes: dict[str, ModelRoute] = load_routes(home)
     except RouteError as e:
         return [Problem(str(e), "MLOPS_HOME/llm/routes.yaml", "fix the routes file or remove it")]
+    routes = {**_served(plan), **routes}
     known = ", ".join(sorted(routes)) or "none"
     problems = []
     for step in steps:
@@ -63,3 +64,22 @@ def route_problems(plan: Any, home: Path, here: frozenset[str] | None = None) ->
             at = f"with.{param}" if param else f"litellm.{where}"  # where the user wrote the name
             problems.append(Problem(what, f"{step.source or step.id} > {at}", fix))
     return problems
+
+
+def _served(plan: Any) -> dict[str, ModelRoute]:
+    """The routes the plan's own serve steps register when their service is up (a later step of the
+    same run may call them): name -> a stand-in route of the declared kind."""
+    out: dict[str, ModelRoute] = {}
+    for step in plan.steps:
+        route = (step.config or {}).get("route") if step.runtime == "serve" else None
+        if not isinstance(route, dict):
+            continue
+        found = _name(route.get("name"), step.params)
+        kind = route.get("kind", "chat")
+        if found is None or kind not in ("chat", "completion", "embedding"):
+            continue
+        try:
+            out[found[0]] = ModelRoute(name=found[0], model="openai/served", kind=kind, source="serving")
+        except ValueError:
+            continue  # a name no route may have: the serve step itself fails on it
+    return out
