@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# mypy's cache outside the clone: it checks file hashes, so a fresh clone reuses it (4 s, not 90 s)
+export MYPY_CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mlops-nocode/mypy
 
 .PHONY: run test lint bench install clean ui
 UI_STAMP := src/mlops_nocode/web/dist/index.html

@@ -208,7 +208,8 @@ def _wait_log(c: httpx.Client, run_id: str, line: str, timeout: float = 60.0) ->
             return
         time.sleep(0.05)
     run = c.get(f"/api/v1/runs/{run_id}").json()
-    raise AssertionError(f"no log line {line!r} in run {run_id} ({run['status']}: {run['details']}): {events}")
+    state = f"{run['status']}: {run['details']}"
+    raise AssertionError(f"no log line {line!r} in run {run_id} ({state}): {events}")
 
 
 def test_reports_are_redacted_again_by_the_gateway(tmp_path: Path) -> None:

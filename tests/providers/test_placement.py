@@ -105,7 +105,9 @@ def test_nothing_fits_names_the_constraint_that_excluded_most_and_the_nearest_of
     pr = found[0]
     assert pr["what"].startswith("step a has no offer that fits (2 vCPU, 8 GiB, 1 GPU (H100), ≤ $1/h)")
     assert "gpu_type excluded the most (12 offers)" in pr["what"]
-    nearest = "nearest: runpod NVIDIA H100 80GB HBM3 (1x H100-80GB, 16 vCPU, 125 GiB) at $2.69/h in US-TX-3"
+    nearest = (
+        "nearest: runpod NVIDIA H100 80GB HBM3 (1x H100-80GB 80Gi, 16 vCPU, 125 GiB) at $2.69/h in US-TX-3"
+    )
     assert f"{nearest} (misses max_price_per_hour); " in pr["what"]
     assert pr["where"] == "pipeline/p > steps[0] (a) > target (auto)" and "relax gpu_type" in pr["fix"]
     pr = problems({"provider": "exoscale", "options": {"min_vcpus": 64}})[0]

@@ -131,3 +131,61 @@ def test_follower_tail_of_a_log_bigger_than_a_read(tmp_path: Path) -> None:
         "line 99998",
         "line 99999",
     ]
+
+
+METRIC_STEP = """
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {name: learner, version: 1.0.0}
+spec:
+  runtime: python
+  secrets: [LABEL_SECRET]
+  python:
+    code: |
+      import os, pathlib, time
+      def main(ctx, file: str):
+          ctx.metric("loss", 2.5, step="1", who=os.environ["LABEL_SECRET"])
+          f = pathlib.Path(file)
+          for _ in range(1500):
+              if f.exists():
+                  break
+              time.sleep(0.02)
+          ctx.metric("loss", 1.25, step="2")
+          return {"waited": f.exists()}
+  parameters: {type: object, properties: {file: {type: string}}}
+  outputs: {waited: {type: json}}
+"""
+
+
+class MetricAnswerer(Answerer):
+    """Creates the file the step waits for once its first metric arrived as an event."""
+
+    def __call__(self, event: Event) -> None:
+        self.events.append(event)
+        if event.type == "metric" and event.data.get("value") == 2.5:
+            assert not any(e.type == "step.finished" for e in self.events)
+            Path(self.file).write_text("go")
+
+    file = ""
+
+
+def test_metrics_arrive_while_the_step_runs_redacted_and_once(tmp_path: Path) -> None:
+    """What ctx.metric reports reaches the run as it is reported (a loss curve is followed live), each
+    value once, with secret values masked in its labels."""
+    spec = """
+apiVersion: mlops-nocode/v1
+kind: Pipeline
+metadata: {name: live-metrics, version: 1.0.0}
+spec:
+  steps:
+    - {id: s, uses: playbook/learner, with: {file: FILE}}
+""".replace("FILE", str(tmp_path / "go"))
+    plan = compile_plan("pipeline/live-metrics", Index(load_text(METRIC_STEP) + load_text(spec)))
+    sink = MetricAnswerer()
+    sink.file = str(tmp_path / "go")
+    environ = {"LABEL_SECRET": "s3cr3t-label-value"}
+    result = Runner(plan, sink=sink, use_cache=False, environ=environ).run()
+    assert result.status == "succeeded", result.steps["s"].error
+    assert result.steps["s"].outputs["waited"]["value"] is True
+    metrics = [(e.data["value"], e.data["labels"]) for e in sink.events if e.type == "metric"]
+    assert metrics == [(2.5, {"step": "1", "who": "***"}), (1.25, {"step": "2"})]

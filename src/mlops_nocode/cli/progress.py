@@ -119,6 +119,8 @@ class ConsoleProgress:
             p.console.print(
                 f"[yellow]⏸[/] throttled {d.get('waited', 0):.2f}s before {before}: {d.get('reason')}"
             )
+        elif e.type == "step.waiting":  # for GPUs held by other steps (docs/GPU.md)
+            p.console.print(f"[yellow]⏸[/] {step} {d.get('reason')}")
         elif e.type == "log" and self.verbose:
             p.console.print(Text(f"{e.step} | {e.data.get('line')}", style="dim"), highlight=False)
 

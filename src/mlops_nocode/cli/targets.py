@@ -45,6 +45,15 @@ def _state(t: dict[str, Any]) -> str:
     return f"{ready}: {creds}{tf[t['terraform']]}"
 
 
+def _gpus(t: dict[str, Any]) -> str:
+    """This machine's GPUs (the local offer's `extra`), or why it has none."""
+    extra = t["offers"][0].get("extra", {}) if t["provider"] == "local" and t["offers"] else {}
+    if extra.get("gpus"):
+        each = ", ".join(f"{g['index']}: {g['gpu_type']} {g['memory_gib']} GiB" for g in extra["gpus"])
+        return f"\nGPUs (NVML, driver {extra.get('driver')}): {each}"
+    return f"\nno GPU: {extra['gpu_reason']}" if extra.get("gpu_reason") else ""
+
+
 def _table(t: dict[str, Any]) -> Table:
     sheet = t.get("sheet") or {}
     caption = ""
@@ -53,6 +62,7 @@ def _table(t: dict[str, Any]) -> Table:
         caption = f"prices of {sheet['date']}{refreshed} from {sheet['source']}"
     elif sheet.get("error"):
         caption = f"price sheet unreadable: {sheet['error']}"
+    caption += _gpus(t)
     table = Table(title=f"{t['provider']}: {_state(t)}", caption=escape(caption), title_justify="left")
     table.add_column("offer", overflow="fold", min_width=18)
     for name in ("vCPU", "memory", "GPU", "GPU mem", "price/h", "region"):

@@ -11,7 +11,7 @@ from mlops_nocode.compiler.plan import Plan, PlanStep
 from mlops_nocode.providers import local, registry
 from mlops_nocode.providers.base import Offer
 from mlops_nocode.providers.constraints import malformed_resources, needs_of
-from mlops_nocode.providers.placement import LABELS, offer_text, place, step_list
+from mlops_nocode.providers.placement import CHECKED, offer_text, place, step_list
 from mlops_nocode.spec import Problem, SpecError
 
 
@@ -61,12 +61,12 @@ def check_placed(plan: Plan) -> list[Problem]:
             )
             continue
         needs, _ = needs_of(step.resources, {}, "", [])
-        miss = [m for m in needs.misses(offer) if m in LABELS]
+        miss = [m for m in needs.misses(offer) if m in CHECKED]
         if miss:
             problems.append(
                 Problem(
                     f"step {step.id} needs more than its offer {offer_text(offer)}: "
-                    + ", ".join(LABELS[m] for m in miss),
+                    + ", ".join(CHECKED[m] for m in miss),
                     f"{step.source} > resources",
                     "place the plan again with `mlops plan --out`",
                 )

@@ -27,11 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlops_nocode.providers.base import Offer
+from mlops_nocode.runtime.gpus import gpu_matches
 from mlops_nocode.spec import Problem
 
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]i?)?$")
 _UNITS = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:/+()-]{0,99}$")  # offer ids such as "NVIDIA A100 80GB PCIe"
+_GPU_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")  # as spec/models.py's Resources.gpu_type
 GIB = 2**30
 
 
@@ -44,6 +46,7 @@ class Needs:
     gpus: int = 0
     gpu_memory_gib: float = 0.0
     gpu_types: tuple[str, ...] = ()
+    gpu_model: str = ""  # resources.gpu_type: the offer must match it too (gpu_types: the options')
     max_price: float | None = None
     regions: tuple[str, ...] = ()
     providers: tuple[str, ...] = ()
@@ -61,7 +64,8 @@ class Needs:
             out.append("memory")
         if offer.gpu_count < self.gpus:
             out.append("gpu_count")
-        if self.gpu_types and not any(gpu_matches(offer.gpu_type, t) for t in self.gpu_types):
+        kinds_ok = not self.gpu_types or any(gpu_matches(offer.gpu_type, t) for t in self.gpu_types)
+        if not kinds_ok or (self.gpu_model and not gpu_matches(offer.gpu_type, self.gpu_model)):
             out.append("gpu_type")
         if self.gpu_memory_gib and offer.gpu_memory_gib < self.gpu_memory_gib:
             out.append("min_gpu_memory")
@@ -74,25 +78,17 @@ class Needs:
     def text(self) -> str:
         """The needs in words, for explanations."""
         parts = [f"{self.vcpus:g} vCPU", f"{self.memory_gib:g} GiB"]
+        kinds = "/".join(self.gpu_types or ((self.gpu_model,) if self.gpu_model else ()))
+        mem = f" with {self.gpu_memory_gib:g}Gi" if self.gpu_memory_gib else ""
         if self.gpus:
-            parts.append(f"{self.gpus} GPU" + (f" ({'/'.join(self.gpu_types)})" if self.gpu_types else ""))
-        elif self.gpu_types:
-            parts.append(f"GPU {'/'.join(self.gpu_types)}")
+            parts.append(f"{self.gpus} GPU" + (f" ({kinds})" if kinds else "") + mem)
+        elif kinds or mem:
+            parts.append(f"GPU {kinds}{mem}".replace("GPU  ", "GPU "))
         if self.max_price is not None:
             parts.append(f"≤ ${self.max_price:g}/h")
         if self.regions:
             parts.append("in " + "/".join(self.regions))
         return ", ".join(parts)
-
-
-def gpu_matches(have: str, want: str) -> bool:
-    """`want` names `have`: equal ignoring case and separators, or a prefix up to a '-' (A100 ⊂ A100-80GB)."""
-    h, w = _norm(have), _norm(want)
-    return bool(h) and (h == w or h.startswith(w + "-"))
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[\s_]+", "-", name.strip().lower())
 
 
 def _memory_gib(value: Any) -> float | None:
@@ -133,6 +129,8 @@ def needs_of(
     res_mem = _memory_gib(resources.get("memory", "0")) or 0.0
     res_cpu = _number(resources.get("cpu", 0), 0, 1e6) or 0.0
     res_gpu = resources.get("gpu", 0)
+    res_gpu_mem = _memory_gib(resources.get("gpu_memory") or "0") or 0.0
+    res_gpu_type = resources.get("gpu_type") if isinstance(resources.get("gpu_type"), str) else ""
     gpus = res_gpu if isinstance(res_gpu, int) and not isinstance(res_gpu, bool) and res_gpu >= 0 else 0
     values: dict[str, Any] = {}
     for key in ("min_memory", "min_gpu_memory"):
@@ -180,8 +178,9 @@ def needs_of(
         vcpus=max(res_cpu, values.get("min_vcpus") or 0.0),
         memory_gib=max(res_mem, values.get("min_memory") or 0.0),
         gpus=gpus,
-        gpu_memory_gib=values.get("min_gpu_memory") or 0.0,
+        gpu_memory_gib=max(res_gpu_mem, values.get("min_gpu_memory") or 0.0),
         gpu_types=lists.get("gpu_type", ()),
+        gpu_model=str(res_gpu_type or ""),
         max_price=values.get("max_price"),
         regions=lists.get("regions", ()) + lists.get("region", ()),
         providers=lists.get("providers", ()),
@@ -216,4 +215,11 @@ def malformed_resources(resources: Any) -> str | None:
         _memory_bytes(str(memory)[:40])
     except ValueError:
         return f"has malformed resources.memory {str(memory)[:40]!r}"
+    gpu_memory, gpu_type = resources.get("gpu_memory"), resources.get("gpu_type")
+    if gpu_memory is not None and (not isinstance(gpu_memory, str) or not _MEMORY.match(gpu_memory[:40])):
+        return f"has malformed resources.gpu_memory {str(gpu_memory)[:40]!r}"
+    if gpu_type is not None and (not isinstance(gpu_type, str) or not _GPU_TYPE.match(gpu_type)):
+        return f"has malformed resources.gpu_type {str(gpu_type)[:40]!r}"
+    if (gpu_memory is not None or gpu_type is not None) and gpu < 1:
+        return "has resources.gpu_memory or gpu_type without resources.gpu"
     return None

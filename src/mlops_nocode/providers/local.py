@@ -20,16 +20,15 @@ from mlops_nocode.providers.base import (
     TargetState,
 )
 from mlops_nocode.runtime.executors import runtimes_for
+from mlops_nocode.runtime.gpualloc import GpuNeed
+from mlops_nocode.runtime.gpus import Gpu, discover
 from mlops_nocode.spec.values import memory_bytes
 
 RUNTIMES = runtimes_for("local")
 FEATURES = Features(
     runtimes=RUNTIMES,
-    unsupported={
-        "gpu": "`auto` never places GPU steps here; `--target local` does when this machine has NVIDIA "
-        "GPUs (/dev/nvidiaN, which confined steps may use)",
-    },
-    gpus=False,
+    unsupported={},
+    gpus=True,  # those NVML lists (runtime/gpus.py); the Runner hands each GPU step devices of its own
     provisions=False,
     iac="none",
 )
@@ -44,16 +43,28 @@ class Capabilities:
     cpus: float
     memory: int
     gpus: int
+    devices: tuple[Gpu, ...] = ()
+    gpu_reason: str = ""  # why there is no GPU ("" when there are some)
 
 
 def capabilities() -> Capabilities:
-    """This machine, read now."""
-    return Capabilities(RUNTIMES, float(os.cpu_count() or 1), psutil.virtual_memory().total, nvidia_gpus())
+    """This machine, read now (its GPUs through NVML, as far as CUDA_VISIBLE_DEVICES lets this process)."""
+    report = discover(os.environ.get("CUDA_VISIBLE_DEVICES"))
+    reason = report.reason
+    if not report.gpus and (files := nvidia_gpus()):
+        reason += f" ({files} /dev/nvidiaN device file(s) exist: install the NVIDIA driver's NVML)"
+    return Capabilities(
+        RUNTIMES,
+        float(os.cpu_count() or 1),
+        psutil.virtual_memory().total,
+        len(report.gpus),
+        report.gpus,
+        reason,
+    )
 
 
 def nvidia_gpus(dev: str = "/dev") -> int:
-    """How many NVIDIA GPUs this machine has: its /dev/nvidia<N> device files (the step sandbox grants
-    them, and CUDA_VISIBLE_DEVICES reaches steps)."""
+    """How many NVIDIA device files (/dev/nvidia<N>) this machine has: said when NVML lists none."""
     try:
         return sum(1 for name in os.listdir(dev) if name.startswith("nvidia") and name[6:].isdigit())
     except OSError:
@@ -61,9 +72,28 @@ def nvidia_gpus(dev: str = "/dev") -> int:
 
 
 def this_machine() -> Offer:
-    """The one offer of `local`: this machine as it is now, free."""
+    """The one offer of `local`: this machine as it is now, free. Its GPUs are those of its most common
+    model (all of them on the usual machine); `extra.gpus` lists every device."""
     caps = capabilities()
-    return Offer("local", OFFER_ID, caps.cpus, round(caps.memory / 2**30, 2), 0.0)
+    memory = round(caps.memory / 2**30, 2)
+    if not caps.devices:
+        extra = {"gpu_reason": caps.gpu_reason} if caps.gpu_reason else {}
+        return Offer("local", OFFER_ID, caps.cpus, memory, 0.0, extra=extra)
+    kinds: dict[str, list[Gpu]] = {}
+    for g in caps.devices:
+        kinds.setdefault(g.gpu_type, []).append(g)
+    main = max(kinds.values(), key=len)
+    return Offer(
+        "local",
+        OFFER_ID,
+        caps.cpus,
+        memory,
+        0.0,
+        gpu_type=main[0].gpu_type,
+        gpu_count=len(main),
+        gpu_memory_gib=float(min(g.memory_gib for g in main)),
+        extra={"gpus": [g.to_json() for g in caps.devices], "driver": caps.devices[0].driver},
+    )
 
 
 def unmet_needs(step: PlanStep, caps: Capabilities) -> list[tuple[str, str, str]]:
@@ -90,9 +120,29 @@ def unmet_needs(step: PlanStep, caps: Capabilities) -> list[tuple[str, str, str]
                 fix,
             )
         )
-    if int(res.get("gpu", 0)) > caps.gpus:
-        why.append((f"needs {res['gpu']} GPU(s), this machine has {caps.gpus}", "resources.gpu", fix))
+    gpu = _gpu_unmet(res, caps)
+    if gpu:
+        why.append(
+            (gpu, "resources.gpu", "lower the step's GPU needs, or place it on a target with such GPUs")
+        )
     return why
+
+
+def _gpu_unmet(res: Mapping[str, object], caps: Capabilities) -> str:
+    """Why this machine's GPUs cannot meet the step's GPU need ("" when they can)."""
+    count = res.get("gpu", 0)
+    if not isinstance(count, int) or count <= 0:
+        return ""
+    kind = str(res.get("gpu_type") or "")
+    gib = memory_bytes(str(res["gpu_memory"])) / 2**30 if res.get("gpu_memory") else 0.0
+    need = GpuNeed(count, kind, gib)
+    fitting = [g for g in caps.devices if need.fits(g)]
+    if len(fitting) >= count:
+        return ""
+    if not caps.devices:
+        return f"needs {need.text()}, this machine has none ({caps.gpu_reason or 'NVML lists none'})"
+    have = ", ".join(f"{g.gpu_type} {g.memory_gib}Gi" for g in caps.devices)
+    return f"needs {need.text()}, this machine has {len(fitting)} that fit (its GPUs: {have})"
 
 
 class LocalProvider:

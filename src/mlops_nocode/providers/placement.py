@@ -31,6 +31,11 @@ LABELS = {
     "gpu_count": "GPU count (resources.gpu, gpu_count)",
     "runtime": "the step's runtime",
 }
+CHECKED = {  # what a Runner checks of a remote step against the offer it was placed on
+    **LABELS,
+    "gpu_type": "GPU model (resources.gpu_type)",
+    "min_gpu_memory": "GPU memory (resources.gpu_memory)",
+}
 
 
 _SOFT = {"max_price_per_hour": 1, "vcpus": 2, "memory": 2}  # what a user relaxes first; others: 3
@@ -54,7 +59,8 @@ def _money(price: float) -> str:
 
 
 def offer_text(o: Offer) -> str:
-    gpu = f"{o.gpu_count}x {o.gpu_type or 'GPU'}, " if o.gpu_count else ""
+    gpu_mem = f" {o.gpu_memory_gib:g}Gi" if o.gpu_memory_gib else ""
+    gpu = f"{o.gpu_count}x {o.gpu_type or 'GPU'}{gpu_mem}, " if o.gpu_count else ""
     where = f" in {o.region}" if o.region else ""
     size = f"{gpu}{o.vcpus:g} vCPU, {o.memory_gib:g} GiB"
     return f"{o.provider} {o.id} ({size}) at {_money(o.price_per_hour)}{where}"
@@ -126,7 +132,7 @@ class _Placer:
         if name == "local":
             unmet = local.unmet_needs(step, local.capabilities())
             if unmet:
-                return _Choice({}, tuple(unmet))
+                return _Choice({}, tuple(self._elsewhere(step, needs, u) for u in unmet))
         features = registry.get(name).features
         runtimes = features.runtimes
         if step.runtime not in runtimes:
@@ -137,6 +143,36 @@ class _Placer:
             )
             return _Choice({}, ((what, "runtime", fix),))
         return self._pick(step, needs, [name], auto=False)
+
+    def _elsewhere(self, step: PlanStep, needs: Needs, unmet: tuple[str, str, str]) -> tuple[str, str, str]:
+        """A GPU need this machine cannot meet, with the offers of the other targets that come nearest."""
+        what, field, fix = unmet
+        if field != "resources.gpu":
+            return unmet
+        fitting: list[Offer] = []
+        misses: list[tuple[Offer, list[str]]] = []
+        for name in self.known:
+            try:
+                provider = registry.get(name)
+            except registry.ProviderMissing:
+                continue
+            offers = self.offers(provider)
+            if name == "local" or isinstance(offers, str) or step.runtime not in provider.features.runtimes:
+                continue
+            for o in offers:
+                if not o.extra.get("example"):
+                    miss = needs.misses(o)
+                    (misses.append((o, miss)) if miss else fitting.append(o))
+        if fitting:
+            fitting.sort(key=lambda o: (o.price_per_hour, o.provider, o.id, o.region))
+            near = "; ".join(offer_text(o) for o in fitting[:3])
+            return f"{what}; cheapest that fit elsewhere: {near}", field, f"{fix} (e.g. target auto)"
+        if misses:
+            near = "; ".join(
+                f"{offer_text(o)} (misses {', '.join(m)})" for o, m in sorted(misses, key=_nearness)[:3]
+            )
+            return f"{what}; no target offers it, nearest: {near}", field, fix
+        return unmet
 
     def _pick(self, step: PlanStep, needs: Needs, names: list[str], auto: bool) -> _Choice:
         fitting: list[Offer] = []
@@ -316,6 +352,10 @@ def _shared(steps: tuple[PlanStep, ...]) -> dict[int, tuple[dict[str, Any], int]
             "memory": str(max(memory_bytes(str(r.get("memory", "0"))) for r in res)),
             "gpu": max(int(r.get("gpu", 0)) for r in res),
         }
+        if gpu_memory := [memory_bytes(str(r["gpu_memory"])) for r in res if r.get("gpu_memory")]:
+            largest["gpu_memory"] = str(max(gpu_memory))  # bytes
+        if gpu_types := [str(r["gpu_type"]) for r in res if r.get("gpu_type")]:
+            largest["gpu_type"] = gpu_types[0]
         out.update((i, (largest, len(members))) for i in members)
     return out
 

@@ -62,6 +62,10 @@ class Attempt:
     secrets: dict[str, str] = field(default_factory=dict)
     timed_out: bool = False
     cancelled: bool = False
+    gpus: tuple[str, ...] = ()
+    """UUIDs of the GPUs the Runner handed this attempt (runtime/gpusched.py)."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Environment the Runner adds for this attempt (CUDA_VISIBLE_DEVICES)."""
     files: dict[str, str] | None = None
     """Output name -> path in the output folder, for runtimes whose outputs are files the step writes
     (command, container); None when they come as a JSON result (the executor's `output_files`)."""
@@ -128,7 +132,7 @@ def python_payload(a: Attempt, run_id: str, box: RunSandbox, home: Path | None =
     with the Runner's `home`, the model routes too (MLOPS_LLM_ROUTES: names and URLs, no secret values)."""
     kwargs = dict(a.step.params)  # secret placeholders are filled in by the step's process
     kwargs.update({name: rec["path"] for name, rec in a.inputs.items()})
-    extra = {**a.secrets, **spec_dir_env(a.step), "MLOPS_RUN_ID": run_id, "MLOPS_STEP_ID": a.step.id}
+    extra = {**a.env, **a.secrets, **spec_dir_env(a.step), "MLOPS_RUN_ID": run_id, "MLOPS_STEP_ID": a.step.id}
     if home is not None:
         extra.update(_routes_env(home))
     grants = box.step_grants(a.out_dir, a.tmp, _input_paths(a), a.cwd) if box.confined else []
@@ -208,7 +212,7 @@ def command_payload(a: Attempt, run_id: str, box: RunSandbox) -> dict[str, Any]:
     exe = shutil.which(argv[0], path=box.env.get("PATH"))
     if not exe:
         raise StepFailure(f"command not found: {argv[0]!r}: install it or fix the playbook's command.argv")
-    extra = {"PYTHONUNBUFFERED": "1", **env, "MLOPS_RUN_ID": run_id, "MLOPS_STEP_ID": a.step.id}
+    extra = {"PYTHONUNBUFFERED": "1", **env, **a.env, "MLOPS_RUN_ID": run_id, "MLOPS_STEP_ID": a.step.id}
     grants = box.step_grants(a.out_dir, a.tmp, _input_paths(a), None) if box.confined else []
     return {
         "step": a.step.id,

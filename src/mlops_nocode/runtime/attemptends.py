@@ -3,8 +3,6 @@ output limits, interruptible), then success, a retry, or a final failure; and ho
 
 from __future__ import annotations
 
-import contextlib
-import json
 import queue
 import shutil
 import signal
@@ -17,6 +15,7 @@ from mlops_nocode.runtime import outputs
 from mlops_nocode.runtime.collect import Budget, Stopped, is_regular_or_absent, remove_unless_regular
 from mlops_nocode.runtime.limits import OutputLimits
 from mlops_nocode.runtime.logfollow import LogFollower
+from mlops_nocode.runtime.metricfollow import MetricFollower
 from mlops_nocode.runtime.redaction import Redactor, redact_files
 from mlops_nocode.runtime.s3store import StoreError
 from mlops_nocode.runtime.sharedsteps import SharedSteps, metrics_of
@@ -33,6 +32,7 @@ class AttemptEnds(SharedSteps):
     cache: CacheIndex
     _stored: int
     _followers: dict[str, LogFollower]
+    _metric_followers: dict[str, MetricFollower]
     _followed_at: float
     _cancel: threading.Event
     states: dict[str, StepState]
@@ -142,19 +142,25 @@ class AttemptEnds(SharedSteps):
             step, _, number = job.rpartition("#")
             for line in follower.poll():
                 self.emit("log", step, line=line, attempt=int(number))
+        for job, metrics in self._metric_followers.items():
+            if is_regular_or_absent(metrics.path):
+                self._emit_metrics(job.rpartition("#")[0], metrics.poll())
+
+    def _emit_metrics(self, step: str, records: list[dict[str, Any]]) -> None:
+        for ev in records:
+            ev = self.redactor.data(ev)
+            self.emit("metric", step, name=ev["name"], value=ev["value"], labels=ev["labels"])
 
     def _emit_step_events(self, a: att.Attempt) -> None:
         follower = self._followers.pop(a.job, None)
+        metrics = self._metric_followers.pop(a.job, None)
         remove_unless_regular((a.log, a.events))
         for line in follower.rest() if follower is not None else ():  # before the log is rewritten
             self.emit("log", a.step.id, line=line, attempt=a.number)
+        if metrics is None:
+            metrics = MetricFollower(a.events, int(self.limits.step_values_max_bytes))
+        self._emit_metrics(a.step.id, metrics.poll(final=True))  # before the file is rewritten too
         redact_files((a.log, a.events), self.redactor)
-        for line in att.read_lines(a.events, int(self.limits.step_values_max_bytes)):
-            with contextlib.suppress(ValueError, KeyError):
-                ev = json.loads(line)
-                self.emit(
-                    "metric", a.step.id, name=ev["name"], value=ev["value"], labels=ev.get("labels", {})
-                )
 
     def _stop_all(self) -> None:
         """Cancel: terminate every running step's process group, wait briefly, then kill what is left.

@@ -19,6 +19,7 @@ EVENT_TYPES = frozenset(
         "step.retrying",
         "step.skipped",
         "step.cancelled",
+        "step.waiting",
         "log",
         "metric",
         "throttle",

@@ -21,11 +21,13 @@ from mlops_nocode.runtime.events import Event, JsonLines, Sink
 from mlops_nocode.runtime.executors import Executor, UnknownRuntime, known
 from mlops_nocode.runtime.executors.base import ExecContext
 from mlops_nocode.runtime.forkserver import ForkServer, ForkServerError
+from mlops_nocode.runtime.gpusched import GpuScheduling
 from mlops_nocode.runtime.handoff import StepResults, arrived, deployment_of, publish
 from mlops_nocode.runtime.home import mlops_home
 from mlops_nocode.runtime.launching import Launching, placed_on
 from mlops_nocode.runtime.limits import OutputLimits, load_limits
 from mlops_nocode.runtime.logfollow import LogFollower
+from mlops_nocode.runtime.metricfollow import MetricFollower
 from mlops_nocode.runtime.redaction import Redactor, redactor_for
 from mlops_nocode.runtime.rungate import RunGate
 from mlops_nocode.runtime.s3store import StoreError
@@ -41,7 +43,7 @@ LIVE_LOG_LINES = 1000  # per attempt, sent while the step runs
 FOLLOW_EVERY = 0.5
 
 
-class Runner(Launching, AttemptEnds):
+class Runner(Launching, AttemptEnds, GpuScheduling):
     """Runs one Plan. Events go to `sink` (and to `run_dir/events.jsonl`); `run()` returns the result."""
 
     def __init__(
@@ -112,6 +114,7 @@ class Runner(Launching, AttemptEnds):
         self._jobs: dict[str, StepState] = {}
         self._secrets: dict[str, str] = {}
         self._followers: dict[str, LogFollower] = {}
+        self._metric_followers: dict[str, MetricFollower] = {}
         self._followed_at = 0.0
         self._server: ForkServer | None = None
         self._executors: dict[str, Executor] = {}
@@ -176,6 +179,7 @@ class Runner(Launching, AttemptEnds):
                 with self._signals():
                     if any(s.runtime == "python" for s in self._own):
                         self._fork_server()
+                    self._gpu_setup()
                     self._loop()
                 ok = all(s.status == "succeeded" for s in self.states.values())
                 status = "succeeded" if ok else "failed"
@@ -187,6 +191,7 @@ class Runner(Launching, AttemptEnds):
                 raise
             finally:
                 self._close_executors()
+                self._gpu_close()
                 if self._server is not None:
                     self._server.close()
             duration = time.monotonic() - started
@@ -234,9 +239,11 @@ class Runner(Launching, AttemptEnds):
                 break
             while running < self.max_parallel:
                 now = time.monotonic()
-                sid = next((r for r in ready if self.states[r].not_before <= now), None)
+                sid = next(
+                    (r for r in ready if self.states[r].not_before <= now and self._gpu_ready(r)), None
+                )
                 if sid is not None and self._gate is not None:  # the CPU throttler (docs/THROTTLE.md)
-                    sid, released = self._gate.next(sid, ready, self.states, now)
+                    sid, released = self._gate.next(sid, self._gpu_startable(ready, sid), self.states, now)
                     if released is not None:
                         self.emit("throttle", None, **released)
                 if sid is None:
@@ -245,11 +252,13 @@ class Runner(Launching, AttemptEnds):
                 if self._start(self.states[sid]):
                     running += 1
                 else:
+                    self._gpu_release(sid)
                     remaining -= self._settle(self.states[sid], children, waiting, ready)
             if not remaining:
                 break
             if time.monotonic() - self._followed_at >= FOLLOW_EVERY:
                 self._follow_logs()
+                self._gpu_tick()
             try:
                 job, code, result = self._q.get(timeout=self._next_wake(ready))
             except queue.Empty:
@@ -259,6 +268,7 @@ class Runner(Launching, AttemptEnds):
                 continue
             state = self._jobs.pop(job)
             running -= 1
+            self._gpu_release(state.step.id)
             if self._finish(state, code, result):
                 remaining -= self._settle(state, children, waiting, ready)
             else:
@@ -369,12 +379,15 @@ class Runner(Launching, AttemptEnds):
             for name, value in a.secrets.items():
                 if warning := short_warning(name, value):
                     self.emit("log", step.id, line=warning, attempt=a.number)
+            a.env.update(self._gpu_env(a))
             a.prepare()
             cap = int(self.limits.step_log_line_max_bytes)
             self._followers[a.job] = LogFollower(a.log, self._secrets, LIVE_LOG_LINES, LOG_EVENT_LINES, cap)
+            self._metric_followers[a.job] = MetricFollower(a.events, int(self.limits.step_values_max_bytes))
             executor.start(a)
         except (att.StepFailure, ForkServerError, OSError, ValueError) as e:
             self._followers.pop(a.job, None)
+            self._metric_followers.pop(a.job, None)
             state.status, state.error = "failed", self.redactor.text(str(e))
             state.duration = time.monotonic() - state.started
             self.emit("step.failed", step.id, attempt=a.number, error=state.error, final=True)

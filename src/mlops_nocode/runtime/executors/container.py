@@ -155,7 +155,12 @@ def engine_call(
         except ValueError:
             raise StepFailure(f"resources.memory {str(memory)[:40]!r} is not a memory quantity") from None
     gpus = int(a.step.resources.get("gpu", 0) or 0)
-    if gpus:
+    if a.gpus:  # the devices the Runner handed this attempt, by UUID (CDI names for podman)
+        if engine.name == "podman":
+            argv += [x for uuid in a.gpus for x in ("--device", f"nvidia.com/gpu={uuid}")]
+        else:
+            argv += ["--gpus", f'"device={",".join(a.gpus)}"']  # docker reads the value as CSV
+    elif gpus:
         argv += ["--device", "nvidia.com/gpu=all"] if engine.name == "podman" else ["--gpus", str(gpus)]
     for input_name, rec in sorted(a.inputs.items()):
         if rec.get("path"):
