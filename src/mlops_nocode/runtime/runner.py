@@ -177,8 +177,8 @@ class Runner(Launching, AttemptEnds, GpuScheduling):
             )
             try:
                 with self._signals():
-                    if any(s.runtime == "python" for s in self._own):
-                        self._fork_server()
+                    if any(s.runtime == "python" and placed_on(s) != "ray" for s in self._own):
+                        self._fork_server()  # warm before the first step (Ray steps never need it)
                     self._gpu_setup()
                     self._loop()
                 ok = all(s.status == "succeeded" for s in self.states.values())
