@@ -14,6 +14,7 @@ from bench import (
     compile_scale,
     fork_cost,
     gateway_load,
+    ray_overhead,
     render_targets,
     runner_overhead,
     sandbox_cost,
@@ -35,6 +36,7 @@ def main() -> None:
         "catalogue_scale": catalogue_scale.main(quick),
         "gateway_load": gateway_load.main(quick),
         "assistant": assistant.main(quick),
+        "ray_overhead": ray_overhead.main(quick),
     }
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)

@@ -15,3 +15,10 @@ def fibo(n: int) -> int:
 
 def fib_step(*, n: int = 10, x: Any = None) -> dict[str, Any]:
     return {"y": fibo(n)}
+
+
+def sleep_step(*, ms: int = 50, x: Any = None) -> dict[str, Any]:
+    import time
+
+    time.sleep(ms / 1000)
+    return {"y": 1}

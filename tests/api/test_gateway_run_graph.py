@@ -23,7 +23,8 @@ def test_the_graph_of_a_run_has_its_edges_and_placement(admin: httpx.Client) -> 
     assert steps["load"]["playbook"].startswith("playbook/sklearn-dataset@")
     assert {s["provider"] for s in steps.values()} == {"local"}
     # nothing else of the plan: no bound parameters, entrypoints or digests
-    assert set(steps["load"]) == {"id", "needs", "playbook", "provider", "deployment"}
+    assert set(steps["load"]) == {"id", "needs", "playbook", "provider", "deployment", "node"}
+    assert steps["load"]["node"] is None  # a Ray node, for steps that ran on a ray target
     wait_status(admin, run["id"], 120)
 
 

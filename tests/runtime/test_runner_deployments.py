@@ -118,3 +118,24 @@ def test_a_hostile_deployment_name_in_a_plan_file_is_refused(plan: Plan, tmp_pat
     assert done.returncode != 0
     assert "invalid deployment name '../../escape' of step train/hop" in done.stdout
     assert not (tmp_path / "home" / "escape").exists() and not (tmp_path / "escape").exists()
+
+
+def test_one_runner_drives_several_deployments_of_a_run(plan: Plan, tmp_path: Path) -> None:
+    """A worker's Runner runs the local and the ray deployments of a plan together (given as a set);
+    `mlops execute --deployment NAME,NAME` does the same."""
+    home = tmp_path / "home"
+    results = LocalStepResults(home / "results")
+    both = Runner(plan, home=home, run_id="r5", deployment=("local", DEP), results=results).run()
+    assert both.status == "succeeded"
+    assert both.outputs == {"final": ["prep", "train", "report"], "trained": ["prep", "train"]}
+    record = results.get("r5", "train/hop")
+    assert record is not None and record["deployment"] == DEP  # each step published under its own
+    plan_file = tmp_path / "plan.json"
+    plan.dump(plan_file)
+    argv = [sys.executable, "-m", "mlops_nocode.cli.main", "execute", str(plan_file), "--json"]
+    env = {**os.environ, "PYTHONPATH": PYPATH}
+    done = subprocess.run([*argv, "--deployment", f"local,{DEP}", "--run-id", "r6"], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert set(json.loads(done.stdout)["steps"]) == {"prep/hop", "train/hop", "report/hop"}
+    assert (home / "runs" / f"r6.local+{DEP}").is_dir()  # (its steps came from the first run's cache)

@@ -210,6 +210,9 @@ class GraphStep(BaseModel):
     playbook: str | None
     provider: str
     deployment: str | None
+    node: dict[str, str] | None = Field(
+        default=None, description="ray steps: the node that ran the last attempt (id, ip, hostname)"
+    )
 
 
 class RunGraph(BaseModel):

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """A Runner that runs one deployment's steps of a run (`mlops execute --deployment`)."""
+    """A Runner that runs one deployment's steps of a run, or several's (`mlops execute --deployment
+    NAME[,NAME]`: a comma-separated list, as a worker runs its local and ray deployments)."""
 
     deployment: str
     run_id: str | None
@@ -193,9 +194,9 @@ def _part(part: Part | None, run_id: str | None) -> dict[str, Any]:
 
     home = mlops_home()
     return {
-        "deployment": part.deployment,
+        "deployment": part.deployment.split(","),
         "results": step_results(home),
-        "run_dir": home / "runs" / f"{run_id}.{part.deployment}",
+        "run_dir": home / "runs" / f"{run_id}.{part.deployment.replace(',', '+')}",
         "input_wait": Settings().deployment_input_wait,
     }
 

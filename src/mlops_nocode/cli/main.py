@@ -263,7 +263,8 @@ def execute(
         typer.Option(
             "--deployment",
             "-d",
-            help="Run only the steps placed on this deployment; inputs made elsewhere are awaited",
+            help="Run only the steps placed on this deployment (or these: NAME,NAME); inputs made "
+            "elsewhere are awaited",
         ),
     ] = None,
     run_id: Annotated[
@@ -289,18 +290,20 @@ def execute(
         names = sorted(d.name for d in deployments(compiled, "plan"))
     except SpecError as e:
         fail(e.problems, as_json)
-    if deployment is not None and deployment not in names:
-        fix = f"give one of: {', '.join(names)}"
-        fail([Problem(f"the plan has no deployment {deployment!r}", "--deployment", fix)], as_json)
+    wanted = [n.strip() for n in deployment.split(",")] if deployment is not None else None
+    for name in wanted or ():
+        if name not in names:
+            fix = f"give one of: {', '.join(names)} (several: NAME,NAME)"
+            fail([Problem(f"the plan has no deployment {name[:60]!r}", "--deployment", fix)], as_json)
     # local steps against this machine, remote ones against their offer; with --deployment, its own only
-    mine = tuple(s for s in compiled.steps if deployment is None or deployment_of(s) == deployment)
+    mine = tuple(s for s in compiled.steps if wanted is None or deployment_of(s) in wanted)
     problems = check_placed(replace(compiled, steps=mine))
-    if deployment is not None:
-        problems += Part.unsupported(compiled, deployment)
+    for name in wanted or ():
+        problems += Part.unsupported(compiled, name)
     if problems:
         fail(problems, as_json)
     add_python_path([Path(p) for p in compiled.python_path if Path(p).is_dir()])
-    part = Part.of(deployment, run_id, as_json) if deployment else None
+    part = Part.of(",".join(wanted), run_id, as_json) if wanted else None
     execute_plan(compiled, as_json, no_cache, parallel, events, verbose, report_to, part)
 
 

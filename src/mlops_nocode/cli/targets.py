@@ -87,6 +87,9 @@ def targets(
     ctx: typer.Context,
     provider: Annotated[str | None, typer.Option("--provider", "-p", help="Only this provider")] = None,
     as_json: JsonOpt = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Also ask providers that can whether they answer now (ray)")
+    ] = False,
 ) -> None:
     """List every target provider with its state and offers (cheapest first)."""
     if ctx.invoked_subcommand is not None:
@@ -95,7 +98,7 @@ def targets(
     from mlops_nocode.providers.targets import targets as listing
 
     try:
-        found = listing(os.environ, provider)
+        found = listing(os.environ, provider, check)
     except UnknownProvider:
         _unknown(provider or "", as_json)
     if as_json:
@@ -151,3 +154,12 @@ def refresh(
         return
     for name, n in counts.items():
         err.print(f"[green]✓[/] {name}: {n} offer(s) refreshed")
+
+
+def _register_kuberay() -> None:
+    from mlops_nocode.cli.kuberay import kuberay
+
+    app.command("kuberay")(kuberay)
+
+
+_register_kuberay()

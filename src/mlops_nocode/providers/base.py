@@ -102,6 +102,7 @@ class Features:
     gpus: bool = False
     provisions: bool = True  # False for `local`: nothing is created
     iac: str = "terraform"  # "terraform", "sdk" (API requests rendered as JSON) or "none"
+    custom_resources: bool = False  # steps' resources.custom (named resources) can be had (ray)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ Plan files are untrusted: every field read here is checked, and anything malform
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from mlops_nocode.compiler.plan import Plan, PlanStep
 from mlops_nocode.providers import local, registry
@@ -74,11 +75,29 @@ def check_placed(plan: Plan) -> list[Problem]:
     return problems
 
 
+DRIVEN_HERE = frozenset({"local", "ray"})
+"""Providers whose steps the Runner of the run runs itself (`ray`: it submits them as Ray tasks)."""
+
+
+def driven_here(provider: str, options: Any) -> bool:
+    """Whether steps on `provider` with these target options are run by the run's own Runner: local and
+    ray steps, except ray with `submit: job` (a Ray Job runs them: a deployment of its own)."""
+    submit_job = isinstance(options, dict) and options.get("submit") == "job"
+    return provider in DRIVEN_HERE and not (provider == "ray" and submit_job)
+
+
+def step_driven_here(step: PlanStep) -> bool:
+    """driven_here for a placed step (its provider, its target's options)."""
+    provider = str((step.placement or {}).get("provider", "local"))
+    target = step.target if isinstance(step.target, dict) else {}
+    return driven_here(provider, target.get("options"))
+
+
 def remote_steps(plan: Plan, launch_where: str = "--target") -> list[Problem]:
     """Steps a run on this machine cannot execute: those placed on another provider (once per provider)."""
     by: dict[str, list[PlanStep]] = defaultdict(list)
     for s in plan.steps:
-        if s.placement is not None and s.placement.get("provider") not in ("local", "ray"):
+        if s.placement is not None and not step_driven_here(s):
             by[str(s.placement.get("provider"))].append(s)
     return [
         Problem(

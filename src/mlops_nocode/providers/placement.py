@@ -30,6 +30,7 @@ LABELS = {
     "memory": "memory (resources.memory, min_memory)",
     "gpu_count": "GPU count (resources.gpu, gpu_count)",
     "runtime": "the step's runtime",
+    "custom": "custom resources (resources.custom: only a ray target offers them)",
 }
 CHECKED = {  # what a Runner checks of a remote step against the offer it was placed on
     **LABELS,
@@ -77,13 +78,19 @@ class _Placer:
         self._cache: dict[str, _Choice] = {}
         self._by_id: dict[tuple[int, int, str], _Choice] = {}
 
-    def offers(self, provider: Provider) -> list[Offer] | str:
-        if provider.name not in self._offers:
+    def offers(self, provider: Provider, options: Mapping[str, Any] | None = None) -> list[Offer] | str:
+        # a provider may offer per target (ray: the cluster its options or RAY_ADDRESS name)
+        offers_for = getattr(provider, "offers_for", None)
+        key = provider.name
+        if offers_for is not None:
+            key += "\0" + json.dumps(options or {}, sort_keys=True, default=str)
+        if key not in self._offers:
             try:
-                self._offers[provider.name] = list(provider.offers())
+                found = offers_for(options or {}, self.env) if offers_for else provider.offers()
+                self._offers[key] = list(found)
             except PriceSheetError as e:
-                self._offers[provider.name] = f"its price sheet cannot be read: {e}"
-        return self._offers[provider.name]
+                self._offers[key] = f"its price sheet cannot be read: {e}"
+        return self._offers[key]
 
     def credentials(self, provider: Provider) -> str:
         if provider.name not in self._creds:
@@ -121,7 +128,7 @@ class _Placer:
             return _Choice({}, tuple((p.what, p.where, p.fix) for p in bad), grouped=True)
         if name == "auto":
             names = [n for n in (needs.providers or self.known) if n not in needs.exclude]
-            return self._pick(step, needs, names, auto=True)
+            return self._pick(step, needs, names, auto=True, options=options)
         try:
             registry.get(name)
         except registry.ProviderMissing as e:
@@ -133,6 +140,12 @@ class _Placer:
             unmet = local.unmet_needs(step, local.capabilities())
             if unmet:
                 return _Choice({}, tuple(self._elsewhere(step, needs, u) for u in unmet))
+        if name == "ray" and "kuberay" in options:  # the RayCluster's options (providers/kuberay.py)
+            from mlops_nocode.providers.kuberay import option_problems
+
+            bad_kuberay = option_problems(options["kuberay"])
+            if bad_kuberay:
+                return _Choice({}, tuple((p.what, p.where, p.fix) for p in bad_kuberay), grouped=True)
         features = registry.get(name).features
         runtimes = features.runtimes
         if step.runtime not in runtimes:
@@ -142,7 +155,14 @@ class _Placer:
                 "choose a target that supports it, or a playbook with a supported runtime"
             )
             return _Choice({}, ((what, "runtime", fix),))
-        return self._pick(step, needs, [name], auto=False)
+        check = getattr(registry.get(name), "check_step", None)  # a provider's own checks (ray)
+        if check is not None:
+            of_target, of_step = check(step, options, self.env)
+            if of_target:
+                return _Choice({}, tuple(of_target), grouped=True)
+            if of_step:
+                return _Choice({}, tuple(of_step))
+        return self._pick(step, needs, [name], auto=False, options=options)
 
     def _elsewhere(self, step: PlanStep, needs: Needs, unmet: tuple[str, str, str]) -> tuple[str, str, str]:
         """A GPU need this machine cannot meet, with the offers of the other targets that come nearest."""
@@ -174,7 +194,9 @@ class _Placer:
             return f"{what}; no target offers it, nearest: {near}", field, fix
         return unmet
 
-    def _pick(self, step: PlanStep, needs: Needs, names: list[str], auto: bool) -> _Choice:
+    def _pick(
+        self, step: PlanStep, needs: Needs, names: list[str], auto: bool, options: Mapping[str, Any]
+    ) -> _Choice:
         fitting: list[Offer] = []
         misses: list[tuple[Offer, list[str]]] = []
         notes: list[str] = []
@@ -185,7 +207,7 @@ class _Placer:
             except registry.ProviderMissing:
                 notes.append(f"{name} not installed")
                 continue
-            offers = self.offers(provider)
+            offers = self.offers(provider, options)
             if isinstance(offers, str):
                 notes.append(f"{name}: {offers}")
                 continue
@@ -197,8 +219,11 @@ class _Placer:
                 notes.append(f"{name}: example offers left out (declare yours: mlops targets refresh {name})")
             looked.append(name)
             runtime_ok = step.runtime in provider.features.runtimes
+            custom_ok = not step.resources.get("custom") or provider.features.custom_resources
             for o in offers:
-                miss = needs.misses(o) + ([] if runtime_ok else ["runtime"])
+                miss = (
+                    needs.misses(o) + ([] if runtime_ok else ["runtime"]) + ([] if custom_ok else ["custom"])
+                )
                 (misses.append((o, miss)) if miss else fitting.append(o))
         order = {n: i for i, n in enumerate(self.known)}
         fitting.sort(key=lambda o: (o.price_per_hour, order.get(o.provider, 99), o.id, o.region))
@@ -214,6 +239,8 @@ class _Placer:
             why.append("this machine, nothing is rented")
         else:
             why.append(self.credentials(registry.get(best.provider)))
+        if best.extra.get("why"):  # what the provider says of its offer (ray: your own cluster, free)
+            why.append(str(best.extra["why"]))
         if notes:
             why.append("; ".join(notes))
         runner_up = None
@@ -337,7 +364,8 @@ def _shared(steps: tuple[PlanStep, ...]) -> dict[int, tuple[dict[str, Any], int]
     keys: dict[int, str] = {}
     for i, s in enumerate(steps):
         t = s.target if isinstance(s.target, dict) else {}
-        if t.get("provider", "local") in ("local", "auto") or malformed_resources(s.resources):
+        # ray: each step is its own task, placed by Ray on any node (no one machine runs the group)
+        if t.get("provider", "local") in ("local", "auto", "ray") or malformed_resources(s.resources):
             continue
         if id(s.target) not in keys:
             keys[id(s.target)] = json.dumps(t, sort_keys=True, default=str)

@@ -6,6 +6,7 @@ No secret value is read out: a state says which variables are present or missing
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from mlops_nocode.providers import pricing, registry
@@ -32,9 +33,17 @@ def _terraform(env: Mapping[str, str]) -> bool:
     return TerraformRunner.find_binary(env) is not None
 
 
-def describe(provider: Provider, env: Mapping[str, str]) -> dict[str, Any]:
-    """One installed provider: state, features, price sheet and offers (cheapest first)."""
+def describe(provider: Provider, env: Mapping[str, str], check: bool = False) -> dict[str, Any]:
+    """One installed provider: state, features, price sheet and offers (cheapest first). With `check`,
+    providers that can say whether they answer now (ray: its cluster) are asked (network)."""
     state = provider.state(env)
+    probe = getattr(provider, "reachable", None) if check else None
+    if probe is not None:  # None when it answers, else why not (then the provider is not ready)
+        why = probe(env)
+        if why is None:
+            state = replace(state, notes=(*state.notes, "reachable now"))
+        else:
+            state = replace(state, missing=(*state.missing, why))
     offers: list[Offer] = []
     problem = None
     try:
@@ -63,7 +72,7 @@ def describe(provider: Provider, env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def targets(env: Mapping[str, str], provider: str | None = None) -> list[dict[str, Any]]:
+def targets(env: Mapping[str, str], provider: str | None = None, check: bool = False) -> list[dict[str, Any]]:
     """Every known provider (or only `provider`), installed or not; UnknownProvider for an unknown name."""
     names = registry.names()
     if provider is not None and provider not in names:
@@ -71,7 +80,7 @@ def targets(env: Mapping[str, str], provider: str | None = None) -> list[dict[st
     out = []
     for name in [provider] if provider else names:
         try:
-            out.append(describe(registry.get(name), env))
+            out.append(describe(registry.get(name), env, check))
         except registry.ProviderMissing as e:
             out.append(
                 {

@@ -22,7 +22,7 @@ from typing import Any
 from mlops_nocode.compiler.plan import Plan
 from mlops_nocode.providers.base import Deployment, LaunchSpec, Provider, ProviderError, Provisioned
 from mlops_nocode.runs.deployrecords import ENDED, DeploymentRecords
-from mlops_nocode.runs.flow import DRIVEN_HERE, LOCAL, deployments, provider_for
+from mlops_nocode.runs.flow import LOCAL, deployments, driven_here, provider_for
 from mlops_nocode.runtime.handoff import StepResults
 
 log = logging.getLogger("mlops_nocode.deploying")
@@ -57,8 +57,9 @@ class RemoteDeployments:
             poll,
         )
         every = deployments(plan, run_id)
-        self.remote = [d for d in every if d.provider not in DRIVEN_HERE]
-        self.local = next((d.name for d in every if d.provider == LOCAL), LOCAL)  # this worker's part
+        self.remote = [d for d in every if not driven_here(d.provider, d.options)]
+        # this worker's part: the local and the ray (driver mode) deployments, run by its Runner
+        self.here = tuple(d.name for d in every if driven_here(d.provider, d.options)) or (LOCAL,)
         self.failures: list[str] = []
         self._up: dict[str, tuple[Provider, Provisioned]] = {}
         self._ended: dict[str, str] = {}  # name -> succeeded / failed / cancelled

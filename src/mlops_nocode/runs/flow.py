@@ -17,10 +17,21 @@ from mlops_nocode.compiler import Plan, compile_plan
 from mlops_nocode.compiler.plan import PlanStep
 from mlops_nocode.providers import placement, registry
 from mlops_nocode.providers.base import Bundle, Deployment, Provider, ProviderError
+from mlops_nocode.providers.checks import DRIVEN_HERE, driven_here
 from mlops_nocode.runtime.handoff import deployment_of
 from mlops_nocode.spec import Problem, SpecError
 
-__all__ = ["LOCAL", "deployment_of", "deployments", "place", "placed_plan", "provider_for", "render"]
+__all__ = [
+    "DRIVEN_HERE",
+    "LOCAL",
+    "deployment_of",
+    "deployments",
+    "driven_here",
+    "place",
+    "placed_plan",
+    "provider_for",
+    "render",
+]
 
 LOCAL = "local"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -85,13 +96,13 @@ def placed_plan(
     return place(plan, launch, launch_where)
 
 
-DRIVEN_HERE = frozenset({LOCAL, "ray"})
-"""Providers whose steps this process's Runner runs itself (`ray`: it submits them as Ray tasks)."""
-
-
 def is_remote(plan: Plan) -> bool:
-    """Whether some step of the placed plan runs elsewhere than in this process's Runner."""
-    return any(provider_of(s) not in DRIVEN_HERE for s in plan.steps)
+    """Whether some step of the placed plan runs elsewhere than in this process's Runner (on another
+    provider, or on ray with `submit: job`)."""
+    return any(
+        not driven_here(provider_of(s), s.target.get("options") if isinstance(s.target, dict) else None)
+        for s in plan.steps
+    )
 
 
 # -- render (creates nothing) -------------------------------------------------------------------------

@@ -261,13 +261,27 @@ class RunService(ClaimOps):
 
     def graph(self, run_id: str) -> list[dict[str, Any]]:
         """The run's steps as a graph, from its compiled plan: each step's id, the steps it needs, its
-        playbook and where it was placed (provider, deployment). Nothing else of the plan (its bound
+        playbook and where it was placed (provider, deployment); for ray steps, the node that ran their
+        last attempt (`node`: id, ip, hostname; None until one ended). Nothing else of the plan (its bound
         parameters may hold values a viewer of the run page need not see)."""
         with self.db.read() as c:
             plan = c.execute(_GET_PLAN, {"id": run_id}).scalar()
-        if plan is None:
-            raise RunNotFound(run_id)
-        return [_graph_step(s) for s in loads(plan).get("steps", [])]
+            if plan is None:
+                raise RunNotFound(run_id)
+            steps = [_graph_step(s) for s in loads(plan).get("steps", [])]
+            if any(s["provider"] == "ray" for s in steps):  # where each ray step ran, from its end events
+                ends = c.execute(
+                    select(EventRow.step, EventRow.data)
+                    .where(EventRow.run_id == run_id, EventRow.type.in_(("step.finished", "step.failed")))
+                    .order_by(EventRow.seq)
+                )
+                nodes = {step: data.get("node") for step, data in ends if isinstance(data, dict)}
+                for s in steps:
+                    node = nodes.get(s["id"])
+                    s["node"] = (
+                        {k: str(node[k]) for k in ("id", "ip", "hostname") if k in node} if node else None
+                    )
+        return steps
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         """A queued run is cancelled at once; a running one is asked to stop (its worker ends it)."""

@@ -177,7 +177,7 @@ class Worker:
                 reporter.append = True
                 remote = self._remote(run_id, attempt, plan)
                 part = {
-                    "deployment": remote.local,
+                    "deployment": remote.here,
                     "results": remote.results,
                     "input_wait": self.settings.deployment_input_wait,
                 }

@@ -62,7 +62,7 @@ class Runner(Launching, AttemptEnds, GpuScheduling):
         shared: SharedArtifacts | bool | None = True,
         elsewhere: Collection[str] = (),
         elsewhere_timeout: float = 24 * 3600.0,
-        deployment: str | None = None,
+        deployment: str | Collection[str] | None = None,
         results: StepResults | None = None,
         run_dir: Path | None = None,
         input_wait: float = 6 * 3600.0,
@@ -70,11 +70,16 @@ class Runner(Launching, AttemptEnds, GpuScheduling):
         """`shared`: the S3 store (True: the one ARTIFACT_STORE_* names, if any; StoreError when those
         settings are bad). `elsewhere`: ids of steps another Runner runs: their results are awaited in
         the shared store (for at most `elsewhere_timeout` seconds each) instead of being run here.
-        With `deployment`, only the steps placed on it run; the inputs they need from steps of other
+        With `deployment` (a name, or the names of the deployments this Runner drives: local and ray),
+        only the steps placed on it run; the inputs they need from steps of other
         deployments are awaited (in the shared store when there is one, else in `results`, where this
         Runner publishes the end of its own steps)."""
-        self.deployment, self.results, self.input_wait = deployment, results, input_wait
-        own = [s for s in plan.steps if deployment is None or deployment_of(s) == deployment]
+        mine = (
+            None if deployment is None else {deployment} if isinstance(deployment, str) else set(deployment)
+        )
+        self.deployment = None if mine is None else ",".join(sorted(mine))
+        self.results, self.input_wait = results, input_wait
+        own = [s for s in plan.steps if mine is None or deployment_of(s) in mine]
         own_ids = {s.id for s in own}
         self._own = tuple(own)
         self.foreign = {n for s in own for n in s.needs if n not in own_ids}
@@ -321,7 +326,7 @@ class Runner(Launching, AttemptEnds, GpuScheduling):
     def _publish(self, state: StepState) -> None:
         """Tell the other deployments of the run how one of this Runner's steps ended."""
         if self.results is not None and self.deployment is not None and state.step.id not in self.foreign:
-            publish(self.results, self.run_id, state, self.deployment)
+            publish(self.results, self.run_id, state, deployment_of(state.step))
 
     def _inputs(self, step: PlanStep) -> dict[str, dict[str, Any]]:
         return {name: self.states[b.step].outputs[b.output] for name, b in step.inputs.items()}
