@@ -102,6 +102,19 @@ spec:
 """
 
 
+LEAKY = """
+apiVersion: mlops-nocode/v1
+kind: Playbook
+metadata: {name: leaky, version: 1.0.0}
+spec:
+  runtime: python
+  python:
+    code: "import os\\ndef main():\\n    print('token', os.environ['TOK'])\\n    return {'echo': 'ok'}\\n"
+  secrets: [TOK]
+  outputs: {echo: {type: text}}
+"""
+"""A step that prints its secret (the Runner masks it)."""
+
 STUBBORN = """
 apiVersion: mlops-nocode/v1
 kind: Playbook
@@ -124,7 +137,9 @@ spec:
   steps:
 {textwrap.indent(textwrap.dedent(steps), "    ")}
 """
-    return compile_plan("pipeline/fan", Index(load_text(PLAYBOOKS + "---" + STUBBORN + "---" + spec)))
+    return compile_plan(
+        "pipeline/fan", Index(load_text(PLAYBOOKS + "---" + STUBBORN + "---" + LEAKY + "---" + spec))
+    )
 
 
 def on_ray(plan: Plan, **options: Any) -> Plan:
@@ -210,6 +225,18 @@ def test_python_and_command_steps_with_outputs_then_a_cache_hit(cluster: Cluster
     assert again.status == "succeeded"
     cached = [e for e in events if e.type == "step.finished"]
     assert len(cached) == 2 and all(e.data["cached"] for e in cached)
+
+
+def test_a_secret_reaches_the_task_and_is_masked_in_its_events(cluster: Cluster, tmp_path: Path) -> None:
+    secret = "hunter2-" + os.urandom(8).hex()
+    plan = on_ray(pipeline("- {id: s, uses: playbook/leaky}"), address=cluster.address)
+    result, events = run(plan, tmp_path, use_cache=False, environ={**os.environ, "TOK": secret})
+    assert result.status == "succeeded", result.steps["s"].error
+    assert any(e.type == "log" and str(e.data["line"]).startswith("token ") for e in events)
+    assert secret not in json.dumps([e.data for e in events])
+    assert not [
+        f for f in (tmp_path / "runs").rglob("*") if f.is_file() and secret in f.read_text(errors="replace")
+    ]
 
 
 def _wait(cond: Any, what: str, timeout: float = 60.0) -> None:

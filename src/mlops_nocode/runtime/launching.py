@@ -103,13 +103,14 @@ class Launching:
                     run_id=self.run_id,
                     run_dir=self.run_dir,
                     home=self.home,
-                    box=self.box,
+                    box_of=lambda: self.box,
                     limits=self.limits,
                     done=self._exited,
                     fork_server=self._fork_server,
                     cancelled=self._cancel,
                     environ=self.environ,
                     python_path=tuple(self._sources()),
+                    confinement=self.confinement,
                 )
             ex = self._executors[key] = executor_class(runtime, provider)(self._ctx)
         return ex

@@ -28,7 +28,7 @@ from mlops_nocode.compiler.plan import PlanStep
 from mlops_nocode.runtime.attempt import Attempt
 from mlops_nocode.runtime.forkserver import ForkServer
 from mlops_nocode.runtime.limits import OutputLimits
-from mlops_nocode.runtime.sandbox import RunSandbox
+from mlops_nocode.runtime.sandbox import Confinement, RunSandbox
 
 Done = Callable[[str, int, "str | None"], None]
 """(job, exit code, result JSON text or None): how an attempt's end reaches the Runner."""
@@ -73,7 +73,8 @@ class ExecContext:
     run_id: str
     run_dir: Path
     home: Path
-    box: RunSandbox
+    box_of: Callable[[], RunSandbox]
+    """The run's sandbox (`box`), computed on first use: steps that run elsewhere (Ray) never need it."""
     limits: OutputLimits
     done: Done
     fork_server: Callable[[], ForkServer]
@@ -82,6 +83,14 @@ class ExecContext:
     subjobs: SubJobs = field(default_factory=SubJobs)
     python_path: tuple[str, ...] = ()
     """The plan's Python path and playbook folders (where a long-running service imports its code from)."""
+    confinement: Confinement | None = None
+    """How this machine confines steps (None: unknown); executors that run steps elsewhere read only its
+    settings (what the steps' environment keeps)."""
+
+    @property
+    def box(self) -> RunSandbox:
+        """What this run's local steps may see (sandbox.py)."""
+        return self.box_of()
 
 
 class Executor(Protocol):

@@ -15,7 +15,9 @@ node, and the step's retries apply (Ray's own retries are off: `max_retries=0`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import os
 import signal
 import threading
 from concurrent.futures import Future
@@ -25,6 +27,7 @@ from mlops_nocode.compiler.plan import PlanStep
 from mlops_nocode.runtime import attempt as att
 from mlops_nocode.runtime.executors import ray_conn
 from mlops_nocode.runtime.executors.base import ExecContext
+from mlops_nocode.runtime.sandbox import Confinement, RunSandbox, run_env
 
 PROVIDERS: frozenset[str] = frozenset({"ray"})
 STORAGE = ("shared",)
@@ -43,12 +46,25 @@ class _RayExecutor:
         self._stopping: dict[str, Any] = {}  # cancelled tasks: a later SIGKILL or close() forces them
         self._where: dict[str, dict[str, str]] = {}
         self._remote: Any = None
+        self._box: RunSandbox | None = None
 
     def output_files(self, step: PlanStep) -> dict[str, str] | None:
         return None
 
     def payload(self, a: att.Attempt) -> dict[str, Any]:
         raise NotImplementedError
+
+    @property
+    def box(self) -> RunSandbox:
+        """The steps' environment as local steps get it; no local confinement (Ray runs them), so none
+        of the local sandbox's grants are computed (a quarter of a second per run)."""
+        if self._box is None:
+            conf = self.ctx.confinement or Confinement("none")
+            unconfined = dataclasses.replace(conf, mode="none")
+            self._box = RunSandbox(
+                unconfined, run_env(conf, os.environ), (), (), self.ctx.run_dir, self.ctx.home
+            )
+        return self._box
 
     def start(self, a: att.Attempt) -> None:
         options = ray_conn.options_of(a.step)
@@ -162,7 +178,7 @@ class RayPythonExecutor(_RayExecutor):
     _function = "run_python"
 
     def payload(self, a: att.Attempt) -> dict[str, Any]:
-        p = att.python_payload(a, self.ctx.run_id, self.ctx.box, self.ctx.home)
+        p = att.python_payload(a, self.ctx.run_id, self.box, self.ctx.home)
         extra = {
             **a.secrets,
             **att.spec_dir_env(a.step),
@@ -185,6 +201,6 @@ class RayCommandExecutor(_RayExecutor):
         return dict((step.command or {}).get("outputs", {}))
 
     def payload(self, a: att.Attempt) -> dict[str, Any]:
-        p = att.command_payload(a, self.ctx.run_id, self.ctx.box)
+        p = att.command_payload(a, self.ctx.run_id, self.box)
         p.pop("grants", None)
         return p
