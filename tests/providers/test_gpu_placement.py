@@ -6,6 +6,7 @@ malformed GPU fields are refused."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,10 @@ def test_nothing_anywhere_fits_names_the_nearest_offers_with_their_gpu_memory() 
     assert "nearest: " in pr["what"] and "H100-80GB 80Gi" in pr["what"]
 
 
-def test_without_nvml_the_local_target_has_no_gpu_and_a_gpu_step_is_refused_with_the_reason() -> None:
+def test_without_nvml_the_local_target_has_no_gpu_and_a_gpu_step_is_refused_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delitem(sys.modules, "pynvml", raising=False)  # `import torch` (another test) imports it
     caps = local.capabilities()  # no NVIDIA driver on this machine or in CI
     assert caps.gpus == 0 and caps.gpu_reason.startswith("no NVIDIA driver: none of /dev/nvidiactl")
     assert local.this_machine().extra["gpu_reason"] == caps.gpu_reason

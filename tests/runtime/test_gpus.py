@@ -89,7 +89,10 @@ def test_no_nvml_means_no_gpus_with_the_reason(
     assert report.gpus == () and report.reason == reason
 
 
-def test_this_machine_without_a_driver_reports_no_gpu_and_why_without_importing_nvml() -> None:
+def test_this_machine_without_a_driver_reports_no_gpu_and_why_without_importing_nvml(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delitem(sys.modules, "pynvml", raising=False)  # `import torch` (another test) imports it
     report = discover(fresh=True)  # this machine and CI have no NVIDIA driver
     assert report.gpus == () and report.reason == (
         "no NVIDIA driver: none of /dev/nvidiactl, /dev/nvidia0, /dev/dxg, /proc/driver/nvidia exists, "

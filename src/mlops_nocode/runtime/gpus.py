@@ -249,14 +249,14 @@ def visible(gpus: Sequence[Gpu], setting: str | None) -> tuple[tuple[Gpu, ...], 
 
 
 _lock = threading.Lock()
-_cache: dict[tuple[int, str | None], tuple[float, GpuReport]] = {}
+_cache: dict[tuple[int | str, str | None], tuple[float, GpuReport]] = {}
 
 
 def discover(cuda_visible: str | None = None, *, fresh: bool = False) -> GpuReport:
     """The GPUs of this machine that a process with CUDA_VISIBLE_DEVICES=`cuda_visible` may use (None: the
     variable is unset); kept DISCOVERY_TTL seconds unless `fresh`."""
     nv = _module()
-    key = (id(nv), cuda_visible)
+    key = (nv if isinstance(nv, str) else id(nv), cuda_visible)  # a reason by value (ids are reused)
     now = time.monotonic()
     with _lock:
         hit = _cache.get(key)
