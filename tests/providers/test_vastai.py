@@ -225,6 +225,13 @@ def test_bad_options_are_located_errors(options: dict[str, object], where: str, 
     assert where in e.value.where and said in e.value.what and e.value.fix
 
 
+def test_the_generic_constraints_that_chose_the_offer_are_accepted() -> None:
+    """`auto` (or --target-option) constraints reach every provider's options: Vast.ai must let them by."""
+    options = {"gpu_type": "A100", "min_gpu_memory": "40Gi", "gpu_count": 1, "max_price_per_hour": 2}
+    bundle = PROVIDER.render(deployment(options=options))
+    assert "deployment.json" in bundle.files
+
+
 def test_a_bad_secret_name_cannot_reach_the_instance_env() -> None:
     with pytest.raises(ProviderError) as e:
         PROVIDER.render(deployment((step(secrets=("BAD NAME=$(x)",)),)))

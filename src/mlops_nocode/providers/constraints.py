@@ -116,6 +116,26 @@ def _names(value: Any, max_items: int = 50) -> tuple[str, ...] | None:
     return tuple(items)
 
 
+CONSTRAINT_KEYS: frozenset[str] = frozenset(
+    {
+        "gpu_type",
+        "gpu_count",
+        "min_gpu_memory",
+        "min_memory",
+        "min_vcpus",
+        "max_price_per_hour",
+        "region",
+        "regions",
+        "providers",
+        "exclude_providers",
+        "instance_type",
+        "offer",
+    }
+)
+"""The target options placement reads on every provider (`needs_of`): a provider's own option checks let
+them through (placement has used them to choose the offer)."""
+
+
 def needs_of(
     resources: Mapping[str, Any], options: Mapping[str, Any], where: str, known: list[str]
 ) -> tuple[Needs, list[Problem]]:

@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from mlops_nocode.providers.constraints import CONSTRAINT_KEYS
 from mlops_nocode.runtime.executors.ray import STORAGE as EXECUTOR_STORAGE
 from mlops_nocode.runtime.gpus import gpu_matches
 from mlops_nocode.spec.values import memory_bytes
@@ -38,22 +39,7 @@ OPTIONS: dict[str, str] = {
     "dashboard": "the dashboard's URL for submit: job (default: http://<address host>:8265)",
     "kuberay": "{...}: also render a KubeRay RayCluster sized for the steps (docs/RAY.md, KubeRay)",
 }
-CONSTRAINTS = frozenset(
-    {
-        "gpu_type",
-        "gpu_count",
-        "min_gpu_memory",
-        "min_memory",
-        "min_vcpus",
-        "max_price_per_hour",
-        "region",
-        "regions",
-        "providers",
-        "exclude_providers",
-        "instance_type",
-        "offer",
-    }
-)
+CONSTRAINTS = CONSTRAINT_KEYS
 STRATEGIES = ("DEFAULT", "SPREAD")
 STORAGE: tuple[str, ...] = EXECUTOR_STORAGE  # what the executor of this version moves artifacts with
 SUBMIT = ("driver", "job")

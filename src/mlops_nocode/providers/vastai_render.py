@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlops_nocode.providers.base import Deployment, Offer, ProviderError
+from mlops_nocode.providers.constraints import CONSTRAINT_KEYS
 from mlops_nocode.providers.vastai_api import VastaiSettings
 from mlops_nocode.spec.values import memory_bytes
 
@@ -80,7 +81,7 @@ def options(deployment: Deployment, conf: VastaiSettings) -> dict[str, Any]:
     """The deployment's options checked and completed with defaults; ProviderError names a bad one."""
     opts = dict(deployment.options)
     for key in opts:
-        if key not in OPTIONS:
+        if key not in OPTIONS and key not in CONSTRAINT_KEYS:  # constraints chose the offer already
             raise ProviderError(
                 f"unknown Vast.ai option {key!r}",
                 _where(deployment, key),
