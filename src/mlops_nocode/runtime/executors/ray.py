@@ -91,11 +91,7 @@ class _RayExecutor:
 
     def _function_remote(self) -> Any:
         if self._remote is None:
-            import ray
-
-            from mlops_nocode.runtime.executors import ray_task
-
-            self._remote = ray.remote(getattr(ray_task, self._function))
+            self._remote = _remote_function(self._function)
         return self._remote
 
     def _ended(self, a: att.Attempt, f: Future[Any]) -> None:
@@ -164,6 +160,24 @@ class _RayExecutor:
             for ref in refs:
                 with contextlib.suppress(Exception):
                     ray.cancel(ref, force=True)
+
+
+_REMOTES: dict[str, Any] = {}
+_REMOTES_LOCK = threading.Lock()
+
+
+def _remote_function(name: str) -> Any:
+    """The Ray remote function of `ray_task.<name>`, made once per process (each one made is pickled and
+    exported to the cluster: once, not once per run)."""
+    with _REMOTES_LOCK:
+        fn = _REMOTES.get(name)
+        if fn is None:
+            import ray
+
+            from mlops_nocode.runtime.executors import ray_task
+
+            fn = _REMOTES[name] = ray.remote(getattr(ray_task, name))
+        return fn
 
 
 def _first_line(e: BaseException) -> str:
