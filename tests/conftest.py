@@ -203,3 +203,42 @@ def fake_llm() -> Any:
     backend = FakeLLM()
     yield backend
     backend.stop()
+
+
+# The slowest test files (seconds of one test process each, measured by `--durations`), started first:
+# `-n 3 --dist loadfile` hands files out in collection order, so a long file collected last would run
+# alone at the end while the other processes sit idle. Order only: every test still runs.
+SLOW_FIRST = (
+    "tests/ray/test_ray_target.py",
+    "tests/ray/test_ray_exec.py",
+    "tests/api/test_gateway_reports.py",
+    "tests/cli/test_examples.py",
+    "tests/api/test_gateway_keys.py",
+    "tests/cli/test_rag_example.py",
+    "tests/api/test_gateway_schemathesis.py",
+    "tests/cli/test_client_cli.py",
+    "tests/monitoring/test_stack_e2e.py",
+    "tests/catalogue/test_catalogue_cli.py",
+    "tests/catalogue/test_catalogue_cli_rules.py",
+    "tests/cli/test_spec_defects.py",
+    "tests/integrations/test_llm_proxy.py",
+    "tests/api/test_gateway_redaction.py",
+    "tests/cli/test_llm_example.py",
+    "tests/cli/test_assist_cli.py",
+    "tests/api/test_gateway_recovery.py",
+    "tests/cli/test_llm_cli.py",
+    "tests/bench/test_ray_overhead.py",
+    "tests/runtime/test_gpu_scheduling.py",
+    "tests/library/test_llm_finetune.py",
+)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[Any]) -> None:
+    """Collect the slowest files first (SLOW_FIRST), each file's tests together and in their own order."""
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    first = len(rank)
+
+    def weight(item: Any) -> int:
+        return rank.get(item.nodeid.split("::", 1)[0], first)
+
+    items[:] = sorted(items, key=weight)  # stable: the others keep pytest's order
