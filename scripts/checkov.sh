@@ -3,7 +3,8 @@
 # any high-severity finding that the README beside it does not explain (tests/iac/checkov_gate.py).
 # Checkov lives in its own virtual environment, cached outside the clone: it pins a python-hcl2 that
 # clashes with the project's. Usage: scripts/checkov.sh [DIR...]   (default: deploy)
-# Settings: CHECKOV_VENV (default ~/.cache/mlops-nocode/checkov-venv), CHECKOV_VERSION, PYTHON.
+# Settings: CHECKOV_VENV (default ~/.cache/mlops-nocode/checkov-venv), CHECKOV_VERSION, PYTHON,
+# PROJECT_PYTHON (the project's Python that runs the gate; default .venv/bin/python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CHECKOV_VERSION="${CHECKOV_VERSION:-3.3.30}"

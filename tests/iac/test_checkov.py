@@ -3,7 +3,9 @@ be explained in the README beside it; scripts/checkov.sh runs the real checkov i
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,8 +72,9 @@ def test_an_empty_scan_passes(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(900)  # the first run installs checkov into its cached virtual environment
 def test_real_checkov_scan_fails_on_the_unexplained_module_only() -> None:
+    env = {**os.environ, "PROJECT_PYTHON": sys.executable}  # the gate runs with this test's Python
     done = subprocess.run(["bash", str(ROOT / "scripts" / "checkov.sh"), str(FIXTURES)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=900)  # fmt: skip
+                          capture_output=True, text=True, timeout=900, env=env)  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[-1] == "checkov: 2 findings, 1 unexplained", done.stdout + done.stderr
