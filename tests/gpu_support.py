@@ -28,6 +28,9 @@ def fake_nvml(monkeypatch: pytest.MonkeyPatch, devices: list[dict[str, Any]], **
     spec.loader.exec_module(module)
     module.configure({"devices": devices, **config})
     monkeypatch.setitem(sys.modules, "pynvml", module)
+    from mlops_nocode.runtime import gpus
+
+    gpus._cache.clear()  # an earlier fake's answer, kept under a reused object id, is not this one's
     return module
 
 
