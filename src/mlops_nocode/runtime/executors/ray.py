@@ -14,6 +14,7 @@ node, and the step's retries apply (Ray's own retries are off: `max_retries=0`).
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import dataclasses
 import json
@@ -34,7 +35,7 @@ STORAGE = ("shared",)
 _TEMP = frozenset({"TMPDIR", "TMP", "TEMP", "HOME"})  # the attempt's private folder, as for local steps
 
 
-class _RayExecutor:
+class _RayExecutor(abc.ABC):
     runtime: ClassVar[str]
     providers: ClassVar[frozenset[str]] = PROVIDERS
     _function: ClassVar[str]
@@ -51,8 +52,9 @@ class _RayExecutor:
     def output_files(self, step: PlanStep) -> dict[str, str] | None:
         return None
 
+    @abc.abstractmethod
     def payload(self, a: att.Attempt) -> dict[str, Any]:
-        raise NotImplementedError
+        """What the task needs to run the attempt on its node."""
 
     @property
     def box(self) -> RunSandbox:
